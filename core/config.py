@@ -1,0 +1,233 @@
+"""Settings from the environment and an optional `.env` file.
+
+The variable names of the seed modules are kept (`MODULE_SECRET_KEY`, `FUNCTION_TIMEOUT`,
+`MAX_BATCH_SIZE`, `MAX_RETRIES`, `RETRY_DELAY`, `LOG_LEVEL`, `REST_PORT`, ...). A bad value stops
+start-up with a `ConfigError` whose message is one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+MIN_SECRET_KEY_LENGTH = 64
+PLATFORMS = ("local", "aws", "gcp")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be greater than 0, got {raw!r}")
+    return value
+
+
+def _non_negative_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name}: must not be negative, got {raw!r}")
+    return value
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be greater than 0, got {raw!r}")
+    return value
+
+
+def _non_negative_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name}: must not be negative, got {raw!r}")
+    return value
+
+
+def _port(name: str, raw: str) -> int:
+    value = _positive_int(name, raw)
+    if value > 65535:
+        raise ConfigError(f"{name}: must be a TCP port (1-65535), got {raw!r}")
+    return value
+
+
+def _boolean(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _one_of(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip()
+        if value.upper() in choices:
+            return value.upper()
+        if value.lower() in choices:
+            return value.lower()
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {raw!r}")
+
+    return parse
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _secret_key(name: str, raw: str) -> str:
+    if len(raw) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"{name}: must be at least {MIN_SECRET_KEY_LENGTH} characters, got {len(raw)}"
+        )
+    return raw
+
+
+def _setting(env: str, parse: Callable[[str, str], Any], default: Any) -> Any:
+    return field(default=default, metadata={"env": env, "parse": parse})
+
+
+@dataclass(frozen=True)
+class Settings:
+    platform: str = _setting("FNPROXY_PLATFORM", _one_of(*PLATFORMS), "local")
+    data_dir: str = _setting("FNPROXY_DATA_DIR", _text, ".fnproxy")
+    # Each port may be switched alone; empty means "the platform's column".
+    store_backend: str = _setting("STORE_BACKEND", _one_of("", "sqlite", "dynamodb", "firestore"), "")
+    secrets_backend: str = _setting("SECRETS_BACKEND", _one_of("", "env", "aws", "gcp"), "")
+    events_backend: str = _setting("EVENTS_BACKEND", _one_of("", "local", "sns", "pubsub"), "")
+    queue_backend: str = _setting("QUEUE_BACKEND", _one_of("", "local", "sqs", "pubsub"), "")
+    sqlite_path: str = _setting("SQLITE_PATH", _text, "")
+
+    module_secret_key: str = _setting("MODULE_SECRET_KEY", _secret_key, "")
+    module_secret_key_previous: str = _setting("MODULE_SECRET_KEY_PREVIOUS", _secret_key, "")
+    jwt_issuer: str = _setting("JWT_ISSUER", _text, "fnproxy")
+    jwt_audience: str = _setting("JWT_AUDIENCE", _text, "fnproxy")
+    token_ttl_s: int = _setting("TOKEN_TTL_S", _positive_int, 3600)
+
+    function_timeout: float = _setting("FUNCTION_TIMEOUT", _positive_float, 60.0)
+    max_batch_size: int = _setting("MAX_BATCH_SIZE", _positive_int, 100)
+    max_retries: int = _setting("MAX_RETRIES", _non_negative_int, 3)
+    retry_delay: float = _setting("RETRY_DELAY", _non_negative_float, 1.0)
+    retry_max_delay: float = _setting("RETRY_MAX_DELAY", _non_negative_float, 20.0)
+    max_request_bytes: int = _setting("MAX_REQUEST_BYTES", _positive_int, 6 * 1024 * 1024)
+    max_stored_bytes: int = _setting("MAX_STORED_BYTES", _positive_int, 256 * 1024)
+    http_pool_size: int = _setting("HTTP_POOL_SIZE", _positive_int, 256)
+    async_workers: int = _setting("ASYNC_WORKERS", _positive_int, 8)
+
+    local_functions_dir: str = _setting("LOCAL_FUNCTIONS_DIR", _text, "functions")
+    local_workers: int = _setting("LOCAL_WORKERS", _positive_int, 2)
+    local_memory_mb: int = _setting("LOCAL_MEMORY_MB", _positive_int, 512)
+
+    session_ttl_s: int = _setting("SESSION_TTL_S", _positive_int, 24 * 3600)
+    idempotency_ttl_s: int = _setting("IDEMPOTENCY_TTL_S", _positive_int, 24 * 3600)
+    history_retention_days: int = _setting("HISTORY_RETENTION_DAYS", _positive_int, 30)
+    stats_bucket_s: int = _setting("STATS_BUCKET_S", _positive_int, 3600)
+
+    log_level: str = _setting("LOG_LEVEL", _one_of(*LOG_LEVELS), "INFO")
+    rest_host: str = _setting("REST_HOST", _text, "127.0.0.1")
+    rest_port: int = _setting("REST_PORT", _port, 8080)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def sqlite_file(self) -> Path:
+        return Path(self.sqlite_path) if self.sqlite_path else self.data_path / "fnproxy.db"
+
+    def backend_for(self, port: str) -> str:
+        chosen = getattr(self, f"{port}_backend")
+        return chosen or PLATFORM_DEFAULTS[self.platform][port]
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+PLATFORM_DEFAULTS: dict[str, dict[str, str]] = {
+    "local": {"store": "sqlite", "secrets": "env", "events": "local", "queue": "local"},
+    "aws": {"store": "dynamodb", "secrets": "aws", "events": "sns", "queue": "sqs"},
+    "gcp": {"store": "firestore", "secrets": "gcp", "events": "pubsub", "queue": "pubsub"},
+}
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse `KEY=VALUE` lines; `#` comments, `export ` prefixes and quotes are understood."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export "):]
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+) -> Settings:
+    """Build settings: the environment wins over `.env`; unset variables keep their defaults."""
+    source = dict(read_dotenv(dotenv)) if dotenv is not None else {}
+    source.update(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        name = spec.metadata["env"]
+        raw = source.get(name)
+        if raw is None or raw == "":
+            continue
+        values[spec.name] = spec.metadata["parse"](name, raw)
+    return Settings(**values)
+
+
+GENERATED_KEY_FILE = "module_secret_key"
+
+
+def ensure_local_secret_key(settings: Settings, announce: Callable[[str], None]) -> Settings:
+    """Locally, a first run without `MODULE_SECRET_KEY` generates one into the data folder.
+
+    The key file is created with mode 0600 and reused on later runs. `announce` is told where
+    the key lives (never the key itself).
+    """
+    if settings.module_secret_key or settings.platform != "local":
+        return settings
+    key_file = settings.data_path / GENERATED_KEY_FILE
+    if key_file.is_file():
+        key = key_file.read_text(encoding="utf-8").strip()
+        _secret_key(f"MODULE_SECRET_KEY (from {key_file})", key)
+    else:
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)  # 64 characters
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+        announce(f"MODULE_SECRET_KEY was not set: generated one into {key_file}")
+    return settings.with_overrides(module_secret_key=key)

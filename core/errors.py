@@ -1,0 +1,85 @@
+"""Domain errors. Each carries the HTTP status and a stable problem `code` the API renders as
+RFC 9457 problem+json; services raise them, the API never inspects anything else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FnproxyError(Exception):
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidRequest(FnproxyError):
+    status, code, title = 400, "invalid_request", "Invalid request"
+
+
+class ValidationFailed(FnproxyError):
+    status, code, title = 422, "validation_failed", "Request body failed validation"
+
+
+class Unauthorized(FnproxyError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(FnproxyError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(FnproxyError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class FunctionNotFound(NotFound):
+    code, title = "function_not_found", "Function not found"
+
+
+class UnknownProvider(InvalidRequest):
+    code, title = "unknown_provider", "Unknown provider"
+
+
+class Conflict(FnproxyError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(FnproxyError):
+    status, code, title = 412, "precondition_failed", "Precondition failed"
+
+
+class PreconditionRequired(FnproxyError):
+    status, code, title = 428, "precondition_required", "Precondition required"
+
+
+class PayloadTooLarge(FnproxyError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class IdempotencyKeyReused(FnproxyError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused with another request"
+
+
+class RateLimited(FnproxyError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class UpstreamUnavailable(FnproxyError):
+    status, code, title = 502, "upstream_unavailable", "Function unreachable"
+
+
+class UpstreamTimeout(FnproxyError):
+    status, code, title = 504, "upstream_timeout", "Function timed out"
+
+
+class ServiceUnavailable(FnproxyError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+class NotSupported(FnproxyError):
+    status, code, title = 400, "not_supported", "Not supported by this provider"

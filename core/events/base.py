@@ -1,0 +1,70 @@
+"""The events and queue ports.
+
+Events: every invocation outcome is published as a CloudEvents 1.0 JSON event (structured
+mode). Queue: async invocations are enqueued as an `InvocationMessage`; whatever delivers them
+(in-process worker, SQS, Pub/Sub) hands them to `core.invoke.worker.AsyncWorker`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.models import iso, new_id
+
+EVENT_SOURCE = "/fnproxy"
+SPEC_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    type: str
+    subject: str
+    data: dict[str, Any]
+    source: str = EVENT_SOURCE
+    id: str = field(default_factory=new_id)
+    time: float = field(default_factory=time.time)
+    attributes: dict[str, str] = field(default_factory=dict)
+    """Flat string attributes for subscribers' filters (SNS message attributes, Pub/Sub
+    attributes); not part of the CloudEvent body."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "specversion": SPEC_VERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "subject": self.subject,
+            "time": iso(self.time),
+            "datacontenttype": "application/json",
+            "data": self.data,
+        }
+
+
+class EventBus(Protocol):
+    async def publish(self, event: CloudEvent) -> None:
+        """Deliver or raise; callers record a failed publish, never drop it silently."""
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class InvocationMessage:
+    """What the async queue carries: a reference to a queued execution. The execution record
+    (target, payload, caller) is in the store; the message only names it."""
+
+    execution_id: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"execution_id": self.execution_id}
+
+
+class WorkQueue(Protocol):
+    async def enqueue(self, message: InvocationMessage) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

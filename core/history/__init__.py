@@ -1,0 +1,1 @@
+"""Execution history and the stats rollups kept beside it."""

@@ -1,0 +1,151 @@
+"""Domain records shared by services and store backends (plain dataclasses: cheap to build)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Status:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+    ALL = (QUEUED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT)
+    TERMINAL = frozenset({SUCCEEDED, FAILED, TIMED_OUT})
+    OPEN = frozenset({QUEUED, RUNNING})
+
+
+class Mode:
+    SYNC = "sync"
+    ASYNC = "async"
+    DRY_RUN = "dry_run"
+
+    ALL = (SYNC, ASYNC, DRY_RUN)
+
+
+def new_id() -> str:
+    """A 32-hex-digit id that sorts by creation time (48-bit ms clock + 80 random bits)."""
+    millis = int(time.time() * 1000)
+    return f"{millis:012x}{os.urandom(10).hex()}"
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Execution:
+    """One invocation and everything recorded about it."""
+
+    execution_id: str
+    target: dict[str, Any]
+    provider: str
+    function: str
+    mode: str
+    status: str
+    caller: str
+    created_at: float
+    updated_at: float
+    expires_at: float
+    payload: Any = None
+    payload_truncated: bool = False
+    result: Any = None
+    result_truncated: bool = False
+    status_code: int | None = None
+    success: bool | None = None
+    error: dict[str, Any] | None = None
+    logs: str | None = None
+    logs_truncated: bool = False
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_ms: float | None = None
+    attempts: int = 0
+    provider_info: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in Status.TERMINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Execution":
+        return cls(**data)
+
+
+@dataclass
+class Session:
+    session_id: str
+    owner: str
+    data: dict[str, Any]
+    version: int
+    created_at: float
+    updated_at: float
+    expires_at: float
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}"'
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Client:
+    client_id: str
+    name: str
+    scopes: list[str]
+    secret_hash: str
+    created_at: float
+    created_by: str
+    revoked_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IdempotencyRecord:
+    caller: str
+    key: str
+    fingerprint: str
+    execution_id: str
+    expires_at: float
+
+
+@dataclass
+class StatsRollup:
+    """Counters for one function in one time bucket, kept at write time."""
+
+    function: str
+    bucket_start: int
+    count: int = 0
+    successes: int = 0
+    failures: int = 0
+    duration_sum_ms: float = 0.0
+    histogram: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None

@@ -1,0 +1,80 @@
+"""The provider port: one small interface per target platform.
+
+A provider turns one attempt at an invocation into an `InvocationOutcome`, or raises:
+
+- `TransientFailure`  - the attempt may succeed if repeated (connection error, 429, 502/503/504,
+  throttling); the invocation service retries it with backoff, honouring `retry_after_s`;
+- `core.errors.FunctionNotFound` / `PayloadTooLarge` / `InvalidRequest` - the caller's mistake;
+- `asyncio.TimeoutError` is never raised by providers: the service enforces the deadline.
+
+A function that was reached and failed (its own error, a 4xx/500 answer) is an outcome with
+`success=False`, never an exception: it is not retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.models import Page
+
+
+class TransientFailure(Exception):
+    def __init__(
+        self, reason: str, *, status_code: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class InvocationOutcome:
+    success: bool
+    status_code: int
+    result: Any = None
+    error: dict[str, Any] | None = None
+    logs: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    """Provider facts worth recording (executed_version, url, activation_id, ...)."""
+    settled: bool = True
+    """False when the platform accepted the call but the result is not known yet (a Lambda
+    Event invocation, an OpenWhisk activation that outlived the blocking wait)."""
+
+
+@dataclass
+class FunctionInfo:
+    name: str
+    provider: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CallContext:
+    """What a provider may use from the invocation around the attempt."""
+
+    execution_id: str
+    caller: str
+    timeout_s: float
+    attempt: int
+    mode: str = "sync"
+
+
+class Provider(Protocol):
+    name: str
+
+    def function_key(self, target: Any) -> str:
+        """A stable name of the target's function for history and stats, e.g. `local:echo`."""
+
+    async def invoke(self, target: Any, payload: Any, context: CallContext) -> InvocationOutcome: ...
+
+    async def dry_run(self, target: Any, payload: Any, context: CallContext) -> InvocationOutcome:
+        """Validate and resolve without executing (the platform's own dry run where it has one)."""
+
+    async def list_functions(self, limit: int, cursor: str | None) -> Page[FunctionInfo]: ...
+
+    async def get_function(self, name: str) -> FunctionInfo:
+        """Raises `core.errors.FunctionNotFound`."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Secret sources: env (.env), aws_secrets_manager, gcp_secret_manager."""
