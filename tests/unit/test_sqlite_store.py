@@ -1,0 +1,204 @@
+"""SQLite-only behaviour of the embedded store: WAL, sharing one file, purge, query plans.
+
+The port's behaviour itself is covered by tests/contract/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import textwrap
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from core.models import Execution, IdempotencyRecord, Session, Status, new_id
+from core.store.sqlite import SqliteStore, list_query, purge_expired
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = 1_700_000_000
+
+
+def execution(expires_at: float) -> Execution:
+    now = time.time()
+    return Execution(
+        execution_id=new_id(),
+        target={"provider": "local", "function": "echo"},
+        provider="local",
+        function="echo",
+        mode="sync",
+        status=Status.SUCCEEDED,
+        caller="client-1",
+        created_at=now,
+        updated_at=now,
+        expires_at=expires_at,
+    )
+
+
+def session(expires_at: float) -> Session:
+    return Session(new_id(), "client-1", {}, 1, time.time(), time.time(), expires_at)
+
+
+def claim(expires_at: float) -> IdempotencyRecord:
+    return IdempotencyRecord("client-1", new_id(), "fp", new_id(), expires_at)
+
+
+def raw(path: Path) -> closing[sqlite3.Connection]:
+    """A plain autocommit connection to the store's file, closed on exit."""
+    return closing(sqlite3.connect(path, isolation_level=None))
+
+
+def count(path: Path, table: str) -> int:
+    with raw(path) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+async def record_many(store: SqliteStore, times: int, chunk: int = 50) -> None:
+    for start in range(0, times, chunk):
+        await asyncio.gather(
+            *(
+                store.stats.record("f", BUCKET, True, 1.0, 3)
+                for _ in range(min(chunk, times - start))
+            )
+        )
+
+
+async def recorded(store: SqliteStore) -> int:
+    [rollup] = await store.stats.read([BUCKET], function="f")
+    assert rollup.histogram[3] == rollup.count
+    return rollup.count
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    opened = SqliteStore(tmp_path / "nested" / "store.db")
+    yield opened
+    await opened.close()
+
+
+async def test_file_is_in_wal_mode(store: SqliteStore, tmp_path: Path) -> None:
+    with raw(tmp_path / "nested" / "store.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_two_instances_on_one_file_lose_nothing(tmp_path: Path) -> None:
+    first, second = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
+    try:
+        added = [execution(time.time() + 3600) for _ in range(100)]
+        await asyncio.gather(
+            record_many(first, 500),
+            record_many(second, 500),
+            *(store.executions.add(e) for store, e in zip([first, second] * 50, added)),
+        )
+        assert await recorded(first) == 1000
+        page = await second.executions.list(limit=200)
+        assert {e.execution_id for e in page.items} == {e.execution_id for e in added}
+    finally:
+        await first.close()
+        await second.close()
+
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from core.store.sqlite import SqliteStore
+
+    async def main():
+        store = SqliteStore(Path(sys.argv[1]))
+        print("ready", flush=True)
+        for _ in range(int(sys.argv[2]) // 50):
+            await asyncio.gather(
+                *(store.stats.record("f", int(sys.argv[3]), True, 1.0, 3) for _ in range(50))
+            )
+        await store.close()
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_another_process_writing_the_same_file_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    store = SqliteStore(path)
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WRITER_SCRIPT,
+        str(path),
+        "2000",
+        str(BUCKET),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert await asyncio.wait_for(other.stdout.readline(), 10) == b"ready\n"
+        await record_many(store, 2000)
+        assert await asyncio.wait_for(other.wait(), 30) == 0
+        assert await recorded(store) == 4000
+    finally:
+        await store.close()
+
+
+async def test_reopening_purges_expired_rows_only(tmp_path: Path) -> None:
+    path = tmp_path / "purge.db"
+    past, future = time.time() - 1, time.time() + 3600
+    store = SqliteStore(path)
+    live = execution(future)
+    for item in (execution(past), execution(past), live):
+        await store.executions.add(item)
+    await store.sessions.add(session(past))
+    await store.sessions.add(session(future))
+    await store.idempotency.claim(claim(past), past - 1)
+    await store.idempotency.claim(claim(future), time.time())
+    await store.close()
+
+    await SqliteStore(path).close()  # the writer purges once as it starts
+
+    assert [count(path, t) for t in ("executions", "sessions", "idempotency")] == [1, 1, 1]
+    with raw(path) as conn:
+        assert (
+            conn.execute("SELECT execution_id FROM executions").fetchone()[0] == live.execution_id
+        )
+
+
+async def test_purge_is_bounded_per_run(store: SqliteStore, tmp_path: Path) -> None:
+    past = time.time() - 1
+    for _ in range(5):
+        await store.executions.add(execution(past))
+        await store.sessions.add(session(past))
+    path = tmp_path / "nested" / "store.db"
+
+    with raw(path) as conn:
+        assert purge_expired(conn, time.time(), limit=3) is True
+        assert (count(path, "executions"), count(path, "sessions")) == (2, 2)
+        assert purge_expired(conn, time.time(), limit=3) is False
+        assert (count(path, "executions"), count(path, "sessions")) == (0, 0)
+
+
+INDEX_FOR = {
+    (False, False): "sqlite_autoindex_executions_1",  # the primary key
+    (True, False): "executions_by_function",
+    (False, True): "executions_by_status",
+    (True, True): "executions_by_function_status",
+}
+
+
+@pytest.mark.parametrize("function", [None, "echo"])
+@pytest.mark.parametrize("status", [None, Status.FAILED])
+@pytest.mark.parametrize("before", [None, "0" * 32])
+async def test_listing_reads_one_index_in_order(
+    store: SqliteStore, tmp_path: Path, function: str | None, status: str | None, before: str | None
+) -> None:
+    sql, params = list_query(function, status, before, 51)
+    with raw(tmp_path / "nested" / "store.db") as conn:
+        plan = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+    # One step, no temp b-tree for ORDER BY; only the unfiltered first page walks the primary
+    # key from its end (stopping after LIMIT rows), everything else is an index SEARCH.
+    access = "SCAN" if (function, status, before) == (None, None, None) else "SEARCH"
+    index = INDEX_FOR[(function is not None, status is not None)]
+    assert len(plan) == 1 and plan[0].startswith(f"{access} executions USING INDEX {index}"), plan
