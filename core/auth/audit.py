@@ -1,0 +1,61 @@
+"""The AAA audit trail: one JSON line per request on the `fnproxy.audit` logger.
+
+Only who, what, on which resource, the decision and the outcome: never a token, a secret or a
+payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import orjson
+
+from core.auth.principal import Principal
+from core.models import iso
+
+AUDIT_LOGGER = "fnproxy.audit"
+ANONYMOUS = "anonymous"
+
+
+class AuditLog:
+    def __init__(
+        self, logger: logging.Logger | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._logger = logger or logging.getLogger(AUDIT_LOGGER)
+        self._clock = clock
+
+    def record(
+        self,
+        *,
+        request_id: str,
+        principal: Principal | str | None,
+        action: str,
+        resource: str | None,
+        decision: str,
+        outcome: int | str,
+        duration_ms: float | None = None,
+    ) -> None:
+        """Log one request. `principal` is the caller, its subject, or None (anonymous);
+        `decision` is "allow" or "deny"; `outcome` the HTTP status or "error"."""
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        entry = {
+            "ts": iso(self._clock()),
+            "request_id": request_id,
+            "principal": _subject(principal),
+            "action": action,
+            "resource": resource,
+            "decision": decision,
+            "outcome": outcome,
+        }
+        if duration_ms is not None:
+            entry["duration_ms"] = round(duration_ms, 3)
+        self._logger.info(orjson.dumps(entry).decode())
+
+
+def _subject(principal: Principal | str | None) -> str:
+    if principal is None:
+        return ANONYMOUS
+    return principal if isinstance(principal, str) else principal.subject

@@ -1,0 +1,90 @@
+"""Scopes and the checks made on every request.
+
+- `admin`: everything (it implies every other scope);
+- `read`: history, stats, sessions and provider listings;
+- `invoke`: any function;
+- `invoke:<glob>`: functions whose key (`local:echo`, `http:example.com/fn`,
+  `aws_lambda:my-fn`) matches the fnmatch glob, case-sensitively.
+
+A token carries its scopes as one space-separated string (OAuth2 style).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+from collections.abc import Iterable
+
+from core.auth.principal import Principal
+from core.errors import Forbidden, ValidationFailed
+
+ADMIN = "admin"
+READ = "read"
+INVOKE = "invoke"
+INVOKE_PREFIX = "invoke:"
+PLAIN_SCOPES = frozenset({ADMIN, READ, INVOKE})
+
+
+def is_known_scope(scope: object) -> bool:
+    if not isinstance(scope, str):
+        return False
+    if scope in PLAIN_SCOPES:
+        return True
+    glob = scope.removeprefix(INVOKE_PREFIX)
+    return glob != scope and bool(glob) and not any(char.isspace() for char in scope)
+
+
+def validate_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes without duplicates, in order; `ValidationFailed` when empty or unknown."""
+    scopes = list(scopes)
+    unknown = [str(scope) for scope in scopes if not is_known_scope(scope)]
+    if unknown:
+        raise ValidationFailed(f"unknown scopes: {', '.join(unknown)}", unknown_scopes=unknown)
+    if not scopes:
+        raise ValidationFailed("at least one scope is required")
+    return list(dict.fromkeys(scopes))
+
+
+def format_scope(scopes: Iterable[str]) -> str:
+    """The `scope` claim: scopes separated by spaces."""
+    return " ".join(scopes)
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_scope(scope: str) -> frozenset[str]:
+    """The scopes of a `scope` claim (cached: tokens repeat the same few strings)."""
+    return frozenset(scope.split())
+
+
+def has_scope(principal: Principal, scope: str) -> bool:
+    return ADMIN in principal.scopes or scope in principal.scopes
+
+
+def require(principal: Principal, scope: str) -> None:
+    if not has_scope(principal, scope):
+        raise Forbidden(f"requires the {scope!r} scope", required_scope=scope)
+
+
+def can_invoke(principal: Principal, function_key: str) -> bool:
+    scopes = principal.scopes
+    if ADMIN in scopes or INVOKE in scopes:
+        return True
+    pattern = _invoke_pattern(scopes)
+    return pattern is not None and pattern.match(function_key) is not None
+
+
+def require_invoke(principal: Principal, function_key: str) -> None:
+    if not can_invoke(principal, function_key):
+        raise Forbidden(f"not allowed to invoke {function_key!r}", function=function_key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _invoke_pattern(scopes: frozenset[str]) -> re.Pattern[str] | None:
+    """One compiled regex for all `invoke:<glob>` scopes of a scope set, or None."""
+    globs = sorted(
+        scope.removeprefix(INVOKE_PREFIX) for scope in scopes if scope.startswith(INVOKE_PREFIX)
+    )
+    if not globs:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs))

@@ -1,0 +1,76 @@
+"""The auth service: token grants (client credentials, module API key) and request
+authentication from an `Authorization: Bearer <jwt>` header."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from core.auth.clients import ClientService
+from core.auth.keys import KeyRing
+from core.auth.principal import Principal
+from core.auth.scopes import ADMIN, format_scope
+from core.auth.tokens import Tokens
+from core.config import Settings
+from core.errors import Unauthorized
+
+MODULE_SUBJECT = "module"
+CLIENT_SUBJECT_PREFIX = "client:"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenGrant:
+    access_token: str = field(repr=False)
+    token_type: str = "Bearer"
+    expires_in: int
+    scope: str
+
+
+class AuthService:
+    def __init__(
+        self, tokens: Tokens, keyring: KeyRing, clients: ClientService, settings: Settings
+    ) -> None:
+        self._tokens = tokens
+        self._keyring = keyring
+        self._clients = clients
+        self._ttl_s = settings.token_ttl_s
+
+    async def token_for_client(self, client_id: str, client_secret: str) -> TokenGrant:
+        """OAuth2 client credentials: a token with the client's scopes."""
+        client = await self._clients.authenticate(client_id, client_secret)
+        subject = CLIENT_SUBJECT_PREFIX + client.client_id
+        return await self._grant(subject, client.scopes, client_id=client.client_id)
+
+    async def token_for_api_key(self, api_key: str) -> TokenGrant:
+        """The seeds' grant: the module secret key itself buys an admin token."""
+        key = await self._keyring.signing_key()
+        if not hmac.compare_digest(api_key.encode(), key.secret.encode()):
+            raise Unauthorized("invalid api key")
+        return await self._grant(MODULE_SUBJECT, [ADMIN])
+
+    async def authenticate(self, authorization_header: str | None) -> Principal:
+        """The caller of a request; a revoked client's tokens stop working at once."""
+        principal = await self._tokens.verify(bearer_token(authorization_header))
+        client_id = principal.client_id
+        if client_id is not None and not await self._clients.is_active(client_id):
+            raise Unauthorized("token revoked")
+        return principal
+
+    async def _grant(
+        self, subject: str, scopes: list[str], client_id: str | None = None
+    ) -> TokenGrant:
+        token, expires_in = await self._tokens.issue(subject, scopes, self._ttl_s, client_id)
+        return TokenGrant(access_token=token, expires_in=expires_in, scope=format_scope(scopes))
+
+
+def bearer_token(authorization_header: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    if not authorization_header or not authorization_header.strip():
+        raise Unauthorized("missing bearer token")
+    scheme, _, token = authorization_header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthorized("authorization scheme must be Bearer")
+    token = token.strip()
+    if not token:
+        raise Unauthorized("missing bearer token")
+    return token
