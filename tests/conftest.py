@@ -1,0 +1,66 @@
+"""Shared fixtures: a real functions-framework server (started once per session)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SERVER_START_TIMEOUT_S = 15.0
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (at the time of asking)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ff_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of `functions-framework` serving tests/fixtures/ff_functions.py `router`."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("functions-framework") / "server.log"
+    source = FIXTURES / "ff_functions.py"
+    command = [sys.executable, "-m", "functions_framework", "--target=router", f"--source={source}"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_until_listening(server, port, log_path)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(server)
+
+
+def _wait_until_listening(server: subprocess.Popen, port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            break
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            time.sleep(0.05)
+        else:
+            return
+    pytest.fail(f"functions-framework did not start on port {port}:\n{log_path.read_text()}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop gunicorn's master and its workers (they share the session started for them)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
