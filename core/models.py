@@ -57,6 +57,7 @@ class Execution:
     created_at: float
     updated_at: float
     expires_at: float
+    timeout_s: float = 60.0
     payload: Any = None
     payload_truncated: bool = False
     result: Any = None
@@ -72,7 +73,9 @@ class Execution:
     attempts: int = 0
     provider_info: dict[str, Any] = field(default_factory=dict)
     session_id: str | None = None
+    session_version: int | None = None
     callback_url: str | None = None
+    callback_result: dict[str, Any] | None = None
     idempotency_key: str | None = None
 
     @property
@@ -81,6 +84,13 @@ class Execution:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """The record as callers see it (API answers, callbacks): times in ISO 8601."""
+        record = asdict(self)
+        for name in ("created_at", "updated_at", "expires_at", "started_at", "finished_at"):
+            record[name] = iso(record[name])
+        return record
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Execution":

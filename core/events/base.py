@@ -53,13 +53,14 @@ class EventBus(Protocol):
 
 @dataclass(frozen=True)
 class InvocationMessage:
-    """What the async queue carries: a reference to a queued execution. The execution record
-    (target, payload, caller) is in the store; the message only names it."""
+    """What the async queue carries: the queued execution's id and its full payload (the
+    stored record keeps only a size-capped copy of the payload)."""
 
     execution_id: str
+    payload: Any = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"execution_id": self.execution_id}
+        return {"execution_id": self.execution_id, "payload": self.payload}
 
 
 class WorkQueue(Protocol):

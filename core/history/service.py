@@ -1,0 +1,99 @@
+"""Reading history and stats. Stats come from the rollups the invocation service adds to at
+write time: one read per time bucket, never a scan of the history."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from core.auth.principal import Principal
+from core.auth.scopes import require
+from core.errors import InvalidRequest, NotFound
+from core.history import histogram
+from core.models import Execution, Page, Status, StatsRollup
+from core.store.base import ExecutionRepository, StatsRepository
+
+DEFAULT_WINDOW_S = 24 * 3600
+MAX_BUCKETS = 24 * 31
+
+
+class HistoryService:
+    def __init__(
+        self,
+        executions: ExecutionRepository,
+        stats: StatsRepository,
+        bucket_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._executions = executions
+        self._stats = stats
+        self._bucket_s = bucket_s
+        self._clock = clock
+
+    def bucket_of(self, epoch: float) -> int:
+        return int(epoch // self._bucket_s) * self._bucket_s
+
+    async def get(self, principal: Principal, execution_id: str) -> Execution:
+        """The caller's own executions; every execution for `read` (or `admin`) holders."""
+        execution = await self._executions.get(execution_id)
+        visible = execution is not None and (
+            execution.caller == principal.subject or _can_read(principal)
+        )
+        if not visible:
+            raise NotFound(f"execution {execution_id} not found")
+        return execution
+
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        function: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Execution]:
+        require(principal, "read")
+        if status is not None and status not in Status.ALL:
+            raise InvalidRequest(f"status must be one of {', '.join(Status.ALL)}")
+        return await self._executions.list(
+            function=function, status=status, limit=limit, cursor=cursor
+        )
+
+    async def stats(
+        self, principal: Principal, *, function: str | None, since: float | None
+    ) -> dict[str, Any]:
+        require(principal, "read")
+        now = self._clock()
+        start = self.bucket_of(now - DEFAULT_WINDOW_S if since is None else since)
+        buckets = list(range(start, self.bucket_of(now) + 1, self._bucket_s))
+        if len(buckets) > MAX_BUCKETS:
+            raise InvalidRequest(f"since reaches back more than {MAX_BUCKETS} buckets")
+        rollups = await self._stats.read(buckets, function)
+        by_function: dict[str, list[StatsRollup]] = {}
+        for rollup in rollups:
+            by_function.setdefault(rollup.function, []).append(rollup)
+        summary = _summarise(rollups)
+        summary["by_function"] = {name: _summarise(rows) for name, rows in sorted(by_function.items())}
+        summary["since"] = start
+        summary["bucket_s"] = self._bucket_s
+        return summary
+
+
+def _can_read(principal: Principal) -> bool:
+    return principal.is_admin or "read" in principal.scopes
+
+
+def _summarise(rollups: list[StatsRollup]) -> dict[str, Any]:
+    count = sum(r.count for r in rollups)
+    successes = sum(r.successes for r in rollups)
+    merged = histogram.merge([r.histogram for r in rollups])
+    return {
+        "count": count,
+        "successes": successes,
+        "failures": sum(r.failures for r in rollups),
+        "success_rate": round(successes / count, 4) if count else None,
+        "avg_ms": round(sum(r.duration_sum_ms for r in rollups) / count, 3) if count else None,
+        "p50_ms": histogram.percentile(merged, 0.50),
+        "p95_ms": histogram.percentile(merged, 0.95),
+        "p99_ms": histogram.percentile(merged, 0.99),
+    }

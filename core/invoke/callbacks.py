@@ -1,0 +1,46 @@
+"""POSTs a finished execution's record to its callback URL, retrying transient failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from core.invoke.retry import RetryPolicy
+from core.models import Execution
+from core.providers.base import CallContext, TransientFailure
+from core.providers.registry import ProviderRegistry
+from core.targets import HttpTarget
+
+logger = logging.getLogger("fnproxy.callbacks")
+CALLBACK_TIMEOUT_S = 10.0
+
+
+class CallbackSender:
+    """Reuses the http provider's pooled client; the record is the callback's JSON body."""
+
+    def __init__(self, providers: ProviderRegistry, retry: RetryPolicy) -> None:
+        self._providers = providers
+        self._retry = retry
+
+    async def send(self, execution: Execution) -> dict[str, Any]:
+        target = HttpTarget(provider="http", url=execution.callback_url or "", method="POST")
+        body = execution.to_public_dict()
+        attempt = 0
+        while True:
+            attempt += 1
+            context = CallContext(
+                execution.execution_id, execution.caller, CALLBACK_TIMEOUT_S, attempt
+            )
+            try:
+                async with asyncio.timeout(CALLBACK_TIMEOUT_S):
+                    outcome = await self._providers.get("http").invoke(target, body, context)
+            except (TransientFailure, TimeoutError) as failure:
+                if attempt > self._retry.max_retries:
+                    logger.error("callback for %s failed: %s", execution.execution_id, failure)
+                    return {"delivered": False, "error": str(failure) or "timeout", "attempts": attempt}
+                retry_after = getattr(failure, "retry_after_s", None)
+                await asyncio.sleep(self._retry.delay_before(attempt, retry_after))
+                continue
+            return {"delivered": outcome.success, "status_code": outcome.status_code, "attempts": attempt}
+

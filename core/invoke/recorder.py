@@ -1,0 +1,111 @@
+"""Writes an execution's outcome everywhere it belongs: the history record, the stats rollup
+and one CloudEvent. A failing store or bus is retried; what still fails is logged whole (so it
+is never silently lost) and reported to the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable, TypeVar
+
+import orjson
+
+from core.errors import ServiceUnavailable
+from core.events.base import CloudEvent, EventBus
+from core.history import histogram
+from core.models import Execution
+from core.store.base import Store
+
+logger = logging.getLogger("fnproxy.recorder")
+
+T = TypeVar("T")
+WRITE_ATTEMPTS = 3
+WRITE_RETRY_DELAY_S = 0.05
+EVENT_TYPE_PREFIX = "dev.fnproxy.invocation."
+
+
+class Recorder:
+    def __init__(self, store: Store, events: EventBus, stats_bucket_s: int) -> None:
+        self._store = store
+        self._events = events
+        self._bucket_s = stats_bucket_s
+
+    async def save(self, execution: Execution) -> None:
+        await _with_retries(lambda: self._store.executions.save(execution), "save execution")
+
+    async def finish(self, execution: Execution) -> None:
+        """Record a settled execution: history, rollup and event, side by side."""
+        results = await asyncio.gather(
+            self.save(execution),
+            self._roll_up(execution),
+            self._publish(execution),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            logger.error(
+                "could not record execution %s: %s; record: %s",
+                execution.execution_id,
+                "; ".join(map(str, failures)),
+                orjson.dumps(execution.to_dict(), default=str).decode(),
+            )
+            raise ServiceUnavailable(
+                "the invocation ran but could not be fully recorded",
+                execution_id=execution.execution_id,
+            )
+
+    async def _roll_up(self, execution: Execution) -> None:
+        bucket = int(execution.created_at // self._bucket_s) * self._bucket_s
+        duration = execution.duration_ms or 0.0
+        await _with_retries(
+            lambda: self._store.stats.record(
+                execution.function,
+                bucket,
+                bool(execution.success),
+                duration,
+                histogram.slot_for(duration),
+            ),
+            "roll up stats",
+        )
+
+    async def _publish(self, execution: Execution) -> None:
+        await _with_retries(lambda: self._events.publish(outcome_event(execution)), "publish event")
+
+
+def outcome_event(execution: Execution) -> CloudEvent:
+    return CloudEvent(
+        type=EVENT_TYPE_PREFIX + execution.status,
+        subject=execution.function,
+        data={
+            "execution_id": execution.execution_id,
+            "function": execution.function,
+            "provider": execution.provider,
+            "mode": execution.mode,
+            "status": execution.status,
+            "success": execution.success,
+            "status_code": execution.status_code,
+            "duration_ms": execution.duration_ms,
+            "attempts": execution.attempts,
+            "caller": execution.caller,
+            "error": execution.error,
+        },
+        attributes={
+            "type": EVENT_TYPE_PREFIX + execution.status,
+            "function": execution.function,
+            "provider": execution.provider,
+            "success": "true" if execution.success else "false",
+        },
+    )
+
+
+async def _with_retries(operation: Callable[[], Awaitable[T]], what: str) -> T:
+    attempt = 1
+    while True:
+        try:
+            return await operation()
+        except Exception as error:
+            if attempt >= WRITE_ATTEMPTS:
+                raise RuntimeError(f"{what} failed {WRITE_ATTEMPTS} times: {error}") from error
+            logger.warning("%s failed (attempt %d): %s", what, attempt, error)
+            await asyncio.sleep(WRITE_RETRY_DELAY_S * attempt)
+            attempt += 1

@@ -1,0 +1,162 @@
+"""Runs one execution to its end: session in, attempts with retries under one deadline,
+session out, and the outcome recorded. Shared by sync invocations and the async worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from core.errors import FnproxyError, InvalidRequest, PreconditionFailed
+from core.invoke.payloads import cap
+from core.invoke.recorder import Recorder
+from core.invoke.retry import RetryPolicy
+from core.models import Execution, Session, Status
+from core.providers.base import CallContext, InvocationOutcome, Provider, TransientFailure
+from core.sessions.service import SessionService
+
+logger = logging.getLogger("fnproxy.invoke")
+
+
+class RetriesExhausted(Exception):
+    def __init__(self, failure: TransientFailure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    retry: RetryPolicy
+    max_stored_bytes: int
+
+
+class Runner:
+    def __init__(
+        self,
+        recorder: Recorder,
+        sessions: SessionService,
+        limits: RunLimits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._recorder = recorder
+        self._sessions = sessions
+        self._limits = limits
+        self._clock = clock
+
+    async def run(self, execution: Execution, provider: Provider, target: Any, payload: Any) -> Any:
+        """Run and record `execution`; return the function's full result (the record keeps a
+        size-capped copy). Raises a `FnproxyError` carrying `execution_id` when the caller's
+        request was at fault (unknown function, payload too large, ...); the record says so."""
+        outcome: InvocationOutcome | None = None
+        started = time.monotonic()
+        execution.started_at = self._clock()
+        try:
+            session = await self._load_session(execution)
+            event = with_session(payload, session)
+            outcome = await self._attempts(execution, provider, target, event)
+        except RetriesExhausted as exhausted:
+            self._fail(execution, Status.FAILED, "UpstreamUnavailable", exhausted.failure.reason)
+            execution.status_code = exhausted.failure.status_code
+        except TimeoutError:
+            message = f"no answer within {execution.timeout_s:g} s"
+            self._fail(execution, Status.TIMED_OUT, "Timeout", message)
+        except FnproxyError as refused:
+            self._fail(execution, Status.FAILED, refused.code, refused.detail)
+            refused.extra.setdefault("execution_id", execution.execution_id)
+            await self._settle(execution, started)
+            raise
+        except Exception as error:  # a provider bug: record it, answer 500 without details
+            logger.exception("provider %s failed on %s", execution.provider, execution.execution_id)
+            self._fail(execution, Status.FAILED, "InternalError", type(error).__name__)
+            await self._settle(execution, started)
+            raise
+        else:
+            self._apply(execution, outcome)
+            if session is not None and outcome.success:
+                await self._store_session(execution, session, outcome.result)
+        await self._settle(execution, started)
+        return outcome.result if outcome is not None else None
+
+    async def _attempts(
+        self, execution: Execution, provider: Provider, target: Any, event: Any
+    ) -> InvocationOutcome:
+        policy = self._limits.retry
+        deadline = time.monotonic() + execution.timeout_s
+        retries = 0
+        async with asyncio.timeout(execution.timeout_s):
+            while True:
+                execution.attempts += 1
+                context = CallContext(
+                    execution_id=execution.execution_id,
+                    caller=execution.caller,
+                    timeout_s=max(deadline - time.monotonic(), 0.001),
+                    attempt=execution.attempts,
+                    mode=execution.mode,
+                )
+                try:
+                    return await provider.invoke(target, event, context)
+                except TransientFailure as failure:
+                    retries += 1
+                    delay = policy.delay_before(retries, failure.retry_after_s)
+                    if retries > policy.max_retries or time.monotonic() + delay >= deadline:
+                        raise RetriesExhausted(failure) from failure
+                    logger.info(
+                        "retrying %s in %.3f s after: %s", execution.execution_id, delay, failure
+                    )
+                    await asyncio.sleep(delay)
+
+    async def _load_session(self, execution: Execution) -> Session | None:
+        if execution.session_id is None:
+            return None
+        return await self._sessions.get(execution.caller, execution.session_id)
+
+    async def _store_session(self, execution: Execution, session: Session, result: Any) -> None:
+        new_state = result.get("session") if isinstance(result, dict) else None
+        if not isinstance(new_state, dict):
+            return
+        try:
+            updated = await self._sessions.update(
+                execution.caller, session.session_id, session.version, new_state
+            )
+        except PreconditionFailed as conflict:
+            execution.error = {"type": "SessionConflict", "message": conflict.detail}
+            return
+        execution.session_version = updated.version
+
+    def _apply(self, execution: Execution, outcome: InvocationOutcome) -> None:
+        limit = self._limits.max_stored_bytes
+        if outcome.settled:
+            execution.status = Status.SUCCEEDED if outcome.success else Status.FAILED
+        execution.success = outcome.success
+        execution.status_code = outcome.status_code
+        execution.result, execution.result_truncated = cap(outcome.result, limit)
+        execution.logs, execution.logs_truncated = cap(outcome.logs, limit)
+        execution.error = outcome.error
+        execution.provider_info = outcome.info
+
+    @staticmethod
+    def _fail(execution: Execution, status: str, kind: str, message: str) -> None:
+        execution.status = status
+        execution.success = False
+        execution.error = {"type": kind, "message": message}
+
+    async def _settle(self, execution: Execution, started: float) -> None:
+        now = self._clock()
+        execution.duration_ms = round((time.monotonic() - started) * 1000, 3)
+        execution.updated_at = now
+        if execution.status in Status.TERMINAL:
+            execution.finished_at = now
+            await self._recorder.finish(execution)
+        else:
+            await self._recorder.save(execution)
+
+
+def with_session(payload: Any, session: Session | None) -> Any:
+    """The event a function sees: the payload, plus the session's data as its `session` field."""
+    if session is None:
+        return payload
+    if not isinstance(payload, dict):
+        raise InvalidRequest("session_id needs a JSON object payload")
+    return {**payload, "session": session.data}

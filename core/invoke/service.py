@@ -1,0 +1,189 @@
+"""The invocation service: one entry for sync, async and dry-run invocations, with scope
+checks, idempotency keys and history records."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable
+
+from pydantic import TypeAdapter
+
+from core.auth.principal import Principal
+from core.auth.scopes import require_invoke
+from core.errors import Conflict, IdempotencyKeyReused, InvalidRequest
+from core.events.base import InvocationMessage, WorkQueue
+from core.invoke.payloads import cap, fingerprint
+from core.invoke.recorder import Recorder
+from core.invoke.runner import Runner
+from core.models import Execution, IdempotencyRecord, Mode, Status, new_id
+from core.providers.base import CallContext, Provider
+from core.providers.registry import ProviderRegistry
+from core.store.base import Store
+from core.targets import Target
+
+
+@dataclass(frozen=True)
+class InvocationRequest:
+    target: Any
+    """A model of `core.targets`."""
+    payload: Any = None
+    mode: str = Mode.SYNC
+    timeout_s: float | None = None
+    session_id: str | None = None
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    execution: Execution
+    result: Any = None
+    """The function's full result (the execution record keeps a size-capped copy)."""
+    replayed: bool = False
+    """True when an Idempotency-Key matched an earlier request: nothing ran again."""
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    default_timeout_s: float
+    max_stored_bytes: int
+    idempotency_ttl_s: int
+    retention_s: int
+
+
+class InvocationService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        providers: ProviderRegistry,
+        runner: Runner,
+        recorder: Recorder,
+        queue: WorkQueue,
+        limits: ServiceLimits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._runner = runner
+        self._recorder = recorder
+        self._queue = queue
+        self._limits = limits
+        self._clock = clock
+
+    async def invoke(self, request: InvocationRequest, principal: Principal) -> Invocation:
+        provider = self._providers.get(request.target.provider)
+        function = provider.function_key(request.target)
+        require_invoke(principal, function)
+        if request.callback_url and request.mode != Mode.ASYNC:
+            raise InvalidRequest("callback_url is only for async invocations")
+        if request.session_id and not isinstance(request.payload, dict):
+            raise InvalidRequest("session_id needs a JSON object payload")
+        execution = self._new_execution(request, principal, provider, function)
+        if request.idempotency_key:
+            earlier = await self._claim(request, principal, execution.execution_id)
+            if earlier is not None:
+                return Invocation(earlier, result=earlier.result, replayed=True)
+        if request.mode == Mode.DRY_RUN:
+            await self._dry_run(execution, provider, request)
+        elif request.mode == Mode.ASYNC:
+            await self._store.executions.add(execution)
+            await self._queue.enqueue(InvocationMessage(execution.execution_id, request.payload))
+        else:
+            await self._store.executions.add(execution)
+            result = await self._runner.run(execution, provider, request.target, request.payload)
+            return Invocation(execution, result=result)
+        return Invocation(execution)
+
+    async def run_queued(self, execution: Execution, payload: Any) -> None:
+        """Run an execution the async queue delivered (called by the worker)."""
+        target = parse_target(execution.target)
+        provider = self._providers.get(target.provider)
+        await self._runner.run(execution, provider, target, payload)
+
+    def _new_execution(
+        self, request: InvocationRequest, principal: Principal, provider: Provider, function: str
+    ) -> Execution:
+        now = self._clock()
+        payload, truncated = cap(request.payload, self._limits.max_stored_bytes)
+        return Execution(
+            execution_id=new_id(),
+            target=request.target.model_dump(exclude_none=True),
+            provider=provider.name,
+            function=function,
+            mode=request.mode,
+            status=Status.QUEUED if request.mode == Mode.ASYNC else Status.RUNNING,
+            caller=principal.subject,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + self._limits.retention_s,
+            timeout_s=request.timeout_s or self._limits.default_timeout_s,
+            payload=payload,
+            payload_truncated=truncated,
+            session_id=request.session_id,
+            callback_url=request.callback_url,
+            idempotency_key=request.idempotency_key,
+        )
+
+    async def _claim(
+        self, request: InvocationRequest, principal: Principal, execution_id: str
+    ) -> Execution | None:
+        """None when this request is the first with its key; else the execution it started."""
+        digest = fingerprint(
+            request.target.model_dump(), request.payload, request.mode, request.session_id
+        )
+        now = self._clock()
+        record = IdempotencyRecord(
+            caller=principal.subject,
+            key=request.idempotency_key or "",
+            fingerprint=digest,
+            execution_id=execution_id,
+            expires_at=now + self._limits.idempotency_ttl_s,
+        )
+        earlier = await self._store.idempotency.claim(record, now)
+        if earlier is None:
+            return None
+        if earlier.fingerprint != digest:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used for a different request",
+                execution_id=earlier.execution_id,
+            )
+        execution = await self._store.executions.get(earlier.execution_id)
+        if execution is None:
+            raise Conflict(
+                "a request with this Idempotency-Key is still being accepted; retry shortly",
+                execution_id=earlier.execution_id,
+            )
+        return execution
+
+    async def _dry_run(
+        self, execution: Execution, provider: Provider, request: InvocationRequest
+    ) -> None:
+        context = CallContext(
+            execution_id=execution.execution_id,
+            caller=execution.caller,
+            timeout_s=execution.timeout_s,
+            attempt=1,
+            mode=Mode.DRY_RUN,
+        )
+        outcome = await provider.dry_run(request.target, request.payload, context)
+        execution.status = Status.SUCCEEDED if outcome.success else Status.FAILED
+        execution.success = outcome.success
+        execution.status_code = outcome.status_code
+        execution.error = outcome.error
+        execution.provider_info = outcome.info
+        execution.attempts = 1
+        execution.duration_ms = 0.0
+        execution.finished_at = execution.updated_at = self._clock()
+        await self._recorder.save(execution)
+
+
+@lru_cache(maxsize=1)
+def _target_adapter() -> TypeAdapter:
+    return TypeAdapter(Target)
+
+
+def parse_target(data: dict[str, Any]) -> Any:
+    return _target_adapter().validate_python(data)
