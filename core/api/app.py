@@ -1,0 +1,86 @@
+"""The ASGI application: the route table, problem+json for unknown routes, the OpenAPI
+document and the docs page."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from core.api.endpoints import Endpoint, route_for
+from core.api.middleware import RequestContext
+from core.api.openapi import DOCS_HTML, build_openapi
+from core.api.problems import problem_response
+from core.api.responses import JSONResponse
+from core.api.routes import auth, health, history, invoke, providers, sessions
+from core.errors import FnproxyError, NotFound
+
+Lifecycle = Callable[[], Awaitable[None]]
+
+
+def native_endpoints() -> list[Endpoint]:
+    return [
+        *health.ENDPOINTS,
+        *auth.ENDPOINTS,
+        *invoke.ENDPOINTS,
+        *history.ENDPOINTS,
+        *sessions.ENDPOINTS,
+        *providers.ENDPOINTS,
+    ]
+
+
+class MethodNotAllowed(FnproxyError):
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+
+
+async def _http_exception(request: Request, error: Exception) -> Response:
+    status = getattr(error, "status_code", 500)
+    if status == 405:
+        problem: FnproxyError = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    elif status == 404:
+        problem = NotFound(f"no route for {request.method} {request.url.path}")
+    else:
+        problem = FnproxyError("an internal error occurred")
+    return problem_response(problem, request.url.path)
+
+
+async def _internal_error(request: Request, error: Exception) -> Response:
+    return problem_response(FnproxyError("an internal error occurred"), request.url.path)
+
+
+def create_app(services, on_startup: Lifecycle | None = None, on_shutdown: Lifecycle | None = None) -> Starlette:
+    """The app over built services. `on_startup`/`on_shutdown` run in its lifespan (the local
+    server starts its in-process worker there)."""
+    endpoints = native_endpoints()
+    openapi_document: dict = {}
+
+    async def openapi(request: Request) -> Response:
+        if not openapi_document:
+            openapi_document.update(build_openapi(endpoints))
+        return JSONResponse(openapi_document)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(DOCS_HTML)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
+        yield
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    routes = [route_for(endpoint, services) for endpoint in endpoints]
+    routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception, 500: _internal_error},
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContext, audit=services.audit)
+    return app

@@ -1,0 +1,154 @@
+"""A small route table: each endpoint declares its path, scope, body model and documentation,
+and one wrapper does for all of them what every route needs - authentication, the scope check,
+body limits and parsing, and problem+json for every error. The OpenAPI document is built from
+the same table, so it cannot drift from the routes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core.api.problems import from_validation_error, problem_response
+from core.auth.principal import Principal
+from core.auth.scopes import require
+from core.errors import FnproxyError, InvalidRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from core.wiring import Services
+
+logger = logging.getLogger("fnproxy.api")
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request, the services, the caller and the parsed body."""
+
+    request: Request
+    services: "Services"
+    principal: Principal
+    body: Any = None
+
+    def path(self, name: str) -> str:
+        return self.request.path_params[name]
+
+    def query(self, name: str) -> str | None:
+        value = self.request.query_params.get(name)
+        return value if value not in (None, "") else None
+
+    def int_query(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.query(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidRequest(f"query parameter {name!r} must be a whole number") from None
+        if not low <= value <= high:
+            raise InvalidRequest(f"query parameter {name!r} must be between {low} and {high}")
+        return value
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    name: str
+    description: str
+    type: str = "string"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    scope: str = AUTHENTICATED
+    """PUBLIC, AUTHENTICATED (any valid token) or a scope the caller must hold."""
+    body: type[BaseModel] | None = None
+    custom_body: bool = False
+    """The handler reads the body itself (e.g. JSON or a form); `body` only documents it."""
+    response: type[BaseModel] | None = None
+    status: int = 200
+    query: tuple[QueryParam, ...] = ()
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+
+ANONYMOUS = Principal(subject="anonymous", scopes=frozenset(), token_id="")
+
+
+def route_for(endpoint: Endpoint, services: "Services") -> Route:
+    limit = services.settings.max_request_bytes
+    action = f"{endpoint.method} {endpoint.path}"
+
+    async def serve(request: Request) -> Response:
+        request.state.action = action
+        try:
+            principal = await _authenticate(request, endpoint, services)
+            body = None
+            if endpoint.body is not None and not endpoint.custom_body:
+                body = await parse_body(request, endpoint.body, limit)
+            return await endpoint.handler(Call(request, services, principal, body))
+        except FnproxyError as error:
+            return problem_response(error, request.url.path)
+        except ValidationError as error:
+            return problem_response(from_validation_error(error), request.url.path)
+        except Exception:
+            logger.exception("unhandled error on %s", action)
+            return problem_response(FnproxyError("an internal error occurred"), request.url.path)
+
+    return Route(endpoint.path, serve, methods=[endpoint.method], name=endpoint.handler.__name__)
+
+
+async def _authenticate(request: Request, endpoint: Endpoint, services: "Services") -> Principal:
+    if endpoint.scope == PUBLIC:
+        return ANONYMOUS
+    principal = await services.auth.authenticate(request.headers.get("authorization"))
+    request.state.principal = principal
+    if endpoint.scope != AUTHENTICATED:
+        require(principal, endpoint.scope)
+    return principal
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+
+
+async def parse_body(request: Request, model: type[BaseModel], limit: int) -> BaseModel:
+    document = await read_json(request, limit)
+    if not isinstance(document, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return model.model_validate(document)

@@ -1,0 +1,45 @@
+"""RFC 9457 problem+json answers: one shape for every error, never a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.api.responses import JSONResponse
+from core.errors import FnproxyError, UnknownProvider, ValidationFailed
+
+PROBLEM_BASE = "https://fnproxy.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem_response(error: FnproxyError, instance: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + error.code,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(error.extra)
+    headers = {"WWW-Authenticate": 'Bearer realm="fnproxy"'} if error.status == 401 else {}
+    retry_after = error.extra.get("retry_after_s")
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return JSONResponse(body, status_code=error.status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def from_validation_error(error: ValidationError) -> FnproxyError:
+    """400 for an unknown provider, 422 for every other field problem, listing each one."""
+    problems = [
+        {"loc": ".".join(str(part) for part in item["loc"]), "msg": item["msg"], "type": item["type"]}
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+    unknown_tags = [p for p in problems if p["type"] == "union_tag_invalid"]
+    if unknown_tags:
+        return UnknownProvider(f"unknown provider at {unknown_tags[0]['loc'] or 'target'}: "
+                               + unknown_tags[0]["msg"], errors=problems)
+    summary = "; ".join(f"{p['loc'] or 'body'}: {p['msg']}" for p in problems[:5])
+    return ValidationFailed(summary, errors=problems)

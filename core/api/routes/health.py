@@ -1,0 +1,42 @@
+"""Health: each port answers a ping within a short timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable
+
+from starlette.responses import Response
+
+from core import __version__
+from core.api.endpoints import PUBLIC, Call, Endpoint
+from core.api.responses import JSONResponse
+
+CHECK_TIMEOUT_S = 2.0
+
+
+async def _check(ping: Callable[[], Awaitable[None]]) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await ping()
+    except TimeoutError:
+        return "timeout"
+    except Exception as error:  # report, never raise: health must answer
+        return f"error: {type(error).__name__}"
+    return "ok"
+
+
+async def health(call: Call) -> Response:
+    services = call.services
+    names = ("store", "secrets", "events", "queue")
+    pings = (services.store.ping, services.secrets.ping, services.events.ping, services.queue.ping)
+    results = await asyncio.gather(*(_check(ping) for ping in pings))
+    checks = dict(zip(names, results))
+    healthy = all(result == "ok" for result in results)
+    body = {"status": "ok" if healthy else "degraded", "version": __version__, "checks": checks}
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/health", health, "Liveness and the state of each port", "health",
+             scope=PUBLIC, extra_responses={503: "A port is failing"}),
+]

@@ -1,0 +1,129 @@
+"""Invoking functions: one at a time (sync, async, dry run) or in batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from core.api.endpoints import Call, Endpoint
+from core.api.problems import problem_response
+from core.api.responses import JSONResponse
+from core.api.schemas import BatchRequest, InvocationEnvelope, InvokeRequest
+from core.errors import FnproxyError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
+from core.invoke.batch import BatchItemResult
+from core.invoke.service import Invocation, InvocationRequest
+from core.models import Execution, Mode, Status
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+def envelope(execution: Execution, result: Any) -> dict[str, Any]:
+    return {
+        "execution_id": execution.execution_id,
+        "status": execution.status,
+        "success": execution.success,
+        "status_code": execution.status_code,
+        "result": result,
+        "error": execution.error,
+        "duration_ms": execution.duration_ms,
+        "attempts": execution.attempts,
+        "provider": {
+            "name": execution.provider,
+            "function": execution.function,
+            **execution.provider_info,
+        },
+    }
+
+
+def accepted(execution: Execution) -> dict[str, Any]:
+    return {"execution_id": execution.execution_id, "status": execution.status}
+
+
+def to_request(body: InvokeRequest, idempotency_key: str | None = None) -> InvocationRequest:
+    return InvocationRequest(
+        target=body.target,
+        payload=body.payload,
+        mode=body.mode,
+        timeout_s=body.timeout_s,
+        session_id=body.session_id,
+        callback_url=body.callback_url,
+        idempotency_key=idempotency_key,
+    )
+
+
+def unreached(execution: Execution) -> FnproxyError | None:
+    """The problem to answer when the function could not be reached or timed out."""
+    if execution.status == Status.TIMED_OUT:
+        error: FnproxyError = UpstreamTimeout(execution.error["message"])
+    elif execution.error and execution.error.get("type") == "UpstreamUnavailable":
+        error = UpstreamUnavailable(execution.error["message"], last_status_code=execution.status_code)
+    else:
+        return None
+    error.extra.update(execution_id=execution.execution_id, attempts=execution.attempts)
+    return error
+
+
+def _idempotency_key(call: Call) -> str | None:
+    key = call.request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} printable characters"
+        )
+    return key
+
+
+def invocation_response(invocation: Invocation, path: str) -> Response:
+    execution = invocation.execution
+    headers = {"Idempotent-Replayed": "true"} if invocation.replayed else {}
+    if execution.mode == Mode.ASYNC:
+        headers["Location"] = f"/v1/invocations/{execution.execution_id}"
+        return JSONResponse(accepted(execution), status_code=202, headers=headers)
+    problem = unreached(execution)
+    if problem is not None:
+        return problem_response(problem, path)
+    return JSONResponse(envelope(execution, invocation.result), headers=headers)
+
+
+async def invoke(call: Call) -> Response:
+    request = to_request(call.body, _idempotency_key(call))
+    invocation = await call.services.invocations.invoke(request, call.principal)
+    return invocation_response(invocation, call.request.url.path)
+
+
+def batch_item(item: BatchItemResult) -> dict[str, Any]:
+    if item.error is not None:
+        return {"success": False, "status": "rejected", "error": {
+            "code": item.error.code, "status": item.error.status, "detail": item.error.detail,
+            **item.error.extra,
+        }}
+    execution = item.invocation.execution
+    if execution.mode == Mode.ASYNC:
+        return accepted(execution)
+    return envelope(execution, item.invocation.result)
+
+
+async def invoke_batch(call: Call) -> Response:
+    body: BatchRequest = call.body
+    requests = [to_request(item) for item in body.invocations]
+    items = await call.services.batches.invoke_all(requests, call.principal, body.concurrency)
+    successes = sum(1 for item in items if item.success)
+    return JSONResponse({
+        "responses": [batch_item(item) for item in items],
+        "total_count": len(items),
+        "success_count": successes,
+        "failure_count": len(items) - successes,
+    })
+
+
+ENDPOINTS = [
+    Endpoint("POST", "/v1/invoke", invoke, "Invoke a function (sync, async or dry run)", "invoke",
+             body=InvokeRequest, response=InvocationEnvelope,
+             extra_responses={202: "Accepted (async)", 404: "Unknown function",
+                              413: "Payload too large", 502: "Unreachable after retries",
+                              504: "Timed out"}),
+    Endpoint("POST", "/v1/invoke/batch", invoke_batch, "Invoke many functions concurrently",
+             "invoke", body=BatchRequest),
+]

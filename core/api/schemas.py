@@ -1,0 +1,86 @@
+"""Request bodies of the native API, validated with pydantic (unknown fields refused)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.targets import Target
+
+MAX_TIMEOUT_S = 900.0
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenRequest(_Body):
+    """Client credentials, or the module secret key as `api_key`."""
+
+    client_id: str | None = Field(default=None, max_length=128)
+    client_secret: str | None = Field(default=None, max_length=256)
+    api_key: str | None = Field(default=None, max_length=1024)
+    grant_type: Literal["client_credentials"] | None = None
+    scope: str | None = Field(default=None, max_length=1024)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    scope: str
+
+
+class ClientCreate(_Body):
+    name: str = Field(min_length=1, max_length=128)
+    scopes: list[str] = Field(min_length=1, max_length=32)
+
+
+class InvokeRequest(_Body):
+    target: Target
+    payload: Any = None
+    mode: Literal["sync", "async", "dry_run"] = "sync"
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+    session_id: str | None = Field(default=None, min_length=1, max_length=64)
+    callback_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+
+
+class BatchRequest(_Body):
+    invocations: list[InvokeRequest] = Field(min_length=1)
+    concurrency: int | None = Field(default=None, ge=1)
+
+
+class SessionCreate(_Body):
+    data: dict[str, Any] = Field(default_factory=dict)
+    ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+
+
+class SessionUpdate(_Body):
+    data: dict[str, Any]
+    ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+
+
+class InvocationEnvelope(BaseModel):
+    """The answer to a sync invocation (also each item of a batch)."""
+
+    execution_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "timed_out"]
+    success: bool | None
+    status_code: int | None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: float | None = None
+    attempts: int
+    provider: dict[str, Any]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None

@@ -1,0 +1,161 @@
+"""The composition root: builds the store, secrets, events, queue and providers that the
+settings choose, and the services on top of them. Backend and provider modules are imported
+here only, lazily, so an entry point never loads another cloud's SDK."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from core.auth.audit import AuditLog
+from core.auth.clients import ClientService
+from core.auth.keys import KeyRing
+from core.auth.service import AuthService
+from core.auth.tokens import Tokens
+from core.config import ConfigError, Settings
+from core.events.base import EventBus, WorkQueue
+from core.history.service import HistoryService
+from core.invoke.batch import BatchService
+from core.invoke.callbacks import CallbackSender
+from core.invoke.recorder import Recorder
+from core.invoke.retry import RetryPolicy
+from core.invoke.runner import RunLimits, Runner
+from core.invoke.service import InvocationService, ServiceLimits
+from core.invoke.worker import AsyncWorker
+from core.providers.base import Provider
+from core.providers.registry import ProviderRegistry
+from core.secrets.base import SecretSource
+from core.sessions.service import SessionService
+from core.store.base import Store
+
+SIGNING_KEY_SECRET = "MODULE_SECRET_KEY"
+
+
+def _load(path: str) -> Any:
+    module_name, _, attribute = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def build_store(settings: Settings) -> Store:
+    backend = settings.backend_for("store")
+    if backend == "sqlite":
+        return _load("core.store.sqlite.SqliteStore")(settings.sqlite_file)
+    raise ConfigError(f"STORE_BACKEND: {backend!r} is not available in this build")
+
+
+def build_secrets(settings: Settings) -> SecretSource:
+    backend = settings.backend_for("secrets")
+    if backend == "env":
+        return _load("core.secrets.env.EnvSecretSource")(_settings_secrets(settings))
+    raise ConfigError(f"SECRETS_BACKEND: {backend!r} is not available in this build")
+
+
+def _settings_secrets(settings: Settings) -> dict[str, str]:
+    """The env source reads the module key from settings, where a locally generated key lives."""
+    values = dict(os.environ)
+    values[SIGNING_KEY_SECRET] = settings.module_secret_key
+    values[f"{SIGNING_KEY_SECRET}_PREVIOUS"] = settings.module_secret_key_previous
+    return values
+
+
+def build_events(settings: Settings) -> EventBus:
+    backend = settings.backend_for("events")
+    if backend == "local":
+        return _load("core.events.local.LocalEventBus")()
+    raise ConfigError(f"EVENTS_BACKEND: {backend!r} is not available in this build")
+
+
+def build_queue(settings: Settings) -> WorkQueue:
+    backend = settings.backend_for("queue")
+    if backend == "local":
+        return _load("core.events.local.LocalWorkQueue")(settings.async_workers)
+    raise ConfigError(f"QUEUE_BACKEND: {backend!r} is not available in this build")
+
+
+def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
+    return {
+        "http": lambda: _load("core.providers.http.HttpProvider")(
+            pool_size=max(settings.http_pool_size, settings.max_batch_size)
+        ),
+        "local": lambda: _load("core.providers.local.LocalProvider")(
+            functions_dir=Path(settings.local_functions_dir),
+            workers=settings.local_workers,
+            memory_mb=settings.local_memory_mb,
+        ),
+    }
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    secrets: SecretSource
+    events: EventBus
+    queue: WorkQueue
+    providers: ProviderRegistry
+    auth: AuthService
+    clients: ClientService
+    audit: AuditLog
+    sessions: SessionService
+    history: HistoryService
+    invocations: InvocationService
+    batches: BatchService
+    worker: AsyncWorker
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.providers.close()
+        await self.events.close()
+        await self.store.close()
+
+
+def build_services(settings: Settings) -> Services:
+    store = build_store(settings)
+    secrets = build_secrets(settings)
+    events = build_events(settings)
+    queue = build_queue(settings)
+    providers = ProviderRegistry(provider_factories(settings))
+    retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
+    recorder = Recorder(store, events, settings.stats_bucket_s)
+    sessions = SessionService(store.sessions, settings.session_ttl_s)
+    runner = Runner(recorder, sessions, RunLimits(retry, settings.max_stored_bytes))
+    invocations = InvocationService(
+        store=store,
+        providers=providers,
+        runner=runner,
+        recorder=recorder,
+        queue=queue,
+        limits=ServiceLimits(
+            default_timeout_s=settings.function_timeout,
+            max_stored_bytes=settings.max_stored_bytes,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+            retention_s=settings.history_retention_days * 86400,
+        ),
+    )
+    clients = ClientService(store.clients)
+    keyring = KeyRing(secrets, SIGNING_KEY_SECRET)
+    tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    return Services(
+        settings=settings,
+        store=store,
+        secrets=secrets,
+        events=events,
+        queue=queue,
+        providers=providers,
+        auth=AuthService(tokens, keyring, clients, settings),
+        clients=clients,
+        audit=AuditLog(),
+        sessions=sessions,
+        history=HistoryService(store.executions, store.stats, settings.stats_bucket_s),
+        invocations=invocations,
+        batches=BatchService(invocations, settings.max_batch_size),
+        worker=AsyncWorker(
+            store.executions,
+            invocations,
+            recorder,
+            CallbackSender(providers, retry),
+        ),
+    )

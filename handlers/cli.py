@@ -1,0 +1,245 @@
+"""The `fnproxy` command: serve, token, invoke, batch, history.
+
+Every command but `serve` talks to a running fnproxy over HTTP: `--url` (or FNPROXY_URL,
+default http://REST_HOST:REST_PORT) with `--token` (or FNPROXY_TOKEN); without a token, one is
+fetched with the module secret key (locally, the generated one in the data folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+from core.config import GENERATED_KEY_FILE, ConfigError, ensure_local_secret_key, load_settings
+
+TARGET_FIELDS = {
+    "local": "function",
+    "http": "url",
+    "aws_lambda": "function",
+    "gcp_functions": "function",
+    "openwhisk": "action",
+}
+
+
+class CliError(Exception):
+    """A failure to report in one line, exit status 1."""
+
+
+def parse_target(text: str) -> dict[str, Any]:
+    """`local:echo`, `http:https://host/fn`, `aws_lambda:name`, ... or a JSON target object."""
+    if text.lstrip().startswith("{"):
+        return json.loads(text)
+    provider, sep, name = text.partition(":")
+    if not sep or provider not in TARGET_FIELDS:
+        raise CliError(f"target must be PROVIDER:NAME with PROVIDER in {', '.join(TARGET_FIELDS)}")
+    field = "url" if provider == "gcp_functions" and "://" in name else TARGET_FIELDS[provider]
+    return {"provider": provider, field: name}
+
+
+def read_payload(source: str | None) -> Any:
+    if source is None:
+        return None
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    return json.loads(text) if text.strip() else None
+
+
+class Api:
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            raise CliError(f"HTTP {error.code}: {raw.decode('utf-8', 'replace')}") from None
+        except urllib.error.URLError as error:
+            raise CliError(f"cannot reach fnproxy at {self.url}: {error.reason}") from None
+        return json.loads(raw) if raw else None
+
+    def ensure_token(self, args: argparse.Namespace) -> None:
+        if not self.token:
+            self.token = fetch_token(self, args)["access_token"]
+
+
+def module_key() -> str:
+    settings = load_settings()
+    if settings.module_secret_key or (settings.data_path / GENERATED_KEY_FILE).is_file():
+        return ensure_local_secret_key(settings, lambda _: None).module_secret_key
+    raise CliError("no token: set FNPROXY_TOKEN, pass --client-id/--client-secret, or MODULE_SECRET_KEY")
+
+
+def fetch_token(api: Api, args: argparse.Namespace) -> dict[str, Any]:
+    if getattr(args, "client_id", None):
+        body = {"client_id": args.client_id, "client_secret": args.client_secret or ""}
+    else:
+        body = {"api_key": getattr(args, "api_key", None) or module_key()}
+    return Api(api.url, None).call("POST", "/v1/auth/token", body)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from handlers.local import configure_logging, serve
+
+    settings = load_settings()
+    overrides = {k: v for k, v in (("rest_host", args.host), ("rest_port", args.port),
+                                   ("local_functions_dir", args.functions)) if v is not None}
+    settings = settings.with_overrides(**overrides)
+    configure_logging(settings.log_level)
+    settings = ensure_local_secret_key(settings, lambda line: print(line, file=sys.stderr))
+    print(f"fnproxy listening on http://{settings.rest_host}:{settings.rest_port} "
+          f"(docs: /docs, functions from {settings.local_functions_dir}/)", file=sys.stderr)
+    serve(settings)
+
+
+def cmd_token(args: argparse.Namespace, api: Api) -> None:
+    grant = fetch_token(api, args)
+    print(grant["access_token"] if args.quiet else json.dumps(grant, indent=2))
+
+
+def invocation_body(args: argparse.Namespace, payload: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"target": parse_target(args.target), "payload": payload, "mode": args.mode}
+    if args.timeout:
+        body["timeout_s"] = args.timeout
+    if args.session:
+        body["session_id"] = args.session
+    return body
+
+
+def cmd_invoke(args: argparse.Namespace, api: Api) -> None:
+    api.ensure_token(args)
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+    result = api.call("POST", "/v1/invoke", invocation_body(args, read_payload(args.payload)), headers)
+    print(json.dumps(result, indent=2))
+
+
+def read_invocations(source: str) -> list[dict[str, Any]]:
+    """A JSON document `{"invocations": [...]}` / a JSON list, or JSON lines."""
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    stripped = text.strip()
+    if stripped.startswith("{") and "\n{" not in stripped:
+        return json.loads(stripped)["invocations"]
+    if stripped.startswith("["):
+        return json.loads(stripped)
+    return [json.loads(line) for line in stripped.splitlines() if line.strip()]
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def progress(done: int, total: int, failures: int) -> None:
+    width = 30
+    filled = width * done // total
+    bar = "#" * filled + "-" * (width - filled)
+    print(f"\r[{bar}] {done}/{total} ({failures} failed)", end="", file=sys.stderr, flush=True)
+
+
+def cmd_batch(args: argparse.Namespace, api: Api) -> None:
+    api.ensure_token(args)
+    invocations = read_invocations(args.file)
+    responses: list[Any] = []
+    failures = 0
+    progress(0, len(invocations), 0)
+    for chunk in chunks(invocations, args.chunk):
+        answer = api.call("POST", "/v1/invoke/batch", {"invocations": chunk, "concurrency": args.concurrency})
+        responses += answer["responses"]
+        failures += answer["failure_count"]
+        progress(len(responses), len(invocations), failures)
+    print(file=sys.stderr)
+    print(json.dumps({"responses": responses, "total_count": len(responses),
+                      "success_count": len(responses) - failures, "failure_count": failures}, indent=2))
+
+
+def cmd_history(args: argparse.Namespace, api: Api) -> None:
+    api.ensure_token(args)
+    if args.execution_id:
+        print(json.dumps(api.call("GET", f"/v1/invocations/{args.execution_id}"), indent=2))
+        return
+    query = "&".join(f"{name}={value}" for name, value in
+                     (("function", args.function), ("status", args.status), ("limit", args.limit))
+                     if value)
+    page = api.call("GET", f"/v1/invocations?{query}")
+    for item in page["invocations"]:
+        print(f"{item['created_at']}  {item['execution_id']}  {item['status']:<9}  "
+              f"{item['duration_ms'] or 0:>9.1f} ms  {item['function']}")
+    if page["next_cursor"]:
+        print(f"(more: --cursor {page['next_cursor']})", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fnproxy", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run fnproxy locally (SQLite, sample functions)")
+    serve.add_argument("--host", help="bind address (REST_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (REST_PORT, default 8080)")
+    serve.add_argument("--functions", help="folder of local functions (LOCAL_FUNCTIONS_DIR)")
+
+    def client(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--url", default=os.environ.get("FNPROXY_URL"), help="fnproxy base URL")
+        sub.add_argument("--token", default=os.environ.get("FNPROXY_TOKEN"), help="bearer token")
+        sub.add_argument("--client-id", help="client credentials instead of the module key")
+        sub.add_argument("--client-secret", default=os.environ.get("FNPROXY_CLIENT_SECRET"))
+        sub.add_argument("--api-key", help="the module secret key (default: MODULE_SECRET_KEY)")
+        return sub
+
+    token = client("token", "get a bearer token")
+    token.add_argument("-q", "--quiet", action="store_true", help="print only the token")
+
+    invoke = client("invoke", "invoke one function")
+    invoke.add_argument("target", help="PROVIDER:NAME (local:echo, http:https://...) or JSON")
+    invoke.add_argument("-p", "--payload", help="JSON payload file, or - for stdin")
+    invoke.add_argument("-m", "--mode", choices=["sync", "async", "dry_run"], default="sync")
+    invoke.add_argument("--timeout", type=float, help="seconds")
+    invoke.add_argument("--session", help="session id to thread through the call")
+    invoke.add_argument("--idempotency-key", help="replays the first execution on repeat")
+
+    batch = client("batch", "invoke many functions, with a progress bar")
+    batch.add_argument("file", help='JSON {"invocations": [...]}, a JSON list, or JSON lines; - for stdin')
+    batch.add_argument("-c", "--concurrency", type=int, default=10)
+    batch.add_argument("--chunk", type=int, default=50, help="invocations per request")
+
+    history = client("history", "recent executions, or one in full")
+    history.add_argument("execution_id", nargs="?")
+    history.add_argument("--function")
+    history.add_argument("--status")
+    history.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            cmd_serve(args)
+            return 0
+        settings = load_settings()
+        api = Api(args.url or f"http://{settings.rest_host}:{settings.rest_port}", args.token)
+        {"token": cmd_token, "invoke": cmd_invoke, "batch": cmd_batch, "history": cmd_history}[
+            args.command
+        ](args, api)
+    except (CliError, ConfigError, json.JSONDecodeError, OSError) as error:
+        print(f"fnproxy: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
