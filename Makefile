@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/fnproxy serve
 
 test: $(STAMP)
+	$(BIN)/ruff check core handlers tests
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 MIN_SECRET_KEY_LENGTH = 64
 PLATFORMS = ("local", "aws", "gcp")
@@ -111,7 +112,9 @@ class Settings:
     platform: str = _setting("FNPROXY_PLATFORM", _one_of(*PLATFORMS), "local")
     data_dir: str = _setting("FNPROXY_DATA_DIR", _text, ".fnproxy")
     # Each port may be switched alone; empty means "the platform's column".
-    store_backend: str = _setting("STORE_BACKEND", _one_of("", "sqlite", "dynamodb", "firestore"), "")
+    store_backend: str = _setting(
+        "STORE_BACKEND", _one_of("", "sqlite", "dynamodb", "firestore"), ""
+    )
     secrets_backend: str = _setting("SECRETS_BACKEND", _one_of("", "env", "aws", "gcp"), "")
     events_backend: str = _setting("EVENTS_BACKEND", _one_of("", "local", "sns", "pubsub"), "")
     queue_backend: str = _setting("QUEUE_BACKEND", _one_of("", "local", "sqs", "pubsub"), "")
@@ -158,7 +161,7 @@ class Settings:
         chosen = getattr(self, f"{port}_backend")
         return chosen or PLATFORM_DEFAULTS[self.platform][port]
 
-    def with_overrides(self, **changes: Any) -> "Settings":
+    def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Settings(**values)
@@ -181,7 +184,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
         if not stripped or stripped.startswith("#"):
             continue
         if stripped.startswith("export "):
-            stripped = stripped[len("export "):]
+            stripped = stripped[len("export ") :]
         key, sep, value = stripped.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{path}:{number}: expected KEY=VALUE")

@@ -62,7 +62,11 @@ class PayloadTooLarge(FnproxyError):
 
 
 class IdempotencyKeyReused(FnproxyError):
-    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused with another request"
+    status, code, title = (
+        422,
+        "idempotency_key_reused",
+        "Idempotency key reused with another request",
+    )
 
 
 class RateLimited(FnproxyError):

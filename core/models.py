@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -40,7 +40,7 @@ def new_id() -> str:
 def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -93,7 +93,7 @@ class Execution:
         return record
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Execution":
+    def from_dict(cls, data: dict[str, Any]) -> Execution:
         return cls(**data)
 
 

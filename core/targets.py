@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,7 +30,7 @@ class GcpFunctionsTarget(_Target):
     headers: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _function_or_url(self) -> "GcpFunctionsTarget":
+    def _function_or_url(self) -> GcpFunctionsTarget:
         if (self.function is None) == (self.url is None):
             raise ValueError("give exactly one of 'function' or 'url'")
         return self
@@ -52,11 +52,13 @@ class HttpTarget(_Target):
 
 class LocalTarget(_Target):
     provider: Literal["local"]
-    function: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", max_length=128)
+    function: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", max_length=128
+    )
 
 
 Target = Annotated[
-    Union[AwsLambdaTarget, GcpFunctionsTarget, OpenWhiskTarget, HttpTarget, LocalTarget],
+    AwsLambdaTarget | GcpFunctionsTarget | OpenWhiskTarget | HttpTarget | LocalTarget,
     Field(discriminator="provider"),
 ]
 

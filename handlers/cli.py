@@ -13,8 +13,9 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from core.config import GENERATED_KEY_FILE, ConfigError, ensure_local_secret_key, load_settings
 
@@ -81,7 +82,9 @@ def module_key() -> str:
     settings = load_settings()
     if settings.module_secret_key or (settings.data_path / GENERATED_KEY_FILE).is_file():
         return ensure_local_secret_key(settings, lambda _: None).module_secret_key
-    raise CliError("no token: set FNPROXY_TOKEN, pass --client-id/--client-secret, or MODULE_SECRET_KEY")
+    raise CliError(
+        "no token: set FNPROXY_TOKEN, pass --client-id/--client-secret, or MODULE_SECRET_KEY"
+    )
 
 
 def fetch_token(api: Api, args: argparse.Namespace) -> dict[str, Any]:
@@ -96,13 +99,23 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from handlers.local import configure_logging, serve
 
     settings = load_settings()
-    overrides = {k: v for k, v in (("rest_host", args.host), ("rest_port", args.port),
-                                   ("local_functions_dir", args.functions)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("rest_host", args.host),
+            ("rest_port", args.port),
+            ("local_functions_dir", args.functions),
+        )
+        if v is not None
+    }
     settings = settings.with_overrides(**overrides)
     configure_logging(settings.log_level)
     settings = ensure_local_secret_key(settings, lambda line: print(line, file=sys.stderr))
-    print(f"fnproxy listening on http://{settings.rest_host}:{settings.rest_port} "
-          f"(docs: /docs, functions from {settings.local_functions_dir}/)", file=sys.stderr)
+    print(
+        f"fnproxy listening on http://{settings.rest_host}:{settings.rest_port} "
+        f"(docs: /docs, functions from {settings.local_functions_dir}/)",
+        file=sys.stderr,
+    )
     serve(settings)
 
 
@@ -112,7 +125,11 @@ def cmd_token(args: argparse.Namespace, api: Api) -> None:
 
 
 def invocation_body(args: argparse.Namespace, payload: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"target": parse_target(args.target), "payload": payload, "mode": args.mode}
+    body: dict[str, Any] = {
+        "target": parse_target(args.target),
+        "payload": payload,
+        "mode": args.mode,
+    }
     if args.timeout:
         body["timeout_s"] = args.timeout
     if args.session:
@@ -123,7 +140,9 @@ def invocation_body(args: argparse.Namespace, payload: Any) -> dict[str, Any]:
 def cmd_invoke(args: argparse.Namespace, api: Api) -> None:
     api.ensure_token(args)
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
-    result = api.call("POST", "/v1/invoke", invocation_body(args, read_payload(args.payload)), headers)
+    result = api.call(
+        "POST", "/v1/invoke", invocation_body(args, read_payload(args.payload)), headers
+    )
     print(json.dumps(result, indent=2))
 
 
@@ -140,7 +159,7 @@ def read_invocations(source: str) -> list[dict[str, Any]]:
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def progress(done: int, total: int, failures: int) -> None:
@@ -157,13 +176,24 @@ def cmd_batch(args: argparse.Namespace, api: Api) -> None:
     failures = 0
     progress(0, len(invocations), 0)
     for chunk in chunks(invocations, args.chunk):
-        answer = api.call("POST", "/v1/invoke/batch", {"invocations": chunk, "concurrency": args.concurrency})
+        answer = api.call(
+            "POST", "/v1/invoke/batch", {"invocations": chunk, "concurrency": args.concurrency}
+        )
         responses += answer["responses"]
         failures += answer["failure_count"]
         progress(len(responses), len(invocations), failures)
     print(file=sys.stderr)
-    print(json.dumps({"responses": responses, "total_count": len(responses),
-                      "success_count": len(responses) - failures, "failure_count": failures}, indent=2))
+    print(
+        json.dumps(
+            {
+                "responses": responses,
+                "total_count": len(responses),
+                "success_count": len(responses) - failures,
+                "failure_count": failures,
+            },
+            indent=2,
+        )
+    )
 
 
 def cmd_history(args: argparse.Namespace, api: Api) -> None:
@@ -171,13 +201,21 @@ def cmd_history(args: argparse.Namespace, api: Api) -> None:
     if args.execution_id:
         print(json.dumps(api.call("GET", f"/v1/invocations/{args.execution_id}"), indent=2))
         return
-    query = "&".join(f"{name}={value}" for name, value in
-                     (("function", args.function), ("status", args.status), ("limit", args.limit))
-                     if value)
+    query = "&".join(
+        f"{name}={value}"
+        for name, value in (
+            ("function", args.function),
+            ("status", args.status),
+            ("limit", args.limit),
+        )
+        if value
+    )
     page = api.call("GET", f"/v1/invocations?{query}")
     for item in page["invocations"]:
-        print(f"{item['created_at']}  {item['execution_id']}  {item['status']:<9}  "
-              f"{item['duration_ms'] or 0:>9.1f} ms  {item['function']}")
+        print(
+            f"{item['created_at']}  {item['execution_id']}  {item['status']:<9}  "
+            f"{item['duration_ms'] or 0:>9.1f} ms  {item['function']}"
+        )
     if page["next_cursor"]:
         print(f"(more: --cursor {page['next_cursor']})", file=sys.stderr)
 
@@ -212,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--idempotency-key", help="replays the first execution on repeat")
 
     batch = client("batch", "invoke many functions, with a progress bar")
-    batch.add_argument("file", help='JSON {"invocations": [...]}, a JSON list, or JSON lines; - for stdin')
+    batch.add_argument(
+        "file", help='JSON {"invocations": [...]}, a JSON list, or JSON lines; - for stdin'
+    )
     batch.add_argument("-c", "--concurrency", type=int, default=10)
     batch.add_argument("--chunk", type=int, default=50, help="invocations per request")
 

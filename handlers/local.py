@@ -23,7 +23,9 @@ def local_app(services: Services):
     async def start() -> None:
         abandoned = await services.worker.abandon_open(ABANDONED_REASON)
         if abandoned:
-            logger.warning("marked %d unfinished executions from an earlier run as failed", abandoned)
+            logger.warning(
+                "marked %d unfinished executions from an earlier run as failed", abandoned
+            )
         services.queue.start(services.worker.handle)
 
     return create_app(services, on_startup=start, on_shutdown=services.close)

@@ -3,8 +3,8 @@ document and the docs page."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -41,7 +41,9 @@ class MethodNotAllowed(FnproxyError):
 async def _http_exception(request: Request, error: Exception) -> Response:
     status = getattr(error, "status_code", 500)
     if status == 405:
-        problem: FnproxyError = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        problem: FnproxyError = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}"
+        )
     elif status == 404:
         problem = NotFound(f"no route for {request.method} {request.url.path}")
     else:
@@ -53,7 +55,9 @@ async def _internal_error(request: Request, error: Exception) -> Response:
     return problem_response(FnproxyError("an internal error occurred"), request.url.path)
 
 
-def create_app(services, on_startup: Lifecycle | None = None, on_shutdown: Lifecycle | None = None) -> Starlette:
+def create_app(
+    services, on_startup: Lifecycle | None = None, on_shutdown: Lifecycle | None = None
+) -> Starlette:
     """The app over built services. `on_startup`/`on_shutdown` run in its lifespan (the local
     server starts its in-process worker there)."""
     endpoints = native_endpoints()
@@ -76,7 +80,10 @@ def create_app(services, on_startup: Lifecycle | None = None, on_shutdown: Lifec
             await on_shutdown()
 
     routes = [route_for(endpoint, services) for endpoint in endpoints]
-    routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
+    routes += [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, 500: _internal_error},

@@ -6,8 +6,9 @@ the same table, so it cannot drift from the routes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -34,7 +35,7 @@ class Call:
     """What a handler gets: the request, the services, the caller and the parsed body."""
 
     request: Request
-    services: "Services"
+    services: Services
     principal: Principal
     body: Any = None
 
@@ -89,7 +90,7 @@ class Endpoint:
 ANONYMOUS = Principal(subject="anonymous", scopes=frozenset(), token_id="")
 
 
-def route_for(endpoint: Endpoint, services: "Services") -> Route:
+def route_for(endpoint: Endpoint, services: Services) -> Route:
     limit = services.settings.max_request_bytes
     action = f"{endpoint.method} {endpoint.path}"
 
@@ -112,7 +113,7 @@ def route_for(endpoint: Endpoint, services: "Services") -> Route:
     return Route(endpoint.path, serve, methods=[endpoint.method], name=endpoint.handler.__name__)
 
 
-async def _authenticate(request: Request, endpoint: Endpoint, services: "Services") -> Principal:
+async def _authenticate(request: Request, endpoint: Endpoint, services: Services) -> Principal:
     if endpoint.scope == PUBLIC:
         return ANONYMOUS
     principal = await services.auth.authenticate(request.headers.get("authorization"))

@@ -4,7 +4,8 @@ that renders it with no external assets (it works offline)."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
@@ -29,12 +30,17 @@ def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "fnproxy", "version": __version__,
-                 "description": "Invoke serverless functions on any cloud through one API."},
+        "info": {
+            "title": "fnproxy",
+            "version": __version__,
+            "description": "Invoke serverless functions on any cloud through one API.",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas.get("$defs", {}),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
         },
     }
 
@@ -63,7 +69,8 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
             responses["403"] = {"description": "Missing scope", "content": problem}
     if endpoint.body is not None:
         operation["requestBody"] = {
-            "required": True, "content": {"application/json": {"schema": refs[endpoint.body]}}
+            "required": True,
+            "content": {"application/json": {"schema": refs[endpoint.body]}},
         }
     return operation
 
@@ -74,8 +81,13 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
         for name in PATH_PARAM.findall(endpoint.path)
     ]
     parameters += [
-        {"name": q.name, "in": "query", "required": False, "description": q.description,
-         "schema": {"type": q.type}}
+        {
+            "name": q.name,
+            "in": "query",
+            "required": False,
+            "description": q.description,
+            "schema": {"type": q.type},
+        }
         for q in endpoint.query
     ]
     return parameters

@@ -34,12 +34,18 @@ def problem_response(error: FnproxyError, instance: str | None = None) -> JSONRe
 def from_validation_error(error: ValidationError) -> FnproxyError:
     """400 for an unknown provider, 422 for every other field problem, listing each one."""
     problems = [
-        {"loc": ".".join(str(part) for part in item["loc"]), "msg": item["msg"], "type": item["type"]}
+        {
+            "loc": ".".join(str(part) for part in item["loc"]),
+            "msg": item["msg"],
+            "type": item["type"],
+        }
         for item in error.errors(include_url=False, include_input=False)
     ]
     unknown_tags = [p for p in problems if p["type"] == "union_tag_invalid"]
     if unknown_tags:
-        return UnknownProvider(f"unknown provider at {unknown_tags[0]['loc'] or 'target'}: "
-                               + unknown_tags[0]["msg"], errors=problems)
+        return UnknownProvider(
+            f"unknown provider at {unknown_tags[0]['loc'] or 'target'}: " + unknown_tags[0]["msg"],
+            errors=problems,
+        )
     summary = "; ".join(f"{p['loc'] or 'body'}: {p['msg']}" for p in problems[:5])
     return ValidationFailed(summary, errors=problems)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 GROWTH = 1.25
 FIRST_BOUND_MS = 0.5
 SLOT_COUNT = 64
 # Upper bounds (ms) of every slot but the last, which holds everything slower.
-UPPER_BOUNDS_MS: tuple[float, ...] = tuple(FIRST_BOUND_MS * GROWTH**i for i in range(SLOT_COUNT - 1))
+UPPER_BOUNDS_MS: tuple[float, ...] = tuple(
+    FIRST_BOUND_MS * GROWTH**i for i in range(SLOT_COUNT - 1)
+)
 
 
 def slot_for(duration_ms: float) -> int:

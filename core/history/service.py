@@ -4,13 +4,14 @@ write time: one read per time bucket, never a scan of the history."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from core.auth.principal import Principal
 from core.auth.scopes import require
 from core.errors import InvalidRequest, NotFound
 from core.history import histogram
-from core.models import Execution, Page, Status, StatsRollup
+from core.models import Execution, Page, StatsRollup, Status
 from core.store.base import ExecutionRepository, StatsRepository
 
 DEFAULT_WINDOW_S = 24 * 3600
@@ -73,7 +74,9 @@ class HistoryService:
         for rollup in rollups:
             by_function.setdefault(rollup.function, []).append(rollup)
         summary = _summarise(rollups)
-        summary["by_function"] = {name: _summarise(rows) for name, rows in sorted(by_function.items())}
+        summary["by_function"] = {
+            name: _summarise(rows) for name, rows in sorted(by_function.items())
+        }
         summary["since"] = start
         summary["bucket_s"] = self._bucket_s
         return summary

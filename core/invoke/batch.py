@@ -41,12 +41,16 @@ class BatchService:
                 f"a batch holds at most {self._max_batch_size} invocations (MAX_BATCH_SIZE), "
                 f"got {len(requests)}"
             )
-        in_flight = asyncio.Semaphore(min(concurrency or self._max_batch_size, self._max_batch_size))
+        in_flight = asyncio.Semaphore(
+            min(concurrency or self._max_batch_size, self._max_batch_size)
+        )
 
         async def run(request: InvocationRequest) -> BatchItemResult:
             async with in_flight:
                 try:
-                    return BatchItemResult(invocation=await self._invocations.invoke(request, principal))
+                    return BatchItemResult(
+                        invocation=await self._invocations.invoke(request, principal)
+                    )
                 except FnproxyError as error:
                     return BatchItemResult(error=error)
 

@@ -38,9 +38,16 @@ class CallbackSender:
             except (TransientFailure, TimeoutError) as failure:
                 if attempt > self._retry.max_retries:
                     logger.error("callback for %s failed: %s", execution.execution_id, failure)
-                    return {"delivered": False, "error": str(failure) or "timeout", "attempts": attempt}
+                    return {
+                        "delivered": False,
+                        "error": str(failure) or "timeout",
+                        "attempts": attempt,
+                    }
                 retry_after = getattr(failure, "retry_after_s", None)
                 await asyncio.sleep(self._retry.delay_before(attempt, retry_after))
                 continue
-            return {"delivered": outcome.success, "status_code": outcome.status_code, "attempts": attempt}
-
+            return {
+                "delivered": outcome.success,
+                "status_code": outcome.status_code,
+                "attempts": attempt,
+            }

@@ -4,9 +4,10 @@ checks, idempotency keys and history records."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import TypeAdapter
 

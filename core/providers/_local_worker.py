@@ -49,9 +49,15 @@ def read_message(stream: BinaryIO) -> Any:
     return orjson.loads(stream.read(size))
 
 
+SERVER_SECRETS = ("MODULE_SECRET_KEY", "MODULE_SECRET_KEY_PREVIOUS", "FNPROXY_TOKEN")
+"""The server's own credentials: a function must not be able to read them."""
+
+
 def serve(channel: socket.socket, functions_dir: str, memory_mb: int) -> None:
     """The worker process's entry point."""
     _limit_address_space(memory_mb * 1024 * 1024)
+    for name in SERVER_SECRETS:
+        os.environ.pop(name, None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's business
     sys.path.insert(0, functions_dir)
     runner = FunctionRunner(Path(functions_dir), memory_mb)

@@ -67,7 +67,9 @@ class Provider(Protocol):
     def function_key(self, target: Any) -> str:
         """A stable name of the target's function for history and stats, e.g. `local:echo`."""
 
-    async def invoke(self, target: Any, payload: Any, context: CallContext) -> InvocationOutcome: ...
+    async def invoke(
+        self, target: Any, payload: Any, context: CallContext
+    ) -> InvocationOutcome: ...
 
     async def dry_run(self, target: Any, payload: Any, context: CallContext) -> InvocationOutcome:
         """Validate and resolve without executing (the platform's own dry run where it has one)."""

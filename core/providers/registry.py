@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 from core.errors import NotSupported, UnknownProvider
 from core.providers.base import Provider

@@ -4,7 +4,7 @@ environment). The previous stage of NAME is NAME_PREVIOUS."""
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from core.secrets.base import Stage
 

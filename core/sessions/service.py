@@ -5,7 +5,8 @@ back (see `core.invoke.service`)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from core.errors import NotFound, PreconditionFailed
 from core.models import Session, new_id

@@ -13,7 +13,8 @@ contract suite in `tests/contract/`. Rules every backend keeps:
 
 from __future__ import annotations
 
-from typing import Collection, Protocol
+from collections.abc import Collection
+from typing import Protocol
 
 from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
 
@@ -73,11 +74,18 @@ class ClientRepository(Protocol):
 
 class StatsRepository(Protocol):
     async def record(
-        self, function: str, bucket_start: int, success: bool, duration_ms: float, histogram_slot: int
+        self,
+        function: str,
+        bucket_start: int,
+        success: bool,
+        duration_ms: float,
+        histogram_slot: int,
     ) -> None:
         """Atomically add one outcome to the rollup of (bucket_start, function)."""
 
-    async def read(self, bucket_starts: Collection[int], function: str | None = None) -> list[StatsRollup]:
+    async def read(
+        self, bucket_starts: Collection[int], function: str | None = None
+    ) -> list[StatsRollup]:
         """Rollups of the given buckets: one function's, or every function's."""
 
 

@@ -249,7 +249,7 @@ class _Writer(threading.Thread):
 def _settle(group: list[Any], outcomes: list[tuple[Any, BaseException | None]]) -> None:
     """Resolve the futures with one wake-up per event loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = defaultdict(list)
-    for (_, future, loop), outcome in zip(group, outcomes):
+    for (_, future, loop), outcome in zip(group, outcomes, strict=False):
         by_loop[loop].append((future, outcome))
     for loop, settled in by_loop.items():
         try:

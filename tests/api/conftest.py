@@ -62,10 +62,16 @@ async def admin(client) -> dict[str, str]:
     return {"Authorization": f"Bearer {await token_for(client)}"}
 
 
-async def new_client(client: httpx.AsyncClient, admin: dict[str, str], *scopes: str) -> dict[str, str]:
+async def new_client(
+    client: httpx.AsyncClient, admin: dict[str, str], *scopes: str
+) -> dict[str, str]:
     """Create an API client with `scopes`; its Authorization headers."""
-    created = await client.post("/v1/clients", json={"name": "t", "scopes": list(scopes)}, headers=admin)
+    created = await client.post(
+        "/v1/clients", json={"name": "t", "scopes": list(scopes)}, headers=admin
+    )
     assert created.status_code == 201, created.text
     body = created.json()
-    token = await token_for(client, client_id=body["client_id"], client_secret=body["client_secret"])
+    token = await token_for(
+        client, client_id=body["client_id"], client_secret=body["client_secret"]
+    )
     return {"Authorization": f"Bearer {token}"}

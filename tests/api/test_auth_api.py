@@ -32,14 +32,21 @@ async def test_wrong_api_key_is_401_with_oauth_error(client):
 
 
 async def test_client_credentials_as_json_form_and_basic(client, admin):
-    created = (await client.post("/v1/clients", json={"name": "ci", "scopes": ["read"]}, headers=admin)).json()
+    created = (
+        await client.post("/v1/clients", json={"name": "ci", "scopes": ["read"]}, headers=admin)
+    ).json()
     cid, secret = created["client_id"], created["client_secret"]
     as_json = await client.post("/v1/auth/token", json={"client_id": cid, "client_secret": secret})
-    as_form = await client.post("/v1/auth/token", data={
-        "grant_type": "client_credentials", "client_id": cid, "client_secret": secret})
+    as_form = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
+    )
     basic = base64.b64encode(f"{cid}:{secret}".encode()).decode()
-    as_basic = await client.post("/v1/auth/token", data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": f"Basic {basic}"})
+    as_basic = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
     for response in (as_json, as_form, as_basic):
         assert response.status_code == 200, response.text
         assert response.json()["scope"] == "read"
@@ -58,9 +65,12 @@ async def test_token_request_without_credentials_is_400(client):
 
 
 async def test_wrong_client_secret_is_401(client, admin):
-    created = (await client.post("/v1/clients", json={"name": "x", "scopes": ["read"]}, headers=admin)).json()
-    response = await client.post("/v1/auth/token", json={
-        "client_id": created["client_id"], "client_secret": "fps_wrong"})
+    created = (
+        await client.post("/v1/clients", json={"name": "x", "scopes": ["read"]}, headers=admin)
+    ).json()
+    response = await client.post(
+        "/v1/auth/token", json={"client_id": created["client_id"], "client_secret": "fps_wrong"}
+    )
     assert response.status_code == 401
 
 
@@ -73,16 +83,27 @@ async def test_routes_need_a_token(client):
 
 async def test_expired_tampered_none_and_wrong_audience_tokens_are_401(client):
     now = int(time.time())
-    claims = {"iss": "fnproxy", "aud": "fnproxy", "sub": "module", "scope": "admin",
-              "iat": now, "exp": now + 60, "jti": "j"}
+    claims = {
+        "iss": "fnproxy",
+        "aud": "fnproxy",
+        "sub": "module",
+        "scope": "admin",
+        "iat": now,
+        "exp": now + 60,
+        "jti": "j",
+    }
     good = await token_for(client)
     kid = jwt.get_unverified_header(good)["kid"]
-    expired = jwt.encode(claims | {"iat": now - 120, "exp": now - 60}, MODULE_KEY, headers={"kid": kid})
+    expired = jwt.encode(
+        claims | {"iat": now - 120, "exp": now - 60}, MODULE_KEY, headers={"kid": kid}
+    )
     wrong_aud = jwt.encode(claims | {"aud": "other"}, MODULE_KEY, headers={"kid": kid})
     header, payload, signature = good.split(".")
     forged_claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     forged_claims["scope"] = "admin read invoke"
-    forged_payload = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=").decode()
+    forged_payload = (
+        base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=").decode()
+    )
     tampered = f"{header}.{forged_payload}.{signature}"
     none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     unsigned = f"{none_header}.{payload}."
@@ -111,31 +132,50 @@ async def test_glob_scope_limits_which_functions_a_client_may_invoke(client, adm
 
 
 async def test_clients_list_hides_secrets_and_revocation_is_immediate(client, admin):
-    created = (await client.post("/v1/clients", json={"name": "gone", "scopes": ["read"]}, headers=admin)).json()
-    token = await token_for(client, client_id=created["client_id"], client_secret=created["client_secret"])
+    created = (
+        await client.post("/v1/clients", json={"name": "gone", "scopes": ["read"]}, headers=admin)
+    ).json()
+    token = await token_for(
+        client, client_id=created["client_id"], client_secret=created["client_secret"]
+    )
     headers = {"Authorization": f"Bearer {token}"}
     assert (await client.get("/v1/stats", headers=headers)).status_code == 200
     listed = (await client.get("/v1/clients", headers=admin)).json()["clients"]
     assert created["client_id"] in {c["client_id"] for c in listed}
     assert created["client_secret"] not in json.dumps(listed)
-    assert (await client.delete(f"/v1/clients/{created['client_id']}", headers=admin)).status_code == 204
+    assert (
+        await client.delete(f"/v1/clients/{created['client_id']}", headers=admin)
+    ).status_code == 204
     assert (await client.get("/v1/stats", headers=headers)).status_code == 401
     assert (await client.delete("/v1/clients/cl_missing", headers=admin)).status_code == 404
 
 
 async def test_unknown_scope_is_refused(client, admin):
-    response = await client.post("/v1/clients", json={"name": "x", "scopes": ["root"]}, headers=admin)
+    response = await client.post(
+        "/v1/clients", json={"name": "x", "scopes": ["root"]}, headers=admin
+    )
     assert response.status_code == 422
 
 
 async def test_one_audit_line_per_request_without_secrets(client, admin, caplog):
     caplog.set_level(logging.INFO, logger="fnproxy.audit")
-    await client.get("/v1/stats", headers=admin, )
+    await client.get(
+        "/v1/stats",
+        headers=admin,
+    )
     await client.get("/v1/clients", headers={"Authorization": "Bearer nope"})
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "fnproxy.audit"]
     assert len(lines) == 2
     allowed, denied = lines
-    assert allowed["principal"] == "module" and allowed["decision"] == "allow" and allowed["outcome"] == 200
+    assert (
+        allowed["principal"] == "module"
+        and allowed["decision"] == "allow"
+        and allowed["outcome"] == 200
+    )
     assert allowed["action"] == "GET /v1/stats" and allowed["request_id"]
-    assert denied["decision"] == "deny" and denied["outcome"] == 401 and denied["principal"] == "anonymous"
+    assert (
+        denied["decision"] == "deny"
+        and denied["outcome"] == 401
+        and denied["principal"] == "anonymous"
+    )
     assert "nope" not in caplog.text and MODULE_KEY not in caplog.text

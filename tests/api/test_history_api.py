@@ -9,7 +9,9 @@ FAIL = {"provider": "local", "function": "fail"}
 
 
 async def invoke(client, headers, target, payload=None):
-    response = await client.post("/v1/invoke", json={"target": target, "payload": payload or {}}, headers=headers)
+    response = await client.post(
+        "/v1/invoke", json={"target": target, "payload": payload or {}}, headers=headers
+    )
     return response.json()["execution_id"]
 
 
@@ -19,11 +21,17 @@ async def test_list_is_newest_first_filtered_and_paginated(client, admin):
     page = (await client.get("/v1/invocations?function=local:hello&limit=2", headers=admin)).json()
     seen = [i["execution_id"] for i in page["invocations"]]
     while page["next_cursor"]:
-        page = (await client.get(f"/v1/invocations?function=local:hello&limit=2&cursor={page['next_cursor']}",
-                                 headers=admin)).json()
+        page = (
+            await client.get(
+                f"/v1/invocations?function=local:hello&limit=2&cursor={page['next_cursor']}",
+                headers=admin,
+            )
+        ).json()
         seen += [i["execution_id"] for i in page["invocations"]]
     assert seen == list(reversed(ids))
-    failures = (await client.get("/v1/invocations?status=failed", headers=admin)).json()["invocations"]
+    failures = (await client.get("/v1/invocations?status=failed", headers=admin)).json()[
+        "invocations"
+    ]
     assert [i["execution_id"] for i in failures] == [failed]
 
 
@@ -60,13 +68,18 @@ async def test_stats_count_successes_failures_and_percentiles(client, admin):
 async def test_provider_function_listing(client, admin):
     listed = (await client.get("/v1/providers/local/functions?limit=3", headers=admin)).json()
     assert len(listed["functions"]) == 3 and listed["next_cursor"]
-    rest = (await client.get(f"/v1/providers/local/functions?cursor={listed['next_cursor']}",
-                             headers=admin)).json()
+    rest = (
+        await client.get(
+            f"/v1/providers/local/functions?cursor={listed['next_cursor']}", headers=admin
+        )
+    ).json()
     names = [f["name"] for f in listed["functions"] + rest["functions"]]
     assert {"echo", "hello", "counter"} <= set(names) and names == sorted(names)
     echo = (await client.get("/v1/providers/local/functions/echo", headers=admin)).json()
     assert echo["name"] == "echo" and echo["description"]
-    assert (await client.get("/v1/providers/local/functions/nope", headers=admin)).status_code == 404
+    assert (
+        await client.get("/v1/providers/local/functions/nope", headers=admin)
+    ).status_code == 404
     assert (await client.get("/v1/providers/http/functions", headers=admin)).status_code == 400
     assert (await client.get("/v1/providers/azure/functions", headers=admin)).status_code == 400
 
@@ -79,11 +92,22 @@ async def test_health_is_public_and_checks_every_port(client):
 
 async def test_openapi_documents_every_route_and_docs_page_renders(client):
     document = (await client.get("/openapi.json")).json()
-    for path in ("/v1/auth/token", "/v1/clients", "/v1/invoke", "/v1/invoke/batch", "/v1/invocations",
-                 "/v1/invocations/{execution_id}", "/v1/stats", "/v1/sessions/{session_id}",
-                 "/v1/providers/{provider}/functions", "/health"):
+    for path in (
+        "/v1/auth/token",
+        "/v1/clients",
+        "/v1/invoke",
+        "/v1/invoke/batch",
+        "/v1/invocations",
+        "/v1/invocations/{execution_id}",
+        "/v1/stats",
+        "/v1/sessions/{session_id}",
+        "/v1/providers/{provider}/functions",
+        "/health",
+    ):
         assert path in document["paths"], path
-    invoke_schema = document["paths"]["/v1/invoke"]["post"]["requestBody"]["content"]["application/json"]
+    invoke_schema = document["paths"]["/v1/invoke"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]
     assert invoke_schema["schema"]["$ref"].endswith("InvokeRequest")
     assert "InvokeRequest" in document["components"]["schemas"]
     docs = await client.get("/docs")

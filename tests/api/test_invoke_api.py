@@ -13,7 +13,9 @@ PROBLEM = "application/problem+json"
 ECHO = {"provider": "local", "function": "echo"}
 
 
-async def wait_for_status(client, headers, execution_id, wanted=("succeeded", "failed", "timed_out")):
+async def wait_for_status(
+    client, headers, execution_id, wanted=("succeeded", "failed", "timed_out")
+):
     for _ in range(200):
         record = (await client.get(f"/v1/invocations/{execution_id}", headers=headers)).json()
         if record["status"] in wanted:
@@ -23,7 +25,9 @@ async def wait_for_status(client, headers, execution_id, wanted=("succeeded", "f
 
 
 async def test_sync_local_invocation_returns_the_envelope_and_records_it(client, admin):
-    response = await client.post("/v1/invoke", json={"target": ECHO, "payload": {"a": 1}}, headers=admin)
+    response = await client.post(
+        "/v1/invoke", json={"target": ECHO, "payload": {"a": 1}}, headers=admin
+    )
     body = response.json()
     assert response.status_code == 200
     assert body["status"] == "succeeded" and body["success"] is True and body["status_code"] == 200
@@ -36,7 +40,11 @@ async def test_sync_local_invocation_returns_the_envelope_and_records_it(client,
 
 async def test_http_function_served_by_functions_framework(client, admin, ff_url):
     target = {"provider": "http", "url": f"{ff_url}/echo"}
-    body = (await client.post("/v1/invoke", json={"target": target, "payload": {"x": "y"}}, headers=admin)).json()
+    body = (
+        await client.post(
+            "/v1/invoke", json={"target": target, "payload": {"x": "y"}}, headers=admin
+        )
+    ).json()
     assert body["success"] is True and body["result"] == {"x": "y"}
 
 
@@ -51,8 +59,11 @@ async def test_function_error_is_a_failed_envelope_not_retried(client, admin, ff
 
 async def test_local_function_exception_is_reported_with_logs(client, admin):
     target = {"provider": "local", "function": "fail"}
-    body = (await client.post("/v1/invoke", json={"target": target, "payload": {"message": "boom"}},
-                              headers=admin)).json()
+    body = (
+        await client.post(
+            "/v1/invoke", json={"target": target, "payload": {"message": "boom"}}, headers=admin
+        )
+    ).json()
     assert body["success"] is False and body["error"]["type"] == "ValueError"
     assert "boom" in body["error"]["message"]
     record = (await client.get(f"/v1/invocations/{body['execution_id']}", headers=admin)).json()
@@ -76,8 +87,11 @@ async def test_unreachable_target_is_502(client, admin):
 
 
 async def test_timeout_is_504_and_recorded(client, admin):
-    request = {"target": {"provider": "local", "function": "slow"}, "payload": {"seconds": 5},
-               "timeout_s": 0.5}
+    request = {
+        "target": {"provider": "local", "function": "slow"},
+        "payload": {"seconds": 5},
+        "timeout_s": 0.5,
+    }
     response = await client.post("/v1/invoke", json=request, headers=admin)
     body = response.json()
     assert response.status_code == 504 and "execution_id" in body
@@ -86,14 +100,17 @@ async def test_timeout_is_504_and_recorded(client, admin):
 
 
 async def test_async_invocation_runs_on_the_worker(client, admin):
-    response = await client.post("/v1/invoke", json={"target": ECHO, "payload": [1, 2], "mode": "async"},
-                                 headers=admin)
+    response = await client.post(
+        "/v1/invoke", json={"target": ECHO, "payload": [1, 2], "mode": "async"}, headers=admin
+    )
     assert response.status_code == 202
     body = response.json()
     assert body["status"] == "queued"
     assert response.headers["location"] == f"/v1/invocations/{body['execution_id']}"
     record = await wait_for_status(client, admin, body["execution_id"])
-    assert record["status"] == "succeeded" and record["result"] == [1, 2] and record["mode"] == "async"
+    assert (
+        record["status"] == "succeeded" and record["result"] == [1, 2] and record["mode"] == "async"
+    )
 
 
 @pytest.fixture
@@ -117,7 +134,9 @@ async def callback_sink():
 async def test_async_callback_receives_the_record(client, admin, callback_sink):
     url, received = callback_sink
     request = {"target": ECHO, "payload": {"cb": True}, "mode": "async", "callback_url": url}
-    execution_id = (await client.post("/v1/invoke", json=request, headers=admin)).json()["execution_id"]
+    execution_id = (await client.post("/v1/invoke", json=request, headers=admin)).json()[
+        "execution_id"
+    ]
     await wait_for_status(client, admin, execution_id)
     for _ in range(100):
         if received:
@@ -135,8 +154,9 @@ async def test_callback_url_needs_async_mode(client, admin):
 
 
 async def test_dry_run_validates_without_running(client, admin):
-    response = await client.post("/v1/invoke", json={"target": ECHO, "payload": {}, "mode": "dry_run"},
-                                 headers=admin)
+    response = await client.post(
+        "/v1/invoke", json={"target": ECHO, "payload": {}, "mode": "dry_run"}, headers=admin
+    )
     body = response.json()
     assert response.status_code == 200 and body["status_code"] == 204 and body["result"] is None
     missing = {"target": {"provider": "local", "function": "nope"}, "mode": "dry_run"}
@@ -152,19 +172,25 @@ async def test_idempotency_key_replays_the_first_execution(client, admin):
     assert second.headers["idempotent-replayed"] == "true"
     listed = (await client.get("/v1/invocations?function=local:hello", headers=admin)).json()
     assert [i["execution_id"] for i in listed["invocations"]] == [first.json()["execution_id"]]
-    changed = await client.post("/v1/invoke", json=request | {"payload": {"name": "other"}}, headers=headers)
+    changed = await client.post(
+        "/v1/invoke", json=request | {"payload": {"name": "other"}}, headers=headers
+    )
     assert changed.status_code == 422
 
 
 async def test_batch_answers_in_request_order_with_counts(client, admin):
     invocations = [
-        {"target": {"provider": "local", "function": "slow"}, "payload": {"seconds": 0.3, "tag": 0}},
+        {
+            "target": {"provider": "local", "function": "slow"},
+            "payload": {"seconds": 0.3, "tag": 0},
+        },
         {"target": ECHO, "payload": {"tag": 1}},
         {"target": {"provider": "local", "function": "missing"}, "payload": {}},
         {"target": {"provider": "local", "function": "fail"}, "payload": {"message": "x"}},
     ]
-    response = await client.post("/v1/invoke/batch", json={"invocations": invocations, "concurrency": 4},
-                                 headers=admin)
+    response = await client.post(
+        "/v1/invoke/batch", json={"invocations": invocations, "concurrency": 4}, headers=admin
+    )
     body = response.json()
     assert response.status_code == 200
     assert body["total_count"] == 4 and body["success_count"] == 2 and body["failure_count"] == 2
@@ -175,7 +201,9 @@ async def test_batch_answers_in_request_order_with_counts(client, admin):
 
 async def test_batch_over_max_batch_size_is_400(client, admin):
     invocations = [{"target": ECHO}] * 101
-    response = await client.post("/v1/invoke/batch", json={"invocations": invocations}, headers=admin)
+    response = await client.post(
+        "/v1/invoke/batch", json={"invocations": invocations}, headers=admin
+    )
     assert response.status_code == 400 and "MAX_BATCH_SIZE" in response.json()["detail"]
 
 
@@ -185,17 +213,30 @@ async def test_batch_over_max_batch_size_is_400(client, admin):
         (b"{not json", 400, "invalid_request"),
         (b"[1, 2]", 400, "invalid_request"),
         (b"", 400, "invalid_request"),
-        (b'{"target": {"provider": "local", "function": "echo"}, "mode": "later"}', 422, "validation_failed"),
-        (b'{"target": {"provider": "local", "function": "echo"}, "timeout_s": "soon"}', 422, "validation_failed"),
+        (
+            b'{"target": {"provider": "local", "function": "echo"}, "mode": "later"}',
+            422,
+            "validation_failed",
+        ),
+        (
+            b'{"target": {"provider": "local", "function": "echo"}, "timeout_s": "soon"}',
+            422,
+            "validation_failed",
+        ),
         (b'{"target": "local:echo"}', 422, "validation_failed"),
-        (b'{"target": {"provider": "local", "function": "echo"}, "extra": 1}', 422, "validation_failed"),
+        (
+            b'{"target": {"provider": "local", "function": "echo"}, "extra": 1}',
+            422,
+            "validation_failed",
+        ),
         (b'{"target": {"provider": "azure", "function": "f"}}', 400, "unknown_provider"),
         (b'{"target": {"provider": "local", "function": "nope"}}', 404, "function_not_found"),
     ],
 )
 async def test_bad_input_gets_a_clear_problem(client, admin, body, status, code):
-    response = await client.post("/v1/invoke", content=body,
-                                 headers=admin | {"Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/invoke", content=body, headers=admin | {"Content-Type": "application/json"}
+    )
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
@@ -213,7 +254,9 @@ async def test_body_over_the_limit_is_413_and_the_next_request_works(client, adm
 
 async def test_large_results_are_capped_in_history_but_whole_in_the_answer(client, admin):
     payload = {"blob": "y" * 5000}  # MAX_STORED_BYTES=2048 in these tests
-    body = (await client.post("/v1/invoke", json={"target": ECHO, "payload": payload}, headers=admin)).json()
+    body = (
+        await client.post("/v1/invoke", json={"target": ECHO, "payload": payload}, headers=admin)
+    ).json()
     assert body["result"] == payload
     record = (await client.get(f"/v1/invocations/{body['execution_id']}", headers=admin)).json()
     assert record["payload_truncated"] and record["result_truncated"]

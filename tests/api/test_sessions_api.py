@@ -21,8 +21,14 @@ async def test_create_get_update_delete(client, admin):
     url = f"/v1/sessions/{session['session_id']}"
     read = await client.get(url, headers=admin)
     assert read.json()["data"] == {"step": 1} and read.headers["etag"] == '"1"'
-    updated = await client.patch(url, json={"data": {"step": 2}}, headers=admin | {"If-Match": '"1"'})
-    assert updated.status_code == 200 and updated.json()["version"] == 2 and updated.headers["etag"] == '"2"'
+    updated = await client.patch(
+        url, json={"data": {"step": 2}}, headers=admin | {"If-Match": '"1"'}
+    )
+    assert (
+        updated.status_code == 200
+        and updated.json()["version"] == 2
+        and updated.headers["etag"] == '"2"'
+    )
     assert (await client.delete(url, headers=admin)).status_code == 204
     assert (await client.get(url, headers=admin)).status_code == 404
 

@@ -416,7 +416,7 @@ async def test_concurrent_records_add_up_exactly(store: Store) -> None:
     await asyncio.gather(
         *(
             store.stats.record("alpha", BUCKET, ok, ms, histogram.slot_for(ms))
-            for ok, ms in zip(successes, durations)
+            for ok, ms in zip(successes, durations, strict=False)
         )
     )
 

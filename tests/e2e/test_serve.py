@@ -26,8 +26,12 @@ def server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("fnproxy-data")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MODULE_SECRET_KEY"}
-    env |= {"FNPROXY_DATA_DIR": str(data_dir), "REST_PORT": str(port), "LOG_LEVEL": "INFO",
-            "LOCAL_FUNCTIONS_DIR": str(REPO / "functions")}
+    env |= {
+        "FNPROXY_DATA_DIR": str(data_dir),
+        "REST_PORT": str(port),
+        "LOG_LEVEL": "INFO",
+        "LOCAL_FUNCTIONS_DIR": str(REPO / "functions"),
+    }
     log = (data_dir / "server.log").open("w")
     process = subprocess.Popen([FNPROXY, "serve"], cwd=data_dir, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
@@ -53,13 +57,24 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 def cli(server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([FNPROXY, *args, "--url", server["url"]], input=stdin, text=True,
-                          capture_output=True, env=server["env"], cwd=server["data_dir"], timeout=60)
+    return subprocess.run(
+        [FNPROXY, *args, "--url", server["url"]],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=server["env"],
+        cwd=server["data_dir"],
+        timeout=60,
+    )
 
 
 def post(url: str, body: dict, token: str) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -87,14 +102,19 @@ def test_cli_token_invoke_and_history(server):
 
 def test_http_function_served_by_functions_framework(server, ff_url):
     token = cli(server, "token", "-q").stdout.strip()
-    body = {"target": {"provider": "http", "url": f"{ff_url}/echo"}, "payload": {"through": "fnproxy"}}
+    body = {
+        "target": {"provider": "http", "url": f"{ff_url}/echo"},
+        "payload": {"through": "fnproxy"},
+    }
     envelope = post(f"{server['url']}/v1/invoke", body, token)
     assert envelope["success"] is True and envelope["result"] == {"through": "fnproxy"}
 
 
 def test_cli_batch_shows_progress_and_counts(server, tmp_path):
-    lines = [json.dumps({"target": {"provider": "local", "function": "echo"}, "payload": {"n": n}})
-             for n in range(7)]
+    lines = [
+        json.dumps({"target": {"provider": "local", "function": "echo"}, "payload": {"n": n}})
+        for n in range(7)
+    ]
     batch_file = tmp_path / "batch.jsonl"
     batch_file.write_text("\n".join(lines))
     result = cli(server, "batch", str(batch_file), "--chunk", "3", "--concurrency", "3")
@@ -113,14 +133,22 @@ def test_cli_reports_errors_in_one_line(server):
 
 def test_bad_setting_stops_start_up_naming_the_variable(tmp_path):
     env = os.environ | {"FNPROXY_DATA_DIR": str(tmp_path), "FUNCTION_TIMEOUT": "soon"}
-    result = subprocess.run([FNPROXY, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run(
+        [FNPROXY, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == "fnproxy: FUNCTION_TIMEOUT: expected a number, got 'soon'"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "fnproxy: FUNCTION_TIMEOUT: expected a number, got 'soon'"
+    )
 
 
 def test_short_module_secret_key_is_refused(tmp_path):
     env = os.environ | {"FNPROXY_DATA_DIR": str(tmp_path), "MODULE_SECRET_KEY": "short"}
-    result = subprocess.run([FNPROXY, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=30)
-    assert result.returncode == 1 and "MODULE_SECRET_KEY: must be at least 64 characters" in result.stderr
+    result = subprocess.run(
+        [FNPROXY, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert (
+        result.returncode == 1
+        and "MODULE_SECRET_KEY: must be at least 64 characters" in result.stderr
+    )

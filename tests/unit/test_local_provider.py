@@ -53,6 +53,12 @@ EXTRA_FUNCTIONS = {
         def other(event, context):
             return "other"
     """,
+    "server_env": """
+        import os
+
+        def handler(event, context):
+            return {name: os.environ.get(name) for name in event}
+    """,
     "_helper": "VALUE = 1\n",
 }
 
@@ -302,3 +308,15 @@ async def _until_gone(pid: int, timeout_s: float = 3.0) -> None:
             return
         await asyncio.sleep(0.02)
     pytest.fail(f"process {pid} is still there")
+
+
+async def test_functions_cannot_read_the_servers_secrets(extras_dir, monkeypatch):
+    monkeypatch.setenv("MODULE_SECRET_KEY", "k" * 64)
+    monkeypatch.setenv("FNPROXY_VISIBLE", "yes")
+    provider = LocalProvider(extras_dir, workers=1, memory_mb=MEMORY_MB)
+    try:
+        names = ["MODULE_SECRET_KEY", "FNPROXY_VISIBLE"]
+        outcome = await provider.invoke(local("server_env"), names, call())
+    finally:
+        await provider.close()
+    assert outcome.result == {"MODULE_SECRET_KEY": None, "FNPROXY_VISIBLE": "yes"}

@@ -91,7 +91,7 @@ async def test_two_instances_on_one_file_lose_nothing(tmp_path: Path) -> None:
         await asyncio.gather(
             record_many(first, 500),
             record_many(second, 500),
-            *(store.executions.add(e) for store, e in zip([first, second] * 50, added)),
+            *(s.executions.add(e) for s, e in zip([first, second] * 50, added, strict=True)),
         )
         assert await recorded(first) == 1000
         page = await second.executions.list(limit=200)

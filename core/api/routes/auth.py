@@ -61,7 +61,9 @@ async def _token_request(call: Call) -> TokenRequest:
     if call.request.headers.get("content-type", "").startswith(FORM_TYPE):
         fields = dict(parse_qsl((await read_body(call.request, limit)).decode("utf-8", "replace")))
         if fields.get("grant_type") != "client_credentials":
-            raise InvalidRequest("grant_type must be client_credentials", error="unsupported_grant_type")
+            raise InvalidRequest(
+                "grant_type must be client_credentials", error="unsupported_grant_type"
+            )
         fields.update(_basic_credentials(call.request.headers.get("authorization")))
     else:
         fields = await read_json(call.request, limit)
@@ -119,12 +121,37 @@ async def revoke_client(call: Call) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/v1/auth/token", issue_token, "Get a bearer token", "auth", scope=PUBLIC,
-             body=TokenRequest, custom_body=True, response=TokenResponse,
-             extra_responses={400: "Malformed request", 401: "Bad credentials"}),
-    Endpoint("POST", "/v1/clients", create_client, "Create an API client (its secret is shown once)",
-             "clients", scope="admin", body=ClientCreate, response=ClientCreated, status=201),
+    Endpoint(
+        "POST",
+        "/v1/auth/token",
+        issue_token,
+        "Get a bearer token",
+        "auth",
+        scope=PUBLIC,
+        body=TokenRequest,
+        custom_body=True,
+        response=TokenResponse,
+        extra_responses={400: "Malformed request", 401: "Bad credentials"},
+    ),
+    Endpoint(
+        "POST",
+        "/v1/clients",
+        create_client,
+        "Create an API client (its secret is shown once)",
+        "clients",
+        scope="admin",
+        body=ClientCreate,
+        response=ClientCreated,
+        status=201,
+    ),
     Endpoint("GET", "/v1/clients", list_clients, "List API clients", "clients", scope="admin"),
-    Endpoint("DELETE", "/v1/clients/{client_id}", revoke_client,
-             "Revoke a client; its tokens stop working at once", "clients", scope="admin", status=204),
+    Endpoint(
+        "DELETE",
+        "/v1/clients/{client_id}",
+        revoke_client,
+        "Revoke a client; its tokens stop working at once",
+        "clients",
+        scope="admin",
+        status=204,
+    ),
 ]

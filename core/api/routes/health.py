@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
@@ -20,7 +20,7 @@ async def _check(ping: Callable[[], Awaitable[None]]) -> str:
             await ping()
     except TimeoutError:
         return "timeout"
-    except Exception as error:  # report, never raise: health must answer
+    except Exception as error:  # noqa: BLE001 - report, never raise: health must answer
         return f"error: {type(error).__name__}"
     return "ok"
 
@@ -30,13 +30,20 @@ async def health(call: Call) -> Response:
     names = ("store", "secrets", "events", "queue")
     pings = (services.store.ping, services.secrets.ping, services.events.ping, services.queue.ping)
     results = await asyncio.gather(*(_check(ping) for ping in pings))
-    checks = dict(zip(names, results))
+    checks = dict(zip(names, results, strict=False))
     healthy = all(result == "ok" for result in results)
     body = {"status": "ok" if healthy else "degraded", "version": __version__, "checks": checks}
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/health", health, "Liveness and the state of each port", "health",
-             scope=PUBLIC, extra_responses={503: "A port is failing"}),
+    Endpoint(
+        "GET",
+        "/health",
+        health,
+        "Liveness and the state of each port",
+        "health",
+        scope=PUBLIC,
+        extra_responses={503: "A port is failing"},
+    ),
 ]

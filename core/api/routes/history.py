@@ -24,10 +24,12 @@ async def list_invocations(call: Call) -> Response:
         limit=call.int_query("limit", 50, 1, 500),
         cursor=call.query("cursor"),
     )
-    return JSONResponse({
-        "invocations": [execution.to_public_dict() for execution in page.items],
-        "next_cursor": page.next_cursor,
-    })
+    return JSONResponse(
+        {
+            "invocations": [execution.to_public_dict() for execution in page.items],
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 def parse_since(raw: str | None) -> float | None:
@@ -52,19 +54,38 @@ async def stats(call: Call) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/v1/invocations/{execution_id}", get_invocation,
-             "One execution in full (payload, result, logs, error)", "history",
-             extra_responses={404: "Unknown execution"}),
-    Endpoint("GET", "/v1/invocations", list_invocations, "Executions, newest first", "history",
-             scope="read", query=(
-                 QueryParam("function", "function key, e.g. local:echo"),
-                 QueryParam("status", "queued, running, succeeded, failed or timed_out"),
-                 QueryParam("limit", "page size (1-500, default 50)", "integer"),
-                 QueryParam("cursor", "next_cursor of the previous page"),
-             )),
-    Endpoint("GET", "/v1/stats", stats, "Counts, success rate and latency percentiles", "history",
-             scope="read", query=(
-                 QueryParam("function", "only this function key"),
-                 QueryParam("since", "epoch seconds or ISO 8601 (default: 24 h ago)"),
-             )),
+    Endpoint(
+        "GET",
+        "/v1/invocations/{execution_id}",
+        get_invocation,
+        "One execution in full (payload, result, logs, error)",
+        "history",
+        extra_responses={404: "Unknown execution"},
+    ),
+    Endpoint(
+        "GET",
+        "/v1/invocations",
+        list_invocations,
+        "Executions, newest first",
+        "history",
+        scope="read",
+        query=(
+            QueryParam("function", "function key, e.g. local:echo"),
+            QueryParam("status", "queued, running, succeeded, failed or timed_out"),
+            QueryParam("limit", "page size (1-500, default 50)", "integer"),
+            QueryParam("cursor", "next_cursor of the previous page"),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/stats",
+        stats,
+        "Counts, success rate and latency percentiles",
+        "history",
+        scope="read",
+        query=(
+            QueryParam("function", "only this function key"),
+            QueryParam("since", "epoch seconds or ISO 8601 (default: 24 h ago)"),
+        ),
+    ),
 ]

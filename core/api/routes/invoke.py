@@ -57,7 +57,9 @@ def unreached(execution: Execution) -> FnproxyError | None:
     if execution.status == Status.TIMED_OUT:
         error: FnproxyError = UpstreamTimeout(execution.error["message"])
     elif execution.error and execution.error.get("type") == "UpstreamUnavailable":
-        error = UpstreamUnavailable(execution.error["message"], last_status_code=execution.status_code)
+        error = UpstreamUnavailable(
+            execution.error["message"], last_status_code=execution.status_code
+        )
     else:
         return None
     error.extra.update(execution_id=execution.execution_id, attempts=execution.attempts)
@@ -95,10 +97,16 @@ async def invoke(call: Call) -> Response:
 
 def batch_item(item: BatchItemResult) -> dict[str, Any]:
     if item.error is not None:
-        return {"success": False, "status": "rejected", "error": {
-            "code": item.error.code, "status": item.error.status, "detail": item.error.detail,
-            **item.error.extra,
-        }}
+        return {
+            "success": False,
+            "status": "rejected",
+            "error": {
+                "code": item.error.code,
+                "status": item.error.status,
+                "detail": item.error.detail,
+                **item.error.extra,
+            },
+        }
     execution = item.invocation.execution
     if execution.mode == Mode.ASYNC:
         return accepted(execution)
@@ -110,20 +118,39 @@ async def invoke_batch(call: Call) -> Response:
     requests = [to_request(item) for item in body.invocations]
     items = await call.services.batches.invoke_all(requests, call.principal, body.concurrency)
     successes = sum(1 for item in items if item.success)
-    return JSONResponse({
-        "responses": [batch_item(item) for item in items],
-        "total_count": len(items),
-        "success_count": successes,
-        "failure_count": len(items) - successes,
-    })
+    return JSONResponse(
+        {
+            "responses": [batch_item(item) for item in items],
+            "total_count": len(items),
+            "success_count": successes,
+            "failure_count": len(items) - successes,
+        }
+    )
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/v1/invoke", invoke, "Invoke a function (sync, async or dry run)", "invoke",
-             body=InvokeRequest, response=InvocationEnvelope,
-             extra_responses={202: "Accepted (async)", 404: "Unknown function",
-                              413: "Payload too large", 502: "Unreachable after retries",
-                              504: "Timed out"}),
-    Endpoint("POST", "/v1/invoke/batch", invoke_batch, "Invoke many functions concurrently",
-             "invoke", body=BatchRequest),
+    Endpoint(
+        "POST",
+        "/v1/invoke",
+        invoke,
+        "Invoke a function (sync, async or dry run)",
+        "invoke",
+        body=InvokeRequest,
+        response=InvocationEnvelope,
+        extra_responses={
+            202: "Accepted (async)",
+            404: "Unknown function",
+            413: "Payload too large",
+            502: "Unreachable after retries",
+            504: "Timed out",
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/v1/invoke/batch",
+        invoke_batch,
+        "Invoke many functions concurrently",
+        "invoke",
+        body=BatchRequest,
+    ),
 ]

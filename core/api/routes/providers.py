@@ -16,10 +16,12 @@ def function_view(info: FunctionInfo) -> dict:
 async def list_functions(call: Call) -> Response:
     provider = call.services.providers.get(call.path("provider"))
     page = await provider.list_functions(call.int_query("limit", 50, 1, 1000), call.query("cursor"))
-    return JSONResponse({
-        "functions": [function_view(info) for info in page.items],
-        "next_cursor": page.next_cursor,
-    })
+    return JSONResponse(
+        {
+            "functions": [function_view(info) for info in page.items],
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 async def get_function(call: Call) -> Response:
@@ -28,12 +30,25 @@ async def get_function(call: Call) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/v1/providers/{provider}/functions", list_functions,
-             "Functions a provider can invoke", "providers", scope="read", query=(
-                 QueryParam("limit", "page size (1-1000, default 50)", "integer"),
-                 QueryParam("cursor", "next_cursor of the previous page"),
-             )),
-    Endpoint("GET", "/v1/providers/{provider}/functions/{name}", get_function,
-             "One function's configuration", "providers", scope="read",
-             extra_responses={404: "Unknown function"}),
+    Endpoint(
+        "GET",
+        "/v1/providers/{provider}/functions",
+        list_functions,
+        "Functions a provider can invoke",
+        "providers",
+        scope="read",
+        query=(
+            QueryParam("limit", "page size (1-1000, default 50)", "integer"),
+            QueryParam("cursor", "next_cursor of the previous page"),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/providers/{provider}/functions/{name}",
+        get_function,
+        "One function's configuration",
+        "providers",
+        scope="read",
+        extra_responses={404: "Unknown function"},
+    ),
 ]

@@ -61,13 +61,38 @@ async def delete_session(call: Call) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/v1/sessions", create_session, "Create a session", "sessions",
-             body=SessionCreate, status=201),
-    Endpoint("GET", "/v1/sessions/{session_id}", get_session, "Read a session (and its ETag)",
-             "sessions", extra_responses={404: "Unknown or expired session"}),
-    Endpoint("PATCH", "/v1/sessions/{session_id}", update_session,
-             "Replace a session's data; needs If-Match", "sessions", body=SessionUpdate,
-             extra_responses={412: "Stale If-Match", 428: "If-Match missing"}),
-    Endpoint("DELETE", "/v1/sessions/{session_id}", delete_session, "Delete a session",
-             "sessions", status=204),
+    Endpoint(
+        "POST",
+        "/v1/sessions",
+        create_session,
+        "Create a session",
+        "sessions",
+        body=SessionCreate,
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/sessions/{session_id}",
+        get_session,
+        "Read a session (and its ETag)",
+        "sessions",
+        extra_responses={404: "Unknown or expired session"},
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/sessions/{session_id}",
+        update_session,
+        "Replace a session's data; needs If-Match",
+        "sessions",
+        body=SessionUpdate,
+        extra_responses={412: "Stale If-Match", 428: "If-Match missing"},
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/sessions/{session_id}",
+        delete_session,
+        "Delete a session",
+        "sessions",
+        status=204,
+    ),
 ]
