@@ -145,6 +145,17 @@ class Settings:
     history_retention_days: int = _setting("HISTORY_RETENTION_DAYS", _positive_int, 30)
     stats_bucket_s: int = _setting("STATS_BUCKET_S", _positive_int, 3600)
 
+    aws_region: str = _setting("AWS_REGION", _text, "us-east-1")
+    aws_endpoint_url: str = _setting("AWS_ENDPOINT_URL", _text, "")
+    """Points every AWS client at an emulator (moto) when set."""
+    dynamodb_table: str = _setting("FNPROXY_TABLE", _text, "fnproxy")
+    events_topic_arn: str = _setting("EVENTS_TOPIC_ARN", _text, "")
+    async_queue_url: str = _setting("ASYNC_QUEUE_URL", _text, "")
+    async_dlq_url: str = _setting("ASYNC_DLQ_URL", _text, "")
+    async_max_receive_count: int = _setting("ASYNC_MAX_RECEIVE_COUNT", _positive_int, 3)
+    secrets_cache_ttl_s: int = _setting("SECRETS_CACHE_TTL_S", _non_negative_int, 300)
+    tracing: bool = _setting("FNPROXY_TRACING", _boolean, False)
+
     log_level: str = _setting("LOG_LEVEL", _one_of(*LOG_LEVELS), "INFO")
     rest_host: str = _setting("REST_HOST", _text, "127.0.0.1")
     rest_port: int = _setting("REST_PORT", _port, 8080)
