@@ -18,6 +18,8 @@ class AwsLambdaTarget(_Target):
     function: str = _NAME
     qualifier: str | None = Field(default=None, max_length=128)
     region: str | None = Field(default=None, max_length=32)
+    invocation_type: Literal["RequestResponse", "Event"] = "RequestResponse"
+    """Lambda's own Event type hands the call to Lambda's queue (202, no result)."""
 
 
 class GcpFunctionsTarget(_Target):
