@@ -13,7 +13,13 @@ from pydantic import TypeAdapter
 
 from core.auth.principal import Principal
 from core.auth.scopes import require_invoke
-from core.errors import Conflict, IdempotencyKeyReused, InvalidRequest
+from core.errors import (
+    Conflict,
+    FnproxyError,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    ServiceUnavailable,
+)
 from core.events.base import InvocationMessage, WorkQueue
 from core.invoke.payloads import cap, fingerprint
 from core.invoke.recorder import Recorder
@@ -91,12 +97,34 @@ class InvocationService:
             await self._dry_run(execution, provider, request)
         elif request.mode == Mode.ASYNC:
             await self._store.executions.add(execution)
-            await self._queue.enqueue(InvocationMessage(execution.execution_id, request.payload))
+            await self._enqueue(execution, request.payload)
         else:
             await self._store.executions.add(execution)
             result = await self._runner.run(execution, provider, request.target, request.payload)
             return Invocation(execution, result=result)
         return Invocation(execution)
+
+    async def _enqueue(self, execution: Execution, payload: Any) -> None:
+        """Queue the execution; if the queue refuses or fails, the record says so and the
+        caller gets the error (413 for a message too large, else 503): nothing is dropped."""
+        try:
+            await self._queue.enqueue(InvocationMessage(execution.execution_id, payload))
+        except FnproxyError as refused:
+            await self._record_unqueued(execution, refused.code, refused.detail)
+            refused.extra.setdefault("execution_id", execution.execution_id)
+            raise
+        except Exception as error:
+            await self._record_unqueued(execution, "QueueUnavailable", type(error).__name__)
+            raise ServiceUnavailable(
+                "the async queue is unavailable; retry later", execution_id=execution.execution_id
+            ) from error
+
+    async def _record_unqueued(self, execution: Execution, kind: str, message: str) -> None:
+        execution.status = Status.FAILED
+        execution.success = False
+        execution.error = {"type": kind, "message": message}
+        execution.finished_at = execution.updated_at = self._clock()
+        await self._recorder.save(execution)
 
     async def run_queued(self, execution: Execution, payload: Any) -> None:
         """Run an execution the async queue delivered (called by the worker)."""

@@ -268,3 +268,16 @@ async def test_unknown_route_and_method_are_problems(client, admin):
     wrong_method = await client.put("/v1/invoke", headers=admin)
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
     assert wrong_method.status_code == 405 and wrong_method.headers["content-type"] == PROBLEM
+
+
+async def test_a_failing_queue_is_reported_and_recorded(client, admin, services, monkeypatch):
+    async def broken_enqueue(message):
+        raise ConnectionError("queue down")
+
+    monkeypatch.setattr(services.queue, "enqueue", broken_enqueue)
+    request = {"target": ECHO, "payload": {}, "mode": "async"}
+    response = await client.post("/v1/invoke", json=request, headers=admin)
+    body = response.json()
+    assert response.status_code == 503 and body["execution_id"]
+    record = (await client.get(f"/v1/invocations/{body['execution_id']}", headers=admin)).json()
+    assert record["status"] == "failed" and record["error"]["type"] == "QueueUnavailable"
