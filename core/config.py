@@ -23,44 +23,27 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _positive_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name}: must be greater than 0, got {raw!r}")
-    return value
+def _number(kind: type, low: float, low_allowed: bool) -> Callable[[str, str], Any]:
+    """A parser of `kind` (int or float) values above `low` (or equal to it when allowed)."""
+    noun = "a whole number" if kind is int else "a number"
+    rule = f"must not be below {low:g}" if low_allowed else f"must be greater than {low:g}"
+
+    def parse(name: str, raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected {noun}, got {raw!r}") from None
+        if value < low or (value == low and not low_allowed):
+            raise ConfigError(f"{name}: {rule}, got {raw!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name}: must not be negative, got {raw!r}")
-    return value
-
-
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name}: must be greater than 0, got {raw!r}")
-    return value
-
-
-def _non_negative_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name}: must not be negative, got {raw!r}")
-    return value
+_positive_float = _number(float, 0, low_allowed=False)
+_non_negative_float = _number(float, 0, low_allowed=True)
+_positive_int = _number(int, 0, low_allowed=False)
+_non_negative_int = _number(int, 0, low_allowed=True)
 
 
 def _port(name: str, raw: str) -> int:
