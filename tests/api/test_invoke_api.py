@@ -281,3 +281,24 @@ async def test_a_failing_queue_is_reported_and_recorded(client, admin, services,
     assert response.status_code == 503 and body["execution_id"]
     record = (await client.get(f"/v1/invocations/{body['execution_id']}", headers=admin)).json()
     assert record["status"] == "failed" and record["error"]["type"] == "QueueUnavailable"
+
+
+async def test_retry_after_beyond_the_deadline_stops_retrying(client, admin, ff_url):
+    target = {"provider": "http", "url": f"{ff_url}/status/429?retry_after=5"}
+    response = await client.post(
+        "/v1/invoke", json={"target": target, "timeout_s": 1}, headers=admin
+    )
+    body = response.json()
+    assert response.status_code == 502 and body["attempts"] == 1
+    assert body["last_status_code"] == 429
+
+
+async def test_retry_after_is_waited_for(client, admin, ff_url):
+    target = {"provider": "http", "url": f"{ff_url}/status/503?retry_after=1"}
+    started = asyncio.get_running_loop().time()
+    response = await client.post(
+        "/v1/invoke", json={"target": target, "timeout_s": 5}, headers=admin
+    )
+    elapsed = asyncio.get_running_loop().time() - started
+    assert response.status_code == 502 and response.json()["attempts"] == 3
+    assert elapsed >= 2.0  # two waits of at least Retry-After: 1
