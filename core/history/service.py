@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from core import histogram
 from core.auth.principal import Principal
 from core.auth.scopes import require
 from core.errors import InvalidRequest, NotFound
-from core.history import histogram
 from core.models import Execution, Page, StatsRollup, Status
 from core.store.base import ExecutionRepository, StatsRepository
 

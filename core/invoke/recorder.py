@@ -11,9 +11,9 @@ from typing import TypeVar
 
 import orjson
 
+from core import histogram
 from core.errors import ServiceUnavailable
 from core.events.base import CloudEvent, EventBus
-from core.history import histogram
 from core.models import Execution
 from core.store.base import Store
 

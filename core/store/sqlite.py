@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
+from core import histogram
 from core.errors import Conflict, InvalidRequest, ServiceUnavailable
-from core.history import histogram
 from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
 
 logger = logging.getLogger("fnproxy.store.sqlite")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from core import histogram
 from core.errors import Conflict, InvalidRequest
-from core.history import histogram
 from core.models import Client, Execution, IdempotencyRecord, Session, Status, new_id
 from core.store.base import Store
 

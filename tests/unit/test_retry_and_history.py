@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from core.history import histogram
+from core import histogram
 from core.invoke.payloads import TRUNCATION_MARK, cap, fingerprint
 from core.invoke.retry import RetryPolicy
 
