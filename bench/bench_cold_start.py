@@ -1,0 +1,182 @@
+"""(c) Cold start: a fresh process that imports the app, builds it, runs its lifespan startup
+and answers its first POST /v1/invoke (JWT check, one call of the HTTP function, one SQLite
+row, JSON answer) - fnproxy vs a FastAPI + Mangum + powertools + five boto3 clients baseline
+doing the same (bench/_baseline_app.py). Goal: fnproxy <= 0.5x the baseline.
+
+(d, children) Peak RSS of each cold-start child, from os.wait4's rusage.
+
+Time runs from just before the child is spawned to its marker line (first answer), in the
+parent; median of the runs, fnproxy and baseline alternating, after one unmeasured run each.
+The token is minted here, so neither child makes a token round trip."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import (
+    BENCH_DIR,
+    PYTHON,
+    REPO_DIR,
+    Goal,
+    Options,
+    Row,
+    Stack,
+    child_env,
+    median,
+    mint_token,
+    progress,
+    ratio,
+    run_standalone,
+)
+
+SIDES = ("fnproxy", "baseline")
+MILESTONES = ("imported_ms", "built_ms", "started_ms", "answered_ms")
+CHILD_TIMEOUT_S = 60.0
+MARKER = "COLD "
+NO_NETWORK_AWS = {  # region and dummy credentials: boto3 clients are created without network
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "baseline", "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+@dataclass(frozen=True)
+class ColdRun:
+    first_answer_ms: float
+    exit_ms: float
+    peak_rss_mib: float
+    milestones: dict[str, float]
+    """The child's own clock, ms since its first line: imported, built, started, answered."""
+
+    @property
+    def imported_ms(self) -> float:
+        return self.milestones["imported_ms"]
+
+
+def read_marker(process: subprocess.Popen, deadline: float) -> dict:
+    """The child's marker line, read as soon as it is written."""
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+        line = process.stdout.readline() if ready else ""
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER):])
+        if ready and not line:
+            break  # end of output: the child died before answering
+    raise RuntimeError("cold-start child gave no answer")
+
+
+def reap(process: subprocess.Popen, deadline: float) -> os.struct_rusage:
+    """Wait for the child (bounded) and return its own resource usage."""
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return usage
+        time.sleep(0.001)
+    process.kill()
+    raise RuntimeError("cold-start child did not exit")
+
+
+def cold_start(side: str, function_url: str, env: dict[str, str], work_dir: Path) -> ColdRun:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"{side}-", dir=work_dir))
+    command = [PYTHON, str(BENCH_DIR / "_cold_child.py"), side, function_url]
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    with open(data_dir / "stderr.log", "w+") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=REPO_DIR, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env={**env, "FNPROXY_DATA_DIR": str(data_dir)})
+        try:
+            milestones = read_marker(process, deadline)
+            answered = time.perf_counter()
+            usage = reap(process, deadline)
+            exited = time.perf_counter()
+        finally:
+            process.stdout.close()
+            if process.returncode is None:
+                process.kill()
+                process.wait()
+        if not milestones["success"] or process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{side} cold start failed ({milestones}):\n{stderr.read()[-2000:]}")
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return ColdRun((answered - started) * 1000, (exited - started) * 1000,
+                   usage.ru_maxrss / 1024, {name: milestones[name] for name in MILESTONES})
+
+
+def alternate(function_url: str, runs: int, env: dict[str, str],
+              work_dir: Path) -> dict[str, list[ColdRun]]:
+    for side in SIDES:  # unmeasured: warms the page cache and the bytecode caches
+        cold_start(side, function_url, env, work_dir)
+    results: dict[str, list[ColdRun]] = {side: [] for side in SIDES}
+    for n in range(runs):
+        for side in SIDES:
+            results[side].append(cold_start(side, function_url, env, work_dir))
+        progress(f"  cold start {n + 1}/{runs}: " + ", ".join(
+            f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in SIDES))
+    return results
+
+
+def summary(results: dict[str, list[ColdRun]], metric: str) -> tuple[float, float]:
+    fnproxy, baseline = (median([getattr(run, metric) for run in results[side]]) for side in SIDES)
+    return fnproxy, baseline
+
+
+def milestones_note(results: dict[str, list[ColdRun]], side: str) -> str:
+    marks = ", ".join(
+        f"{name.removesuffix('_ms')} {median([run.milestones[name] for run in results[side]]):.0f}"
+        for name in MILESTONES)
+    return f"(c) {side} child, median ms since its first line: {marks}"
+
+
+def best_note(results: dict[str, list[ColdRun]]) -> str:
+    """The fastest run of each side: noise only ever adds time, so the minimum is steadier."""
+    fnproxy, baseline = (min(run.first_answer_ms for run in results[side]) for side in SIDES)
+    return (f"(c): fastest first answer: fnproxy {fnproxy:.0f} ms, baseline {baseline:.0f} ms "
+            f"({ratio(fnproxy, baseline):.2f}x)")
+
+
+def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
+    def row(label: str, metric: str, goal: Goal | None = None, notes: Sequence[str] = ()) -> Row:
+        fnproxy, baseline = summary(results, metric)
+        return Row(label, fnproxy, baseline, ratio(fnproxy, baseline), goal, notes=list(notes))
+
+    runs = len(results["fnproxy"])
+    notes = [f"(c): median of {runs} runs per side, alternating; baseline = FastAPI + Mangum + "
+             "powertools Logger/Metrics/Tracer + 5 boto3 clients; ratio = fnproxy / baseline",
+             best_note(results), *(milestones_note(results, side) for side in SIDES)]
+    if importlib.util.find_spec("aws_xray_sdk") is None:
+        notes.append("(c): aws-xray-sdk is not installed, so the baseline runs WITHOUT powertools' "
+                     "Tracer (lighter than the real thing): pip install aws-xray-sdk")
+    return [
+        row("(c) cold start to first answer (ms)", "first_answer_ms", Goal(0.5, at_least=False),
+            notes),
+        row("(c) cold start to exit (ms)", "exit_ms"),
+        row("(c) child import-only time (ms)", "imported_ms"),
+        row("(d) cold-start child peak RSS (MiB)", "peak_rss_mib"),
+    ]
+
+
+def run(stack: Stack, options: Options) -> list[Row]:
+    progress("(c) cold start")
+    env = child_env(MODULE_SECRET_KEY=stack.secret_key, BENCH_TOKEN=mint_token(stack.secret_key),
+                    LOG_LEVEL="WARNING", **NO_NETWORK_AWS)
+    work_dir = Path(tempfile.mkdtemp(prefix="cold-", dir=stack.work_dir))
+    results = alternate(stack.instant.url + "/fn", options.cold_runs, env, work_dir)
+    return rows_for(results)
+
+
+if __name__ == "__main__":
+    run_standalone(__doc__, run, with_fnproxy=False)

@@ -1,0 +1,37 @@
+"""Every benchmark in one run, against one set of processes, with one combined table:
+(a) 16 clients / 20 ms function, (a2) 128 clients / instant function, (b) a batch of 1000,
+(d) fnproxy's peak RSS after that load, (c) cold start and (d) the cold-start children's peaks.
+
+    .venv/bin/python bench/run_all.py [--duration S] [--warmup S] [--cold-runs N] [--batches N]
+"""
+
+from __future__ import annotations
+
+import time
+
+import bench_batch
+import bench_cold_start
+import bench_memory
+import bench_saturation
+import bench_throughput
+from _common import format_table, machine_line, parse_options, progress, start_stack
+
+BENCHMARKS = (bench_throughput, bench_saturation, bench_batch, bench_memory, bench_cold_start)
+
+
+def main() -> None:
+    options = parse_options(__doc__.split("\n\n")[0])
+    started = time.monotonic()
+    rows = []
+    with start_stack() as stack:
+        for bench in BENCHMARKS:
+            rows += bench.run(stack, options)
+    progress(f"all benchmarks ran in {time.monotonic() - started:.0f} s")
+    print(machine_line())
+    print(f"load: {options.warmup_s:g} s warm-up + {options.duration_s:g} s measured per run; "
+          "ratio = fnproxy / reference, except (b): ideal / fnproxy")
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()
