@@ -12,7 +12,8 @@ import jwt
 import pytest
 
 from core.auth.keys import KeyRing, SigningKey, key_id
-from core.auth.tokens import Tokens
+from core.auth.principal import Principal
+from core.auth.tokens import Tokens, VerifiedTokens
 from core.errors import ServiceUnavailable, Unauthorized
 from core.secrets.env import EnvSecretSource
 
@@ -314,3 +315,27 @@ async def test_a_custom_secret_name_is_read() -> None:
     key = new_key()
     keyring = KeyRing(EnvSecretSource({"JWT_KEY": key}), name="JWT_KEY")
     assert (await keyring.signing_key()).secret == key
+
+
+def test_verified_tokens_are_forgotten_at_expiry_and_beyond_capacity():
+    cache = VerifiedTokens(capacity=2)
+    principal = Principal(subject="module", scopes=frozenset({"admin"}), token_id="j")
+    cache.put("a", principal, expires_at=100)
+    assert cache.get("a", now=99.9) is principal
+    assert cache.get("a", now=100) is None and cache.get("a", now=50) is None  # evicted
+    for token in ("b", "c", "d"):
+        cache.put(token, principal, expires_at=200)
+    assert cache.get("b", now=0) is None  # the oldest went first
+    assert cache.get("c", now=0) is principal and cache.get("d", now=0) is principal
+
+
+async def test_a_verified_token_stops_working_when_its_key_is_retired(key):
+    values = {NAME: key}
+    keyring_clock = FakeClock()
+    tokens = make_tokens(values, cache_ttl_s=10, clock=keyring_clock)
+    token, _ = await tokens.issue("module", ["admin"], ttl_s=60)
+    await tokens.verify(token)
+    values[NAME] = new_key()  # rotated twice: the old key is neither current nor previous
+    keyring_clock.now += 11
+    with pytest.raises(Unauthorized, match="unknown signing key"):
+        await tokens.verify(token)
