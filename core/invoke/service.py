@@ -99,7 +99,7 @@ class InvocationService:
             await self._store.executions.add(execution)
             await self._enqueue(execution, request.payload)
         else:
-            await self._store.executions.add(execution)
+            # Recorded once, when it ends: one write per sync invocation instead of two.
             result = await self._runner.run(execution, provider, request.target, request.payload)
             return Invocation(execution, result=result)
         return Invocation(execution)
