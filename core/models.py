@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -32,9 +32,12 @@ class Mode:
 
 
 def new_id() -> str:
-    """A 32-hex-digit id that sorts by creation time (48-bit ms clock + 80 random bits)."""
+    """A 32-hex-digit id that sorts by creation time (48-bit ms clock + 80 random bits).
+
+    The random part comes from `random` (seeded from the OS at start), not a system call per
+    id: ids are unique, not secret - every record they name is access-checked."""
     millis = int(time.time() * 1000)
-    return f"{millis:012x}{os.urandom(10).hex()}"
+    return f"{millis:012x}{random.getrandbits(80):020x}"
 
 
 def iso(epoch: float | None) -> str | None:
