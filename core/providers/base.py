@@ -39,8 +39,9 @@ class InvocationOutcome:
     info: dict[str, Any] = field(default_factory=dict)
     """Provider facts worth recording (executed_version, url, activation_id, ...)."""
     settled: bool = True
-    """False when the platform accepted the call but the result is not known yet (a Lambda
-    Event invocation, an OpenWhisk activation that outlived the blocking wait)."""
+    """False when the platform accepted the call but the result is not known yet (an
+    OpenWhisk activation that outlived the blocking wait). A Lambda Event invocation is
+    settled: handing the call to Lambda's queue is all fnproxy will ever learn of it."""
 
 
 @dataclass
