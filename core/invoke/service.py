@@ -80,7 +80,12 @@ class InvocationService:
         self._limits = limits
         self._clock = clock
 
-    async def invoke(self, request: InvocationRequest, principal: Principal) -> Invocation:
+    async def invoke(
+        self, request: InvocationRequest, principal: Principal, *, enqueue: bool = True
+    ) -> Invocation:
+        """Run, queue or dry-run `request` for `principal`. With `enqueue=False` an async
+        invocation is only recorded as queued: the caller (the queue worker, which already
+        holds the message) runs it."""
         provider = self._providers.get(request.target.provider)
         function = provider.function_key(request.target)
         require_invoke(principal, function)
@@ -97,7 +102,8 @@ class InvocationService:
             await self._dry_run(execution, provider, request)
         elif request.mode == Mode.ASYNC:
             await self._store.executions.add(execution)
-            await self._enqueue(execution, request.payload)
+            if enqueue:
+                await self._enqueue(execution, request.payload)
         else:
             # Recorded once, when it ends: one write per sync invocation instead of two.
             result = await self._runner.run(execution, provider, request.target, request.payload)

@@ -1,0 +1,210 @@
+"""SQS: the async work queue, and the delivery of SQS (or SNS) records to the async worker.
+
+`SqsWorkQueue` sends fnproxy's execution references to the queue. `SqsDelivery` takes each
+record as AWS Lambda delivers it (the handler runs it under powertools' AsyncBatchProcessor, so
+a raised error fails that record alone and SQS delivers it again):
+
+- a malformed message is recorded with its reason, copied to the dead-letter queue with a
+  `fnproxy_reason` attribute, and acknowledged: it is never retried;
+- a failure on the last allowed receive (`ApproximateReceiveCount >= max_receive_count`, the
+  redrive policy's maxReceiveCount) is recorded as DeadLettered before it is raised, so the
+  record says what SQS's redrive then does with the message;
+- a redelivered message whose execution already ran is acknowledged without running.
+
+boto3 is synchronous: its calls run on a dedicated thread pool as large as the client's
+connection pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from core.errors import FnproxyError, PayloadTooLarge
+from core.events.base import InvocationMessage
+from core.invoke.messages import (
+    SNS_SOURCE_PREFIX,
+    MalformedMessage,
+    ReceivedMessage,
+    encode_message,
+    read_message,
+)
+from core.invoke.worker import AsyncWorker
+
+logger = logging.getLogger("fnproxy.sqs")
+
+MAX_MESSAGE_BYTES = 256 * 1024
+"""SQS's message size limit (body and attributes)."""
+REASON_ATTRIBUTE = "fnproxy_reason"
+EXECUTION_ATTRIBUTE = "fnproxy_execution_id"
+SQS_SOURCE_PREFIX = "sqs:"
+
+
+class PooledClient:
+    """One boto3 client, built on first use, whose calls run on its own thread pool."""
+
+    def __init__(
+        self,
+        service: str,
+        region: str,
+        endpoint_url: str | None,
+        pool_size: int,
+        max_attempts: int = 3,
+    ) -> None:
+        self._service = service
+        self._endpoint_url = endpoint_url or None
+        self._config = Config(
+            region_name=region,
+            max_pool_connections=pool_size,
+            connect_timeout=5,
+            read_timeout=20,
+            retries={"mode": "standard", "max_attempts": max_attempts},
+        )
+        self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix=f"fnproxy-{service}")
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client (thread-safe lazy construction)."""
+        with self._lock:
+            if self._client is None:
+                self._client = boto3.session.Session().client(
+                    self._service, endpoint_url=self._endpoint_url, config=self._config
+                )
+            return self._client
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(self._call, operation, params)
+        )
+
+    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        return getattr(self.client, operation)(**params)
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def string_attributes(attributes: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """SQS/SNS message attributes of DataType String; empty values are left out (both
+    services refuse them)."""
+    return {
+        name: {"DataType": "String", "StringValue": value}
+        for name, value in attributes.items()
+        if value
+    }
+
+
+class SqsQueue:
+    """One SQS queue: send messages with string attributes."""
+
+    def __init__(
+        self, queue_url: str, region: str, endpoint_url: str | None = None, pool_size: int = 32
+    ) -> None:
+        self.queue_url = queue_url
+        self._sqs = PooledClient("sqs", region, endpoint_url, pool_size)
+
+    async def send(self, body: str, attributes: Mapping[str, str] | None = None) -> str:
+        """Send one message; its SQS message id."""
+        params: dict[str, Any] = {"QueueUrl": self.queue_url, "MessageBody": body}
+        if attributes:
+            params["MessageAttributes"] = string_attributes(attributes)
+        return (await self._sqs.call("send_message", **params))["MessageId"]
+
+    async def ping(self) -> None:
+        await self._sqs.call(
+            "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
+        )
+
+    async def close(self) -> None:
+        await self._sqs.close()
+
+
+class SqsWorkQueue(SqsQueue):
+    """The WorkQueue port on SQS."""
+
+    async def enqueue(self, message: InvocationMessage) -> None:
+        body = encode_message(message)
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise PayloadTooLarge(
+                f"an async invocation's message is {len(body)} bytes; SQS takes at most "
+                f"{MAX_MESSAGE_BYTES}",
+                limit_bytes=MAX_MESSAGE_BYTES,
+            )
+        await self.send(body.decode())
+
+
+class SqsDelivery:
+    """Hands SQS records (and SNS records, when the worker's function is subscribed to a
+    topic directly) to the async worker, deciding what becomes of each message."""
+
+    def __init__(self, worker: AsyncWorker, dead_letters: SqsQueue, max_receive_count: int) -> None:
+        self._worker = worker
+        self._dead_letters = dead_letters
+        self._max_receive_count = max_receive_count
+
+    async def handle_record(self, record: Mapping[str, Any]) -> None:
+        """One Lambda SQS event record (`body`, `messageId`, `eventSourceARN`,
+        `attributes.ApproximateReceiveCount`); raises when it must be delivered again."""
+        receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
+        await self._deliver(
+            record["body"],
+            record["messageId"],
+            SQS_SOURCE_PREFIX + record["eventSourceARN"],
+            final=receive_count >= self._max_receive_count,
+        )
+
+    async def handle_sns_record(self, record: Mapping[str, Any]) -> None:
+        """One Lambda SNS event record (`Sns.Message`, `Sns.MessageId`, `Sns.TopicArn`).
+        SNS gives no receive count: a raised failure is left to Lambda's async retries and the
+        function's on-failure destination."""
+        notification = record["Sns"]
+        await self._deliver(
+            notification["Message"],
+            notification["MessageId"],
+            SNS_SOURCE_PREFIX + notification["TopicArn"],
+            final=False,
+        )
+
+    async def _deliver(self, body: str, message_id: str, source: str, final: bool) -> None:
+        try:
+            received = read_message(body, message_id, source)
+        except MalformedMessage as malformed:
+            await self._reject(body, source, malformed)
+            return
+        try:
+            await self._worker.run(received)
+        except MalformedMessage as malformed:
+            await self._reject(body, received.source, malformed)
+        except Exception as error:
+            if final:
+                await self._record_dead_lettered(received, body, error)
+            raise
+
+    async def _record_dead_lettered(
+        self, received: ReceivedMessage, body: str, error: Exception
+    ) -> None:
+        reason = f"gave up after the last allowed delivery: {type(error).__name__}: {error}"
+        execution_id = error.extra.get("execution_id") if isinstance(error, FnproxyError) else None
+        try:
+            await self._worker.record_dead_lettered(received, body, reason, execution_id)
+        except Exception:  # logged; the caller re-raises the original failure (SQS redrives it)
+            logger.exception("could not record message %s as dead-lettered", received.message_id)
+
+    async def _reject(self, body: str, source: str, malformed: MalformedMessage) -> None:
+        execution = await self._worker.reject(body, source, malformed)
+        attributes = {REASON_ATTRIBUTE: malformed.reason}
+        if execution is not None:
+            attributes[EXECUTION_ATTRIBUTE] = execution.execution_id
+        await self._dead_letters.send(body, attributes)
+        logger.warning("message from %s dead-lettered: %s", source, malformed.reason)
