@@ -1,0 +1,678 @@
+"""The store port on DynamoDB: one table (layout in `core.store.dynamodb_schema`), reached
+through one botocore client whose synchronous calls run on a thread pool as large as its
+connection pool, never on the event loop.
+
+- Conditional writes: an execution `add` and a session `add` need the key to be free, a
+  conditional `save` needs one of the listed statuses, a session `replace` the expected version
+  (and a live session), an idempotency claim a free or expired key. A failed condition returns
+  the stored item in the same call (`ReturnValuesOnConditionCheckFailure`): a losing claim gets
+  the winner's record from it, and a write that finds exactly its own item counts as done (a
+  retry by botocore after the first attempt's answer was lost).
+- Expiry: executions, sessions and idempotency records carry `ttl` (epoch seconds). DynamoDB
+  deletes expired items lazily (often within days), so reads also check `expires_at` and never
+  return an expired item.
+- Stats: one item per (bucket, function), added to with atomic `ADD`s. Outcomes of a rollup
+  that arrive while its previous ADD is in flight go into the next one together, so a busy
+  rollup costs one write per round trip and process, not one per outcome.
+- Listing executions (no Scan anywhere): a keys-only GSI per filter combination, partitioned by
+  the UTC day of the execution id, gives the ids newest first; the records themselves come from
+  the table with one consistent BatchGetItem. Day partitions keep each partition bounded and let
+  old days age out, but all of one day's executions share one partition key per index: roughly
+  1000 new executions a second per index before DynamoDB throttles index writes (a random
+  suffix per day, merged on read, would lift that). Keys-only indexes are written only when an
+  execution is created or changes status, not on every save, and hold no copy of the bodies. The
+  price is on the read side: a listing walks back day by day, to the history retention window at
+  most (1, 2, 4, then 8 days per round, queried in parallel), so a sparse filter's last page
+  costs up to `retention_days` small queries. A record whose status changed since the index
+  was read is left out of a page filtered by status, so a page may hold fewer than `limit` items.
+  The cursor is the last id of the page (urlsafe base64): the day to resume from is in the id.
+- Large records: bodies over 16 KiB are stored zlib-compressed; one still over the item size
+  limit is refused with `PayloadTooLarge` rather than failing inside DynamoDB.
+- Numbers: typed attributes go through `Decimal(str(x))` and come back as the field's type, so
+  floats survive exactly; JSON bodies (orjson) keep nested floats exact by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import time
+import zlib
+from collections import Counter
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import boto3
+import orjson
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from core import histogram
+from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavailable
+from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
+from core.store import dynamodb_schema as schema
+from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
+
+__all__ = ["TABLE_DEFINITION", "TTL_ATTRIBUTE", "DynamoDBStore", "create_table"]
+
+COMPRESS_ABOVE_BYTES = 16 * 1024
+MAX_BODY_BYTES = 380 * 1024  # an item holds 400 KB; the other attributes are small
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
+BATCH_GET_ATTEMPTS = 5  # rounds for keys DynamoDB leaves unprocessed
+BATCH_GET_RETRY_S = 0.05
+MAX_DAYS_PER_ROUND = 8
+CLOCK_SKEW_S = 300.0  # another instance's clock may be this far ahead (ids of "tomorrow")
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+class _ConditionFailed(Exception):
+    """A conditional write found the item in another state; `item` is the stored one when the
+    call asked for it."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("conditional check failed")
+        self.item = item
+
+
+class _Table:
+    """One table through one botocore client; every call runs on the store's thread pool."""
+
+    def __init__(self, name: str, client: Any, pool_size: int) -> None:
+        self.name = name
+        self.client = client
+        self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix="fnproxy-dynamodb")
+        self._closed = False
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Run one client operation; a failed condition raises `_ConditionFailed`, any other
+        failure `ServiceUnavailable` naming the operation and DynamoDB's error code."""
+        if self._closed:
+            raise ServiceUnavailable("the store is closed")
+        method = partial(getattr(self.client, operation), **params)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, method)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "Unknown")
+            if code == "ConditionalCheckFailedException":
+                raise _ConditionFailed(error.response.get("Item")) from None
+            raise ServiceUnavailable(f"DynamoDB {operation} failed: {code}") from error
+        except BotoCoreError as error:
+            raise ServiceUnavailable(
+                f"DynamoDB {operation} failed: {type(error).__name__}"
+            ) from error
+
+    async def put(self, item: dict[str, Any], condition: str | None = None, **params: Any) -> None:
+        """Write `item`. A failed `condition` raises `_ConditionFailed` with the stored item,
+        unless that item already is `item`: an earlier attempt of this very call wrote it (its
+        answer was lost and botocore retried), so the write is done."""
+        if condition is None:
+            await self.call("put_item", TableName=self.name, Item=item, **params)
+            return
+        try:
+            await self.call(
+                "put_item",
+                TableName=self.name,
+                Item=item,
+                ConditionExpression=condition,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **params,
+            )
+        except _ConditionFailed as failed:
+            if failed.item is None or _values(failed.item) != _values(item):
+                raise
+
+    async def get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        response = await self.call(
+            "get_item", TableName=self.name, Key=_attributes(key), ConsistentRead=True
+        )
+        return response.get("Item")
+
+    async def query_all(self, **params: Any) -> list[dict[str, Any]]:
+        """Every item a consistent query of the table yields, page after page."""
+        items: list[dict[str, Any]] = []
+        while True:
+            response = await self.call("query", TableName=self.name, ConsistentRead=True, **params)
+            items += response["Items"]
+            if "LastEvaluatedKey" not in response:
+                return items
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def batch_get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """The items of `keys` (distinct) that exist, read consistently, in no set order."""
+        chunks = [keys[i : i + BATCH_GET_KEYS] for i in range(0, len(keys), BATCH_GET_KEYS)]
+        found = await asyncio.gather(*(self._batch_get_chunk(chunk) for chunk in chunks))
+        return [item for items in found for item in items]
+
+    async def _batch_get_chunk(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request = {self.name: {"Keys": [_attributes(k) for k in keys], "ConsistentRead": True}}
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(BATCH_GET_RETRY_S * 2**attempt)
+            response = await self.call("batch_get_item", RequestItems=request)
+            items += response["Responses"].get(self.name, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+        raise ServiceUnavailable("DynamoDB batch_get_item left keys unprocessed after retries")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        self.client.close()
+
+
+def _attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values; None is left out, floats go through `Decimal(str(x))` so
+    they read back exactly."""
+    return {
+        name: _SERIALIZER.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+        for name, value in values.items()
+        if value is not None
+    }
+
+
+def _values(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+
+def _ttl(expires_at: float) -> int:
+    """Epoch seconds for DynamoDB's TTL, never before the record's own expiry."""
+    return math.ceil(expires_at)
+
+
+def _encode_body(record: Any, what: str) -> dict[str, Any]:
+    data = orjson.dumps(record)
+    if len(data) <= COMPRESS_ABOVE_BYTES:
+        return {"S": data.decode()}
+    packed = zlib.compress(data)
+    if len(packed) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the {what} record is {len(packed)} bytes even compressed; the DynamoDB store "
+            f"keeps at most {MAX_BODY_BYTES} per record"
+        )
+    return {"B": packed}
+
+
+def _decode_body(attribute: dict[str, Any]) -> Any:
+    if "B" in attribute:
+        return orjson.loads(zlib.decompress(attribute["B"]))
+    return orjson.loads(attribute["S"])
+
+
+def _encode_cursor(execution_id: str) -> str:
+    return base64.urlsafe_b64encode(execution_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, date]:
+    """The id a cursor names and that id's day."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        execution_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except ValueError:  # binascii.Error and UnicodeDecodeError included
+        raise InvalidRequest("invalid cursor") from None
+    try:
+        return execution_id, schema.execution_day(execution_id)
+    except InvalidRequest:
+        raise InvalidRequest("invalid cursor") from None
+
+
+class _Executions:
+    def __init__(self, table: _Table, retention_days: int) -> None:
+        self._table = table
+        self._retention_days = retention_days
+
+    async def add(self, execution: Execution) -> None:
+        try:
+            await self._table.put(_execution_item(execution), "attribute_not_exists(pk)")
+        except _ConditionFailed:
+            raise Conflict("execution already exists") from None
+
+    async def save(
+        self, execution: Execution, *, only_if_status: Collection[str] | None = None
+    ) -> bool:
+        item = _execution_item(execution)
+        if only_if_status is None:
+            await self._table.put(item)
+            return True
+        statuses = {f":s{n}": status for n, status in enumerate(sorted(only_if_status))}
+        if not statuses:
+            return False
+        try:
+            await self._table.put(
+                item,
+                f"#status IN ({', '.join(statuses)})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_attributes(statuses),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    async def get(self, execution_id: str) -> Execution | None:
+        item = await self._table.get(schema.execution_key(execution_id))
+        if item is None:
+            return None
+        execution = Execution(**_decode_body(item["body"]))
+        return execution if execution.expires_at > time.time() else None
+
+    async def list(
+        self,
+        *,
+        function: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Execution]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        before, first_day = _decode_cursor(cursor) if cursor is not None else (None, None)
+        now = time.time()
+        days = self._days(first_day or schema.utc_day(now + CLOCK_SKEW_S), now)
+        ids = await self._newest_ids(days, function, status, before, limit + 1)
+        page_ids = ids[:limit]
+        items = [
+            execution
+            for execution in await self._fetch(page_ids)
+            if execution.expires_at > now
+            and function in (None, execution.function)
+            and status in (None, execution.status)
+        ]
+        return Page(items, _encode_cursor(page_ids[-1]) if len(ids) > limit else None)
+
+    def _days(self, first: date, now: float) -> list[date]:
+        """`first` and the days before it, newest first, back to the retention window's start."""
+        oldest = schema.utc_day(now - self._retention_days * schema.DAY_S)
+        return [first - timedelta(days=n) for n in range((first - oldest).days + 1)]
+
+    async def _newest_ids(
+        self,
+        days: list[date],
+        function: str | None,
+        status: str | None,
+        before: str | None,
+        want: int,
+    ) -> list[str]:
+        """Up to `want` ids, newest first. Days are queried in rounds of 1, 2, 4, ... at once;
+        each gives its newest ids up to what was still missing when its round began."""
+        ids: list[str] = []
+        width = 1
+        while days and len(ids) < want:
+            chosen, days = days[:width], days[width:]
+            missing = want - len(ids)
+            per_day = await asyncio.gather(
+                *(self._day_ids(day, function, status, before, missing) for day in chosen)
+            )
+            for day_ids in per_day:
+                ids += day_ids
+            width = min(width * 2, MAX_DAYS_PER_ROUND)
+        return ids[:want]
+
+    async def _day_ids(
+        self, day: date, function: str | None, status: str | None, before: str | None, want: int
+    ) -> list[str]:
+        """One day's newest ids (older than `before`), up to `want`."""
+        index, partition = schema.listing_partition(day, function, status)
+        condition = "#partition = :partition"
+        values: dict[str, Any] = {":partition": partition}
+        if before is not None:
+            condition += f" AND {schema.LISTING_SORT_KEY} < :before"
+            values[":before"] = before
+        params: dict[str, Any] = {
+            "TableName": self._table.name,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#partition": index},
+            "ExpressionAttributeValues": _attributes(values),
+            "ScanIndexForward": False,
+        }
+        ids: list[str] = []
+        while len(ids) < want:
+            response = await self._table.call("query", Limit=want - len(ids), **params)
+            ids += [item[schema.LISTING_SORT_KEY]["S"] for item in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                break
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return ids
+
+    async def _fetch(self, execution_ids: list[str]) -> list[Execution]:
+        """The records of these ids that still exist, in the order of the ids."""
+        items = await self._table.batch_get([schema.execution_key(i) for i in execution_ids])
+        records = (Execution(**_decode_body(item["body"])) for item in items)
+        found = {execution.execution_id: execution for execution in records}
+        return [found[i] for i in execution_ids if i in found]
+
+
+def _execution_item(execution: Execution) -> dict[str, Any]:
+    day = schema.execution_day(execution.execution_id)
+    return {
+        **_attributes(
+            {
+                **schema.execution_key(execution.execution_id),
+                schema.LISTING_SORT_KEY: execution.execution_id,
+                "status": execution.status,
+                TTL_ATTRIBUTE: _ttl(execution.expires_at),
+                **schema.listing_keys(day, execution.function, execution.status),
+            }
+        ),
+        "body": _encode_body(execution, "execution"),
+    }
+
+
+class _Idempotency:
+    def __init__(self, table: _Table) -> None:
+        self._table = table
+
+    async def claim(self, record: IdempotencyRecord, now: float) -> IdempotencyRecord | None:
+        item = _attributes(
+            {
+                **schema.idempotency_key(record.caller, record.key),
+                "fingerprint": record.fingerprint,
+                "execution_id": record.execution_id,
+                "expires_at": record.expires_at,
+                TTL_ATTRIBUTE: _ttl(record.expires_at),
+            }
+        )
+        try:
+            await self._table.put(
+                item,
+                "attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues=_attributes({":now": now}),
+            )
+        except _ConditionFailed as lost:
+            if lost.item is None:
+                raise ServiceUnavailable("DynamoDB did not return the winning claim") from None
+            winner = _values(lost.item)
+            return IdempotencyRecord(
+                caller=record.caller,
+                key=record.key,
+                fingerprint=winner["fingerprint"],
+                execution_id=winner["execution_id"],
+                expires_at=float(winner["expires_at"]),
+            )
+        return None
+
+
+class _Sessions:
+    def __init__(self, table: _Table) -> None:
+        self._table = table
+
+    async def add(self, session: Session) -> None:
+        try:
+            await self._table.put(_session_item(session), "attribute_not_exists(pk)")
+        except _ConditionFailed:
+            raise Conflict("session already exists") from None
+
+    async def get(self, session_id: str, now: float) -> Session | None:
+        item = await self._table.get(schema.session_key(session_id))
+        if item is None:
+            return None
+        session = Session(**_decode_body(item["body"]))
+        return session if session.expires_at > now else None
+
+    async def replace(self, session: Session, expected_version: int) -> bool:
+        """Writes only over a live session of `expected_version`."""
+        try:
+            await self._table.put(
+                _session_item(session),
+                "version = :expected AND expires_at > :now",
+                ExpressionAttributeValues=_attributes(
+                    {":expected": expected_version, ":now": time.time()}
+                ),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    async def delete(self, session_id: str) -> bool:
+        """Deletes the item; True only when the session was still live."""
+        response = await self._table.call(
+            "delete_item",
+            TableName=self._table.name,
+            Key=_attributes(schema.session_key(session_id)),
+            ReturnValues="ALL_OLD",
+        )
+        old = response.get("Attributes")
+        return old is not None and float(_values(old)["expires_at"]) > time.time()
+
+
+def _session_item(session: Session) -> dict[str, Any]:
+    return {
+        **_attributes(
+            {
+                **schema.session_key(session.session_id),
+                "version": session.version,
+                "expires_at": session.expires_at,
+                TTL_ATTRIBUTE: _ttl(session.expires_at),
+            }
+        ),
+        "body": _encode_body(session, "session"),
+    }
+
+
+class _Clients:
+    """All clients share one partition, so listing them is one Query."""
+
+    def __init__(self, table: _Table) -> None:
+        self._table = table
+
+    async def add(self, client: Client) -> None:
+        item = _attributes({**schema.client_key(client.client_id), **client.to_dict()})
+        try:
+            await self._table.put(item, "attribute_not_exists(pk)")
+        except _ConditionFailed:
+            raise Conflict("client already exists") from None
+
+    async def get(self, client_id: str) -> Client | None:
+        item = await self._table.get(schema.client_key(client_id))
+        return _client_from(item) if item is not None else None
+
+    async def list(self) -> list[Client]:
+        items = await self._table.query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_attributes({":pk": schema.CLIENTS_PK}),
+        )
+        clients = [_client_from(item) for item in items]
+        return sorted(clients, key=lambda c: (c.created_at, c.client_id))
+
+    async def revoke(self, client_id: str, at: float) -> bool:
+        """Sets `revoked_at` (kept when already revoked); False when the client is unknown."""
+        try:
+            await self._table.call(
+                "update_item",
+                TableName=self._table.name,
+                Key=_attributes(schema.client_key(client_id)),
+                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :at)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=_attributes({":at": at}),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+
+def _client_from(item: dict[str, Any]) -> Client:
+    values = _values(item)
+    revoked_at = values.get("revoked_at")
+    return Client(
+        client_id=values["client_id"],
+        name=values["name"],
+        scopes=list(values["scopes"]),
+        secret_hash=values["secret_hash"],
+        created_at=float(values["created_at"]),
+        created_by=values["created_by"],
+        revoked_at=float(revoked_at) if revoked_at is not None else None,
+    )
+
+
+@dataclass
+class _Tally:
+    """Outcomes of one rollup waiting for their common ADD (`written`)."""
+
+    written: asyncio.Task[None] | None = None
+    count: int = 0
+    successes: int = 0
+    duration_sum_ms: Decimal = Decimal(0)
+    slots: Counter[int] = field(default_factory=Counter)
+
+    def add(self, success: bool, duration_ms: float, slot: int) -> None:
+        self.count += 1
+        self.successes += int(success)
+        self.duration_sum_ms += Decimal(str(float(duration_ms)))
+        self.slots[slot] += 1
+
+    def update(self) -> dict[str, Any]:
+        """UpdateItem parameters: one atomic ADD to every counter, histogram slots included."""
+        slots = [f"h{slot}" for slot in sorted(self.slots)]
+        adds = ["#count :count", "successes :successes", "failures :failures"]
+        adds += ["duration_sum_ms :duration", *(f"#{slot} :{slot}" for slot in slots)]
+        values = {
+            ":count": self.count,
+            ":successes": self.successes,
+            ":failures": self.count - self.successes,
+            ":duration": self.duration_sum_ms,
+        }
+        values.update({f":h{slot}": n for slot, n in self.slots.items()})
+        return {
+            "UpdateExpression": "ADD " + ", ".join(adds),
+            "ExpressionAttributeNames": {"#count": "count", **{f"#{s}": s for s in slots}},
+            "ExpressionAttributeValues": _attributes(values),
+        }
+
+
+class _Stats:
+    """Outcomes of one rollup that arrive while its previous ADD is in flight are summed into
+    the next ADD: a busy rollup costs one write per round trip instead of one per outcome, and
+    a process never sends racing updates of one item."""
+
+    def __init__(self, table: _Table) -> None:
+        self._table = table
+        self._open: dict[tuple[int, str], _Tally] = {}
+        self._writing: dict[tuple[int, str], asyncio.Task[None]] = {}
+
+    async def record(
+        self,
+        function: str,
+        bucket_start: int,
+        success: bool,
+        duration_ms: float,
+        histogram_slot: int,
+    ) -> None:
+        if not 0 <= histogram_slot < histogram.SLOT_COUNT:
+            raise ValueError(f"histogram slot {histogram_slot} out of range")
+        key = (bucket_start, function)
+        tally = self._open.get(key)
+        if tally is None:
+            tally = self._open[key] = _Tally()
+            tally.written = asyncio.create_task(self._write(key, tally, self._writing.get(key)))
+            self._writing[key] = tally.written
+        tally.add(success, duration_ms, histogram_slot)
+        await asyncio.shield(tally.written)
+
+    async def _write(
+        self, key: tuple[int, str], tally: _Tally, previous: asyncio.Task[None] | None
+    ) -> None:
+        """Once the rollup's previous ADD is done, close the tally and add it."""
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            del self._open[key]
+            await self._table.call(
+                "update_item",
+                TableName=self._table.name,
+                Key=_attributes(schema.stats_key(*key)),
+                **tally.update(),
+            )
+        finally:  # also when cancelled before the tally was closed
+            if self._open.get(key) is tally:
+                del self._open[key]
+            if self._writing.get(key) is tally.written:
+                del self._writing[key]
+
+    async def read(
+        self, bucket_starts: Collection[int], function: str | None = None
+    ) -> list[StatsRollup]:
+        """One function's rollups in one BatchGetItem, or one Query per bucket for all."""
+        buckets = sorted(set(bucket_starts))
+        if function is not None:
+            items = await self._table.batch_get([schema.stats_key(b, function) for b in buckets])
+        else:
+            per_bucket = await asyncio.gather(*(self._bucket(b) for b in buckets))
+            items = [item for bucket_items in per_bucket for item in bucket_items]
+        rollups = [_rollup_from(item) for item in items]
+        return sorted(rollups, key=lambda r: (r.bucket_start, r.function))
+
+    async def _bucket(self, bucket_start: int) -> list[dict[str, Any]]:
+        return await self._table.query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_attributes({":pk": schema.stats_pk(bucket_start)}),
+        )
+
+
+def _rollup_from(item: dict[str, Any]) -> StatsRollup:
+    values = _values(item)
+    bucket_start, function = schema.parse_stats_key(values["pk"], values["sk"])
+    return StatsRollup(
+        function=function,
+        bucket_start=bucket_start,
+        count=int(values["count"]),
+        successes=int(values["successes"]),
+        failures=int(values["failures"]),
+        duration_sum_ms=float(values["duration_sum_ms"]),
+        histogram=[int(values.get(f"h{slot}", 0)) for slot in range(histogram.SLOT_COUNT)],
+    )
+
+
+class DynamoDBStore:
+    """The `core.store.base.Store` port on one DynamoDB table (see `create_table`).
+
+    `pool_size` bounds both the HTTP connection pool and the threads that run the calls; size
+    it for the concurrency expected (batch invocations, async workers). `retention_days` is how
+    far back a listing looks (the history retention window). `client` is the botocore client,
+    there for instrumentation (event hooks) and tests.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        region: str,
+        endpoint_url: str | None = None,
+        pool_size: int = 50,
+        *,
+        retention_days: int = 30,
+    ) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        config = Config(
+            max_pool_connections=pool_size,
+            retries={"mode": "standard"},
+            connect_timeout=5,
+            read_timeout=10,
+        )
+        # boto3's default session: its loader cache is shared with the other AWS clients.
+        self.client = boto3.client(
+            "dynamodb", region_name=region, endpoint_url=endpoint_url or None, config=config
+        )
+        self._table = _Table(table_name, self.client, pool_size)
+        self.executions = _Executions(self._table, retention_days)
+        self.idempotency = _Idempotency(self._table)
+        self.sessions = _Sessions(self._table)
+        self.clients = _Clients(self._table)
+        self.stats = _Stats(self._table)
+
+    async def ping(self) -> None:
+        await self._table.call("describe_table", TableName=self._table.name)
+
+    async def close(self) -> None:
+        await self._table.close()

@@ -1,0 +1,147 @@
+"""The store's DynamoDB table: keys, indexes and TTL, the one definition Terraform mirrors.
+
+One table (single-table design), keys `pk` (hash) and `sk` (range), both strings:
+
+    item          pk                     sk             other attributes
+    execution     EXEC#<execution_id>    EXEC           status, execution_id, ttl, body and
+                                                        by_day, by_function, by_status,
+                                                        by_function_status (listing keys)
+    idempotency   IDEM#<caller>          KEY#<key>      fingerprint, execution_id, expires_at, ttl
+    session       SESS#<session_id>      SESS           version, expires_at, ttl, body
+    client        CLIENTS                CLIENT#<id>    the client's fields, one attribute each
+    stats rollup  STATS#<bucket_start>   FN#<function>  count, successes, failures,
+                                                        duration_sum_ms, h<slot> for each slot
+
+`ttl` (epoch seconds, Number) lets DynamoDB delete expired items; `body` is the whole record as
+JSON (String), or zlib-compressed JSON (Binary) when large.
+
+Executions are listed newest first through four sparse, keys-only GSIs, one per filter
+combination, all sorted by `execution_id` (which sorts by creation time). Their partition keys
+start with the UTC day of the execution id's clock (`2026-11-26`, `2026-11-26#alpha`,
+`2026-11-26#failed`, `2026-11-26#failed#alpha`), so no partition grows without bound and a
+listing walks the days backwards.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from core.errors import InvalidRequest
+
+TTL_ATTRIBUTE = "ttl"
+LISTING_SORT_KEY = "execution_id"
+# Each index's partition key attribute carries the index's own name.
+LISTING_INDEXES = ("by_day", "by_function", "by_status", "by_function_status")
+
+TABLE_DEFINITION: dict[str, Any] = {
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in ("pk", "sk", LISTING_SORT_KEY, *LISTING_INDEXES)
+    ],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": index,
+            "KeySchema": [
+                {"AttributeName": index, "KeyType": "HASH"},
+                {"AttributeName": LISTING_SORT_KEY, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+        for index in LISTING_INDEXES
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+EXECUTION_SK = "EXEC"
+SESSION_SK = "SESS"
+CLIENTS_PK = "CLIENTS"
+DAY_S = 86400
+_EPOCH_DAY = date(1970, 1, 1)
+# core.models.new_id: a 48-bit millisecond clock in lowercase hex, then randomness.
+_ID_CLOCK = re.compile("[0-9a-f]{12}")
+
+
+def create_table(client: Any, table_name: str) -> None:
+    """Create the table from `TABLE_DEFINITION`, wait until it is active and switch TTL on.
+    `client` is a boto3 DynamoDB client."""
+    client.create_table(TableName=table_name, **TABLE_DEFINITION)
+    waiter = client.get_waiter("table_exists")
+    waiter.wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+
+
+def execution_key(execution_id: str) -> dict[str, str]:
+    return {"pk": f"EXEC#{execution_id}", "sk": EXECUTION_SK}
+
+
+def idempotency_key(caller: str, key: str) -> dict[str, str]:
+    return {"pk": f"IDEM#{caller}", "sk": f"KEY#{key}"}
+
+
+def session_key(session_id: str) -> dict[str, str]:
+    return {"pk": f"SESS#{session_id}", "sk": SESSION_SK}
+
+
+def client_key(client_id: str) -> dict[str, str]:
+    return {"pk": CLIENTS_PK, "sk": f"CLIENT#{client_id}"}
+
+
+def stats_pk(bucket_start: int) -> str:
+    return f"STATS#{bucket_start}"
+
+
+def stats_key(bucket_start: int, function: str) -> dict[str, str]:
+    return {"pk": stats_pk(bucket_start), "sk": f"FN#{function}"}
+
+
+def parse_stats_key(pk: str, sk: str) -> tuple[int, str]:
+    """(bucket_start, function) of a rollup item's keys."""
+    return int(pk.removeprefix("STATS#")), sk.removeprefix("FN#")
+
+
+def utc_day(epoch: float) -> date:
+    return _EPOCH_DAY + timedelta(days=int(epoch // DAY_S))
+
+
+def execution_day(execution_id: str) -> date:
+    """The UTC day of the clock an execution id starts with; InvalidRequest for other ids."""
+    clock = _ID_CLOCK.match(execution_id)
+    try:
+        if clock is None:
+            raise ValueError(execution_id)
+        return utc_day(int(clock.group(), 16) / 1000)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidRequest(
+            f"execution id {execution_id!r} does not start with a 12-digit hex millisecond "
+            "clock (see core.models.new_id)"
+        ) from None
+
+
+def listing_partition(day: date, function: str | None, status: str | None) -> tuple[str, str]:
+    """(index, partition key) listing one day's executions with these filters. The key is
+    unambiguous: the day and status have fixed forms without `#`, and the function comes last."""
+    if function is not None and status is not None:
+        return "by_function_status", f"{day.isoformat()}#{status}#{function}"
+    if function is not None:
+        return "by_function", f"{day.isoformat()}#{function}"
+    if status is not None:
+        return "by_status", f"{day.isoformat()}#{status}"
+    return "by_day", day.isoformat()
+
+
+def listing_keys(day: date, function: str, status: str) -> dict[str, str]:
+    """An execution's partition key in every listing index."""
+    return dict(
+        listing_partition(day, chosen_function, chosen_status)
+        for chosen_function in (function, None)
+        for chosen_status in (status, None)
+    )

@@ -1,0 +1,351 @@
+"""DynamoDB-only behaviour of the store, against moto: table definition and TTL, expiry checked
+on read, indexed listing across day partitions (never a Scan), coalesced atomic stats, exact
+floats, large records. The port's behaviour itself is covered by tests/contract/."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import os
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from typing import Any
+
+import boto3
+import orjson
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from core import histogram
+from core.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable
+from core.models import Execution, Status
+from core.store.dynamodb import TABLE_DEFINITION, TTL_ATTRIBUTE, DynamoDBStore, create_table
+from core.store.dynamodb_schema import LISTING_INDEXES, execution_key, session_key
+from tests.contract.test_store_contract import make_claim, make_client, make_execution, make_session
+
+REGION = "us-east-1"
+RETENTION_DAYS = 5
+DAY_S = 86400.0
+BUCKET = 1_700_000_000
+
+
+class OperationLog:
+    """Every DynamoDB operation a client sends, with its parameters (a botocore event hook)."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        client.meta.events.register("before-parameter-build.dynamodb", self._record)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append((model.name, dict(params)))
+
+    def names(self) -> Counter[str]:
+        return Counter(name for name, _ in self.calls)
+
+
+class LoseFirstAnswer:
+    """Delivers an operation's next request to the server for real, then answers it with a 500
+    as if the answer were lost on the way back: botocore retries the request."""
+
+    LOST = b'{"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError"}'
+
+    def __init__(self, client: Any, operation: str) -> None:
+        self.armed = False
+        client.meta.events.register(f"before-send.dynamodb.{operation}", self._send)
+
+    def _send(self, request: Any, **_: Any) -> AWSResponse | None:
+        if not self.armed:
+            return None
+        self.armed = False
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        delivered = urllib.request.Request(
+            request.url, data=request.body, headers=headers, method=request.method
+        )
+        urllib.request.urlopen(delivered, timeout=5).close()
+        return AWSResponse(request.url, 500, {}, _Raw(self.LOST))
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self._data
+
+
+@pytest.fixture(scope="module")
+def admin(moto_url: str) -> Any:
+    return boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
+
+
+@pytest.fixture
+def table(admin: Any) -> Any:
+    name = f"fnproxy-test-{uuid.uuid4().hex}"
+    create_table(admin, name)
+    yield name
+    admin.delete_table(TableName=name)
+
+
+@pytest.fixture
+async def store(moto_url: str, table: str) -> Any:
+    opened = DynamoDBStore(table, REGION, moto_url, retention_days=RETENTION_DAYS)
+    yield opened
+    await opened.close()
+
+
+def id_at(epoch: float) -> str:
+    """An execution id whose clock says `epoch` (the form of core.models.new_id)."""
+    return f"{int(epoch * 1000):012x}{os.urandom(10).hex()}"
+
+
+def raw_item(admin: Any, table: str, key: dict[str, str]) -> dict[str, Any] | None:
+    key_values = {name: {"S": value} for name, value in key.items()}
+    return admin.get_item(TableName=table, Key=key_values, ConsistentRead=True).get("Item")
+
+
+async def test_create_table_makes_keys_only_listing_indexes_and_enables_ttl(
+    admin: Any, table: str
+) -> None:
+    description = admin.describe_table(TableName=table)["Table"]
+    ttl = admin.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+
+    indexes = {i["IndexName"]: i for i in description["GlobalSecondaryIndexes"]}
+    assert set(indexes) == set(LISTING_INDEXES)
+    assert {i["Projection"]["ProjectionType"] for i in indexes.values()} == {"KEYS_ONLY"}
+    assert description["BillingModeSummary"]["BillingMode"] == TABLE_DEFINITION["BillingMode"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
+
+
+async def test_expiring_items_carry_ttl_in_whole_epoch_seconds(
+    store: DynamoDBStore, admin: Any, table: str
+) -> None:
+    expires_at = time.time() + 3600.25
+    execution = make_execution(expires_at=expires_at)
+    session = make_session(expires_at=expires_at)
+    claim = make_claim(expires_at=expires_at)
+    await store.executions.add(execution)
+    await store.sessions.add(session)
+    await store.idempotency.claim(claim, time.time())
+    renewed = make_session(session_id=session.session_id, version=2, expires_at=expires_at + 60)
+    assert await store.sessions.replace(renewed, expected_version=1)
+
+    keys = {
+        "execution": execution_key(execution.execution_id),
+        "session": session_key(session.session_id),
+        "idempotency": {"pk": f"IDEM#{claim.caller}", "sk": f"KEY#{claim.key}"},
+    }
+    ttls = {what: raw_item(admin, table, key)[TTL_ATTRIBUTE] for what, key in keys.items()}
+    assert ttls == {
+        "execution": {"N": str(math.ceil(expires_at))},
+        "session": {"N": str(math.ceil(expires_at + 60))},
+        "idempotency": {"N": str(math.ceil(expires_at))},
+    }
+
+
+async def test_expired_execution_is_hidden_before_ttl_deletes_it(
+    store: DynamoDBStore, admin: Any, table: str
+) -> None:
+    expired = make_execution(expires_at=time.time() - 1)
+    live = make_execution()
+    await store.executions.add(expired)
+    await store.executions.add(live)
+
+    assert raw_item(admin, table, execution_key(expired.execution_id)) is not None
+    assert await store.executions.get(expired.execution_id) is None
+    page = await store.executions.list()
+    assert [e.execution_id for e in page.items] == [live.execution_id]
+
+
+async def test_every_read_is_a_key_lookup_or_an_indexed_query(store: DynamoDBStore) -> None:
+    log = OperationLog(store.client)
+    await store.executions.add(make_execution(function="alpha", status="failed"))
+    await store.clients.add(make_client())
+    await store.stats.record("alpha", BUCKET, True, 5.0, histogram.slot_for(5.0))
+    log.calls.clear()
+
+    for function, status, index in [
+        (None, None, "by_day"),
+        ("alpha", None, "by_function"),
+        (None, "failed", "by_status"),
+        ("alpha", "failed", "by_function_status"),
+    ]:
+        page = await store.executions.list(function=function, status=status)
+        assert len(page.items) == 1
+        queried = {params.get("IndexName") for name, params in log.calls if name == "Query"}
+        assert queried == {index}
+        log.calls.clear()
+    await store.clients.list()
+    await store.stats.read([BUCKET, BUCKET + 3600])
+    await store.stats.read([BUCKET], function="alpha")
+
+    assert set(log.names()) == {"Query", "BatchGetItem"}
+    table_queries = [params for name, params in log.calls if name == "Query"]
+    assert all("IndexName" not in params for params in table_queries)
+
+
+async def test_listing_walks_day_partitions_back_to_the_retention_window(
+    store: DynamoDBStore,
+) -> None:
+    now = time.time()
+    by_age = {
+        days: make_execution(execution_id=id_at(now - days * DAY_S), function=function)
+        for days, function in [(0, "alpha"), (1, "beta"), (3, "alpha"), (4, "alpha")]
+    }
+    too_old = make_execution(execution_id=id_at(now - (RETENTION_DAYS + 2) * DAY_S))
+    for execution in [*by_age.values(), too_old]:
+        await store.executions.add(execution)
+
+    assert await list_ids(store, limit=1) == [by_age[d].execution_id for d in (0, 1, 3, 4)]
+    assert await list_ids(store, limit=2, function="alpha") == [
+        by_age[d].execution_id for d in (0, 3, 4)
+    ]
+    assert await store.executions.get(too_old.execution_id) == too_old
+
+
+async def list_ids(store: DynamoDBStore, **query: Any) -> list[str]:
+    """Every id of a listing, page after page; each page but the last is full."""
+    ids: list[str] = []
+    page = await store.executions.list(**query)
+    while page.next_cursor is not None:
+        assert len(page.items) == query["limit"]
+        ids += [e.execution_id for e in page.items]
+        page = await store.executions.list(**query, cursor=page.next_cursor)
+    return ids + [e.execution_id for e in page.items]
+
+
+@pytest.mark.parametrize("cursor", ["aGVsbG8", base64.urlsafe_b64encode(b"\xff").decode()])
+async def test_a_cursor_that_names_no_execution_id_is_invalid(
+    store: DynamoDBStore, cursor: str
+) -> None:
+    with pytest.raises(InvalidRequest):
+        await store.executions.list(cursor=cursor)
+
+
+async def test_execution_ids_without_a_clock_are_refused(store: DynamoDBStore) -> None:
+    with pytest.raises(InvalidRequest):
+        await store.executions.add(make_execution(execution_id="not-a-clock-id"))
+
+
+async def test_concurrent_records_are_coalesced_into_fewer_atomic_adds(
+    store: DynamoDBStore,
+) -> None:
+    log = OperationLog(store.client)
+    durations = [1.5 * n for n in range(100)]
+
+    await asyncio.gather(
+        *(
+            store.stats.record("alpha", BUCKET, n % 4 != 0, ms, histogram.slot_for(ms))
+            for n, ms in enumerate(durations)
+        )
+    )
+    await store.stats.record("alpha", BUCKET, False, 2.0, histogram.slot_for(2.0))
+
+    [rollup] = await store.stats.read([BUCKET], function="alpha")
+    assert (rollup.count, rollup.successes, rollup.failures) == (101, 75, 26)
+    assert rollup.duration_sum_ms == sum(durations) + 2.0
+    assert sum(rollup.histogram) == 101
+    updates = [params for name, params in log.calls if name == "UpdateItem"]
+    assert 2 <= len(updates) < 10
+    assert all(params["UpdateExpression"].startswith("ADD ") for params in updates)
+
+
+async def test_a_failed_add_fails_every_record_it_carried(moto_url: str) -> None:
+    missing = DynamoDBStore(f"fnproxy-missing-{uuid.uuid4().hex}", REGION, moto_url)
+    try:
+        outcomes = await asyncio.gather(
+            *(missing.stats.record("alpha", BUCKET, True, 1.0, 3) for _ in range(5)),
+            return_exceptions=True,
+        )
+    finally:
+        await missing.close()
+
+    assert all(isinstance(outcome, ServiceUnavailable) for outcome in outcomes)
+
+
+async def test_floats_round_trip_exactly(store: DynamoDBStore) -> None:
+    awkward = [0.1 + 0.2, 5e-324, 1.7976931348623157e308, -2.5e-10, 1 / 3]
+    execution = make_execution(
+        created_at=1_700_000_000.1234567,
+        duration_ms=0.1 + 0.2,
+        payload={"floats": awkward, "nested": {"x": 1e-7}},
+        result=awkward,
+    )
+    client = make_client(created_at=1_700_000_000.000001)
+    claim = make_claim(expires_at=time.time() + 3600.123456789)
+    await store.executions.add(execution)
+    await store.clients.add(client)
+    await store.clients.revoke(client.client_id, 1_700_000_123.987654321)
+    await store.idempotency.claim(claim, time.time())
+    await store.stats.record("alpha", BUCKET, True, 0.1, histogram.slot_for(0.1))
+    await store.stats.record("alpha", BUCKET, True, 0.2, histogram.slot_for(0.2))
+
+    stored = await store.executions.get(execution.execution_id)
+    assert stored == execution
+    assert repr(stored.payload) == repr(execution.payload)
+    revoked = await store.clients.get(client.client_id)
+    assert (revoked.created_at, revoked.revoked_at) == (client.created_at, 1_700_000_123.987654321)
+    assert await store.idempotency.claim(make_claim(), time.time()) == claim
+    [rollup] = await store.stats.read([BUCKET], function="alpha")
+    assert rollup.duration_sum_ms == 0.3  # decimal addition, not 0.30000000000000004
+
+
+async def test_large_records_are_compressed_and_oversized_ones_refused(
+    store: DynamoDBStore, admin: Any, table: str
+) -> None:
+    rows = [{"n": n, "text": "abc" * 10} for n in range(6000)]  # ~300 KB of JSON
+    compressible = make_execution(payload={"rows": rows})
+    small = make_execution(payload={"x": 1})
+    noise = make_execution(payload=os.urandom(400_000).hex())
+    await store.executions.add(compressible)
+    await store.executions.add(small)
+
+    assert await store.executions.get(compressible.execution_id) == compressible
+    assert "B" in raw_item(admin, table, execution_key(compressible.execution_id))["body"]
+    small_body = raw_item(admin, table, execution_key(small.execution_id))["body"]
+    assert Execution(**orjson.loads(small_body["S"])) == small  # readable JSON in the console
+    with pytest.raises(PayloadTooLarge):
+        await store.executions.add(noise)
+    with pytest.raises(PayloadTooLarge):
+        await store.sessions.add(make_session(data={"blob": os.urandom(400_000).hex()}))
+    assert await store.executions.get(noise.execution_id) is None
+
+
+async def test_missing_table_and_closed_store_are_service_unavailable(
+    store: DynamoDBStore, moto_url: str
+) -> None:
+    missing = DynamoDBStore(f"fnproxy-missing-{uuid.uuid4().hex}", REGION, moto_url)
+    try:
+        with pytest.raises(ServiceUnavailable, match="ResourceNotFoundException"):
+            await missing.ping()
+    finally:
+        await missing.close()
+
+    await store.close()
+    with pytest.raises(ServiceUnavailable, match="closed"):
+        await store.executions.get(make_execution().execution_id)
+
+
+async def test_a_conditional_write_retried_after_its_answer_was_lost_counts_as_done(
+    store: DynamoDBStore,
+) -> None:
+    queued = make_execution()
+    await store.executions.add(queued)
+    running = make_execution(execution_id=queued.execution_id, status=Status.RUNNING, attempts=1)
+    fresh = make_execution()
+    claim = make_claim()
+    lose = LoseFirstAnswer(store.client, "PutItem")
+
+    lose.armed = True
+    assert await store.executions.save(running, only_if_status=Status.OPEN) is True
+    lose.armed = True
+    await store.executions.add(fresh)  # no Conflict with its own first attempt
+    lose.armed = True
+    assert await store.idempotency.claim(claim, time.time()) is None
+
+    assert not lose.armed
+    assert await store.executions.get(queued.execution_id) == running
+    assert await store.executions.get(fresh.execution_id) == fresh
+    assert await store.idempotency.claim(make_claim(fingerprint="fp-2"), time.time()) == claim
