@@ -1,13 +1,15 @@
 """HttpProvider against a real functions-framework server (tests/fixtures/ff_functions.py)."""
 
 import asyncio
+import gzip
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.utils import formatdate
 
 import pytest
 
-from core.errors import NotSupported
+from core.errors import InvalidRequest, NotSupported
 from core.providers.base import CallContext, TransientFailure
 from core.providers.http import HttpProvider, retry_after_seconds
 from core.targets import HttpTarget
@@ -159,3 +161,108 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds("soon") is None
     assert 55 <= retry_after_seconds(formatdate(time.time() + 60, usegmt=True)) <= 60
     assert retry_after_seconds(formatdate(time.time() - 60, usegmt=True)) == 0.0
+
+
+async def test_own_timeout_is_a_timeout_error_not_a_transient_failure(provider, ff_url):
+    with pytest.raises(TimeoutError):
+        await provider.invoke(target(f"{ff_url}/sleep?ms=2000"), None, call(timeout_s=0.2))
+
+
+async def test_unsafe_target_header_is_the_callers_mistake(provider, ff_url):
+    headers = {"X-Evil": "a\r\nInjected: 1"}
+
+    with pytest.raises(InvalidRequest):
+        await provider.invoke(target(f"{ff_url}/headers", headers=headers), None, call())
+
+
+# Behaviour aiohttp gave implicitly, checked against a raw server answering scripted bytes.
+
+
+@asynccontextmanager
+async def scripted(*answers: bytes):
+    """A server answering its n-th request with answers[n]; yields (base url, request heads
+    and bodies)."""
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                _, found, rest = head.lower().partition(b"\r\ncontent-length:")
+                length = int(rest.split(b"\r\n", 1)[0]) if found else 0
+                seen.append(head + await reader.readexactly(length))
+                writer.write(answers[len(seen) - 1])
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", seen
+    finally:
+        server.close()
+
+
+def answer(status: str, headers: str = "", body: bytes = b"") -> bytes:
+    return f"HTTP/1.1 {status}\r\n{headers}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+JSON_OK = answer("200 OK", "Content-Type: application/json\r\n", b'{"ok": true}')
+
+
+async def test_text_and_bytes_payloads_announce_their_content_type(provider):
+    async with scripted(JSON_OK, JSON_OK) as (url, seen):
+        await provider.invoke(target(url), "caf\u00e9", call())
+        await provider.invoke(target(url), b"\x00", call())
+
+    assert b"Content-Type: text/plain; charset=utf-8\r\n" in seen[0]
+    assert seen[0].endswith("caf\u00e9".encode())
+    assert b"Content-Type: application/octet-stream\r\n" in seen[1]
+
+
+async def test_307_redirect_is_followed_with_method_and_body(provider):
+    moved = answer("307 Temporary Redirect", "Location: /next\r\n")
+    async with scripted(moved, JSON_OK) as (url, seen):
+        outcome = await provider.invoke(target(f"{url}/first"), {"a": 1}, call())
+
+    assert outcome.success and outcome.result == {"ok": True}
+    assert outcome.info["url"] == f"{url}/first"
+    assert seen[1].startswith(b"POST /next HTTP/1.1") and seen[1].endswith(b'{"a":1}')
+
+
+async def test_303_redirect_goes_on_as_a_get_without_body(provider):
+    async with scripted(answer("303 See Other", "Location: /done\r\n"), JSON_OK) as (url, seen):
+        outcome = await provider.invoke(target(url), {"a": 1}, call())
+
+    assert outcome.result == {"ok": True}
+    assert seen[1].startswith(b"GET /done HTTP/1.1")
+    assert b"Content-Length" not in seen[1] and b"Content-Type" not in seen[1]
+
+
+async def test_redirect_to_another_origin_drops_credentials(provider):
+    async with scripted(JSON_OK) as (other, seen_there):
+        moved = answer("308 Permanent Redirect", f"Location: {other}/fn\r\n")
+        async with scripted(moved) as (url, seen_here):
+            secret = url.replace("http://", "http://user:pw@")
+            headers = {"Authorization": "Bearer t"}
+            outcome = await provider.invoke(target(secret, headers=headers), None, call())
+
+    assert outcome.result == {"ok": True}
+    assert b"Authorization: Bearer t" in seen_here[0]
+    assert b"Authorization" not in seen_there[0]
+
+
+async def test_compressed_answer_is_decompressed(provider):
+    body = gzip.compress(b'{"zipped": true}')
+    headers = "Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    async with scripted(answer("200 OK", headers, body)) as (url, _):
+        outcome = await provider.invoke(target(url), None, call())
+
+    assert outcome.result == {"zipped": True}
+
+
+async def test_answer_charset_is_honoured(provider):
+    body = "caf\u00e9".encode("latin-1")
+    headers = 'Content-Type: Text/Plain; Charset="ISO-8859-1"\r\n'
+    async with scripted(answer("200 OK", headers, body)) as (url, _):
+        outcome = await provider.invoke(target(url), None, call())
+
+    assert outcome.result == "caf\u00e9"
