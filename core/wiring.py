@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from core.auth.clients import ClientService
 from core.auth.keys import KeyRing
 from core.auth.service import AuthService
 from core.auth.tokens import Tokens
-from core.config import ConfigError, Settings
+from core.config import ConfigError, Settings, load_settings
 from core.events.base import EventBus, WorkQueue
 from core.history.service import HistoryService
 from core.invoke.batch import BatchService
@@ -40,18 +40,61 @@ def _load(path: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def _endpoint(settings: Settings) -> str | None:
+    """The AWS emulator's endpoint (AWS_ENDPOINT_URL), or None for the real AWS."""
+    return settings.aws_endpoint_url or None
+
+
+def _required(value: str, variable: str, backend: str) -> str:
+    if not value:
+        raise ConfigError(f"{variable}: required by the {backend} backend")
+    return value
+
+
 def build_store(settings: Settings) -> Store:
     backend = settings.backend_for("store")
     if backend == "sqlite":
         return _load("core.store.sqlite.SqliteStore")(settings.sqlite_file)
+    if backend == "dynamodb":
+        return _load("core.store.dynamodb.DynamoDBStore")(
+            _required(settings.dynamodb_table, "FNPROXY_TABLE", backend),
+            settings.aws_region,
+            _endpoint(settings),
+            pool_size=settings.max_batch_size,
+            retention_days=settings.history_retention_days,
+        )
     raise ConfigError(f"STORE_BACKEND: {backend!r} is not available in this build")
 
 
-def build_secrets(settings: Settings) -> SecretSource:
+def build_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> SecretSource:
+    """The secret source; `environ` (default: the process environment) holds the secret
+    references (`NAME_SECRET` / `NAME_SECRET_ARN`) the aws source follows."""
     backend = settings.backend_for("secrets")
     if backend == "env":
         return _load("core.secrets.env.EnvSecretSource")(_settings_secrets(settings))
+    if backend == "aws":
+        return _load("core.secrets.aws_secrets_manager.AwsSecretsManagerSource")(
+            settings.aws_region,
+            _endpoint(settings),
+            cache_ttl_s=settings.secrets_cache_ttl_s,
+            environ=os.environ if environ is None else environ,
+        )
     raise ConfigError(f"SECRETS_BACKEND: {backend!r} is not available in this build")
+
+
+def load_aws_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings, SecretSource]:
+    """Settings for a Lambda container, from `environ` (default: the process environment),
+    and the secret source they chose. With the aws secrets backend, every setting reference
+    (`NAME_SECRET=<secret id>` or `NAME_SECRET_ARN`) is resolved from Secrets Manager first;
+    the source reads the module key itself (both stages, for rotation) and has the resolved
+    secrets cached already."""
+    environ = dict(os.environ if environ is None else environ)
+    settings = load_settings(environ, dotenv=None)
+    secrets = build_secrets(settings, environ)
+    if settings.backend_for("secrets") == "aws":
+        resolve = _load("core.secrets.references.resolve_setting_references")
+        settings = load_settings(resolve(environ, secrets.read_current), dotenv=None)
+    return settings, secrets
 
 
 def _settings_secrets(settings: Settings) -> dict[str, str]:
@@ -66,6 +109,13 @@ def build_events(settings: Settings) -> EventBus:
     backend = settings.backend_for("events")
     if backend == "local":
         return _load("core.events.local.LocalEventBus")()
+    if backend == "sns":
+        return _load("core.events.sns.SnsEventBus")(
+            _required(settings.events_topic_arn, "EVENTS_TOPIC_ARN", backend),
+            settings.aws_region,
+            _endpoint(settings),
+            pool_size=settings.max_batch_size,
+        )
     raise ConfigError(f"EVENTS_BACKEND: {backend!r} is not available in this build")
 
 
@@ -73,11 +123,38 @@ def build_queue(settings: Settings) -> WorkQueue:
     backend = settings.backend_for("queue")
     if backend == "local":
         return _load("core.events.local.LocalWorkQueue")(settings.async_workers)
+    if backend == "sqs":
+        return _load("core.events.sqs.SqsWorkQueue")(
+            _required(settings.async_queue_url, "ASYNC_QUEUE_URL", backend),
+            settings.aws_region,
+            _endpoint(settings),
+            pool_size=settings.max_batch_size,
+        )
     raise ConfigError(f"QUEUE_BACKEND: {backend!r} is not available in this build")
+
+
+def build_sqs_delivery(services: Services) -> Any:
+    """What hands SQS and SNS records to the async worker (`core.events.sqs.SqsDelivery`);
+    messages that can never run go to the dead-letter queue ASYNC_DLQ_URL."""
+    settings = services.settings
+    dead_letters = _load("core.events.sqs.SqsQueue")(
+        _required(settings.async_dlq_url, "ASYNC_DLQ_URL", "sqs"),
+        settings.aws_region,
+        _endpoint(settings),
+        pool_size=settings.max_batch_size,
+    )
+    return _load("core.events.sqs.SqsDelivery")(
+        services.worker, dead_letters, settings.async_max_receive_count
+    )
 
 
 def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
     return {
+        "aws_lambda": lambda: _load("core.providers.aws_lambda.AwsLambdaProvider")(
+            default_region=settings.aws_region,
+            pool_size=max(settings.http_pool_size, settings.max_batch_size),
+            endpoint_url=_endpoint(settings),
+        ),
         "http": lambda: _load("core.providers.http.HttpProvider")(
             pool_size=max(settings.http_pool_size, settings.max_batch_size)
         ),
@@ -111,12 +188,26 @@ class Services:
         await self.providers.close()
         await self.events.close()
         await self.store.close()
+        close_secrets = getattr(self.secrets, "close", None)  # only sources with a pool have one
+        if close_secrets is not None:
+            await close_secrets()
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    secrets: SecretSource | None = None,
+    wrap_events: Callable[[EventBus], EventBus] | None = None,
+) -> Services:
+    """The services over the backends `settings` choose. `secrets` is a source built already
+    (see `load_aws_settings`); `wrap_events` decorates the event bus (the Lambda handler adds
+    metrics with it)."""
     store = build_store(settings)
-    secrets = build_secrets(settings)
+    if secrets is None:
+        secrets = build_secrets(settings)
     events = build_events(settings)
+    if wrap_events is not None:
+        events = wrap_events(events)
     queue = build_queue(settings)
     providers = ProviderRegistry(provider_factories(settings))
     retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
@@ -137,7 +228,7 @@ def build_services(settings: Settings) -> Services:
         ),
     )
     clients = ClientService(store.clients)
-    keyring = KeyRing(secrets, SIGNING_KEY_SECRET)
+    keyring = KeyRing(secrets, SIGNING_KEY_SECRET, cache_ttl_s=settings.secrets_cache_ttl_s)
     tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     return Services(
         settings=settings,
@@ -158,5 +249,7 @@ def build_services(settings: Settings) -> Services:
             invocations,
             recorder,
             CallbackSender(providers, retry),
+            retention_s=settings.history_retention_days * 86400,
+            max_stored_bytes=settings.max_stored_bytes,
         ),
     )

@@ -1,0 +1,336 @@
+"""(c-aws) Cold start of the AWS Lambda entry point: a fresh process imports `handlers.aws_lambda`
+and answers ONE API Gateway v2 event `POST /v1/invoke` that invokes a Lambda function in moto
+and records it in DynamoDB (fnproxy: module key from Secrets Manager, JWT check, Lambda invoke,
+execution record + stats rollup in DynamoDB, outcome CloudEvent to SNS, EMF metrics, JSON logs)
+- against the foundation issue's baseline doing the same through Mangum: FastAPI + Mangum +
+powertools Logger/Metrics/Tracer + five boto3 clients (lambda, dynamodb, sns, sqs,
+secretsmanager) made eagerly; its route verifies the JWT with pyjwt (key from the environment:
+no Secrets Manager call), invokes the function with boto3, PutItem's one record and answers.
+Goal: fnproxy <= 0.5x the baseline; peak RSS <= 128 MB (the smallest Lambda).
+
+    .venv/bin/python bench/aws_cold_start.py [--runs 7]
+
+The bench starts its own moto server and creates the resources (tests/aws/aws_stack.py) before
+any timing. Time runs from just before the child is spawned to its marker line (the answer), in
+the parent; median of the runs, fnproxy and baseline alternating, after one unmeasured run each.
+The token is minted here, so neither child makes a token round trip.
+
+This file is also the child (`aws_cold_start.py child fnproxy|baseline`): the child's clock starts
+on its first line, and it runs and exits before any of the parent's imports.
+"""
+
+import time
+
+STARTED = time.perf_counter()
+
+import json  # noqa: E402 - the clock above starts before every import
+import os  # noqa: E402
+import sys  # noqa: E402
+import uuid  # noqa: E402
+from typing import Any  # noqa: E402
+
+MARKER = "COLD "
+AWS_SERVICES = ("lambda", "dynamodb", "sns", "sqs", "secretsmanager")
+LAMBDA_MEMORY_MB = 128
+
+
+def elapsed_ms() -> float:
+    return round((time.perf_counter() - STARTED) * 1000, 2)
+
+
+# --- the children -------------------------------------------------------------------------
+
+
+class LambdaContext:
+    """The attributes of the Lambda runtime's context that powertools reads."""
+
+    function_name = "bench"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    memory_limit_in_mb = LAMBDA_MEMORY_MB
+    aws_request_id = str(uuid.uuid4())
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def fnproxy_child() -> tuple[Any, float]:
+    import handlers.aws_lambda as entry
+
+    return entry.handler, elapsed_ms()
+
+
+def baseline_child() -> tuple[Any, float]:
+    """A typical FastAPI-on-Lambda service, everything made at module level as such services
+    do; the handler it exports and when its imports were done."""
+    import boto3
+    import jwt
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools.metrics import MetricUnit
+    from fastapi import FastAPI, Header, HTTPException
+    from mangum import Mangum
+    from pydantic import BaseModel
+
+    imported = elapsed_ms()
+    logger = Logger(service="baseline")
+    metrics = Metrics(namespace="bench", service="baseline")
+    tracer = Tracer(service="baseline")
+    endpoint_url = os.environ["AWS_ENDPOINT_URL"]
+    aws = {name: boto3.client(name, endpoint_url=endpoint_url) for name in AWS_SERVICES}
+    key, table = os.environ["BASELINE_KEY"], os.environ["FNPROXY_TABLE"]
+
+    class Target(BaseModel):
+        provider: str
+        function: str
+
+    class InvokeBody(BaseModel):
+        target: Target
+        payload: Any = None
+
+    app = FastAPI()
+
+    @app.post("/v1/invoke")
+    def invoke(body: InvokeBody, authorization: str = Header()) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                authorization.removeprefix("Bearer "),
+                key,
+                algorithms=["HS256"],
+                audience="fnproxy",
+                issuer="fnproxy",
+            )
+        except jwt.InvalidTokenError as error:
+            raise HTTPException(401, str(error)) from None
+        answer = aws["lambda"].invoke(
+            FunctionName=body.target.function, Payload=json.dumps(body.payload).encode()
+        )
+        result = json.loads(answer["Payload"].read() or b"null")
+        execution_id = uuid.uuid4().hex
+        record = {"caller": claims["sub"], "result": result, "status": answer["StatusCode"]}
+        aws["dynamodb"].put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"BASELINE#{execution_id}"},
+                "sk": {"S": "EXEC"},
+                "body": {"S": json.dumps(record)},
+            },
+        )
+        metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
+        logger.info("invoked", extra={"execution_id": execution_id})
+        return {"execution_id": execution_id, "success": True, "result": result}
+
+    mangum = Mangum(app, lifespan="off")
+
+    @tracer.capture_lambda_handler
+    @logger.inject_lambda_context
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return mangum(event, context)
+
+    return handler, imported
+
+
+CHILDREN = {"fnproxy": fnproxy_child, "baseline": baseline_child}
+
+
+def run_child(side: str) -> None:
+    """Import, answer the event in BENCH_EVENT, print the marker line."""
+    handler, imported_ms = CHILDREN[side]()
+    response = handler(json.loads(os.environ["BENCH_EVENT"]), LambdaContext())
+    answered_ms = elapsed_ms()
+    body = json.loads(response.get("body") or "null")
+    success = response["statusCode"] == 200 and isinstance(body, dict) and body.get("success")
+    print(
+        MARKER
+        + json.dumps(
+            {"success": bool(success), "imported_ms": imported_ms, "answered_ms": answered_ms}
+        ),
+        flush=True,
+    )
+    if not success:
+        print(json.dumps(response)[:2000], file=sys.stderr)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
+    run_child(sys.argv[2])
+    sys.exit(0)
+
+
+# --- the parent (its imports come after the child's exit above) ---------------------------
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from _common import (  # noqa: E402
+    PYTHON,
+    REPO_DIR,
+    Goal,
+    Row,
+    child_env,
+    format_table,
+    free_port,
+    machine_line,
+    median,
+    mint_token,
+    post_json,
+    progress,
+    ratio,
+    spawn_server,
+)
+from bench_cold_start import CHILD_TIMEOUT_S, NO_NETWORK_AWS, read_marker, reap  # noqa: E402
+
+sys.path.insert(0, str(REPO_DIR))
+from tests.aws.aws_stack import create_stack, http_api_event  # noqa: E402
+
+SIDES = ("fnproxy", "baseline")
+
+
+@dataclass(frozen=True)
+class ColdRun:
+    first_answer_ms: float
+    """From just before the spawn to the marker line, in the parent."""
+    peak_rss_mib: float
+    imported_ms: float
+    """The child's own clock: its imports, before the first event."""
+
+
+def cold_start(side: str, env: dict[str, str]) -> ColdRun:
+    command = [PYTHON, str(Path(__file__).resolve()), "child", side]
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    with tempfile.TemporaryFile("w+") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            marker = read_marker(process, deadline)
+            answered = time.perf_counter()
+            usage = reap(process, deadline)
+        finally:
+            process.stdout.close()
+            if process.returncode is None:
+                process.kill()
+                process.wait()
+        if not marker["success"] or process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{side} cold start failed ({marker}):\n{stderr.read()[-3000:]}")
+    return ColdRun((answered - started) * 1000, usage.ru_maxrss / 1024, marker["imported_ms"])
+
+
+@contextmanager
+def moto_server(work_dir: Path) -> Iterator[str]:
+    """A moto server of this benchmark's own, Lambda on its simple (no Docker) backend."""
+    port = free_port()
+    command = [str(Path(PYTHON).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+    moto = spawn_server("moto", command, child_env(), port, work_dir)
+    try:
+        moto.wait_ready("/moto-api/data.json")
+        post_json(f"{moto.url}/moto-api/config", {"lambda": {"use_docker": False}})
+        yield moto.url
+    finally:
+        moto.stop()
+
+
+def children_env(moto_url: str) -> dict[str, str]:
+    """Create the resources, then the environment both children run in: the fnproxy Lambda's
+    configuration, the baseline's key and table, and the API Gateway event to answer."""
+    progress("(c-aws) creating the table, topic, queues, secret and function in moto")
+    stack = create_stack(moto_url)
+    body = {
+        "target": {"provider": "aws_lambda", "function": stack.function_name},
+        "payload": {"n": 1},
+    }
+    headers = {"authorization": f"Bearer {mint_token(stack.module_key)}"}
+    event = http_api_event("POST", "/v1/invoke", body, headers)
+    return child_env(
+        **{**NO_NETWORK_AWS, **stack.environment(LOG_LEVEL="INFO")},
+        BASELINE_KEY=stack.module_key,
+        BENCH_EVENT=json.dumps(event),
+    )
+
+
+def alternate(env: dict[str, str], runs: int) -> dict[str, list[ColdRun]]:
+    for side in SIDES:  # unmeasured: warms the page cache and the bytecode caches
+        cold_start(side, env)
+    results: dict[str, list[ColdRun]] = {side: [] for side in SIDES}
+    for n in range(runs):
+        for side in SIDES:
+            results[side].append(cold_start(side, env))
+        progress(
+            f"  cold start {n + 1}/{runs}: "
+            + ", ".join(f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in SIDES)
+        )
+    return results
+
+
+def medians(results: dict[str, list[ColdRun]], metric: str) -> tuple[float, float]:
+    fnproxy, baseline = (median([getattr(r, metric) for r in results[s]]) for s in SIDES)
+    return fnproxy, baseline
+
+
+def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
+    answer, answer_base = medians(results, "first_answer_ms")
+    imported, imported_base = medians(results, "imported_ms")
+    rss, rss_base = medians(results, "peak_rss_mib")
+    notes = [
+        f"(c-aws): median of {len(results['fnproxy'])} runs per side, alternating; one POST "
+        "/v1/invoke API Gateway v2 event answered by a fresh process; ratio = fnproxy / baseline",
+        "(c-aws): baseline = FastAPI + Mangum + powertools Logger/Metrics/Tracer + 5 eager boto3 "
+        "clients; JWT with pyjwt, Lambda invoke, one PutItem; its key comes from the environment",
+        f"(d-aws): peak RSS of the child (rusage); the baseline child's is {rss_base:.1f} MiB",
+    ]
+    return [
+        Row(
+            "(c-aws) cold start to first answer (ms)",
+            answer,
+            answer_base,
+            ratio(answer, answer_base),
+            Goal(0.5, at_least=False),
+            notes,
+        ),
+        Row(
+            "(c-aws) child import-only time (ms)",
+            imported,
+            imported_base,
+            ratio(imported, imported_base),
+        ),
+        Row(
+            f"(d-aws) child peak RSS (MiB) vs {LAMBDA_MEMORY_MB} MB",
+            rss,
+            LAMBDA_MEMORY_MB,
+            ratio(rss, LAMBDA_MEMORY_MB),
+            Goal(1.0, at_least=False),
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="cold starts per side (default 7)")
+    runs = max(parser.parse_args().runs, 1)
+    os.environ.update(NO_NETWORK_AWS)  # dummy credentials for the resources' creation
+    work_dir = Path(tempfile.mkdtemp(prefix="aws-cold-"))
+    try:
+        with moto_server(work_dir) as moto_url:
+            results = alternate(children_env(moto_url), runs)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    print(machine_line())
+    print(format_table(rows_for(results)))
+
+
+if __name__ == "__main__":
+    main()

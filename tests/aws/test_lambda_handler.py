@@ -1,0 +1,430 @@
+"""End to end through `handlers.aws_lambda.handler`, against moto: API Gateway events (v2 and v1)
+-> token from the module key in Secrets Manager -> a Lambda function invoked -> the record in
+DynamoDB -> its CloudEvent delivered through SNS to a subscribed SQS queue; and an async
+invocation that goes through the SQS work queue into the worker and completes.
+
+The handler runs as in Lambda: in one thread of its own (one container, one event loop kept
+across invocations), configured only by its environment."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+import handlers.aws_lambda as aws_lambda
+from core.config import ConfigError
+from core.errors import InvalidRequest
+from core.events.base import CloudEvent
+from core.events.emf_metrics import MetricsEventBus
+from core.invoke.recorder import outcome_event
+from core.models import Execution, new_id
+from core.store.dynamodb import DynamoDBStore
+from core.wiring import build_services, load_aws_settings
+from tests.aws.aws_stack import (
+    AwsStack,
+    LambdaContext,
+    create_stack,
+    http_api_event,
+    response_json,
+    rest_api_event,
+    sns_event,
+    sqs_event,
+)
+
+# The handler flushes powertools' shared metric set every invocation, often empty (the handler
+# silences that warning at import, which pytest's collection undoes).
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+HANDLER_TIMEOUT_S = 60
+
+
+class LambdaRuntime:
+    """Calls the handler the way Lambda does: always from the same single thread."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="lambda-runtime")
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        call = self._thread.submit(aws_lambda.handler, event, LambdaContext())
+        return call.result(timeout=HANDLER_TIMEOUT_S)
+
+    def http(self, event: dict[str, Any]) -> tuple[int, Any]:
+        response = self.invoke(event)
+        return response["statusCode"], response_json(response)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` on the container's event loop, in the runtime's thread."""
+        loop = aws_lambda._container.loop
+        call = self._thread.submit(loop.run_until_complete, coroutine)
+        return call.result(timeout=HANDLER_TIMEOUT_S)
+
+    def shutdown(self) -> None:
+        self._thread.submit(_close_container).result(timeout=HANDLER_TIMEOUT_S)
+        self._thread.shutdown()
+
+
+def _close_container() -> None:
+    container = aws_lambda._container
+    if container is not None:
+        container.loop.run_until_complete(container.services.close())
+        container.loop.close()
+        aws_lambda._container = None
+
+
+@pytest.fixture(scope="module")
+def stack(moto_url: str) -> AwsStack:
+    return create_stack(moto_url)
+
+
+@pytest.fixture(scope="module")
+def runtime(stack: AwsStack) -> Iterator[LambdaRuntime]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in stack.environment().items():
+            patch.setenv(name, value)
+        patch.setattr(aws_lambda, "_container", None)
+        lambda_runtime = LambdaRuntime()
+        try:
+            yield lambda_runtime
+        finally:
+            lambda_runtime.shutdown()
+
+
+@pytest.fixture(scope="module")
+def bearer(stack: AwsStack, runtime: LambdaRuntime) -> dict[str, str]:
+    status, grant = runtime.http(
+        http_api_event("POST", "/v1/auth/token", {"api_key": stack.module_key})
+    )
+    assert status == 200, grant
+    assert grant["token_type"] == "Bearer"
+    return {"authorization": f"Bearer {grant['access_token']}"}
+
+
+def lambda_target(stack: AwsStack) -> dict[str, str]:
+    return {"provider": "aws_lambda", "function": stack.function_name}
+
+
+def cloud_events(stack: AwsStack) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """The CloudEvents the subscribed queue got: (event, SNS message attributes)."""
+    delivered = []
+    for message in stack.receive(stack.events_queue_url, wait_s=2):
+        envelope = json.loads(message["Body"])
+        attributes = {
+            name: value["Value"] for name, value in envelope.get("MessageAttributes", {}).items()
+        }
+        delivered.append((json.loads(envelope["Message"]), attributes))
+    return delivered
+
+
+def events_of(stack: AwsStack, execution_id: str) -> list[tuple[dict, dict]]:
+    return [
+        (event, attributes)
+        for event, attributes in cloud_events(stack)
+        if event["data"]["execution_id"] == execution_id
+    ]
+
+
+async def read_from_dynamodb(stack: AwsStack, execution_id: str) -> Execution | None:
+    """The execution as a store of its own reads it from the table."""
+    store = DynamoDBStore(stack.table, "us-east-1", stack.endpoint_url)
+    try:
+        return await store.executions.get(execution_id)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def lambda_logs() -> Iterator[io.StringIO]:
+    """What powertools' Logger (and fnproxy's loggers through it) writes, one JSON per line."""
+    handler = aws_lambda.logger.registered_handler
+    captured = io.StringIO()
+    previous = handler.setStream(captured)
+    try:
+        yield captured
+    finally:
+        handler.setStream(previous)
+
+
+def test_http_api_event_invokes_lambda_records_and_publishes(
+    stack: AwsStack,
+    runtime: LambdaRuntime,
+    bearer: dict[str, str],
+    lambda_logs: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    payload = {"order": 42, "items": ["a", "b"]}
+    event = http_api_event(
+        "POST", "/v1/invoke", {"target": lambda_target(stack), "payload": payload}, bearer
+    )
+
+    status, envelope = runtime.http(event)
+
+    assert status == 200, envelope
+    assert envelope["success"] is True and envelope["status"] == "succeeded"
+    assert envelope["result"] == payload  # moto's simple Lambda backend echoes the event
+    assert envelope["provider"]["name"] == "aws_lambda"
+    assert envelope["provider"]["function"] == stack.function_name
+    execution_id = envelope["execution_id"]
+
+    status, record = runtime.http(
+        http_api_event("GET", f"/v1/invocations/{execution_id}", headers=bearer)
+    )
+    assert status == 200, record
+    assert record["status"] == "succeeded" and record["payload"] == payload
+    assert record["function"].endswith(stack.function_name)
+
+    stored = runtime.run(read_from_dynamodb(stack, execution_id))
+    assert stored is not None and stored.status == "succeeded" and stored.result == payload
+
+    [(cloud_event, attributes)] = events_of(stack, execution_id)
+    assert cloud_event["specversion"] == "1.0"
+    assert cloud_event["type"] == "dev.fnproxy.invocation.succeeded"
+    assert attributes["success"] == "true"
+    assert attributes["function"] == record["function"]
+
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [point] = [m for m in emf if m.get("function") == record["function"]]
+    assert point["provider"] == "aws_lambda" and point["invocations"] == [1.0]
+    assert "errors" not in point and point["duration"][0] > 0
+    [directive] = point["_aws"]["CloudWatchMetrics"]
+    assert sorted(directive["Dimensions"][0]) == ["function", "provider", "service"]
+
+    log_lines = [json.loads(line) for line in lambda_logs.getvalue().splitlines()]
+    [audit] = [
+        line
+        for line in log_lines
+        if isinstance(line["message"], dict) and line["message"]["action"] == "POST /v1/invoke"
+    ]
+    assert audit["service"] == "fnproxy" and audit["message"]["outcome"] == 200
+    assert audit["correlation_id"] == event["requestContext"]["requestId"]
+
+
+def test_rest_api_event_smoke(runtime: LambdaRuntime) -> None:
+    status, health = runtime.http(rest_api_event("GET", "/health"))
+
+    assert status == 200, health
+    assert health["status"] == "ok"
+    assert set(health["checks"]) == {"store", "secrets", "events", "queue"}
+
+
+def test_async_invocation_runs_through_sqs_worker(
+    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    body = {"target": lambda_target(stack), "payload": {"later": True}, "mode": "async"}
+
+    status, accepted = runtime.http(http_api_event("POST", "/v1/invoke", body, bearer))
+
+    assert status == 202, accepted
+    assert accepted["status"] == "queued"
+    execution_id = accepted["execution_id"]
+    messages = stack.receive(stack.queue_url)
+    assert [json.loads(m["Body"])["execution_id"] for m in messages] == [execution_id]
+    batch = sqs_event(messages, stack.queue_arn(stack.queue_url))
+
+    assert runtime.invoke(batch) == {"batchItemFailures": []}
+
+    status, record = runtime.http(
+        http_api_event("GET", f"/v1/invocations/{execution_id}", headers=bearer)
+    )
+    assert status == 200, record
+    assert record["status"] == "succeeded" and record["result"] == {"later": True}
+    assert record["attempts"] == 1
+    [(cloud_event, _)] = events_of(stack, execution_id)
+    assert cloud_event["type"] == "dev.fnproxy.invocation.succeeded"
+
+    # SQS delivers at least once: a redelivered message never runs the execution again
+    assert runtime.invoke(batch) == {"batchItemFailures": []}
+    status, again = runtime.http(
+        http_api_event("GET", f"/v1/invocations/{execution_id}", headers=bearer)
+    )
+    assert again["attempts"] == 1 and again["finished_at"] == record["finished_at"]
+    assert events_of(stack, execution_id) == []
+
+
+def test_sqs_batch_names_only_the_records_that_failed(
+    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    body = {"target": lambda_target(stack), "payload": {"batch": 1}, "mode": "async"}
+    status, accepted = runtime.http(http_api_event("POST", "/v1/invoke", body, bearer))
+    assert status == 202, accepted
+    unknown = {"execution_id": "f" * 32, "payload": None}  # not in the store (yet): retry it
+    stack.client("sqs").send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(unknown))
+    messages = stack.receive(stack.queue_url, count=2)
+    assert len(messages) == 2
+    [failing] = [m["MessageId"] for m in messages if json.loads(m["Body"]) == unknown]
+
+    answer = runtime.invoke(sqs_event(messages, stack.queue_arn(stack.queue_url)))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": failing}]}
+    status, record = runtime.http(
+        http_api_event("GET", f"/v1/invocations/{accepted['execution_id']}", headers=bearer)
+    )
+    assert record["status"] == "succeeded"
+
+
+def test_invocation_request_from_sns_record_runs(
+    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    request = {"target": lambda_target(stack), "payload": {"via": "sns"}}
+
+    assert runtime.invoke(sns_event(json.dumps(request), stack.topic_arn)) is None
+
+    function = f"aws_lambda:{stack.function_name}"
+    status, page = runtime.http(
+        http_api_event("GET", "/v1/invocations", headers=bearer, query=f"function={function}")
+    )
+    assert status == 200, page
+    [record] = [item for item in page["invocations"] if item["payload"] == {"via": "sns"}]
+    assert record["status"] == "succeeded" and record["caller"] == f"sns:{stack.topic_arn}"
+
+
+def test_malformed_sqs_record_goes_to_dead_letter_queue(
+    stack: AwsStack, runtime: LambdaRuntime
+) -> None:
+    stack.client("sqs").send_message(QueueUrl=stack.queue_url, MessageBody="not json")
+    messages = stack.receive(stack.queue_url)
+
+    answer = runtime.invoke(sqs_event(messages, stack.queue_arn(stack.queue_url)))
+
+    assert answer == {"batchItemFailures": []}  # acknowledged: it would never succeed
+    [dead] = stack.receive(stack.dlq_url)
+    assert dead["Body"] == "not json"
+    assert "not JSON" in dead["MessageAttributes"]["fnproxy_reason"]["StringValue"]
+
+
+def test_unknown_event_is_refused(runtime: LambdaRuntime) -> None:
+    with pytest.raises(InvalidRequest, match="API Gateway"):
+        runtime.invoke({"detail-type": "Scheduled Event", "source": "aws.events"})
+
+
+class RecordingBus:
+    def __init__(self) -> None:
+        self.published: list[CloudEvent] = []
+
+    async def publish(self, event: CloudEvent) -> None:
+        self.published.append(event)
+
+
+def failed_execution() -> Execution:
+    now = time.time()
+    return Execution(
+        execution_id=new_id(),
+        target={"provider": "local", "function": "fail"},
+        provider="local",
+        function="local:fail",
+        mode="sync",
+        status="failed",
+        caller="tester",
+        created_at=now,
+        updated_at=now,
+        expires_at=now + 60,
+        success=False,
+        duration_ms=12.5,
+    )
+
+
+async def test_metrics_count_each_outcome_once_with_its_own_dimensions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    inner = RecordingBus()
+    bus = MetricsEventBus(inner, aws_lambda.metrics)
+    execution = failed_execution()
+
+    await bus.publish(outcome_event(execution))
+    await bus.publish(outcome_event(execution))  # the recorder retrying a failed publish
+    await bus.publish(CloudEvent(type="dev.fnproxy.other", subject="x", data={}))
+
+    assert len(inner.published) == 3
+    [point] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (point["provider"], point["function"]) == ("local", "local:fail")
+    assert point["invocations"] == [1.0] and point["errors"] == [1.0]
+    assert point["duration"] == [12.5]
+
+
+async def test_aws_column_and_single_port_overrides(stack: AwsStack) -> None:
+    environ = stack.environment(SECRETS_BACKEND="env", MODULE_SECRET_KEY=stack.module_key)
+
+    settings, secrets = load_aws_settings(environ)
+    services = build_services(settings, secrets=secrets)
+    await services.close()
+
+    kinds = {
+        port: type(getattr(services, port)).__name__
+        for port in ("store", "secrets", "events", "queue")
+    }
+    assert kinds == {
+        "store": "DynamoDBStore",
+        "secrets": "EnvSecretSource",
+        "events": "SnsEventBus",
+        "queue": "SqsWorkQueue",
+    }
+    assert services.providers.enabled == ["aws_lambda", "http", "local"]
+
+
+def test_secret_references_resolve_before_settings_are_read(stack: AwsStack) -> None:
+    limits_secret = stack.client("secretsmanager").create_secret(
+        Name=f"fnproxy/limits-{stack.table}", SecretString=json.dumps({"batch": 7})
+    )["ARN"]
+
+    settings, _ = load_aws_settings(
+        stack.environment(MAX_BATCH_SIZE_SECRET_ARN=f"{limits_secret}#batch")
+    )
+
+    assert settings.max_batch_size == 7
+    assert settings.module_secret_key == stack.module_key
+
+
+def test_a_missing_aws_resource_setting_is_named(stack: AwsStack) -> None:
+    settings, _ = load_aws_settings(stack.environment(EVENTS_TOPIC_ARN=""))
+
+    with pytest.raises(ConfigError, match="EVENTS_TOPIC_ARN"):
+        build_services(settings)
+
+
+IMPORT_PROBE = """
+import json, sys
+at_start = set(sys.modules)  # e.g. namespace packages that .pth files set up
+import handlers.aws_lambda as aws_lambda
+from tests.aws.aws_stack import LambdaContext, rest_api_event
+response = aws_lambda.handler(rest_api_event("GET", "/health"), LambdaContext())
+loaded = sorted({name.split(".")[0] for name in set(sys.modules) - at_start})
+print("PROBE " + json.dumps({"status": response["statusCode"], "loaded": loaded}))
+"""
+
+
+def probe(stack: AwsStack, **overrides: str) -> dict[str, Any]:
+    """A fresh Lambda container: import the handler, answer one event; what it loaded."""
+    environment = {**os.environ, **stack.environment(**overrides)}
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=HANDLER_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("PROBE ")]
+    return json.loads(line.removeprefix("PROBE "))
+
+
+def test_xray_sdk_only_when_tracing_and_never_google_libraries(stack: AwsStack) -> None:
+    plain = probe(stack)
+    assert plain["status"] == 200
+    assert "aws_xray_sdk" not in plain["loaded"]
+    assert not [name for name in plain["loaded"] if name in ("google", "grpc")]
+
+    traced = probe(stack, FNPROXY_TRACING="true")
+    assert traced["status"] == 200
+    assert "aws_xray_sdk" in traced["loaded"]
