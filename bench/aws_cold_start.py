@@ -6,9 +6,14 @@ execution record + stats rollup in DynamoDB, outcome CloudEvent to SNS, EMF metr
 powertools Logger/Metrics/Tracer + five boto3 clients (lambda, dynamodb, sns, sqs,
 secretsmanager) made eagerly; its route verifies the JWT with pyjwt (key from the environment:
 no Secrets Manager call), invokes the function with boto3, PutItem's one record and answers.
+fnproxy is measured twice: as deployed (module key from Secrets Manager) and with the module key
+in the environment as the baseline has it (`MODULE_SECRET_KEY`, no `_SECRET_ARN`: no Secrets
+Manager client at all), so that the second row compares the same work.
 Goal: fnproxy <= 0.5x the baseline; peak RSS <= 128 MB (the smallest Lambda).
 
-    .venv/bin/python bench/aws_cold_start.py [--runs 7]
+    .venv/bin/python bench/aws_cold_start.py [--runs 7] [--key-from KEY_FROM]
+
+`--key-from both|secrets-manager|environment` picks the fnproxy rows (default both).
 
 The bench starts its own moto server and creates the resources (tests/aws/aws_stack.py) before
 any timing. Time runs from just before the child is spawned to its marker line (the answer), in
@@ -189,7 +194,13 @@ from bench_cold_start import CHILD_TIMEOUT_S, NO_NETWORK_AWS, read_marker, reap 
 sys.path.insert(0, str(REPO_DIR))
 from tests.aws.aws_stack import create_stack, http_api_event  # noqa: E402
 
-SIDES = ("fnproxy", "baseline")
+BASELINE = "baseline"
+FNPROXY_SIDES = {
+    "fnproxy": "module key from Secrets Manager",
+    "fnproxy-env": "module key from the environment, as the baseline",
+}
+KEY_FROM = {"secrets-manager": ("fnproxy",), "environment": ("fnproxy-env",)}
+KEY_FROM["both"] = KEY_FROM["secrets-manager"] + KEY_FROM["environment"]
 
 
 @dataclass(frozen=True)
@@ -202,7 +213,8 @@ class ColdRun:
 
 
 def cold_start(side: str, env: dict[str, str]) -> ColdRun:
-    command = [PYTHON, str(Path(__file__).resolve()), "child", side]
+    child = BASELINE if side == BASELINE else "fnproxy"
+    command = [PYTHON, str(Path(__file__).resolve()), "child", child]
     deadline = time.monotonic() + CHILD_TIMEOUT_S
     with tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
@@ -244,9 +256,11 @@ def moto_server(work_dir: Path) -> Iterator[str]:
         moto.stop()
 
 
-def children_env(moto_url: str) -> dict[str, str]:
-    """Create the resources, then the environment both children run in: the fnproxy Lambda's
-    configuration, the baseline's key and table, and the API Gateway event to answer."""
+def children_env(moto_url: str, sides: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Create the resources, then the environment of each side: the fnproxy Lambda's
+    configuration, the baseline's key and table, and the API Gateway event to answer. The
+    `fnproxy-env` side has the module key itself in MODULE_SECRET_KEY instead of a reference to
+    its secret."""
     progress("(c-aws) creating the table, topic, queues, secret and function in moto")
     stack = create_stack(moto_url)
     body = {
@@ -255,77 +269,103 @@ def children_env(moto_url: str) -> dict[str, str]:
     }
     headers = {"authorization": f"Bearer {mint_token(stack.module_key)}"}
     event = http_api_event("POST", "/v1/invoke", body, headers)
-    return child_env(
+    env = child_env(
         **{**NO_NETWORK_AWS, **stack.environment(LOG_LEVEL="INFO")},
         BASELINE_KEY=stack.module_key,
         BENCH_EVENT=json.dumps(event),
     )
+    env_key = {name: value for name, value in env.items() if not name.startswith("MODULE_")}
+    env_key["MODULE_SECRET_KEY"] = stack.module_key
+    envs = {"fnproxy": env, "fnproxy-env": env_key, BASELINE: env}
+    return {side: envs[side] for side in sides}
 
 
-def alternate(env: dict[str, str], runs: int) -> dict[str, list[ColdRun]]:
-    for side in SIDES:  # unmeasured: warms the page cache and the bytecode caches
+def alternate(envs: dict[str, dict[str, str]], runs: int) -> dict[str, list[ColdRun]]:
+    for side, env in envs.items():  # unmeasured: warms the page cache and the bytecode caches
         cold_start(side, env)
-    results: dict[str, list[ColdRun]] = {side: [] for side in SIDES}
+    results: dict[str, list[ColdRun]] = {side: [] for side in envs}
     for n in range(runs):
-        for side in SIDES:
+        for side, env in envs.items():
             results[side].append(cold_start(side, env))
         progress(
             f"  cold start {n + 1}/{runs}: "
-            + ", ".join(f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in SIDES)
+            + ", ".join(f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in envs)
         )
     return results
 
 
-def medians(results: dict[str, list[ColdRun]], metric: str) -> tuple[float, float]:
-    fnproxy, baseline = (median([getattr(r, metric) for r in results[s]]) for s in SIDES)
-    return fnproxy, baseline
+def metric_median(runs: list[ColdRun], metric: str) -> float:
+    return median([getattr(run, metric) for run in runs])
 
 
 def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
-    answer, answer_base = medians(results, "first_answer_ms")
-    imported, imported_base = medians(results, "imported_ms")
-    rss, rss_base = medians(results, "peak_rss_mib")
+    answer_base = metric_median(results[BASELINE], "first_answer_ms")
+    imported_base = metric_median(results[BASELINE], "imported_ms")
+    rss_base = metric_median(results[BASELINE], "peak_rss_mib")
+    sides = [side for side in FNPROXY_SIDES if side in results]
     notes = [
-        f"(c-aws): median of {len(results['fnproxy'])} runs per side, alternating; one POST "
+        f"(c-aws): median of {len(results[BASELINE])} runs per side, alternating; one POST "
         "/v1/invoke API Gateway v2 event answered by a fresh process; ratio = fnproxy / baseline",
         "(c-aws): baseline = FastAPI + Mangum + powertools Logger/Metrics/Tracer + 5 eager boto3 "
         "clients; JWT with pyjwt, Lambda invoke, one PutItem; its key comes from the environment",
+        *(f"(c-aws) [{side}]: fnproxy with its {FNPROXY_SIDES[side]}" for side in sides),
         f"(d-aws): peak RSS of the child (rusage); the baseline child's is {rss_base:.1f} MiB",
     ]
-    return [
-        Row(
-            "(c-aws) cold start to first answer (ms)",
-            answer,
-            answer_base,
-            ratio(answer, answer_base),
-            Goal(0.5, at_least=False),
-            notes,
-        ),
-        Row(
-            "(c-aws) child import-only time (ms)",
-            imported,
-            imported_base,
-            ratio(imported, imported_base),
-        ),
-        Row(
-            f"(d-aws) child peak RSS (MiB) vs {LAMBDA_MEMORY_MB} MB",
-            rss,
-            LAMBDA_MEMORY_MB,
-            ratio(rss, LAMBDA_MEMORY_MB),
-            Goal(1.0, at_least=False),
-        ),
-    ]
+    rows: list[Row] = []
+    for side in sides:
+        answer = metric_median(results[side], "first_answer_ms")
+        rows.append(
+            Row(
+                f"(c-aws) [{side}] cold start to first answer (ms)",
+                answer,
+                answer_base,
+                ratio(answer, answer_base),
+                Goal(0.5, at_least=False),
+                [] if rows else notes,
+            )
+        )
+    for side in sides:
+        imported = metric_median(results[side], "imported_ms")
+        rows.append(
+            Row(
+                f"(c-aws) [{side}] child import-only time (ms)",
+                imported,
+                imported_base,
+                ratio(imported, imported_base),
+            )
+        )
+    for side in sides:
+        rss = metric_median(results[side], "peak_rss_mib")
+        rows.append(
+            Row(
+                f"(d-aws) [{side}] child peak RSS (MiB) vs {LAMBDA_MEMORY_MB} MB",
+                rss,
+                LAMBDA_MEMORY_MB,
+                ratio(rss, LAMBDA_MEMORY_MB),
+                Goal(1.0, at_least=False),
+            )
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="cold starts per side (default 7)")
-    runs = max(parser.parse_args().runs, 1)
+    parser.add_argument(
+        "--key-from",
+        choices=sorted(KEY_FROM),
+        default="both",
+        help="where fnproxy takes its module key: Secrets Manager (as deployed), the "
+        "environment (as the baseline), or both, one row each (default both)",
+    )
+    options = parser.parse_args()
+    runs = max(options.runs, 1)
+    sides = (*KEY_FROM[options.key_from], BASELINE)
     os.environ.update(NO_NETWORK_AWS)  # dummy credentials for the resources' creation
     work_dir = Path(tempfile.mkdtemp(prefix="aws-cold-"))
     try:
         with moto_server(work_dir) as moto_url:
-            results = alternate(children_env(moto_url), runs)
+            results = alternate(children_env(moto_url, sides), runs)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     print(machine_line())

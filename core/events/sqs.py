@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
+from core.aws_clients import aws_client
 from core.errors import FnproxyError, PayloadTooLarge
 from core.events.base import InvocationMessage
 from core.invoke.messages import (
@@ -49,7 +49,8 @@ SQS_SOURCE_PREFIX = "sqs:"
 
 
 class PooledClient:
-    """One boto3 client, built on first use, whose calls run on its own thread pool."""
+    """One boto3 client (of the process's shared session, `core.aws_clients`), built on
+    first use, whose calls run on its own thread pool."""
 
     def __init__(
         self,
@@ -60,13 +61,14 @@ class PooledClient:
         max_attempts: int = 3,
     ) -> None:
         self._service = service
+        self._region = region
         self._endpoint_url = endpoint_url or None
         self._config = Config(
             region_name=region,
             max_pool_connections=pool_size,
             connect_timeout=5,
             read_timeout=20,
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
         )
         self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix=f"fnproxy-{service}")
         self._lock = threading.Lock()
@@ -77,8 +79,8 @@ class PooledClient:
         """The boto3 client (thread-safe lazy construction)."""
         with self._lock:
             if self._client is None:
-                self._client = boto3.session.Session().client(
-                    self._service, endpoint_url=self._endpoint_url, config=self._config
+                self._client = aws_client(
+                    self._service, self._region, self._endpoint_url, self._config
                 )
             return self._client
 

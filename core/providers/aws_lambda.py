@@ -34,7 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import orjson
 from botocore.config import Config
 from botocore.exceptions import (
@@ -45,6 +44,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from core.aws_clients import available_regions, aws_client
 from core.errors import (
     Forbidden,
     FunctionNotFound,
@@ -161,7 +161,6 @@ class AwsLambdaProvider:
         )
         self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix="fnproxy-aws-lambda")
         self._lock = threading.Lock()
-        self._session: boto3.session.Session | None = None
         self._clients: dict[str, Any] = {}
 
     def function_key(self, target: AwsLambdaTarget) -> str:
@@ -254,11 +253,7 @@ class AwsLambdaProvider:
         return client
 
     def _new_client(self, region: str) -> Any:
-        if self._session is None:  # boto3 sessions are not thread-safe: built under the lock
-            self._session = boto3.session.Session()
-        return self._session.client(
-            "lambda", region_name=region, endpoint_url=self._endpoint_url, config=self._config
-        )
+        return aws_client("lambda", region, self._endpoint_url, self._config)
 
     async def _call(self, region: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One API call in the pool; botocore's own failures become fnproxy's, a refusal of
@@ -303,12 +298,7 @@ class AwsLambdaProvider:
 
 @functools.cache
 def _lambda_regions() -> frozenset[str]:
-    session = boto3.session.Session()
-    return frozenset(
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("lambda", partition_name=partition)
-    )
+    return available_regions("lambda")
 
 
 def _function_params(ref: FunctionRef, **more: Any) -> dict[str, Any]:

@@ -24,15 +24,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from core.aws_clients import aws_client
 from core.errors import ServiceUnavailable
 from core.secrets.base import Stage
 from core.secrets.references import find_reference
+
+if TYPE_CHECKING:
+    from boto3.session import Session
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ class AwsSecretsManagerSource:
         environ: Mapping[str, str] = os.environ,
         *,
         clock: Callable[[], float] = time.monotonic,
-        session: boto3.session.Session | None = None,
+        session: Session | None = None,
     ) -> None:
         self._region = region
         self._endpoint_url = endpoint_url or None
@@ -158,21 +161,27 @@ class AwsSecretsManagerSource:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
     def _secrets_client(self) -> Any:
-        """The client, built on first use (a service with no reference never needs it)."""
+        """The client, built on first use (a service with no reference never needs it): from
+        the session given (tests), else from the process's shared one (`core.aws_clients`)."""
         with self._client_lock:
             if self._client is None:
-                session = self._session or boto3.session.Session()
-                self._client = session.client(
-                    "secretsmanager",
-                    region_name=self._region,
-                    endpoint_url=self._endpoint_url,
-                    config=Config(
-                        max_pool_connections=POOL_SIZE,
-                        connect_timeout=2,
-                        read_timeout=5,
-                        retries={"mode": "standard", "max_attempts": 3},
-                    ),
+                config = Config(
+                    max_pool_connections=POOL_SIZE,
+                    connect_timeout=2,
+                    read_timeout=5,
+                    retries={"mode": "standard", "max_attempts": 3},
                 )
+                if self._session is None:
+                    self._client = aws_client(
+                        "secretsmanager", self._region, self._endpoint_url, config
+                    )
+                else:
+                    self._client = self._session.client(
+                        "secretsmanager",
+                        region_name=self._region,
+                        endpoint_url=self._endpoint_url,
+                        config=config,
+                    )
             return self._client
 
 

@@ -48,13 +48,13 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-import boto3
 import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core import histogram
+from core.aws_clients import aws_client
 from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
 from core.store import dynamodb_schema as schema
@@ -660,10 +660,8 @@ class DynamoDBStore:
             connect_timeout=5,
             read_timeout=10,
         )
-        # boto3's default session: its loader cache is shared with the other AWS clients.
-        self.client = boto3.client(
-            "dynamodb", region_name=region, endpoint_url=endpoint_url or None, config=config
-        )
+        # The process's one boto3 session: its data and credentials serve every AWS client.
+        self.client = aws_client("dynamodb", region, endpoint_url, config)
         self._table = _Table(table_name, self.client, pool_size)
         self.executions = _Executions(self._table, retention_days)
         self.idempotency = _Idempotency(self._table)
