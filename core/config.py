@@ -139,6 +139,25 @@ class Settings:
     secrets_cache_ttl_s: int = _setting("SECRETS_CACHE_TTL_S", _non_negative_int, 300)
     tracing: bool = _setting("FNPROXY_TRACING", _boolean, False)
 
+    gcp_project_id: str = _setting("GCP_PROJECT_ID", _text, "")
+    gcp_region: str = _setting("GCP_REGION", _text, "us-central1")
+    gcp_service_account_key: str = _setting("GCP_SERVICE_ACCOUNT_KEY", _text, "")
+    """Seed name: a key file's path or its JSON, for ID tokens (else the metadata server)."""
+    gcp_service_account_email: str = _setting("GCP_SERVICE_ACCOUNT_EMAIL", _text, "")
+    """Seed name: impersonate this service account for ID tokens when set."""
+    gcp_functions_api_url: str = _setting(
+        "GCP_FUNCTIONS_API_URL", _text, "https://cloudfunctions.googleapis.com/v2"
+    )
+    gcp_id_tokens: bool = _setting("GCP_ID_TOKENS", _boolean, True)
+    """Send a Google-signed ID token to Cloud Functions (off only for local emulation)."""
+    firestore_database: str = _setting("FIRESTORE_DATABASE", _text, "(default)")
+    firestore_prefix: str = _setting("FIRESTORE_COLLECTION_PREFIX", _text, "fnproxy")
+    events_topic: str = _setting("EVENTS_TOPIC", _text, "")
+    """Pub/Sub topic (projects/P/topics/T or T) receiving one CloudEvent per outcome."""
+    async_topic: str = _setting("ASYNC_TOPIC", _text, "")
+    """Pub/Sub topic feeding the async worker function."""
+    secretmanager_emulator_host: str = _setting("SECRETMANAGER_EMULATOR_HOST", _text, "")
+
     log_level: str = _setting("LOG_LEVEL", _one_of(*LOG_LEVELS), "INFO")
     rest_host: str = _setting("REST_HOST", _text, "127.0.0.1")
     rest_port: int = _setting("REST_PORT", _port, 8080)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -110,3 +111,72 @@ def _post_json(url: str, body: dict) -> None:
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     urllib.request.urlopen(request, timeout=5).close()
+
+
+GCP_PROJECT = "demo-fnproxy"
+
+
+def _google_sdk() -> Path:
+    """The Google Cloud SDK's folder (its emulators), or skip the test when it is missing."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None or shutil.which("java") is None:
+        pytest.skip("the Google Cloud SDK emulators (gcloud + java) are not installed")
+    root = subprocess.run(
+        [gcloud, "info", "--format=value(installation.sdk_root)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    return Path(root)
+
+
+def _start_java(command: list[str], log_path: Path) -> subprocess.Popen:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+@pytest.fixture(scope="session")
+def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Firestore emulator per test session (`host:port`); FIRESTORE_EMULATOR_HOST is set
+    so the official client connects to it without credentials. Wipe with `wipe_firestore`."""
+    jar = _google_sdk() / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+    port = free_port()
+    main = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
+    command = ["java", "-cp", str(jar), main, "start", "--host=127.0.0.1", f"--port={port}"]
+    log_path = tmp_path_factory.mktemp("firestore") / "emulator.log"
+    server = _start_java(command, log_path)
+    try:
+        _wait_until_listening(server, port, log_path)
+        os.environ["FIRESTORE_EMULATOR_HOST"] = f"127.0.0.1:{port}"
+        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", GCP_PROJECT)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(server)
+
+
+def wipe_firestore(host: str, project: str = GCP_PROJECT) -> None:
+    url = f"http://{host}/emulator/v1/projects/{project}/databases/(default)/documents"
+    urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10).close()
+
+
+@pytest.fixture(scope="session")
+def pubsub_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Pub/Sub emulator per test session (`host:port`); PUBSUB_EMULATOR_HOST is set.
+    It has no reset: tests use unique topic and subscription names."""
+    jars = sorted(
+        (_google_sdk() / "platform/pubsub-emulator/lib").glob("cloud-pubsub-emulator-*-all.jar")
+    )
+    port = free_port()
+    command = ["java", "-jar", str(jars[-1]), "--host=127.0.0.1", f"--port={port}"]
+    log_path = tmp_path_factory.mktemp("pubsub") / "emulator.log"
+    server = _start_java(command, log_path)
+    try:
+        _wait_until_listening(server, port, log_path)
+        os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
+        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", GCP_PROJECT)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(server)
