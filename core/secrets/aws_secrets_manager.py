@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
@@ -32,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core.aws_clients import aws_client
 from core.errors import ServiceUnavailable
 from core.secrets.base import Stage
+from core.secrets.cache import CachedSecret, SecretCache
 from core.secrets.references import find_reference
 
 if TYPE_CHECKING:
@@ -71,12 +71,6 @@ _hide_secret_bodies = _HideSecretResponseBodies()
 logging.getLogger("botocore.parsers").addFilter(_hide_secret_bodies)
 
 
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    value: str | None = field(repr=False)
-    fresh_until: float
-
-
 class AwsSecretsManagerSource:
     """The secrets port over AWS Secrets Manager (see the module docstring)."""
 
@@ -92,13 +86,11 @@ class AwsSecretsManagerSource:
     ) -> None:
         self._region = region
         self._endpoint_url = endpoint_url or None
-        self._cache_ttl_s = cache_ttl_s
         self._environ = environ
-        self._clock = clock
         self._session = session
         self._client: Any = None
         self._client_lock = threading.Lock()
-        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._cache = SecretCache(cache_ttl_s, clock)
         self._executor = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="secretsmanager")
 
     async def get(self, name: str, stage: Stage = "current") -> str | None:
@@ -107,7 +99,7 @@ class AwsSecretsManagerSource:
         if reference is None:
             return self._environ.get(name if stage == "current" else f"{name}_PREVIOUS") or None
         version_stage = VERSION_STAGES[stage]
-        cached = self._fresh(reference.secret_id, version_stage)
+        cached = self._cache.fresh((reference.secret_id, version_stage))
         if cached is None:
             cached = await self._in_thread(self._fetch, reference.secret_id, version_stage)
         return None if cached.value is None else reference.select(cached.value)
@@ -115,7 +107,7 @@ class AwsSecretsManagerSource:
     def read_current(self, secret_id: str) -> str | None:
         """A secret's whole current value, synchronously (for `resolve_setting_references` at
         cold start); cached like `get`, so the first `get` of the same secret costs no call."""
-        cached = self._fresh(secret_id, VERSION_STAGES["current"])
+        cached = self._cache.fresh((secret_id, VERSION_STAGES["current"]))
         return (cached or self._fetch(secret_id, VERSION_STAGES["current"])).value
 
     async def ping(self) -> None:
@@ -129,11 +121,7 @@ class AwsSecretsManagerSource:
         if self._client is not None:
             self._client.close()
 
-    def _fresh(self, secret_id: str, version_stage: str) -> _Cached | None:
-        cached = self._cache.get((secret_id, version_stage))
-        return cached if cached is not None and self._clock() < cached.fresh_until else None
-
-    def _fetch(self, secret_id: str, version_stage: str) -> _Cached:
+    def _fetch(self, secret_id: str, version_stage: str) -> CachedSecret:
         try:
             with _hide_secret_bodies.reading_secret():
                 response = self._secrets_client().get_secret_value(
@@ -147,9 +135,7 @@ class AwsSecretsManagerSource:
             raise _unavailable(secret_id, version_stage, error) from error
         else:
             value = _secret_text(secret_id, response)
-        cached = _Cached(value, self._clock() + self._cache_ttl_s)
-        self._cache[(secret_id, version_stage)] = cached
-        return cached
+        return self._cache.store((secret_id, version_stage), value)
 
     def _describe(self, secret_id: str) -> None:
         try:
