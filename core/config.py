@@ -156,6 +156,8 @@ class Settings:
     """Pub/Sub topic (projects/P/topics/T or T) receiving one CloudEvent per outcome."""
     async_topic: str = _setting("ASYNC_TOPIC", _text, "")
     """Pub/Sub topic feeding the async worker function."""
+    async_dead_letter_topic: str = _setting("ASYNC_DEAD_LETTER_TOPIC", _text, "")
+    """Pub/Sub topic receiving a copy of every malformed async message."""
     secretmanager_emulator_host: str = _setting("SECRETMANAGER_EMULATOR_HOST", _text, "")
 
     log_level: str = _setting("LOG_LEVEL", _one_of(*LOG_LEVELS), "INFO")

@@ -314,8 +314,8 @@ async def test_a_requests_callback_gets_the_record_once(services, delivery, queu
         ("not json at all", "the body is not JSON"),
         ('{"target": {"provider": "local", "function": "echo"}, "mode": "sync"}', "mode: Extra"),
         (
-            '{"target": {"provider": "gcp_functions", "function": "f"}}',
-            "not_supported: provider 'gcp_functions' is not enabled",
+            '{"target": {"provider": "openwhisk", "action": "a"}}',
+            "not_supported: provider 'openwhisk' is not enabled",
         ),
     ],
 )
