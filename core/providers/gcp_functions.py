@@ -1,0 +1,545 @@
+"""The `gcp_functions` provider: Cloud Functions (2nd gen, Cloud Run functions) over HTTPS.
+
+A target is a function's URL, or its name (`function`; `project` and `region` default to the
+provider's; a full resource name `projects/P/locations/R/functions/F` works too). A name is
+resolved to the function's own URL, `serviceConfig.uri`, through the Cloud Functions v2 REST API
+(`GET {api_url}/projects/P/locations/R/functions/F`, with an OAuth2 access token of fnproxy's
+default credentials), cached for `URL_TTL_S`. Gen1-style URLs
+(`https://REGION-PROJECT.cloudfunctions.net/NAME`) are never built. A 404 from the function or a
+connection failure drops the cached URL: the next attempt resolves the name again.
+
+The call itself is the http provider's: body rules, redirects, 429/502/503/504 and connection
+failures transient (Retry-After honoured), any other non-2xx answer the function's failure. It
+carries a Google-signed ID token, `Authorization: Bearer ...` (`X-Serverless-Authorization` when
+the target sends its own Authorization, which Cloud Run then passes to the function untouched).
+The token's audience is the function's URL as Google defines it: `scheme://host` (a Cloud Run
+service URL), or `scheme://host/NAME` on a `cloudfunctions.net` host; never a query. Tokens come
+from a service account key (GCP_SERVICE_ACCOUNT_KEY), impersonation of GCP_SERVICE_ACCOUNT_EMAIL,
+else the metadata server; they are cached per audience until `TOKEN_REFRESH_MARGIN_S` before
+they expire, fetched in a thread, once however many calls wait for them, and never logged,
+recorded or put in an error message. `id_tokens=False` sends none (local, emulated functions).
+
+google-auth is imported on the first token fetch, in the fetching thread: its ~0.2 s import stays
+off the event loop and out of a cold start that never needs a token.
+
+`function_key`: `gcp_functions:<function>` for a function of the default project and region,
+`gcp_functions:<project>/<region>/<function>` otherwise; `gcp_functions:<host><path>` by URL.
+
+The admin API's refusals: 404 is `FunctionNotFound`; 403 `Forbidden` (fnproxy's identity lacks
+the permission, or may not even see whether the function exists); 401 `UpstreamUnavailable`
+(Google rejected fnproxy's own credentials: not the caller's mistake); 400 `InvalidRequest`;
+429 and 5xx are transient when invoking (retried) and `RateLimited` / `UpstreamUnavailable` when
+listing or describing (nobody retries those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import SplitResult, urlencode, urlsplit
+
+import orjson
+
+from core.errors import (
+    Forbidden,
+    FunctionNotFound,
+    InvalidRequest,
+    RateLimited,
+    UpstreamUnavailable,
+)
+from core.models import Page
+from core.providers._http_client import HttpClient, HttpConnectionError, HttpResponse
+from core.providers.base import CallContext, FunctionInfo, InvocationOutcome, TransientFailure
+from core.providers.http import HttpProvider, retry_after_seconds
+from core.targets import GcpFunctionsTarget, HttpTarget
+
+DEFAULT_API_URL = "https://cloudfunctions.googleapis.com/v2"
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+URL_TTL_S = 300.0
+"""How long a function's resolved URL is reused before the API is asked again."""
+TOKEN_REFRESH_MARGIN_S = 300.0
+"""A token is replaced this long before it expires."""
+UNKNOWN_EXPIRY_LIFETIME_S = 3600.0
+"""Taken for a token whose credentials give no expiry (Google's tokens last an hour)."""
+MAX_CACHED = 1024
+"""URLs and ID tokens kept at most (targets come from callers: the caches must be bounded)."""
+ADMIN_TIMEOUT_S = 30.0
+"""Per admin API request when listing or describing (an invocation has its own deadline)."""
+SERVERLESS_AUTHORIZATION = "X-Serverless-Authorization"
+AUTH_ERROR_MAX_CHARS = 200
+
+_RESOURCE = re.compile(
+    r"projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/functions/(?P<function>[^/]+)"
+)
+_FUNCTION_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
+_PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_REGION = re.compile(r"[a-z]+(?:-[a-z]+)+[0-9]+")
+
+V = TypeVar("V")
+CredentialsFactory = Callable[[str], Any]
+"""audience -> google-auth credentials (`refresh(request)`, `token`, `expiry`) for ID tokens."""
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    project: str
+    region: str
+    function: str
+
+    @property
+    def resource(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}/functions/{self.function}"
+
+
+class ExpiringCache(Generic[V]):
+    """Values by key until each one's own expiry. A missing or expired value is loaded once
+    however many callers wait for it; at most `max_entries` are kept (the oldest go first)."""
+
+    def __init__(self, max_entries: int = MAX_CACHED) -> None:
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[V, float]] = {}
+        self._loading: dict[str, asyncio.Future[V]] = {}
+
+    async def get(self, key: str, load: Callable[[], Awaitable[tuple[V, float]]]) -> V:
+        """The cached value, else `load()`'s `(value, monotonic time it expires)`. A caller
+        that gives up (cancelled) does not cancel the load others wait for."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(self._load(key, load))
+            loading.add_done_callback(_retrieve)
+        return await asyncio.shield(loading)
+
+    def drop(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    async def _load(self, key: str, load: Callable[[], Awaitable[tuple[V, float]]]) -> V:
+        try:
+            value, expires_at = await load()
+        finally:
+            del self._loading[key]
+        self._entries.pop(key, None)
+        if len(self._entries) >= self._max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (value, expires_at)
+        return value
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a failure as seen even when every waiter gave up before it came."""
+    if not future.cancelled():
+        future.exception()
+
+
+class _AuthFailure(Exception):
+    """google-auth could not give a token; `transient` when it could not reach Google."""
+
+    def __init__(self, reason: str, transient: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+
+class GcpFunctionsProvider:
+    name = "gcp_functions"
+
+    def __init__(
+        self,
+        project: str,
+        region: str,
+        pool_size: int,
+        api_url: str = DEFAULT_API_URL,
+        id_tokens: bool = True,
+        service_account_key: str = "",
+        service_account_email: str = "",
+        *,
+        credentials: Any = None,
+        id_token_credentials: CredentialsFactory | None = None,
+    ) -> None:
+        """`credentials` (google-auth credentials for the admin API, default: the application
+        default credentials) and `id_token_credentials` (audience -> ID token credentials,
+        default: from the key, the email or the metadata server) are for tests and injection."""
+        self._project = project
+        self._region = region
+        self._pool_size = pool_size
+        self._api_url = api_url.rstrip("/")
+        self._id_tokens = id_tokens
+        self._service_account_key = service_account_key
+        self._service_account_email = service_account_email
+        self._credentials = credentials
+        self._id_token_credentials = id_token_credentials or self._default_id_token_credentials
+        self._credentials_lock = threading.Lock()
+        self._http = HttpProvider(pool_size)
+        self._admin: HttpClient | None = None
+        self._urls: ExpiringCache[str] = ExpiringCache()
+        self._tokens: ExpiringCache[str] = ExpiringCache()
+        self._access_tokens: ExpiringCache[str] = ExpiringCache(max_entries=1)
+
+    def __repr__(self) -> str:
+        return f"GcpFunctionsProvider(project={self._project!r}, region={self._region!r})"
+
+    def function_key(self, target: GcpFunctionsTarget) -> str:
+        if target.url is not None:
+            parts = _split(target.url)
+            return f"gcp_functions:{_host(parts).lower()}{parts.path or '/'}"
+        ref = self.resolve(target.function, target.project, target.region)
+        if (ref.project, ref.region) == (self._project, self._region):
+            return f"gcp_functions:{ref.function}"
+        return f"gcp_functions:{ref.project}/{ref.region}/{ref.function}"
+
+    async def invoke(
+        self, target: GcpFunctionsTarget, payload: Any, context: CallContext
+    ) -> InvocationOutcome:
+        ref, url = await self._locate(target, context.timeout_s)
+        headers = dict(target.headers)
+        if self._id_tokens:
+            headers = _with_id_token(headers, await self._id_token(id_token_audience(url)))
+        try:
+            outcome = await self._http.invoke(_http_target(target, url, headers), payload, context)
+        except TransientFailure as failure:
+            if ref is not None and failure.status_code is None:  # unreachable: a stale URL?
+                self._urls.drop(ref.resource)
+            raise
+        if ref is not None:
+            outcome.info["function"] = ref.resource
+            if outcome.status_code == 404:
+                self._urls.drop(ref.resource)
+        return outcome
+
+    async def dry_run(
+        self, target: GcpFunctionsTarget, payload: Any, context: CallContext
+    ) -> InvocationOutcome:
+        """The URL resolved (by name: through the admin API) and the body checked; the
+        function is not called and no token is fetched."""
+        ref, url = await _at_once(self._locate(target, context.timeout_s))
+        http_target = _http_target(target, url, dict(target.headers))
+        outcome = await self._http.dry_run(http_target, payload, context)
+        if ref is not None:
+            outcome.info["function"] = ref.resource
+        return outcome
+
+    async def list_functions(self, limit: int, cursor: str | None) -> Page[FunctionInfo]:
+        query: dict[str, Any] = {"pageSize": limit}
+        if cursor:
+            query["pageToken"] = cursor
+        if not self._project:
+            raise InvalidRequest("no GCP project to list: set GCP_PROJECT_ID")
+        parent = f"projects/{self._project}/locations/{self._region}"
+        subject = f"Cloud Functions of {parent}"
+        listing = await _at_once(
+            self._api_get(f"{parent}/functions", subject, ADMIN_TIMEOUT_S, query)
+        )
+        items = [_function_info(function) for function in listing.get("functions", [])]
+        return Page(items=items, next_cursor=listing.get("nextPageToken") or None)
+
+    async def get_function(self, name: str) -> FunctionInfo:
+        ref = self.resolve(name, None, None)
+        subject = f"Cloud Function {ref.resource}"
+        return _function_info(await _at_once(self._api_get(ref.resource, subject, ADMIN_TIMEOUT_S)))
+
+    async def close(self) -> None:
+        await self._http.close()
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+
+    def resolve(self, function: str, project: str | None, region: str | None) -> FunctionRef:
+        """A function name or resource name with the target's project and region, else the
+        provider's; `InvalidRequest` when malformed, missing or contradictory."""
+        match = _RESOURCE.fullmatch(function)
+        if match is not None:
+            function = match["function"]
+            project = _agreed("project", match["project"], project)
+            region = _agreed("region", match["region"], region)
+        project = project or self._project
+        region = region or self._region
+        if not project:
+            raise InvalidRequest("no GCP project: set GCP_PROJECT_ID or the target's project")
+        _check(_FUNCTION_ID, function, "a Cloud Functions function name")
+        _check(_PROJECT_ID, project, "a GCP project id")
+        _check(_REGION, region, "a GCP region")
+        return FunctionRef(project, region, function)
+
+    async def _locate(
+        self, target: GcpFunctionsTarget, timeout_s: float
+    ) -> tuple[FunctionRef | None, str]:
+        """(the function's reference, or None for a URL target; the URL to call)."""
+        if target.url is not None:
+            return None, target.url
+        ref = self.resolve(target.function, target.project, target.region)
+        url = await self._urls.get(ref.resource, lambda: self._fetch_url(ref, timeout_s))
+        return ref, url
+
+    async def _fetch_url(self, ref: FunctionRef, timeout_s: float) -> tuple[str, float]:
+        subject = f"Cloud Function {ref.resource}"
+        function = await self._api_get(ref.resource, subject, timeout_s)
+        url = (function.get("serviceConfig") or {}).get("uri")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            state = function.get("state", "STATE_UNSPECIFIED")
+            raise UpstreamUnavailable(f"{subject} has no URL to call (state {state})")
+        return url, time.monotonic() + URL_TTL_S
+
+    async def _api_get(
+        self, path: str, subject: str, timeout_s: float, query: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One GET of the admin API: its JSON answer, or the refusal as an exception."""
+        url = f"{self._api_url}/{path}"
+        if query:
+            url = f"{url}?{urlencode(query)}"
+        headers = {"Authorization": f"Bearer {await self._access_token()}"}
+        if self._admin is None:
+            self._admin = HttpClient(self._pool_size)
+        try:
+            response = await self._admin.request("GET", url, headers, None, timeout_s)
+        except HttpConnectionError as exc:
+            raise TransientFailure(f"the Cloud Functions API is unreachable: {exc}") from exc
+        if response.status == 200:
+            return _json_object(response, subject)
+        if response.status == 401:  # revoked or expired early: the next call gets a new one
+            self._access_tokens.drop("")
+        raise _api_refusal(response, subject)
+
+    async def _access_token(self) -> str:
+        """An OAuth2 access token for Google APIs (cached until near its expiry)."""
+        return await self._access_tokens.get(
+            "", lambda: _refreshed(self._admin_credentials, "an access token")
+        )
+
+    async def _id_token(self, audience: str) -> str:
+        """A Google-signed ID token for `audience` (cached until near its expiry)."""
+        make = functools.partial(self._id_token_credentials, audience)
+        return await self._tokens.get(audience, lambda: _refreshed(make, "an ID token"))
+
+    def _admin_credentials(self) -> Any:
+        """The credentials for the admin API (blocking: loads the default ones once)."""
+        with self._credentials_lock:
+            if self._credentials is None:
+                import google.auth
+
+                self._credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+            return self._credentials
+
+    def _default_id_token_credentials(self, audience: str) -> Any:
+        """ID token credentials for `audience` from the key, the email to impersonate, or
+        the metadata server (blocking)."""
+        if self._service_account_key:
+            from google.oauth2 import service_account
+
+            info = _service_account_info(self._service_account_key)
+            return service_account.IDTokenCredentials.from_service_account_info(
+                info, target_audience=audience
+            )
+        if self._service_account_email:
+            from google.auth import impersonated_credentials
+
+            target = impersonated_credentials.Credentials(
+                source_credentials=self._admin_credentials(),
+                target_principal=self._service_account_email,
+                target_scopes=[CLOUD_PLATFORM_SCOPE],
+            )
+            return impersonated_credentials.IDTokenCredentials(
+                target, target_audience=audience, include_email=True
+            )
+        from google.oauth2 import id_token
+
+        return id_token.fetch_id_token_credentials(audience, request=_auth_request())
+
+
+async def _refreshed(make_credentials: Callable[[], Any], what: str) -> tuple[str, float]:
+    """`(token, monotonic time to replace it)` of credentials made and refreshed in a thread.
+    Raises `TransientFailure` when Google cannot be reached, else `UpstreamUnavailable`."""
+    try:
+        token, expiry = await asyncio.to_thread(_refresh_blocking, make_credentials)
+    except _AuthFailure as failure:
+        reason = f"fnproxy could not get {what} from Google: {failure.reason}"
+        if failure.transient:
+            raise TransientFailure(reason) from None
+        raise UpstreamUnavailable(reason) from None
+    return token, time.monotonic() + _seconds_left(expiry) - TOKEN_REFRESH_MARGIN_S
+
+
+def _refresh_blocking(make_credentials: Callable[[], Any]) -> tuple[str, datetime | None]:
+    from google.auth import exceptions
+
+    try:
+        credentials = make_credentials()
+        credentials.refresh(_auth_request())
+    except exceptions.TransportError as error:
+        raise _AuthFailure(_auth_reason(error), transient=True) from None
+    except (exceptions.GoogleAuthError, OSError, ValueError) as error:
+        raise _AuthFailure(_auth_reason(error), transient=False) from None
+    return credentials.token, credentials.expiry
+
+
+def _auth_reason(error: Exception) -> str:
+    """The error's kind and first argument (Google's error text: never a token), capped."""
+    detail = error.args[0] if error.args and isinstance(error.args[0], str) else ""
+    reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    return reason[:AUTH_ERROR_MAX_CHARS]
+
+
+@functools.cache
+def _auth_request() -> Any:
+    """google-auth's HTTP transport, one per process (created in a worker thread)."""
+    import google.auth.transport.requests
+
+    return google.auth.transport.requests.Request()
+
+
+def _service_account_info(key: str) -> dict[str, Any]:
+    """GCP_SERVICE_ACCOUNT_KEY: the key's JSON itself, or the path of its file."""
+    text = key if key.lstrip().startswith("{") else Path(key).read_text(encoding="utf-8")
+    try:
+        info = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ValueError("GCP_SERVICE_ACCOUNT_KEY is not a service account key's JSON") from None
+    if not isinstance(info, dict):
+        raise ValueError("GCP_SERVICE_ACCOUNT_KEY is not a service account key's JSON")
+    return info
+
+
+def _seconds_left(expiry: datetime | None) -> float:
+    if expiry is None:
+        return UNKNOWN_EXPIRY_LIFETIME_S
+    if expiry.tzinfo is None:  # google-auth keeps naive UTC times
+        expiry = expiry.replace(tzinfo=UTC)
+    return (expiry - datetime.now(UTC)).total_seconds()
+
+
+async def _at_once(awaitable: Awaitable[V]) -> V:
+    """For calls nobody retries (listing, describing, dry runs): a transient failure is
+    answered at once, 429 with Retry-After when throttled, else 502."""
+    try:
+        return await awaitable
+    except TransientFailure as failure:
+        if failure.status_code == 429:
+            raise RateLimited(failure.reason, retry_after_s=failure.retry_after_s) from failure
+        raise UpstreamUnavailable(failure.reason) from failure
+    except TimeoutError:
+        raise UpstreamUnavailable("the Cloud Functions API did not answer in time") from None
+
+
+def _api_refusal(response: HttpResponse, subject: str) -> Exception:
+    status = response.status
+    message = _api_message(response)
+    if status == 429 or status >= 500:
+        retry_after_s = retry_after_seconds(response.headers.get("retry-after"))
+        reason = f"{subject}: the Cloud Functions API answered {status} ({message})"
+        return TransientFailure(reason, status_code=status, retry_after_s=retry_after_s)
+    if status == 404:
+        return FunctionNotFound(f"no {subject}")
+    if status == 403:
+        return Forbidden(f"fnproxy's Google identity may not read {subject}: {message}")
+    if status == 401:
+        return UpstreamUnavailable(f"Google rejected fnproxy's credentials ({message})")
+    if status == 400:
+        return InvalidRequest(f"{subject}: {message}")
+    return UpstreamUnavailable(f"{subject}: the Cloud Functions API answered {status} ({message})")
+
+
+def _api_message(response: HttpResponse) -> str:
+    """Google's `{"error": {"code", "message", "status"}}` as `STATUS: message`."""
+    try:
+        error = orjson.loads(response.body).get("error") or {}
+        return f"{error.get('status', response.status)}: {error['message']}"
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+        return f"HTTP {response.status}"
+
+
+def _json_object(response: HttpResponse, subject: str) -> dict[str, Any]:
+    try:
+        body = orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise UpstreamUnavailable(f"{subject}: the Cloud Functions API answered no JSON object")
+    return body
+
+
+def _function_info(function: dict[str, Any]) -> FunctionInfo:
+    """A v2 Function resource's details; environment variable names only, never values."""
+    build = function.get("buildConfig") or {}
+    service = function.get("serviceConfig") or {}
+    resource_name = function.get("name", "")
+    short_name = resource_name.rpartition("/")[2]
+    details = {
+        "name": short_name,
+        "resource_name": resource_name,
+        "state": function.get("state"),
+        "environment": function.get("environment"),
+        "runtime": build.get("runtime"),
+        "entry_point": build.get("entryPoint"),
+        "url": service.get("uri"),
+        "timeout_s": service.get("timeoutSeconds"),
+        "memory": service.get("availableMemory"),
+        "service_account": service.get("serviceAccountEmail"),
+        "environment_variables": sorted(service.get("environmentVariables") or {}),
+        "update_time": function.get("updateTime"),
+    }
+    return FunctionInfo(name=short_name, provider="gcp_functions", details=details)
+
+
+def _http_target(target: GcpFunctionsTarget, url: str, headers: dict[str, str]) -> HttpTarget:
+    """The call as an http target. Built without validation: the URL and method were
+    validated as the GCP target's (any method name is allowed there) or come from Google."""
+    return HttpTarget.model_construct(
+        provider="http", url=url, method=target.method.upper(), headers=headers
+    )
+
+
+def _with_id_token(headers: dict[str, str], token: str) -> dict[str, str]:
+    """The token as `Authorization`, or as `X-Serverless-Authorization` when the target has
+    an Authorization of its own (Cloud Run checks the latter and forwards the former)."""
+    has_own = any(name.lower() == "authorization" for name in headers)
+    header = SERVERLESS_AUTHORIZATION if has_own else "Authorization"
+    headers = {name: value for name, value in headers.items() if name.lower() != header.lower()}
+    headers[header] = f"Bearer {token}"
+    return headers
+
+
+def id_token_audience(url: str) -> str:
+    """The ID token audience of a function URL: the Cloud Run service URL `scheme://host`, or
+    `scheme://host/NAME` on a Cloud Functions (`*.cloudfunctions.net`) host."""
+    parts = _split(url)
+    origin = f"{parts.scheme}://{_host(parts)}"
+    if (parts.hostname or "").endswith(".cloudfunctions.net"):
+        name = parts.path.strip("/").partition("/")[0]
+        return f"{origin}/{name}" if name else origin
+    return origin
+
+
+def _split(url: str) -> SplitResult:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid function url: {exc}") from None
+    if not parts.hostname:
+        raise InvalidRequest("invalid function url: no host")
+    return parts
+
+
+def _host(parts: SplitResult) -> str:
+    """host[:port], never the user:password@ in front."""
+    return parts.netloc.rpartition("@")[2]
+
+
+def _agreed(what: str, from_name: str, given: str | None) -> str:
+    if given and given != from_name:
+        raise InvalidRequest(f"the function names {what} {from_name!r} but the target {given!r}")
+    return from_name
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
+    if not pattern.fullmatch(value):
+        raise InvalidRequest(f"{value!r} is not {what}")
