@@ -41,9 +41,21 @@ async def _dynamodb(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return DynamoDBStore(table, "us-east-1", endpoint_url=moto_url)
 
 
+async def _firestore(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A store on collections of a unique prefix in the session's Firestore emulator (cheaper
+    than wiping the emulator between tests)."""
+    pytest.importorskip("google.cloud.firestore_v1")
+    from core.store.firestore import FirestoreStore
+    from tests.conftest import GCP_PROJECT
+
+    request.getfixturevalue("firestore_host")
+    return FirestoreStore(GCP_PROJECT, prefix=f"c{uuid.uuid4().hex}")
+
+
 BUILDERS: dict[str, Builder] = {
     "sqlite": _sqlite,
     "dynamodb": _dynamodb,
+    "firestore": _firestore,
 }
 
 

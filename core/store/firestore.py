@@ -1,0 +1,577 @@
+"""The store port on Firestore (native mode), through the async client (gRPC on the event loop).
+Layout, indexes and TTL field: `core.store.firestore_schema`.
+
+- Conditional writes are preconditions, not transactions: a read, then a write that carries
+  the read's `update_time` as its precondition (compare-and-set on one document). Every
+  conditional write here touches one document, so this is as atomic as a transaction at two
+  round trips instead of three (begin, read, commit) and without transaction aborts under
+  contention. A write that finds the document changed reads it again and decides anew, at
+  most MAX_WRITE_ATTEMPTS times. Creations use `create` (fails when the document exists).
+  The client retries a commit whose answer was lost; the retry then fails (the document
+  exists, or its update time moved), so a failed write that finds exactly its own data stored
+  counts as done.
+- Expiry: executions, sessions and idempotency records carry `expire_at`, a Timestamp for
+  Firestore TTL policies, which delete expired documents lazily (typically within a day), so
+  reads also check `expires_at` and never return an expired record.
+- Stats: rollups are added to with `Increment` transforms (atomic on the server), spread over
+  ROLLUP_SHARDS documents per (bucket, function) because Firestore sustains only a modest
+  write rate per document; a read sums the shards. Outcomes of a rollup that arrive while its
+  previous write is in flight go into the next write together: a busy rollup costs one write
+  per round trip and process, not one per outcome.
+- Listing executions: newest first by `execution_id` (ids sort by creation time), with
+  `limit(n + 1)` and a cursor that is the page's last id (urlsafe base64). Filtered listings
+  use the composite indexes in the schema. A listing looks back `retention_days` at most
+  (older records have expired), and leaves out records expired but not deleted yet, so a page
+  may hold fewer than `limit` items. Ids indexed in creation order make one hot index range:
+  Firestore advises about 500 new executions a second at most for such an index.
+- Bounded queries only: listings take `limit`; a stats read takes at most MAX_ROLLUP_DOCUMENTS
+  rollup documents (InvalidRequest beyond: ask for fewer buckets or one function); the clients
+  list at most MAX_CLIENTS clients (the oldest; a warning is logged when there are more).
+- Records are stored as their indexed fields plus the whole record as an orjson `body` string
+  (floats survive exactly); clients are small and stored field by field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import math
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, GoogleAPIError
+from google.cloud.firestore_v1 import (
+    AsyncClient,
+    AsyncCollectionReference,
+    AsyncDocumentReference,
+    AsyncQuery,
+    FieldFilter,
+    Increment,
+)
+from google.cloud.firestore_v1.base_document import DocumentSnapshot
+from grpc.aio import UsageError
+
+from core import histogram
+from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavailable
+from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
+from core.store import firestore_schema as schema
+from core.store.firestore_schema import TTL_FIELD
+
+logger = logging.getLogger("fnproxy.store.firestore")
+
+MAX_WRITE_ATTEMPTS = 20  # reads-then-writes of one conditional write that others outpaced
+MAX_BODY_BYTES = 1_000_000  # a document holds 1 MiB; its other fields are small
+ROLLUP_SHARDS = 4
+MAX_ROLLUP_DOCUMENTS = 20_000  # per stats read (a month of hourly buckets is 744 x shards)
+MAX_CLIENTS = 1000
+CLOCK_SKEW_S = 300.0  # another instance's clock may be this far behind
+DAY_S = 86400
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@contextmanager
+def _calling(operation: str) -> Iterator[None]:
+    """Firestore's failures (and calls on a closed store) as `ServiceUnavailable` naming the
+    operation and the error."""
+    try:
+        yield
+    except (GoogleAPIError, UsageError) as error:
+        raise ServiceUnavailable(f"Firestore {operation} failed: {type(error).__name__}") from error
+
+
+def _expire_at(expires_at: float) -> datetime:
+    """The TTL Timestamp: never before the record's own expiry (rounded up to the microsecond)."""
+    return _EPOCH + timedelta(microseconds=math.ceil(expires_at * 1_000_000))
+
+
+def _body(record: Any, what: str) -> str:
+    body = orjson.dumps(record)
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the {what} record is {len(body)} bytes; the Firestore store keeps at most "
+            f"{MAX_BODY_BYTES} per record"
+        )
+    return body.decode()
+
+
+async def _read(ref: AsyncDocumentReference) -> DocumentSnapshot | None:
+    with _calling("get"):
+        snapshot = await ref.get()
+    return snapshot if snapshot.exists else None
+
+
+async def _create(ref: AsyncDocumentReference, data: dict[str, Any], what: str) -> None:
+    """Create the document; Conflict when another one has its id."""
+    with _calling("create"):
+        try:
+            await ref.create(data)
+            return
+        except AlreadyExists:
+            pass
+    stored = await _read(ref)
+    if stored is None or stored.to_dict() != data:  # else: our own create, retried
+        raise Conflict(f"{what} already exists")
+
+
+class _Delete:
+    """What `decide` gives back to have `_write_if` delete the document."""
+
+
+DELETE = _Delete()
+Decision = dict[str, Any] | _Delete | None
+
+
+async def _write_if(
+    ref: AsyncDocumentReference, decide: Callable[[dict[str, Any]], Decision]
+) -> tuple[bool, dict[str, Any] | None]:
+    """Compare-and-set one document: `decide(stored)` gives the document to write over the
+    stored one, DELETE, or None to leave it. Returns whether it wrote, and the stored document
+    it decided on (None when there was none)."""
+    attempted: Decision = None
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        snapshot = await _read(ref)
+        if snapshot is None:
+            return False, None
+        stored = snapshot.to_dict()
+        if attempted is not None and stored == attempted:  # ours: the answer to it was lost
+            return True, stored
+        change = decide(stored)
+        if change is None:
+            return False, stored
+        option = AsyncClient.write_option(last_update_time=snapshot.update_time)
+        deleting = isinstance(change, _Delete)
+        with _calling("delete" if deleting else "update"):
+            try:
+                if deleting:
+                    await ref.delete(option=option)
+                else:
+                    await ref.update(change, option=option)
+                return True, stored
+            except FailedPrecondition:  # written meanwhile: read it again
+                attempted = change
+    raise ServiceUnavailable(
+        f"Firestore: {ref.path} changed under each of {MAX_WRITE_ATTEMPTS} conditional writes"
+    )
+
+
+def _document(collection: AsyncCollectionReference, key: str) -> AsyncDocumentReference | None:
+    """The document of `key`, or None for a key no document can have (too long)."""
+    try:
+        return collection.document(schema.document_id(key))
+    except InvalidRequest:
+        return None
+
+
+def _encode_cursor(execution_id: str) -> str:
+    return base64.urlsafe_b64encode(execution_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        execution_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except ValueError:  # binascii.Error and UnicodeDecodeError included
+        raise InvalidRequest("invalid cursor") from None
+    if not execution_id:
+        raise InvalidRequest("invalid cursor")
+    return execution_id
+
+
+def _id_at(epoch: float) -> str:
+    """The smallest execution id created at `epoch` (see core.models.new_id)."""
+    return f"{max(0, int(epoch * 1000)):012x}"
+
+
+def listing_query(
+    executions: AsyncCollectionReference,
+    function: str | None,
+    status: str | None,
+    oldest_id: str,
+    before: str | None,
+    limit: int,
+) -> AsyncQuery:
+    """Executions newest first, from `before` (excluded) back to `oldest_id`."""
+    query: Any = executions
+    if function is not None:
+        query = query.where(filter=FieldFilter("function", "==", function))
+    if status is not None:
+        query = query.where(filter=FieldFilter("status", "==", status))
+    query = query.where(filter=FieldFilter("execution_id", ">=", oldest_id))
+    query = query.order_by("execution_id", direction=AsyncQuery.DESCENDING)
+    if before is not None:
+        query = query.start_after({"execution_id": before})
+    return query.limit(limit)
+
+
+class _Executions:
+    def __init__(self, collection: AsyncCollectionReference, retention_days: int) -> None:
+        self._collection = collection
+        self._retention_s = retention_days * DAY_S
+
+    def _ref(self, execution_id: str) -> AsyncDocumentReference:
+        return self._collection.document(schema.document_id(execution_id))
+
+    async def add(self, execution: Execution) -> None:
+        await _create(self._ref(execution.execution_id), _execution_data(execution), "execution")
+
+    async def save(
+        self, execution: Execution, *, only_if_status: Collection[str] | None = None
+    ) -> bool:
+        data = _execution_data(execution)
+        ref = self._ref(execution.execution_id)
+        if only_if_status is None:
+            with _calling("set"):
+                await ref.set(data)
+            return True
+        statuses = frozenset(only_if_status)
+        written, _ = await _write_if(
+            ref, lambda stored: data if stored["status"] in statuses else None
+        )
+        return written
+
+    async def get(self, execution_id: str) -> Execution | None:
+        ref = _document(self._collection, execution_id)
+        snapshot = await _read(ref) if ref is not None else None
+        if snapshot is None:
+            return None
+        execution = Execution(**orjson.loads(snapshot.get("body")))
+        return execution if execution.expires_at > time.time() else None
+
+    async def list(
+        self,
+        *,
+        function: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Execution]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        before = _decode_cursor(cursor) if cursor is not None else None
+        now = time.time()
+        oldest = _id_at(now - self._retention_s - CLOCK_SKEW_S)
+        query = listing_query(self._collection, function, status, oldest, before, limit + 1)
+        with _calling("query"):
+            snapshots = await query.get()
+        page = [Execution(**orjson.loads(s.get("body"))) for s in snapshots[:limit]]
+        items = [execution for execution in page if execution.expires_at > now]
+        more = len(snapshots) > limit
+        return Page(items, _encode_cursor(page[-1].execution_id) if more else None)
+
+
+def _execution_data(execution: Execution) -> dict[str, Any]:
+    return {
+        "execution_id": execution.execution_id,
+        "function": execution.function,
+        "status": execution.status,
+        "expires_at": execution.expires_at,
+        TTL_FIELD: _expire_at(execution.expires_at),
+        "body": _body(execution, "execution"),
+    }
+
+
+class _Idempotency:
+    def __init__(self, collection: AsyncCollectionReference) -> None:
+        self._collection = collection
+
+    async def claim(self, record: IdempotencyRecord, now: float) -> IdempotencyRecord | None:
+        """Create the record (one write); when one exists, return it while live, else take it
+        over with a compare-and-set."""
+        ref = self._collection.document(schema.idempotency_id(record.caller, record.key))
+        data = {
+            "caller": record.caller,
+            "key": record.key,
+            "fingerprint": record.fingerprint,
+            "execution_id": record.execution_id,
+            "expires_at": record.expires_at,
+            TTL_FIELD: _expire_at(record.expires_at),
+        }
+
+        def take_over(stored: dict[str, Any]) -> Decision:
+            """An expired claim, or ours already (our create retried after its lost answer)."""
+            return data if stored["expires_at"] <= now or stored == data else None
+
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            with _calling("create"):
+                try:
+                    await ref.create(data)
+                    return None
+                except AlreadyExists:
+                    pass
+            taken, stored = await _write_if(ref, take_over)
+            if taken:
+                return None
+            if stored is not None:
+                return _claim_from(stored)
+            # deleted meanwhile (by the TTL policy): create it again
+        raise ServiceUnavailable(
+            f"Firestore: idempotency record contended under {MAX_WRITE_ATTEMPTS} claims"
+        )
+
+
+def _claim_from(stored: dict[str, Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        caller=stored["caller"],
+        key=stored["key"],
+        fingerprint=stored["fingerprint"],
+        execution_id=stored["execution_id"],
+        expires_at=stored["expires_at"],
+    )
+
+
+class _Sessions:
+    def __init__(self, collection: AsyncCollectionReference) -> None:
+        self._collection = collection
+
+    def _ref(self, session_id: str) -> AsyncDocumentReference:
+        return self._collection.document(schema.document_id(session_id))
+
+    async def add(self, session: Session) -> None:
+        await _create(self._ref(session.session_id), _session_data(session), "session")
+
+    async def get(self, session_id: str, now: float) -> Session | None:
+        ref = _document(self._collection, session_id)
+        snapshot = await _read(ref) if ref is not None else None
+        if snapshot is None or snapshot.get("expires_at") <= now:
+            return None
+        return Session(**orjson.loads(snapshot.get("body")))
+
+    async def replace(self, session: Session, expected_version: int) -> bool:
+        """Writes only over a live session of `expected_version`."""
+        ref = _document(self._collection, session.session_id)
+        if ref is None:
+            return False
+        data = _session_data(session)
+        now = time.time()
+
+        def current(stored: dict[str, Any]) -> Decision:
+            live = stored["expires_at"] > now
+            return data if live and stored["version"] == expected_version else None
+
+        written, _ = await _write_if(ref, current)
+        return written
+
+    async def delete(self, session_id: str) -> bool:
+        """Deletes a live session (an expired one is left to the TTL policy)."""
+        ref = _document(self._collection, session_id)
+        if ref is None:
+            return False
+        now = time.time()
+        deleted, _ = await _write_if(
+            ref, lambda stored: DELETE if stored["expires_at"] > now else None
+        )
+        return deleted
+
+
+def _session_data(session: Session) -> dict[str, Any]:
+    return {
+        "version": session.version,
+        "expires_at": session.expires_at,
+        TTL_FIELD: _expire_at(session.expires_at),
+        "body": _body(session, "session"),
+    }
+
+
+class _Clients:
+    def __init__(self, collection: AsyncCollectionReference) -> None:
+        self._collection = collection
+
+    async def add(self, client: Client) -> None:
+        ref = self._collection.document(schema.document_id(client.client_id))
+        await _create(ref, client.to_dict(), "client")
+
+    async def get(self, client_id: str) -> Client | None:
+        ref = _document(self._collection, client_id)
+        snapshot = await _read(ref) if ref is not None else None
+        return Client(**snapshot.to_dict()) if snapshot is not None else None
+
+    async def list(self) -> list[Client]:
+        """The oldest MAX_CLIENTS clients, by creation (then id)."""
+        query = self._collection.order_by("created_at").limit(MAX_CLIENTS + 1)
+        with _calling("query"):
+            snapshots = await query.get()
+        if len(snapshots) > MAX_CLIENTS:
+            logger.warning("more than %d clients: listing the oldest %d", MAX_CLIENTS, MAX_CLIENTS)
+        clients = [Client(**s.to_dict()) for s in snapshots[:MAX_CLIENTS]]
+        return sorted(clients, key=lambda c: (c.created_at, c.client_id))
+
+    async def revoke(self, client_id: str, at: float) -> bool:
+        """Sets `revoked_at` (kept when already revoked); False when the client is unknown."""
+        ref = _document(self._collection, client_id)
+        if ref is None:
+            return False
+        _, stored = await _write_if(
+            ref,
+            lambda stored: {**stored, "revoked_at": at} if stored["revoked_at"] is None else None,
+        )
+        return stored is not None
+
+
+@dataclass
+class _Tally:
+    """Outcomes of one rollup waiting for their common write (`written`)."""
+
+    written: asyncio.Task[None] | None = None
+    count: int = 0
+    successes: int = 0
+    duration_sum_ms: float = 0.0
+    slots: Counter[int] = field(default_factory=Counter)
+
+    def add(self, success: bool, duration_ms: float, slot: int) -> None:
+        self.count += 1
+        self.successes += int(success)
+        self.duration_sum_ms += float(duration_ms)
+        self.slots[slot] += 1
+
+    def increments(self) -> dict[str, Any]:
+        return {
+            "count": Increment(self.count),
+            "successes": Increment(self.successes),
+            "failures": Increment(self.count - self.successes),
+            "duration_sum_ms": Increment(self.duration_sum_ms),
+            "histogram": {f"h{slot}": Increment(n) for slot, n in self.slots.items()},
+        }
+
+
+def rollups_query(
+    stats: AsyncCollectionReference, first: int, last: int, function: str | None
+) -> AsyncQuery:
+    """Rollup shards of the buckets from `first` to `last`: one function's, or every one's."""
+    query: Any = stats
+    if function is not None:
+        query = query.where(filter=FieldFilter("function", "==", function))
+    query = query.where(filter=FieldFilter("bucket_start", ">=", first))
+    query = query.where(filter=FieldFilter("bucket_start", "<=", last))
+    return query.limit(MAX_ROLLUP_DOCUMENTS + 1)
+
+
+class _Stats:
+    """Outcomes of one rollup that arrive while its previous write is in flight are summed into
+    the next write, which goes to a random shard of the rollup."""
+
+    def __init__(self, collection: AsyncCollectionReference) -> None:
+        self._collection = collection
+        self._open: dict[tuple[int, str], _Tally] = {}
+        self._writing: dict[tuple[int, str], asyncio.Task[None]] = {}
+
+    async def record(
+        self,
+        function: str,
+        bucket_start: int,
+        success: bool,
+        duration_ms: float,
+        histogram_slot: int,
+    ) -> None:
+        if not 0 <= histogram_slot < histogram.SLOT_COUNT:
+            raise ValueError(f"histogram slot {histogram_slot} out of range")
+        key = (bucket_start, function)
+        tally = self._open.get(key)
+        if tally is None:
+            tally = self._open[key] = _Tally()
+            tally.written = asyncio.create_task(self._write(key, tally, self._writing.get(key)))
+            self._writing[key] = tally.written
+        tally.add(success, duration_ms, histogram_slot)
+        await asyncio.shield(tally.written)
+
+    async def _write(
+        self, key: tuple[int, str], tally: _Tally, previous: asyncio.Task[None] | None
+    ) -> None:
+        """Once the rollup's previous write is done, close the tally and add it."""
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            del self._open[key]
+            bucket_start, function = key
+            shard = random.randrange(ROLLUP_SHARDS)
+            ref = self._collection.document(schema.stats_id(bucket_start, function, shard))
+            fields = {"bucket_start": bucket_start, "function": function, "shard": shard}
+            with _calling("set"):
+                await ref.set({**fields, **tally.increments()}, merge=True)
+        finally:  # also when cancelled before the tally was closed
+            if self._open.get(key) is tally:
+                del self._open[key]
+            if self._writing.get(key) is tally.written:
+                del self._writing[key]
+
+    async def read(
+        self, bucket_starts: Collection[int], function: str | None = None
+    ) -> list[StatsRollup]:
+        """One range query over the buckets' shards, summed per (bucket, function)."""
+        buckets = set(bucket_starts)
+        if not buckets:
+            return []
+        query = rollups_query(self._collection, min(buckets), max(buckets), function)
+        with _calling("query"):
+            snapshots = await query.get()
+        if len(snapshots) > MAX_ROLLUP_DOCUMENTS:
+            raise InvalidRequest(
+                f"more than {MAX_ROLLUP_DOCUMENTS} rollups in this window: ask for a shorter "
+                "one or for one function"
+            )
+        shards: defaultdict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+        for snapshot in snapshots:
+            shard = snapshot.to_dict()
+            if shard["bucket_start"] in buckets:
+                shards[(shard["bucket_start"], shard["function"])].append(shard)
+        return [_rollup_from(key, shards[key]) for key in sorted(shards)]
+
+
+def _rollup_from(key: tuple[int, str], shards: list[dict[str, Any]]) -> StatsRollup:
+    slots = histogram.empty()
+    for shard in shards:
+        for name, n in shard.get("histogram", {}).items():
+            slots[int(name.removeprefix("h"))] += n
+    return StatsRollup(
+        function=key[1],
+        bucket_start=key[0],
+        count=sum(shard["count"] for shard in shards),
+        successes=sum(shard["successes"] for shard in shards),
+        failures=sum(shard["failures"] for shard in shards),
+        duration_sum_ms=math.fsum(shard["duration_sum_ms"] for shard in shards),
+        histogram=slots,
+    )
+
+
+class FirestoreStore:
+    """The `core.store.base.Store` port on Firestore collections `{prefix}_<kind>` of
+    `database` in `project`. `retention_days` is how far back a listing looks (the history
+    retention window). With FIRESTORE_EMULATOR_HOST set, the client talks to that emulator."""
+
+    def __init__(
+        self,
+        project: str,
+        database: str = "(default)",
+        prefix: str = "fnproxy",
+        retention_days: int = 30,
+    ) -> None:
+        if retention_days < 1:
+            raise ValueError("retention_days must be at least 1")
+        self.client = AsyncClient(project=project, database=database)
+        self.prefix = prefix
+        collections = {
+            kind: self.client.collection(schema.collection(prefix, kind)) for kind in schema.KINDS
+        }
+        self.executions = _Executions(collections[schema.EXECUTIONS], retention_days)
+        self.idempotency = _Idempotency(collections[schema.IDEMPOTENCY])
+        self.sessions = _Sessions(collections[schema.SESSIONS])
+        self.clients = _Clients(collections[schema.CLIENTS])
+        self.stats = _Stats(collections[schema.STATS])
+        self._ping = collections[schema.EXECUTIONS].document("ping")
+
+    async def ping(self) -> None:
+        """One document read (of an id no execution has)."""
+        await _read(self._ping)
+
+    async def close(self) -> None:
+        """Close the client's channel (AsyncClient has no close of its own)."""
+        api = self.client._firestore_api_internal
+        if api is not None:
+            await api.transport.close()
