@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from core.api.compat import compat_endpoints
 from core.api.endpoints import Endpoint, route_for
 from core.api.middleware import RequestContext
 from core.api.openapi import DOCS_HTML, build_openapi
@@ -32,6 +33,10 @@ def native_endpoints() -> list[Endpoint]:
         *sessions.ENDPOINTS,
         *providers.ENDPOINTS,
     ]
+
+
+def all_endpoints() -> list[Endpoint]:
+    return native_endpoints() + compat_endpoints()
 
 
 class MethodNotAllowed(FnproxyError):
@@ -60,7 +65,7 @@ def create_app(
 ) -> Starlette:
     """The app over built services. `on_startup`/`on_shutdown` run in its lifespan (the local
     server starts its in-process worker there)."""
-    endpoints = native_endpoints()
+    endpoints = all_endpoints()
     openapi_document: dict = {}
 
     async def openapi(request: Request) -> Response:
