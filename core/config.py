@@ -160,6 +160,13 @@ class Settings:
     """Pub/Sub topic receiving a copy of every malformed async message."""
     secretmanager_emulator_host: str = _setting("SECRETMANAGER_EMULATOR_HOST", _text, "")
 
+    openwhisk_api_host: str = _setting("OPENWHISK_API_HOST", _text, "")
+    openwhisk_namespace: str = _setting("OPENWHISK_NAMESPACE", _text, "_")
+    openwhisk_auth_key: str = _setting("OPENWHISK_AUTH_KEY", _text, "")
+    """Seed name: `uuid:key` Basic credentials (put it in a secret: OPENWHISK_AUTH_KEY_SECRET)."""
+    openwhisk_insecure: bool = _setting("OPENWHISK_INSECURE", _boolean, False)
+    """Accept a self-signed TLS certificate from the OpenWhisk API host."""
+
     log_level: str = _setting("LOG_LEVEL", _one_of(*LOG_LEVELS), "INFO")
     rest_host: str = _setting("REST_HOST", _text, "127.0.0.1")
     rest_port: int = _setting("REST_PORT", _port, 8080)
