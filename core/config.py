@@ -86,8 +86,9 @@ def _secret_key(name: str, raw: str) -> str:
     return raw
 
 
-def _setting(env: str, parse: Callable[[str, str], Any], default: Any) -> Any:
-    return field(default=default, metadata={"env": env, "parse": parse})
+def _setting(env: str, parse: Callable[[str, str], Any], default: Any, secret: bool = False) -> Any:
+    """A settings field read from `env`; a secret one is left out of the settings' repr."""
+    return field(default=default, metadata={"env": env, "parse": parse}, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,10 @@ class Settings:
     queue_backend: str = _setting("QUEUE_BACKEND", _one_of("", "local", "sqs", "pubsub"), "")
     sqlite_path: str = _setting("SQLITE_PATH", _text, "")
 
-    module_secret_key: str = _setting("MODULE_SECRET_KEY", _secret_key, "")
-    module_secret_key_previous: str = _setting("MODULE_SECRET_KEY_PREVIOUS", _secret_key, "")
+    module_secret_key: str = _setting("MODULE_SECRET_KEY", _secret_key, "", secret=True)
+    module_secret_key_previous: str = _setting(
+        "MODULE_SECRET_KEY_PREVIOUS", _secret_key, "", secret=True
+    )
     jwt_issuer: str = _setting("JWT_ISSUER", _text, "fnproxy")
     jwt_audience: str = _setting("JWT_AUDIENCE", _text, "fnproxy")
     token_ttl_s: int = _setting("TOKEN_TTL_S", _positive_int, 3600)
@@ -141,7 +144,7 @@ class Settings:
 
     gcp_project_id: str = _setting("GCP_PROJECT_ID", _text, "")
     gcp_region: str = _setting("GCP_REGION", _text, "us-central1")
-    gcp_service_account_key: str = _setting("GCP_SERVICE_ACCOUNT_KEY", _text, "")
+    gcp_service_account_key: str = _setting("GCP_SERVICE_ACCOUNT_KEY", _text, "", secret=True)
     """Seed name: a key file's path or its JSON, for ID tokens (else the metadata server)."""
     gcp_service_account_email: str = _setting("GCP_SERVICE_ACCOUNT_EMAIL", _text, "")
     """Seed name: impersonate this service account for ID tokens when set."""
@@ -162,7 +165,7 @@ class Settings:
 
     openwhisk_api_host: str = _setting("OPENWHISK_API_HOST", _text, "")
     openwhisk_namespace: str = _setting("OPENWHISK_NAMESPACE", _text, "_")
-    openwhisk_auth_key: str = _setting("OPENWHISK_AUTH_KEY", _text, "")
+    openwhisk_auth_key: str = _setting("OPENWHISK_AUTH_KEY", _text, "", secret=True)
     """Seed name: `uuid:key` Basic credentials (put it in a secret: OPENWHISK_AUTH_KEY_SECRET)."""
     openwhisk_insecure: bool = _setting("OPENWHISK_INSECURE", _boolean, False)
     """Accept a self-signed TLS certificate from the OpenWhisk API host."""

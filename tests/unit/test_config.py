@@ -79,3 +79,11 @@ def test_a_configured_key_is_kept_and_nothing_is_generated(tmp_path):
     settings = load_settings({"FNPROXY_DATA_DIR": str(tmp_path), "MODULE_SECRET_KEY": KEY}, None)
     assert ensure_local_secret_key(settings, print).module_secret_key == KEY
     assert not (tmp_path / "module_secret_key").exists()
+
+
+def test_secret_settings_stay_out_of_the_repr():
+    settings = load_settings(
+        {"MODULE_SECRET_KEY": KEY, "OPENWHISK_AUTH_KEY": "uuid:hidden-key"}, dotenv=None
+    )
+    shown = repr(settings)
+    assert KEY not in shown and "hidden-key" not in shown and "function_timeout" in shown
