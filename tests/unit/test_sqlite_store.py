@@ -1,4 +1,5 @@
-"""SQLite-only behaviour of the embedded store: WAL, sharing one file, purge, query plans.
+"""SQLite-only behaviour of the embedded store: WAL, sharing one file, committing on the event
+loop (group commit, falling back to the worker thread, checkpoints, close), purge, query plans.
 
 The port's behaviour itself is covered by tests/contract/.
 """
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import Conflict, ServiceUnavailable
 from core.models import Execution, IdempotencyRecord, Session, Status, new_id
+from core.store import sqlite as sqlite_store
 from core.store.sqlite import SqliteStore, list_query, purge_expired
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +146,103 @@ async def test_another_process_writing_the_same_file_loses_nothing(tmp_path: Pat
         await store.close()
 
 
+async def test_writes_of_one_loop_iteration_commit_together(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups: list[int] = []
+    run_group = sqlite_store._run_group
+
+    def counted(conn: sqlite3.Connection, ops: list) -> list:
+        groups.append(len(ops))
+        return run_group(conn, ops)
+
+    monkeypatch.setattr(sqlite_store, "_run_group", counted)
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_AFTER", 10**9)
+
+    await record_many(store, 200, chunk=200)
+    await record_many(store, 2500, chunk=2500)
+
+    # one transaction per loop iteration, split at MAX_GROUP ops
+    assert groups == [200, 1000, 1000, 500]
+    assert await recorded(store) == 2700
+
+
+async def test_a_write_lock_held_elsewhere_never_blocks_the_loop(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    existing = execution(time.time() + 3600)
+    await store.executions.add(existing)
+    fresh = [execution(time.time() + 3600) for _ in range(3)]
+    duplicate = execution(time.time() + 3600)
+    duplicate.execution_id = existing.execution_id
+
+    with raw(tmp_path / "nested" / "store.db") as other:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        first = asyncio.gather(
+            store.executions.add(fresh[0]),
+            store.executions.add(duplicate),
+            store.executions.add(fresh[1]),
+            return_exceptions=True,
+        )
+        started = time.perf_counter()
+        await asyncio.sleep(0.2)
+        later = asyncio.ensure_future(store.executions.add(fresh[2]))  # queues behind `first`
+        await asyncio.sleep(0.05)
+        # the loop kept running (its connection never waits for the lock) and nothing committed
+        assert time.perf_counter() - started < 2
+        assert not first.done() and not later.done()
+        other.execute("COMMIT")
+
+    outcomes = await asyncio.wait_for(first, 10)
+    await asyncio.wait_for(later, 10)
+    assert outcomes[0] is None and outcomes[2] is None and isinstance(outcomes[1], Conflict)
+    for item in (existing, *fresh):
+        assert await store.executions.get(item.execution_id) == item
+    await record_many(store, 10)  # and the loop commits on its own again
+    assert await recorded(store) == 10
+
+
+async def test_checkpoints_keep_the_wal_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_AFTER", 200)  # every dozen commits
+    path = tmp_path / "wal.db"
+    store = SqliteStore(path)
+    try:
+        for _ in range(200):  # one commit each, about 40 KB of WAL without checkpoints
+            await store.executions.add(execution(time.time() + 3600))
+        assert path.with_name("wal.db-wal").stat().st_size < 2_000_000
+        assert len((await store.executions.list(limit=300)).items) == 200
+    finally:
+        await store.close()
+
+
+async def test_close_commits_every_write_issued_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "close.db"
+    store = SqliteStore(path)
+    tasks = [asyncio.create_task(store.stats.record("f", BUCKET, True, 1.0, 3)) for _ in range(30)]
+    await asyncio.sleep(0)  # the tasks have issued their writes; none has committed yet
+    assert not any(task.done() for task in tasks)
+
+    await store.close()
+
+    await asyncio.gather(*tasks)
+    with pytest.raises(ServiceUnavailable):
+        await store.stats.record("f", BUCKET, True, 1.0, 3)
+    reopened = SqliteStore(path)
+    try:
+        assert await recorded(reopened) == 30
+    finally:
+        await reopened.close()
+
+
+async def test_event_loops_of_two_threads_share_one_store(store: SqliteStore) -> None:
+    await asyncio.gather(
+        record_many(store, 500), asyncio.to_thread(asyncio.run, record_many(store, 500))
+    )
+    assert await recorded(store) == 1000
+
+
 async def test_reopening_purges_expired_rows_only(tmp_path: Path) -> None:
     path = tmp_path / "purge.db"
     past, future = time.time() - 1, time.time() + 3600
@@ -156,7 +256,7 @@ async def test_reopening_purges_expired_rows_only(tmp_path: Path) -> None:
     await store.idempotency.claim(claim(future), time.time())
     await store.close()
 
-    await SqliteStore(path).close()  # the writer purges once as it starts
+    await SqliteStore(path).close()  # the store purges once as it opens
 
     assert [count(path, t) for t in ("executions", "sessions", "idempotency")] == [1, 1, 1]
     with raw(path) as conn:
