@@ -1,0 +1,366 @@
+"""The Lambda action module's REST surface (seeds/lambda-action-module.md) under `/lambda`,
+mapped onto the native services.
+
+A client of the old module switches by changing its base URL only: same routes, field names
+and token flow. Its faults are not kept: client credentials are checked, batches run
+concurrently, and a failure answers with its own status (400, 401, 403, 404, 502, 504, ...)
+as problem+json that also carries the seed's `success: false`, `error` and `status_code`.
+`status_code` is Lambda's own where Lambda answered, else the HTTP status.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from starlette.responses import Response
+
+from core import __version__
+from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam, parse_body
+from core.api.problems import from_validation_error
+from core.api.responses import JSONResponse
+from core.api.routes.health import _check
+from core.api.routes.invoke import unreached
+from core.errors import FnproxyError, InvalidRequest
+from core.invoke.batch import BatchItemResult
+from core.invoke.service import Invocation, InvocationRequest
+from core.models import Execution, Mode
+from core.providers.base import Provider
+from core.targets import AwsLambdaTarget
+
+PREFIX = "/lambda"
+API = f"{PREFIX}/api/v1"
+MODULE_NAME = "lambda_action_module"
+TAG = "lambda (seed)"
+NO_STORE = {"Cache-Control": "no-store"}
+NO_PAYLOAD_STATUSES = frozenset({202, 204})
+"""Lambda answers an Event (202) or a DryRun (204) with no payload."""
+
+
+class FunctionFailed(FnproxyError):
+    status, code, title = 502, "function_failed", "The function failed"
+
+
+class _SeedBody(BaseModel):
+    """A seed client's body: unknown fields are ignored, as the old module ignored them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class LambdaTokenRequest(_SeedBody):
+    client_id: str = Field(min_length=1, max_length=128)
+    client_secret: str = Field(min_length=1, max_length=256)
+
+
+class LambdaTokenResponse(BaseModel):
+    token: str
+    expires_in: int
+
+
+class LambdaInvokeRequest(_SeedBody):
+    function_name: str = Field(min_length=1, max_length=256)
+    payload: Json[Any]
+    """The event as a JSON string, e.g. "{\\"key\\": \\"value\\"}"."""
+    invocation_type: Literal["RequestResponse", "Event", "DryRun"] = "RequestResponse"
+    alias: str | None = Field(default=None, max_length=128)
+    version: str | None = Field(default=None, max_length=128)
+    """Used when no alias is given."""
+
+
+class LambdaInvokeAsyncRequest(_SeedBody):
+    function_name: str = Field(min_length=1, max_length=256)
+    payload: Json[Any]
+
+
+class LambdaBatchRequest(_SeedBody):
+    invocations: list[LambdaInvokeRequest] = Field(min_length=1)
+
+
+class LambdaInvokeResponse(BaseModel):
+    """The answer to an invocation (also each item of a batch's `results`)."""
+
+    success: bool
+    status_code: int
+    payload: str | None
+    """The function's answer as JSON text; "" for Event and DryRun, null for a failure."""
+    error: str | None
+    executed_version: str
+    log_result: str
+    """The log tail as text (the old module decoded Lambda's base64)."""
+
+
+def with_seed_errors(handler: Handler) -> Handler:
+    """Every error of `handler` also carries the seed's `success`, `error` and `status_code`;
+    a malformed body is the seed's 400."""
+
+    @functools.wraps(handler)
+    async def answer(call: Call) -> Response:
+        try:
+            return await handler(call)
+        except ValidationError as invalid:
+            problem = from_validation_error(invalid)
+            raise seed_error(InvalidRequest(problem.detail, **problem.extra)) from None
+        except FnproxyError as error:
+            seed_error(error)
+            raise
+
+    return answer
+
+
+def seed_error(error: FnproxyError) -> FnproxyError:
+    error.extra.setdefault("status_code", error.status)
+    error.extra.update(success=False, error=error.detail)
+    return error
+
+
+async def read(call: Call, model: type[BaseModel]) -> Any:
+    return await parse_body(call.request, model, call.services.settings.max_request_bytes)
+
+
+def lambda_provider(call: Call) -> Provider:
+    return call.services.providers.get("aws_lambda")
+
+
+def to_request(
+    function_name: str,
+    payload: Any,
+    invocation_type: str,
+    qualifier: str | None = None,
+) -> InvocationRequest:
+    """Lambda's invocation types as fnproxy's: Event is the target's own, DryRun a mode."""
+    target = AwsLambdaTarget(
+        provider="aws_lambda",
+        function=function_name,
+        qualifier=qualifier,
+        invocation_type="Event" if invocation_type == "Event" else "RequestResponse",
+    )
+    mode = Mode.DRY_RUN if invocation_type == "DryRun" else Mode.SYNC
+    return InvocationRequest(target=target, payload=payload, mode=mode)
+
+
+def invoke_request(body: LambdaInvokeRequest) -> InvocationRequest:
+    qualifier = body.alias or body.version or None
+    return to_request(body.function_name, body.payload, body.invocation_type, qualifier)
+
+
+def failure(execution: Execution) -> FnproxyError | None:
+    """Why the invocation did not succeed (unreachable, timed out, the function's own error),
+    or None when it did."""
+    if execution.success:
+        return None
+    problem = unreached(execution)
+    if problem is None:
+        message = (execution.error or {}).get("message") or "the function failed"
+        problem = FunctionFailed(message, execution_id=execution.execution_id)
+    if execution.status_code is not None:
+        problem.extra["status_code"] = execution.status_code
+    return seed_error(problem)
+
+
+def payload_text(invocation: Invocation) -> str:
+    if invocation.execution.status_code in NO_PAYLOAD_STATUSES:
+        return ""
+    return orjson.dumps(invocation.result).decode()
+
+
+def invoke_answer(invocation: Invocation, problem: FnproxyError | None) -> dict[str, Any]:
+    execution = invocation.execution
+    return {
+        "success": problem is None,
+        "status_code": problem.extra["status_code"] if problem else execution.status_code,
+        "payload": None if problem else payload_text(invocation),
+        "error": problem.detail if problem else None,
+        "executed_version": execution.provider_info.get("executed_version", ""),
+        "log_result": execution.logs or "",
+    }
+
+
+def rejected_answer(error: FnproxyError) -> dict[str, Any]:
+    """A batch item refused before it ran (unknown function, bad name, too large, ...)."""
+    return {
+        "success": False,
+        "status_code": error.status,
+        "payload": None,
+        "error": error.detail,
+        "executed_version": "",
+        "log_result": "",
+    }
+
+
+def batch_answer(item: BatchItemResult) -> dict[str, Any]:
+    if item.error is not None:
+        return rejected_answer(item.error)
+    return invoke_answer(item.invocation, failure(item.invocation.execution))
+
+
+@with_seed_errors
+async def lambda_token(call: Call) -> Response:
+    body: LambdaTokenRequest = await read(call, LambdaTokenRequest)
+    grant = await call.services.auth.token_for_client(body.client_id, body.client_secret)
+    return JSONResponse(
+        {"token": grant.access_token, "expires_in": grant.expires_in}, headers=NO_STORE
+    )
+
+
+@with_seed_errors
+async def lambda_invoke(call: Call) -> Response:
+    body: LambdaInvokeRequest = await read(call, LambdaInvokeRequest)
+    invocation = await call.services.invocations.invoke(invoke_request(body), call.principal)
+    problem = failure(invocation.execution)
+    if problem is not None:
+        raise problem
+    return JSONResponse(invoke_answer(invocation, None))
+
+
+@with_seed_errors
+async def lambda_invoke_async(call: Call) -> Response:
+    body: LambdaInvokeAsyncRequest = await read(call, LambdaInvokeAsyncRequest)
+    request = to_request(body.function_name, body.payload, "Event")
+    execution = (await call.services.invocations.invoke(request, call.principal)).execution
+    problem = failure(execution)
+    if problem is not None:
+        raise problem
+    return JSONResponse(
+        {
+            "success": True,
+            "status_code": execution.status_code,
+            "request_id": execution.provider_info.get("request_id") or "",
+        }
+    )
+
+
+@with_seed_errors
+async def lambda_batch(call: Call) -> Response:
+    body: LambdaBatchRequest = await read(call, LambdaBatchRequest)
+    requests = [invoke_request(item) for item in body.invocations]
+    items = await call.services.batches.invoke_all(requests, call.principal, None)
+    return JSONResponse({"results": [batch_answer(item) for item in items]})
+
+
+@with_seed_errors
+async def lambda_list_functions(call: Call) -> Response:
+    page = await lambda_provider(call).list_functions(
+        call.int_query("max_items", 50, 1, 10000), call.query("next_marker")
+    )
+    return JSONResponse(
+        {
+            "success": True,
+            "functions": [info.details for info in page.items],
+            "next_marker": page.next_cursor or "",
+        }
+    )
+
+
+@with_seed_errors
+async def lambda_function_config(call: Call) -> Response:
+    info = await lambda_provider(call).get_function(call.path("name"))
+    return JSONResponse({"success": True, "config": info.details})
+
+
+async def lambda_health(call: Call) -> Response:
+    """The old module's health: its store (the seed's database) and a summary of settings."""
+    settings = call.services.settings
+    database = await _check(call.services.store.ping)
+    body: dict[str, Any] = {
+        "status": "healthy" if database == "ok" else "unhealthy",
+        "module": MODULE_NAME,
+        "version": __version__,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "config": {
+            "module_name": MODULE_NAME,
+            "module_version": __version__,
+            "rest_port": settings.rest_port,
+            "database_configured": True,
+            "store_backend": settings.backend_for("store"),
+            "aws_region": settings.aws_region,
+            "request_timeout": settings.function_timeout,
+            "max_batch_size": settings.max_batch_size,
+            "log_level": settings.log_level,
+        },
+    }
+    if database != "ok":
+        body["error"] = f"store {database}"
+    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+
+
+def _endpoint(method: str, path: str, handler: Handler, summary: str, **more: Any) -> Endpoint:
+    return Endpoint(method, path, handler, summary, TAG, **more)
+
+
+INVOKE_ERRORS = {
+    404: "Unknown function",
+    413: "Payload too large",
+    502: "The function failed, or was unreachable after retries",
+    504: "Timed out",
+}
+
+ENDPOINTS = [
+    _endpoint(
+        "GET",
+        f"{PREFIX}/health",
+        lambda_health,
+        "Health in the Lambda module's shape",
+        scope=PUBLIC,
+        extra_responses={503: "The store is failing"},
+    ),
+    _endpoint(
+        "POST",
+        f"{API}/token",
+        lambda_token,
+        "A bearer token for client credentials",
+        scope=PUBLIC,
+        body=LambdaTokenRequest,
+        custom_body=True,
+        response=LambdaTokenResponse,
+        extra_responses={401: "Bad credentials"},
+    ),
+    _endpoint(
+        "POST",
+        f"{API}/invoke",
+        lambda_invoke,
+        "Invoke a Lambda function (RequestResponse, Event or DryRun)",
+        body=LambdaInvokeRequest,
+        custom_body=True,
+        response=LambdaInvokeResponse,
+        extra_responses=INVOKE_ERRORS,
+    ),
+    _endpoint(
+        "POST",
+        f"{API}/invoke-async",
+        lambda_invoke_async,
+        "Invoke a Lambda function with the Event type",
+        body=LambdaInvokeAsyncRequest,
+        custom_body=True,
+        extra_responses=INVOKE_ERRORS,
+    ),
+    _endpoint(
+        "POST",
+        f"{API}/batch",
+        lambda_batch,
+        "Invoke many Lambda functions concurrently; results in request order",
+        body=LambdaBatchRequest,
+        custom_body=True,
+    ),
+    _endpoint(
+        "GET",
+        f"{API}/functions",
+        lambda_list_functions,
+        "The Lambda functions of the default region",
+        scope="read",
+        query=(
+            QueryParam("max_items", "page size (1-10000, default 50)", "integer"),
+            QueryParam("next_marker", "next_marker of the previous page"),
+        ),
+    ),
+    _endpoint(
+        "GET",
+        f"{API}/functions/{{name}}",
+        lambda_function_config,
+        "One Lambda function's configuration",
+        scope="read",
+        extra_responses={404: "Unknown function"},
+    ),
+]

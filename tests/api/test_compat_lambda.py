@@ -1,0 +1,546 @@
+"""The Lambda action module's routes under /lambda, sent the seed's own example requests
+(seeds/lambda-action-module.md, rest-shapes.md) against moto; what moto cannot answer
+(function errors, log tails, unknown functions, throttling, paging) with botocore's Stubber
+on the provider's own client."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+
+from core.wiring import build_services
+from tests.api.conftest import MODULE_KEY, api_settings, new_client
+from tests.aws.lambda_support import (
+    REGION,
+    create_alias,
+    create_function,
+    create_role,
+    publish_version,
+)
+
+PROBLEM = "application/problem+json"
+API = "/lambda/api/v1"
+SEED_FIELDS = (
+    "function_name",
+    "function_arn",
+    "runtime",
+    "role",
+    "handler",
+    "code_size",
+    "description",
+    "timeout",
+    "memory_size",
+    "last_modified",
+    "version",
+)
+CONFIG_KEYS = {
+    "FunctionName": "function_name",
+    "FunctionArn": "function_arn",
+    "Runtime": "runtime",
+    "Role": "role",
+    "Handler": "handler",
+    "CodeSize": "code_size",
+    "Description": "description",
+    "Timeout": "timeout",
+    "MemorySize": "memory_size",
+    "LastModified": "last_modified",
+    "Version": "version",
+}
+INVOKE_FIELDS = {"success", "status_code", "payload", "error", "executed_version", "log_result"}
+
+
+@pytest.fixture
+async def services(tmp_path, moto_url):
+    """The api conftest's services, with AWS (Lambda) pointing at the session's moto."""
+    built = build_services(api_settings(tmp_path, AWS_ENDPOINT_URL=moto_url, AWS_REGION=REGION))
+    built.queue.start(built.worker.handle)
+    yield built
+    await built.close()
+
+
+@pytest.fixture(scope="module")
+def function(moto_url) -> dict[str, Any]:
+    """An echo function with version 1 behind the alias `prod` (the seed's example)."""
+    config = create_function(moto_url, create_role(moto_url), Description="echoes", Timeout=30)
+    name = config["FunctionName"]
+    create_alias(moto_url, name, publish_version(moto_url, name), "prod")
+    return config
+
+
+@pytest.fixture
+async def seed(client, admin) -> dict[str, str]:
+    """Authorization headers got the seed's way: client credentials at /lambda/api/v1/token."""
+    created = (
+        await client.post("/v1/clients", json={"name": "seed", "scopes": ["admin"]}, headers=admin)
+    ).json()
+    credentials = {"client_id": created["client_id"], "client_secret": created["client_secret"]}
+    token = (await client.post(f"{API}/token", json=credentials)).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def stubbed(services) -> Iterator[Stubber]:
+    """The Lambda provider's client answers only what the test queues."""
+    with Stubber(services.providers.get("aws_lambda").client(REGION)) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+def lambda_answer(payload: bytes, status: int = 200, **fields: Any) -> dict[str, Any]:
+    body = StreamingBody(io.BytesIO(payload), len(payload))
+    metadata = {"RequestId": "req-1", "HTTPStatusCode": status}
+    return {"StatusCode": status, "Payload": body, "ResponseMetadata": metadata, **fields}
+
+
+def assert_seed_error(response, status: int, status_code: int | None = None) -> dict[str, Any]:
+    """A problem+json answer with the seed's `success`, `error` and `status_code` members."""
+    body = response.json()
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert body["status"] == status
+    assert body["success"] is False
+    assert body["error"] == body["detail"] and body["error"]
+    assert body["status_code"] == (status if status_code is None else status_code)
+    return body
+
+
+async def history(client, headers, function_key: str) -> list[dict[str, Any]]:
+    response = await client.get(
+        "/v1/invocations", params={"function": function_key}, headers=headers
+    )
+    return response.json()["invocations"]
+
+
+# --- health and token ------------------------------------------------------------------------
+
+
+async def test_health_answers_in_the_seeds_shape_without_a_token(client):
+    response = await client.get("/lambda/health")
+    body = response.json()
+
+    assert response.status_code == 200
+    assert body["status"] == "healthy"
+    assert body["module"] == "lambda_action_module"
+    assert body["version"] and datetime.fromisoformat(body["timestamp"])
+    assert body["config"]["module_name"] == "lambda_action_module"
+    assert body["config"]["aws_region"] == REGION
+    assert body["config"]["database_configured"] is True
+    assert MODULE_KEY not in response.text
+
+
+async def test_token_for_client_credentials_is_a_bearer_token(client, admin, function):
+    created = (
+        await client.post("/v1/clients", json={"name": "c", "scopes": ["read"]}, headers=admin)
+    ).json()
+
+    response = await client.post(
+        f"{API}/token",
+        json={"client_id": created["client_id"], "client_secret": created["client_secret"]},
+    )
+    body = response.json()
+
+    assert response.status_code == 200 and set(body) == {"token", "expires_in"}
+    assert body["expires_in"] == 3600
+    assert response.headers["cache-control"] == "no-store"
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    config = await client.get(f"{API}/functions/{function['FunctionName']}", headers=headers)
+    assert config.status_code == 200  # the seed's token is the native API's access token
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"client_id": "your_client_id", "client_secret": "your_client_secret"},  # the seed's
+        {"client_id": "cl_known", "client_secret": "wrong"},
+    ],
+)
+async def test_unknown_client_credentials_are_refused(client, admin, credentials):
+    if credentials["client_id"] == "cl_known":
+        created = (
+            await client.post("/v1/clients", json={"name": "c", "scopes": ["read"]}, headers=admin)
+        ).json()
+        credentials = {**credentials, "client_id": created["client_id"]}
+
+    response = await client.post(f"{API}/token", json=credentials)
+
+    assert_seed_error(response, 401)
+    assert "token" not in response.json()
+
+
+async def test_token_without_a_secret_is_a_bad_request(client):
+    response = await client.post(f"{API}/token", json={"client_id": "your_client_id"})
+
+    body = assert_seed_error(response, 400)
+    assert body["errors"][0]["loc"] == "client_secret"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/invoke"),
+        ("POST", "/invoke-async"),
+        ("POST", "/batch"),
+        ("GET", "/functions"),
+        ("GET", "/functions/my-function"),
+    ],
+)
+async def test_every_route_but_token_and_health_needs_a_token(client, method, path):
+    response = await client.request(method, API + path, json={})
+
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
+
+
+# --- invoke ----------------------------------------------------------------------------------
+
+
+async def test_the_seeds_invoke_example_runs_the_alias(client, seed, function):
+    name = function["FunctionName"]
+    response = await client.post(
+        f"{API}/invoke",
+        json={
+            "function_name": name,
+            "payload": '{"key": "value"}',
+            "invocation_type": "RequestResponse",
+            "alias": "prod",
+            "version": "1",
+        },
+        headers=seed,
+    )
+    body = response.json()
+
+    assert response.status_code == 200 and set(body) == INVOKE_FIELDS
+    assert body["success"] is True and body["status_code"] == 200 and body["error"] is None
+    assert isinstance(body["payload"], str) and json.loads(body["payload"]) == {"key": "value"}
+    assert body["executed_version"] == "" and body["log_result"] == ""  # moto sends neither
+    [record] = await history(client, seed, f"aws_lambda:{name}:prod")  # the alias wins
+    assert record["payload"] == {"key": "value"} and record["status"] == "succeeded"
+
+
+async def test_a_version_alone_is_the_qualifier(client, seed, function):
+    name = function["FunctionName"]
+    body = {"function_name": name, "payload": '{"n": 1}', "version": "1"}
+
+    response = await client.post(f"{API}/invoke", json=body, headers=seed)
+
+    assert response.json()["success"] is True
+    assert len(await history(client, seed, f"aws_lambda:{name}:1")) == 1
+
+
+async def test_executed_version_and_the_log_tail_are_returned(client, seed, services):
+    logs = "START RequestId: abc123\nhello\nEND RequestId: abc123\n"
+    answer = lambda_answer(
+        b'{"result": "success"}',
+        ExecutedVersion="1",
+        LogResult=base64.b64encode(logs.encode()).decode(),
+    )
+    params = {
+        "FunctionName": "my-function",
+        "InvocationType": "RequestResponse",
+        "Payload": b'{"key":"value"}',
+        "LogType": "Tail",
+        "ClientContext": ANY,
+        "Qualifier": "prod",
+    }
+    with stubbed(services) as stub:
+        stub.add_response("invoke", answer, params)
+        response = await client.post(
+            f"{API}/invoke",
+            json={"function_name": "my-function", "payload": '{"key": "value"}', "alias": "prod"},
+            headers=seed,
+        )
+    body = response.json()
+
+    assert json.loads(body["payload"]) == {"result": "success"}
+    assert body["executed_version"] == "1"
+    assert body["log_result"] == logs  # as the old module gave it: decoded text
+
+
+async def test_event_invocation_type_answers_202_without_a_payload(client, seed, function):
+    name = function["FunctionName"]
+    request = {"function_name": name, "payload": '{"key": "value"}', "invocation_type": "Event"}
+
+    response = await client.post(f"{API}/invoke", json=request, headers=seed)
+    body = response.json()
+
+    assert response.status_code == 200
+    assert body["success"] is True and body["status_code"] == 202 and body["payload"] == ""
+    [record] = await history(client, seed, f"aws_lambda:{name}")
+    assert record["target"]["invocation_type"] == "Event" and record["mode"] == "sync"
+
+
+async def test_dry_run_answers_204_and_runs_nothing(client, seed, function):
+    name = function["FunctionName"]
+    request = {"function_name": name, "payload": '{"key": "value"}', "invocation_type": "DryRun"}
+
+    response = await client.post(f"{API}/invoke", json=request, headers=seed)
+    body = response.json()
+
+    assert response.status_code == 200
+    assert body["success"] is True and body["status_code"] == 204 and body["payload"] == ""
+    [record] = await history(client, seed, f"aws_lambda:{name}")
+    assert record["mode"] == "dry_run" and record["provider_info"]["invocation_type"] == "DryRun"
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc"),
+    [
+        ("{not json", "payload"),
+        ("", "payload"),
+        ({"key": "value"}, "payload"),  # an object, not the seed's JSON string
+        (None, "payload"),
+    ],
+)
+async def test_a_payload_that_is_not_a_json_string_is_a_bad_request(
+    client, seed, function, payload, loc
+):
+    request = {"function_name": function["FunctionName"], "payload": payload}
+
+    response = await client.post(f"{API}/invoke", json=request, headers=seed)
+
+    body = assert_seed_error(response, 400)
+    assert body["errors"][0]["loc"] == loc
+
+
+async def test_an_unknown_invocation_type_is_a_bad_request(client, seed, function):
+    request = {"function_name": "f", "payload": "{}", "invocation_type": "Sometime"}
+
+    response = await client.post(f"{API}/invoke", json=request, headers=seed)
+
+    assert assert_seed_error(response, 400)["errors"][0]["loc"] == "invocation_type"
+
+
+async def test_an_unknown_function_is_404(client, seed, services):
+    with stubbed(services) as stub:
+        stub.add_client_error("invoke", "ResourceNotFoundException", "Function not found", 404)
+        response = await client.post(
+            f"{API}/invoke", json={"function_name": "no-such-fn", "payload": "{}"}, headers=seed
+        )
+
+    body = assert_seed_error(response, 404)
+    assert body["code"] == "function_not_found" and "no-such-fn" in body["error"]
+    assert body["execution_id"]
+
+
+async def test_the_functions_own_error_is_502_with_lambdas_status(client, seed, services):
+    error = {"errorMessage": "boom", "errorType": "ValueError"}
+    with stubbed(services) as stub:
+        stub.add_response(
+            "invoke", lambda_answer(json.dumps(error).encode(), FunctionError="Unhandled")
+        )
+        response = await client.post(
+            f"{API}/invoke", json={"function_name": "fn", "payload": "{}"}, headers=seed
+        )
+
+    body = assert_seed_error(response, 502, status_code=200)  # Lambda itself answered 200
+    assert body["error"] == "boom" and body["code"] == "function_failed"
+    record = (await client.get(f"/v1/invocations/{body['execution_id']}", headers=seed)).json()
+    assert record["status"] == "failed" and record["result"] == error
+
+
+async def test_throttling_after_every_retry_is_502_with_lambdas_last_status(client, seed, services):
+    with stubbed(services) as stub:
+        for _ in range(3):  # MAX_RETRIES=2 in these tests
+            stub.add_client_error("invoke", "TooManyRequestsException", "Rate exceeded", 429)
+        response = await client.post(
+            f"{API}/invoke", json={"function_name": "fn", "payload": "{}"}, headers=seed
+        )
+
+    body = assert_seed_error(response, 502, status_code=429)
+    assert body["attempts"] == 3 and body["execution_id"]
+
+
+async def test_the_same_invoke_scopes_as_the_native_api(client, admin, function):
+    headers = await new_client(client, admin, "invoke:aws_lambda:someone-else-*")
+    request = {"function_name": function["FunctionName"], "payload": "{}"}
+
+    response = await client.post(f"{API}/invoke", json=request, headers=headers)
+
+    assert assert_seed_error(response, 403)["code"] == "forbidden"
+
+
+# --- invoke-async ----------------------------------------------------------------------------
+
+
+async def test_the_seeds_invoke_async_example_is_a_lambda_event(client, seed, function):
+    name = function["FunctionName"]
+    response = await client.post(
+        f"{API}/invoke-async",
+        json={"function_name": name, "payload": '{"key": "value"}'},
+        headers=seed,
+    )
+    body = response.json()
+
+    assert response.status_code == 200 and set(body) == {"success", "status_code", "request_id"}
+    assert body["success"] is True and body["status_code"] == 202
+    [record] = await history(client, seed, f"aws_lambda:{name}")
+    assert body["request_id"] == record["provider_info"]["request_id"]
+    assert record["target"]["invocation_type"] == "Event" and record["payload"] == {"key": "value"}
+
+
+async def test_invoke_async_of_an_unknown_function_is_404(client, seed, services):
+    with stubbed(services) as stub:
+        stub.add_client_error("invoke", "ResourceNotFoundException", "Function not found", 404)
+        response = await client.post(
+            f"{API}/invoke-async", json={"function_name": "gone", "payload": "{}"}, headers=seed
+        )
+
+    assert_seed_error(response, 404)
+
+
+# --- batch -----------------------------------------------------------------------------------
+
+
+async def test_the_seeds_batch_runs_concurrently_and_answers_in_order(
+    client, seed, services, function, moto_url, monkeypatch
+):
+    other = create_function(moto_url, function["Role"])["FunctionName"]
+    invocations = [
+        {"function_name": function["FunctionName"], "payload": '{"key": "value1"}'},
+        {"function_name": other, "payload": '{"key": "value2"}'},
+        {"function_name": other, "payload": '{"key": "value3"}', "invocation_type": "Event"},
+        {"function_name": other, "payload": "{}", "invocation_type": "DryRun"},
+    ]
+    provider = services.providers.get("aws_lambda")
+    in_flight, most, all_started = 0, 0, asyncio.Event()
+    real_invoke = provider.invoke
+
+    async def counted(target, payload, context):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        if most == 3:  # the three that invoke (a dry run does not)
+            all_started.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_started.wait(), 3)
+        if payload == {"key": "value1"}:
+            await asyncio.sleep(0.2)  # the first finishes last
+        in_flight -= 1
+        return await real_invoke(target, payload, context)
+
+    monkeypatch.setattr(provider, "invoke", counted)
+    response = await client.post(f"{API}/batch", json={"invocations": invocations}, headers=seed)
+    results = response.json()["results"]
+
+    assert response.status_code == 200 and most == 3
+    assert [set(result) for result in results] == [INVOKE_FIELDS] * 4
+    assert [result["success"] for result in results] == [True] * 4
+    assert [result["status_code"] for result in results] == [200, 200, 202, 204]
+    assert json.loads(results[0]["payload"]) == {"key": "value1"}
+    assert json.loads(results[1]["payload"]) == {"key": "value2"}
+    assert results[2]["payload"] == results[3]["payload"] == ""
+
+
+async def test_a_failing_batch_item_is_that_items_answer(client, seed, function):
+    invocations = [
+        {"function_name": function["FunctionName"], "payload": '{"key": "value1"}'},
+        {"function_name": "not a function name!", "payload": '{"key": "value2"}'},
+    ]
+
+    response = await client.post(f"{API}/batch", json={"invocations": invocations}, headers=seed)
+    ok, failed = response.json()["results"]
+
+    assert response.status_code == 200
+    assert ok["success"] is True and json.loads(ok["payload"]) == {"key": "value1"}
+    assert failed == {
+        "success": False,
+        "status_code": 400,
+        "payload": None,
+        "error": failed["error"],
+        "executed_version": "",
+        "log_result": "",
+    }
+    assert "not a function name!" in failed["error"]
+
+
+async def test_a_batch_with_a_malformed_item_is_refused_whole(client, seed, function):
+    invocations = [
+        {"function_name": function["FunctionName"], "payload": '{"key": "value1"}'},
+        {"function_name": function["FunctionName"], "payload": "{oops"},
+    ]
+
+    response = await client.post(f"{API}/batch", json={"invocations": invocations}, headers=seed)
+
+    body = assert_seed_error(response, 400)
+    assert body["errors"][0]["loc"] == "invocations.1.payload"
+    assert await history(client, seed, f"aws_lambda:{function['FunctionName']}") == []
+
+
+async def test_an_empty_batch_is_a_bad_request(client, seed):
+    response = await client.post(f"{API}/batch", json={"invocations": []}, headers=seed)
+
+    assert_seed_error(response, 400)
+
+
+# --- functions -------------------------------------------------------------------------------
+
+
+async def test_the_seeds_function_list_has_every_seed_field(client, seed, function):
+    response = await client.get(f"{API}/functions?max_items=50&next_marker=", headers=seed)
+    body = response.json()
+
+    assert response.status_code == 200 and set(body) == {"success", "functions", "next_marker"}
+    assert body["success"] is True and body["next_marker"] == ""
+    [listed] = [f for f in body["functions"] if f["function_name"] == function["FunctionName"]]
+    assert tuple(listed) == SEED_FIELDS
+    assert listed == {seed_name: function[name] for name, seed_name in CONFIG_KEYS.items()}
+
+
+async def test_max_items_and_next_marker_reach_lambda(client, seed, services):
+    page = {"Functions": [], "NextMarker": "page-3", "ResponseMetadata": {"HTTPStatusCode": 200}}
+    with stubbed(services) as stub:
+        stub.add_response("list_functions", page, {"MaxItems": 10, "Marker": "page-2"})
+        response = await client.get(
+            f"{API}/functions", params={"max_items": 10, "next_marker": "page-2"}, headers=seed
+        )
+
+    assert response.json() == {"success": True, "functions": [], "next_marker": "page-3"}
+
+
+async def test_max_items_out_of_range_is_a_bad_request(client, seed):
+    response = await client.get(f"{API}/functions?max_items=0", headers=seed)
+
+    assert_seed_error(response, 400)
+
+
+async def test_function_config_has_every_seed_field(client, seed, function):
+    name = function["FunctionName"]
+
+    response = await client.get(f"{API}/functions/{name}", headers=seed)
+    body = response.json()
+
+    assert response.status_code == 200 and set(body) == {"success", "config"}
+    assert body["success"] is True
+    assert tuple(body["config"]) == SEED_FIELDS
+    assert body["config"] == {seed_name: function[key] for key, seed_name in CONFIG_KEYS.items()}
+
+
+async def test_config_of_an_alias_is_its_version(client, seed, function):
+    response = await client.get(f"{API}/functions/{function['FunctionName']}:prod", headers=seed)
+
+    assert response.json()["config"]["version"] == "1"
+
+
+async def test_config_of_an_unknown_function_is_404(client, seed):
+    response = await client.get(f"{API}/functions/no-such-function", headers=seed)
+
+    assert "no-such-function" in assert_seed_error(response, 404)["error"]
+
+
+async def test_listing_needs_the_read_scope_as_natively(client, admin):
+    headers = await new_client(client, admin, "invoke")
+
+    response = await client.get(f"{API}/functions", headers=headers)
+
+    assert response.status_code == 403 and response.json()["required_scope"] == "read"
