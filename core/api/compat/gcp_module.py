@@ -1,0 +1,492 @@
+"""The GCP Functions action module's REST surface (seeds/gcp-functions-action-module.md) under
+`/gcp`, with the seed's request and response fields, served by the native services.
+
+How the seed's fields map:
+- invocations are native sync invocations of a `gcp_functions` target: by name (`function_name`,
+  `project`, `region`: the function's own URL from the Cloud Functions v2 API, never a gen1 URL)
+  or by `url`. `response` is the function's body as text (a JSON body re-serialised compactly),
+  `execution_time_ms` the whole milliseconds of the recorded duration, `execution_id` fnproxy's
+  own (readable at `/v1/invocations/{id}`). A function that answered is a 200 whatever it
+  answered, `success`/`status_code`/`error` telling how it went, as in the seed; one that was not
+  reached or timed out is a 502/504 problem (the seed said 200 with `status_code` 500/504).
+- every error is problem+json that also carries the seed's `success: false`, `error` (text) and
+  `status_code` (the HTTP status); batch items refused alone carry the same members.
+- a batch runs concurrently; an item with neither `function_name` nor `url` (or an invalid one)
+  is answered by a failed item in its place and counted (the seed dropped it but counted it).
+- `stats` counts the `gcp_functions` invocations of the stats window (the last 24 h).
+- request fields the seed did not know are ignored, as the seed's `data.get(...)` did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import Response
+
+from core import __version__
+from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam, parse_body
+from core.api.problems import from_validation_error
+from core.api.responses import JSONResponse
+from core.api.routes.health import _check
+from core.api.routes.invoke import unreached
+from core.api.schemas import MAX_TIMEOUT_S
+from core.errors import FnproxyError, InvalidRequest, NotSupported
+from core.invoke.batch import BatchItemResult
+from core.invoke.service import Invocation, InvocationRequest
+from core.models import Execution, iso
+from core.providers.base import FunctionInfo, Provider
+from core.targets import GcpFunctionsTarget
+
+MODULE = "gcp_functions_action_module"
+PROVIDER = "gcp_functions"
+TAG = "gcp functions module"
+API = "/gcp/api/v1"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""invoke-http sends the payload with these methods only, as the seed did."""
+LIST_PAGE_SIZE = 1000
+"""The Cloud Functions v2 API's largest page."""
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+class _SeedBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class GcpTokenRequest(_SeedBody):
+    """`service` and `permissions` are accepted; the module key buys fnproxy's admin token."""
+
+    api_key: str = Field(max_length=1024)
+    service: str | None = Field(default=None, max_length=256)
+    permissions: list[str] | None = None
+
+
+class GcpTokenResponse(BaseModel):
+    token: str
+    expires_in: int
+
+
+class GcpInvokeRequest(_SeedBody):
+    function_name: str = Field(min_length=1, max_length=256)
+    project: str | None = Field(default=None, max_length=128)
+    region: str | None = Field(default=None, max_length=64)
+    payload: Any = Field(default_factory=dict)
+    headers: dict[str, str] | None = None
+
+    def to_request(self) -> InvocationRequest:
+        target = GcpFunctionsTarget(
+            provider=PROVIDER,
+            function=self.function_name,
+            project=self.project,
+            region=self.region,
+            headers=self.headers or {},
+        )
+        return InvocationRequest(target=target, payload=self.payload)
+
+
+class GcpHttpInvokeRequest(_SeedBody):
+    url: str = Field(max_length=2048)
+    method: str = Field(default="POST", max_length=16)
+    payload: Any = None
+    headers: dict[str, str] | None = None
+    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+    """Seconds (default FUNCTION_TIMEOUT)."""
+
+    def to_request(self) -> InvocationRequest:
+        method = self.method.upper()
+        target = GcpFunctionsTarget(
+            provider=PROVIDER, url=self.url, method=method, headers=self.headers or {}
+        )
+        payload = self.payload if method in BODY_METHODS else None
+        return InvocationRequest(target=target, payload=payload, timeout_s=self.timeout)
+
+
+class GcpBatchRequest(_SeedBody):
+    invocations: list[dict[str, Any]] = Field(min_length=1)
+    """Each a `GcpInvokeRequest` or a `GcpHttpInvokeRequest`, parsed on its own."""
+
+
+class GcpInvocationResponse(BaseModel):
+    success: bool
+    status_code: int | None
+    response: str
+    execution_time_ms: int | None
+    execution_id: str
+    error: str | None = None
+    """Only when `success` is false."""
+    response_headers: dict[str, str] | None = None
+    """invoke-http only."""
+
+
+def seed_fields(error: FnproxyError) -> FnproxyError:
+    """The error with the seed's failure members added to its problem+json."""
+    error.extra.setdefault("success", False)
+    error.extra.setdefault("error", error.detail)
+    error.extra.setdefault("status_code", error.status)
+    return error
+
+
+def with_seed_errors(handler: Handler) -> Handler:
+    """Every error the handler raises (its body's included) answered with `seed_fields`."""
+
+    @functools.wraps(handler)
+    async def handle(call: Call) -> Response:
+        try:
+            return await handler(call)
+        except ValidationError as invalid:
+            raise seed_fields(from_validation_error(invalid)) from None
+        except FnproxyError as error:
+            raise seed_fields(error) from None
+
+    return handle
+
+
+async def _body(call: Call, model: type[Body]) -> Body:
+    return await parse_body(call.request, model, call.services.settings.max_request_bytes)
+
+
+def _whole_ms(duration_ms: float | None) -> int | None:
+    return None if duration_ms is None else round(duration_ms)
+
+
+def response_text(result: Any) -> str:
+    """The function's body as the seed's text: text as it came, JSON re-serialised."""
+    if result is None:
+        return ""
+    if isinstance(result, str):
+        return result
+    return orjson.dumps(result).decode()
+
+
+def _unreached(execution: Execution) -> FnproxyError | None:
+    """The 502/504 problem of a function not reached in time, with `execution_time_ms`."""
+    problem = unreached(execution)
+    if problem is not None:
+        problem.extra["execution_time_ms"] = _whole_ms(execution.duration_ms)
+    return problem
+
+
+def invocation_view(invocation: Invocation) -> dict[str, Any]:
+    execution = invocation.execution
+    view = {
+        "success": bool(execution.success),
+        "status_code": execution.status_code,
+        "response": response_text(invocation.result),
+        "execution_time_ms": _whole_ms(execution.duration_ms),
+        "execution_id": execution.execution_id,
+    }
+    if not execution.success:
+        view["error"] = (execution.error or {}).get("message", "the function failed")
+    return view
+
+
+def refusal_view(error: FnproxyError) -> dict[str, Any]:
+    """A batch item that was refused, or whose function was not reached."""
+    return {**seed_fields(error).extra, "code": error.code}
+
+
+async def _reached(call: Call, request: InvocationRequest) -> Invocation:
+    """The sync invocation of `request`; a 502/504 problem if the function was not reached."""
+    invocation = await call.services.invocations.invoke(request, call.principal)
+    problem = _unreached(invocation.execution)
+    if problem is not None:
+        raise problem
+    return invocation
+
+
+async def gcp_token(call: Call) -> Response:
+    body = await _body(call, GcpTokenRequest)
+    grant = await call.services.auth.token_for_api_key(body.api_key)
+    return JSONResponse(
+        {"token": grant.access_token, "expires_in": grant.expires_in},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def gcp_invoke(call: Call) -> Response:
+    body = await _body(call, GcpInvokeRequest)
+    return JSONResponse(invocation_view(await _reached(call, body.to_request())))
+
+
+async def gcp_invoke_http(call: Call) -> Response:
+    """`response_headers`: what the provider records of the answer's headers (none yet)."""
+    body = await _body(call, GcpHttpInvokeRequest)
+    invocation = await _reached(call, body.to_request())
+    headers = invocation.execution.provider_info.get("response_headers", {})
+    return JSONResponse(invocation_view(invocation) | {"response_headers": headers})
+
+
+def _batch_request(item: dict[str, Any]) -> InvocationRequest | FnproxyError:
+    """The item's invocation by name or by URL, or the refusal answered in its place."""
+    try:
+        if item.get("function_name") is not None:
+            return GcpInvokeRequest.model_validate(item).to_request()
+        if item.get("url") is not None:
+            return GcpHttpInvokeRequest.model_validate(item).to_request()
+    except ValidationError as invalid:
+        return from_validation_error(invalid)
+    return InvalidRequest("an invocation needs a function_name or a url")
+
+
+def _item_view(result: BatchItemResult) -> dict[str, Any]:
+    if result.error is not None:
+        return refusal_view(result.error)
+    problem = _unreached(result.invocation.execution)
+    if problem is not None:
+        return refusal_view(problem)
+    return invocation_view(result.invocation)
+
+
+async def gcp_batch(call: Call) -> Response:
+    body = await _body(call, GcpBatchRequest)
+    limit = call.services.settings.max_batch_size
+    if len(body.invocations) > limit:
+        raise InvalidRequest(
+            f"a batch holds at most {limit} invocations (MAX_BATCH_SIZE), "
+            f"got {len(body.invocations)}"
+        )
+    items = [_batch_request(item) for item in body.invocations]
+    requests = [item for item in items if isinstance(item, InvocationRequest)]
+    results = iter(
+        await call.services.batches.invoke_all(requests, call.principal, None) if requests else []
+    )
+    responses = [
+        _item_view(next(results)) if isinstance(item, InvocationRequest) else refusal_view(item)
+        for item in items
+    ]
+    successes = sum(1 for response in responses if response["success"])
+    return JSONResponse(
+        {
+            "responses": responses,
+            "total_count": len(responses),
+            "success_count": successes,
+            "failure_count": len(responses) - successes,
+        }
+    )
+
+
+def function_view(info: FunctionInfo) -> dict[str, Any]:
+    """The seed's fields of a listed function."""
+    details = info.details
+    return {
+        "name": info.name,
+        "full_name": details.get("resource_name"),
+        "state": details.get("state"),
+        "runtime": details.get("runtime"),
+        "entry_point": details.get("entry_point"),
+        "url": details.get("url"),
+        "description": details.get("description"),
+        "service_account": details.get("service_account"),
+    }
+
+
+def details_view(info: FunctionInfo) -> dict[str, Any]:
+    """The seed's fields of one function; environment variable names only, never values."""
+    details = info.details
+    return function_view(info) | {
+        "timeout": details.get("timeout_s"),
+        "memory_mb": details.get("memory"),
+        "environment_variables": details.get("environment_variables"),
+    }
+
+
+def _provider(call: Call) -> Provider:
+    return call.services.providers.get(PROVIDER)
+
+
+def _listed_location(call: Call) -> tuple[str, str]:
+    """The query's project and region, which must be the provider's own (the only ones the
+    provider lists)."""
+    settings = call.services.settings
+    default = (settings.gcp_project_id, settings.gcp_region)
+    asked = (call.query("project") or default[0], call.query("region") or default[1])
+    if asked != default:
+        raise NotSupported(
+            f"functions are listed in {'/'.join(default)} only (GCP_PROJECT_ID, GCP_REGION), "
+            f"not in {'/'.join(asked)}"
+        )
+    return asked
+
+
+async def _all_functions(provider: Provider) -> AsyncIterator[FunctionInfo]:
+    cursor = None
+    while True:
+        page = await provider.list_functions(LIST_PAGE_SIZE, cursor)
+        for info in page.items:
+            yield info
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
+async def gcp_list_functions(call: Call) -> Response:
+    project, region = _listed_location(call)
+    functions = [function_view(info) async for info in _all_functions(_provider(call))]
+    return JSONResponse(
+        {"project": project, "region": region, "functions": functions, "count": len(functions)}
+    )
+
+
+def _function_resource(call: Call) -> str:
+    """The function's resource name, in the query's project and region or the defaults."""
+    settings = call.services.settings
+    project = call.query("project") or settings.gcp_project_id
+    region = call.query("region") or settings.gcp_region
+    if not project:
+        return call.path("name")  # the provider answers that no project is set
+    return f"projects/{project}/locations/{region}/functions/{call.path('name')}"
+
+
+async def gcp_function_details(call: Call) -> Response:
+    info = await _provider(call).get_function(_function_resource(call))
+    return JSONResponse({"success": True, "function": details_view(info)})
+
+
+def provider_totals(by_function: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """The seed's counters over the `gcp_functions` functions of a native stats summary."""
+    rows = [row for key, row in by_function.items() if key.startswith(f"{PROVIDER}:")]
+    count = sum(row["count"] for row in rows)
+    total_ms = sum((row["avg_ms"] or 0) * row["count"] for row in rows)
+    return {
+        "total_invocations": count,
+        "successful_invocations": sum(row["successes"] for row in rows),
+        "failed_invocations": sum(row["failures"] for row in rows),
+        "average_execution_time_ms": round(total_ms / count) if count else 0,
+    }
+
+
+def _location(call: Call) -> dict[str, Any]:
+    settings = call.services.settings
+    return {
+        "gcp_project": settings.gcp_project_id,
+        "gcp_region": settings.gcp_region,
+        "rest_port": settings.rest_port,
+    }
+
+
+async def gcp_stats(call: Call) -> Response:
+    summary = await call.services.history.stats(call.principal, function=None, since=None)
+    counters = provider_totals(summary["by_function"])
+    return JSONResponse(
+        {
+            "module": MODULE,
+            "version": __version__,
+            "stats": counters | _location(call) | {"since": iso(summary["since"])},
+            "timestamp": iso(time.time()),
+        }
+    )
+
+
+async def gcp_health(call: Call) -> Response:
+    """The seed's fields, and the native health's `checks` of every port."""
+    services = call.services
+    names = ("store", "secrets", "events", "queue")
+    pings = (services.store.ping, services.secrets.ping, services.events.ping, services.queue.ping)
+    checks = dict(zip(names, await asyncio.gather(*(_check(ping) for ping in pings)), strict=True))
+    healthy = all(result == "ok" for result in checks.values())
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "module": MODULE,
+        "version": __version__,
+        "timestamp": iso(time.time()),
+        "database": "connected" if checks["store"] == "ok" else "disconnected",
+        **_location(call),
+        "checks": checks,
+    }
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+LOCATION_QUERY = (
+    QueryParam("project", "GCP project (default GCP_PROJECT_ID)"),
+    QueryParam("region", "GCP region (default GCP_REGION)"),
+)
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        f"{API}/auth/token",
+        with_seed_errors(gcp_token),
+        "Get a bearer token for the module secret key",
+        TAG,
+        scope=PUBLIC,
+        body=GcpTokenRequest,
+        custom_body=True,
+        response=GcpTokenResponse,
+        extra_responses={401: "Invalid api key"},
+    ),
+    Endpoint(
+        "POST",
+        f"{API}/functions/invoke",
+        with_seed_errors(gcp_invoke),
+        "Invoke a Cloud Function by name",
+        TAG,
+        body=GcpInvokeRequest,
+        custom_body=True,
+        response=GcpInvocationResponse,
+        extra_responses={404: "Unknown function", 502: "Unreachable", 504: "Timed out"},
+    ),
+    Endpoint(
+        "POST",
+        f"{API}/functions/invoke-http",
+        with_seed_errors(gcp_invoke_http),
+        "Invoke a function by URL",
+        TAG,
+        body=GcpHttpInvokeRequest,
+        custom_body=True,
+        response=GcpInvocationResponse,
+        extra_responses={502: "Unreachable", 504: "Timed out"},
+    ),
+    Endpoint(
+        "POST",
+        f"{API}/functions/batch",
+        with_seed_errors(gcp_batch),
+        "Invoke many functions concurrently",
+        TAG,
+        body=GcpBatchRequest,
+        custom_body=True,
+        extra_responses={400: "More than MAX_BATCH_SIZE invocations"},
+    ),
+    Endpoint(
+        "GET",
+        f"{API}/functions/list",
+        with_seed_errors(gcp_list_functions),
+        "List the Cloud Functions of the default project and region",
+        TAG,
+        scope="read",
+        query=LOCATION_QUERY,
+        extra_responses={400: "Another project or region"},
+    ),
+    Endpoint(
+        "GET",
+        f"{API}/functions/{{name}}/details",
+        with_seed_errors(gcp_function_details),
+        "One Cloud Function's configuration",
+        TAG,
+        scope="read",
+        query=LOCATION_QUERY,
+        extra_responses={404: "Unknown function"},
+    ),
+    Endpoint(
+        "GET",
+        f"{API}/stats",
+        with_seed_errors(gcp_stats),
+        "Invocation counters of the gcp_functions functions (last 24 h)",
+        TAG,
+        scope="read",
+    ),
+    Endpoint(
+        "GET",
+        "/gcp/health",
+        gcp_health,
+        "The module's health in the seed's shape",
+        TAG,
+        scope=PUBLIC,
+        extra_responses={503: "A port is failing"},
+    ),
+]
