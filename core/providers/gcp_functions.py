@@ -476,6 +476,7 @@ def _function_info(function: dict[str, Any]) -> FunctionInfo:
         "name": short_name,
         "resource_name": resource_name,
         "state": function.get("state"),
+        "description": function.get("description"),
         "environment": function.get("environment"),
         "runtime": build.get("runtime"),
         "entry_point": build.get("entryPoint"),

@@ -180,9 +180,16 @@ def _size(body: bytes | str | None) -> int:
     return len(body.encode() if isinstance(body, str) else body)
 
 
+PRIVATE_RESPONSE_HEADERS = frozenset({"set-cookie", "www-authenticate", "proxy-authenticate"})
+"""Never recorded: they can carry one caller's credentials or session."""
+
+
 def _outcome(response: HttpResponse, info: dict[str, Any]) -> InvocationOutcome:
     status = response.status
     headers = response.headers
+    info["response_headers"] = {
+        name: value for name, value in headers.items() if name not in PRIVATE_RESPONSE_HEADERS
+    }
     content_type, charset = _media_type(headers.get("content-type", DEFAULT_CONTENT_TYPE))
     raw = _decompressed(response.body, headers.get("content-encoding"))
     result = _decode(raw, content_type, charset)

@@ -38,7 +38,22 @@ async def test_json_payload_and_result_round_trip(provider, ff_url):
 
     assert outcome.success and outcome.status_code == 200
     assert outcome.result == payload
+    headers = outcome.info.pop("response_headers")
     assert outcome.info == {"url": f"{ff_url}/echo", "method": "POST"}
+    assert headers["content-type"] == "application/json"
+
+
+async def test_private_response_headers_are_never_recorded():
+    from core.providers._http_client import HttpResponse
+    from core.providers.http import _outcome
+
+    response = HttpResponse(
+        status=200,
+        headers={"set-cookie": "session=secret", "x-trace": "t1", "content-type": "text/plain"},
+        body=b"ok",
+    )
+    recorded = _outcome(response, {})
+    assert recorded.info["response_headers"] == {"x-trace": "t1", "content-type": "text/plain"}
 
 
 async def test_sends_the_execution_id_and_json_content_type(provider, ff_url):
