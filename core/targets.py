@@ -43,6 +43,8 @@ class OpenWhiskTarget(_Target):
     action: str = _NAME
     namespace: str | None = Field(default=None, max_length=256)
     kind: Literal["action", "sequence", "web", "trigger"] = "action"
+    blocking: bool = True
+    """False hands the activation to OpenWhisk and returns its id at once (settled later)."""
 
 
 class HttpTarget(_Target):

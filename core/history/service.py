@@ -1,5 +1,6 @@
 """Reading history and stats. Stats come from the rollups the invocation service adds to at
-write time: one read per time bucket, never a scan of the history."""
+write time: one read per time bucket, never a scan of the history. An execution its provider
+left running is settled when it is read (see `core.invoke.settle`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from core import histogram
 from core.auth.principal import Principal
 from core.auth.scopes import require
 from core.errors import InvalidRequest, NotFound
+from core.invoke.settle import Settler
 from core.models import Execution, Page, StatsRollup, Status
 from core.store.base import ExecutionRepository, StatsRepository
 
@@ -25,23 +27,28 @@ class HistoryService:
         stats: StatsRepository,
         bucket_s: int,
         clock: Callable[[], float] = time.time,
+        settler: Settler | None = None,
     ) -> None:
         self._executions = executions
         self._stats = stats
         self._bucket_s = bucket_s
         self._clock = clock
+        self._settler = settler
 
     def bucket_of(self, epoch: float) -> int:
         return int(epoch // self._bucket_s) * self._bucket_s
 
     async def get(self, principal: Principal, execution_id: str) -> Execution:
-        """The caller's own executions; every execution for `read` (or `admin`) holders."""
+        """The caller's own executions; every execution for `read` (or `admin`) holders.
+        One left running by its provider is settled first if its outcome is known now."""
         execution = await self._executions.get(execution_id)
         visible = execution is not None and (
             execution.caller == principal.subject or _can_read(principal)
         )
         if not visible:
             raise NotFound(f"execution {execution_id} not found")
+        if self._settler is not None:
+            return await self._settler.settle(execution)
         return execution
 
     async def list(

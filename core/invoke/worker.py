@@ -29,6 +29,7 @@ from core.invoke.messages import (
 from core.invoke.payloads import cap
 from core.invoke.recorder import Recorder
 from core.invoke.service import InvocationRequest, InvocationService
+from core.invoke.settle import Settler, awaiting_outcome
 from core.models import Execution, Mode, Status, new_id
 from core.store.base import ExecutionRepository
 
@@ -51,6 +52,7 @@ class AsyncWorker:
         *,
         retention_s: int = _DEFAULTS.history_retention_days * 86400,
         max_stored_bytes: int = _DEFAULTS.max_stored_bytes,
+        settler: Settler | None = None,
     ) -> None:
         self._executions = executions
         self._invocations = invocations
@@ -59,6 +61,7 @@ class AsyncWorker:
         self._clock = clock
         self._retention_s = retention_s
         self._max_stored_bytes = max_stored_bytes
+        self._settler = settler
 
     async def run(self, received: ReceivedMessage) -> Execution | None:
         """Handle a decoded queue message of either kind (see `handle`, `handle_request`)."""
@@ -85,6 +88,7 @@ class AsyncWorker:
             if refused.status >= 500:  # it ran but could not be recorded: deliver again
                 raise
             # else the runner recorded why the request could not run
+        execution = await self._settled(execution)
         await self._call_back(execution)
         return execution
 
@@ -130,6 +134,14 @@ class AsyncWorker:
             if recorded is not None:
                 return recorded
         raise MalformedMessage(f"{refused.code}: {refused.detail}") from refused
+
+    async def _settled(self, execution: Execution) -> Execution:
+        """An execution its provider left running, settled if it ends within its timeout
+        (else it stays running, to be settled when it is read)."""
+        if self._settler is None:
+            return execution
+        elapsed_s = self._clock() - (execution.started_at or execution.created_at)
+        return await self._settler.settle_within(execution, execution.timeout_s - elapsed_s)
 
     async def _start(self, execution: Execution) -> bool:
         """Claim a queued execution (queued -> running, atomically)."""
@@ -205,11 +217,14 @@ class AsyncWorker:
         return execution
 
     async def abandon_open(self, reason: str, limit: int = 1000) -> int:
-        """Mark queued/running executions failed (a local restart lost their messages)."""
+        """Mark queued/running executions failed (a local restart lost their messages); not
+        those their platform still runs, which are settled when read."""
         count = 0
         for status in Status.OPEN:
             page = await self._executions.list(status=status, limit=limit)
             for execution in page.items:
+                if awaiting_outcome(execution):
+                    continue
                 execution.status = Status.FAILED
                 execution.success = False
                 execution.error = {"type": "Abandoned", "message": reason}

@@ -9,14 +9,17 @@ A provider turns one attempt at an invocation into an `InvocationOutcome`, or ra
 
 A function that was reached and failed (its own error, a 4xx/500 answer) is an outcome with
 `success=False`, never an exception: it is not retried.
+
+A provider whose platform may take a call before its result is known (an outcome with
+`settled=False`) can also be a `SettlingProvider`: asked later, it tells the outcome.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from core.models import Page
+from core.models import Execution, Page
 
 
 class TransientFailure(Exception):
@@ -31,7 +34,8 @@ class TransientFailure(Exception):
 
 @dataclass
 class InvocationOutcome:
-    success: bool
+    success: bool | None
+    """None only while not settled: nobody knows yet."""
     status_code: int
     result: Any = None
     error: dict[str, Any] | None = None
@@ -81,3 +85,14 @@ class Provider(Protocol):
         """Raises `core.errors.FunctionNotFound`."""
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SettlingProvider(Protocol):
+    """A provider that can settle what it left running (an outcome with `settled=False`)."""
+
+    async def settle(self, execution: Execution) -> InvocationOutcome | None:
+        """The outcome of `execution`, recorded as running with this provider's
+        `provider_info`; None while it is still running. `info["duration_ms"]`, when present,
+        is the function's own run time. Raises a `core.errors.FnproxyError` when the platform
+        cannot be asked now."""
