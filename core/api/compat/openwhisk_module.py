@@ -1,0 +1,538 @@
+"""The OpenWhisk action module's REST surface (seeds/openwhisk-action-module.md) under
+`/openwhisk`, with its request and response fields (seeds/rest-shapes.md), served by the native
+services. Each handler only translates: the seed's request into a native call, the native
+answer into the seed's shape.
+
+Where it differs from the seed, on purpose:
+- a failure answers with its own status (400, 401, 403, 404, 502, 504, ...) as problem+json
+  that also carries the seed's `success: false`, `error` and `status_code`; an action that ran
+  and failed (OpenWhisk's 502 "application error") is a 502 that keeps the activation's fields;
+- a blocking invocation that outlived OpenWhisk's wait answers 202 with `status: "running"`,
+  `success: null` and its activation id to poll, never a success with an empty result;
+- `blocking: false` and `invoke-async` queue a native async invocation (202, `success: true`
+  meaning "accepted"). Its OpenWhisk activation exists only once the queue has run it, so the
+  answer's `activation_id` is the execution id until then: `GET /activations/{id}` answers for
+  an execution id from the execution record (settled on read), for any other from OpenWhisk.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import Response
+
+from core import __version__
+from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam, parse_body
+from core.api.problems import from_validation_error
+from core.api.responses import JSONResponse
+from core.api.routes.health import _check
+from core.api.routes.invoke import unreached
+from core.api.schemas import MAX_TIMEOUT_S
+from core.auth.scopes import READ, require
+from core.errors import FnproxyError, InvalidRequest, NotFound, NotSupported
+from core.invoke.service import Invocation, InvocationRequest
+from core.models import Execution, Mode, Status
+from core.targets import OpenWhiskTarget
+
+PREFIX = "/openwhisk"
+API = f"{PREFIX}/api/v1"
+TAG = "openwhisk (seed)"
+PROVIDER = "openwhisk"
+MODULE_NAME = "openwhisk_action_module"
+"""The seed's MODULE_NAME, which its clients may check."""
+NO_STORE = {"Cache-Control": "no-store"}
+DEFAULT_LIST_LIMIT = 30
+MAX_LIST_LIMIT = 200
+MAX_LIST_SKIP = 1_000_000
+WEB_METHOD = "POST"
+"""The one method the openwhisk target calls a web action with."""
+
+_NAME = Field(min_length=1, max_length=256)
+_NAMESPACE = Field(default=None, min_length=1, max_length=256)
+
+
+class ActionFailed(FnproxyError):
+    status, code, title = 502, "function_failed", "The function failed"
+
+
+class _SeedBody(BaseModel):
+    """A seed client's body: fields the seed did not read are ignored, as it ignored them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class OpenWhiskTokenRequest(_SeedBody):
+    api_key: str = Field(min_length=1, max_length=1024)
+    service: str | None = Field(default=None, max_length=256)
+    """Accepted as the seed did; the token is the module key holder's (scope admin)."""
+
+
+class OpenWhiskTokenResponse(BaseModel):
+    token: str
+    expires_in: int
+
+
+class OpenWhiskActionInvokeRequest(_SeedBody):
+    action_name: str = _NAME
+    namespace: str | None = _NAMESPACE
+    payload: dict[str, Any] = Field(default_factory=dict)
+    blocking: bool = True
+    """False queues the invocation (as `invoke-async` does)."""
+    timeout: int | None = Field(default=None, gt=0, le=int(MAX_TIMEOUT_S * 1000))
+    """Milliseconds: fnproxy's deadline, and OpenWhisk's blocking wait (a little shorter)."""
+
+
+class OpenWhiskActionInvokeResponse(BaseModel):
+    execution_id: str
+    success: bool | None
+    """True or false once the activation ended; null while running; true when queued."""
+    activation_id: str | None
+    result: Any = None
+    duration: float | None
+    """Milliseconds fnproxy's call took."""
+    start_time: int | None
+    """The activation's start and end, epoch milliseconds."""
+    end_time: int | None
+    status: str
+    """The activation's status ("success", "application error", ...) once it ended, else
+    fnproxy's ("queued", "running")."""
+
+
+class OpenWhiskActionAsyncRequest(_SeedBody):
+    action_name: str = _NAME
+    namespace: str | None = _NAMESPACE
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class OpenWhiskSequenceInvokeRequest(_SeedBody):
+    sequence_name: str = _NAME
+    namespace: str | None = _NAMESPACE
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class OpenWhiskWebActionRequest(_SeedBody):
+    action_name: str = _NAME
+    package_name: str = Field(default="default", min_length=1, max_length=256)
+    namespace: str | None = _NAMESPACE
+    payload: dict[str, Any] = Field(default_factory=dict)
+    method: str = Field(default=WEB_METHOD, max_length=16)
+    """Only POST (the openwhisk target's); another is refused, never silently changed."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Only {}: the openwhisk target sends no caller headers; others are refused."""
+
+
+class OpenWhiskTriggerFireRequest(_SeedBody):
+    trigger_name: str = _NAME
+    namespace: str | None = _NAMESPACE
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+def seed_error(error: FnproxyError) -> FnproxyError:
+    """The seed's failure fields on top of the problem members."""
+    error.extra.setdefault("status_code", error.status)
+    error.extra.update(success=False, error=error.detail)
+    return error
+
+
+def with_seed_errors(handler: Handler) -> Handler:
+    """Every error of `handler` also carries the seed's `success`, `error` and `status_code`;
+    a malformed body is the seed's 400."""
+
+    @functools.wraps(handler)
+    async def answer(call: Call) -> Response:
+        try:
+            return await handler(call)
+        except ValidationError as invalid:
+            problem = from_validation_error(invalid)
+            raise seed_error(InvalidRequest(problem.detail, **problem.extra)) from None
+        except FnproxyError as error:
+            raise seed_error(error) from None
+
+    return answer
+
+
+async def read(call: Call, model: type[BaseModel]) -> Any:
+    return await parse_body(call.request, model, call.services.settings.max_request_bytes)
+
+
+def openwhisk(call: Call) -> Any:
+    """The openwhisk provider: the provider port, plus `get_activation(id, namespace)` and a
+    `namespace` for `list_functions`."""
+    return call.services.providers.get(PROVIDER)
+
+
+def to_target(name: str, namespace: str | None, kind: str = "action") -> OpenWhiskTarget:
+    return OpenWhiskTarget(provider=PROVIDER, action=name, namespace=namespace, kind=kind)
+
+
+async def invoke(
+    call: Call,
+    target: OpenWhiskTarget,
+    payload: dict[str, Any],
+    mode: str = Mode.SYNC,
+    timeout_ms: int | None = None,
+) -> Invocation:
+    """The native invocation; OpenWhisk unreachable or too slow raises its 502/504 problem."""
+    request = InvocationRequest(
+        target=target,
+        payload=payload,
+        mode=mode,
+        timeout_s=timeout_ms / 1000 if timeout_ms else None,
+    )
+    invocation = await call.services.invocations.invoke(request, call.principal)
+    problem = unreached(invocation.execution)
+    if problem is not None:
+        raise problem
+    return invocation
+
+
+def activation_id(execution: Execution) -> str | None:
+    """OpenWhisk's activation id; a queued execution's own id until it has one."""
+    if execution.status == Status.QUEUED:
+        return execution.execution_id
+    return execution.provider_info.get("activation_id")
+
+
+def activation_status(execution: Execution) -> str:
+    return execution.provider_info.get("status") or execution.status
+
+
+def outcome(execution: Execution) -> bool | None:
+    """`success`: true for an accepted async invocation (the seed's meaning), else the
+    function's outcome (null while it runs)."""
+    return True if execution.mode == Mode.ASYNC else execution.success
+
+
+def invocation_view(invocation: Invocation) -> dict[str, Any]:
+    execution = invocation.execution
+    info = execution.provider_info
+    return {
+        "execution_id": execution.execution_id,
+        "success": outcome(execution),
+        "activation_id": activation_id(execution),
+        "result": invocation.result,
+        "duration": execution.duration_ms,
+        "start_time": info.get("start"),
+        "end_time": info.get("end"),
+        "status": activation_status(execution),
+    }
+
+
+def http_status(execution: Execution) -> int:
+    """202 while the outcome is not known yet (queued, or running past OpenWhisk's wait)."""
+    return 202 if execution.status in Status.OPEN else 200
+
+
+def action_answer(invocation: Invocation) -> Response:
+    """The seed's invoke answer; an action that ran and failed is a 502 problem carrying the
+    same fields (`status`, the problem's own member, becomes `activation_status`), OpenWhisk's
+    status code and the activation's error."""
+    execution = invocation.execution
+    view = invocation_view(invocation)
+    if execution.success is False:
+        message = (execution.error or {}).get("message") or "the action failed"
+        view["activation_status"] = view.pop("status")
+        raise ActionFailed(message, **view, status_code=execution.status_code)
+    return JSONResponse(view, status_code=http_status(execution))
+
+
+@with_seed_errors
+async def openwhisk_token(call: Call) -> Response:
+    body: OpenWhiskTokenRequest = await read(call, OpenWhiskTokenRequest)
+    grant = await call.services.auth.token_for_api_key(body.api_key)
+    return JSONResponse(
+        {"token": grant.access_token, "expires_in": grant.expires_in}, headers=NO_STORE
+    )
+
+
+@with_seed_errors
+async def openwhisk_invoke_action(call: Call) -> Response:
+    body: OpenWhiskActionInvokeRequest = await read(call, OpenWhiskActionInvokeRequest)
+    mode = Mode.SYNC if body.blocking else Mode.ASYNC
+    target = to_target(body.action_name, body.namespace)
+    return action_answer(await invoke(call, target, body.payload, mode, body.timeout))
+
+
+@with_seed_errors
+async def openwhisk_invoke_async(call: Call) -> Response:
+    body: OpenWhiskActionAsyncRequest = await read(call, OpenWhiskActionAsyncRequest)
+    target = to_target(body.action_name, body.namespace)
+    execution = (await invoke(call, target, body.payload, Mode.ASYNC)).execution
+    return JSONResponse(
+        {
+            "execution_id": execution.execution_id,
+            "success": outcome(execution),
+            "activation_id": activation_id(execution),
+            "status": execution.status,
+        },
+        status_code=http_status(execution),
+    )
+
+
+@with_seed_errors
+async def openwhisk_invoke_sequence(call: Call) -> Response:
+    body: OpenWhiskSequenceInvokeRequest = await read(call, OpenWhiskSequenceInvokeRequest)
+    target = to_target(body.sequence_name, body.namespace, "sequence")
+    return action_answer(await invoke(call, target, body.payload))
+
+
+def refuse_unsupported_web_options(body: OpenWhiskWebActionRequest) -> None:
+    if body.method.upper() != WEB_METHOD:
+        raise NotSupported(f"web actions are invoked with POST here, not {body.method}")
+    if body.headers:
+        raise NotSupported("web actions are invoked without caller headers here")
+
+
+@with_seed_errors
+async def openwhisk_invoke_web_action(call: Call) -> Response:
+    """The web action's own HTTP answer, whatever its status (the seed's shape carries it)."""
+    body: OpenWhiskWebActionRequest = await read(call, OpenWhiskWebActionRequest)
+    refuse_unsupported_web_options(body)
+    target = to_target(f"{body.package_name}/{body.action_name}", body.namespace, "web")
+    invocation = await invoke(call, target, body.payload)
+    execution = invocation.execution
+    return JSONResponse(
+        {
+            "execution_id": execution.execution_id,
+            "success": execution.success,
+            "status_code": execution.status_code,
+            "response": invocation.result,
+            "response_headers": execution.provider_info.get("response_headers") or {},
+        },
+        status_code=http_status(execution),
+    )
+
+
+@with_seed_errors
+async def openwhisk_fire_trigger(call: Call) -> Response:
+    body: OpenWhiskTriggerFireRequest = await read(call, OpenWhiskTriggerFireRequest)
+    target = to_target(body.trigger_name, body.namespace, "trigger")
+    execution = (await invoke(call, target, body.payload)).execution
+    return JSONResponse(
+        {
+            "execution_id": execution.execution_id,
+            "success": execution.success,
+            "activation_id": activation_id(execution),
+        }
+    )
+
+
+def execution_activation(execution: Execution) -> dict[str, Any]:
+    """An execution fnproxy queued or left running, as the seed's activation answer."""
+    return {
+        "success": True,
+        "activation_id": activation_id(execution),
+        "result": execution.result,
+        "duration": execution.provider_info.get("duration_ms"),
+        "status": activation_status(execution),
+        "logs": execution.logs.splitlines() if execution.logs else [],
+        "execution_id": execution.execution_id,
+    }
+
+
+def openwhisk_activation(activation: dict[str, Any]) -> dict[str, Any]:
+    response = activation.get("response") or {}
+    return {
+        "success": True,
+        "activation_id": activation.get("activationId"),
+        "result": response.get("result"),
+        "duration": activation.get("duration"),
+        "status": response.get("status"),
+        "logs": activation.get("logs") or [],
+    }
+
+
+async def visible_execution(call: Call, execution_id: str) -> Execution | None:
+    try:
+        return await call.services.history.get(call.principal, execution_id)
+    except NotFound:
+        return None
+
+
+@with_seed_errors
+async def openwhisk_get_activation(call: Call) -> Response:
+    """By the id an invocation answered with: an execution's own, else OpenWhisk's (any
+    activation of the namespace: the `read` scope)."""
+    requested = call.path("activation_id")
+    execution = await visible_execution(call, requested)
+    if execution is not None:
+        return JSONResponse(execution_activation(execution))
+    require(call.principal, READ)
+    activation = await openwhisk(call).get_activation(requested, call.query("namespace"))
+    return JSONResponse(openwhisk_activation(activation))
+
+
+@with_seed_errors
+async def openwhisk_list_actions(call: Call) -> Response:
+    limit = call.int_query("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+    skip = call.int_query("skip", 0, 0, MAX_LIST_SKIP)
+    page = await openwhisk(call).list_functions(limit, str(skip), namespace=call.query("namespace"))
+    actions = [
+        {
+            "name": info.name,
+            "namespace": info.details.get("namespace"),
+            "version": info.details.get("version"),
+            "published": info.details.get("published", False),
+        }
+        for info in page.items
+    ]
+    return JSONResponse({"success": True, "actions": actions})
+
+
+def module_stats(summary: dict[str, Any]) -> dict[str, Any]:
+    """The seed's counters: the OpenWhisk functions' share of the native stats."""
+    functions = {
+        key: counts
+        for key, counts in summary["by_function"].items()
+        if key.startswith(f"{PROVIDER}:")
+    }
+    total = sum(counts["count"] for counts in functions.values())
+    total_ms = sum((counts["avg_ms"] or 0.0) * counts["count"] for counts in functions.values())
+    return {
+        "total_executions": total,
+        "successful_executions": sum(counts["successes"] for counts in functions.values()),
+        "failed_executions": sum(counts["failures"] for counts in functions.values()),
+        "average_execution_time_ms": round(total_ms / total, 3) if total else None,
+        "since": datetime.fromtimestamp(summary["since"], tz=UTC).isoformat(),
+        "by_function": functions,
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@with_seed_errors
+async def openwhisk_stats(call: Call) -> Response:
+    summary = await call.services.history.stats(call.principal, function=None, since=None)
+    return JSONResponse(
+        {
+            "module": MODULE_NAME,
+            "version": __version__,
+            "stats": module_stats(summary),
+            "timestamp": now_iso(),
+        }
+    )
+
+
+async def openwhisk_health(call: Call) -> Response:
+    """The old module's health: its store (the seed's database) and its OpenWhisk settings."""
+    settings = call.services.settings
+    database = await _check(call.services.store.ping)
+    body: dict[str, Any] = {
+        "status": "healthy" if database == "ok" else "unhealthy",
+        "module": MODULE_NAME,
+        "version": __version__,
+        "timestamp": now_iso(),
+        "database": "connected" if database == "ok" else database,
+        "rest_port": settings.rest_port,
+        "openwhisk_api_host": settings.openwhisk_api_host,
+        "namespace": settings.openwhisk_namespace,
+    }
+    if database != "ok":
+        body["error"] = f"store {database}"
+    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+
+
+def _endpoint(method: str, path: str, handler: Handler, summary: str, **more: Any) -> Endpoint:
+    return Endpoint(method, path, handler, summary, TAG, **more)
+
+
+def _post(path: str, handler: Handler, summary: str, body: type[BaseModel], **more: Any):
+    return _endpoint("POST", f"{API}{path}", handler, summary, body=body, custom_body=True, **more)
+
+
+INVOKE_ERRORS = {
+    404: "Unknown action",
+    413: "Payload too large",
+    502: "The action failed, or OpenWhisk was unreachable after retries",
+    504: "Timed out",
+}
+
+ENDPOINTS = [
+    _endpoint(
+        "GET",
+        f"{PREFIX}/health",
+        openwhisk_health,
+        "Health in the OpenWhisk module's shape",
+        scope=PUBLIC,
+        extra_responses={503: "The store is failing"},
+    ),
+    _post(
+        "/auth/token",
+        openwhisk_token,
+        "A bearer token for the module's API key",
+        OpenWhiskTokenRequest,
+        scope=PUBLIC,
+        response=OpenWhiskTokenResponse,
+        extra_responses={401: "Bad API key"},
+    ),
+    _post(
+        "/actions/invoke",
+        openwhisk_invoke_action,
+        "Invoke an action; 202 when queued (blocking false) or still running",
+        OpenWhiskActionInvokeRequest,
+        response=OpenWhiskActionInvokeResponse,
+        extra_responses=INVOKE_ERRORS,
+    ),
+    _post(
+        "/actions/invoke-async",
+        openwhisk_invoke_async,
+        "Queue an action invocation",
+        OpenWhiskActionAsyncRequest,
+        status=202,
+        extra_responses={404: "Unknown action", 413: "Payload too large"},
+    ),
+    _post(
+        "/sequences/invoke",
+        openwhisk_invoke_sequence,
+        "Invoke a sequence; 202 when still running past OpenWhisk's wait",
+        OpenWhiskSequenceInvokeRequest,
+        response=OpenWhiskActionInvokeResponse,
+        extra_responses=INVOKE_ERRORS,
+    ),
+    _post(
+        "/web-actions/invoke",
+        openwhisk_invoke_web_action,
+        "Invoke a web action (POST); its own status is the answer's status_code",
+        OpenWhiskWebActionRequest,
+        extra_responses={404: "Unknown web action", 502: "OpenWhisk unreachable", 504: "Timed out"},
+    ),
+    _post(
+        "/triggers/fire",
+        openwhisk_fire_trigger,
+        "Fire a trigger",
+        OpenWhiskTriggerFireRequest,
+        extra_responses={404: "Unknown trigger", 502: "OpenWhisk unreachable"},
+    ),
+    _endpoint(
+        "GET",
+        f"{API}/activations/{{activation_id}}",
+        openwhisk_get_activation,
+        "An activation's result, duration, status and logs (by its id or the execution id)",
+        query=(QueryParam("namespace", "OpenWhisk namespace (default OPENWHISK_NAMESPACE)"),),
+        extra_responses={403: "OpenWhisk's ids need the read scope", 404: "Unknown, or running"},
+    ),
+    _endpoint(
+        "GET",
+        f"{API}/actions",
+        openwhisk_list_actions,
+        "The actions of a namespace",
+        scope=READ,
+        query=(
+            QueryParam("limit", f"page size (1-{MAX_LIST_LIMIT}, default 30)", "integer"),
+            QueryParam("skip", "how many actions to skip (default 0)", "integer"),
+            QueryParam("namespace", "OpenWhisk namespace (default OPENWHISK_NAMESPACE)"),
+        ),
+    ),
+    _endpoint(
+        "GET",
+        f"{API}/stats",
+        openwhisk_stats,
+        "Counts of OpenWhisk invocations over the last 24 hours",
+        scope=READ,
+    ),
+]
