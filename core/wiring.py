@@ -63,13 +63,21 @@ def build_store(settings: Settings) -> Store:
             pool_size=settings.max_batch_size,
             retention_days=settings.history_retention_days,
         )
+    if backend == "firestore":
+        return _load("core.store.firestore.FirestoreStore")(
+            _required(settings.gcp_project_id, "GCP_PROJECT_ID", backend),
+            database=settings.firestore_database,
+            prefix=settings.firestore_prefix,
+            retention_days=settings.history_retention_days,
+        )
     raise ConfigError(f"STORE_BACKEND: {backend!r} is not available in this build")
 
 
 def build_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> SecretSource:
     """The secret source; `environ` (default: the process environment) holds the secret
-    references (`NAME_SECRET` / `NAME_SECRET_ARN`) the aws source follows."""
+    references (`NAME_SECRET` / `NAME_SECRET_ARN`) the aws and gcp sources follow."""
     backend = settings.backend_for("secrets")
+    environ = os.environ if environ is None else environ
     if backend == "env":
         return _load("core.secrets.env.EnvSecretSource")(_settings_secrets(settings))
     if backend == "aws":
@@ -77,7 +85,14 @@ def build_secrets(settings: Settings, environ: Mapping[str, str] | None = None) 
             settings.aws_region,
             _endpoint(settings),
             cache_ttl_s=settings.secrets_cache_ttl_s,
-            environ=os.environ if environ is None else environ,
+            environ=environ,
+        )
+    if backend == "gcp":
+        return _load("core.secrets.gcp_secret_manager.GcpSecretManagerSource")(
+            settings.gcp_project_id,  # only a short secret name needs it
+            emulator_host=settings.secretmanager_emulator_host,
+            cache_ttl_s=settings.secrets_cache_ttl_s,
+            environ=environ,
         )
     raise ConfigError(f"SECRETS_BACKEND: {backend!r} is not available in this build")
 
@@ -88,10 +103,26 @@ def load_aws_settings(environ: Mapping[str, str] | None = None) -> tuple[Setting
     (`NAME_SECRET=<secret id>` or `NAME_SECRET_ARN`) is resolved from Secrets Manager first;
     the source reads the module key itself (both stages, for rotation) and has the resolved
     secrets cached already."""
+    return _load_cloud_settings(environ, "aws")
+
+
+def load_gcp_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings, SecretSource]:
+    """Settings for a Cloud Function instance, as `load_aws_settings` does on AWS: with the
+    gcp secrets backend, every setting reference (`NAME_SECRET=projects/P/secrets/S[#key]`)
+    is resolved from Secret Manager first, and the source reads the module key itself (latest
+    and previous enabled versions, for rotation)."""
+    return _load_cloud_settings(environ, "gcp")
+
+
+def _load_cloud_settings(
+    environ: Mapping[str, str] | None, secrets_backend: str
+) -> tuple[Settings, SecretSource]:
+    """Settings from `environ` (default: the process environment, no `.env`), with the setting
+    references resolved through the secret source when it is `secrets_backend`."""
     environ = dict(os.environ if environ is None else environ)
     settings = load_settings(environ, dotenv=None)
     secrets = build_secrets(settings, environ)
-    if settings.backend_for("secrets") == "aws":
+    if settings.backend_for("secrets") == secrets_backend:
         resolve = _load("core.secrets.references.resolve_setting_references")
         settings = load_settings(resolve(environ, secrets.read_current), dotenv=None)
     return settings, secrets
@@ -116,6 +147,11 @@ def build_events(settings: Settings) -> EventBus:
             _endpoint(settings),
             pool_size=settings.max_batch_size,
         )
+    if backend == "pubsub":
+        return _load("core.events.pubsub.PubSubEventBus")(
+            _required(settings.events_topic, "EVENTS_TOPIC", backend),
+            settings.gcp_project_id,  # only a short topic name needs it
+        )
     raise ConfigError(f"EVENTS_BACKEND: {backend!r} is not available in this build")
 
 
@@ -129,6 +165,11 @@ def build_queue(settings: Settings) -> WorkQueue:
             settings.aws_region,
             _endpoint(settings),
             pool_size=settings.max_batch_size,
+        )
+    if backend == "pubsub":
+        return _load("core.events.pubsub.PubSubWorkQueue")(
+            _required(settings.async_topic, "ASYNC_TOPIC", backend),
+            settings.gcp_project_id,  # only a short topic name needs it
         )
     raise ConfigError(f"QUEUE_BACKEND: {backend!r} is not available in this build")
 
@@ -148,12 +189,30 @@ def build_sqs_delivery(services: Services) -> Any:
     )
 
 
+def build_pubsub_delivery(services: Services) -> Any:
+    """What hands the Pub/Sub CloudEvents of the async topic's push subscription to the async
+    worker (`core.events.pubsub.PubSubDelivery`); ASYNC_MAX_RECEIVE_COUNT is the subscription's
+    dead-letter policy's max delivery attempts."""
+    return _load("core.events.pubsub.PubSubDelivery")(
+        services.worker, services.settings.async_max_receive_count
+    )
+
+
 def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
     return {
         "aws_lambda": lambda: _load("core.providers.aws_lambda.AwsLambdaProvider")(
             default_region=settings.aws_region,
             pool_size=max(settings.http_pool_size, settings.max_batch_size),
             endpoint_url=_endpoint(settings),
+        ),
+        "gcp_functions": lambda: _load("core.providers.gcp_functions.GcpFunctionsProvider")(
+            settings.gcp_project_id,
+            settings.gcp_region,
+            max(settings.http_pool_size, settings.max_batch_size),
+            api_url=settings.gcp_functions_api_url,
+            id_tokens=settings.gcp_id_tokens,
+            service_account_key=settings.gcp_service_account_key,
+            service_account_email=settings.gcp_service_account_email,
         ),
         "http": lambda: _load("core.providers.http.HttpProvider")(
             pool_size=max(settings.http_pool_size, settings.max_batch_size)
@@ -200,8 +259,8 @@ def build_services(
     wrap_events: Callable[[EventBus], EventBus] | None = None,
 ) -> Services:
     """The services over the backends `settings` choose. `secrets` is a source built already
-    (see `load_aws_settings`); `wrap_events` decorates the event bus (the Lambda handler adds
-    metrics with it)."""
+    (see `load_aws_settings`, `load_gcp_settings`); `wrap_events` decorates the event bus (the
+    Lambda handler adds metrics with it)."""
     store = build_store(settings)
     if secrets is None:
         secrets = build_secrets(settings)

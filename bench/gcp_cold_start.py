@@ -1,0 +1,407 @@
+"""(c-gcp) Cold start of the GCP HTTP entry point: a fresh process does what the Cloud Functions
+Python runtime does at start - functions-framework's `create_app(target="http",
+source="handlers/gcp_function.py")`, which imports functions-framework and fnproxy's entry
+module - then runs the ASGI app's lifespan startup and answers ONE `POST /v1/invoke` that
+invokes an HTTP function as a `gcp_functions` target by URL (fnproxy: settings, services on
+Firestore and Pub/Sub built on that first request, JWT check, the call, execution record and
+stats rollup in the Firestore emulator, outcome CloudEvent published to the Pub/Sub emulator) -
+against the foundation issue's baseline (bench/_cold_child.py baseline: FastAPI + Mangum +
+powertools Logger/Metrics/Tracer + five boto3 clients; JWT with pyjwt, the call with aiohttp,
+one SQLite row). fnproxy is measured with its module key in the environment, as the baseline
+has it, and (`--key-from both|secret-manager`) read from Secret Manager, as deployed (the
+test server of tests/gcp, over gRPC). Goal: fnproxy <= 0.5x the baseline.
+
+    .venv/bin/python bench/gcp_cold_start.py [--runs 7] [--key-from environment]
+
+The bench starts its own Firestore and Pub/Sub emulators (the Google Cloud SDK's, with java)
+and function server, and creates the topics and the secret before any timing. Time runs from
+just before the child is spawned to its marker line (the answer), in the parent; median of the
+runs, sides alternating, after one unmeasured run each. The token is minted here, so neither
+child makes a token round trip.
+
+This file is also the fnproxy child (`gcp_cold_start.py child`): the child's clock starts on its
+first line, and it runs and exits before any of the parent's imports.
+"""
+
+import time
+
+STARTED = time.perf_counter()
+
+import asyncio  # noqa: E402 - the clock above starts before every import
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from _asgi import Lifespan, post  # noqa: E402
+
+MARKER = "COLD "
+ENTRY_TARGET = "http"
+ENTRY_SOURCE = "handlers/gcp_function.py"
+
+
+def elapsed_ms() -> float:
+    return round((time.perf_counter() - STARTED) * 1000, 2)
+
+
+# --- the fnproxy child --------------------------------------------------------------------
+
+
+async def first_invoke(app, milestones: dict) -> None:
+    body = json.dumps(
+        {
+            "target": {"provider": "gcp_functions", "url": os.environ["BENCH_FUNCTION_URL"]},
+            "payload": {"n": 1},
+        }
+    ).encode()
+    headers = {
+        "content-type": "application/json",
+        "authorization": f"Bearer {os.environ['BENCH_TOKEN']}",
+    }
+    async with Lifespan(app):
+        milestones["started_ms"] = elapsed_ms()
+        status, answer = await post(app, "/v1/invoke", body, headers)
+        milestones["answered_ms"] = elapsed_ms()
+        success = status == 200 and json.loads(answer).get("success") is True
+        marker = {"status": status, "success": success, **milestones}
+        print(MARKER + json.dumps(marker), flush=True)
+        if not success:
+            print(answer.decode(errors="replace")[:2000], file=sys.stderr)
+
+
+def run_child() -> None:
+    """What the runtime does at start (functions-framework's create_app, which loads the
+    entry module), then one invoke. Milestones: `runtime` functions-framework imported,
+    `imported` = `built` the entry module loaded (the services are built on the first request),
+    `started` the lifespan's startup done, `answered`."""
+    from functions_framework import create_app
+
+    milestones = {"runtime_ms": elapsed_ms()}
+    app = create_app(ENTRY_TARGET, ENTRY_SOURCE)
+    milestones["imported_ms"] = milestones["built_ms"] = elapsed_ms()
+    asyncio.run(first_invoke(app, milestones))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
+    run_child()
+    sys.exit(0)
+
+
+# --- the parent (its imports come after the child's exit above) ---------------------------
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import ExitStack, contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from _common import (  # noqa: E402
+    PYTHON,
+    REPO_DIR,
+    Goal,
+    Row,
+    Server,
+    child_env,
+    format_table,
+    free_port,
+    machine_line,
+    median,
+    mint_token,
+    new_secret_key,
+    progress,
+    ratio,
+    spawn_function_server,
+    spawn_server,
+)
+from bench_cold_start import (  # noqa: E402
+    CHILD_TIMEOUT_S,
+    MILESTONES,
+    NO_NETWORK_AWS,
+    ColdRun,
+    read_marker,
+    reap,
+)
+from bench_cold_start import cold_start as baseline_cold_start  # noqa: E402
+
+sys.path.insert(0, str(REPO_DIR))
+from google.cloud import pubsub_v1  # noqa: E402
+
+from tests.gcp.gcp_stack import create_secret, unique  # noqa: E402
+from tests.gcp.secret_manager_server import SecretManagerServer  # noqa: E402
+
+PROJECT = "demo-fnproxy"
+BASELINE = "baseline"
+FNPROXY_SIDES = {
+    "fnproxy-gcp": "module key from the environment, as the baseline",
+    "fnproxy-gcp-sm": "module key from Secret Manager (the test server), as deployed",
+}
+KEY_FROM = {"environment": ("fnproxy-gcp",), "secret-manager": ("fnproxy-gcp-sm",)}
+KEY_FROM["both"] = KEY_FROM["environment"] + KEY_FROM["secret-manager"]
+
+
+def fnproxy_cold_start(env: dict[str, str]) -> ColdRun:
+    command = [PYTHON, str(Path(__file__).resolve()), "child"]
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    with tempfile.TemporaryFile("w+") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            marker = read_marker(process, deadline)
+            answered = time.perf_counter()
+            usage = reap(process, deadline)
+            exited = time.perf_counter()
+        finally:
+            process.stdout.close()
+            if process.returncode is None:
+                process.kill()
+                process.wait()
+        if not marker["success"] or process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"fnproxy cold start failed ({marker}):\n{stderr.read()[-3000:]}")
+    return ColdRun(
+        (answered - started) * 1000,
+        (exited - started) * 1000,
+        usage.ru_maxrss / 1024,
+        {name: marker[name] for name in (*MILESTONES, "runtime_ms")},
+    )
+
+
+# --- emulators and resources --------------------------------------------------------------
+
+
+def google_sdk() -> Path:
+    gcloud = shutil.which("gcloud")
+    if gcloud is None or shutil.which("java") is None:
+        raise SystemExit("this benchmark needs the Google Cloud SDK's emulators (gcloud + java)")
+    root = subprocess.run(
+        [gcloud, "info", "--format=value(installation.sdk_root)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    return Path(root)
+
+
+@contextmanager
+def emulator(name: str, command: list[str], port: int, work_dir: Path) -> Iterator[str]:
+    """A Google emulator of this benchmark's own (java, called directly so that the process
+    stopped is the server); its `host:port`."""
+    server: Server = spawn_server(name, command, child_env(), port, work_dir)
+    try:
+        server.wait_ready("/")
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def firestore_emulator(sdk: Path, work_dir: Path) -> Iterator[str]:
+    jar = sdk / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+    main = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
+    port = free_port()
+    command = ["java", "-cp", str(jar), main, "start", "--host=127.0.0.1", f"--port={port}"]
+    return emulator("firestore", command, port, work_dir)
+
+
+def pubsub_emulator(sdk: Path, work_dir: Path) -> Iterator[str]:
+    jars = sorted((sdk / "platform/pubsub-emulator/lib").glob("cloud-pubsub-emulator-*-all.jar"))
+    port = free_port()
+    command = ["java", "-jar", str(jars[-1]), "--host=127.0.0.1", f"--port={port}"]
+    return emulator("pubsub", command, port, work_dir)
+
+
+def create_topics() -> tuple[str, str]:
+    """The events and async topics (PUBSUB_EMULATOR_HOST is set)."""
+    publisher = pubsub_v1.PublisherClient()
+    topics = tuple(
+        publisher.create_topic(name=publisher.topic_path(PROJECT, unique(f"bench-{kind}"))).name
+        for kind in ("events", "async")
+    )
+    publisher.transport.close()
+    return topics
+
+
+@contextmanager
+def secret_manager() -> Iterator[SecretManagerServer]:
+    server = SecretManagerServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def fnproxy_envs(
+    emulators: dict[str, str], key: str, secret: str, secret_host: str
+) -> dict[str, dict[str, str]]:
+    """The environment of each fnproxy side: the Cloud Function's configuration."""
+    events_topic, async_topic = create_topics()
+    common = child_env(
+        FNPROXY_PLATFORM="gcp",
+        GCP_PROJECT_ID=PROJECT,
+        GOOGLE_CLOUD_PROJECT=PROJECT,
+        FIRESTORE_EMULATOR_HOST=emulators["firestore"],
+        PUBSUB_EMULATOR_HOST=emulators["pubsub"],
+        FIRESTORE_COLLECTION_PREFIX="bench",
+        EVENTS_TOPIC=events_topic,
+        ASYNC_TOPIC=async_topic,
+        GCP_ID_TOKENS="false",
+        LOG_LEVEL="WARNING",
+    )
+    common = {name: value for name, value in common.items() if not name.startswith("MODULE_")}
+    return {
+        "fnproxy-gcp": {**common, "MODULE_SECRET_KEY": key},
+        "fnproxy-gcp-sm": {
+            **common,
+            "MODULE_SECRET_KEY_SECRET": secret,
+            "SECRETMANAGER_EMULATOR_HOST": secret_host,
+        },
+    }
+
+
+# --- runs and the table -------------------------------------------------------------------
+
+
+def alternate(
+    sides: tuple[str, ...],
+    envs: dict[str, dict[str, str]],
+    function_url: str,
+    runs: int,
+    work_dir: Path,
+) -> dict[str, list[ColdRun]]:
+    def once(side: str) -> ColdRun:
+        if side == BASELINE:
+            return baseline_cold_start(BASELINE, function_url, envs[BASELINE], work_dir)
+        return fnproxy_cold_start(envs[side])
+
+    for side in sides:  # unmeasured: warms the page cache, the bytecode caches, the emulators
+        once(side)
+    results: dict[str, list[ColdRun]] = {side: [] for side in sides}
+    for n in range(runs):
+        for side in sides:
+            results[side].append(once(side))
+        progress(
+            f"  cold start {n + 1}/{runs}: "
+            + ", ".join(f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in sides)
+        )
+    return results
+
+
+def metric_median(runs: list[ColdRun], metric: str) -> float:
+    return median([getattr(run, metric) for run in runs])
+
+
+def metric_median_of(runs: list[ColdRun], milestone: str) -> float:
+    return median([run.milestones[milestone] for run in runs])
+
+
+def milestones_note(results: dict[str, list[ColdRun]], side: str) -> str:
+    marks = ", ".join(
+        f"{name.removesuffix('_ms')} {metric_median_of(results[side], name):.0f}"
+        for name in MILESTONES
+    )
+    return f"(c-gcp) {side} child, median ms since its first line: {marks}"
+
+
+def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
+    sides = [side for side in FNPROXY_SIDES if side in results]
+    base = {m: metric_median(results[BASELINE], m) for m in ("first_answer_ms", "imported_ms")}
+    notes = [
+        f"(c-gcp): median of {len(results[BASELINE])} runs per side, alternating; a fresh "
+        "process: functions-framework's create_app of the http entry, then one POST /v1/invoke "
+        "(gcp_functions target by URL; Firestore + Pub/Sub emulators); ratio = fnproxy / baseline",
+        "(c-gcp): baseline = bench/_cold_child.py baseline: FastAPI + Mangum + powertools "
+        "Logger/Metrics/Tracer + 5 boto3 clients; JWT with pyjwt, the call with aiohttp, one "
+        "SQLite row; its key comes from the environment",
+        *(f"(c-gcp) [{side}]: fnproxy with its {FNPROXY_SIDES[side]}" for side in sides),
+        *(milestones_note(results, side) for side in (*sides, BASELINE)),
+        *(
+            f"(c-gcp) {side}: importing functions-framework itself (flask, starlette, "
+            f"cloudevents) took {metric_median_of(results[side], 'runtime_ms'):.0f} ms of that"
+            for side in sides
+        ),
+        "(c-gcp): fastest first answer: "
+        + ", ".join(
+            f"{side} {min(r.first_answer_ms for r in results[side]):.0f} ms"
+            for side in (*sides, BASELINE)
+        ),
+    ]
+    rows: list[Row] = []
+    for label, metric, goal in (
+        ("cold start to first answer (ms)", "first_answer_ms", Goal(0.5, at_least=False)),
+        ("child import-only time (ms)", "imported_ms", None),
+    ):
+        for side in sides:
+            value = metric_median(results[side], metric)
+            rows.append(
+                Row(
+                    f"(c-gcp) [{side}] {label}",
+                    value,
+                    base[metric],
+                    ratio(value, base[metric]),
+                    goal,
+                    [] if rows else notes,
+                )
+            )
+    rss_base = metric_median(results[BASELINE], "peak_rss_mib")
+    for side in sides:
+        rss = metric_median(results[side], "peak_rss_mib")
+        rows.append(
+            Row(f"(d-gcp) [{side}] child peak RSS (MiB)", rss, rss_base, ratio(rss, rss_base))
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="cold starts per side (default 7)")
+    parser.add_argument(
+        "--key-from",
+        choices=sorted(KEY_FROM),
+        default="both",
+        help="where fnproxy takes its module key: the environment (as the baseline), Secret "
+        "Manager (as deployed), or both, one row each (default both)",
+    )
+    options = parser.parse_args()
+    sides = (*KEY_FROM[options.key_from], BASELINE)
+    work_dir = Path(tempfile.mkdtemp(prefix="gcp-cold-"))
+    key = new_secret_key()
+    try:
+        with ExitStack() as running:
+            progress("(c-gcp) starting the Firestore and Pub/Sub emulators and the function")
+            sdk = google_sdk()
+            emulators = {
+                "firestore": running.enter_context(firestore_emulator(sdk, work_dir)),
+                "pubsub": running.enter_context(pubsub_emulator(sdk, work_dir)),
+            }
+            os.environ["PUBSUB_EMULATOR_HOST"] = emulators["pubsub"]
+            function = spawn_function_server(0.0, work_dir)
+            running.callback(function.stop)
+            function.wait_ready("/")
+            server = running.enter_context(secret_manager())
+            secret = create_secret(server, key, PROJECT)
+            envs = fnproxy_envs(emulators, key, secret, server.host)
+            token = mint_token(key)
+            for env in envs.values():
+                env.update(BENCH_TOKEN=token, BENCH_FUNCTION_URL=function.url + "/fn")
+            envs[BASELINE] = child_env(
+                MODULE_SECRET_KEY=key, BENCH_TOKEN=token, LOG_LEVEL="WARNING", **NO_NETWORK_AWS
+            )
+            results = alternate(sides, envs, function.url + "/fn", max(options.runs, 1), work_dir)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    print(machine_line())
+    print(format_table(rows_for(results)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""The GCP Cloud Functions (gen2) entry points, served by functions-framework (>= 3.9):
+
+    functions-framework --target=http --source=handlers/gcp_function.py     # the API
+    functions-framework --target=worker --source=handlers/gcp_function.py   # the async worker
+
+- `http` (HTTP trigger) answers every request with fnproxy's own ASGI app
+  (`core.api.app.create_app`), the same app the local server and the Lambda serve. It is
+  registered with `functions_framework.aio.http`, so functions-framework serves it as ASGI
+  (Starlette under uvicorn); the function answers with an `AppCall`, which Starlette then calls
+  as an ASGI app with the request's own scope, receive and send: the app reads the body and
+  sends its answer itself, routes, problem+json and headers untouched.
+- `worker` (Pub/Sub trigger through Eventarc) receives the async topic's messages as CloudEvents
+  (`google.cloud.pubsub.topic.v1.messagePublished`) and hands them to
+  `core.events.pubsub.PubSubDelivery`: a completed execution is not run again on redelivery, a
+  transient failure raises (functions-framework answers 500, so Pub/Sub delivers the message
+  again, then dead-letters it), a malformed message is recorded and acknowledged.
+
+Event loop. The store, the Pub/Sub publishers and the providers' connection pools are bound to
+the event loop they were first used on, so they must live on one loop for the instance's life
+(the Lambda handler owns such a loop per container). Here the server owns it: both entries are
+registered through `functions_framework.aio`, so functions-framework serves them with uvicorn
+(gunicorn's UvicornWorker), whose one loop runs every request of the instance. The services are
+built once per instance, on the first request, on that loop, and reused by every request after;
+the worker is async too, rather than `functions_framework.cloud_event`'s synchronous flavour,
+which would run in gunicorn's threads with no loop and need a second one of our own. Nothing
+needs closing when the instance stops: every write and publish is awaited before the answer.
+
+Logs: one JSON object per line on stdout, as Cloud Logging reads them: `severity`, `message`,
+`time`, `logging.googleapis.com/sourceLocation`, and the request's trace
+(`logging.googleapis.com/trace` = `projects/{project}/traces/{trace id}`, `spanId`,
+`trace_sampled`) from `traceparent` (W3C) or `X-Cloud-Trace-Context` (`TRACE/SPAN;o=1`). The
+audit logger's lines carry their fields (request id, principal, action, ...) in the jsonPayload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import functions_framework.aio
+import orjson
+from cloudevents.http.event import CloudEvent
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from core.api.app import create_app
+from core.auth.audit import AUDIT_LOGGER
+from core.models import iso
+from core.wiring import Services, build_pubsub_delivery, build_services, load_gcp_settings
+
+FNPROXY_LOGGER = "fnproxy"
+LOG_HANDLER = "fnproxy-cloud-logging"
+TRACE_FIELD = "logging.googleapis.com/trace"
+SPAN_FIELD = "logging.googleapis.com/spanId"
+SAMPLED_FIELD = "logging.googleapis.com/trace_sampled"
+SOURCE_FIELD = "logging.googleapis.com/sourceLocation"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?$")
+_NO_TRACE = "0" * 32
+
+
+# --- trace context --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trace:
+    trace_id: str
+    span_id: str | None = None
+    """16 hex digits, as Cloud Logging wants it."""
+    sampled: bool = False
+
+
+def parse_traceparent(value: str) -> Trace | None:
+    """A W3C `traceparent` header (`00-<trace id>-<parent id>-<flags>`), or None."""
+    found = _TRACEPARENT.match(value.strip())
+    if found is None or found[1] == _NO_TRACE:
+        return None
+    return Trace(found[1], found[2], bool(int(found[3], 16) & 1))
+
+
+def parse_cloud_trace(value: str) -> Trace | None:
+    """An `X-Cloud-Trace-Context` header (`TRACE_ID/SPAN_ID;o=1`, span id in decimal), or None."""
+    found = _CLOUD_TRACE.match(value.strip())
+    if found is None or found[1] == _NO_TRACE:
+        return None
+    span_id = f"{int(found[2]):016x}" if found[2] and int(found[2]) < 2**64 else None
+    return Trace(found[1].lower(), span_id, found[3] == "1")
+
+
+def trace_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> Trace | None:
+    """The request's trace: `traceparent` when it is valid, else `X-Cloud-Trace-Context`."""
+    values = {
+        name: value for name, value in headers if name in (b"traceparent", b"x-cloud-trace-context")
+    }
+    if b"traceparent" in values:
+        trace = parse_traceparent(values[b"traceparent"].decode("latin-1"))
+        if trace is not None:
+            return trace
+    if b"x-cloud-trace-context" in values:
+        return parse_cloud_trace(values[b"x-cloud-trace-context"].decode("latin-1"))
+    return None
+
+
+_current_trace: contextvars.ContextVar[Trace | None] = contextvars.ContextVar(
+    "fnproxy_trace", default=None
+)
+
+
+# --- Cloud Logging's structured JSON --------------------------------------------------------
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    """One log record as one line of Cloud Logging's structured JSON (see the module
+    docstring); the audit logger's JSON message becomes jsonPayload fields."""
+
+    def __init__(self, project: str) -> None:
+        super().__init__()
+        self._project = project
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"severity": record.levelname}
+        if record.name == AUDIT_LOGGER:
+            entry.update(_audit_fields(record.getMessage()))
+        else:
+            entry["message"] = record.getMessage()
+        if record.exc_info:
+            entry["message"] = (
+                f"{entry.get('message', '')}\n{self.formatException(record.exc_info)}"
+            )
+        entry["time"] = iso(record.created)
+        entry[SOURCE_FIELD] = {
+            "file": record.pathname,
+            "line": record.lineno,
+            "function": record.funcName,
+        }
+        self._add_trace(entry)
+        return orjson.dumps(entry, default=str).decode()
+
+    def _add_trace(self, entry: dict[str, Any]) -> None:
+        trace = _current_trace.get()
+        if trace is None or not self._project:
+            return
+        entry[TRACE_FIELD] = f"projects/{self._project}/traces/{trace.trace_id}"
+        if trace.span_id:
+            entry[SPAN_FIELD] = trace.span_id
+        entry[SAMPLED_FIELD] = trace.sampled
+
+
+def _audit_fields(message: str) -> dict[str, Any]:
+    """The audit line's fields, with a short `message` summing them up."""
+    try:
+        fields = orjson.loads(message)
+        summary = f"{fields['action']} -> {fields['outcome']}"
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        return {"message": message}
+    return {"message": summary, **fields}
+
+
+def configure_logging(project: str) -> None:
+    """Every Python log record as Cloud Logging JSON on stdout, through one handler of the
+    root logger (third-party libraries from WARNING; fnproxy's loggers get LOG_LEVEL when the
+    instance starts). `project` names the traces."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.name == LOG_HANDLER:
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.name = LOG_HANDLER
+    handler.setFormatter(CloudLoggingFormatter(project))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+configure_logging(os.environ.get("GCP_PROJECT_ID", ""))
+
+
+# --- the instance ---------------------------------------------------------------------------
+
+
+class AppCall:
+    """What `http` answers: Starlette calls it like a response, as an ASGI app, with the
+    request's scope, receive and send; it runs fnproxy's app on them, in the request's trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _current_trace.set(trace_from_headers(scope["headers"]))
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            _current_trace.reset(token)
+
+
+@dataclass
+class Instance:
+    """What one Cloud Functions instance keeps between requests (see the module docstring)."""
+
+    loop: asyncio.AbstractEventLoop
+    services: Services
+    app: AppCall
+
+    @functools.cached_property
+    def delivery(self) -> Any:
+        """The Pub/Sub delivery to the worker, built on the first CloudEvent."""
+        return build_pubsub_delivery(self.services)
+
+
+_instance: Instance | None = None
+
+
+def current_instance() -> Instance:
+    """The instance's services, built on its first request, on the server's event loop."""
+    loop = asyncio.get_running_loop()
+    instance = _instance or _start_instance(loop)
+    if instance.loop is not loop:
+        raise RuntimeError(
+            "fnproxy's GCP entry points serve one event loop per instance (the server's); "
+            "this call came on another loop"
+        )
+    return instance
+
+
+def _start_instance(loop: asyncio.AbstractEventLoop) -> Instance:
+    global _instance
+    settings, secrets = load_gcp_settings()
+    logging.getLogger(FNPROXY_LOGGER).setLevel(settings.log_level)
+    services = build_services(settings, secrets=secrets)
+    _instance = Instance(loop, services, AppCall(create_app(services)))
+    return _instance
+
+
+# --- the entry points -----------------------------------------------------------------------
+
+
+@functions_framework.aio.http
+async def http(request: Request) -> AppCall:
+    """The HTTP function: fnproxy's API (see the module docstring)."""
+    return current_instance().app
+
+
+@functions_framework.aio.cloud_event
+async def worker(event: CloudEvent) -> None:
+    """The Pub/Sub-triggered function: one async-topic message to the async worker; raises
+    when Pub/Sub must deliver it again."""
+    instance = current_instance()
+    token = _current_trace.set(parse_traceparent(str(event.get("traceparent") or "")))
+    try:
+        await instance.delivery.handle_cloud_event(event)
+    finally:
+        _current_trace.reset(token)
