@@ -25,6 +25,7 @@ from core.invoke.recorder import Recorder
 from core.invoke.retry import RetryPolicy
 from core.invoke.runner import RunLimits, Runner
 from core.invoke.service import InvocationService, ServiceLimits
+from core.invoke.settle import Settler
 from core.invoke.worker import AsyncWorker
 from core.providers.base import Provider
 from core.providers.registry import ProviderRegistry
@@ -193,13 +194,17 @@ def build_pubsub_delivery(services: Services) -> Any:
     """What hands the Pub/Sub CloudEvents of the async topic's push subscription to the async
     worker (`core.events.pubsub.PubSubDelivery`); ASYNC_MAX_RECEIVE_COUNT is the subscription's
     dead-letter policy's max delivery attempts."""
+    settings = services.settings
     return _load("core.events.pubsub.PubSubDelivery")(
-        services.worker, services.settings.async_max_receive_count
+        services.worker,
+        settings.async_max_receive_count,
+        settings.async_dead_letter_topic or None,
+        project=settings.gcp_project_id,
     )
 
 
 def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
-    return {
+    factories = {
         "aws_lambda": lambda: _load("core.providers.aws_lambda.AwsLambdaProvider")(
             default_region=settings.aws_region,
             pool_size=max(settings.http_pool_size, settings.max_batch_size),
@@ -223,6 +228,15 @@ def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
             memory_mb=settings.local_memory_mb,
         ),
     }
+    if settings.openwhisk_api_host:  # else: "provider 'openwhisk' is not enabled"
+        factories["openwhisk"] = lambda: _load("core.providers.openwhisk.OpenWhiskProvider")(
+            settings.openwhisk_api_host,
+            settings.openwhisk_namespace,
+            settings.openwhisk_auth_key,
+            max(settings.http_pool_size, settings.max_batch_size),
+            insecure=settings.openwhisk_insecure,
+        )
+    return factories
 
 
 @dataclass
@@ -271,6 +285,7 @@ def build_services(
     providers = ProviderRegistry(provider_factories(settings))
     retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
     recorder = Recorder(store, events, settings.stats_bucket_s)
+    settler = Settler(store.executions, providers, recorder, settings.max_stored_bytes)
     sessions = SessionService(store.sessions, settings.session_ttl_s)
     runner = Runner(recorder, sessions, RunLimits(retry, settings.max_stored_bytes))
     invocations = InvocationService(
@@ -300,7 +315,9 @@ def build_services(
         clients=clients,
         audit=AuditLog(),
         sessions=sessions,
-        history=HistoryService(store.executions, store.stats, settings.stats_bucket_s),
+        history=HistoryService(
+            store.executions, store.stats, settings.stats_bucket_s, settler=settler
+        ),
         invocations=invocations,
         batches=BatchService(invocations, settings.max_batch_size),
         worker=AsyncWorker(
@@ -310,5 +327,6 @@ def build_services(
             CallbackSender(providers, retry),
             retention_s=settings.history_retention_days * 86400,
             max_stored_bytes=settings.max_stored_bytes,
+            settler=settler,
         ),
     )

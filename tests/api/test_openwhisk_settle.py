@@ -13,12 +13,8 @@ import pytest
 from core import wiring
 from core.api.app import create_app
 from core.events.base import CloudEvent
-from core.history.service import HistoryService
-from core.invoke.callbacks import CallbackSender
 from core.invoke.recorder import Recorder
-from core.invoke.retry import RetryPolicy
 from core.invoke.settle import Settler
-from core.invoke.worker import AsyncWorker
 from core.models import Execution, new_id
 from core.providers.openwhisk import OpenWhiskProvider
 from tests.api.conftest import api_settings, token_for
@@ -31,25 +27,6 @@ from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
 BLOCKING_WAIT_MS = 150
 """The provider's longest blocking wait: a 500 ms activation outlives it."""
 SLOW = {"provider": "openwhisk", "action": "slow"}
-
-
-def with_settling(services: wiring.Services) -> None:
-    """The settler in the history service and the worker, as core/wiring.py is to build them."""
-    settings, store = services.settings, services.store
-    recorder = Recorder(store, services.events, settings.stats_bucket_s)
-    settler = Settler(store.executions, services.providers, recorder, settings.max_stored_bytes)
-    services.history = HistoryService(
-        store.executions, store.stats, settings.stats_bucket_s, settler=settler
-    )
-    retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
-    services.worker = AsyncWorker(
-        store.executions,
-        services.invocations,
-        recorder,
-        CallbackSender(services.providers, retry),
-        max_stored_bytes=settings.max_stored_bytes,
-        settler=settler,
-    )
 
 
 @pytest.fixture
@@ -67,7 +44,6 @@ async def services(tmp_path, ow, monkeypatch) -> AsyncIterator[wiring.Services]:
     }
     monkeypatch.setattr(wiring, "provider_factories", lambda s: {**factories(s), **openwhisk})
     built = wiring.build_services(api_settings(tmp_path))
-    with_settling(built)
     built.queue.start(built.worker.handle)
     yield built
     await built.close()
