@@ -73,6 +73,12 @@ class RateLimited(FnproxyError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
 
+class FunctionFailed(FnproxyError):
+    """The function ran and failed: for the seed routes, whose clients expect a failure status."""
+
+    status, code, title = 502, "function_failed", "The function failed"
+
+
 class UpstreamUnavailable(FnproxyError):
     status, code, title = 502, "upstream_unavailable", "Function unreachable"
 

@@ -85,6 +85,9 @@ class Endpoint:
     status: int = 200
     query: tuple[QueryParam, ...] = ()
     extra_responses: dict[int, str] = field(default_factory=dict)
+    problem_fields: Callable[[FnproxyError], FnproxyError] | None = None
+    """Reshapes every error of this endpoint, the wrapper's own (401, 403, body) included:
+    the seed routes add their old failure members this way."""
 
 
 ANONYMOUS = Principal(subject="anonymous", scopes=frozenset(), token_id="")
@@ -93,6 +96,7 @@ ANONYMOUS = Principal(subject="anonymous", scopes=frozenset(), token_id="")
 def route_for(endpoint: Endpoint, services: Services) -> Route:
     limit = services.settings.max_request_bytes
     action = f"{endpoint.method} {endpoint.path}"
+    shaped = endpoint.problem_fields or (lambda error: error)
 
     async def serve(request: Request) -> Response:
         request.state.action = action
@@ -103,9 +107,9 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
                 body = await parse_body(request, endpoint.body, limit)
             return await endpoint.handler(Call(request, services, principal, body))
         except FnproxyError as error:
-            return problem_response(error, request.url.path)
+            return problem_response(shaped(error), request.url.path)
         except ValidationError as error:
-            return problem_response(from_validation_error(error), request.url.path)
+            return problem_response(shaped(from_validation_error(error)), request.url.path)
         except Exception:
             logger.exception("unhandled error on %s", action)
             return problem_response(FnproxyError("an internal error occurred"), request.url.path)

@@ -151,7 +151,7 @@ async def test_a_bad_api_key_is_401_with_the_seed_fields(client):
 
 
 async def test_a_token_request_without_api_key_is_refused_with_the_seed_fields(client):
-    body = assert_seed_problem(await client.post(f"{API}/auth/token", json={"service": "x"}), 422)
+    body = assert_seed_problem(await client.post(f"{API}/auth/token", json={"service": "x"}), 400)
     assert body["errors"][0]["loc"] == "api_key"
 
 
@@ -214,7 +214,7 @@ async def test_invoke_without_function_name_is_refused_with_the_seed_fields(clie
     response = await client.post(
         f"{API}/functions/invoke", json={"payload": {"key": "value"}}, headers=seed
     )
-    body = assert_seed_problem(response, 422)
+    body = assert_seed_problem(response, 400)
     assert body["errors"][0]["loc"] == "function_name"
 
 
@@ -315,7 +315,7 @@ async def test_batch_answers_and_counts_every_item_in_order(client, seed, ff_url
     assert missing["success"] is False and missing["status_code"] == 400
     assert "function_name or a url" in missing["error"]
     assert failed["success"] is False and failed["status_code"] == 500
-    assert bad_url["success"] is False and bad_url["status_code"] == 422
+    assert bad_url["success"] is False and bad_url["status_code"] == 400
     assert unknown["success"] is False and unknown["status_code"] == 404
     assert unknown["execution_id"]
 
@@ -341,7 +341,7 @@ async def test_a_batch_over_max_batch_size_is_400_bad_items_included(client, see
 
 async def test_an_empty_batch_is_refused(client, seed):
     response = await client.post(f"{API}/functions/batch", json={"invocations": []}, headers=seed)
-    assert_seed_problem(response, 422)
+    assert_seed_problem(response, 400)
 
 
 # --- functions/list and details ------------------------------------------------------------

@@ -20,7 +20,6 @@ How the seed's fields map:
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
@@ -30,10 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from core import __version__
-from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam, parse_body
+from core.api.compat._seed import read_body, seed_problem
+from core.api.endpoints import PUBLIC, Call, Endpoint, QueryParam
 from core.api.problems import from_validation_error
 from core.api.responses import JSONResponse
-from core.api.routes.health import _check
+from core.api.routes.health import check
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.errors import FnproxyError, InvalidRequest, NotSupported
@@ -124,33 +124,6 @@ class GcpInvocationResponse(BaseModel):
     """invoke-http only."""
 
 
-def seed_fields(error: FnproxyError) -> FnproxyError:
-    """The error with the seed's failure members added to its problem+json."""
-    error.extra.setdefault("success", False)
-    error.extra.setdefault("error", error.detail)
-    error.extra.setdefault("status_code", error.status)
-    return error
-
-
-def with_seed_errors(handler: Handler) -> Handler:
-    """Every error the handler raises (its body's included) answered with `seed_fields`."""
-
-    @functools.wraps(handler)
-    async def handle(call: Call) -> Response:
-        try:
-            return await handler(call)
-        except ValidationError as invalid:
-            raise seed_fields(from_validation_error(invalid)) from None
-        except FnproxyError as error:
-            raise seed_fields(error) from None
-
-    return handle
-
-
-async def _body(call: Call, model: type[Body]) -> Body:
-    return await parse_body(call.request, model, call.services.settings.max_request_bytes)
-
-
 def _whole_ms(duration_ms: float | None) -> int | None:
     return None if duration_ms is None else round(duration_ms)
 
@@ -188,7 +161,7 @@ def invocation_view(invocation: Invocation) -> dict[str, Any]:
 
 def refusal_view(error: FnproxyError) -> dict[str, Any]:
     """A batch item that was refused, or whose function was not reached."""
-    return {**seed_fields(error).extra, "code": error.code}
+    return {**seed_problem(error).extra, "code": error.code}
 
 
 async def _reached(call: Call, request: InvocationRequest) -> Invocation:
@@ -201,7 +174,7 @@ async def _reached(call: Call, request: InvocationRequest) -> Invocation:
 
 
 async def gcp_token(call: Call) -> Response:
-    body = await _body(call, GcpTokenRequest)
+    body = await read_body(call, GcpTokenRequest)
     grant = await call.services.auth.token_for_api_key(body.api_key)
     return JSONResponse(
         {"token": grant.access_token, "expires_in": grant.expires_in},
@@ -210,13 +183,13 @@ async def gcp_token(call: Call) -> Response:
 
 
 async def gcp_invoke(call: Call) -> Response:
-    body = await _body(call, GcpInvokeRequest)
+    body = await read_body(call, GcpInvokeRequest)
     return JSONResponse(invocation_view(await _reached(call, body.to_request())))
 
 
 async def gcp_invoke_http(call: Call) -> Response:
     """`response_headers`: what the provider records of the answer's headers (none yet)."""
-    body = await _body(call, GcpHttpInvokeRequest)
+    body = await read_body(call, GcpHttpInvokeRequest)
     invocation = await _reached(call, body.to_request())
     headers = invocation.execution.provider_info.get("response_headers", {})
     return JSONResponse(invocation_view(invocation) | {"response_headers": headers})
@@ -230,7 +203,7 @@ def _batch_request(item: dict[str, Any]) -> InvocationRequest | FnproxyError:
         if item.get("url") is not None:
             return GcpHttpInvokeRequest.model_validate(item).to_request()
     except ValidationError as invalid:
-        return from_validation_error(invalid)
+        return seed_problem(from_validation_error(invalid))
     return InvalidRequest("an invocation needs a function_name or a url")
 
 
@@ -244,7 +217,7 @@ def _item_view(result: BatchItemResult) -> dict[str, Any]:
 
 
 async def gcp_batch(call: Call) -> Response:
-    body = await _body(call, GcpBatchRequest)
+    body = await read_body(call, GcpBatchRequest)
     limit = call.services.settings.max_batch_size
     if len(body.invocations) > limit:
         raise InvalidRequest(
@@ -388,7 +361,7 @@ async def gcp_health(call: Call) -> Response:
     services = call.services
     names = ("store", "secrets", "events", "queue")
     pings = (services.store.ping, services.secrets.ping, services.events.ping, services.queue.ping)
-    checks = dict(zip(names, await asyncio.gather(*(_check(ping) for ping in pings)), strict=True))
+    checks = dict(zip(names, await asyncio.gather(*(check(ping) for ping in pings)), strict=True))
     healthy = all(result == "ok" for result in checks.values())
     body = {
         "status": "healthy" if healthy else "unhealthy",
@@ -411,7 +384,7 @@ ENDPOINTS = [
     Endpoint(
         "POST",
         f"{API}/auth/token",
-        with_seed_errors(gcp_token),
+        gcp_token,
         "Get a bearer token for the module secret key",
         TAG,
         scope=PUBLIC,
@@ -423,7 +396,7 @@ ENDPOINTS = [
     Endpoint(
         "POST",
         f"{API}/functions/invoke",
-        with_seed_errors(gcp_invoke),
+        gcp_invoke,
         "Invoke a Cloud Function by name",
         TAG,
         body=GcpInvokeRequest,
@@ -434,7 +407,7 @@ ENDPOINTS = [
     Endpoint(
         "POST",
         f"{API}/functions/invoke-http",
-        with_seed_errors(gcp_invoke_http),
+        gcp_invoke_http,
         "Invoke a function by URL",
         TAG,
         body=GcpHttpInvokeRequest,
@@ -445,7 +418,7 @@ ENDPOINTS = [
     Endpoint(
         "POST",
         f"{API}/functions/batch",
-        with_seed_errors(gcp_batch),
+        gcp_batch,
         "Invoke many functions concurrently",
         TAG,
         body=GcpBatchRequest,
@@ -455,7 +428,7 @@ ENDPOINTS = [
     Endpoint(
         "GET",
         f"{API}/functions/list",
-        with_seed_errors(gcp_list_functions),
+        gcp_list_functions,
         "List the Cloud Functions of the default project and region",
         TAG,
         scope="read",
@@ -465,7 +438,7 @@ ENDPOINTS = [
     Endpoint(
         "GET",
         f"{API}/functions/{{name}}/details",
-        with_seed_errors(gcp_function_details),
+        gcp_function_details,
         "One Cloud Function's configuration",
         TAG,
         scope="read",
@@ -475,7 +448,7 @@ ENDPOINTS = [
     Endpoint(
         "GET",
         f"{API}/stats",
-        with_seed_errors(gcp_stats),
+        gcp_stats,
         "Invocation counters of the gcp_functions functions (last 24 h)",
         TAG,
         scope="read",

@@ -10,21 +10,20 @@ as problem+json that also carries the seed's `success: false`, `error` and `stat
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json
 from starlette.responses import Response
 
 from core import __version__
-from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam, parse_body
-from core.api.problems import from_validation_error
+from core.api.compat._seed import read_body, seed_problem
+from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam
 from core.api.responses import JSONResponse
-from core.api.routes.health import _check
+from core.api.routes.health import check
 from core.api.routes.invoke import unreached
-from core.errors import FnproxyError, InvalidRequest
+from core.errors import FnproxyError, FunctionFailed
 from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode
@@ -38,10 +37,6 @@ TAG = "lambda (seed)"
 NO_STORE = {"Cache-Control": "no-store"}
 NO_PAYLOAD_STATUSES = frozenset({202, 204})
 """Lambda answers an Event (202) or a DryRun (204) with no payload."""
-
-
-class FunctionFailed(FnproxyError):
-    status, code, title = 502, "function_failed", "The function failed"
 
 
 class _SeedBody(BaseModel):
@@ -92,34 +87,6 @@ class LambdaInvokeResponse(BaseModel):
     """The log tail as text (the old module decoded Lambda's base64)."""
 
 
-def with_seed_errors(handler: Handler) -> Handler:
-    """Every error of `handler` also carries the seed's `success`, `error` and `status_code`;
-    a malformed body is the seed's 400."""
-
-    @functools.wraps(handler)
-    async def answer(call: Call) -> Response:
-        try:
-            return await handler(call)
-        except ValidationError as invalid:
-            problem = from_validation_error(invalid)
-            raise seed_error(InvalidRequest(problem.detail, **problem.extra)) from None
-        except FnproxyError as error:
-            seed_error(error)
-            raise
-
-    return answer
-
-
-def seed_error(error: FnproxyError) -> FnproxyError:
-    error.extra.setdefault("status_code", error.status)
-    error.extra.update(success=False, error=error.detail)
-    return error
-
-
-async def read(call: Call, model: type[BaseModel]) -> Any:
-    return await parse_body(call.request, model, call.services.settings.max_request_bytes)
-
-
 def lambda_provider(call: Call) -> Provider:
     return call.services.providers.get("aws_lambda")
 
@@ -157,7 +124,7 @@ def failure(execution: Execution) -> FnproxyError | None:
         problem = FunctionFailed(message, execution_id=execution.execution_id)
     if execution.status_code is not None:
         problem.extra["status_code"] = execution.status_code
-    return seed_error(problem)
+    return seed_problem(problem)
 
 
 def payload_text(invocation: Invocation) -> str:
@@ -196,18 +163,16 @@ def batch_answer(item: BatchItemResult) -> dict[str, Any]:
     return invoke_answer(item.invocation, failure(item.invocation.execution))
 
 
-@with_seed_errors
 async def lambda_token(call: Call) -> Response:
-    body: LambdaTokenRequest = await read(call, LambdaTokenRequest)
+    body: LambdaTokenRequest = await read_body(call, LambdaTokenRequest)
     grant = await call.services.auth.token_for_client(body.client_id, body.client_secret)
     return JSONResponse(
         {"token": grant.access_token, "expires_in": grant.expires_in}, headers=NO_STORE
     )
 
 
-@with_seed_errors
 async def lambda_invoke(call: Call) -> Response:
-    body: LambdaInvokeRequest = await read(call, LambdaInvokeRequest)
+    body: LambdaInvokeRequest = await read_body(call, LambdaInvokeRequest)
     invocation = await call.services.invocations.invoke(invoke_request(body), call.principal)
     problem = failure(invocation.execution)
     if problem is not None:
@@ -215,9 +180,8 @@ async def lambda_invoke(call: Call) -> Response:
     return JSONResponse(invoke_answer(invocation, None))
 
 
-@with_seed_errors
 async def lambda_invoke_async(call: Call) -> Response:
-    body: LambdaInvokeAsyncRequest = await read(call, LambdaInvokeAsyncRequest)
+    body: LambdaInvokeAsyncRequest = await read_body(call, LambdaInvokeAsyncRequest)
     request = to_request(body.function_name, body.payload, "Event")
     execution = (await call.services.invocations.invoke(request, call.principal)).execution
     problem = failure(execution)
@@ -232,15 +196,13 @@ async def lambda_invoke_async(call: Call) -> Response:
     )
 
 
-@with_seed_errors
 async def lambda_batch(call: Call) -> Response:
-    body: LambdaBatchRequest = await read(call, LambdaBatchRequest)
+    body: LambdaBatchRequest = await read_body(call, LambdaBatchRequest)
     requests = [invoke_request(item) for item in body.invocations]
     items = await call.services.batches.invoke_all(requests, call.principal, None)
     return JSONResponse({"results": [batch_answer(item) for item in items]})
 
 
-@with_seed_errors
 async def lambda_list_functions(call: Call) -> Response:
     page = await lambda_provider(call).list_functions(
         call.int_query("max_items", 50, 1, 10000), call.query("next_marker")
@@ -254,7 +216,6 @@ async def lambda_list_functions(call: Call) -> Response:
     )
 
 
-@with_seed_errors
 async def lambda_function_config(call: Call) -> Response:
     info = await lambda_provider(call).get_function(call.path("name"))
     return JSONResponse({"success": True, "config": info.details})
@@ -263,7 +224,7 @@ async def lambda_function_config(call: Call) -> Response:
 async def lambda_health(call: Call) -> Response:
     """The old module's health: its store (the seed's database) and a summary of settings."""
     settings = call.services.settings
-    database = await _check(call.services.store.ping)
+    database = await check(call.services.store.ping)
     body: dict[str, Any] = {
         "status": "healthy" if database == "ok" else "unhealthy",
         "module": MODULE_NAME,

@@ -17,22 +17,21 @@ Where it differs from the seed, on purpose:
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from core import __version__
-from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam, parse_body
-from core.api.problems import from_validation_error
+from core.api.compat._seed import read_body
+from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam
 from core.api.responses import JSONResponse
-from core.api.routes.health import _check
+from core.api.routes.health import check
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.auth.scopes import READ, require
-from core.errors import FnproxyError, InvalidRequest, NotFound, NotSupported
+from core.errors import FunctionFailed, NotFound, NotSupported
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode, Status
 from core.targets import OpenWhiskTarget
@@ -52,10 +51,6 @@ WEB_METHOD = "POST"
 
 _NAME = Field(min_length=1, max_length=256)
 _NAMESPACE = Field(default=None, min_length=1, max_length=256)
-
-
-class ActionFailed(FnproxyError):
-    status, code, title = 502, "function_failed", "The function failed"
 
 
 class _SeedBody(BaseModel):
@@ -128,34 +123,6 @@ class OpenWhiskTriggerFireRequest(_SeedBody):
     trigger_name: str = _NAME
     namespace: str | None = _NAMESPACE
     payload: dict[str, Any] = Field(default_factory=dict)
-
-
-def seed_error(error: FnproxyError) -> FnproxyError:
-    """The seed's failure fields on top of the problem members."""
-    error.extra.setdefault("status_code", error.status)
-    error.extra.update(success=False, error=error.detail)
-    return error
-
-
-def with_seed_errors(handler: Handler) -> Handler:
-    """Every error of `handler` also carries the seed's `success`, `error` and `status_code`;
-    a malformed body is the seed's 400."""
-
-    @functools.wraps(handler)
-    async def answer(call: Call) -> Response:
-        try:
-            return await handler(call)
-        except ValidationError as invalid:
-            problem = from_validation_error(invalid)
-            raise seed_error(InvalidRequest(problem.detail, **problem.extra)) from None
-        except FnproxyError as error:
-            raise seed_error(error) from None
-
-    return answer
-
-
-async def read(call: Call, model: type[BaseModel]) -> Any:
-    return await parse_body(call.request, model, call.services.settings.max_request_bytes)
 
 
 def openwhisk(call: Call) -> Any:
@@ -235,30 +202,27 @@ def action_answer(invocation: Invocation) -> Response:
     if execution.success is False:
         message = (execution.error or {}).get("message") or "the action failed"
         view["activation_status"] = view.pop("status")
-        raise ActionFailed(message, **view, status_code=execution.status_code)
+        raise FunctionFailed(message, **view, status_code=execution.status_code)
     return JSONResponse(view, status_code=http_status(execution))
 
 
-@with_seed_errors
 async def openwhisk_token(call: Call) -> Response:
-    body: OpenWhiskTokenRequest = await read(call, OpenWhiskTokenRequest)
+    body: OpenWhiskTokenRequest = await read_body(call, OpenWhiskTokenRequest)
     grant = await call.services.auth.token_for_api_key(body.api_key)
     return JSONResponse(
         {"token": grant.access_token, "expires_in": grant.expires_in}, headers=NO_STORE
     )
 
 
-@with_seed_errors
 async def openwhisk_invoke_action(call: Call) -> Response:
-    body: OpenWhiskActionInvokeRequest = await read(call, OpenWhiskActionInvokeRequest)
+    body: OpenWhiskActionInvokeRequest = await read_body(call, OpenWhiskActionInvokeRequest)
     mode = Mode.SYNC if body.blocking else Mode.ASYNC
     target = to_target(body.action_name, body.namespace)
     return action_answer(await invoke(call, target, body.payload, mode, body.timeout))
 
 
-@with_seed_errors
 async def openwhisk_invoke_async(call: Call) -> Response:
-    body: OpenWhiskActionAsyncRequest = await read(call, OpenWhiskActionAsyncRequest)
+    body: OpenWhiskActionAsyncRequest = await read_body(call, OpenWhiskActionAsyncRequest)
     target = to_target(body.action_name, body.namespace)
     execution = (await invoke(call, target, body.payload, Mode.ASYNC)).execution
     return JSONResponse(
@@ -272,9 +236,8 @@ async def openwhisk_invoke_async(call: Call) -> Response:
     )
 
 
-@with_seed_errors
 async def openwhisk_invoke_sequence(call: Call) -> Response:
-    body: OpenWhiskSequenceInvokeRequest = await read(call, OpenWhiskSequenceInvokeRequest)
+    body: OpenWhiskSequenceInvokeRequest = await read_body(call, OpenWhiskSequenceInvokeRequest)
     target = to_target(body.sequence_name, body.namespace, "sequence")
     return action_answer(await invoke(call, target, body.payload))
 
@@ -286,10 +249,9 @@ def refuse_unsupported_web_options(body: OpenWhiskWebActionRequest) -> None:
         raise NotSupported("web actions are invoked without caller headers here")
 
 
-@with_seed_errors
 async def openwhisk_invoke_web_action(call: Call) -> Response:
     """The web action's own HTTP answer, whatever its status (the seed's shape carries it)."""
-    body: OpenWhiskWebActionRequest = await read(call, OpenWhiskWebActionRequest)
+    body: OpenWhiskWebActionRequest = await read_body(call, OpenWhiskWebActionRequest)
     refuse_unsupported_web_options(body)
     target = to_target(f"{body.package_name}/{body.action_name}", body.namespace, "web")
     invocation = await invoke(call, target, body.payload)
@@ -306,9 +268,8 @@ async def openwhisk_invoke_web_action(call: Call) -> Response:
     )
 
 
-@with_seed_errors
 async def openwhisk_fire_trigger(call: Call) -> Response:
-    body: OpenWhiskTriggerFireRequest = await read(call, OpenWhiskTriggerFireRequest)
+    body: OpenWhiskTriggerFireRequest = await read_body(call, OpenWhiskTriggerFireRequest)
     target = to_target(body.trigger_name, body.namespace, "trigger")
     execution = (await invoke(call, target, body.payload)).execution
     return JSONResponse(
@@ -352,7 +313,6 @@ async def visible_execution(call: Call, execution_id: str) -> Execution | None:
         return None
 
 
-@with_seed_errors
 async def openwhisk_get_activation(call: Call) -> Response:
     """By the id an invocation answered with: an execution's own, else OpenWhisk's (any
     activation of the namespace: the `read` scope)."""
@@ -365,7 +325,6 @@ async def openwhisk_get_activation(call: Call) -> Response:
     return JSONResponse(openwhisk_activation(activation))
 
 
-@with_seed_errors
 async def openwhisk_list_actions(call: Call) -> Response:
     limit = call.int_query("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
     skip = call.int_query("skip", 0, 0, MAX_LIST_SKIP)
@@ -405,7 +364,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-@with_seed_errors
 async def openwhisk_stats(call: Call) -> Response:
     summary = await call.services.history.stats(call.principal, function=None, since=None)
     return JSONResponse(
@@ -421,7 +379,7 @@ async def openwhisk_stats(call: Call) -> Response:
 async def openwhisk_health(call: Call) -> Response:
     """The old module's health: its store (the seed's database) and its OpenWhisk settings."""
     settings = call.services.settings
-    database = await _check(call.services.store.ping)
+    database = await check(call.services.store.ping)
     body: dict[str, Any] = {
         "status": "healthy" if database == "ok" else "unhealthy",
         "module": MODULE_NAME,

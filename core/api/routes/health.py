@@ -14,7 +14,8 @@ from core.api.responses import JSONResponse
 CHECK_TIMEOUT_S = 2.0
 
 
-async def _check(ping: Callable[[], Awaitable[None]]) -> str:
+async def check(ping: Callable[[], Awaitable[None]]) -> str:
+    """ "ok", "timeout" or "error: <kind>" for one port's ping (never raises)."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             await ping()
@@ -29,7 +30,7 @@ async def health(call: Call) -> Response:
     services = call.services
     names = ("store", "secrets", "events", "queue")
     pings = (services.store.ping, services.secrets.ping, services.events.ping, services.queue.ping)
-    results = await asyncio.gather(*(_check(ping) for ping in pings))
+    results = await asyncio.gather(*(check(ping) for ping in pings))
     checks = dict(zip(names, results, strict=False))
     healthy = all(result == "ok" for result in results)
     body = {"status": "ok" if healthy else "degraded", "version": __version__, "checks": checks}
