@@ -86,7 +86,8 @@ async def test_provider_function_listing(client, admin):
 
 async def test_health_is_public_and_checks_every_port(client):
     body = (await client.get("/health")).json()
-    assert body["status"] == "ok" and body["version"]
+    assert body["status"] == "ok" and body["version"] and body["module"] == "fnproxy"
+    assert body["timestamp"].endswith("+00:00")
     assert body["checks"] == {"store": "ok", "secrets": "ok", "events": "ok", "queue": "ok"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
@@ -10,6 +11,7 @@ from starlette.responses import Response
 from core import __version__
 from core.api.endpoints import PUBLIC, Call, Endpoint
 from core.api.responses import JSONResponse
+from core.models import iso
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -33,7 +35,14 @@ async def health(call: Call) -> Response:
     results = await asyncio.gather(*(check(ping) for ping in pings))
     checks = dict(zip(names, results, strict=False))
     healthy = all(result == "ok" for result in results)
-    body = {"status": "ok" if healthy else "degraded", "version": __version__, "checks": checks}
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "version": __version__,
+        "checks": checks,
+        # The seeds' members too; each seed's own shape is at /lambda|/gcp|/openwhisk/health.
+        "module": "fnproxy",
+        "timestamp": iso(time.time()),
+    }
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
