@@ -739,22 +739,56 @@ class _Clients:
         return await self._db.write(revoke)
 
 
+class _PendingRollup:
+    """Outcomes of one rollup recorded during one loop iteration, written as one upsert.
+    Sealed (under a lock: a locked database hands the write to the worker thread) when the
+    write starts; later outcomes go to the next one."""
+
+    def __init__(self) -> None:
+        self.count = self.successes = 0
+        self.duration_sum_ms = 0.0
+        self.slots: dict[int, int] = {}
+        self.written: asyncio.Future[Any] | None = None
+        self._sealed = False
+        self._lock = threading.Lock()
+
+    def add(self, success: bool, duration_ms: float, slot: int) -> bool:
+        """False once sealed: the outcome belongs to the next write."""
+        with self._lock:
+            if self._sealed:
+                return False
+            self.count += 1
+            self.successes += success
+            self.duration_sum_ms += duration_ms
+            self.slots[slot] = self.slots.get(slot, 0) + 1
+            return True
+
+    def seal(self) -> None:
+        with self._lock:
+            self._sealed = True
+
+
 class _Stats:
+    """Rollups kept at write time. Outcomes of the same rollup that arrive in one loop
+    iteration are summed and written as one upsert (a batch of a hundred invocations of one
+    function makes one rollup write per flush, not a hundred)."""
+
     _ROLLUP = (
         "INSERT INTO stats_rollups "
         "(bucket_start, function, count, successes, failures, duration_sum_ms) "
-        "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (bucket_start, function) DO UPDATE SET "
-        "count = count + 1, successes = successes + excluded.successes, "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket_start, function) DO UPDATE SET "
+        "count = count + excluded.count, successes = successes + excluded.successes, "
         "failures = failures + excluded.failures, "
         "duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms"
     )
     _SLOT = (
-        "INSERT INTO stats_histogram (bucket_start, function, slot, n) VALUES (?, ?, ?, 1) "
-        "ON CONFLICT (bucket_start, function, slot) DO UPDATE SET n = n + 1"
+        "INSERT INTO stats_histogram (bucket_start, function, slot, n) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (bucket_start, function, slot) DO UPDATE SET n = n + excluded.n"
     )
 
     def __init__(self, db: _Database) -> None:
         self._db = db
+        self._pending: dict[tuple[asyncio.AbstractEventLoop, int, str], _PendingRollup] = {}
 
     async def record(
         self,
@@ -766,14 +800,41 @@ class _Stats:
     ) -> None:
         if not 0 <= histogram_slot < histogram.SLOT_COUNT:
             raise ValueError(f"histogram slot {histogram_slot} out of range")
-        rollup = (bucket_start, function, int(success), int(not success), duration_ms)
-        slot = (bucket_start, function, histogram_slot)
+        key = (asyncio.get_running_loop(), bucket_start, function)
+        while True:
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = _PendingRollup()
+                pending.written = self._db.write(self._writer(key, pending))
+            if pending.add(success, duration_ms, histogram_slot):
+                break
+            if self._pending.get(key) is pending:
+                del self._pending[key]
+        await asyncio.shield(pending.written)
 
-        def record(conn: sqlite3.Connection) -> None:
-            conn.execute(self._ROLLUP, rollup)
-            conn.execute(self._SLOT, slot)
+    def _writer(
+        self, key: tuple[asyncio.AbstractEventLoop, int, str], pending: _PendingRollup
+    ) -> Op:
+        _, bucket_start, function = key
 
-        await self._db.write(record)
+        def write(conn: sqlite3.Connection) -> None:
+            pending.seal()  # later outcomes start the next rollup write
+            failures = pending.count - pending.successes
+            conn.execute(
+                self._ROLLUP,
+                (
+                    bucket_start,
+                    function,
+                    pending.count,
+                    pending.successes,
+                    failures,
+                    pending.duration_sum_ms,
+                ),
+            )
+            for slot, n in pending.slots.items():
+                conn.execute(self._SLOT, (bucket_start, function, slot, n))
+
+        return write
 
     async def read(
         self, bucket_starts: Collection[int], function: str | None = None

@@ -159,12 +159,29 @@ async def test_writes_of_one_loop_iteration_commit_together(
     monkeypatch.setattr(sqlite_store, "_run_group", counted)
     monkeypatch.setattr(sqlite_store, "CHECKPOINT_AFTER", 10**9)
 
-    await record_many(store, 200, chunk=200)
-    await record_many(store, 2500, chunk=2500)
+    await asyncio.gather(*(store.executions.add(execution(time.time() + 60)) for _ in range(200)))
+    await asyncio.gather(*(store.executions.add(execution(time.time() + 60)) for _ in range(2500)))
 
     # one transaction per loop iteration, split at MAX_GROUP ops
     assert groups == [200, 1000, 1000, 500]
-    assert await recorded(store) == 2700
+    assert len((await store.executions.list(limit=500)).items) == 500
+
+
+async def test_outcomes_of_one_rollup_in_one_loop_iteration_are_one_write(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups: list[int] = []
+    run_group = sqlite_store._run_group
+
+    def counted(conn: sqlite3.Connection, ops: list) -> list:
+        groups.append(len(ops))
+        return run_group(conn, ops)
+
+    monkeypatch.setattr(sqlite_store, "_run_group", counted)
+    await record_many(store, 300, chunk=300)
+    await store.stats.record("other", BUCKET, False, 2.0, 5)
+    assert groups == [1, 1]
+    assert await recorded(store) == 300
 
 
 async def test_a_write_lock_held_elsewhere_never_blocks_the_loop(
