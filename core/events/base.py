@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from core.models import iso, new_id
 
 EVENT_SOURCE = "/fnproxy"
+EVENT_TYPE_PREFIX = "dev.fnproxy.invocation."
+"""Every invocation outcome's CloudEvent type: the prefix plus the execution's status."""
 SPEC_VERSION = "1.0"
 
 

@@ -14,8 +14,7 @@ from collections import OrderedDict
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, Metrics, MetricUnit
 
-from core.events.base import CloudEvent, EventBus
-from core.invoke.recorder import EVENT_TYPE_PREFIX
+from core.events.base import EVENT_TYPE_PREFIX, CloudEvent, EventBus
 
 RECENT_OUTCOMES = 4096
 """How many counted outcomes are remembered to recognise a retried publish."""

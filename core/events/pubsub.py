@@ -33,7 +33,7 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from google.api_core import exceptions as api_exceptions
@@ -44,13 +44,15 @@ from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 from core.config import ConfigError
 from core.errors import FnproxyError, PayloadTooLarge
 from core.events.base import CloudEvent, InvocationMessage
-from core.invoke.messages import (
+from core.events.messages import (
     MalformedMessage,
     ReceivedMessage,
     decode_message,
     encode_message,
 )
-from core.invoke.worker import AsyncWorker
+
+if TYPE_CHECKING:
+    from core.invoke.worker import AsyncWorker
 
 logger = logging.getLogger("fnproxy.pubsub")
 

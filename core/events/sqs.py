@@ -23,21 +23,23 @@ import logging
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 
 from core.aws_clients import aws_client
 from core.errors import FnproxyError, PayloadTooLarge
 from core.events.base import InvocationMessage
-from core.invoke.messages import (
+from core.events.messages import (
     SNS_SOURCE_PREFIX,
     MalformedMessage,
     ReceivedMessage,
     encode_message,
     read_message,
 )
-from core.invoke.worker import AsyncWorker
+
+if TYPE_CHECKING:
+    from core.invoke.worker import AsyncWorker
 
 logger = logging.getLogger("fnproxy.sqs")
 

@@ -13,7 +13,7 @@ import orjson
 
 from core import histogram
 from core.errors import ServiceUnavailable
-from core.events.base import CloudEvent, EventBus
+from core.events.base import EVENT_TYPE_PREFIX, CloudEvent, EventBus
 from core.models import Execution
 from core.store.base import Store
 
@@ -22,7 +22,6 @@ logger = logging.getLogger("fnproxy.recorder")
 T = TypeVar("T")
 WRITE_ATTEMPTS = 3
 WRITE_RETRY_DELAY_S = 0.05
-EVENT_TYPE_PREFIX = "dev.fnproxy.invocation."
 
 
 class Recorder:

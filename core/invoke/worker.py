@@ -1,7 +1,7 @@
 """The async worker: runs what the work queue delivers, at most once per execution, then POSTs
 the record to the execution's callback URL if it has one.
 
-It takes both kinds of queue message (`core.invoke.messages`): references to executions
+It takes both kinds of queue message (`core.events.messages`): references to executions
 fnproxy queued itself, and invocation requests other systems published, which run here with
 the message's source as the caller. Queue backends decide what a failure means for the message
 (redelivery, dead-letter queue); the worker records what became of it.
@@ -19,13 +19,13 @@ from core.auth.scopes import INVOKE
 from core.config import Settings
 from core.errors import Conflict, FnproxyError, IdempotencyKeyReused, NotFound
 from core.events.base import InvocationMessage
-from core.invoke.callbacks import CallbackSender
-from core.invoke.messages import (
+from core.events.messages import (
     FnproxyEventMessage,
     MalformedMessage,
     ReceivedMessage,
     RequestedInvocation,
 )
+from core.invoke.callbacks import CallbackSender
 from core.invoke.payloads import cap
 from core.invoke.recorder import Recorder
 from core.invoke.service import InvocationRequest, InvocationService

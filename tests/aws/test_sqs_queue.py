@@ -18,6 +18,7 @@ from aiohttp import web
 from core.auth.principal import Principal
 from core.errors import Conflict, PayloadTooLarge, ServiceUnavailable
 from core.events.base import CloudEvent
+from core.events.messages import read_message
 from core.events.sqs import (
     EXECUTION_ATTRIBUTE,
     MAX_MESSAGE_BYTES,
@@ -26,7 +27,6 @@ from core.events.sqs import (
     SqsQueue,
     SqsWorkQueue,
 )
-from core.invoke.messages import read_message
 from core.invoke.recorder import outcome_event
 from core.invoke.service import InvocationRequest
 from core.invoke.worker import MESSAGE_FUNCTION

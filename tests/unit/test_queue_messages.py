@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from core.events.base import InvocationMessage
-from core.invoke.messages import (
+from core.events.messages import (
     MAX_REASON_CHARS,
     FnproxyEventMessage,
     MalformedMessage,

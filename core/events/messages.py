@@ -21,8 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import InvalidRequest
-from core.events.base import InvocationMessage
-from core.invoke.recorder import EVENT_TYPE_PREFIX
+from core.events.base import EVENT_TYPE_PREFIX, InvocationMessage
 from core.targets import Target
 
 MAX_TIMEOUT_S = 900.0
