@@ -39,10 +39,8 @@ import base64
 import math
 import time
 import zlib
-from collections import Counter
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
@@ -59,6 +57,7 @@ from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavai
 from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
 from core.store import dynamodb_schema as schema
 from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
+from core.store.rollups import CoalescedRollups, Tally
 
 __all__ = ["TABLE_DEFINITION", "TTL_ATTRIBUTE", "DynamoDBStore", "create_table"]
 
@@ -516,50 +515,31 @@ def _client_from(item: dict[str, Any]) -> Client:
     )
 
 
-@dataclass
-class _Tally:
-    """Outcomes of one rollup waiting for their common ADD (`written`)."""
-
-    written: asyncio.Task[None] | None = None
-    count: int = 0
-    successes: int = 0
-    duration_sum_ms: Decimal = Decimal(0)
-    slots: Counter[int] = field(default_factory=Counter)
-
-    def add(self, success: bool, duration_ms: float, slot: int) -> None:
-        self.count += 1
-        self.successes += int(success)
-        self.duration_sum_ms += Decimal(str(float(duration_ms)))
-        self.slots[slot] += 1
-
-    def update(self) -> dict[str, Any]:
-        """UpdateItem parameters: one atomic ADD to every counter, histogram slots included."""
-        slots = [f"h{slot}" for slot in sorted(self.slots)]
-        adds = ["#count :count", "successes :successes", "failures :failures"]
-        adds += ["duration_sum_ms :duration", *(f"#{slot} :{slot}" for slot in slots)]
-        values = {
-            ":count": self.count,
-            ":successes": self.successes,
-            ":failures": self.count - self.successes,
-            ":duration": self.duration_sum_ms,
-        }
-        values.update({f":h{slot}": n for slot, n in self.slots.items()})
-        return {
-            "UpdateExpression": "ADD " + ", ".join(adds),
-            "ExpressionAttributeNames": {"#count": "count", **{f"#{s}": s for s in slots}},
-            "ExpressionAttributeValues": _attributes(values),
-        }
+def _stats_update(tally: Tally) -> dict[str, Any]:
+    """UpdateItem parameters: one atomic ADD to every counter, histogram slots included."""
+    slots = [f"h{slot}" for slot in sorted(tally.slots)]
+    adds = ["#count :count", "successes :successes", "failures :failures"]
+    adds += ["duration_sum_ms :duration", *(f"#{slot} :{slot}" for slot in slots)]
+    values = {
+        ":count": tally.count,
+        ":successes": tally.successes,
+        ":failures": tally.failures,
+        ":duration": Decimal(str(tally.duration_sum_ms)),
+    }
+    values.update({f":h{slot}": n for slot, n in tally.slots.items()})
+    return {
+        "UpdateExpression": "ADD " + ", ".join(adds),
+        "ExpressionAttributeNames": {"#count": "count", **{f"#{s}": s for s in slots}},
+        "ExpressionAttributeValues": _attributes(values),
+    }
 
 
 class _Stats:
-    """Outcomes of one rollup that arrive while its previous ADD is in flight are summed into
-    the next ADD: a busy rollup costs one write per round trip instead of one per outcome, and
-    a process never sends racing updates of one item."""
+    """Atomic ADDs, coalesced per rollup (`core.store.rollups`)."""
 
     def __init__(self, table: _Table) -> None:
         self._table = table
-        self._open: dict[tuple[int, str], _Tally] = {}
-        self._writing: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._rollups = CoalescedRollups(self._add)
 
     async def record(
         self,
@@ -569,36 +549,15 @@ class _Stats:
         duration_ms: float,
         histogram_slot: int,
     ) -> None:
-        if not 0 <= histogram_slot < histogram.SLOT_COUNT:
-            raise ValueError(f"histogram slot {histogram_slot} out of range")
-        key = (bucket_start, function)
-        tally = self._open.get(key)
-        if tally is None:
-            tally = self._open[key] = _Tally()
-            tally.written = asyncio.create_task(self._write(key, tally, self._writing.get(key)))
-            self._writing[key] = tally.written
-        tally.add(success, duration_ms, histogram_slot)
-        await asyncio.shield(tally.written)
+        await self._rollups.record(function, bucket_start, success, duration_ms, histogram_slot)
 
-    async def _write(
-        self, key: tuple[int, str], tally: _Tally, previous: asyncio.Task[None] | None
-    ) -> None:
-        """Once the rollup's previous ADD is done, close the tally and add it."""
-        try:
-            if previous is not None:
-                await asyncio.wait([previous])
-            del self._open[key]
-            await self._table.call(
-                "update_item",
-                TableName=self._table.name,
-                Key=_attributes(schema.stats_key(*key)),
-                **tally.update(),
-            )
-        finally:  # also when cancelled before the tally was closed
-            if self._open.get(key) is tally:
-                del self._open[key]
-            if self._writing.get(key) is tally.written:
-                del self._writing[key]
+    async def _add(self, bucket_start: int, function: str, tally: Tally) -> None:
+        await self._table.call(
+            "update_item",
+            TableName=self._table.name,
+            Key=_attributes(schema.stats_key(bucket_start, function)),
+            **_stats_update(tally),
+        )
 
     async def read(
         self, bucket_starts: Collection[int], function: str | None = None

@@ -33,16 +33,14 @@ Layout, indexes and TTL field: `core.store.firestore_schema`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import math
 import random
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +62,7 @@ from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavai
 from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
 from core.store import firestore_schema as schema
 from core.store.firestore_schema import TTL_FIELD
+from core.store.rollups import CoalescedRollups, Tally
 
 logger = logging.getLogger("fnproxy.store.firestore")
 
@@ -415,32 +414,6 @@ class _Clients:
         return stored is not None
 
 
-@dataclass
-class _Tally:
-    """Outcomes of one rollup waiting for their common write (`written`)."""
-
-    written: asyncio.Task[None] | None = None
-    count: int = 0
-    successes: int = 0
-    duration_sum_ms: float = 0.0
-    slots: Counter[int] = field(default_factory=Counter)
-
-    def add(self, success: bool, duration_ms: float, slot: int) -> None:
-        self.count += 1
-        self.successes += int(success)
-        self.duration_sum_ms += float(duration_ms)
-        self.slots[slot] += 1
-
-    def increments(self) -> dict[str, Any]:
-        return {
-            "count": Increment(self.count),
-            "successes": Increment(self.successes),
-            "failures": Increment(self.count - self.successes),
-            "duration_sum_ms": Increment(self.duration_sum_ms),
-            "histogram": {f"h{slot}": Increment(n) for slot, n in self.slots.items()},
-        }
-
-
 def rollups_query(
     stats: AsyncCollectionReference, first: int, last: int, function: str | None
 ) -> AsyncQuery:
@@ -453,14 +426,22 @@ def rollups_query(
     return query.limit(MAX_ROLLUP_DOCUMENTS + 1)
 
 
+def _increments(tally: Tally) -> dict[str, Any]:
+    return {
+        "count": Increment(tally.count),
+        "successes": Increment(tally.successes),
+        "failures": Increment(tally.failures),
+        "duration_sum_ms": Increment(tally.duration_sum_ms),
+        "histogram": {f"h{slot}": Increment(n) for slot, n in tally.slots.items()},
+    }
+
+
 class _Stats:
-    """Outcomes of one rollup that arrive while its previous write is in flight are summed into
-    the next write, which goes to a random shard of the rollup."""
+    """Increments, coalesced per rollup (`core.store.rollups`), each to a random shard."""
 
     def __init__(self, collection: AsyncCollectionReference) -> None:
         self._collection = collection
-        self._open: dict[tuple[int, str], _Tally] = {}
-        self._writing: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._rollups = CoalescedRollups(self._add)
 
     async def record(
         self,
@@ -470,36 +451,14 @@ class _Stats:
         duration_ms: float,
         histogram_slot: int,
     ) -> None:
-        if not 0 <= histogram_slot < histogram.SLOT_COUNT:
-            raise ValueError(f"histogram slot {histogram_slot} out of range")
-        key = (bucket_start, function)
-        tally = self._open.get(key)
-        if tally is None:
-            tally = self._open[key] = _Tally()
-            tally.written = asyncio.create_task(self._write(key, tally, self._writing.get(key)))
-            self._writing[key] = tally.written
-        tally.add(success, duration_ms, histogram_slot)
-        await asyncio.shield(tally.written)
+        await self._rollups.record(function, bucket_start, success, duration_ms, histogram_slot)
 
-    async def _write(
-        self, key: tuple[int, str], tally: _Tally, previous: asyncio.Task[None] | None
-    ) -> None:
-        """Once the rollup's previous write is done, close the tally and add it."""
-        try:
-            if previous is not None:
-                await asyncio.wait([previous])
-            del self._open[key]
-            bucket_start, function = key
-            shard = random.randrange(ROLLUP_SHARDS)
-            ref = self._collection.document(schema.stats_id(bucket_start, function, shard))
-            fields = {"bucket_start": bucket_start, "function": function, "shard": shard}
-            with _calling("set"):
-                await ref.set({**fields, **tally.increments()}, merge=True)
-        finally:  # also when cancelled before the tally was closed
-            if self._open.get(key) is tally:
-                del self._open[key]
-            if self._writing.get(key) is tally.written:
-                del self._writing[key]
+    async def _add(self, bucket_start: int, function: str, tally: Tally) -> None:
+        shard = random.randrange(ROLLUP_SHARDS)
+        ref = self._collection.document(schema.stats_id(bucket_start, function, shard))
+        fields = {"bucket_start": bucket_start, "function": function, "shard": shard}
+        with _calling("set"):
+            await ref.set({**fields, **_increments(tally)}, merge=True)
 
     async def read(
         self, bucket_starts: Collection[int], function: str | None = None
