@@ -42,6 +42,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -87,8 +88,9 @@ def _calling(operation: str) -> Iterator[None]:
 
 
 def _expire_at(expires_at: float) -> datetime:
-    """The TTL Timestamp: never before the record's own expiry (rounded up to the microsecond)."""
-    return _EPOCH + timedelta(microseconds=math.ceil(expires_at * 1_000_000))
+    """The TTL Timestamp: never before the record's own expiry (rounded up to the microsecond;
+    exactly, in decimal: the float product can round below the true value)."""
+    return _EPOCH + timedelta(microseconds=math.ceil(Decimal(expires_at) * 1_000_000))
 
 
 def _body(record: Any, what: str) -> str:

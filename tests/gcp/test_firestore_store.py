@@ -12,7 +12,8 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -80,7 +81,8 @@ async def test_ttl_field_is_a_timestamp_not_before_expiry(store: FirestoreStore)
     for expires_at, document in documents.items():
         expire_at = document[schema.TTL_FIELD]
         assert isinstance(expire_at, datetime) and expire_at.tzinfo is not None
-        assert 0 <= expire_at.timestamp() - expires_at < 2e-6
+        micros = (expire_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        assert 0 <= micros - Decimal(expires_at) * 1_000_000 < 1
         assert document["expires_at"] == expires_at
     assert set(schema.TTL_KINDS) == {schema.EXECUTIONS, schema.SESSIONS, schema.IDEMPOTENCY}
 
