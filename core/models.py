@@ -95,10 +95,6 @@ class Execution:
             record[name] = iso(record[name])
         return record
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Execution:
-        return cls(**data)
-
 
 @dataclass
 class Session:
