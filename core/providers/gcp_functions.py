@@ -228,19 +228,36 @@ class GcpFunctionsProvider:
             outcome.info["function"] = ref.resource
         return outcome
 
-    async def list_functions(self, limit: int, cursor: str | None) -> Page[FunctionInfo]:
+    async def list_functions(
+        self,
+        limit: int,
+        cursor: str | None,
+        project: str | None = None,
+        region: str | None = None,
+    ) -> Page[FunctionInfo]:
+        """The functions of the default location, or of another `project`/`region`."""
         query: dict[str, Any] = {"pageSize": limit}
         if cursor:
             query["pageToken"] = cursor
-        if not self._project:
-            raise InvalidRequest("no GCP project to list: set GCP_PROJECT_ID")
-        parent = f"projects/{self._project}/locations/{self._region}"
+        parent = self._location(project or self._project, region or self._region)
         subject = f"Cloud Functions of {parent}"
         listing = await _at_once(
             self._api_get(f"{parent}/functions", subject, ADMIN_TIMEOUT_S, query)
         )
         items = [_function_info(function) for function in listing.get("functions", [])]
         return Page(items=items, next_cursor=listing.get("nextPageToken") or None)
+
+    @staticmethod
+    def _location(project: str, region: str) -> str:
+        if not project:
+            raise InvalidRequest("no GCP project to list: set GCP_PROJECT_ID")
+        for value, pattern, what in (
+            (project, _PROJECT_ID, "project"),
+            (region, _REGION, "region"),
+        ):
+            if not pattern.fullmatch(value):
+                raise InvalidRequest(f"{value!r} is not a GCP {what}")
+        return f"projects/{project}/locations/{region}"
 
     async def get_function(self, name: str) -> FunctionInfo:
         ref = self.resolve(name, None, None)

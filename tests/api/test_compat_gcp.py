@@ -367,10 +367,16 @@ async def test_list_with_the_seeds_example_follows_every_page(client, seed, admi
     assert not any(value in response.text for value in ENV_VALUES)
 
 
-async def test_list_in_another_project_or_region_is_400(client, seed):
-    for query in ("project=other-project", "region=europe-west1"):
-        response = await client.get(f"{API}/functions/list?{query}", headers=seed)
-        assert_seed_problem(response, 400)
+async def test_list_in_another_project_and_region_asks_that_location(client, seed, admin_api):
+    await client.get(
+        f"{API}/functions/list?project=other-project&region=europe-west1", headers=seed
+    )
+    assert admin_api.paths[-1] == "/v2/projects/other-project/locations/europe-west1/functions"
+
+
+async def test_list_in_a_malformed_location_is_400(client, seed):
+    response = await client.get(f"{API}/functions/list?region=Not_A_Region", headers=seed)
+    assert_seed_problem(response, 400)
 
 
 async def test_details_with_the_seeds_example(client, seed, ff_url, admin_api):

@@ -36,7 +36,7 @@ from core.api.responses import JSONResponse
 from core.api.routes.health import check
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
-from core.errors import FnproxyError, InvalidRequest, NotSupported
+from core.errors import FnproxyError, InvalidRequest
 from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, iso
@@ -274,23 +274,20 @@ def _provider(call: Call) -> Provider:
 
 
 def _listed_location(call: Call) -> tuple[str, str]:
-    """The query's project and region, which must be the provider's own (the only ones the
-    provider lists)."""
+    """The query's project and region, else the provider's own."""
     settings = call.services.settings
-    default = (settings.gcp_project_id, settings.gcp_region)
-    asked = (call.query("project") or default[0], call.query("region") or default[1])
-    if asked != default:
-        raise NotSupported(
-            f"functions are listed in {'/'.join(default)} only (GCP_PROJECT_ID, GCP_REGION), "
-            f"not in {'/'.join(asked)}"
-        )
-    return asked
+    return (
+        call.query("project") or settings.gcp_project_id,
+        call.query("region") or settings.gcp_region,
+    )
 
 
-async def _all_functions(provider: Provider) -> AsyncIterator[FunctionInfo]:
+async def _all_functions(
+    provider: Provider, project: str, region: str
+) -> AsyncIterator[FunctionInfo]:
     cursor = None
     while True:
-        page = await provider.list_functions(LIST_PAGE_SIZE, cursor)
+        page = await provider.list_functions(LIST_PAGE_SIZE, cursor, project, region)
         for info in page.items:
             yield info
         cursor = page.next_cursor
@@ -300,7 +297,8 @@ async def _all_functions(provider: Provider) -> AsyncIterator[FunctionInfo]:
 
 async def gcp_list_functions(call: Call) -> Response:
     project, region = _listed_location(call)
-    functions = [function_view(info) async for info in _all_functions(_provider(call))]
+    provider = _provider(call)
+    functions = [function_view(info) async for info in _all_functions(provider, project, region)]
     return JSONResponse(
         {"project": project, "region": region, "functions": functions, "count": len(functions)}
     )
