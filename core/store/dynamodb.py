@@ -35,7 +35,6 @@ connection pool, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-import base64
 import math
 import time
 import zlib
@@ -56,6 +55,7 @@ from core.aws_clients import aws_client
 from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
 from core.store import dynamodb_schema as schema
+from core.store.cursors import decode_cursor, encode_cursor
 from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
 from core.store.rollups import CoalescedRollups, Tally
 
@@ -210,17 +210,9 @@ def _decode_body(attribute: dict[str, Any]) -> Any:
     return orjson.loads(attribute["S"])
 
 
-def _encode_cursor(execution_id: str) -> str:
-    return base64.urlsafe_b64encode(execution_id.encode()).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> tuple[str, date]:
     """The id a cursor names and that id's day."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        execution_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except ValueError:  # binascii.Error and UnicodeDecodeError included
-        raise InvalidRequest("invalid cursor") from None
+    execution_id = decode_cursor(cursor)
     try:
         return execution_id, schema.execution_day(execution_id)
     except InvalidRequest:
@@ -288,7 +280,7 @@ class _Executions:
             and function in (None, execution.function)
             and status in (None, execution.status)
         ]
-        return Page(items, _encode_cursor(page_ids[-1]) if len(ids) > limit else None)
+        return Page(items, encode_cursor(page_ids[-1]) if len(ids) > limit else None)
 
     def _days(self, first: date, now: float) -> list[date]:
         """`first` and the days before it, newest first, back to the retention window's start."""

@@ -33,7 +33,6 @@ Layout, indexes and TTL field: `core.store.firestore_schema`.
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
 import random
@@ -62,6 +61,7 @@ from core import histogram
 from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
 from core.store import firestore_schema as schema
+from core.store.cursors import decode_cursor, encode_cursor
 from core.store.firestore_schema import TTL_FIELD
 from core.store.rollups import CoalescedRollups, Tally
 
@@ -171,21 +171,6 @@ def _document(collection: AsyncCollectionReference, key: str) -> AsyncDocumentRe
         return None
 
 
-def _encode_cursor(execution_id: str) -> str:
-    return base64.urlsafe_b64encode(execution_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        execution_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except ValueError:  # binascii.Error and UnicodeDecodeError included
-        raise InvalidRequest("invalid cursor") from None
-    if not execution_id:
-        raise InvalidRequest("invalid cursor")
-    return execution_id
-
-
 def _id_at(epoch: float) -> str:
     """The smallest execution id created at `epoch` (see core.models.new_id)."""
     return f"{max(0, int(epoch * 1000)):012x}"
@@ -256,7 +241,7 @@ class _Executions:
     ) -> Page[Execution]:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        before = _decode_cursor(cursor) if cursor is not None else None
+        before = decode_cursor(cursor) if cursor is not None else None
         now = time.time()
         oldest = _id_at(now - self._retention_s - CLOCK_SKEW_S)
         query = listing_query(self._collection, function, status, oldest, before, limit + 1)
@@ -265,7 +250,7 @@ class _Executions:
         page = [Execution(**orjson.loads(s.get("body"))) for s in snapshots[:limit]]
         items = [execution for execution in page if execution.expires_at > now]
         more = len(snapshots) > limit
-        return Page(items, _encode_cursor(page[-1].execution_id) if more else None)
+        return Page(items, encode_cursor(page[-1].execution_id) if more else None)
 
 
 def _execution_data(execution: Execution) -> dict[str, Any]:

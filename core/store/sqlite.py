@@ -45,7 +45,6 @@ Rows are indexed columns plus the whole record as an orjson body.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import queue
 import sqlite3
@@ -60,6 +59,7 @@ import orjson
 from core import histogram
 from core.errors import Conflict, InvalidRequest, ServiceUnavailable
 from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
+from core.store.cursors import decode_cursor, encode_cursor
 
 logger = logging.getLogger("fnproxy.store.sqlite")
 
@@ -530,21 +530,6 @@ def _insert(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], what: s
         raise Conflict(f"{what} already exists") from None
 
 
-def _encode_cursor(execution_id: str) -> str:
-    return base64.urlsafe_b64encode(execution_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except ValueError:  # binascii.Error and UnicodeDecodeError included
-        raise InvalidRequest("invalid cursor") from None
-    if not decoded:
-        raise InvalidRequest("invalid cursor")
-    return decoded
-
-
 def list_query(
     function: str | None, status: str | None, before: str | None, limit: int
 ) -> tuple[str, tuple[Any, ...]]:
@@ -608,11 +593,11 @@ class _Executions:
     ) -> Page[Execution]:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        before = _decode_cursor(cursor) if cursor is not None else None
+        before = decode_cursor(cursor) if cursor is not None else None
         rows = self._db.read(*list_query(function, status, before, limit + 1))
         items = [Execution(**orjson.loads(body)) for (body,) in rows[:limit]]
         more = len(rows) > limit
-        return Page(items, _encode_cursor(items[-1].execution_id) if more else None)
+        return Page(items, encode_cursor(items[-1].execution_id) if more else None)
 
 
 def _execution_row(execution: Execution) -> tuple[Any, ...]:
