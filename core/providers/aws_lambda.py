@@ -50,11 +50,16 @@ from core.errors import (
     FunctionNotFound,
     InvalidRequest,
     PayloadTooLarge,
-    RateLimited,
     UpstreamUnavailable,
 )
 from core.models import Page
-from core.providers.base import CallContext, FunctionInfo, InvocationOutcome, TransientFailure
+from core.providers.base import (
+    CallContext,
+    FunctionInfo,
+    InvocationOutcome,
+    TransientFailure,
+    answered_at_once,
+)
 from core.targets import AwsLambdaTarget
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -286,14 +291,10 @@ class AwsLambdaProvider:
     async def _describe(
         self, region: str, operation: str, params: dict[str, Any], subject: str
     ) -> dict[str, Any]:
-        """A read-only call for the API: nobody retries it, so a transient failure is
-        answered at once (429 with Retry-After when throttled, else 502)."""
-        try:
-            return await self._request(region, operation, params, subject)
-        except TransientFailure as failure:
-            if failure.status_code == 429:
-                raise RateLimited(failure.reason, retry_after_s=failure.retry_after_s) from failure
-            raise UpstreamUnavailable(failure.reason) from failure
+        """A read-only call for the API: nobody retries it (`answered_at_once`)."""
+        return await answered_at_once(
+            self._request(region, operation, params, subject), "AWS Lambda"
+        )
 
 
 @functools.cache

@@ -16,10 +16,14 @@ A provider whose platform may take a call before its result is known (an outcome
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from core.errors import RateLimited, UpstreamUnavailable
 from core.models import Execution, Page
+
+T = TypeVar("T")
 
 
 class TransientFailure(Exception):
@@ -96,3 +100,16 @@ class SettlingProvider(Protocol):
         `provider_info`; None while it is still running. `info["duration_ms"]`, when present,
         is the function's own run time. Raises a `core.errors.FnproxyError` when the platform
         cannot be asked now."""
+
+
+async def answered_at_once(awaitable: Awaitable[T], platform: str) -> T:
+    """For calls nobody retries (listing, describing, dry runs): a transient failure is
+    answered at once, 429 with Retry-After when throttled, else 502."""
+    try:
+        return await awaitable
+    except TransientFailure as failure:
+        if failure.status_code == 429:
+            raise RateLimited(failure.reason, retry_after_s=failure.retry_after_s) from failure
+        raise UpstreamUnavailable(failure.reason) from failure
+    except TimeoutError:
+        raise UpstreamUnavailable(f"{platform} did not answer in time") from None

@@ -52,12 +52,17 @@ from core.errors import (
     Forbidden,
     FunctionNotFound,
     InvalidRequest,
-    RateLimited,
     UpstreamUnavailable,
 )
 from core.models import Page
 from core.providers._http_client import HttpClient, HttpConnectionError, HttpResponse
-from core.providers.base import CallContext, FunctionInfo, InvocationOutcome, TransientFailure
+from core.providers.base import (
+    CallContext,
+    FunctionInfo,
+    InvocationOutcome,
+    TransientFailure,
+    answered_at_once,
+)
 from core.providers.http import HttpProvider, retry_after_seconds
 from core.targets import GcpFunctionsTarget, HttpTarget
 
@@ -84,6 +89,7 @@ _PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _REGION = re.compile(r"[a-z]+(?:-[a-z]+)+[0-9]+")
 
 V = TypeVar("V")
+ADMIN_API = "the Cloud Functions API"
 CredentialsFactory = Callable[[str], Any]
 """audience -> google-auth credentials (`refresh(request)`, `token`, `expiry`) for ID tokens."""
 
@@ -221,7 +227,7 @@ class GcpFunctionsProvider:
     ) -> InvocationOutcome:
         """The URL resolved (by name: through the admin API) and the body checked; the
         function is not called and no token is fetched."""
-        ref, url = await _at_once(self._locate(target, context.timeout_s))
+        ref, url = await answered_at_once(self._locate(target, context.timeout_s), ADMIN_API)
         http_target = _http_target(target, url, dict(target.headers))
         outcome = await self._http.dry_run(http_target, payload, context)
         if ref is not None:
@@ -241,8 +247,9 @@ class GcpFunctionsProvider:
             query["pageToken"] = cursor
         parent = self._location(project or self._project, region or self._region)
         subject = f"Cloud Functions of {parent}"
-        listing = await _at_once(
-            self._api_get(f"{parent}/functions", subject, ADMIN_TIMEOUT_S, query)
+        listing = await answered_at_once(
+            self._api_get(f"{parent}/functions", subject, ADMIN_TIMEOUT_S, query),
+            ADMIN_API,
         )
         items = [_function_info(function) for function in listing.get("functions", [])]
         return Page(items=items, next_cursor=listing.get("nextPageToken") or None)
@@ -262,7 +269,9 @@ class GcpFunctionsProvider:
     async def get_function(self, name: str) -> FunctionInfo:
         ref = self.resolve(name, None, None)
         subject = f"Cloud Function {ref.resource}"
-        return _function_info(await _at_once(self._api_get(ref.resource, subject, ADMIN_TIMEOUT_S)))
+        return _function_info(
+            await answered_at_once(self._api_get(ref.resource, subject, ADMIN_TIMEOUT_S), ADMIN_API)
+        )
 
     async def close(self) -> None:
         await self._http.close()
@@ -431,19 +440,6 @@ def _seconds_left(expiry: datetime | None) -> float:
     if expiry.tzinfo is None:  # google-auth keeps naive UTC times
         expiry = expiry.replace(tzinfo=UTC)
     return (expiry - datetime.now(UTC)).total_seconds()
-
-
-async def _at_once(awaitable: Awaitable[V]) -> V:
-    """For calls nobody retries (listing, describing, dry runs): a transient failure is
-    answered at once, 429 with Retry-After when throttled, else 502."""
-    try:
-        return await awaitable
-    except TransientFailure as failure:
-        if failure.status_code == 429:
-            raise RateLimited(failure.reason, retry_after_s=failure.retry_after_s) from failure
-        raise UpstreamUnavailable(failure.reason) from failure
-    except TimeoutError:
-        raise UpstreamUnavailable("the Cloud Functions API did not answer in time") from None
 
 
 def _api_refusal(response: HttpResponse, subject: str) -> Exception:

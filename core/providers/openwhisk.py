@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import re
 import ssl
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -47,7 +46,6 @@ from core.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
-    RateLimited,
     UpstreamUnavailable,
 )
 from core.models import Execution, Page
@@ -57,7 +55,13 @@ from core.providers._http_client import (
     HttpResponse,
     InvalidRequestError,
 )
-from core.providers.base import CallContext, FunctionInfo, InvocationOutcome, TransientFailure
+from core.providers.base import (
+    CallContext,
+    FunctionInfo,
+    InvocationOutcome,
+    TransientFailure,
+    answered_at_once,
+)
 from core.providers.http import EXECUTION_ID_HEADER, retry_after_seconds
 from core.targets import OpenWhiskTarget
 
@@ -67,6 +71,7 @@ BLOCKING_MARGIN_S = 0.5
 BLOCKING_MARGIN_FRACTION = 0.1
 """OpenWhisk stops waiting this much (the smaller of the two) before fnproxy's deadline, so an
 activation that runs longer comes back as its id, to settle later, not as fnproxy's timeout."""
+PLATFORM = "OpenWhisk"
 ADMIN_TIMEOUT_S = 30.0
 """Per request when listing, describing or reading an activation."""
 MAX_LIST_LIMIT = 200
@@ -167,7 +172,9 @@ class OpenWhiskProvider:
         body = _body(payload)
         collection = "triggers" if target.kind == "trigger" else "actions"
         subject = _subject(target.kind, entity)
-        found = await _at_once(self._get_json(entity.path(collection), subject, context.timeout_s))
+        found = await answered_at_once(
+            self._get_json(entity.path(collection), subject, context.timeout_s), PLATFORM
+        )
         if target.kind == "web" and not _is_web_action(found):
             raise FunctionNotFound(f"{subject} is not a web action")
         info = _info(target.kind, entity)
@@ -183,7 +190,7 @@ class OpenWhiskProvider:
         skip = _skip(cursor)
         path = f"namespaces/{_segment(namespace)}/actions?limit={limit}&skip={skip}"
         subject = f"the actions of namespace {namespace}"
-        listing = await _at_once(self._get_json(path, subject, ADMIN_TIMEOUT_S))
+        listing = await answered_at_once(self._get_json(path, subject, ADMIN_TIMEOUT_S), PLATFORM)
         if not isinstance(listing, list):
             raise UpstreamUnavailable(f"OpenWhisk answered no list of {subject}")
         items = [_action_summary(action) for action in listing if isinstance(action, dict)]
@@ -192,7 +199,9 @@ class OpenWhiskProvider:
     async def get_function(self, name: str) -> FunctionInfo:
         entity = self.resolve(name, None, "action")
         subject = _subject("action", entity)
-        action = await _at_once(self._get_json(entity.path("actions"), subject, ADMIN_TIMEOUT_S))
+        action = await answered_at_once(
+            self._get_json(entity.path("actions"), subject, ADMIN_TIMEOUT_S), PLATFORM
+        )
         return _action_details(action, entity)
 
     async def get_activation(
@@ -205,7 +214,7 @@ class OpenWhiskProvider:
         path = f"namespaces/{_segment(namespace)}/activations/{activation_id}"
         subject = f"activation {activation_id} in namespace {namespace}"
         try:
-            return await _at_once(self._get_json(path, subject, ADMIN_TIMEOUT_S))
+            return await answered_at_once(self._get_json(path, subject, ADMIN_TIMEOUT_S), PLATFORM)
         except FunctionNotFound:
             raise NotFound(f"no finished {subject}") from None
 
@@ -518,19 +527,6 @@ def _transient(response: HttpResponse, answer: Any, subject: str) -> TransientFa
         status_code=status,
         retry_after_s=retry_after_seconds(response.headers.get("retry-after")),
     )
-
-
-async def _at_once(awaitable: Awaitable[V]) -> V:
-    """For calls nobody retries: a transient failure is answered at once, 429 with
-    Retry-After when throttled, else 502."""
-    try:
-        return await awaitable
-    except TransientFailure as failure:
-        if failure.status_code == 429:
-            raise RateLimited(failure.reason, retry_after_s=failure.retry_after_s) from failure
-        raise UpstreamUnavailable(failure.reason) from failure
-    except TimeoutError:
-        raise UpstreamUnavailable("OpenWhisk did not answer in time") from None
 
 
 def _action_summary(action: dict[str, Any]) -> FunctionInfo:
