@@ -42,7 +42,7 @@ from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
 from core.config import ConfigError
-from core.errors import FnproxyError, PayloadTooLarge
+from core.errors import PayloadTooLarge
 from core.events.base import CloudEvent, InvocationMessage
 from core.events.messages import (
     MalformedMessage,
@@ -241,23 +241,9 @@ class PubSubDelivery:
             await self._reject(body, source, malformed)
             return
         try:
-            await self._worker.run(received)
+            await self._worker.run_delivery(received, _text(body), final)
         except MalformedMessage as malformed:
             await self._reject(body, source, malformed)
-        except Exception as error:
-            if final:
-                await self._record_dead_lettered(received, body, error)
-            raise
-
-    async def _record_dead_lettered(
-        self, received: ReceivedMessage, body: bytes, error: Exception
-    ) -> None:
-        reason = f"gave up after the last allowed delivery: {type(error).__name__}: {error}"
-        execution_id = error.extra.get("execution_id") if isinstance(error, FnproxyError) else None
-        try:
-            await self._worker.record_dead_lettered(received, _text(body), reason, execution_id)
-        except Exception:  # logged; the caller re-raises the original failure (dead-lettered)
-            logger.exception("could not record message %s as dead-lettered", received.message_id)
 
     async def _reject(self, body: bytes, source: str, malformed: MalformedMessage) -> None:
         execution = await self._worker.reject(_text(body), source, malformed)

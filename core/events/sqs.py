@@ -28,12 +28,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 
 from core.aws_clients import aws_client
-from core.errors import FnproxyError, PayloadTooLarge
+from core.errors import PayloadTooLarge
 from core.events.base import InvocationMessage
 from core.events.messages import (
     SNS_SOURCE_PREFIX,
     MalformedMessage,
-    ReceivedMessage,
     encode_message,
     read_message,
 )
@@ -187,23 +186,9 @@ class SqsDelivery:
             await self._reject(body, source, malformed)
             return
         try:
-            await self._worker.run(received)
+            await self._worker.run_delivery(received, body, final)
         except MalformedMessage as malformed:
             await self._reject(body, received.source, malformed)
-        except Exception as error:
-            if final:
-                await self._record_dead_lettered(received, body, error)
-            raise
-
-    async def _record_dead_lettered(
-        self, received: ReceivedMessage, body: str, error: Exception
-    ) -> None:
-        reason = f"gave up after the last allowed delivery: {type(error).__name__}: {error}"
-        execution_id = error.extra.get("execution_id") if isinstance(error, FnproxyError) else None
-        try:
-            await self._worker.record_dead_lettered(received, body, reason, execution_id)
-        except Exception:  # logged; the caller re-raises the original failure (SQS redrives it)
-            logger.exception("could not record message %s as dead-lettered", received.message_id)
 
     async def _reject(self, body: str, source: str, malformed: MalformedMessage) -> None:
         execution = await self._worker.reject(body, source, malformed)

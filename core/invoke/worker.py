@@ -166,6 +166,29 @@ class AsyncWorker:
         error = {"type": "MalformedMessage", "message": malformed.reason}
         return await self._record_message(body, source, error)
 
+    async def run_delivery(self, received: ReceivedMessage, body: str, final: bool) -> None:
+        """Run a message a queue delivered. A failure is raised so the queue delivers it again;
+        on its last allowed delivery (`final`) it is first recorded as DeadLettered.
+        `MalformedMessage` is raised as it is: the transport dead-letters those at once."""
+        try:
+            await self.run(received)
+        except MalformedMessage:
+            raise
+        except Exception as error:
+            if final:
+                await self._record_last_failure(received, body, error)
+            raise
+
+    async def _record_last_failure(
+        self, received: ReceivedMessage, body: str, error: Exception
+    ) -> None:
+        reason = f"gave up after the last allowed delivery: {type(error).__name__}: {error}"
+        execution_id = error.extra.get("execution_id") if isinstance(error, FnproxyError) else None
+        try:
+            await self.record_dead_lettered(received, body, reason, execution_id)
+        except Exception:  # logged; the caller re-raises the original failure
+            logger.exception("could not record message %s as dead-lettered", received.message_id)
+
     async def record_dead_lettered(
         self, received: ReceivedMessage, body: str, reason: str, execution_id: str | None = None
     ) -> Execution | None:
