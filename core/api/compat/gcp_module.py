@@ -19,7 +19,6 @@ How the seed's fields map:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
@@ -33,7 +32,7 @@ from core.api.compat._seed import read_body, seed_problem
 from core.api.endpoints import PUBLIC, Call, Endpoint, QueryParam
 from core.api.problems import from_validation_error
 from core.api.responses import JSONResponse
-from core.api.routes.health import check
+from core.api.routes.health import port_checks
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.errors import FnproxyError, InvalidRequest
@@ -356,10 +355,7 @@ async def gcp_stats(call: Call) -> Response:
 
 async def gcp_health(call: Call) -> Response:
     """The seed's fields, and the native health's `checks` of every port."""
-    services = call.services
-    names = ("store", "secrets", "events", "queue")
-    pings = (services.store.ping, services.secrets.ping, services.events.ping, services.queue.ping)
-    checks = dict(zip(names, await asyncio.gather(*(check(ping) for ping in pings)), strict=True))
+    checks = await port_checks(call.services)
     healthy = all(result == "ok" for result in checks.values())
     body = {
         "status": "healthy" if healthy else "unhealthy",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
@@ -12,6 +13,9 @@ from core import __version__
 from core.api.endpoints import PUBLIC, Call, Endpoint
 from core.api.responses import JSONResponse
 from core.models import iso
+
+if TYPE_CHECKING:
+    from core.wiring import Services
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -28,13 +32,21 @@ async def check(ping: Callable[[], Awaitable[None]]) -> str:
     return "ok"
 
 
+async def port_checks(services: Services) -> dict[str, str]:
+    """`check` of every port, side by side."""
+    pings = {
+        "store": services.store.ping,
+        "secrets": services.secrets.ping,
+        "events": services.events.ping,
+        "queue": services.queue.ping,
+    }
+    results = await asyncio.gather(*(check(ping) for ping in pings.values()))
+    return dict(zip(pings, results, strict=True))
+
+
 async def health(call: Call) -> Response:
-    services = call.services
-    names = ("store", "secrets", "events", "queue")
-    pings = (services.store.ping, services.secrets.ping, services.events.ping, services.queue.ping)
-    results = await asyncio.gather(*(check(ping) for ping in pings))
-    checks = dict(zip(names, results, strict=False))
-    healthy = all(result == "ok" for result in results)
+    checks = await port_checks(call.services)
+    healthy = all(result == "ok" for result in checks.values())
     body = {
         "status": "ok" if healthy else "degraded",
         "version": __version__,
