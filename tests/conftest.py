@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.queue_support"]  # the `events` fixture of the queue delivery tests
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SERVER_START_TIMEOUT_S = 15.0
 

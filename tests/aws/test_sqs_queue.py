@@ -15,7 +15,6 @@ import orjson
 import pytest
 from aiohttp import web
 
-from core.auth.principal import Principal
 from core.errors import Conflict, PayloadTooLarge, ServiceUnavailable
 from core.events.base import CloudEvent
 from core.events.messages import read_message
@@ -28,18 +27,21 @@ from core.events.sqs import (
     SqsWorkQueue,
 )
 from core.invoke.recorder import outcome_event
-from core.invoke.service import InvocationRequest
 from core.invoke.worker import MESSAGE_FUNCTION
-from core.models import Execution, Mode, Status
-from core.targets import LocalTarget
+from core.models import Execution, Status
 from core.wiring import build_services
 from tests.api.conftest import api_settings
 from tests.conftest import free_port
+from tests.queue_support import (
+    ECHO,
+    every_execution,
+    outcomes_of,
+    queue_async_invocation,
+    stored,
+)
 
 REGION = "us-east-1"
 MAX_RECEIVE_COUNT = 2
-ECHO = {"provider": "local", "function": "echo"}
-ADMIN = Principal(subject="client:tester", scopes=frozenset({"admin"}), token_id="t1")
 
 
 def unique(prefix: str) -> str:
@@ -134,47 +136,10 @@ async def services(tmp_path, moto_url, queues):
 
 
 @pytest.fixture
-def events(services) -> list[CloudEvent]:
-    """Every outcome event the services publish (one per recorded run)."""
-    published: list[CloudEvent] = []
-
-    async def collect(event: CloudEvent) -> None:
-        published.append(event)
-
-    services.events.subscribe(collect)
-    return published
-
-
-@pytest.fixture
 async def delivery(services, moto_url, queues):
     dead_letters = SqsQueue(queues.dlq_url, REGION, moto_url)
     yield SqsDelivery(services.worker, dead_letters, MAX_RECEIVE_COUNT)
     await dead_letters.close()
-
-
-async def queue_async_invocation(services, payload: Any = None, **request: Any) -> Execution:
-    invocation = await services.invocations.invoke(
-        InvocationRequest(target=LocalTarget(**ECHO), payload=payload, mode=Mode.ASYNC, **request),
-        ADMIN,
-    )
-    return invocation.execution
-
-
-async def stored(services, execution_id: str) -> Execution:
-    execution = await services.store.executions.get(execution_id)
-    assert execution is not None
-    return execution
-
-
-async def every_execution(services) -> list[Execution]:
-    return (await services.store.executions.list(limit=100)).items
-
-
-def outcomes_of(events: list[CloudEvent], execution_id: str) -> list[CloudEvent]:
-    return [event for event in events if event.data["execution_id"] == execution_id]
-
-
-# --- SqsWorkQueue ----------------------------------------------------------------------------
 
 
 async def test_an_async_invocation_goes_through_sqs_and_the_worker_runs_it(

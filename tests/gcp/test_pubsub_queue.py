@@ -16,9 +16,7 @@ import pytest
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent, from_http
 
-from core.auth.principal import Principal
 from core.errors import Conflict, PayloadTooLarge
-from core.events.base import CloudEvent as FnproxyEvent
 from core.events.pubsub import (
     EXECUTION_ATTRIBUTE,
     MAX_PUBLISH_REQUEST_BYTES,
@@ -27,20 +25,23 @@ from core.events.pubsub import (
     PubSubWorkQueue,
 )
 from core.invoke.recorder import outcome_event
-from core.invoke.service import InvocationRequest
 from core.invoke.worker import MESSAGE_FUNCTION
-from core.models import Execution, Mode, Status
-from core.targets import LocalTarget
+from core.models import Execution, Status
 from core.wiring import build_services
 from tests.api.conftest import api_settings
 from tests.conftest import GCP_PROJECT
 from tests.gcp.test_pubsub_events import PubSubAdmin, pubsub_admin, unique
+from tests.queue_support import (
+    ECHO,
+    every_execution,
+    outcomes_of,
+    queue_async_invocation,
+    stored,
+)
 
 MAX_DELIVERY_ATTEMPTS = 5
 """Pub/Sub's smallest allowed maxDeliveryAttempts."""
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
-ECHO = {"provider": "local", "function": "echo"}
-ADMIN = Principal(subject="client:tester", scopes=frozenset({"admin"}), token_id="t1")
 
 
 @dataclass
@@ -142,47 +143,10 @@ async def services(tmp_path, topics):
 
 
 @pytest.fixture
-def events(services) -> list[FnproxyEvent]:
-    """Every outcome event the services publish (one per recorded run)."""
-    published: list[FnproxyEvent] = []
-
-    async def collect(event: FnproxyEvent) -> None:
-        published.append(event)
-
-    services.events.subscribe(collect)
-    return published
-
-
-@pytest.fixture
 async def delivery(services, topics):
     deliver = PubSubDelivery(services.worker, MAX_DELIVERY_ATTEMPTS, topics.dead_letters)
     yield deliver
     await deliver.close()
-
-
-async def queue_async_invocation(services, payload: Any = None, **request: Any) -> Execution:
-    invocation = await services.invocations.invoke(
-        InvocationRequest(target=LocalTarget(**ECHO), payload=payload, mode=Mode.ASYNC, **request),
-        ADMIN,
-    )
-    return invocation.execution
-
-
-async def stored(services, execution_id: str) -> Execution:
-    execution = await services.store.executions.get(execution_id)
-    assert execution is not None
-    return execution
-
-
-async def every_execution(services) -> list[Execution]:
-    return (await services.store.executions.list(limit=100)).items
-
-
-def outcomes_of(events: list[FnproxyEvent], execution_id: str) -> list[FnproxyEvent]:
-    return [event for event in events if event.data["execution_id"] == execution_id]
-
-
-# --- PubSubWorkQueue ------------------------------------------------------------------------
 
 
 async def test_an_async_invocation_goes_through_pubsub_and_the_worker_runs_it(
