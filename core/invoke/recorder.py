@@ -35,12 +35,16 @@ class Recorder:
 
     async def finish(self, execution: Execution) -> None:
         """Record a settled execution: history, rollup and event, side by side."""
-        results = await asyncio.gather(
-            self.save(execution),
-            self._roll_up(execution),
-            self._publish(execution),
-            return_exceptions=True,
+        await self._all(
+            execution, self.save(execution), self._roll_up(execution), self._publish(execution)
         )
+
+    async def announce(self, execution: Execution) -> None:
+        """The rollup and event of a settled execution a conditional write already saved."""
+        await self._all(execution, self._roll_up(execution), self._publish(execution))
+
+    async def _all(self, execution: Execution, *writes: Awaitable[None]) -> None:
+        results = await asyncio.gather(*writes, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             logger.error(

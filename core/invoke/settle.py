@@ -88,7 +88,7 @@ class Settler:
         settled = self._applied(execution, outcome)
         if not await self._executions.save(settled, only_if_status=[Status.RUNNING]):
             return await self._executions.get(execution.execution_id) or execution
-        await self._recorder.finish(settled)
+        await self._recorder.announce(settled)
         return settled
 
     def _applied(self, execution: Execution, outcome: InvocationOutcome) -> Execution:

@@ -203,7 +203,7 @@ class AsyncWorker:
             return await self._record_message(body, received.source, error, execution_id)
         if has_run(execution) or not await self._fail_open(execution, error):
             return None
-        await self._recorder.finish(execution)
+        await self._recorder.announce(execution)
         return execution
 
     async def _fail_open(self, execution: Execution, error: dict[str, Any]) -> bool:
