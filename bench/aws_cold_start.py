@@ -182,14 +182,20 @@ from _common import (  # noqa: E402
     format_table,
     free_port,
     machine_line,
-    median,
     mint_token,
     post_json,
     progress,
     ratio,
     spawn_server,
 )
-from bench_cold_start import CHILD_TIMEOUT_S, NO_NETWORK_AWS, read_marker, reap  # noqa: E402
+from bench_cold_start import (  # noqa: E402
+    CHILD_TIMEOUT_S,
+    NO_NETWORK_AWS,
+    alternate_runs,
+    metric_median,
+    read_marker,
+    reap,
+)
 
 sys.path.insert(0, str(REPO_DIR))
 from tests.aws.aws_stack import create_stack, http_api_event  # noqa: E402
@@ -280,24 +286,6 @@ def children_env(moto_url: str, sides: tuple[str, ...]) -> dict[str, dict[str, s
     return {side: envs[side] for side in sides}
 
 
-def alternate(envs: dict[str, dict[str, str]], runs: int) -> dict[str, list[ColdRun]]:
-    for side, env in envs.items():  # unmeasured: warms the page cache and the bytecode caches
-        cold_start(side, env)
-    results: dict[str, list[ColdRun]] = {side: [] for side in envs}
-    for n in range(runs):
-        for side, env in envs.items():
-            results[side].append(cold_start(side, env))
-        progress(
-            f"  cold start {n + 1}/{runs}: "
-            + ", ".join(f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in envs)
-        )
-    return results
-
-
-def metric_median(runs: list[ColdRun], metric: str) -> float:
-    return median([getattr(run, metric) for run in runs])
-
-
 def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
     answer_base = metric_median(results[BASELINE], "first_answer_ms")
     imported_base = metric_median(results[BASELINE], "imported_ms")
@@ -365,7 +353,8 @@ def main() -> None:
     work_dir = Path(tempfile.mkdtemp(prefix="aws-cold-"))
     try:
         with moto_server(work_dir) as moto_url:
-            results = alternate(children_env(moto_url, sides), runs)
+            envs = children_env(moto_url, sides)
+            results = alternate_runs(tuple(envs), lambda side: cold_start(side, envs[side]), runs)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     print(machine_line())

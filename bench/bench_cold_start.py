@@ -19,9 +19,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from _common import (
     BENCH_DIR,
@@ -116,21 +117,27 @@ def cold_start(side: str, function_url: str, env: dict[str, str], work_dir: Path
                    usage.ru_maxrss / 1024, {name: milestones[name] for name in MILESTONES})
 
 
-def alternate(function_url: str, runs: int, env: dict[str, str],
-              work_dir: Path) -> dict[str, list[ColdRun]]:
-    for side in SIDES:  # unmeasured: warms the page cache and the bytecode caches
-        cold_start(side, function_url, env, work_dir)
-    results: dict[str, list[ColdRun]] = {side: [] for side in SIDES}
+def alternate_runs(sides: tuple[str, ...], once: Callable[[str], Any],
+                   runs: int) -> dict[str, list[Any]]:
+    """`runs` cold starts of every side, alternating, after one unmeasured start each (it
+    warms the page cache, the bytecode caches and any emulator)."""
+    for side in sides:
+        once(side)
+    results: dict[str, list[Any]] = {side: [] for side in sides}
     for n in range(runs):
-        for side in SIDES:
-            results[side].append(cold_start(side, function_url, env, work_dir))
+        for side in sides:
+            results[side].append(once(side))
         progress(f"  cold start {n + 1}/{runs}: " + ", ".join(
-            f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in SIDES))
+            f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in sides))
     return results
 
 
+def metric_median(runs: list[Any], metric: str) -> float:
+    return median([getattr(run, metric) for run in runs])
+
+
 def summary(results: dict[str, list[ColdRun]], metric: str) -> tuple[float, float]:
-    fnproxy, baseline = (median([getattr(run, metric) for run in results[side]]) for side in SIDES)
+    fnproxy, baseline = (metric_median(results[side], metric) for side in SIDES)
     return fnproxy, baseline
 
 
@@ -174,7 +181,9 @@ def run(stack: Stack, options: Options) -> list[Row]:
     env = child_env(MODULE_SECRET_KEY=stack.secret_key, BENCH_TOKEN=mint_token(stack.secret_key),
                     LOG_LEVEL="WARNING", **NO_NETWORK_AWS)
     work_dir = Path(tempfile.mkdtemp(prefix="cold-", dir=stack.work_dir))
-    results = alternate(stack.instant.url + "/fn", options.cold_runs, env, work_dir)
+    function_url = stack.instant.url + "/fn"
+    results = alternate_runs(
+        SIDES, lambda side: cold_start(side, function_url, env, work_dir), options.cold_runs)
     return rows_for(results)
 
 

@@ -92,7 +92,7 @@ import argparse  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -119,6 +119,8 @@ from bench_cold_start import (  # noqa: E402
     MILESTONES,
     NO_NETWORK_AWS,
     ColdRun,
+    alternate_runs,
+    metric_median,
     read_marker,
     reap,
 )
@@ -271,33 +273,15 @@ def fnproxy_envs(
 # --- runs and the table -------------------------------------------------------------------
 
 
-def alternate(
-    sides: tuple[str, ...],
-    envs: dict[str, dict[str, str]],
-    function_url: str,
-    runs: int,
-    work_dir: Path,
-) -> dict[str, list[ColdRun]]:
+def once_for(
+    envs: dict[str, dict[str, str]], function_url: str, work_dir: Path
+) -> Callable[[str], ColdRun]:
     def once(side: str) -> ColdRun:
         if side == BASELINE:
             return baseline_cold_start(BASELINE, function_url, envs[BASELINE], work_dir)
         return fnproxy_cold_start(envs[side])
 
-    for side in sides:  # unmeasured: warms the page cache, the bytecode caches, the emulators
-        once(side)
-    results: dict[str, list[ColdRun]] = {side: [] for side in sides}
-    for n in range(runs):
-        for side in sides:
-            results[side].append(once(side))
-        progress(
-            f"  cold start {n + 1}/{runs}: "
-            + ", ".join(f"{side} {results[side][-1].first_answer_ms:.0f} ms" for side in sides)
-        )
-    return results
-
-
-def metric_median(runs: list[ColdRun], metric: str) -> float:
-    return median([getattr(run, metric) for run in runs])
+    return once
 
 
 def metric_median_of(runs: list[ColdRun], milestone: str) -> float:
@@ -396,7 +380,8 @@ def main() -> None:
             envs[BASELINE] = child_env(
                 MODULE_SECRET_KEY=key, BENCH_TOKEN=token, LOG_LEVEL="WARNING", **NO_NETWORK_AWS
             )
-            results = alternate(sides, envs, function.url + "/fn", max(options.runs, 1), work_dir)
+            once = once_for(envs, function.url + "/fn", work_dir)
+            results = alternate_runs(sides, once, max(options.runs, 1))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     print(machine_line())
