@@ -144,7 +144,12 @@ async def test_async_callback_receives_the_record(client, admin, callback_sink):
         await asyncio.sleep(0.05)
     assert received and received[0]["execution_id"] == execution_id
     assert received[0]["status"] == "succeeded" and received[0]["result"] == {"cb": True}
-    record = (await client.get(f"/v1/invocations/{execution_id}", headers=admin)).json()
+    # The sink answers before the worker stores the callback's outcome: wait for that write.
+    for _ in range(100):
+        record = (await client.get(f"/v1/invocations/{execution_id}", headers=admin)).json()
+        if record["callback_result"] is not None:
+            break
+        await asyncio.sleep(0.05)
     assert record["callback_result"]["delivered"] is True
 
 
