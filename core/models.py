@@ -40,6 +40,12 @@ def new_id() -> str:
     return f"{millis:012x}{random.getrandbits(80):020x}"
 
 
+def id_floor(epoch: float) -> str:
+    """The smallest id `new_id` can give at `epoch`: ids at or after `epoch` sort at or above
+    it, so a time range of records keyed by id is a range of ids."""
+    return f"{max(int(epoch * 1000), 0):012x}{0:020x}"
+
+
 def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
@@ -80,6 +86,11 @@ class Execution:
     callback_url: str | None = None
     callback_result: dict[str, Any] | None = None
     idempotency_key: str | None = None
+    function_version: int | None = None
+    """The registry version that ran, for an invocation of a registered function by name."""
+    retry_policy: dict[str, Any] | None = None
+    """A registered function's own retry policy (`max_retries`, `base_delay_s`), which
+    replaces the service's default for this execution."""
 
     @property
     def is_terminal(self) -> bool:
@@ -152,6 +163,77 @@ class StatsRollup:
     failures: int = 0
     duration_sum_ms: float = 0.0
     histogram: list[int] = field(default_factory=list)
+
+
+@dataclass
+class FunctionVersion:
+    """One immutable version of a registered function: where it runs."""
+
+    name: str
+    version: int
+    target: dict[str, Any]
+    """A `core.targets` target as JSON (provider plus its fields)."""
+    created_at: float
+    created_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RegisteredFunction:
+    """A logical function of the registry: its active version, canary split and policy.
+
+    Exactly one version is active at any time: it is this record's one `active_version`
+    field, and every change to the record is a conditional write on `revision`."""
+
+    name: str
+    description: str
+    active_version: int
+    latest_version: int
+    """The highest version number ever given out; numbers are never reused."""
+    policy: dict[str, Any]
+    """A `core.registry.policy.FunctionPolicy` as JSON."""
+    created_at: float
+    created_by: str
+    updated_at: float
+    revision: int = 1
+    """Bumped by every change; the store writes a change only over the revision it read."""
+    canary: dict[str, int] | None = None
+    """`{"version": n, "weight": percent}`: that share of invocations runs version n."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ChangeAction:
+    CREATED = "created"
+    VERSION_ADDED = "version_added"
+    ACTIVATED = "activated"
+    ROLLED_BACK = "rolled_back"
+    VERSION_DELETED = "version_deleted"
+    CANARY_SET = "canary_set"
+    CANARY_CLEARED = "canary_cleared"
+    POLICY_UPDATED = "policy_updated"
+
+
+@dataclass
+class VersionChange:
+    """One entry of a registered function's change history (who, when, from, to)."""
+
+    name: str
+    revision: int
+    """The function's revision this change made: one change per revision, so the history is
+    gapless and sorts by it, newest first."""
+    action: str
+    at: float
+    by: str
+    from_version: int | None = None
+    to_version: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass

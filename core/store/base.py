@@ -1,4 +1,5 @@
-"""The store port: repositories for history, idempotency, sessions, clients and stats rollups.
+"""The store port: repositories for history, idempotency, sessions, clients, stats rollups, the
+function registry and rate-limit counters.
 
 Every backend (sqlite, dynamodb, firestore) implements these protocols and passes the shared
 contract suite in `tests/contract/`. Rules every backend keeps:
@@ -7,6 +8,8 @@ contract suite in `tests/contract/`. Rules every backend keeps:
 - conditional writes where the protocol says so (idempotency claims, session versions,
   execution status transitions) are atomic across processes and instances;
 - stats are counters added atomically at write time, read per (bucket, function);
+- a registered function changes only through a write conditioned on the revision read, made
+  atomically with the version item and the history entry that go with it;
 - expired sessions and idempotency records are never returned, even before the backend's own
   TTL mechanism deletes them.
 """
@@ -16,7 +19,17 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Protocol
 
-from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
+from core.models import (
+    Client,
+    Execution,
+    FunctionVersion,
+    IdempotencyRecord,
+    Page,
+    RegisteredFunction,
+    Session,
+    StatsRollup,
+    VersionChange,
+)
 
 
 class ExecutionRepository(Protocol):
@@ -36,10 +49,14 @@ class ExecutionRepository(Protocol):
         *,
         function: str | None = None,
         status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Execution]:
-        """Newest first (by `execution_id`, which sorts by creation time). `cursor` is the
+        """Newest first (by `execution_id`, which sorts by creation time). `since`/`until`
+        (epoch seconds) keep executions created at or after `since` and before `until`: a
+        range of ids (`core.models.id_floor`), so the same indexes serve it. `cursor` is the
         opaque `next_cursor` of the previous page."""
 
 
@@ -89,12 +106,66 @@ class StatsRepository(Protocol):
         """Rollups of the given buckets: one function's, or every function's."""
 
 
+class FunctionRepository(Protocol):
+    """Registered functions, their versions and their change history."""
+
+    async def create(
+        self, function: RegisteredFunction, first: FunctionVersion, change: VersionChange
+    ) -> None:
+        """Store a new function with its first version and history entry, atomically; raises
+        `core.errors.Conflict` when the name is taken."""
+
+    async def get(self, name: str) -> RegisteredFunction | None: ...
+
+    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[RegisteredFunction]:
+        """By name, ascending."""
+
+    async def update(
+        self,
+        function: RegisteredFunction,
+        expected_revision: int,
+        change: VersionChange,
+        *,
+        add_version: FunctionVersion | None = None,
+        delete_version: int | None = None,
+    ) -> bool:
+        """Replace the function's record with `function` only if the stored revision is
+        `expected_revision`, and in the same atomic step append `change` (whose revision is
+        `function.revision`), add `add_version` and delete version `delete_version`. False
+        (and nothing written) when the revision moved on or the function is gone."""
+
+    async def delete(self, name: str) -> bool:
+        """Delete the function, its versions and its history; False when it does not exist."""
+
+    async def get_version(self, name: str, version: int) -> FunctionVersion | None: ...
+
+    async def list_versions(
+        self, name: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[FunctionVersion]:
+        """Newest (highest) version first."""
+
+    async def list_changes(
+        self, name: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[VersionChange]:
+        """Newest (highest revision) first."""
+
+
+class RateLimitRepository(Protocol):
+    async def hit(self, key: str, window_start: int, limit: int, expires_at: float) -> bool:
+        """Count one request in the fixed window (`key`, `window_start`) unless it holds
+        `limit` already; True when counted. Atomic across processes and instances: of
+        concurrent hits on a window with room for n, exactly n are counted. `expires_at`:
+        when the window's counter may be deleted."""
+
+
 class Store(Protocol):
     executions: ExecutionRepository
     idempotency: IdempotencyRepository
     sessions: SessionRepository
     clients: ClientRepository
     stats: StatsRepository
+    functions: FunctionRepository
+    rate_limits: RateLimitRepository
 
     async def ping(self) -> None:
         """Raise if the store cannot be reached."""

@@ -1,5 +1,5 @@
-"""The opaque cursor every store backend pages executions with: the last execution id
-returned, urlsafe base64 without padding."""
+"""The opaque cursor every store backend pages with: the last key returned (an execution id, a
+function name, a version number, a change id), urlsafe base64 without padding."""
 
 from __future__ import annotations
 
@@ -8,17 +8,25 @@ import base64
 from core.errors import InvalidRequest
 
 
-def encode_cursor(execution_id: str) -> str:
-    return base64.urlsafe_b64encode(execution_id.encode()).decode().rstrip("=")
+def encode_cursor(key: str | int) -> str:
+    return base64.urlsafe_b64encode(str(key).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> str:
-    """The execution id a cursor names; `InvalidRequest` for anything else."""
+    """The key a cursor names; `InvalidRequest` for anything else."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        execution_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        key = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except ValueError:  # binascii.Error and UnicodeDecodeError included
         raise InvalidRequest("invalid cursor") from None
-    if not execution_id:
+    if not key:
         raise InvalidRequest("invalid cursor")
-    return execution_id
+    return key
+
+
+def decode_version_cursor(cursor: str) -> int:
+    """The number a cursor of a version or revision listing names."""
+    key = decode_cursor(cursor)
+    if not key.isdigit():
+        raise InvalidRequest("invalid cursor")
+    return int(key)

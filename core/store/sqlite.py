@@ -58,8 +58,19 @@ import orjson
 
 from core import histogram
 from core.errors import Conflict, InvalidRequest, ServiceUnavailable
-from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
-from core.store.cursors import decode_cursor, encode_cursor
+from core.models import (
+    Client,
+    Execution,
+    FunctionVersion,
+    IdempotencyRecord,
+    Page,
+    RegisteredFunction,
+    Session,
+    StatsRollup,
+    VersionChange,
+    id_floor,
+)
+from core.store.cursors import decode_cursor, decode_version_cursor, encode_cursor
 
 logger = logging.getLogger("fnproxy.store.sqlite")
 
@@ -126,6 +137,35 @@ CREATE TABLE IF NOT EXISTS stats_rollups (
     PRIMARY KEY (bucket_start, function)
 ) WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS functions (
+    name TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS function_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (name, version)
+);
+
+CREATE TABLE IF NOT EXISTS function_changes (
+    name TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (name, revision)
+);
+
+CREATE TABLE IF NOT EXISTS rate_limits (
+    key TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (key, window_start)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rate_limits_by_expiry ON rate_limits (expires_at);
+
 CREATE TABLE IF NOT EXISTS stats_histogram (
     bucket_start INTEGER NOT NULL,
     function TEXT NOT NULL,
@@ -140,6 +180,7 @@ EXPIRING_TABLES = {
     "executions": "execution_id",
     "sessions": "session_id",
     "idempotency": "caller, key",
+    "rate_limits": "key, window_start",
 }
 
 
@@ -531,9 +572,14 @@ def _insert(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], what: s
 
 
 def list_query(
-    function: str | None, status: str | None, before: str | None, limit: int
+    function: str | None,
+    status: str | None,
+    before: str | None,
+    limit: int,
+    at_or_after: str | None = None,
 ) -> tuple[str, tuple[Any, ...]]:
-    """Newest-first page query; every filter combination is served by an index."""
+    """Newest-first page query of ids in [at_or_after, before); every filter combination is
+    served by an index."""
     conditions, params = [], []
     for column, value in (("function", function), ("status", status)):
         if value is not None:
@@ -542,6 +588,9 @@ def list_query(
     if before is not None:
         conditions.append("execution_id < ?")
         params.append(before)
+    if at_or_after is not None:
+        conditions.append("execution_id >= ?")
+        params.append(at_or_after)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     sql = f"SELECT body FROM executions {where}ORDER BY execution_id DESC LIMIT ?"
     return sql, (*params, limit)
@@ -588,13 +637,18 @@ class _Executions:
         *,
         function: str | None = None,
         status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Execution]:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
         before = decode_cursor(cursor) if cursor is not None else None
-        rows = self._db.read(*list_query(function, status, before, limit + 1))
+        if until is not None:
+            before = min(before or "~", id_floor(until))
+        at_or_after = id_floor(since) if since is not None else None
+        rows = self._db.read(*list_query(function, status, before, limit + 1, at_or_after))
         items = [Execution(**orjson.loads(body)) for (body,) in rows[:limit]]
         more = len(rows) > limit
         return Page(items, encode_cursor(items[-1].execution_id) if more else None)
@@ -722,6 +776,130 @@ class _Clients:
             return True
 
         return await self._db.write(revoke)
+
+
+class _Functions:
+    _UPDATE = "UPDATE functions SET revision = ?, body = ? WHERE name = ? AND revision = ?"
+    _ADD_VERSION = "INSERT INTO function_versions (name, version, body) VALUES (?, ?, ?)"
+    _ADD_CHANGE = "INSERT INTO function_changes (name, revision, body) VALUES (?, ?, ?)"
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    async def create(
+        self, function: RegisteredFunction, first: FunctionVersion, change: VersionChange
+    ) -> None:
+        def create(conn: sqlite3.Connection) -> None:
+            _insert(
+                conn,
+                "INSERT INTO functions (name, revision, body) VALUES (?, ?, ?)",
+                (function.name, function.revision, orjson.dumps(function)),
+                f"function {function.name!r}",
+            )
+            self._add_version(conn, first)
+            self._add_change(conn, change)
+
+        await self._db.write(create)
+
+    async def get(self, name: str) -> RegisteredFunction | None:
+        rows = self._db.read("SELECT body FROM functions WHERE name = ?", (name,))
+        return RegisteredFunction(**orjson.loads(rows[0][0])) if rows else None
+
+    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[RegisteredFunction]:
+        after = decode_cursor(cursor) if cursor is not None else ""
+        rows = self._db.read(
+            "SELECT body FROM functions WHERE name > ? ORDER BY name LIMIT ?", (after, limit + 1)
+        )
+        items = [RegisteredFunction(**orjson.loads(body)) for (body,) in rows[:limit]]
+        return Page(items, encode_cursor(items[-1].name) if len(rows) > limit else None)
+
+    async def update(
+        self,
+        function: RegisteredFunction,
+        expected_revision: int,
+        change: VersionChange,
+        *,
+        add_version: FunctionVersion | None = None,
+        delete_version: int | None = None,
+    ) -> bool:
+        params = (function.revision, orjson.dumps(function), function.name, expected_revision)
+
+        def update(conn: sqlite3.Connection) -> bool:
+            if conn.execute(self._UPDATE, params).rowcount != 1:
+                return False
+            if add_version is not None:
+                self._add_version(conn, add_version)
+            if delete_version is not None:
+                conn.execute(
+                    "DELETE FROM function_versions WHERE name = ? AND version = ?",
+                    (function.name, delete_version),
+                )
+            self._add_change(conn, change)
+            return True
+
+        return await self._db.write(update)
+
+    async def delete(self, name: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            if conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount != 1:
+                return False
+            conn.execute("DELETE FROM function_versions WHERE name = ?", (name,))
+            conn.execute("DELETE FROM function_changes WHERE name = ?", (name,))
+            return True
+
+        return await self._db.write(delete)
+
+    async def get_version(self, name: str, version: int) -> FunctionVersion | None:
+        rows = self._db.read(
+            "SELECT body FROM function_versions WHERE name = ? AND version = ?", (name, version)
+        )
+        return FunctionVersion(**orjson.loads(rows[0][0])) if rows else None
+
+    async def list_versions(
+        self, name: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[FunctionVersion]:
+        below = decode_version_cursor(cursor) if cursor is not None else 2**62
+        rows = self._db.read(
+            "SELECT body FROM function_versions WHERE name = ? AND version < ? "
+            "ORDER BY version DESC LIMIT ?",
+            (name, below, limit + 1),
+        )
+        items = [FunctionVersion(**orjson.loads(body)) for (body,) in rows[:limit]]
+        return Page(items, encode_cursor(items[-1].version) if len(rows) > limit else None)
+
+    async def list_changes(
+        self, name: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[VersionChange]:
+        below = decode_version_cursor(cursor) if cursor is not None else 2**62
+        rows = self._db.read(
+            "SELECT body FROM function_changes WHERE name = ? AND revision < ? "
+            "ORDER BY revision DESC LIMIT ?",
+            (name, below, limit + 1),
+        )
+        items = [VersionChange(**orjson.loads(body)) for (body,) in rows[:limit]]
+        return Page(items, encode_cursor(items[-1].revision) if len(rows) > limit else None)
+
+    def _add_version(self, conn: sqlite3.Connection, version: FunctionVersion) -> None:
+        row = (version.name, version.version, orjson.dumps(version))
+        _insert(conn, self._ADD_VERSION, row, f"version {version.version} of {version.name!r}")
+
+    def _add_change(self, conn: sqlite3.Connection, change: VersionChange) -> None:
+        row = (change.name, change.revision, orjson.dumps(change))
+        _insert(conn, self._ADD_CHANGE, row, f"revision {change.revision} of {change.name!r}")
+
+
+class _RateLimits:
+    _HIT = (
+        "INSERT INTO rate_limits (key, window_start, n, expires_at) VALUES (?, ?, 1, ?) "
+        "ON CONFLICT (key, window_start) DO UPDATE SET n = n + 1 WHERE rate_limits.n < ?"
+    )
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    async def hit(self, key: str, window_start: int, limit: int, expires_at: float) -> bool:
+        params = (key, window_start, expires_at, limit)
+        return await self._db.write(lambda conn: conn.execute(self._HIT, params).rowcount == 1)
 
 
 class _PendingRollup:
@@ -858,6 +1036,8 @@ class SqliteStore:
         self.sessions = _Sessions(self._db)
         self.clients = _Clients(self._db)
         self.stats = _Stats(self._db)
+        self.functions = _Functions(self._db)
+        self.rate_limits = _RateLimits(self._db)
 
     async def ping(self) -> None:
         self._db.check()
