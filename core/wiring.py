@@ -29,6 +29,8 @@ from core.invoke.settle import Settler
 from core.invoke.worker import AsyncWorker
 from core.providers.base import Provider
 from core.providers.registry import ProviderRegistry
+from core.registry.ratelimit import RateLimiter
+from core.registry.service import RegistryService
 from core.secrets.base import SecretSource
 from core.sessions.service import SessionService
 from core.store.base import Store
@@ -255,6 +257,7 @@ class Services:
     invocations: InvocationService
     batches: BatchService
     worker: AsyncWorker
+    registry: RegistryService
 
     async def close(self) -> None:
         await self.queue.close()
@@ -301,6 +304,9 @@ def build_services(
             retention_s=settings.history_retention_days * 86400,
         ),
     )
+    registry = RegistryService(
+        store.functions, providers, invocations, RateLimiter(store.rate_limits), events
+    )
     clients = ClientService(store.clients)
     keyring = KeyRing(secrets, SIGNING_KEY_SECRET, cache_ttl_s=settings.secrets_cache_ttl_s)
     tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
@@ -329,4 +335,5 @@ def build_services(
             max_stored_bytes=settings.max_stored_bytes,
             settler=settler,
         ),
+        registry=registry,
     )

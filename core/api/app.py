@@ -18,7 +18,7 @@ from core.api.middleware import RequestContext
 from core.api.openapi import DOCS_HTML, build_openapi
 from core.api.problems import problem_response
 from core.api.responses import JSONResponse
-from core.api.routes import auth, health, history, invoke, providers, sessions
+from core.api.routes import auth, functions, health, history, invoke, providers, sessions
 from core.errors import FnproxyError, NotFound
 
 Lifecycle = Callable[[], Awaitable[None]]
@@ -30,6 +30,7 @@ def native_endpoints() -> list[Endpoint]:
         *auth.ENDPOINTS,
         *invoke.ENDPOINTS,
         *history.ENDPOINTS,
+        *functions.ENDPOINTS,
         *sessions.ENDPOINTS,
         *providers.ENDPOINTS,
     ]

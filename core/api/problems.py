@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,7 +28,7 @@ def problem_response(error: FnproxyError, instance: str | None = None) -> JSONRe
     headers = {"WWW-Authenticate": 'Bearer realm="fnproxy"'} if error.status == 401 else {}
     retry_after = error.extra.get("retry_after_s")
     if retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(retry_after)))
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return JSONResponse(body, status_code=error.status, headers=headers, media_type=MEDIA_TYPE)
 
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.registry.policy import FunctionPolicy
 from core.targets import Target
 
 MAX_TIMEOUT_S = 900.0
@@ -72,6 +73,8 @@ class InvocationEnvelope(BaseModel):
     error: dict[str, Any] | None = None
     duration_ms: float | None = None
     attempts: int
+    function_version: int | None = None
+    """The registry version that ran (invocations of a registered function by name)."""
     provider: dict[str, Any]
 
 
@@ -84,3 +87,37 @@ class Problem(BaseModel):
     detail: str
     code: str
     instance: str | None = None
+
+
+class FunctionCreate(_Body):
+    name: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=1024)
+    target: Target
+    policy: FunctionPolicy = Field(default_factory=FunctionPolicy)
+
+
+class FunctionUpdate(_Body):
+    description: str | None = Field(default=None, max_length=1024)
+    policy: FunctionPolicy | None = None
+
+
+class VersionCreate(_Body):
+    target: Target
+    activate: bool = False
+
+
+class ActiveVersion(_Body):
+    version: int = Field(ge=1)
+
+
+class CanarySplit(_Body):
+    version: int = Field(ge=1)
+    weight: int = Field(ge=1, le=99, description="percent of invocations that run `version`")
+
+
+class NamedInvokeRequest(_Body):
+    payload: Any = None
+    mode: Literal["sync", "async", "dry_run"] = "sync"
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+    session_id: str | None = Field(default=None, min_length=1, max_length=64)
+    callback_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)

@@ -59,12 +59,22 @@ class HistoryService:
         status: str | None,
         limit: int,
         cursor: str | None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> Page[Execution]:
+        """Newest first; `since`/`until` (epoch seconds) bound the creation time."""
         require(principal, "read")
         if status is not None and status not in Status.ALL:
             raise InvalidRequest(f"status must be one of {', '.join(Status.ALL)}")
+        if since is not None and until is not None and since >= until:
+            raise InvalidRequest("since must be before until")
         return await self._executions.list(
-            function=function, status=status, limit=limit, cursor=cursor
+            function=function,
+            status=status,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
         )
 
     async def stats(

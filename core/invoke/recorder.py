@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable
 
 import orjson
 
 from core import histogram
 from core.errors import ServiceUnavailable
 from core.events.base import EVENT_TYPE_PREFIX, CloudEvent, EventBus
+from core.invoke.retry import retry_write
 from core.models import Execution
 from core.store.base import Store
 
 logger = logging.getLogger("fnproxy.recorder")
 
-T = TypeVar("T")
-WRITE_ATTEMPTS = 3
-WRITE_RETRY_DELAY_S = 0.05
 
 
 class Recorder:
@@ -31,7 +28,7 @@ class Recorder:
         self._bucket_s = stats_bucket_s
 
     async def save(self, execution: Execution) -> None:
-        await _with_retries(lambda: self._store.executions.save(execution), "save execution")
+        await retry_write(lambda: self._store.executions.save(execution), "save execution")
 
     async def finish(self, execution: Execution) -> None:
         """Record a settled execution: history, rollup and event, side by side."""
@@ -61,7 +58,7 @@ class Recorder:
     async def _roll_up(self, execution: Execution) -> None:
         bucket = int(execution.created_at // self._bucket_s) * self._bucket_s
         duration = execution.duration_ms or 0.0
-        await _with_retries(
+        await retry_write(
             lambda: self._store.stats.record(
                 execution.function,
                 bucket,
@@ -73,7 +70,7 @@ class Recorder:
         )
 
     async def _publish(self, execution: Execution) -> None:
-        await _with_retries(lambda: self._events.publish(outcome_event(execution)), "publish event")
+        await retry_write(lambda: self._events.publish(outcome_event(execution)), "publish event")
 
 
 def outcome_event(execution: Execution) -> CloudEvent:
@@ -100,16 +97,3 @@ def outcome_event(execution: Execution) -> CloudEvent:
             "success": "true" if execution.success else "false",
         },
     )
-
-
-async def _with_retries(operation: Callable[[], Awaitable[T]], what: str) -> T:
-    attempt = 1
-    while True:
-        try:
-            return await operation()
-        except Exception as error:
-            if attempt >= WRITE_ATTEMPTS:
-                raise RuntimeError(f"{what} failed {WRITE_ATTEMPTS} times: {error}") from error
-            logger.warning("%s failed (attempt %d): %s", what, attempt, error)
-            await asyncio.sleep(WRITE_RETRY_DELAY_S * attempt)
-            attempt += 1

@@ -83,7 +83,7 @@ class Runner:
     async def _attempts(
         self, execution: Execution, provider: Provider, target: Any, event: Any
     ) -> InvocationOutcome:
-        policy = self._limits.retry
+        policy = self._limits.retry.overridden_by(execution.retry_policy)
         deadline = time.monotonic() + execution.timeout_s
         retries = 0
         async with asyncio.timeout(execution.timeout_s):

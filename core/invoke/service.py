@@ -41,6 +41,12 @@ class InvocationRequest:
     session_id: str | None = None
     callback_url: str | None = None
     idempotency_key: str | None = None
+    function_name: str | None = None
+    """A registered function's name: recorded, and checked against `invoke:<glob>` scopes,
+    instead of the target's provider key."""
+    function_version: int | None = None
+    retry_policy: dict[str, Any] | None = None
+    """Replaces the service's retry settings (see `Execution.retry_policy`)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class InvocationService:
         invocation is only recorded as queued: the caller (the queue worker, which already
         holds the message) runs it."""
         provider = self._providers.get(request.target.provider)
-        function = provider.function_key(request.target)
+        function = request.function_name or provider.function_key(request.target)
         require_invoke(principal, function)
         if request.callback_url and request.mode != Mode.ASYNC:
             raise InvalidRequest("callback_url is only for async invocations")
@@ -160,15 +166,22 @@ class InvocationService:
             session_id=request.session_id,
             callback_url=request.callback_url,
             idempotency_key=request.idempotency_key,
+            function_version=request.function_version,
+            retry_policy=request.retry_policy,
         )
 
     async def _claim(
         self, request: InvocationRequest, principal: Principal, execution_id: str
     ) -> Execution | None:
-        """None when this request is the first with its key; else the execution it started."""
-        digest = fingerprint(
-            request.target.model_dump(), request.payload, request.mode, request.session_id
+        """None when this request is the first with its key; else the execution it started.
+        A registered function is identified by its name, not by the version picked: a retry
+        that a canary split sends to the other version is still the same request."""
+        identity = (
+            {"function": request.function_name}
+            if request.function_name
+            else request.target.model_dump()
         )
+        digest = fingerprint(identity, request.payload, request.mode, request.session_id)
         now = self._clock()
         record = IdempotencyRecord(
             caller=principal.subject,

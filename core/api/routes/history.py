@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from starlette.responses import Response
 
@@ -23,6 +23,8 @@ async def list_invocations(call: Call) -> Response:
         status=call.query("status"),
         limit=call.int_query("limit", 50, 1, 500),
         cursor=call.query("cursor"),
+        since=parse_time(call.query("since"), "since"),
+        until=parse_time(call.query("until"), "until"),
     )
     return JSONResponse(
         {
@@ -32,8 +34,8 @@ async def list_invocations(call: Call) -> Response:
     )
 
 
-def parse_since(raw: str | None) -> float | None:
-    """Epoch seconds or ISO 8601."""
+def parse_time(raw: str | None, name: str = "since") -> float | None:
+    """Epoch seconds or ISO 8601 (a time without a zone is UTC)."""
     if raw is None:
         return None
     try:
@@ -41,17 +43,26 @@ def parse_since(raw: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidRequest("since must be epoch seconds or an ISO 8601 time") from None
+        raise InvalidRequest(f"{name} must be epoch seconds or an ISO 8601 time") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 async def stats(call: Call) -> Response:
     summary = await call.services.history.stats(
-        call.principal, function=call.query("function"), since=parse_since(call.query("since"))
+        call.principal, function=call.query("function"), since=parse_time(call.query("since"))
     )
     return JSONResponse(summary)
 
+
+LISTING_QUERY = (
+    QueryParam("status", "queued, running, succeeded, failed or timed_out"),
+    QueryParam("since", "created at or after: epoch seconds or ISO 8601"),
+    QueryParam("until", "created before: epoch seconds or ISO 8601"),
+    QueryParam("limit", "page size (1-500, default 50)", "integer"),
+    QueryParam("cursor", "next_cursor of the previous page"),
+)
 
 ENDPOINTS = [
     Endpoint(
@@ -71,9 +82,7 @@ ENDPOINTS = [
         scope="read",
         query=(
             QueryParam("function", "function key, e.g. local:echo"),
-            QueryParam("status", "queued, running, succeeded, failed or timed_out"),
-            QueryParam("limit", "page size (1-500, default 50)", "integer"),
-            QueryParam("cursor", "next_cursor of the previous page"),
+            *LISTING_QUERY,
         ),
     ),
     Endpoint(

@@ -28,6 +28,7 @@ def envelope(execution: Execution, result: Any) -> dict[str, Any]:
         "error": execution.error,
         "duration_ms": execution.duration_ms,
         "attempts": execution.attempts,
+        "function_version": execution.function_version,
         "provider": {
             "name": execution.provider,
             "function": execution.function,
@@ -66,7 +67,7 @@ def unreached(execution: Execution) -> FnproxyError | None:
     return error
 
 
-def _idempotency_key(call: Call) -> str | None:
+def idempotency_key(call: Call) -> str | None:
     key = call.request.headers.get("idempotency-key")
     if key is None:
         return None
@@ -90,7 +91,7 @@ def invocation_response(invocation: Invocation, path: str) -> Response:
 
 
 async def invoke(call: Call) -> Response:
-    request = to_request(call.body, _idempotency_key(call))
+    request = to_request(call.body, idempotency_key(call))
     invocation = await call.services.invocations.invoke(request, call.principal)
     return invocation_response(invocation, call.request.url.path)
 

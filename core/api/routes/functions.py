@@ -1,0 +1,425 @@
+"""The function registry: named functions, their versions, canary split and policy, invoking
+them by name, and their execution logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from core.api.endpoints import Call, Endpoint, QueryParam
+from core.api.responses import JSONResponse
+from core.api.routes.history import LISTING_QUERY, parse_time
+from core.api.routes.invoke import idempotency_key, invocation_response
+from core.api.schemas import (
+    ActiveVersion,
+    CanarySplit,
+    FunctionCreate,
+    FunctionUpdate,
+    InvocationEnvelope,
+    NamedInvokeRequest,
+    VersionCreate,
+)
+from core.errors import InvalidRequest, NotFound
+from core.models import Execution, FunctionVersion, RegisteredFunction, VersionChange, iso
+from core.registry.service import NamedInvocation
+
+VERSIONS_SHOWN = 100
+"""Versions listed in a function's own view; `GET .../versions` pages through all of them."""
+
+
+def version_view(version: FunctionVersion) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "target": version.target,
+        "created_at": iso(version.created_at),
+        "created_by": version.created_by,
+    }
+
+
+def function_view(
+    function: RegisteredFunction, versions: list[FunctionVersion] | None = None
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "name": function.name,
+        "description": function.description,
+        "active_version": function.active_version,
+        "latest_version": function.latest_version,
+        "canary": function.canary,
+        "policy": function.policy,
+        "created_at": iso(function.created_at),
+        "created_by": function.created_by,
+        "updated_at": iso(function.updated_at),
+        "revision": function.revision,
+    }
+    if versions is not None:
+        view["versions"] = [version_view(version) for version in versions]
+    return view
+
+
+def change_view(change: VersionChange) -> dict[str, Any]:
+    return {
+        "revision": change.revision,
+        "action": change.action,
+        "at": iso(change.at),
+        "by": change.by,
+        "from_version": change.from_version,
+        "to_version": change.to_version,
+        "detail": change.detail,
+    }
+
+
+def log_entry(execution: Execution) -> dict[str, Any]:
+    """An execution as a line of a log or feed: everything but payload, result and logs."""
+    return {
+        "execution_id": execution.execution_id,
+        "function": execution.function,
+        "version": execution.function_version,
+        "status": execution.status,
+        "success": execution.success,
+        "status_code": execution.status_code,
+        "mode": execution.mode,
+        "caller": execution.caller,
+        "duration_ms": execution.duration_ms,
+        "error": execution.error,
+        "created_at": iso(execution.created_at),
+        "finished_at": iso(execution.finished_at),
+    }
+
+
+def version_number(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidRequest("a version is a whole number from 1")
+    return int(raw)
+
+
+async def create_function(call: Call) -> Response:
+    body: FunctionCreate = call.body
+    function = await call.services.registry.create(
+        body.name, body.description, body.target, body.policy, call.principal
+    )
+    versions = await call.services.registry.versions(function.name, VERSIONS_SHOWN)
+    headers = {"Location": f"/v1/functions/{function.name}"}
+    return JSONResponse(function_view(function, versions.items), 201, headers=headers)
+
+
+async def list_functions(call: Call) -> Response:
+    page = await call.services.registry.list(
+        call.int_query("limit", 50, 1, 500), call.query("cursor")
+    )
+    return JSONResponse(
+        {
+            "functions": [function_view(function) for function in page.items],
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+async def get_function(call: Call) -> Response:
+    registry = call.services.registry
+    function = await registry.get(call.path("name"))
+    versions = await registry.versions(function.name, VERSIONS_SHOWN)
+    return JSONResponse(function_view(function, versions.items))
+
+
+async def update_function(call: Call) -> Response:
+    body: FunctionUpdate = call.body
+    function = await call.services.registry.update(
+        call.path("name"), call.principal, description=body.description, policy=body.policy
+    )
+    return JSONResponse(function_view(function))
+
+
+async def delete_function(call: Call) -> Response:
+    await call.services.registry.delete(call.path("name"))
+    return Response(status_code=204)
+
+
+async def add_version(call: Call) -> Response:
+    body: VersionCreate = call.body
+    function, version = await call.services.registry.add_version(
+        call.path("name"), body.target, body.activate, call.principal
+    )
+    view = {**version_view(version), "active": function.active_version == version.version}
+    headers = {"Location": f"/v1/functions/{function.name}/versions/{version.version}"}
+    return JSONResponse(view, 201, headers=headers)
+
+
+async def list_versions(call: Call) -> Response:
+    page = await call.services.registry.versions(
+        call.path("name"), call.int_query("limit", 50, 1, 500), call.query("cursor")
+    )
+    return JSONResponse(
+        {"versions": [version_view(v) for v in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+async def get_version(call: Call) -> Response:
+    number = version_number(call.path("version"))
+    version = await call.services.registry.version(call.path("name"), number)
+    return JSONResponse(version_view(version))
+
+
+async def delete_version(call: Call) -> Response:
+    number = version_number(call.path("version"))
+    await call.services.registry.delete_version(call.path("name"), number, call.principal)
+    return Response(status_code=204)
+
+
+async def activate(call: Call) -> Response:
+    body: ActiveVersion = call.body
+    function = await call.services.registry.activate(
+        call.path("name"), body.version, call.principal
+    )
+    return JSONResponse(function_view(function))
+
+
+async def set_canary(call: Call) -> Response:
+    body: CanarySplit = call.body
+    function = await call.services.registry.set_canary(
+        call.path("name"), body.version, body.weight, call.principal
+    )
+    return JSONResponse(function_view(function))
+
+
+async def clear_canary(call: Call) -> Response:
+    function = await call.services.registry.clear_canary(call.path("name"), call.principal)
+    return JSONResponse(function_view(function))
+
+
+async def version_history(call: Call) -> Response:
+    page = await call.services.registry.history(
+        call.path("name"), call.int_query("limit", 50, 1, 500), call.query("cursor")
+    )
+    return JSONResponse(
+        {"changes": [change_view(c) for c in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+async def invoke_function(call: Call) -> Response:
+    body: NamedInvokeRequest = call.body
+    request = NamedInvocation(
+        payload=body.payload,
+        mode=body.mode,
+        version=version_number(call.query("version")),
+        timeout_s=body.timeout_s,
+        session_id=body.session_id,
+        callback_url=body.callback_url,
+        idempotency_key=idempotency_key(call),
+    )
+    invocation = await call.services.registry.invoke(call.path("name"), request, call.principal)
+    return invocation_response(invocation, call.request.url.path)
+
+
+async def execution_logs(call: Call) -> Response:
+    function = await call.services.registry.get(call.path("name"))
+    page = await call.services.history.list(
+        call.principal,
+        function=function.name,
+        status=call.query("status"),
+        since=parse_time(call.query("since"), "since"),
+        until=parse_time(call.query("until"), "until"),
+        limit=call.int_query("limit", 50, 1, 500),
+        cursor=call.query("cursor"),
+    )
+    return JSONResponse(
+        {"executions": [log_entry(e) for e in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+async def execution_log(call: Call) -> Response:
+    name = call.path("name")
+    execution = await call.services.history.get(call.principal, call.path("execution_id"))
+    if execution.function != name:
+        raise NotFound(f"execution {execution.execution_id} is not one of {name!r}")
+    return JSONResponse(execution.to_public_dict())
+
+
+async def recent_activity(call: Call) -> Response:
+    page = await call.services.history.list(
+        call.principal,
+        function=None,
+        status=call.query("status"),
+        limit=call.int_query("limit", 20, 1, 200),
+        cursor=call.query("cursor"),
+    )
+    return JSONResponse(
+        {"activity": [log_entry(e) for e in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+PAGE = (
+    QueryParam("limit", "page size (1-500, default 50)", "integer"),
+    QueryParam("cursor", "next_cursor of the previous page"),
+)
+NAME = "registry"
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/functions",
+        create_function,
+        "Register a function; its target becomes version 1, active",
+        NAME,
+        scope="admin",
+        body=FunctionCreate,
+        status=201,
+        extra_responses={409: "The name is taken"},
+    ),
+    Endpoint(
+        "GET",
+        "/v1/functions",
+        list_functions,
+        "Registered functions, by name",
+        NAME,
+        scope="read",
+        query=PAGE,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/functions/{name}",
+        get_function,
+        "A function with its newest versions and policy",
+        NAME,
+        scope="read",
+        extra_responses={404: "Not registered"},
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/functions/{name}",
+        update_function,
+        "Change a function's description or policy",
+        NAME,
+        scope="admin",
+        body=FunctionUpdate,
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/functions/{name}",
+        delete_function,
+        "Delete a function, its versions and history",
+        NAME,
+        scope="admin",
+        status=204,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/functions/{name}/versions",
+        add_version,
+        "Add a version (active only with activate: true)",
+        NAME,
+        scope="admin",
+        body=VersionCreate,
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/functions/{name}/versions",
+        list_versions,
+        "A function's versions, newest first",
+        NAME,
+        scope="read",
+        query=PAGE,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/functions/{name}/versions/{version}",
+        get_version,
+        "One version",
+        NAME,
+        scope="read",
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/functions/{name}/versions/{version}",
+        delete_version,
+        "Delete an inactive version",
+        NAME,
+        scope="admin",
+        status=204,
+        extra_responses={409: "The version is active or the canary"},
+    ),
+    Endpoint(
+        "POST",
+        "/v1/functions/{name}/active-version",
+        activate,
+        "Switch the active version (or roll back)",
+        NAME,
+        scope="admin",
+        body=ActiveVersion,
+        extra_responses={404: "No such version"},
+    ),
+    Endpoint(
+        "PUT",
+        "/v1/functions/{name}/canary",
+        set_canary,
+        "Send a weighted share of invocations to another version",
+        NAME,
+        scope="admin",
+        body=CanarySplit,
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/functions/{name}/canary",
+        clear_canary,
+        "End the canary split",
+        NAME,
+        scope="admin",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/functions/{name}/history",
+        version_history,
+        "Every change: who, when, from which version to which, newest first",
+        NAME,
+        scope="read",
+        query=PAGE,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/functions/{name}/invoke",
+        invoke_function,
+        "Invoke the active version (or ?version=N)",
+        NAME,
+        body=NamedInvokeRequest,
+        response=InvocationEnvelope,
+        query=(QueryParam("version", "run this version", "integer"),),
+        extra_responses={
+            202: "Accepted (async)",
+            403: "Not allowed by the policy",
+            429: "Rate limit reached (see Retry-After)",
+            502: "Unreachable after retries",
+            504: "Timed out",
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/v1/functions/{name}/executions",
+        execution_logs,
+        "The function's execution log, newest first",
+        NAME,
+        scope="read",
+        query=LISTING_QUERY,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/functions/{name}/executions/{execution_id}",
+        execution_log,
+        "One execution in full: payload, result, logs and error",
+        NAME,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/activity",
+        recent_activity,
+        "Recent executions across functions, newest first",
+        NAME,
+        scope="read",
+        query=(
+            QueryParam("status", "only this status"),
+            QueryParam("limit", "page size (1-200, default 20)", "integer"),
+            QueryParam("cursor", "next_cursor of the previous page"),
+        ),
+    ),
+]

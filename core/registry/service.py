@@ -1,0 +1,401 @@
+"""The function registry: logical functions with integer versions, one active version, an
+optional canary split, a policy, and a gapless history of every change.
+
+Every change reads the function, plans the new record and writes it only over the revision it
+read (with the version and history entry that go with it, atomically); when another writer got
+there first it reads again and re-plans. So concurrent switches serialise: each one that is
+answered with success is one history entry, and the function always has exactly one active
+version, which exists."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.auth.principal import Principal
+from core.auth.scopes import require_invoke
+from core.errors import Conflict, FunctionNotFound, InvalidRequest, NotFound, ServiceUnavailable
+from core.events.base import CloudEvent, EventBus
+from core.invoke.retry import retry_write
+from core.invoke.service import Invocation, InvocationRequest, InvocationService, parse_target
+from core.models import ChangeAction, FunctionVersion, Page, RegisteredFunction, VersionChange
+from core.providers.registry import ProviderRegistry
+from core.registry.policy import FunctionPolicy
+from core.registry.ratelimit import RateLimiter
+from core.store.base import FunctionRepository
+
+logger = logging.getLogger("fnproxy.registry")
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""Function names: no `:`, so they never collide with provider keys like `local:echo`."""
+COMMIT_ATTEMPTS = 20
+ACTIVATED_EVENT = "dev.fnproxy.function.activated"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one change does to a function: new field values and what goes with them."""
+
+    action: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    from_version: int | None = None
+    to_version: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    add_version: FunctionVersion | None = None
+    delete_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Commit:
+    function: RegisteredFunction
+    """The function as it stands after the change (or unchanged, when there was none)."""
+    change: VersionChange | None
+    plan: Plan | None
+
+
+@dataclass(frozen=True)
+class NamedInvocation:
+    """An invocation of a registered function by name."""
+
+    payload: Any = None
+    mode: str = "sync"
+    version: int | None = None
+    """A pinned version; None runs the active one (or the canary, by its weight)."""
+    timeout_s: float | None = None
+    session_id: str | None = None
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+
+
+class RegistryService:
+    def __init__(
+        self,
+        functions: FunctionRepository,
+        providers: ProviderRegistry,
+        invocations: InvocationService,
+        rate_limiter: RateLimiter,
+        events: EventBus,
+        *,
+        clock: Callable[[], float] = time.time,
+        chance: Callable[[], float] = random.random,
+    ) -> None:
+        self._functions = functions
+        self._providers = providers
+        self._invocations = invocations
+        self._rate_limiter = rate_limiter
+        self._events = events
+        self._clock = clock
+        self._chance = chance
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def get(self, name: str) -> RegisteredFunction:
+        function = await self._functions.get(name)
+        if function is None:
+            raise FunctionNotFound(f"function {name!r} is not registered", function=name)
+        return function
+
+    async def list(self, limit: int, cursor: str | None) -> Page[RegisteredFunction]:
+        return await self._functions.list(limit=limit, cursor=cursor)
+
+    async def versions(
+        self, name: str, limit: int, cursor: str | None = None
+    ) -> Page[FunctionVersion]:
+        await self.get(name)
+        return await self._functions.list_versions(name, limit=limit, cursor=cursor)
+
+    async def history(self, name: str, limit: int, cursor: str | None) -> Page[VersionChange]:
+        await self.get(name)
+        return await self._functions.list_changes(name, limit=limit, cursor=cursor)
+
+    async def version(self, name: str, number: int) -> FunctionVersion:
+        version = await self._functions.get_version(name, number)
+        if version is None:
+            await self.get(name)
+            raise NotFound(f"function {name!r} has no version {number}", function=name)
+        return version
+
+    # --- changing ------------------------------------------------------------------------
+
+    async def create(
+        self,
+        name: str,
+        description: str,
+        target: Any,
+        policy: FunctionPolicy,
+        principal: Principal,
+    ) -> RegisteredFunction:
+        """Register `name` with `target` as version 1, active."""
+        if not NAME_PATTERN.fullmatch(name):
+            raise InvalidRequest(
+                "a function name is 1-128 letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit"
+            )
+        now = self._clock()
+        first = self._new_version(name, 1, target, principal, now)
+        function = RegisteredFunction(
+            name=name,
+            description=description,
+            active_version=1,
+            latest_version=1,
+            policy=policy.to_json(),
+            created_at=now,
+            created_by=principal.subject,
+            updated_at=now,
+        )
+        change = VersionChange(
+            name, function.revision, ChangeAction.CREATED, now, principal.subject, None, 1
+        )
+        await self._functions.create(function, first, change)
+        await self._announce_activation(function, change)
+        return function
+
+    async def add_version(
+        self, name: str, target: Any, activate: bool, principal: Principal
+    ) -> tuple[RegisteredFunction, FunctionVersion]:
+        def plan(function: RegisteredFunction) -> Plan:
+            number = function.latest_version + 1
+            version = self._new_version(name, number, target, principal, self._clock())
+            fields: dict[str, Any] = {"latest_version": number}
+            if activate:
+                fields.update(self._activation_fields(function, number))
+            return Plan(
+                ChangeAction.ACTIVATED if activate else ChangeAction.VERSION_ADDED,
+                fields,
+                from_version=function.active_version if activate else None,
+                to_version=number,
+                detail={"version_added": number},
+                add_version=version,
+            )
+
+        commit = await self._commit(name, principal, plan)
+        if activate:
+            await self._announce_activation(commit.function, commit.change)
+        return commit.function, commit.plan.add_version
+
+    async def activate(self, name: str, number: int, principal: Principal) -> RegisteredFunction:
+        """Make version `number` the active one: a switch forward, or a rollback."""
+        await self.version(name, number)
+
+        def plan(function: RegisteredFunction) -> Plan | None:
+            if function.active_version == number:
+                return None
+            action = (
+                ChangeAction.ROLLED_BACK
+                if number < function.active_version
+                else ChangeAction.ACTIVATED
+            )
+            return Plan(
+                action,
+                self._activation_fields(function, number),
+                from_version=function.active_version,
+                to_version=number,
+            )
+
+        commit = await self._commit(name, principal, plan, needs_version=number)
+        if commit.change is not None:
+            await self._announce_activation(commit.function, commit.change)
+        return commit.function
+
+    async def set_canary(
+        self, name: str, number: int, weight: int, principal: Principal
+    ) -> RegisteredFunction:
+        """Run version `number` for `weight` percent of the invocations that name no version."""
+        await self.version(name, number)
+
+        def plan(function: RegisteredFunction) -> Plan:
+            if number == function.active_version:
+                raise Conflict(f"version {number} is the active version; pick another as canary")
+            return Plan(
+                ChangeAction.CANARY_SET,
+                {"canary": {"version": number, "weight": weight}},
+                from_version=function.active_version,
+                to_version=number,
+                detail={"weight": weight},
+            )
+
+        return (await self._commit(name, principal, plan, needs_version=number)).function
+
+    async def clear_canary(self, name: str, principal: Principal) -> RegisteredFunction:
+        def plan(function: RegisteredFunction) -> Plan | None:
+            if function.canary is None:
+                return None
+            return Plan(
+                ChangeAction.CANARY_CLEARED,
+                {"canary": None},
+                from_version=function.canary["version"],
+                to_version=function.active_version,
+            )
+
+        return (await self._commit(name, principal, plan)).function
+
+    async def delete_version(self, name: str, number: int, principal: Principal) -> None:
+        await self.version(name, number)
+
+        def plan(function: RegisteredFunction) -> Plan:
+            if number == function.active_version:
+                raise Conflict(
+                    f"version {number} is active; activate another version first",
+                    function=name,
+                    active_version=number,
+                )
+            if function.canary is not None and function.canary["version"] == number:
+                raise Conflict(f"version {number} is the canary; clear the canary first")
+            return Plan(ChangeAction.VERSION_DELETED, from_version=number, delete_version=number)
+
+        await self._commit(name, principal, plan, needs_version=number)
+
+    async def update(
+        self,
+        name: str,
+        principal: Principal,
+        *,
+        description: str | None = None,
+        policy: FunctionPolicy | None = None,
+    ) -> RegisteredFunction:
+        def plan(function: RegisteredFunction) -> Plan:
+            fields: dict[str, Any] = {}
+            if description is not None:
+                fields["description"] = description
+            if policy is not None:
+                fields["policy"] = policy.to_json()
+            return Plan(ChangeAction.POLICY_UPDATED, fields, detail={"changed": sorted(fields)})
+
+        return (await self._commit(name, principal, plan)).function
+
+    async def delete(self, name: str) -> None:
+        if not await self._functions.delete(name):
+            raise FunctionNotFound(f"function {name!r} is not registered", function=name)
+
+    # --- invoking ------------------------------------------------------------------------
+
+    async def invoke(self, name: str, request: NamedInvocation, principal: Principal) -> Invocation:
+        """Run the active version (or the canary by its weight, or the pinned version) under
+        the function's policy: callers, rate limit, timeout and retries."""
+        require_invoke(principal, name)
+        function = await self.get(name)
+        policy = FunctionPolicy.model_validate(function.policy)
+        policy.check_caller(principal, name)
+        version = await self.version(name, request.version or self.pick_version(function))
+        if policy.rate_limit is not None:
+            await self._rate_limiter.admit(name, principal.subject, policy.rate_limit)
+        return await self._invocations.invoke(
+            InvocationRequest(
+                target=parse_target(version.target),
+                payload=request.payload,
+                mode=request.mode,
+                timeout_s=policy.timeout_for(request.timeout_s),
+                session_id=request.session_id,
+                callback_url=request.callback_url,
+                idempotency_key=request.idempotency_key,
+                function_name=name,
+                function_version=version.version,
+                retry_policy=policy.retry_policy(),
+            ),
+            principal,
+        )
+
+    def pick_version(self, function: RegisteredFunction) -> int:
+        """The canary's version for its weight in percent of invocations, else the active."""
+        canary = function.canary
+        if canary is not None and self._chance() * 100 < canary["weight"]:
+            return canary["version"]
+        return function.active_version
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _new_version(
+        self, name: str, number: int, target: Any, principal: Principal, now: float
+    ) -> FunctionVersion:
+        provider = self._providers.get(target.provider)
+        provider.function_key(target)  # refuses a target its provider cannot address
+        return FunctionVersion(
+            name, number, target.model_dump(exclude_none=True), now, principal.subject
+        )
+
+    @staticmethod
+    def _activation_fields(function: RegisteredFunction, number: int) -> dict[str, Any]:
+        """Activating the canary's version promotes it: the split ends."""
+        fields: dict[str, Any] = {"active_version": number}
+        if function.canary is not None and function.canary["version"] == number:
+            fields["canary"] = None
+        return fields
+
+    async def _commit(
+        self,
+        name: str,
+        principal: Principal,
+        plan_for: Callable[[RegisteredFunction], Plan | None],
+        *,
+        needs_version: int | None = None,
+    ) -> Commit:
+        """Apply `plan_for(current)` over the revision read, again from a fresh read when
+        another change got there first. A plan of None changes nothing."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            current = await self.get(name)
+            plan = plan_for(current)
+            if plan is None:
+                return Commit(current, None, None)
+            now = self._clock()
+            updated = replace(current, revision=current.revision + 1, updated_at=now, **plan.fields)
+            change = VersionChange(
+                name,
+                updated.revision,
+                plan.action,
+                now,
+                principal.subject,
+                plan.from_version,
+                plan.to_version,
+                plan.detail,
+            )
+            written = await self._functions.update(
+                updated,
+                current.revision,
+                change,
+                add_version=plan.add_version,
+                delete_version=plan.delete_version,
+            )
+            if written:
+                return Commit(updated, change, plan)
+            if needs_version is not None:
+                await self.version(name, needs_version)  # deleted meanwhile: 404, not a retry
+            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+        raise Conflict(f"function {name!r} is changing concurrently; retry", function=name)
+
+    async def _announce_activation(
+        self, function: RegisteredFunction, change: VersionChange
+    ) -> None:
+        event = activation_event(function, change)
+        try:
+            await retry_write(lambda: self._events.publish(event), "publish activation event")
+        except RuntimeError as error:
+            logger.error("activation event not published: %s; event: %s", error, event)
+            raise ServiceUnavailable(
+                f"version {function.active_version} of {function.name!r} is active, "
+                "but its event could not be published",
+                function=function.name,
+                active_version=function.active_version,
+            ) from error
+
+
+def activation_event(function: RegisteredFunction, change: VersionChange) -> CloudEvent:
+    return CloudEvent(
+        type=ACTIVATED_EVENT,
+        subject=function.name,
+        data={
+            "function": function.name,
+            "action": change.action,
+            "from_version": change.from_version,
+            "to_version": change.to_version,
+            "revision": change.revision,
+            "by": change.by,
+        },
+        time=change.at,
+        attributes={"type": ACTIVATED_EVENT, "function": function.name},
+    )
