@@ -45,6 +45,8 @@ class InvocationRequest:
     """A registered function's name: recorded, and checked against `invoke:<glob>` scopes,
     instead of the target's provider key."""
     function_version: int | None = None
+    pinned_version: int | None = None
+    """The version the caller asked for by number (None: the active one, or the canary)."""
     retry_policy: dict[str, Any] | None = None
     """Replaces the service's retry settings (see `Execution.retry_policy`)."""
 
@@ -174,10 +176,10 @@ class InvocationService:
         self, request: InvocationRequest, principal: Principal, execution_id: str
     ) -> Execution | None:
         """None when this request is the first with its key; else the execution it started.
-        A registered function is identified by its name, not by the version picked: a retry
-        that a canary split sends to the other version is still the same request."""
+        A registered function is identified by its name and the version the caller pinned, not
+        by the version a canary split picked: a retry sent to the other one is the same request."""
         identity = (
-            {"function": request.function_name}
+            {"function": request.function_name, "version": request.pinned_version}
             if request.function_name
             else request.target.model_dump()
         )

@@ -296,6 +296,7 @@ class RegistryService:
                 idempotency_key=request.idempotency_key,
                 function_name=name,
                 function_version=version.version,
+                pinned_version=request.version,
                 retry_policy=policy.retry_policy(),
             ),
             principal,

@@ -90,7 +90,7 @@ def log_entry(execution: Execution) -> dict[str, Any]:
 def version_number(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise InvalidRequest("a version is a whole number from 1")
     return int(raw)
 
@@ -230,7 +230,7 @@ async def execution_logs(call: Call) -> Response:
 
 
 async def execution_log(call: Call) -> Response:
-    name = call.path("name")
+    name = (await call.services.registry.get(call.path("name"))).name
     execution = await call.services.history.get(call.principal, call.path("execution_id"))
     if execution.function != name:
         raise NotFound(f"execution {execution.execution_id} is not one of {name!r}")
