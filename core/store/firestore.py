@@ -1,29 +1,24 @@
 """The store port on Firestore (native mode), through the async client (gRPC on the event loop).
 Layout, indexes and TTL field: `core.store.firestore_schema`.
 
-- Conditional writes are preconditions, not transactions: a read, then a write that carries
-  the read's `update_time` as its precondition (compare-and-set on one document). Every
-  conditional write here touches one document, so this is as atomic as a transaction at two
-  round trips instead of three (begin, read, commit) and without transaction aborts under
-  contention. A write that finds the document changed reads it again and decides anew, at
-  most MAX_WRITE_ATTEMPTS times. Creations use `create` (fails when the document exists).
-  The client retries a commit whose answer was lost; the retry then fails (the document
-  exists, or its update time moved), so a failed write that finds exactly its own data stored
-  counts as done.
-- Expiry: executions, sessions and idempotency records carry `expire_at`, a Timestamp for
-  Firestore TTL policies, which delete expired documents lazily (typically within a day), so
-  reads also check `expires_at` and never return an expired record.
+- Conditional writes are compare-and-sets on one document (`core.store.firestore_documents`);
+  the registry's writes, which touch several documents, are in `core.store.firestore_registry`.
+- Expiry: executions, sessions, idempotency records and rate-limit counters carry `expire_at`,
+  a Timestamp for Firestore TTL policies, which delete expired documents lazily (typically
+  within a day), so reads also check `expires_at` and never return an expired record.
 - Stats: rollups are added to with `Increment` transforms (atomic on the server), spread over
   ROLLUP_SHARDS documents per (bucket, function) because Firestore sustains only a modest
   write rate per document; a read sums the shards. Outcomes of a rollup that arrive while its
   previous write is in flight go into the next write together: a busy rollup costs one write
   per round trip and process, not one per outcome.
 - Listing executions: newest first by `execution_id` (ids sort by creation time), with
-  `limit(n + 1)` and a cursor that is the page's last id (urlsafe base64). Filtered listings
-  use the composite indexes in the schema. A listing looks back `retention_days` at most
-  (older records have expired), and leaves out records expired but not deleted yet, so a page
-  may hold fewer than `limit` items. Ids indexed in creation order make one hot index range:
-  Firestore advises about 500 new executions a second at most for such an index.
+  `limit(n + 1)` and a cursor that is the page's last id (urlsafe base64). A time range
+  (`since`/`until`) is a range of ids (`core.models.id_floor`) on that same field, so the same
+  indexes serve it. Filtered listings use the composite indexes in the schema. A listing looks
+  back `retention_days` at most (older records have expired), and leaves out records expired
+  but not deleted yet, so a page may hold fewer than `limit` items. Ids indexed in creation
+  order make one hot index range: Firestore advises about 500 new executions a second at most
+  for such an index.
 - Bounded queries only: listings take `limit`; a stats read takes at most MAX_ROLLUP_DOCUMENTS
   rollup documents (InvalidRequest beyond: ask for fewer buckets or one function); the clients
   list at most MAX_CLIENTS clients (the oldest; a warning is logged when there are more).
@@ -38,14 +33,11 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Collection
 from typing import Any
 
 import orjson
-from google.api_core.exceptions import AlreadyExists, FailedPrecondition, GoogleAPIError
+from google.api_core.exceptions import AlreadyExists
 from google.cloud.firestore_v1 import (
     AsyncClient,
     AsyncCollectionReference,
@@ -54,126 +46,43 @@ from google.cloud.firestore_v1 import (
     FieldFilter,
     Increment,
 )
-from google.cloud.firestore_v1.base_document import DocumentSnapshot
-from grpc.aio import UsageError
 
 from core import histogram
-from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavailable
-from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
+from core.errors import InvalidRequest, ServiceUnavailable
+from core.models import (
+    Client,
+    Execution,
+    IdempotencyRecord,
+    Page,
+    Session,
+    StatsRollup,
+    id_floor,
+)
 from core.store import firestore_schema as schema
 from core.store.cursors import decode_cursor, encode_cursor
+from core.store.firestore_documents import (
+    DELETE,
+    MAX_WRITE_ATTEMPTS,
+    Decision,
+    body,
+    calling,
+    create,
+    document,
+    expire_at,
+    read,
+    write_if,
+)
+from core.store.firestore_registry import FirestoreFunctions, FirestoreRateLimits
 from core.store.firestore_schema import TTL_FIELD
 from core.store.rollups import CoalescedRollups, Tally
 
 logger = logging.getLogger("fnproxy.store.firestore")
 
-MAX_WRITE_ATTEMPTS = 20  # reads-then-writes of one conditional write that others outpaced
-MAX_BODY_BYTES = 1_000_000  # a document holds 1 MiB; its other fields are small
 ROLLUP_SHARDS = 4
 MAX_ROLLUP_DOCUMENTS = 20_000  # per stats read (a month of hourly buckets is 744 x shards)
 MAX_CLIENTS = 1000
 CLOCK_SKEW_S = 300.0  # another instance's clock may be this far behind
 DAY_S = 86400
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@contextmanager
-def _calling(operation: str) -> Iterator[None]:
-    """Firestore's failures (and calls on a closed store) as `ServiceUnavailable` naming the
-    operation and the error."""
-    try:
-        yield
-    except (GoogleAPIError, UsageError) as error:
-        raise ServiceUnavailable(f"Firestore {operation} failed: {type(error).__name__}") from error
-
-
-def _expire_at(expires_at: float) -> datetime:
-    """The TTL Timestamp: never before the record's own expiry (rounded up to the microsecond;
-    exactly, in decimal: the float product can round below the true value)."""
-    return _EPOCH + timedelta(microseconds=math.ceil(Decimal(expires_at) * 1_000_000))
-
-
-def _body(record: Any, what: str) -> str:
-    body = orjson.dumps(record)
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"the {what} record is {len(body)} bytes; the Firestore store keeps at most "
-            f"{MAX_BODY_BYTES} per record"
-        )
-    return body.decode()
-
-
-async def _read(ref: AsyncDocumentReference) -> DocumentSnapshot | None:
-    with _calling("get"):
-        snapshot = await ref.get()
-    return snapshot if snapshot.exists else None
-
-
-async def _create(ref: AsyncDocumentReference, data: dict[str, Any], what: str) -> None:
-    """Create the document; Conflict when another one has its id."""
-    with _calling("create"):
-        try:
-            await ref.create(data)
-            return
-        except AlreadyExists:
-            pass
-    stored = await _read(ref)
-    if stored is None or stored.to_dict() != data:  # else: our own create, retried
-        raise Conflict(f"{what} already exists")
-
-
-class _Delete:
-    """What `decide` gives back to have `_write_if` delete the document."""
-
-
-DELETE = _Delete()
-Decision = dict[str, Any] | _Delete | None
-
-
-async def _write_if(
-    ref: AsyncDocumentReference, decide: Callable[[dict[str, Any]], Decision]
-) -> tuple[bool, dict[str, Any] | None]:
-    """Compare-and-set one document: `decide(stored)` gives the document to write over the
-    stored one, DELETE, or None to leave it. Returns whether it wrote, and the stored document
-    it decided on (None when there was none)."""
-    attempted: Decision = None
-    for _ in range(MAX_WRITE_ATTEMPTS):
-        snapshot = await _read(ref)
-        if snapshot is None:
-            return False, None
-        stored = snapshot.to_dict()
-        if attempted is not None and stored == attempted:  # ours: the answer to it was lost
-            return True, stored
-        change = decide(stored)
-        if change is None:
-            return False, stored
-        option = AsyncClient.write_option(last_update_time=snapshot.update_time)
-        deleting = isinstance(change, _Delete)
-        with _calling("delete" if deleting else "update"):
-            try:
-                if deleting:
-                    await ref.delete(option=option)
-                else:
-                    await ref.update(change, option=option)
-                return True, stored
-            except FailedPrecondition:  # written meanwhile: read it again
-                attempted = change
-    raise ServiceUnavailable(
-        f"Firestore: {ref.path} changed under each of {MAX_WRITE_ATTEMPTS} conditional writes"
-    )
-
-
-def _document(collection: AsyncCollectionReference, key: str) -> AsyncDocumentReference | None:
-    """The document of `key`, or None for a key no document can have (too long)."""
-    try:
-        return collection.document(schema.document_id(key))
-    except InvalidRequest:
-        return None
-
-
-def _id_at(epoch: float) -> str:
-    """The smallest execution id created at `epoch` (see core.models.new_id)."""
-    return f"{max(0, int(epoch * 1000)):012x}"
 
 
 def listing_query(
@@ -184,7 +93,7 @@ def listing_query(
     before: str | None,
     limit: int,
 ) -> AsyncQuery:
-    """Executions newest first, from `before` (excluded) back to `oldest_id`."""
+    """Executions newest first, from `before` (excluded) back to `oldest_id` (included)."""
     query: Any = executions
     if function is not None:
         query = query.where(filter=FieldFilter("function", "==", function))
@@ -206,7 +115,7 @@ class _Executions:
         return self._collection.document(schema.document_id(execution_id))
 
     async def add(self, execution: Execution) -> None:
-        await _create(self._ref(execution.execution_id), _execution_data(execution), "execution")
+        await create(self._ref(execution.execution_id), _execution_data(execution), "execution")
 
     async def save(
         self, execution: Execution, *, only_if_status: Collection[str] | None = None
@@ -214,18 +123,18 @@ class _Executions:
         data = _execution_data(execution)
         ref = self._ref(execution.execution_id)
         if only_if_status is None:
-            with _calling("set"):
+            with calling("set"):
                 await ref.set(data)
             return True
         statuses = frozenset(only_if_status)
-        written, _ = await _write_if(
+        written, _ = await write_if(
             ref, lambda stored: data if stored["status"] in statuses else None
         )
         return written
 
     async def get(self, execution_id: str) -> Execution | None:
-        ref = _document(self._collection, execution_id)
-        snapshot = await _read(ref) if ref is not None else None
+        ref = document(self._collection, execution_id)
+        snapshot = await read(ref) if ref is not None else None
         if snapshot is None:
             return None
         execution = Execution(**orjson.loads(snapshot.get("body")))
@@ -236,16 +145,23 @@ class _Executions:
         *,
         function: str | None = None,
         status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Execution]:
+        """Ids in [id_floor(since), id_floor(until)), and back `retention_days` at most."""
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
         before = decode_cursor(cursor) if cursor is not None else None
+        if until is not None:
+            before = min(before, id_floor(until)) if before is not None else id_floor(until)
         now = time.time()
-        oldest = _id_at(now - self._retention_s - CLOCK_SKEW_S)
+        oldest = id_floor(now - self._retention_s - CLOCK_SKEW_S)
+        if since is not None:
+            oldest = max(oldest, id_floor(since))
         query = listing_query(self._collection, function, status, oldest, before, limit + 1)
-        with _calling("query"):
+        with calling("query"):
             snapshots = await query.get()
         page = [Execution(**orjson.loads(s.get("body"))) for s in snapshots[:limit]]
         items = [execution for execution in page if execution.expires_at > now]
@@ -259,8 +175,8 @@ def _execution_data(execution: Execution) -> dict[str, Any]:
         "function": execution.function,
         "status": execution.status,
         "expires_at": execution.expires_at,
-        TTL_FIELD: _expire_at(execution.expires_at),
-        "body": _body(execution, "execution"),
+        TTL_FIELD: expire_at(execution.expires_at),
+        "body": body(execution, "execution"),
     }
 
 
@@ -278,7 +194,7 @@ class _Idempotency:
             "fingerprint": record.fingerprint,
             "execution_id": record.execution_id,
             "expires_at": record.expires_at,
-            TTL_FIELD: _expire_at(record.expires_at),
+            TTL_FIELD: expire_at(record.expires_at),
         }
 
         def take_over(stored: dict[str, Any]) -> Decision:
@@ -286,13 +202,13 @@ class _Idempotency:
             return data if stored["expires_at"] <= now or stored == data else None
 
         for _ in range(MAX_WRITE_ATTEMPTS):
-            with _calling("create"):
+            with calling("create"):
                 try:
                     await ref.create(data)
                     return None
                 except AlreadyExists:
                     pass
-            taken, stored = await _write_if(ref, take_over)
+            taken, stored = await write_if(ref, take_over)
             if taken:
                 return None
             if stored is not None:
@@ -321,18 +237,18 @@ class _Sessions:
         return self._collection.document(schema.document_id(session_id))
 
     async def add(self, session: Session) -> None:
-        await _create(self._ref(session.session_id), _session_data(session), "session")
+        await create(self._ref(session.session_id), _session_data(session), "session")
 
     async def get(self, session_id: str, now: float) -> Session | None:
-        ref = _document(self._collection, session_id)
-        snapshot = await _read(ref) if ref is not None else None
+        ref = document(self._collection, session_id)
+        snapshot = await read(ref) if ref is not None else None
         if snapshot is None or snapshot.get("expires_at") <= now:
             return None
         return Session(**orjson.loads(snapshot.get("body")))
 
     async def replace(self, session: Session, expected_version: int) -> bool:
         """Writes only over a live session of `expected_version`."""
-        ref = _document(self._collection, session.session_id)
+        ref = document(self._collection, session.session_id)
         if ref is None:
             return False
         data = _session_data(session)
@@ -342,16 +258,16 @@ class _Sessions:
             live = stored["expires_at"] > now
             return data if live and stored["version"] == expected_version else None
 
-        written, _ = await _write_if(ref, current)
+        written, _ = await write_if(ref, current)
         return written
 
     async def delete(self, session_id: str) -> bool:
         """Deletes a live session (an expired one is left to the TTL policy)."""
-        ref = _document(self._collection, session_id)
+        ref = document(self._collection, session_id)
         if ref is None:
             return False
         now = time.time()
-        deleted, _ = await _write_if(
+        deleted, _ = await write_if(
             ref, lambda stored: DELETE if stored["expires_at"] > now else None
         )
         return deleted
@@ -361,8 +277,8 @@ def _session_data(session: Session) -> dict[str, Any]:
     return {
         "version": session.version,
         "expires_at": session.expires_at,
-        TTL_FIELD: _expire_at(session.expires_at),
-        "body": _body(session, "session"),
+        TTL_FIELD: expire_at(session.expires_at),
+        "body": body(session, "session"),
     }
 
 
@@ -372,17 +288,17 @@ class _Clients:
 
     async def add(self, client: Client) -> None:
         ref = self._collection.document(schema.document_id(client.client_id))
-        await _create(ref, client.to_dict(), "client")
+        await create(ref, client.to_dict(), "client")
 
     async def get(self, client_id: str) -> Client | None:
-        ref = _document(self._collection, client_id)
-        snapshot = await _read(ref) if ref is not None else None
+        ref = document(self._collection, client_id)
+        snapshot = await read(ref) if ref is not None else None
         return Client(**snapshot.to_dict()) if snapshot is not None else None
 
     async def list(self) -> list[Client]:
         """The oldest MAX_CLIENTS clients, by creation (then id)."""
         query = self._collection.order_by("created_at").limit(MAX_CLIENTS + 1)
-        with _calling("query"):
+        with calling("query"):
             snapshots = await query.get()
         if len(snapshots) > MAX_CLIENTS:
             logger.warning("more than %d clients: listing the oldest %d", MAX_CLIENTS, MAX_CLIENTS)
@@ -391,10 +307,10 @@ class _Clients:
 
     async def revoke(self, client_id: str, at: float) -> bool:
         """Sets `revoked_at` (kept when already revoked); False when the client is unknown."""
-        ref = _document(self._collection, client_id)
+        ref = document(self._collection, client_id)
         if ref is None:
             return False
-        _, stored = await _write_if(
+        _, stored = await write_if(
             ref,
             lambda stored: {**stored, "revoked_at": at} if stored["revoked_at"] is None else None,
         )
@@ -444,7 +360,7 @@ class _Stats:
         shard = random.randrange(ROLLUP_SHARDS)
         ref = self._collection.document(schema.stats_id(bucket_start, function, shard))
         fields = {"bucket_start": bucket_start, "function": function, "shard": shard}
-        with _calling("set"):
+        with calling("set"):
             await ref.set({**fields, **_increments(tally)}, merge=True)
 
     async def read(
@@ -455,7 +371,7 @@ class _Stats:
         if not buckets:
             return []
         query = rollups_query(self._collection, min(buckets), max(buckets), function)
-        with _calling("query"):
+        with calling("query"):
             snapshots = await query.get()
         if len(snapshots) > MAX_ROLLUP_DOCUMENTS:
             raise InvalidRequest(
@@ -510,11 +426,13 @@ class FirestoreStore:
         self.sessions = _Sessions(collections[schema.SESSIONS])
         self.clients = _Clients(collections[schema.CLIENTS])
         self.stats = _Stats(collections[schema.STATS])
+        self.functions = FirestoreFunctions(self.client, collections[schema.FUNCTIONS], prefix)
+        self.rate_limits = FirestoreRateLimits(collections[schema.RATE_LIMITS])
         self._ping = collections[schema.EXECUTIONS].document("ping")
 
     async def ping(self) -> None:
         """One document read (of an id no execution has)."""
-        await _read(self._ping)
+        await read(self._ping)
 
     async def close(self) -> None:
         """Close the client's channel (AsyncClient has no close of its own)."""

@@ -14,9 +14,23 @@ Collections are `{prefix}_{kind}`:
     stats         <bucket>-<sha256(function)>-<shard>     bucket_start, function, shard, count,
                                                           successes, failures, duration_sum_ms,
                                                           histogram {h<slot>: n}
+    functions     the function's name (see `document_id`) name, revision, body
+    rate_limits   sha256 of (key, window_start)           n, expires_at, expire_at
+
+and, under each `functions` document, the subcollections (their collection ids are prefixed
+too: a field setting of Firestore applies to every collection of one id, so prefixing keeps two
+deployments sharing a database apart):
+
+    function_versions  the version, zero-padded (`number_id`)   version, body
+    function_changes   the revision, zero-padded (`number_id`)  revision, body
 
 `body` is the whole record as JSON. `expire_at` (a Timestamp) is the field of the TTL policies;
 `expires_at` (epoch seconds) is what reads check, since TTL deletion lags expiry (up to a day).
+
+The registry's queries need no composite index: functions are listed by `name` (ascending),
+versions by `version` and changes by `revision` (descending) within one function's
+subcollection: each one field, served by its automatic single-field index (so those fields are
+never exempted). A rate-limit counter is only ever read by its id: every field is exempted.
 """
 
 from __future__ import annotations
@@ -35,10 +49,18 @@ IDEMPOTENCY = "idempotency"
 SESSIONS = "sessions"
 CLIENTS = "clients"
 STATS = "stats"
-KINDS = (EXECUTIONS, IDEMPOTENCY, SESSIONS, CLIENTS, STATS)
+FUNCTIONS = "functions"
+RATE_LIMITS = "rate_limits"
+KINDS = (EXECUTIONS, IDEMPOTENCY, SESSIONS, CLIENTS, STATS, FUNCTIONS, RATE_LIMITS)
+"""The top-level collections."""
+
+FUNCTION_VERSIONS = "function_versions"
+FUNCTION_CHANGES = "function_changes"
+SUBCOLLECTIONS = {FUNCTION_VERSIONS: FUNCTIONS, FUNCTION_CHANGES: FUNCTIONS}
+"""The subcollection kinds, each to the kind of the documents they sit under."""
 
 TTL_FIELD = "expire_at"
-TTL_KINDS = (EXECUTIONS, IDEMPOTENCY, SESSIONS)
+TTL_KINDS = (EXECUTIONS, IDEMPOTENCY, SESSIONS, RATE_LIMITS)
 
 ASCENDING = "ASCENDING"
 DESCENDING = "DESCENDING"
@@ -69,14 +91,22 @@ UNINDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     SESSIONS: ("body", "version", "expires_at", TTL_FIELD),
     CLIENTS: ("secret_hash", "scopes"),
     STATS: ("shard", "count", "successes", "failures", "duration_sum_ms", "histogram"),
+    FUNCTIONS: ("revision", "body"),
+    FUNCTION_VERSIONS: ("body",),
+    FUNCTION_CHANGES: ("body",),
+    RATE_LIMITS: ("n", "expires_at", TTL_FIELD),
 }
 
 # Document ids kept as they are; any other key is encoded (see `document_id`).
 _PLAIN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,127}")
 MAX_ID_BYTES = 1500  # Firestore's limit on a document id
+NUMBER_DIGITS = 10
+MAX_NUMBER = 10**NUMBER_DIGITS - 1  # the highest version or revision `number_id` takes
 
 
 def collection(prefix: str, kind: str) -> str:
+    """The id of the collection of `kind`: of a top-level collection, or of a subcollection
+    (and of its collection group, which index and TTL settings name)."""
     return f"{prefix}_{kind}"
 
 
@@ -94,6 +124,17 @@ def document_id(key: str) -> str:
 
 def idempotency_id(caller: str, key: str) -> str:
     return hashlib.sha256(json.dumps([caller, key]).encode()).hexdigest()
+
+
+def number_id(number: int) -> str:
+    """The document id of a version or revision: zero-padded, so ids sort as the numbers."""
+    if not 0 <= number <= MAX_NUMBER:
+        raise ValueError(f"{number} is not a version or revision number the store can keep")
+    return f"{number:0{NUMBER_DIGITS}d}"
+
+
+def rate_limit_id(key: str, window_start: int) -> str:
+    return hashlib.sha256(json.dumps([key, window_start]).encode()).hexdigest()
 
 
 def stats_id(bucket_start: int, function: str, shard: int) -> str:
@@ -130,7 +171,8 @@ class QueryShape:
 def terraform_data(prefix: str) -> dict[str, list[dict[str, object]]]:
     """The indexes and field settings as arguments of Terraform's `google_firestore_index`
     (`indexes`) and `google_firestore_field` (`fields`: `ttl` marks a TTL policy; every field
-    listed has its single-field indexes switched off)."""
+    listed has its single-field indexes switched off). `collection` is a collection id, which
+    for a subcollection kind names its collection group."""
     indexes = [
         {
             "collection": collection(prefix, index.kind),

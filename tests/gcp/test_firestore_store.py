@@ -70,12 +70,17 @@ async def test_ttl_field_is_a_timestamp_not_before_expiry(store: FirestoreStore)
     await store.executions.add(execution)
     await store.sessions.add(session)
     await store.idempotency.claim(claim, now)
+    counter_expires_at = now + 400.25
+    await store.rate_limits.hit("orders|client:a", 1000, 5, counter_expires_at)
 
     documents = {
         execution.expires_at: await stored(store, schema.EXECUTIONS, execution.execution_id),
         session.expires_at: await stored(store, schema.SESSIONS, session.session_id),
         claim.expires_at: await stored(
             store, schema.IDEMPOTENCY, schema.idempotency_id(claim.caller, claim.key)
+        ),
+        counter_expires_at: await stored(
+            store, schema.RATE_LIMITS, schema.rate_limit_id("orders|client:a", 1000)
         ),
     }
     for expires_at, document in documents.items():
@@ -84,7 +89,12 @@ async def test_ttl_field_is_a_timestamp_not_before_expiry(store: FirestoreStore)
         micros = (expire_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
         assert 0 <= micros - Decimal(expires_at) * 1_000_000 < 1
         assert document["expires_at"] == expires_at
-    assert set(schema.TTL_KINDS) == {schema.EXECUTIONS, schema.SESSIONS, schema.IDEMPOTENCY}
+    assert set(schema.TTL_KINDS) == {
+        schema.EXECUTIONS,
+        schema.SESSIONS,
+        schema.IDEMPOTENCY,
+        schema.RATE_LIMITS,
+    }
 
 
 async def test_expired_records_are_never_read_before_the_ttl_policy_deletes_them(
