@@ -83,13 +83,15 @@ AWS_TEST_ENV = {
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One moto server process per test session (the AWS emulator of ../shared/TESTING.md),
-    with Lambda on its simple (no Docker) backend. Dummy credentials go into the environment so
+    its DynamoDB requests handled one at a time (see moto_serialized.py), with Lambda on its
+    simple (no Docker) backend. Dummy credentials go into the environment so
     boto3 never looks for real ones. Tests keep apart by unique resource names."""
     os.environ.update(AWS_TEST_ENV)
     port = free_port()
     log_path = tmp_path_factory.mktemp("moto") / "server.log"
     command = [
-        str(Path(sys.executable).with_name("moto_server")),
+        sys.executable,
+        str(Path(__file__).with_name("moto_serialized.py")),
         "-H",
         "127.0.0.1",
         "-p",
