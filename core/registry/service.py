@@ -181,8 +181,6 @@ class RegistryService:
 
     async def activate(self, name: str, number: int, principal: Principal) -> RegisteredFunction:
         """Make version `number` the active one: a switch forward, or a rollback."""
-        await self.version(name, number)
-
         def plan(function: RegisteredFunction) -> Plan | None:
             if function.active_version == number:
                 return None
@@ -207,8 +205,6 @@ class RegistryService:
         self, name: str, number: int, weight: int, principal: Principal
     ) -> RegisteredFunction:
         """Run version `number` for `weight` percent of the invocations that name no version."""
-        await self.version(name, number)
-
         def plan(function: RegisteredFunction) -> Plan:
             if number == function.active_version:
                 raise Conflict(f"version {number} is the active version; pick another as canary")
@@ -236,8 +232,6 @@ class RegistryService:
         return (await self._commit(name, principal, plan)).function
 
     async def delete_version(self, name: str, number: int, principal: Principal) -> None:
-        await self.version(name, number)
-
         def plan(function: RegisteredFunction) -> Plan:
             if number == function.active_version:
                 raise Conflict(
@@ -340,6 +334,9 @@ class RegistryService:
         another change got there first. A plan of None changes nothing."""
         for attempt in range(COMMIT_ATTEMPTS):
             current = await self.get(name)
+            if needs_version is not None:
+                # Read after the record: a deletion from here on moves the revision on.
+                await self.version(name, needs_version)
             plan = plan_for(current)
             if plan is None:
                 return Commit(current, None, None)
@@ -364,8 +361,6 @@ class RegistryService:
             )
             if written:
                 return Commit(updated, change, plan)
-            if needs_version is not None:
-                await self.version(name, needs_version)  # deleted meanwhile: 404, not a retry
             await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise Conflict(f"function {name!r} is changing concurrently; retry", function=name)
 
