@@ -1,6 +1,7 @@
 """The store port on DynamoDB: one table (layout in `core.store.dynamodb_schema`), reached
 through one botocore client whose synchronous calls run on a thread pool as large as its
-connection pool, never on the event loop.
+connection pool, never on the event loop (`core.store.dynamodb_table`). The function registry
+and the rate-limit counters are in `core.store.dynamodb_registry`.
 
 - Conditional writes: an execution `add` and a session `add` need the key to be free, a
   conditional `save` needs one of the listed statuses, a session `replace` the expected version
@@ -26,6 +27,9 @@ connection pool, never on the event loop.
   costs up to `retention_days` small queries. A record whose status changed since the index
   was read is left out of a page filtered by status, so a page may hold fewer than `limit` items.
   The cursor is the last id of the page (urlsafe base64): the day to resume from is in the id.
+  `since`/`until` are a range of ids (`core.models.id_floor`): they bound the days walked (from
+  the day of `until` back to the day of `since`) and add a range condition on the index's sort
+  key, so a time window costs queries of its own days only.
 - Large records: bodies over 16 KiB are stored zlib-compressed; one still over the item size
   limit is refused with `PayloadTooLarge` rather than failing inside DynamoDB.
 - Numbers: typed attributes go through `Decimal(str(x))` and come back as the field's type, so
@@ -35,179 +39,45 @@ connection pool, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-import zlib
 from collections.abc import Collection
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
-import orjson
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from core import histogram
 from core.aws_clients import aws_client
-from core.errors import Conflict, InvalidRequest, PayloadTooLarge, ServiceUnavailable
-from core.models import Client, Execution, IdempotencyRecord, Page, Session, StatsRollup
+from core.errors import Conflict, InvalidRequest, ServiceUnavailable
+from core.models import (
+    Client,
+    Execution,
+    IdempotencyRecord,
+    Page,
+    Session,
+    StatsRollup,
+    id_floor,
+)
 from core.store import dynamodb_schema as schema
 from core.store.cursors import decode_cursor, encode_cursor
+from core.store.dynamodb_registry import Functions, RateLimits
 from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
+from core.store.dynamodb_table import (
+    ConditionFailed,
+    Table,
+    decode_body,
+    encode_body,
+    from_attributes,
+    to_attributes,
+    ttl_seconds,
+)
 from core.store.rollups import CoalescedRollups, Tally
 
 __all__ = ["TABLE_DEFINITION", "TTL_ATTRIBUTE", "DynamoDBStore", "create_table"]
 
-COMPRESS_ABOVE_BYTES = 16 * 1024
-MAX_BODY_BYTES = 380 * 1024  # an item holds 400 KB; the other attributes are small
-BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
-BATCH_GET_ATTEMPTS = 5  # rounds for keys DynamoDB leaves unprocessed
-BATCH_GET_RETRY_S = 0.05
 MAX_DAYS_PER_ROUND = 8
 CLOCK_SKEW_S = 300.0  # another instance's clock may be this far ahead (ids of "tomorrow")
-
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-
-
-class _ConditionFailed(Exception):
-    """A conditional write found the item in another state; `item` is the stored one when the
-    call asked for it."""
-
-    def __init__(self, item: dict[str, Any] | None) -> None:
-        super().__init__("conditional check failed")
-        self.item = item
-
-
-class _Table:
-    """One table through one botocore client; every call runs on the store's thread pool."""
-
-    def __init__(self, name: str, client: Any, pool_size: int) -> None:
-        self.name = name
-        self.client = client
-        self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix="fnproxy-dynamodb")
-        self._closed = False
-
-    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """Run one client operation; a failed condition raises `_ConditionFailed`, any other
-        failure `ServiceUnavailable` naming the operation and DynamoDB's error code."""
-        if self._closed:
-            raise ServiceUnavailable("the store is closed")
-        method = partial(getattr(self.client, operation), **params)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, method)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "Unknown")
-            if code == "ConditionalCheckFailedException":
-                raise _ConditionFailed(error.response.get("Item")) from None
-            raise ServiceUnavailable(f"DynamoDB {operation} failed: {code}") from error
-        except BotoCoreError as error:
-            raise ServiceUnavailable(
-                f"DynamoDB {operation} failed: {type(error).__name__}"
-            ) from error
-
-    async def put(self, item: dict[str, Any], condition: str | None = None, **params: Any) -> None:
-        """Write `item`. A failed `condition` raises `_ConditionFailed` with the stored item,
-        unless that item already is `item`: an earlier attempt of this very call wrote it (its
-        answer was lost and botocore retried), so the write is done."""
-        if condition is None:
-            await self.call("put_item", TableName=self.name, Item=item, **params)
-            return
-        try:
-            await self.call(
-                "put_item",
-                TableName=self.name,
-                Item=item,
-                ConditionExpression=condition,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **params,
-            )
-        except _ConditionFailed as failed:
-            if failed.item is None or _values(failed.item) != _values(item):
-                raise
-
-    async def get(self, key: dict[str, str]) -> dict[str, Any] | None:
-        response = await self.call(
-            "get_item", TableName=self.name, Key=_attributes(key), ConsistentRead=True
-        )
-        return response.get("Item")
-
-    async def query_all(self, **params: Any) -> list[dict[str, Any]]:
-        """Every item a consistent query of the table yields, page after page."""
-        items: list[dict[str, Any]] = []
-        while True:
-            response = await self.call("query", TableName=self.name, ConsistentRead=True, **params)
-            items += response["Items"]
-            if "LastEvaluatedKey" not in response:
-                return items
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    async def batch_get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
-        """The items of `keys` (distinct) that exist, read consistently, in no set order."""
-        chunks = [keys[i : i + BATCH_GET_KEYS] for i in range(0, len(keys), BATCH_GET_KEYS)]
-        found = await asyncio.gather(*(self._batch_get_chunk(chunk) for chunk in chunks))
-        return [item for items in found for item in items]
-
-    async def _batch_get_chunk(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        request = {self.name: {"Keys": [_attributes(k) for k in keys], "ConsistentRead": True}}
-        for attempt in range(BATCH_GET_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(BATCH_GET_RETRY_S * 2**attempt)
-            response = await self.call("batch_get_item", RequestItems=request)
-            items += response["Responses"].get(self.name, [])
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return items
-        raise ServiceUnavailable("DynamoDB batch_get_item left keys unprocessed after retries")
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
-        self.client.close()
-
-
-def _attributes(values: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB attribute values; None is left out, floats go through `Decimal(str(x))` so
-    they read back exactly."""
-    return {
-        name: _SERIALIZER.serialize(Decimal(str(value)) if isinstance(value, float) else value)
-        for name, value in values.items()
-        if value is not None
-    }
-
-
-def _values(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
-
-
-def _ttl(expires_at: float) -> int:
-    """Epoch seconds for DynamoDB's TTL, never before the record's own expiry."""
-    return math.ceil(expires_at)
-
-
-def _encode_body(record: Any, what: str) -> dict[str, Any]:
-    data = orjson.dumps(record)
-    if len(data) <= COMPRESS_ABOVE_BYTES:
-        return {"S": data.decode()}
-    packed = zlib.compress(data)
-    if len(packed) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"the {what} record is {len(packed)} bytes even compressed; the DynamoDB store "
-            f"keeps at most {MAX_BODY_BYTES} per record"
-        )
-    return {"B": packed}
-
-
-def _decode_body(attribute: dict[str, Any]) -> Any:
-    if "B" in attribute:
-        return orjson.loads(zlib.decompress(attribute["B"]))
-    return orjson.loads(attribute["S"])
 
 
 def _decode_cursor(cursor: str) -> tuple[str, date]:
@@ -220,14 +90,14 @@ def _decode_cursor(cursor: str) -> tuple[str, date]:
 
 
 class _Executions:
-    def __init__(self, table: _Table, retention_days: int) -> None:
+    def __init__(self, table: Table, retention_days: int) -> None:
         self._table = table
         self._retention_days = retention_days
 
     async def add(self, execution: Execution) -> None:
         try:
             await self._table.put(_execution_item(execution), "attribute_not_exists(pk)")
-        except _ConditionFailed:
+        except ConditionFailed:
             raise Conflict("execution already exists") from None
 
     async def save(
@@ -245,9 +115,9 @@ class _Executions:
                 item,
                 f"#status IN ({', '.join(statuses)})",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=_attributes(statuses),
+                ExpressionAttributeValues=to_attributes(statuses),
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
@@ -255,7 +125,7 @@ class _Executions:
         item = await self._table.get(schema.execution_key(execution_id))
         if item is None:
             return None
-        execution = Execution(**_decode_body(item["body"]))
+        execution = Execution(**decode_body(item["body"]))
         return execution if execution.expires_at > time.time() else None
 
     async def list(
@@ -263,15 +133,23 @@ class _Executions:
         *,
         function: str | None = None,
         status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Execution]:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        before, first_day = _decode_cursor(cursor) if cursor is not None else (None, None)
+        before = _decode_cursor(cursor)[0] if cursor is not None else None
+        if until is not None:
+            before = min(before or "~", id_floor(until))
+        at_or_after = id_floor(since) if since is not None else None
+        if before is not None and at_or_after is not None and at_or_after >= before:
+            return Page([])
         now = time.time()
-        days = self._days(first_day or schema.utc_day(now + CLOCK_SKEW_S), now)
-        ids = await self._newest_ids(days, function, status, before, limit + 1)
+        ids = await self._newest_ids(
+            self._days(now, before, since), function, status, before, at_or_after, limit + 1
+        )
         page_ids = ids[:limit]
         items = [
             execution
@@ -282,9 +160,17 @@ class _Executions:
         ]
         return Page(items, encode_cursor(page_ids[-1]) if len(ids) > limit else None)
 
-    def _days(self, first: date, now: float) -> list[date]:
-        """`first` and the days before it, newest first, back to the retention window's start."""
+    def _days(self, now: float, before: str | None, since: float | None) -> list[date]:
+        """The days that may hold ids below `before` created at or after `since`, newest
+        first: from the day of `before` (or today, clock skew allowed) back to the retention
+        window's start or the day of `since`, whichever is later."""
+        newest = now + CLOCK_SKEW_S
+        first = schema.utc_day(newest)
+        if before is not None and before < id_floor(newest):
+            first = schema.execution_day(before)
         oldest = schema.utc_day(now - self._retention_days * schema.DAY_S)
+        if since is not None:
+            oldest = max(oldest, schema.utc_day(min(since, newest)))
         return [first - timedelta(days=n) for n in range((first - oldest).days + 1)]
 
     async def _newest_ids(
@@ -293,17 +179,22 @@ class _Executions:
         function: str | None,
         status: str | None,
         before: str | None,
+        at_or_after: str | None,
         want: int,
     ) -> list[str]:
-        """Up to `want` ids, newest first. Days are queried in rounds of 1, 2, 4, ... at once;
-        each gives its newest ids up to what was still missing when its round began."""
+        """Up to `want` ids in [`at_or_after`, `before`), newest first. Days are queried in
+        rounds of 1, 2, 4, ... at once; each gives its newest ids up to what was still missing
+        when its round began."""
         ids: list[str] = []
         width = 1
         while days and len(ids) < want:
             chosen, days = days[:width], days[width:]
             missing = want - len(ids)
             per_day = await asyncio.gather(
-                *(self._day_ids(day, function, status, before, missing) for day in chosen)
+                *(
+                    self._day_ids(day, function, status, before, at_or_after, missing)
+                    for day in chosen
+                )
             )
             for day_ids in per_day:
                 ids += day_ids
@@ -311,27 +202,43 @@ class _Executions:
         return ids[:want]
 
     async def _day_ids(
-        self, day: date, function: str | None, status: str | None, before: str | None, want: int
+        self,
+        day: date,
+        function: str | None,
+        status: str | None,
+        before: str | None,
+        at_or_after: str | None,
+        want: int,
     ) -> list[str]:
-        """One day's newest ids (older than `before`), up to `want`."""
+        """One day's newest ids in [`at_or_after`, `before`), up to `want`. A key condition
+        holds one range on the sort key, and BETWEEN includes both ends: with both bounds the
+        query asks for [`at_or_after`, `before`] and `before` itself is left out here."""
         index, partition = schema.listing_partition(day, function, status)
         condition = "#partition = :partition"
         values: dict[str, Any] = {":partition": partition}
-        if before is not None:
+        if before is not None and at_or_after is not None:
+            condition += f" AND {schema.LISTING_SORT_KEY} BETWEEN :from AND :before"
+        elif before is not None:
             condition += f" AND {schema.LISTING_SORT_KEY} < :before"
+        elif at_or_after is not None:
+            condition += f" AND {schema.LISTING_SORT_KEY} >= :from"
+        if before is not None:
             values[":before"] = before
+        if at_or_after is not None:
+            values[":from"] = at_or_after
         params: dict[str, Any] = {
             "TableName": self._table.name,
             "IndexName": index,
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": {"#partition": index},
-            "ExpressionAttributeValues": _attributes(values),
+            "ExpressionAttributeValues": to_attributes(values),
             "ScanIndexForward": False,
         }
         ids: list[str] = []
         while len(ids) < want:
             response = await self._table.call("query", Limit=want - len(ids), **params)
-            ids += [item[schema.LISTING_SORT_KEY]["S"] for item in response["Items"]]
+            found = (item[schema.LISTING_SORT_KEY]["S"] for item in response["Items"])
+            ids += [i for i in found if before is None or i < before]
             if "LastEvaluatedKey" not in response:
                 break
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -340,7 +247,7 @@ class _Executions:
     async def _fetch(self, execution_ids: list[str]) -> list[Execution]:
         """The records of these ids that still exist, in the order of the ids."""
         items = await self._table.batch_get([schema.execution_key(i) for i in execution_ids])
-        records = (Execution(**_decode_body(item["body"])) for item in items)
+        records = (Execution(**decode_body(item["body"])) for item in items)
         found = {execution.execution_id: execution for execution in records}
         return [found[i] for i in execution_ids if i in found]
 
@@ -348,43 +255,43 @@ class _Executions:
 def _execution_item(execution: Execution) -> dict[str, Any]:
     day = schema.execution_day(execution.execution_id)
     return {
-        **_attributes(
+        **to_attributes(
             {
                 **schema.execution_key(execution.execution_id),
                 schema.LISTING_SORT_KEY: execution.execution_id,
                 "status": execution.status,
-                TTL_ATTRIBUTE: _ttl(execution.expires_at),
+                TTL_ATTRIBUTE: ttl_seconds(execution.expires_at),
                 **schema.listing_keys(day, execution.function, execution.status),
             }
         ),
-        "body": _encode_body(execution, "execution"),
+        "body": encode_body(execution, "execution"),
     }
 
 
 class _Idempotency:
-    def __init__(self, table: _Table) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     async def claim(self, record: IdempotencyRecord, now: float) -> IdempotencyRecord | None:
-        item = _attributes(
+        item = to_attributes(
             {
                 **schema.idempotency_key(record.caller, record.key),
                 "fingerprint": record.fingerprint,
                 "execution_id": record.execution_id,
                 "expires_at": record.expires_at,
-                TTL_ATTRIBUTE: _ttl(record.expires_at),
+                TTL_ATTRIBUTE: ttl_seconds(record.expires_at),
             }
         )
         try:
             await self._table.put(
                 item,
                 "attribute_not_exists(pk) OR expires_at <= :now",
-                ExpressionAttributeValues=_attributes({":now": now}),
+                ExpressionAttributeValues=to_attributes({":now": now}),
             )
-        except _ConditionFailed as lost:
+        except ConditionFailed as lost:
             if lost.item is None:
                 raise ServiceUnavailable("DynamoDB did not return the winning claim") from None
-            winner = _values(lost.item)
+            winner = from_attributes(lost.item)
             return IdempotencyRecord(
                 caller=record.caller,
                 key=record.key,
@@ -396,20 +303,20 @@ class _Idempotency:
 
 
 class _Sessions:
-    def __init__(self, table: _Table) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     async def add(self, session: Session) -> None:
         try:
             await self._table.put(_session_item(session), "attribute_not_exists(pk)")
-        except _ConditionFailed:
+        except ConditionFailed:
             raise Conflict("session already exists") from None
 
     async def get(self, session_id: str, now: float) -> Session | None:
         item = await self._table.get(schema.session_key(session_id))
         if item is None:
             return None
-        session = Session(**_decode_body(item["body"]))
+        session = Session(**decode_body(item["body"]))
         return session if session.expires_at > now else None
 
     async def replace(self, session: Session, expected_version: int) -> bool:
@@ -418,11 +325,11 @@ class _Sessions:
             await self._table.put(
                 _session_item(session),
                 "version = :expected AND expires_at > :now",
-                ExpressionAttributeValues=_attributes(
+                ExpressionAttributeValues=to_attributes(
                     {":expected": expected_version, ":now": time.time()}
                 ),
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
@@ -431,38 +338,38 @@ class _Sessions:
         response = await self._table.call(
             "delete_item",
             TableName=self._table.name,
-            Key=_attributes(schema.session_key(session_id)),
+            Key=to_attributes(schema.session_key(session_id)),
             ReturnValues="ALL_OLD",
         )
         old = response.get("Attributes")
-        return old is not None and float(_values(old)["expires_at"]) > time.time()
+        return old is not None and float(from_attributes(old)["expires_at"]) > time.time()
 
 
 def _session_item(session: Session) -> dict[str, Any]:
     return {
-        **_attributes(
+        **to_attributes(
             {
                 **schema.session_key(session.session_id),
                 "version": session.version,
                 "expires_at": session.expires_at,
-                TTL_ATTRIBUTE: _ttl(session.expires_at),
+                TTL_ATTRIBUTE: ttl_seconds(session.expires_at),
             }
         ),
-        "body": _encode_body(session, "session"),
+        "body": encode_body(session, "session"),
     }
 
 
 class _Clients:
     """All clients share one partition, so listing them is one Query."""
 
-    def __init__(self, table: _Table) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     async def add(self, client: Client) -> None:
-        item = _attributes({**schema.client_key(client.client_id), **client.to_dict()})
+        item = to_attributes({**schema.client_key(client.client_id), **client.to_dict()})
         try:
             await self._table.put(item, "attribute_not_exists(pk)")
-        except _ConditionFailed:
+        except ConditionFailed:
             raise Conflict("client already exists") from None
 
     async def get(self, client_id: str) -> Client | None:
@@ -472,7 +379,7 @@ class _Clients:
     async def list(self) -> list[Client]:
         items = await self._table.query_all(
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=_attributes({":pk": schema.CLIENTS_PK}),
+            ExpressionAttributeValues=to_attributes({":pk": schema.CLIENTS_PK}),
         )
         clients = [_client_from(item) for item in items]
         return sorted(clients, key=lambda c: (c.created_at, c.client_id))
@@ -483,18 +390,18 @@ class _Clients:
             await self._table.call(
                 "update_item",
                 TableName=self._table.name,
-                Key=_attributes(schema.client_key(client_id)),
+                Key=to_attributes(schema.client_key(client_id)),
                 UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :at)",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=_attributes({":at": at}),
+                ExpressionAttributeValues=to_attributes({":at": at}),
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
 
 def _client_from(item: dict[str, Any]) -> Client:
-    values = _values(item)
+    values = from_attributes(item)
     revoked_at = values.get("revoked_at")
     return Client(
         client_id=values["client_id"],
@@ -522,14 +429,14 @@ def _stats_update(tally: Tally) -> dict[str, Any]:
     return {
         "UpdateExpression": "ADD " + ", ".join(adds),
         "ExpressionAttributeNames": {"#count": "count", **{f"#{s}": s for s in slots}},
-        "ExpressionAttributeValues": _attributes(values),
+        "ExpressionAttributeValues": to_attributes(values),
     }
 
 
 class _Stats:
     """Atomic ADDs, coalesced per rollup (`core.store.rollups`)."""
 
-    def __init__(self, table: _Table) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
         self._rollups = CoalescedRollups(self._add)
 
@@ -547,7 +454,7 @@ class _Stats:
         await self._table.call(
             "update_item",
             TableName=self._table.name,
-            Key=_attributes(schema.stats_key(bucket_start, function)),
+            Key=to_attributes(schema.stats_key(bucket_start, function)),
             **_stats_update(tally),
         )
 
@@ -567,12 +474,12 @@ class _Stats:
     async def _bucket(self, bucket_start: int) -> list[dict[str, Any]]:
         return await self._table.query_all(
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=_attributes({":pk": schema.stats_pk(bucket_start)}),
+            ExpressionAttributeValues=to_attributes({":pk": schema.stats_pk(bucket_start)}),
         )
 
 
 def _rollup_from(item: dict[str, Any]) -> StatsRollup:
-    values = _values(item)
+    values = from_attributes(item)
     bucket_start, function = schema.parse_stats_key(values["pk"], values["sk"])
     return StatsRollup(
         function=function,
@@ -613,12 +520,14 @@ class DynamoDBStore:
         )
         # The process's one boto3 session: its data and credentials serve every AWS client.
         self.client = aws_client("dynamodb", region, endpoint_url, config)
-        self._table = _Table(table_name, self.client, pool_size)
+        self._table = Table(table_name, self.client, pool_size)
         self.executions = _Executions(self._table, retention_days)
         self.idempotency = _Idempotency(self._table)
         self.sessions = _Sessions(self._table)
         self.clients = _Clients(self._table)
         self.stats = _Stats(self._table)
+        self.functions = Functions(self._table)
+        self.rate_limits = RateLimits(self._table)
 
     async def ping(self) -> None:
         await self._table.call("describe_table", TableName=self._table.name)

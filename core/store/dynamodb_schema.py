@@ -11,9 +11,22 @@ One table (single-table design), keys `pk` (hash) and `sk` (range), both strings
     client        CLIENTS                CLIENT#<id>    the client's fields, one attribute each
     stats rollup  STATS#<bucket_start>   FN#<function>  count, successes, failures,
                                                         duration_sum_ms, h<slot> for each slot
+    function      FN#<name>              FN             revision, body
+    directory     FUNCTIONS              FN#<name>      body (a copy of the function's)
+    version       FN#<name>              V#<version>    body
+    change        FN#<name>              C#<revision>   body
+    rate window   RATE#<key>             W#<start>      n (requests counted), ttl
 
 `ttl` (epoch seconds, Number) lets DynamoDB delete expired items; `body` is the whole record as
 JSON (String), or zlib-compressed JSON (Binary) when large.
+
+The function registry: a function's record is its own partition's `FN` item, read by key on
+every invocation by name (so those reads spread over partitions), with the function's versions
+and history entries beside it (`<version>` and `<revision>` zero-padded to 10 digits, so they
+sort as numbers: one Query lists them newest first, one Query finds what a delete leaves). The
+directory item in the one `FUNCTIONS` partition carries a copy of the record, written in the
+same transaction as the record itself, so listing functions by name is one Query. Rate-limit
+windows are one counter item each, deleted by TTL after the window.
 
 Executions are listed newest first through four sparse, keys-only GSIs, one per filter
 combination, all sorted by `execution_id` (which sorts by creation time). Their partition keys
@@ -59,6 +72,13 @@ TABLE_DEFINITION: dict[str, Any] = {
 }
 
 EXECUTION_SK = "EXEC"
+FUNCTION_SK = "FN"
+FUNCTIONS_PK = "FUNCTIONS"
+VERSION_PREFIX = "V#"
+CHANGE_PREFIX = "C#"
+NUMBER_DIGITS = 10
+MAX_NUMBER = 10**NUMBER_DIGITS - 1
+"""The highest version or revision number the sort keys hold."""
 SESSION_SK = "SESS"
 CLIENTS_PK = "CLIENTS"
 DAY_S = 86400
@@ -106,6 +126,47 @@ def stats_key(bucket_start: int, function: str) -> dict[str, str]:
 def parse_stats_key(pk: str, sk: str) -> tuple[int, str]:
     """(bucket_start, function) of a rollup item's keys."""
     return int(pk.removeprefix("STATS#")), sk.removeprefix("FN#")
+
+
+def function_pk(name: str) -> str:
+    """The partition of a function's record, versions and history."""
+    return f"FN#{name}"
+
+
+def function_key(name: str) -> dict[str, str]:
+    return {"pk": function_pk(name), "sk": FUNCTION_SK}
+
+
+def directory_key(name: str) -> dict[str, str]:
+    return {"pk": FUNCTIONS_PK, "sk": f"FN#{name}"}
+
+
+def numbered_sk(prefix: str, number: int) -> str:
+    """`V#0000000007`: a version's or a change's sort key, which sorts as the number does."""
+    if not 0 <= number <= MAX_NUMBER:
+        raise InvalidRequest(f"{number} is out of the range 0..{MAX_NUMBER} the store keeps")
+    return f"{prefix}{number:0{NUMBER_DIGITS}d}"
+
+
+def version_key(name: str, version: int) -> dict[str, str]:
+    return {"pk": function_pk(name), "sk": numbered_sk(VERSION_PREFIX, version)}
+
+
+def change_key(name: str, revision: int) -> dict[str, str]:
+    return {"pk": function_pk(name), "sk": numbered_sk(CHANGE_PREFIX, revision)}
+
+
+def numbered_range(prefix: str, below: int | None) -> tuple[str, str] | None:
+    """The sort keys (lowest, highest; inclusive) of the numbers under `below` (all of them
+    with None); None when there is none."""
+    highest = MAX_NUMBER if below is None else min(below - 1, MAX_NUMBER)
+    if highest < 0:
+        return None
+    return numbered_sk(prefix, 0), numbered_sk(prefix, highest)
+
+
+def rate_limit_key(key: str, window_start: int) -> dict[str, str]:
+    return {"pk": f"RATE#{key}", "sk": f"W#{window_start}"}
 
 
 def utc_day(epoch: float) -> date:
