@@ -1,0 +1,15 @@
+# Providers of both clouds: terraform init installs both, even for a cloud left disabled.
+terraform {
+  required_version = ">= 1.5"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.0"
+    }
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 5.20, < 7.0" # the gcp module needs >= 5.20
+    }
+  }
+}
