@@ -1,0 +1,210 @@
+# Service accounts and least privilege. Nothing here grants a role with a wildcard, an owner or
+# editor role, or a project-level role beyond Firestore data access and (optionally) listing
+# Cloud Functions.
+#
+#   api      the API function: Firestore data (its database only), publish events and async work,
+#            read the signing-key secret, invoke var.invocable_functions.
+#   worker   the worker function: the same store, events, secret and invoke needs, plus publish
+#            to the dead-letter topic (malformed messages).
+#   trigger  Eventarc's identity pushing the async topic to the worker: run.invoker on the
+#            worker's service only.
+#   Pub/Sub service agent (Google's): mints the trigger's OIDC tokens, forwards messages that
+#            exhausted their attempts to the dead-letter topic.
+
+resource "google_service_account" "api" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-api"
+  display_name = "fnproxy API function"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_service_account" "worker" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-worker"
+  display_name = "fnproxy async worker function"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_service_account" "trigger" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-trigger"
+  display_name = "fnproxy worker trigger (Eventarc)"
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  runtime_members = {
+    api    = "serviceAccount:${google_service_account.api.email}"
+    worker = "serviceAccount:${google_service_account.worker.email}"
+  }
+
+  # Who publishes where: the API records outcomes (events) and enqueues async work; the worker
+  # records outcomes and copies malformed messages to the dead-letter topic.
+  topic_publishers = {
+    "api/events"               = { member = local.runtime_members.api, topic = google_pubsub_topic.events.id }
+    "api/async"                = { member = local.runtime_members.api, topic = google_pubsub_topic.async.id }
+    "worker/events"            = { member = local.runtime_members.worker, topic = google_pubsub_topic.events.id }
+    "worker/async-dead-letter" = { member = local.runtime_members.worker, topic = google_pubsub_topic.async_dead_letter.id }
+  }
+
+  # GET /health pings the events and async topics (pubsub.topics.get: roles/pubsub.viewer).
+  topic_viewers = {
+    "api/events" = { member = local.runtime_members.api, topic = google_pubsub_topic.events.id }
+    "api/async"  = { member = local.runtime_members.api, topic = google_pubsub_topic.async.id }
+  }
+
+  database_resource = "projects/${var.project_id}/databases/${local.firestore_database}"
+
+  invocable = {
+    for f in var.invocable_functions :
+    "${coalesce(f.project, var.project_id)}/${coalesce(f.region, var.region)}/${f.name}" => {
+      project  = coalesce(f.project, var.project_id)
+      location = coalesce(f.region, var.region)
+      function = f.name
+      service  = coalesce(f.service, lower(f.name))
+    }
+  }
+
+  invoker_grants = {
+    for pair in setproduct(keys(local.invocable), keys(local.runtime_members)) :
+    "${pair[1]}:${pair[0]}" => merge(local.invocable[pair[0]], { member = local.runtime_members[pair[1]] })
+  }
+}
+
+# --- Firestore ------------------------------------------------------------------------------
+# Firestore has no collection-level IAM: roles/datastore.user is granted on the project, limited
+# by an IAM condition to fnproxy's database (var.restrict_firestore_to_database).
+
+resource "google_project_iam_member" "datastore_user" {
+  for_each = local.runtime_members
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = each.value
+
+  dynamic "condition" {
+    for_each = var.restrict_firestore_to_database ? [local.database_resource] : []
+    content {
+      title       = "fnproxy-database-only"
+      description = "Only fnproxy's Firestore database"
+      expression  = "resource.name == \"${condition.value}\" || resource.name.startsWith(\"${condition.value}/\")"
+    }
+  }
+}
+
+# --- Pub/Sub --------------------------------------------------------------------------------
+
+resource "google_pubsub_topic_iam_member" "publisher" {
+  for_each = local.topic_publishers
+
+  project = var.project_id
+  topic   = each.value.topic
+  role    = "roles/pubsub.publisher"
+  member  = each.value.member
+}
+
+resource "google_pubsub_topic_iam_member" "viewer" {
+  for_each = local.topic_viewers
+
+  project = var.project_id
+  topic   = each.value.topic
+  role    = "roles/pubsub.viewer"
+  member  = each.value.member
+}
+
+resource "google_pubsub_topic_iam_member" "pubsub_agent_dead_letter_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.async_dead_letter.id
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${local.pubsub_service_agent}"
+}
+
+# Eventarc's push subscription authenticates to the worker with an OIDC token of the trigger
+# service account, minted by the Pub/Sub service agent (needed for projects whose agent dates
+# from before April 2021; harmless otherwise). Granted on that one service account only.
+resource "google_service_account_iam_member" "pubsub_token_creator" {
+  service_account_id = google_service_account.trigger.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${local.pubsub_service_agent}"
+}
+
+# --- Secret Manager -------------------------------------------------------------------------
+# accessor: read the versions' values; viewer: list the enabled versions (current and
+# previous key) and get the secret (the /health check).
+
+resource "google_secret_manager_secret_iam_member" "accessor" {
+  for_each = local.runtime_members
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.module_key.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = each.value
+}
+
+resource "google_secret_manager_secret_iam_member" "viewer" {
+  for_each = local.runtime_members
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.module_key.secret_id
+  role      = "roles/secretmanager.viewer"
+  member    = each.value
+}
+
+# --- Cloud Run invokers ---------------------------------------------------------------------
+# A 2nd gen function is a Cloud Run service named after it: run.invoker on that service is what
+# lets an identity call it.
+
+resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_worker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.worker.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+# The public API (var.public_api): fnproxy itself authenticates every call with its JWTs.
+resource "google_cloud_run_v2_service_iam_member" "public_api" {
+  count = var.public_api ? 1 : 0
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.api.name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# fnproxy's own calls to the functions it may invoke (both the API, for sync calls, and the
+# worker, for async ones): only var.invocable_functions.
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = local.invoker_grants
+
+  project  = each.value.project
+  location = each.value.location
+  name     = each.value.service
+  role     = "roles/run.invoker"
+  member   = each.value.member
+}
+
+# Resolving a function's URL by name (GET .../functions/F) needs cloudfunctions.functions.get;
+# listing (GET /v1/providers/gcp_functions/functions) needs cloudfunctions.functions.list, which
+# exists only on the project.
+resource "google_project_iam_member" "functions_viewer" {
+  for_each = var.allow_list_functions ? local.runtime_members : {}
+
+  project = var.project_id
+  role    = "roles/cloudfunctions.viewer"
+  member  = each.value
+}
+
+resource "google_cloudfunctions2_function_iam_member" "viewer" {
+  for_each = var.allow_list_functions ? {} : local.invoker_grants
+
+  project        = each.value.project
+  location       = each.value.location
+  cloud_function = each.value.function
+  role           = "roles/cloudfunctions.viewer"
+  member         = each.value.member
+}

@@ -1,0 +1,41 @@
+# fnproxy on GCP: the API (HTTP Cloud Function, entry point `http`) and the async worker
+# (Pub/Sub-triggered Cloud Function, entry point `worker`), both from handlers/gcp_function.py,
+# over Firestore, Pub/Sub and Secret Manager. Files: storage.tf (source zip), functions.tf,
+# firestore.tf (database, indexes and TTL from firestore_schema.json), pubsub.tf (topics and
+# the worker's dead-lettering), secrets.tf, iam.tf (service accounts, least privilege).
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  apis = [
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "eventarc.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ]
+
+  api_function_name    = "${var.name_prefix}-api"
+  worker_function_name = "${var.name_prefix}-worker"
+  secret_id            = coalesce(var.secret_id, "${var.name_prefix}-module-secret-key")
+
+  # The Google-managed identity Pub/Sub pushes and dead-letters with.
+  pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  labels = merge({ app = "fnproxy" }, var.labels)
+}
+
+resource "google_project_service" "enabled" {
+  for_each = toset(var.enable_apis ? local.apis : [])
+
+  project            = var.project_id
+  service            = each.value
+  disable_on_destroy = false
+}
