@@ -1,12 +1,15 @@
 # fnproxy - two commands do all the set-up on a fresh machine:
 #   make run    start fnproxy locally (SQLite, sample functions, no cloud account)
 #   make test   run the test suite
+#   make build         the deployable artifacts: build/aws/fnproxy-lambda.zip, build/gcp/source/
+#   make deploy-check  the offline deployment checks (terraform fmt, serverless package,
+#                      cfn-lint, checkov); docs/deploy.md
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean build deploy-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +27,32 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+build: $(STAMP)
+	$(BIN)/python -m deploy.build
+
+# checkov lives in its own venv (it replaces python-hcl2's `hcl2` module); the Serverless
+# Framework v3 comes from package-lock.json.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+$(CHECKOV_STAMP): deploy/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	echo '*' > $(CHECKOV_VENV)/.gitignore  # the venv ignores itself (as Python >= 3.13 does)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r deploy/requirements-checkov.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deploy-check: build $(CHECKOV_STAMP) $(NODE_STAMP)
+	$(BIN)/ruff check deploy
+	$(BIN)/python -m deploy.checks
+
 lint: $(STAMP)
 	$(BIN)/ruff check core handlers tests bench
 
 clean:
-	rm -rf $(VENV) .fnproxy .pytest_cache
+	rm -rf $(VENV) .fnproxy .pytest_cache build $(CHECKOV_VENV) node_modules .serverless
