@@ -1,0 +1,812 @@
+"""The deployment files against the code (issue 7): Terraform (read with python-hcl2) and
+serverless.yml (read with PyYAML) must set every setting the code reads and name the resources
+they create, and the data files Terraform reads must be what the code generates now.
+
+Settings. The names come from `core.config.Settings` itself (each field's `metadata["env"]`, as
+`_setting` stores it), never from a copy. For each cloud, every name is either wired (set in the
+function's environment, directly or as a `NAME_SECRET` / `NAME_SECRET_ARN` reference) or listed
+below with the reason it is not. So a setting added to core/config.py fails
+`test_every_setting_is_wired_or_excluded` for each cloud until it is set in the Terraform module
+(and serverless.yml) or excluded here with a reason; an exclusion that names no setting any more,
+or a setting that is wired after all, fails `test_exclusions_are_current`.
+`test_a_new_setting_would_fail` shows that path on a made-up name.
+
+Offline and fast: nothing is planned or applied; parsing only.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+from core.config import Settings
+from deploy import build, schemas
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+AWS_MODULE = TERRAFORM / "modules" / "aws"
+GCP_MODULE = TERRAFORM / "modules" / "gcp"
+ENVS = ("dev", "prod")
+SERVERLESS = ROOT / "serverless.yml"
+
+AWS_HANDLER = "handlers.aws_lambda.handler"
+GCP_ENTRY_MODULE = "handlers.gcp_function"
+GCP_ENTRY_POINTS = {"http", "worker"}
+
+# --- what is not wired, and why ---------------------------------------------------------------
+
+LOCAL_ONLY = {
+    "FNPROXY_DATA_DIR": "the local data folder (SQLite file, generated key)",
+    "SQLITE_PATH": "the SQLite store is local only",
+    "LOCAL_FUNCTIONS_DIR": "the local provider runs this repository's functions/ folder",
+    "LOCAL_WORKERS": "worker processes of the local provider",
+    "LOCAL_MEMORY_MB": "memory cap of the local provider's workers",
+    "ASYNC_WORKERS": "in-process workers of the local queue; in a cloud a queue feeds a function",
+    "REST_HOST": "where `fnproxy serve` listens; the clouds serve the app themselves",
+    "REST_PORT": "where `fnproxy serve` listens; the clouds serve the app themselves",
+}
+PLATFORM_COLUMN = {
+    name: "FNPROXY_PLATFORM picks every port's backend (core.config.PLATFORM_DEFAULTS)"
+    for name in ("STORE_BACKEND", "SECRETS_BACKEND", "EVENTS_BACKEND", "QUEUE_BACKEND")
+}
+SIGNING_KEY = "MODULE_SECRET_KEY"  # wired by reference only: asserted on its own
+PREVIOUS_KEY = {
+    "MODULE_SECRET_KEY_PREVIOUS": "the secret's previous version verifies (AWSPREVIOUS, or the "
+    "enabled version before the newest on GCP): rotation needs no second setting",
+}
+EMULATORS = {
+    "AWS_ENDPOINT_URL": "points the AWS clients at an emulator (moto in the tests)",
+    "SECRETMANAGER_EMULATOR_HOST": "points the Secret Manager client at a test server",
+}
+# Tunables both deployments leave to their defaults; an operator sets them through the
+# modules' extra_environment (and serverless.yml's provider.environment).
+DEFAULTED = {
+    "RETRY_MAX_DELAY": "default 20 s cap on one backoff",
+    "MAX_REQUEST_BYTES": "default 6 MiB, Lambda's own request limit",
+    "MAX_STORED_BYTES": "default 256 KiB of payload/result/logs kept in history",
+    "HTTP_POOL_SIZE": "default 256 pooled connections",
+    "SESSION_TTL_S": "default one day",
+    "IDEMPOTENCY_TTL_S": "default one day",
+    "STATS_BUCKET_S": "default one-hour stats buckets",
+    "OPENWHISK_API_HOST": "OpenWhisk targets are optional (extra_environment)",
+    "OPENWHISK_NAMESPACE": "OpenWhisk targets are optional (extra_environment)",
+    "OPENWHISK_AUTH_KEY": "OpenWhisk targets are optional: OPENWHISK_AUTH_KEY_SECRET(_ARN) "
+    "in extra_environment",
+    "OPENWHISK_INSECURE": "OpenWhisk targets are optional (extra_environment)",
+}
+AWS_SETTINGS = {
+    "AWS_REGION": "AWS only",
+    "FNPROXY_TABLE": "AWS only (DynamoDB)",
+    "EVENTS_TOPIC_ARN": "AWS only (SNS)",
+    "ASYNC_QUEUE_URL": "AWS only (SQS)",
+    "ASYNC_DLQ_URL": "AWS only (SQS)",
+    "FNPROXY_TRACING": "AWS only (X-Ray through powertools)",
+}
+GCP_SETTINGS = {
+    "GCP_PROJECT_ID": "GCP only",
+    "GCP_REGION": "GCP only",
+    "GCP_SERVICE_ACCOUNT_KEY": "GCP only",
+    "GCP_SERVICE_ACCOUNT_EMAIL": "GCP only",
+    "GCP_FUNCTIONS_API_URL": "GCP only",
+    "GCP_ID_TOKENS": "GCP only",
+    "FIRESTORE_DATABASE": "GCP only (Firestore)",
+    "FIRESTORE_COLLECTION_PREFIX": "GCP only (Firestore)",
+    "EVENTS_TOPIC": "GCP only (Pub/Sub)",
+    "ASYNC_TOPIC": "GCP only (Pub/Sub)",
+    "ASYNC_DEAD_LETTER_TOPIC": "GCP only (Pub/Sub)",
+}
+COMMON = {**LOCAL_ONLY, **PLATFORM_COLUMN, **PREVIOUS_KEY, **EMULATORS, **DEFAULTED}
+
+AWS_NOT_WIRED = {
+    **COMMON,
+    # The Lambda zip holds no Google library (deploy/build.py), so no GCP setting is of use.
+    **{
+        name: f"{reason}: the Lambda zip has no Google library"
+        for name, reason in GCP_SETTINGS.items()
+    },
+    "AWS_REGION": "reserved: the Lambda runtime sets it to the function's region",
+    "SECRETS_CACHE_TTL_S": "default 300 s",
+}
+GCP_NOT_WIRED = {
+    **COMMON,
+    **{
+        name: f"{reason}: the GCP source has no AWS library"
+        for name, reason in AWS_SETTINGS.items()
+    },
+    "GCP_SERVICE_ACCOUNT_KEY": "ID tokens come from the function's own service account "
+    "(metadata server): no key file",
+    "GCP_SERVICE_ACCOUNT_EMAIL": "no impersonation: the function's own service account",
+    "GCP_FUNCTIONS_API_URL": "the real Cloud Functions API (default); set only for a test server",
+    "GCP_ID_TOKENS": "on (default): off only for local emulation",
+}
+# Environment variables that are not settings of core/config.py, with their reader.
+OTHER_VARIABLES = {
+    "POWERTOOLS_METRICS_NAMESPACE": "handlers/aws_lambda.py (powertools' Metrics namespace)",
+}
+
+# --- reading the files ------------------------------------------------------------------------
+
+HCL = hcl2.SerializationOptions(
+    strip_string_quotes=True, with_comments=False, explicit_blocks=False
+)
+EXPRESSION = re.compile(r"\$\{(.*)\}", re.DOTALL)
+REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\.([a-z0-9_]+)\.([a-z0-9_]+)\}")
+
+
+@dataclass
+class Module:
+    """A folder of .tf files, parsed."""
+
+    path: Path
+    text: str = ""
+    resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    data: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    modules: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def resource(self, reference: str) -> dict[str, Any]:
+        """The body of `type.name` (a KeyError names what is missing)."""
+        kind, name = reference.split(".")
+        return self.resources[kind][name]
+
+
+def load_module(path: Path) -> Module:
+    module = Module(path)
+    files = sorted(path.glob("*.tf"))
+    assert files, f"no .tf files in {path}"
+    for tf in files:
+        text = tf.read_text(encoding="utf-8")
+        module.text += text
+        parsed = hcl2.loads(text, serialization_options=HCL)
+        for section, target in (("resource", module.resources), ("data", module.data)):
+            for block in parsed.get(section, []):
+                for kind, named in block.items():
+                    target.setdefault(kind, {}).update(named)
+        for block in parsed.get("locals", []):
+            module.locals.update(block)
+        for section, target in (
+            ("variable", module.variables),
+            ("output", module.outputs),
+            ("module", module.modules),
+        ):
+            for block in parsed.get(section, []):
+                target.update(block)
+    return module
+
+
+def expression(value: Any) -> str:
+    """The HCL expression inside `${...}`, or the value as it is."""
+    if isinstance(value, str):
+        found = EXPRESSION.fullmatch(value.strip())
+        if found:
+            return found.group(1).strip()
+    return value
+
+
+def split_arguments(text: str) -> list[str]:
+    """Top-level comma-separated parts of `text` (brackets, braces and strings respected)."""
+    parts, depth, current, quoted = [], 0, [], False
+    for index, char in enumerate(text):
+        if char == '"' and (index == 0 or text[index - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and char in "([{":
+            depth += 1
+        elif not quoted and char in ")]}":
+            depth -= 1
+        elif not quoted and char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    if "".join(current).strip():
+        parts.append("".join(current).strip())
+    return parts
+
+
+def resolve_map(module: Module, value: Any) -> dict[str, Any]:
+    """The entries of a map-valued expression: an object, `local.X`, `merge(...)` of those
+    (later arguments win); `var.*` arguments (extra_environment) contribute nothing known."""
+    if isinstance(value, dict):
+        return dict(value)
+    text = expression(value)
+    assert isinstance(text, str), f"not a map expression: {value!r}"
+    if text.startswith("local."):
+        return resolve_map(module, module.locals[text.removeprefix("local.")])
+    if text.startswith("var."):
+        return {}
+    if text.startswith("merge(") and text.endswith(")"):
+        merged: dict[str, Any] = {}
+        for argument in split_arguments(text[len("merge(") : -1]):
+            merged.update(resolve_map(module, "${" + argument + "}"))
+        return merged
+    if text.startswith("{"):
+        return hcl2.loads(f"x = {text}", serialization_options=HCL)["x"]
+    raise AssertionError(f"cannot read the map expression {value!r}")
+
+
+def reference(value: Any) -> tuple[str, str, str]:
+    """(type, name, attribute) of `${type.name.attribute}`."""
+    found = REFERENCE.fullmatch(str(value).strip())
+    assert found, f"{value!r} is not a reference to a resource attribute"
+    return found.group(1), found.group(2), found.group(3)
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, value) of every node of a parsed document."""
+    yield path, node
+    if isinstance(node, dict):
+        for key, child in node.items():
+            yield from walk(child, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from walk(child, f"{path}[{index}]")
+
+
+@pytest.fixture(scope="module")
+def aws() -> Module:
+    return load_module(AWS_MODULE)
+
+
+@pytest.fixture(scope="module")
+def gcp() -> Module:
+    return load_module(GCP_MODULE)
+
+
+@pytest.fixture(scope="module")
+def serverless() -> dict[str, Any]:
+    return yaml.safe_load(SERVERLESS.read_text(encoding="utf-8"))
+
+
+def lambda_function(module: Module) -> tuple[str, dict[str, Any]]:
+    functions = module.resources["aws_lambda_function"]
+    assert len(functions) == 1, "the aws module has one function (API and worker)"
+    return next(iter(functions.items()))
+
+
+def aws_environment(module: Module) -> dict[str, Any]:
+    _, function = lambda_function(module)
+    return resolve_map(module, function["environment"][0]["variables"])
+
+
+def gcp_functions(module: Module) -> dict[str, dict[str, Any]]:
+    return module.resources["google_cloudfunctions2_function"]
+
+
+def gcp_environments(module: Module) -> dict[str, dict[str, Any]]:
+    return {
+        name: resolve_map(module, function["service_config"][0]["environment_variables"])
+        for name, function in gcp_functions(module).items()
+    }
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def setting_names() -> set[str]:
+    return {spec.metadata["env"] for spec in dataclasses.fields(Settings)}
+
+
+def wired(names: set[str], environment: dict[str, Any]) -> set[str]:
+    """The settings an environment sets, directly or by secret reference."""
+    return {
+        name
+        for name in names
+        if name in environment
+        or f"{name}_SECRET" in environment
+        or f"{name}_SECRET_ARN" in environment
+    }
+
+
+def unwired(names: set[str], environment: dict[str, Any], excluded: dict[str, str]) -> set[str]:
+    return names - wired(names, environment) - set(excluded)
+
+
+def environments() -> Iterator[tuple[str, dict[str, Any], dict[str, str]]]:
+    """(where, environment, exclusions) of every function of every deployment."""
+    aws_module, gcp_module = load_module(AWS_MODULE), load_module(GCP_MODULE)
+    yield "terraform/modules/aws", aws_environment(aws_module), AWS_NOT_WIRED
+    document = yaml.safe_load(SERVERLESS.read_text(encoding="utf-8"))
+    yield "serverless.yml", document["provider"]["environment"], AWS_NOT_WIRED
+    for name, environment in gcp_environments(gcp_module).items():
+        yield f"terraform/modules/gcp ({name})", environment, GCP_NOT_WIRED
+
+
+ENVIRONMENTS = list(environments())
+ENVIRONMENT_IDS = [where for where, _, _ in ENVIRONMENTS]
+
+
+@pytest.mark.parametrize(("where", "environment", "excluded"), ENVIRONMENTS, ids=ENVIRONMENT_IDS)
+def test_every_setting_is_wired_or_excluded(
+    where: str, environment: dict[str, Any], excluded: dict[str, str]
+) -> None:
+    missing = unwired(setting_names(), environment, excluded)
+    assert not missing, (
+        f"{where} does not set {sorted(missing)}: wire them (the function's environment) or "
+        "add them to the exclusion list of tests/deploy/test_wiring.py with the reason"
+    )
+
+
+@pytest.mark.parametrize(("where", "environment", "excluded"), ENVIRONMENTS, ids=ENVIRONMENT_IDS)
+def test_exclusions_are_current(
+    where: str, environment: dict[str, Any], excluded: dict[str, str]
+) -> None:
+    names = setting_names()
+    assert set(excluded) <= names, f"excluded but no setting: {sorted(set(excluded) - names)}"
+    both = set(excluded) & wired(names, environment)
+    assert not both, f"{where} sets {sorted(both)}, which the exclusion list says it does not"
+
+
+@pytest.mark.parametrize(("where", "environment", "excluded"), ENVIRONMENTS, ids=ENVIRONMENT_IDS)
+def test_every_variable_is_a_setting(
+    where: str, environment: dict[str, Any], excluded: dict[str, str]
+) -> None:
+    """A typo in a variable name would leave the setting at its default, silently."""
+    names = setting_names()
+    known = names | {f"{n}_SECRET" for n in names} | {f"{n}_SECRET_ARN" for n in names}
+    unknown = set(environment) - known - set(OTHER_VARIABLES)
+    assert not unknown, f"{where} sets variables no code reads: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize(("where", "environment", "excluded"), ENVIRONMENTS, ids=ENVIRONMENT_IDS)
+def test_the_signing_key_comes_from_the_secret_only(
+    where: str, environment: dict[str, Any], excluded: dict[str, str]
+) -> None:
+    assert SIGNING_KEY not in environment, f"{where} puts the signing key itself in the environment"
+    references = {f"{SIGNING_KEY}_SECRET", f"{SIGNING_KEY}_SECRET_ARN"} & set(environment)
+    assert len(references) == 1, f"{where} must point {SIGNING_KEY} at its secret, once"
+
+
+def test_a_new_setting_would_fail() -> None:
+    """The check above on a made-up setting: not wired, not excluded, so reported."""
+    _, environment, excluded = ENVIRONMENTS[0]
+    assert unwired(setting_names() | {"FNPROXY_SOMETHING_NEW"}, environment, excluded) == {
+        "FNPROXY_SOMETHING_NEW"
+    }
+
+
+def test_the_aws_deployments_set_the_same_variables(aws: Module, serverless: dict) -> None:
+    assert set(serverless["provider"]["environment"]) == set(aws_environment(aws))
+
+
+def test_both_gcp_functions_get_the_same_settings(gcp: Module) -> None:
+    environments = list(gcp_environments(gcp).values())
+    assert len(environments) == 2
+    assert environments[0] == environments[1]
+
+
+# --- AWS (Terraform) ----------------------------------------------------------------------------
+
+
+def defines(module_name: str, name: str) -> bool:
+    """Whether the module's source defines the function `name` at top level. Read, not
+    imported: the entry modules set up logging when imported (the build imports them, in a
+    fresh interpreter, from the artifacts themselves)."""
+    source = ROOT / (module_name.replace(".", "/") + ".py")
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+        for node in tree.body
+    )
+
+
+def test_aws_handler_and_runtime(aws: Module) -> None:
+    _, function = lambda_function(aws)
+    assert function["handler"] == AWS_HANDLER
+    assert function["runtime"] == f"python{build.PYTHON_VERSION}"
+    module_name, _, attribute = AWS_HANDLER.rpartition(".")
+    assert defines(module_name, attribute), f"{module_name} defines no {attribute}"
+    assert module_name in build.AWS_MODULES
+
+
+def test_aws_settings_name_the_resources_created(aws: Module) -> None:
+    env = aws_environment(aws)
+    assert env["FNPROXY_PLATFORM"] == "aws"
+
+    table = reference(env["FNPROXY_TABLE"])
+    assert table[0] == "aws_dynamodb_table" and table[2] == "name"
+    topic = reference(env["EVENTS_TOPIC_ARN"])
+    assert topic[0] == "aws_sns_topic" and topic[2] == "arn"
+    queue = reference(env["ASYNC_QUEUE_URL"])
+    dlq = reference(env["ASYNC_DLQ_URL"])
+    assert queue[0] == dlq[0] == "aws_sqs_queue" and queue[2] == dlq[2] == "url"
+    assert queue[1] != dlq[1]
+    secret = reference(env[f"{SIGNING_KEY}_SECRET_ARN"])
+    assert secret[0] == "aws_secretsmanager_secret" and secret[2] == "arn"
+    for kind, name, _ in (table, topic, queue, dlq, secret):
+        assert name in aws.resources[kind], f"{kind}.{name} is not created by the aws module"
+
+    # The queue dead-letters to ASYNC_DLQ_URL's queue after ASYNC_MAX_RECEIVE_COUNT deliveries,
+    # both from one variable.
+    redrive = expression(aws.resource(f"aws_sqs_queue.{queue[1]}")["redrive_policy"])
+    assert f"aws_sqs_queue.{dlq[1]}.arn" in redrive
+    count = re.search(r"maxReceiveCount\s*=\s*(var\.[a-z0-9_]+)", redrive)
+    assert count, f"maxReceiveCount is not a variable: {redrive}"
+    assert expression(env["ASYNC_MAX_RECEIVE_COUNT"]) in (
+        count.group(1),
+        f"tostring({count.group(1)})",
+    )
+
+    # The worker reads that queue with partial batch responses.
+    mappings = [
+        m
+        for m in aws.resources["aws_lambda_event_source_mapping"].values()
+        if expression(m["event_source_arn"]) == f"aws_sqs_queue.{queue[1]}.arn"
+    ]
+    assert len(mappings) == 1
+    assert mappings[0]["function_response_types"] == ["ReportBatchItemFailures"]
+    function_name, _ = lambda_function(aws)
+    assert f"aws_lambda_function.{function_name}." in mappings[0]["function_name"]
+
+
+def test_aws_table_is_built_from_the_generated_file(aws: Module) -> None:
+    """The table's keys, GSIs and TTL come from dynamodb_table.json (not a copy in HCL)."""
+    readers = [
+        name
+        for name, value in aws.locals.items()
+        if isinstance(value, str) and f'"${{path.module}}/{schemas.DYNAMODB_FILE.name}"' in value
+    ]
+    assert len(readers) == 1, f"no local reads {schemas.DYNAMODB_FILE.name} with jsondecode(file())"
+    table_name = reference(aws_environment(aws)["FNPROXY_TABLE"])[1]
+    table = aws.resource(f"aws_dynamodb_table.{table_name}")
+    # The table's own expressions, and the locals they use (e.g. the hash key picked out of it).
+    texts = [value for _, value in walk(table) if isinstance(value, str)]
+    used_locals = {name for text in texts for name in re.findall(r"local\.([a-z0-9_]+)", text)}
+    texts += [str(aws.locals[name]) for name in used_locals if name in aws.locals]
+    for key in schemas.dynamodb_table():
+        read = re.compile(rf'local\.{readers[0]}(\.{key}\b|\s*,\s*"{key}")')
+        assert any(read.search(text) for text in texts), (
+            f"the table does not use {key} of {schemas.DYNAMODB_FILE.name}"
+        )
+
+
+def test_aws_envs_deploy_the_built_zip() -> None:
+    for env in ENVS:
+        text = (TERRAFORM / "envs" / env / "aws.tf").read_text(encoding="utf-8")
+        assert build.AWS_ZIP.as_posix() in text, f"envs/{env}/aws.tf does not use the build's zip"
+
+
+# --- GCP (Terraform) ----------------------------------------------------------------------------
+
+
+def test_gcp_entry_points_exist(gcp: Module) -> None:
+    entries = {
+        function["build_config"][0]["entry_point"] for function in gcp_functions(gcp).values()
+    }
+    assert entries == GCP_ENTRY_POINTS
+    for entry in entries:
+        assert defines(GCP_ENTRY_MODULE, entry), f"{GCP_ENTRY_MODULE} defines no {entry}"
+    assert f"from {GCP_ENTRY_MODULE} import http, worker" in build.MAIN_PY
+    for function in gcp_functions(gcp).values():
+        assert function["build_config"][0]["runtime"] in (
+            f"python{build.PYTHON_VERSION.replace('.', '')}",
+            "${var.runtime}",
+        )
+
+
+def test_gcp_settings_name_the_resources_created(gcp: Module) -> None:
+    env = next(iter(gcp_environments(gcp).values()))
+    assert env["FNPROXY_PLATFORM"] == "gcp"
+    topics = {}
+    for variable in ("EVENTS_TOPIC", "ASYNC_TOPIC", "ASYNC_DEAD_LETTER_TOPIC"):
+        kind, name, attribute = reference(env[variable])
+        assert kind == "google_pubsub_topic" and attribute in ("id", "name")
+        assert name in gcp.resources["google_pubsub_topic"], f"{variable}: no topic {name}"
+        topics[variable] = name
+    assert len(set(topics.values())) == 3
+
+    secret = reference(env[f"{SIGNING_KEY}_SECRET"])
+    assert secret[0] == "google_secret_manager_secret" and secret[1] in gcp.resources[secret[0]]
+
+    # The worker is triggered by ASYNC_TOPIC's topic, with retries.
+    triggers = [
+        function["event_trigger"][0]
+        for function in gcp_functions(gcp).values()
+        if function["build_config"][0]["entry_point"] == "worker"
+    ]
+    assert len(triggers) == 1
+    trigger = triggers[0]
+    assert reference(trigger["pubsub_topic"])[1] == topics["ASYNC_TOPIC"]
+    assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert trigger["event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+
+    # Dead-lettering: the topic is ASYNC_DEAD_LETTER_TOPIC's and the maximum delivery attempts
+    # come from the variable ASYNC_MAX_RECEIVE_COUNT is set from.
+    count = re.fullmatch(
+        r"tostring\((var\.[a-z0-9_]+)\)|(var\.[a-z0-9_]+)",
+        expression(env["ASYNC_MAX_RECEIVE_COUNT"]),
+    )
+    assert count, "ASYNC_MAX_RECEIVE_COUNT is not set from a variable"
+    variable = count.group(1) or count.group(2)
+    dead_letter_settings = [
+        json.dumps(body)
+        for kind in ("terraform_data", "google_pubsub_subscription")
+        for body in gcp.resources.get(kind, {}).values()
+        if f"google_pubsub_topic.{topics['ASYNC_DEAD_LETTER_TOPIC']}.id" in json.dumps(body)
+        and variable in json.dumps(body)
+    ]
+    assert dead_letter_settings, (
+        f"no dead-letter policy sends to ASYNC_DEAD_LETTER_TOPIC after {variable} attempts"
+    )
+
+
+def test_gcp_firestore_is_built_from_the_generated_file(gcp: Module) -> None:
+    env = next(iter(gcp_environments(gcp).values()))
+    prefix_variable = expression(env["FIRESTORE_COLLECTION_PREFIX"])
+    assert prefix_variable.startswith("var.")
+    readers = [
+        name
+        for name, value in gcp.locals.items()
+        if isinstance(value, str) and f'"${{path.module}}/{schemas.FIRESTORE_FILE.name}"' in value
+    ]
+    assert len(readers) == 1, f"no local reads {schemas.FIRESTORE_FILE.name}"
+    placeholders = [n for n, v in gcp.locals.items() if v == schemas.PREFIX_PLACEHOLDER]
+    assert placeholders, f"nothing replaces the placeholder {schemas.PREFIX_PLACEHOLDER}"
+    replacing = [
+        value
+        for value in gcp.locals.values()
+        if isinstance(value, str)
+        and f"local.{placeholders[0]}" in value
+        and prefix_variable in value
+        and "replace(" in value
+    ]
+    assert replacing, f"the collection names are not prefixed with {prefix_variable}"
+    used = json.dumps(gcp.resources.get("google_firestore_index", {})) + json.dumps(
+        gcp.resources.get("google_firestore_field", {})
+    )
+    assert "google_firestore_index" in gcp.resources and "google_firestore_field" in gcp.resources
+    assert "for_each" in used
+
+
+def test_gcp_envs_deploy_the_built_zip() -> None:
+    for env in ENVS:
+        text = (TERRAFORM / "envs" / env / "gcp.tf").read_text(encoding="utf-8")
+        assert build.GCP_ZIP.as_posix() in text, f"envs/{env}/gcp.tf does not use the build's zip"
+
+
+# --- serverless.yml -----------------------------------------------------------------------------
+
+
+def cf_resources(document: dict) -> dict[str, dict]:
+    return document["resources"]["Resources"]
+
+
+def ref(value: Any, document: dict, kind: str) -> str:
+    """The logical id `{"Ref": id}` names, checked to be a resource of `kind`."""
+    assert isinstance(value, dict) and set(value) == {"Ref"}, f"{value!r} is not a Ref"
+    logical_id = value["Ref"]
+    assert cf_resources(document)[logical_id]["Type"] == kind, f"{logical_id} is not a {kind}"
+    return logical_id
+
+
+def test_serverless_functions_and_package(serverless: dict) -> None:
+    assert str(serverless["frameworkVersion"]) == "3"
+    provider = serverless["provider"]
+    assert provider["name"] == "aws"
+    assert provider["runtime"] == f"python{build.PYTHON_VERSION}"
+    assert serverless["package"]["artifact"] == f"build/{build.AWS_ZIP.as_posix()}"
+    assert serverless["package"].get("individually") is False
+    functions = serverless["functions"]
+    assert set(functions) == {"api", "worker"}
+    assert {f["handler"] for f in functions.values()} == {AWS_HANDLER}
+    assert functions["api"]["events"] == [{"httpApi": "*"}]
+
+
+def test_serverless_settings_name_the_resources_created(serverless: dict) -> None:
+    env = serverless["provider"]["environment"]
+    assert env["FNPROXY_PLATFORM"] == "aws"
+    ref(env["FNPROXY_TABLE"], serverless, "AWS::DynamoDB::Table")
+    ref(env["EVENTS_TOPIC_ARN"], serverless, "AWS::SNS::Topic")
+    ref(env[f"{SIGNING_KEY}_SECRET_ARN"], serverless, "AWS::SecretsManager::Secret")
+    queue = ref(env["ASYNC_QUEUE_URL"], serverless, "AWS::SQS::Queue")
+    dlq = ref(env["ASYNC_DLQ_URL"], serverless, "AWS::SQS::Queue")
+    assert queue != dlq
+
+    redrive = cf_resources(serverless)[queue]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq, "Arn"]}
+    # One parameter for both (PyYAML keeps the serverless variable as text).
+    assert str(redrive["maxReceiveCount"]).startswith("${param:")
+    assert str(env["ASYNC_MAX_RECEIVE_COUNT"]) == str(redrive["maxReceiveCount"])
+
+    events = serverless["functions"]["worker"]["events"]
+    assert len(events) == 1 and set(events[0]) == {"sqs"}
+    sqs = events[0]["sqs"]
+    assert sqs["arn"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert sqs["functionResponseType"] == "ReportBatchItemFailures"
+
+
+def test_serverless_table_is_built_from_the_generated_file(serverless: dict) -> None:
+    env = serverless["provider"]["environment"]
+    table = cf_resources(serverless)[env["FNPROXY_TABLE"]["Ref"]]["Properties"]
+    table_file = serverless["custom"]["tableFile"]
+    assert (ROOT / table_file).resolve() == (ROOT / schemas.DYNAMODB_FILE).resolve()
+    for key in schemas.dynamodb_table():
+        assert table.get(key) == f"${{file(${{self:custom.tableFile}}):{key}}}", (
+            f"serverless.yml's table does not take {key} from {schemas.DYNAMODB_FILE}"
+        )
+
+
+SERVERLESS_VARIABLE = re.compile(r"\$\{(param|self|file|opt|sls|env):?([^}]*)\}")
+
+
+def test_serverless_variables_resolve(serverless: dict) -> None:
+    """Every `${param:X}` has a value for every stage, every `${self:a.b}` exists, every
+    `${file(...)}` names a file (the serverless syntax survives PyYAML as text)."""
+    params = serverless["params"]
+    stages = set(params) - {"default"}
+    assert stages >= set(ENVS)
+    seen = set()
+    for path, value in walk(serverless):
+        if not isinstance(value, str):
+            continue
+        for source, address in SERVERLESS_VARIABLE.findall(value):
+            seen.add(source)
+            if source == "param":
+                name = address.split(",")[0].strip()
+                for stage in stages:
+                    assert name in params.get(stage, {}) or name in params["default"], (
+                        f"{path}: ${{param:{name}}} has no value for stage {stage}"
+                    )
+            elif source == "self":
+                node: Any = serverless
+                for part in address.split(","):
+                    for key in part.strip().split("."):
+                        assert isinstance(node, dict) and key in node, (
+                            f"{path}: ${{self:{address}}}"
+                        )
+                        node = node[key]
+                    break
+    for match in re.finditer(r"\$\{file\(([^)]+)\)", SERVERLESS.read_text(encoding="utf-8")):
+        target = match.group(1)
+        if "${self:custom.tableFile}" == target:
+            target = serverless["custom"]["tableFile"]
+        assert (ROOT / target).is_file(), f"${{file({match.group(1)})}}: no such file"
+    assert {"param", "self", "sls"} <= seen
+
+
+# --- the generated files ------------------------------------------------------------------------
+
+
+def test_generated_files_are_current() -> None:
+    """A schema change in core/store must be regenerated: `python -m deploy.schemas`."""
+    for relative, text in schemas.render().items():
+        current = (ROOT / relative).read_text(encoding="utf-8")
+        assert current == text, f"{relative} is not current: run python -m deploy.schemas"
+
+
+def test_generated_files_hold_the_stores_definitions() -> None:
+    from core.store import dynamodb_schema, firestore_schema
+
+    table = json.loads((ROOT / schemas.DYNAMODB_FILE).read_text(encoding="utf-8"))
+    for key, value in dynamodb_schema.TABLE_DEFINITION.items():
+        assert table[key] == value
+    assert table["TimeToLiveSpecification"]["AttributeName"] == dynamodb_schema.TTL_ATTRIBUTE
+    data = json.loads((ROOT / schemas.FIRESTORE_FILE).read_text(encoding="utf-8"))
+    assert data == firestore_schema.terraform_data(schemas.PREFIX_PLACEHOLDER)
+
+
+# --- IAM ----------------------------------------------------------------------------------------
+
+WILDCARD_ACTION = re.compile(r'"([a-z0-9-]+:[A-Za-z0-9]*\*[A-Za-z0-9*]*|\*)"')
+ACTION_KEYS = {"actions", "not_actions", "Action", "NotAction"}
+
+
+def terraform_files() -> list[Path]:
+    return sorted(TERRAFORM.rglob("*.tf"))
+
+
+def test_no_terraform_iam_action_is_a_wildcard() -> None:
+    for tf in terraform_files():
+        text = tf.read_text(encoding="utf-8")
+        parsed = hcl2.loads(text, serialization_options=HCL)
+        for path, value in walk(parsed):
+            key = path.rsplit(".", 1)[-1]
+            if key in ACTION_KEYS:
+                actions = value if isinstance(value, list) else [value]
+                bad = [a for a in actions if isinstance(a, str) and "*" in a]
+                assert not bad, f"{tf.relative_to(ROOT)} {path}: wildcard action {bad}"
+        # Actions inside jsonencode(...) policies: `Action = [...]` / `Action = "..."`.
+        for block in re.finditer(r"\b(?:Not)?Action\s*=\s*(\[[^\]]*\]|\"[^\"]*\")", text):
+            found = WILDCARD_ACTION.findall(block.group(1))
+            assert not found, f"{tf.relative_to(ROOT)}: wildcard action {found}"
+
+
+def test_no_gcp_role_is_primitive_or_a_wildcard() -> None:
+    text = "".join(tf.read_text(encoding="utf-8") for tf in sorted(GCP_MODULE.rglob("*.tf")))
+    roles = re.findall(r'role\s*=\s*"([^"]+)"', text)
+    assert roles
+    for role in roles:
+        assert "*" not in role and role not in ("roles/owner", "roles/editor", "roles/viewer")
+
+
+def test_gcp_invoker_roles_only_on_the_configured_functions(gcp: Module) -> None:
+    invoker_roles = {"roles/run.invoker", "roles/cloudfunctions.invoker"}
+    own = {f"google_cloudfunctions2_function.{name}.name" for name in gcp_functions(gcp)}
+    for kind, named in gcp.resources.items():
+        for name, body in named.items():
+            if body.get("role") not in invoker_roles:
+                continue
+            assert not kind.startswith("google_project_iam"), (
+                f"{kind}.{name}: an invoker role on the whole project"
+            )
+            target = expression(body.get("name") or body.get("cloud_function") or "")
+            for_each = expression(body.get("for_each", ""))
+            if target in own:
+                continue
+            # Otherwise: one grant per configured function (var.invocable_functions).
+            assert target.startswith("each.value."), f"{kind}.{name}: invoker on {target}"
+            source = for_each.removeprefix("local.")
+            assert "var.invocable_functions" in json.dumps(gcp.locals) and source in gcp.locals, (
+                f"{kind}.{name}: invoker grants not from var.invocable_functions"
+            )
+
+
+def test_aws_invoke_only_on_the_configured_functions(aws: Module) -> None:
+    documents = aws.data["aws_iam_policy_document"]
+    statements = []
+    for document in documents.values():
+        statements += [(s, None) for s in document.get("statement", [])]
+        for dynamic in document.get("dynamic", []):
+            block = dynamic["statement"]
+            statements += [(s, block["for_each"]) for s in block["content"]]
+    invoking = [(s, f) for s, f in statements if "lambda:InvokeFunction" in s.get("actions", [])]
+    assert len(invoking) == 1
+    statement, for_each = invoking[0]
+    scope = json.dumps(statement.get("resources")) + str(for_each)
+    assert '"*"' not in json.dumps(statement.get("resources"))
+    assert "invocable_function_arns" in scope
+    local = re.search(r"local\.([a-z0-9_]+)", scope)
+    if local:
+        assert "var.invocable_function_arns" in json.dumps(aws.locals[local.group(1)])
+
+
+def test_serverless_iam(serverless: dict) -> None:
+    statements = serverless["provider"]["iam"]["role"]["statements"]
+    for path, value in walk(serverless):
+        if path.rsplit(".", 1)[-1] in ("Action", "NotAction"):
+            actions = value if isinstance(value, list) else [value]
+            bad = [a for a in actions if "*" in str(a)]
+            assert not bad, f"serverless.yml {path}: wildcard action {bad}"
+    invoking = [s for s in statements if "lambda:InvokeFunction" in s["Action"]]
+    assert len(invoking) == 1
+    assert invoking[0]["Resource"] == "${self:custom.invocableFunctionArns}"
+    assert serverless["custom"]["invocableFunctionArns"] == "${param:invocableFunctionArns}"
+    for stage_params in serverless["params"].values():
+        for arn in stage_params.get("invocableFunctionArns", []):
+            assert "*" not in str(arn).replace("-*", ""), f"invocable function {arn} is too wide"
+
+
+# --- Terraform hygiene --------------------------------------------------------------------------
+
+
+def test_variables_are_typed_and_described_and_outputs_described() -> None:
+    folders = [AWS_MODULE, GCP_MODULE] + [TERRAFORM / "envs" / env for env in ENVS]
+    for folder in folders:
+        module = load_module(folder)
+        for name, body in module.variables.items():
+            assert body.get("type") and body.get("description"), f"{folder.name}: variable {name}"
+        for name, body in module.outputs.items():
+            assert body.get("description"), f"{folder.name}: output {name}"
+
+
+def test_checkov_skips_give_their_reason() -> None:
+    for path in terraform_files() + [SERVERLESS]:
+        for skip in re.findall(r"checkov:skip=([A-Z0-9_]+)(:?)([^\n]*)", path.read_text()):
+            assert skip[1] and len(skip[2].strip()) > 10, f"{path}: {skip[0]} has no reason"
+    config = (ROOT / ".checkov.yaml").read_text(encoding="utf-8")
+    skipped = yaml.safe_load(config)["skip-check"]
+    lines = config.splitlines()
+    for check in skipped:
+        index = next(i for i, line in enumerate(lines) if line.strip() == f"- {check}")
+        assert lines[index - 1].strip().startswith("#"), f".checkov.yaml: {check} has no reason"
