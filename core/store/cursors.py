@@ -4,8 +4,13 @@ function name, a version number, a change id), urlsafe base64 without padding.""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from typing import TypeVar
 
 from core.errors import InvalidRequest
+from core.models import Page
+
+T = TypeVar("T")
 
 
 def encode_cursor(key: str | int) -> str:
@@ -30,3 +35,10 @@ def decode_version_cursor(cursor: str) -> int:
     if not key.isdigit():
         raise InvalidRequest("invalid cursor")
     return int(key)
+
+
+def page_of(fetched: list[T], limit: int, key: Callable[[T], str | int]) -> Page[T]:
+    """The page of a query that fetched up to `limit + 1` items: the first `limit`, with a
+    cursor after the last of them when there was one more."""
+    items = fetched[:limit]
+    return Page(items, encode_cursor(key(items[-1])) if len(fetched) > limit else None)

@@ -30,7 +30,7 @@ from typing import Any
 from core.errors import Conflict, InvalidRequest
 from core.models import FunctionVersion, Page, RegisteredFunction, VersionChange
 from core.store import dynamodb_schema as schema
-from core.store.cursors import decode_cursor, decode_version_cursor, encode_cursor
+from core.store.cursors import decode_cursor, decode_version_cursor, page_of
 from core.store.dynamodb_schema import TTL_ATTRIBUTE
 from core.store.dynamodb_table import (
     ConditionFailed,
@@ -127,9 +127,8 @@ class Functions:
             KeyConditionExpression=condition,
             ExpressionAttributeValues=to_attributes(values),
         )
-        functions = [RegisteredFunction(**decode_body(item["body"])) for item in items[:limit]]
-        more = len(items) > limit
-        return Page(functions, encode_cursor(functions[-1].name) if more else None)
+        functions = [RegisteredFunction(**decode_body(item["body"])) for item in items]
+        return page_of(functions, limit, lambda function: function.name)
 
     async def update(
         self,
@@ -189,17 +188,15 @@ class Functions:
         self, name: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[FunctionVersion]:
         items = await self._newest(name, schema.VERSION_PREFIX, limit, cursor)
-        versions = [FunctionVersion(**decode_body(item["body"])) for item in items[:limit]]
-        more = len(items) > limit
-        return Page(versions, encode_cursor(versions[-1].version) if more else None)
+        versions = [FunctionVersion(**decode_body(item["body"])) for item in items]
+        return page_of(versions, limit, lambda version: version.version)
 
     async def list_changes(
         self, name: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[VersionChange]:
         items = await self._newest(name, schema.CHANGE_PREFIX, limit, cursor)
-        changes = [VersionChange(**decode_body(item["body"])) for item in items[:limit]]
-        more = len(items) > limit
-        return Page(changes, encode_cursor(changes[-1].revision) if more else None)
+        changes = [VersionChange(**decode_body(item["body"])) for item in items]
+        return page_of(changes, limit, lambda change: change.revision)
 
     async def _newest(
         self, name: str, prefix: str, limit: int, cursor: str | None

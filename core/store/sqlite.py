@@ -70,7 +70,7 @@ from core.models import (
     VersionChange,
     id_floor,
 )
-from core.store.cursors import decode_cursor, decode_version_cursor, encode_cursor
+from core.store.cursors import decode_cursor, decode_version_cursor, page_of
 
 logger = logging.getLogger("fnproxy.store.sqlite")
 
@@ -649,9 +649,8 @@ class _Executions:
             before = min(before or "~", id_floor(until))
         at_or_after = id_floor(since) if since is not None else None
         rows = self._db.read(*list_query(function, status, before, limit + 1, at_or_after))
-        items = [Execution(**orjson.loads(body)) for (body,) in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items, encode_cursor(items[-1].execution_id) if more else None)
+        executions = [Execution(**orjson.loads(body)) for (body,) in rows]
+        return page_of(executions, limit, lambda execution: execution.execution_id)
 
 
 def _execution_row(execution: Execution) -> tuple[Any, ...]:
@@ -810,8 +809,8 @@ class _Functions:
         rows = self._db.read(
             "SELECT body FROM functions WHERE name > ? ORDER BY name LIMIT ?", (after, limit + 1)
         )
-        items = [RegisteredFunction(**orjson.loads(body)) for (body,) in rows[:limit]]
-        return Page(items, encode_cursor(items[-1].name) if len(rows) > limit else None)
+        functions = [RegisteredFunction(**orjson.loads(body)) for (body,) in rows]
+        return page_of(functions, limit, lambda function: function.name)
 
     async def update(
         self,
@@ -864,8 +863,8 @@ class _Functions:
             "ORDER BY version DESC LIMIT ?",
             (name, below, limit + 1),
         )
-        items = [FunctionVersion(**orjson.loads(body)) for (body,) in rows[:limit]]
-        return Page(items, encode_cursor(items[-1].version) if len(rows) > limit else None)
+        versions = [FunctionVersion(**orjson.loads(body)) for (body,) in rows]
+        return page_of(versions, limit, lambda version: version.version)
 
     async def list_changes(
         self, name: str, *, limit: int = 50, cursor: str | None = None
@@ -876,8 +875,8 @@ class _Functions:
             "ORDER BY revision DESC LIMIT ?",
             (name, below, limit + 1),
         )
-        items = [VersionChange(**orjson.loads(body)) for (body,) in rows[:limit]]
-        return Page(items, encode_cursor(items[-1].revision) if len(rows) > limit else None)
+        changes = [VersionChange(**orjson.loads(body)) for (body,) in rows]
+        return page_of(changes, limit, lambda change: change.revision)
 
     def _add_version(self, conn: sqlite3.Connection, version: FunctionVersion) -> None:
         row = (version.name, version.version, orjson.dumps(version))
