@@ -12,11 +12,19 @@ import time
 import bench_batch
 import bench_cold_start
 import bench_memory
+import bench_registry
 import bench_saturation
 import bench_throughput
 from _common import format_table, machine_line, parse_options, progress, start_stack
 
-BENCHMARKS = (bench_throughput, bench_saturation, bench_batch, bench_memory, bench_cold_start)
+BENCHMARKS = (
+    bench_throughput,
+    bench_saturation,
+    bench_batch,
+    bench_registry,
+    bench_memory,
+    bench_cold_start,
+)
 
 
 def main() -> None:
