@@ -192,11 +192,20 @@ def build_sqs_delivery(services: Services) -> Any:
     )
 
 
+PUBSUB_MIN_DELIVERY_ATTEMPTS = 5
+"""The least `maxDeliveryAttempts` a Pub/Sub dead-letter policy takes."""
+
+
 def build_pubsub_delivery(services: Services) -> Any:
     """What hands the Pub/Sub CloudEvents of the async topic's push subscription to the async
     worker (`core.events.pubsub.PubSubDelivery`); ASYNC_MAX_RECEIVE_COUNT is the subscription's
     dead-letter policy's max delivery attempts."""
     settings = services.settings
+    if settings.async_max_receive_count < PUBSUB_MIN_DELIVERY_ATTEMPTS:
+        raise ConfigError(
+            f"ASYNC_MAX_RECEIVE_COUNT: Pub/Sub dead-letters after {PUBSUB_MIN_DELIVERY_ATTEMPTS} "
+            f"to 100 delivery attempts, got {settings.async_max_receive_count}"
+        )
     return _load("core.events.pubsub.PubSubDelivery")(
         services.worker,
         settings.async_max_receive_count,

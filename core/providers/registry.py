@@ -27,7 +27,13 @@ class ProviderRegistry:
     def _build(self, name: str) -> Provider:
         factory = self._factories.get(name)
         if factory is not None:
-            return factory()
+            try:
+                return factory()
+            except ImportError as missing:  # e.g. the Lambda zip holds no Google library
+                raise NotSupported(
+                    f"provider {name!r} is not in this build: {missing.name or missing} "
+                    "is not installed"
+                ) from missing
         if name in PROVIDER_NAMES:
             raise NotSupported(f"provider {name!r} is not enabled in this deployment")
         raise UnknownProvider(f"unknown provider {name!r}; known: {', '.join(PROVIDER_NAMES)}")
