@@ -107,12 +107,16 @@ class RegistryService:
     async def versions(
         self, name: str, limit: int, cursor: str | None = None
     ) -> Page[FunctionVersion]:
-        await self.get(name)
-        return await self._functions.list_versions(name, limit=limit, cursor=cursor)
+        page = await self._functions.list_versions(name, limit=limit, cursor=cursor)
+        if not page.items:  # a function always has its active version: is it there at all?
+            await self.get(name)
+        return page
 
     async def history(self, name: str, limit: int, cursor: str | None) -> Page[VersionChange]:
-        await self.get(name)
-        return await self._functions.list_changes(name, limit=limit, cursor=cursor)
+        page = await self._functions.list_changes(name, limit=limit, cursor=cursor)
+        if not page.items:  # a function's history starts with its creation: is it there?
+            await self.get(name)
+        return page
 
     async def version(self, name: str, number: int) -> FunctionVersion:
         version = await self._functions.get_version(name, number)
@@ -130,7 +134,7 @@ class RegistryService:
         target: Any,
         policy: FunctionPolicy,
         principal: Principal,
-    ) -> RegisteredFunction:
+    ) -> tuple[RegisteredFunction, FunctionVersion]:
         """Register `name` with `target` as version 1, active."""
         if not NAME_PATTERN.fullmatch(name):
             raise InvalidRequest(
@@ -154,7 +158,7 @@ class RegistryService:
         )
         await self._functions.create(function, first, change)
         await self._announce_activation(function, change)
-        return function
+        return function, first
 
     async def add_version(
         self, name: str, target: Any, activate: bool, principal: Principal

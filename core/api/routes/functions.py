@@ -97,12 +97,11 @@ def version_number(raw: str | None) -> int | None:
 
 async def create_function(call: Call) -> Response:
     body: FunctionCreate = call.body
-    function = await call.services.registry.create(
+    function, first = await call.services.registry.create(
         body.name, body.description, body.target, body.policy, call.principal
     )
-    versions = await call.services.registry.versions(function.name, VERSIONS_SHOWN)
     headers = {"Location": f"/v1/functions/{function.name}"}
-    return JSONResponse(function_view(function, versions.items), 201, headers=headers)
+    return JSONResponse(function_view(function, [first]), 201, headers=headers)
 
 
 async def list_functions(call: Call) -> Response:
