@@ -37,6 +37,12 @@ def decode_version_cursor(cursor: str) -> int:
     return int(key)
 
 
+def check_limit(limit: int) -> None:
+    """A page holds at least one item."""
+    if limit < 1:
+        raise InvalidRequest("limit must be at least 1")
+
+
 def page_of(fetched: list[T], limit: int, key: Callable[[T], str | int]) -> Page[T]:
     """The page of a query that fetched up to `limit + 1` items: the first `limit`, with a
     cursor after the last of them when there was one more."""

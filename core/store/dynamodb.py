@@ -60,7 +60,7 @@ from core.models import (
     id_floor,
 )
 from core.store import dynamodb_schema as schema
-from core.store.cursors import decode_cursor, encode_cursor
+from core.store.cursors import check_limit, decode_cursor, encode_cursor
 from core.store.dynamodb_registry import Functions, RateLimits
 from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
 from core.store.dynamodb_table import (
@@ -138,8 +138,7 @@ class _Executions:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Execution]:
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
+        check_limit(limit)
         before = _decode_cursor(cursor)[0] if cursor is not None else None
         if until is not None:
             before = min(before or "~", id_floor(until))

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import Conflict, InvalidRequest
+from core.errors import Conflict
 from core.models import FunctionVersion, Page, RegisteredFunction, VersionChange
 from core.store import dynamodb_schema as schema
-from core.store.cursors import decode_cursor, decode_version_cursor, page_of
+from core.store.cursors import check_limit, decode_cursor, decode_version_cursor, page_of
 from core.store.dynamodb_schema import TTL_ATTRIBUTE
 from core.store.dynamodb_table import (
     ConditionFailed,
@@ -116,7 +116,7 @@ class Functions:
 
     async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[RegisteredFunction]:
         """One Query of the directory, which holds a copy of every record."""
-        _check_limit(limit)
+        check_limit(limit)
         condition = "pk = :pk"
         values: dict[str, Any] = {":pk": schema.FUNCTIONS_PK}
         if cursor is not None:
@@ -203,7 +203,7 @@ class Functions:
     ) -> list[dict[str, Any]]:
         """Up to `limit + 1` items of `prefix` in the function's partition, highest number
         first, below the number `cursor` names."""
-        _check_limit(limit)
+        check_limit(limit)
         below = decode_version_cursor(cursor) if cursor is not None else None
         bounds = schema.numbered_range(prefix, below)
         if bounds is None:
@@ -242,11 +242,6 @@ class Functions:
                 if canceled.failed(0):
                     return
                 raise
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 1:
-        raise InvalidRequest("limit must be at least 1")
 
 
 class RateLimits:

@@ -59,7 +59,7 @@ from core.models import (
     id_floor,
 )
 from core.store import firestore_schema as schema
-from core.store.cursors import decode_cursor, encode_cursor
+from core.store.cursors import check_limit, decode_cursor, encode_cursor
 from core.store.firestore_documents import (
     DELETE,
     MAX_WRITE_ATTEMPTS,
@@ -151,8 +151,7 @@ class _Executions:
         cursor: str | None = None,
     ) -> Page[Execution]:
         """Ids in [id_floor(since), id_floor(until)), and back `retention_days` at most."""
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
+        check_limit(limit)
         before = decode_cursor(cursor) if cursor is not None else None
         if until is not None:
             before = min(before, id_floor(until)) if before is not None else id_floor(until)

@@ -57,10 +57,10 @@ from google.cloud.firestore_v1 import (
 )
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
 
-from core.errors import Conflict, InvalidRequest, ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable
 from core.models import FunctionVersion, Page, RegisteredFunction, VersionChange
 from core.store import firestore_schema as schema
-from core.store.cursors import decode_cursor, decode_version_cursor, encode_cursor
+from core.store.cursors import check_limit, decode_cursor, decode_version_cursor, page_of
 from core.store.firestore_documents import (
     MAX_WRITE_ATTEMPTS,
     body,
@@ -91,11 +91,6 @@ def _version_data(version: FunctionVersion) -> dict[str, Any]:
 
 def _change_data(change: VersionChange) -> dict[str, Any]:
     return {"revision": change.revision, "body": body(change, "function change")}
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 1:
-        raise InvalidRequest("limit must be at least 1")
 
 
 class FirestoreFunctions:
@@ -154,15 +149,14 @@ class FirestoreFunctions:
         return RegisteredFunction(**orjson.loads(snapshot.get("body")))
 
     async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[RegisteredFunction]:
-        _check_limit(limit)
+        check_limit(limit)
         query = self._functions.order_by("name")
         if cursor is not None:
             query = query.start_after({"name": decode_cursor(cursor)})
         with calling("query"):
             snapshots = await query.limit(limit + 1).get()
-        items = [RegisteredFunction(**orjson.loads(s.get("body"))) for s in snapshots[:limit]]
-        more = len(snapshots) > limit
-        return Page(items, encode_cursor(items[-1].name) if more else None)
+        functions = [RegisteredFunction(**orjson.loads(s.get("body"))) for s in snapshots]
+        return page_of(functions, limit, lambda function: function.name)
 
     async def update(
         self,
@@ -247,16 +241,16 @@ class FirestoreFunctions:
     async def list_versions(
         self, name: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[FunctionVersion]:
-        snapshots, more = await self._newest_first(name, self._versions, "version", limit, cursor)
-        items = [FunctionVersion(**orjson.loads(s.get("body"))) for s in snapshots]
-        return Page(items, encode_cursor(items[-1].version) if more else None)
+        snapshots = await self._newest_first(name, self._versions, "version", limit, cursor)
+        versions = [FunctionVersion(**orjson.loads(s.get("body"))) for s in snapshots]
+        return page_of(versions, limit, lambda version: version.version)
 
     async def list_changes(
         self, name: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[VersionChange]:
-        snapshots, more = await self._newest_first(name, self._changes, "revision", limit, cursor)
-        items = [VersionChange(**orjson.loads(s.get("body"))) for s in snapshots]
-        return Page(items, encode_cursor(items[-1].revision) if more else None)
+        snapshots = await self._newest_first(name, self._changes, "revision", limit, cursor)
+        changes = [VersionChange(**orjson.loads(s.get("body"))) for s in snapshots]
+        return page_of(changes, limit, lambda change: change.revision)
 
     async def _newest_first(
         self,
@@ -265,20 +259,20 @@ class FirestoreFunctions:
         field: str,
         limit: int,
         cursor: str | None,
-    ) -> tuple[list[DocumentSnapshot], bool]:
-        """A page of a function's subcollection by `field`, highest first, below the cursor's
-        number; and whether there is more."""
-        _check_limit(limit)
+    ) -> list[DocumentSnapshot]:
+        """Up to `limit + 1` documents of a function's subcollection by `field`, highest first,
+        below the cursor's number."""
+        check_limit(limit)
         below = decode_version_cursor(cursor) if cursor is not None else None
         ref = document(self._functions, name)
         if ref is None:
-            return [], False
+            return []
         query = subcollection(ref).order_by(field, direction=AsyncQuery.DESCENDING)
         if below is not None and below <= schema.MAX_NUMBER:  # else: every number is below
             query = query.start_after({field: below})
         with calling("query"):
             snapshots = await query.limit(limit + 1).get()
-        return list(snapshots[:limit]), len(snapshots) > limit
+        return list(snapshots)
 
     async def _purge(self, ref: AsyncDocumentReference) -> None:
         """Delete the versions and the history of the function of `ref` while it does not

@@ -57,7 +57,7 @@ from typing import Any
 import orjson
 
 from core import histogram
-from core.errors import Conflict, InvalidRequest, ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable
 from core.models import (
     Client,
     Execution,
@@ -70,7 +70,7 @@ from core.models import (
     VersionChange,
     id_floor,
 )
-from core.store.cursors import decode_cursor, decode_version_cursor, page_of
+from core.store.cursors import check_limit, decode_cursor, decode_version_cursor, page_of
 
 logger = logging.getLogger("fnproxy.store.sqlite")
 
@@ -642,8 +642,7 @@ class _Executions:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Execution]:
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
+        check_limit(limit)
         before = decode_cursor(cursor) if cursor is not None else None
         if until is not None:
             before = min(before or "~", id_floor(until))
