@@ -326,6 +326,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def seal(folder: Path, archive: Path, what: str) -> tuple[int, int, int]:
+    """Zip `folder` into `archive` once nothing it must not ship is left in it (bytecode the
+    import check wrote is removed first); its zipped and unzipped sizes and its file count."""
+    strip_bytecode(folder)
+    bad = forbidden_files(folder)
+    if bad:
+        raise BuildError(f"{what} holds files it must not ship: {bad[:10]}")
+    write_zip(folder, archive)
+    zipped, unzipped = zip_size(archive)
+    return zipped, unzipped, sum(1 for p in folder.rglob("*") if p.is_file())
+
+
 def build_aws(out: Path, constraints: Path, root: Path = ROOT) -> list[Artifact]:
     stage = out / "aws" / "package"
     requirements = project_requirements("aws", root)
@@ -335,14 +347,8 @@ def build_aws(out: Path, constraints: Path, root: Path = ROOT) -> list[Artifact]
         raise BuildError(f"Google libraries ended up in the Lambda package: {google or 'google/'}")
     copy_sources(stage, AWS_HANDLERS, root)
     import_check([stage], AWS_MODULES, GOOGLE_SDK_MODULES)
-    strip_bytecode(stage)
-    bad = forbidden_files(stage)
-    if bad:
-        raise BuildError(f"the Lambda package holds files it must not ship: {bad[:10]}")
     archive = out / AWS_ZIP
-    write_zip(stage, archive)
-    zipped, unzipped = zip_size(archive)
-    files = sum(1 for p in stage.rglob("*") if p.is_file())
+    zipped, unzipped, files = seal(stage, archive, "the Lambda package")
     return [Artifact("aws lambda zip", archive, zipped, unzipped, files, digest(archive))]
 
 
@@ -377,14 +383,8 @@ def build_gcp(out: Path, constraints: Path, verify: bool, root: Path = ROOT) -> 
         if aws:
             raise BuildError(f"installing the GCP requirements brings AWS-only packages: {aws}")
         import_check([source, site], GCP_MODULES, AWS_SDK_MODULES)
-    strip_bytecode(source)
-    bad = forbidden_files(source)
-    if bad:
-        raise BuildError(f"the GCP source holds files it must not ship: {bad[:10]}")
     archive = out / GCP_ZIP
-    write_zip(source, archive)
-    zipped, unzipped = zip_size(archive)
-    files = sum(1 for p in source.rglob("*") if p.is_file())
+    zipped, unzipped, files = seal(source, archive, "the GCP source")
     artifacts = [
         Artifact("gcp source folder", source, None, tree_size(source), files, None),
         Artifact("gcp source zip", archive, zipped, unzipped, files, digest(archive)),
