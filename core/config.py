@@ -78,6 +78,11 @@ def _text(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    """A list separated by commas or white space (CIDRs, host globs, variable names)."""
+    return tuple(part for part in raw.replace(",", " ").split() if part)
+
+
 def _secret_key(name: str, raw: str) -> str:
     if len(raw) < MIN_SECRET_KEY_LENGTH:
         raise ConfigError(
@@ -119,12 +124,26 @@ class Settings:
     retry_max_delay: float = _setting("RETRY_MAX_DELAY", _non_negative_float, 20.0)
     max_request_bytes: int = _setting("MAX_REQUEST_BYTES", _positive_int, 6 * 1024 * 1024)
     max_stored_bytes: int = _setting("MAX_STORED_BYTES", _positive_int, 256 * 1024)
+    max_response_bytes: int = _setting("MAX_RESPONSE_BYTES", _positive_int, 6 * 1024 * 1024)
+    """A target's answer is read up to this size (Lambda's own limit); past it, 502."""
     http_pool_size: int = _setting("HTTP_POOL_SIZE", _positive_int, 256)
     async_workers: int = _setting("ASYNC_WORKERS", _positive_int, 8)
 
     local_functions_dir: str = _setting("LOCAL_FUNCTIONS_DIR", _text, "functions")
     local_workers: int = _setting("LOCAL_WORKERS", _positive_int, 2)
     local_memory_mb: int = _setting("LOCAL_MEMORY_MB", _positive_int, 512)
+    local_function_env: tuple[str, ...] = _setting("LOCAL_FUNCTION_ENV", _names, ())
+    """Names of server variables a local function may see, besides PATH, HOME, LANG, TZ and
+    PYTHON*."""
+
+    egress_allow: tuple[str, ...] = _setting("EGRESS_ALLOW", _names, ())
+    """CIDRs and host globs a caller-chosen URL may reach although the egress policy would
+    refuse them (private, loopback, link-local or metadata destinations); docs/security.md."""
+    auth_max_failures: int = _setting("AUTH_MAX_FAILURES", _positive_int, 10)
+    """Failed token requests allowed per client id and per source address in a window."""
+    auth_failure_window_s: int = _setting("AUTH_FAILURE_WINDOW_S", _positive_int, 300)
+    health_cache_s: float = _setting("HEALTH_CACHE_S", _non_negative_float, 5.0)
+    """How long /health reuses the result of its backend pings."""
 
     session_ttl_s: int = _setting("SESSION_TTL_S", _positive_int, 24 * 3600)
     idempotency_ttl_s: int = _setting("IDEMPOTENCY_TTL_S", _positive_int, 24 * 3600)
@@ -152,6 +171,8 @@ class Settings:
         "GCP_FUNCTIONS_API_URL", _text, "https://cloudfunctions.googleapis.com/v2"
     )
     gcp_id_tokens: bool = _setting("GCP_ID_TOKENS", _boolean, True)
+    gcp_id_token_audiences: tuple[str, ...] = _setting("GCP_ID_TOKEN_AUDIENCES", _names, ())
+    """Host globs, besides Cloud Functions and Cloud Run hosts, that get a Google ID token."""
     """Send a Google-signed ID token to Cloud Functions (off only for local emulation)."""
     firestore_database: str = _setting("FIRESTORE_DATABASE", _text, "(default)")
     firestore_prefix: str = _setting("FIRESTORE_COLLECTION_PREFIX", _text, "fnproxy")
@@ -173,6 +194,10 @@ class Settings:
     log_level: str = _setting("LOG_LEVEL", _one_of(*LOG_LEVELS), "INFO")
     rest_host: str = _setting("REST_HOST", _text, "127.0.0.1")
     rest_port: int = _setting("REST_PORT", _port, 8080)
+    rest_max_header_bytes: int = _setting("REST_MAX_HEADER_BYTES", _positive_int, 16 * 1024)
+    rest_max_connections: int = _setting("REST_MAX_CONNECTIONS", _positive_int, 1000)
+    rest_header_timeout_s: float = _setting("REST_HEADER_TIMEOUT_S", _positive_float, 10.0)
+    rest_idle_timeout_s: float = _setting("REST_IDLE_TIMEOUT_S", _positive_float, 5.0)
 
     @property
     def data_path(self) -> Path:
