@@ -52,6 +52,10 @@ def iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
 
 
+INTERNAL_FIELDS = ("invoke_scopes", "sealed_target")
+"""Execution fields kept in the store but never shown to callers."""
+
+
 @dataclass
 class Execution:
     """One invocation and everything recorded about it."""
@@ -91,6 +95,11 @@ class Execution:
     retry_policy: dict[str, Any] | None = None
     """A registered function's own retry policy (`max_retries`, `base_delay_s`), which
     replaces the service's default for this execution."""
+    invoke_scopes: list[str] | None = None
+    """The caller's invoke scopes when it named the target itself (None for a registered
+    function): a same-origin redirect must still be within them."""
+    sealed_target: str | None = None
+    """The clear target, encrypted, when `target` is its redacted form (for the async run)."""
 
     @property
     def is_terminal(self) -> bool:
@@ -102,6 +111,8 @@ class Execution:
     def to_public_dict(self) -> dict[str, Any]:
         """The record as callers see it (API answers, callbacks): times in ISO 8601."""
         record = asdict(self)
+        for name in INTERNAL_FIELDS:
+            del record[name]
         for name in ("created_at", "updated_at", "expires_at", "started_at", "finished_at"):
             record[name] = iso(record[name])
         return record

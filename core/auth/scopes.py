@@ -74,6 +74,15 @@ def can_invoke(principal: Principal, function_key: str) -> bool:
     return pattern is not None and pattern.match(function_key) is not None
 
 
+def invoke_scopes(principal: Principal) -> list[str]:
+    """The scopes that decide what `principal` may invoke, to check again later (a redirect)."""
+    return sorted(
+        scope
+        for scope in principal.scopes
+        if scope in (ADMIN, INVOKE) or scope.startswith(INVOKE_PREFIX)
+    )
+
+
 def require_invoke(principal: Principal, function_key: str) -> None:
     if not can_invoke(principal, function_key):
         raise Forbidden(f"not allowed to invoke {function_key!r}", function=function_key)

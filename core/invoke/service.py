@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from core.auth.principal import Principal
-from core.auth.scopes import require_invoke
+from core.auth.scopes import invoke_scopes, require_invoke
 from core.errors import (
     Conflict,
     FnproxyError,
@@ -170,6 +170,7 @@ class InvocationService:
             idempotency_key=request.idempotency_key,
             function_version=request.function_version,
             retry_policy=request.retry_policy,
+            invoke_scopes=None if request.function_name else invoke_scopes(principal),
         )
 
     async def _claim(
