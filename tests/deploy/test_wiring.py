@@ -54,6 +54,12 @@ LOCAL_ONLY = {
     "ASYNC_WORKERS": "in-process workers of the local queue; in a cloud a queue feeds a function",
     "REST_HOST": "where `fnproxy serve` listens; the clouds serve the app themselves",
     "REST_PORT": "where `fnproxy serve` listens; the clouds serve the app themselves",
+    "REST_MAX_HEADER_BYTES": "a limit of `fnproxy serve`; API Gateway and Google's front end "
+    "cap request heads themselves",
+    "REST_MAX_CONNECTIONS": "a limit of `fnproxy serve`; the clouds scale instances instead",
+    "REST_HEADER_TIMEOUT_S": "a limit of `fnproxy serve`; the clouds' front ends time out",
+    "REST_IDLE_TIMEOUT_S": "a limit of `fnproxy serve`; the clouds' front ends time out",
+    "LOCAL_FUNCTION_ENV": "the environment of the local provider's workers",
 }
 PLATFORM_COLUMN = {
     name: "FNPROXY_PLATFORM picks every port's backend (core.config.PLATFORM_DEFAULTS)"
@@ -78,6 +84,10 @@ DEFAULTED = {
     "SESSION_TTL_S": "default one day",
     "IDEMPOTENCY_TTL_S": "default one day",
     "STATS_BUCKET_S": "default one-hour stats buckets",
+    "MAX_RESPONSE_BYTES": "default 6 MiB, Lambda's own response limit",
+    "AUTH_MAX_FAILURES": "default 10 failed token requests per client id and per address",
+    "AUTH_FAILURE_WINDOW_S": "default five-minute window of failed token requests",
+    "HEALTH_CACHE_S": "default 5 s between backend pings of /health",
     "OPENWHISK_API_HOST": "OpenWhisk targets are optional (extra_environment)",
     "OPENWHISK_NAMESPACE": "OpenWhisk targets are optional (extra_environment)",
     "OPENWHISK_AUTH_KEY": "OpenWhisk targets are optional: OPENWHISK_AUTH_KEY_SECRET(_ARN) "
@@ -99,6 +109,7 @@ GCP_SETTINGS = {
     "GCP_SERVICE_ACCOUNT_EMAIL": "GCP only",
     "GCP_FUNCTIONS_API_URL": "GCP only",
     "GCP_ID_TOKENS": "GCP only",
+    "GCP_ID_TOKEN_AUDIENCES": "GCP only",
     "FIRESTORE_DATABASE": "GCP only (Firestore)",
     "FIRESTORE_COLLECTION_PREFIX": "GCP only (Firestore)",
     "EVENTS_TOPIC": "GCP only (Pub/Sub)",

@@ -32,6 +32,7 @@ locals {
     JWT_AUDIENCE                 = var.jwt_audience
     TOKEN_TTL_S                  = tostring(var.token_ttl_s)
     HISTORY_RETENTION_DAYS       = tostring(var.history_retention_days)
+    EGRESS_ALLOW                 = join(",", var.egress_allow)
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
   }
 }

@@ -155,6 +155,12 @@ variable "history_retention_days" {
   default     = 30
 }
 
+variable "egress_allow" {
+  type        = list(string)
+  description = "EGRESS_ALLOW: CIDRs and host globs callers' URLs may reach although the egress policy refuses private, loopback, link-local and metadata destinations (docs/security.md). Empty: public destinations only."
+  default     = []
+}
+
 # --- API Gateway -------------------------------------------------------------------------------
 
 variable "api_throttling_burst_limit" {

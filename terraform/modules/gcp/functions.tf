@@ -27,6 +27,8 @@ locals {
     JWT_ISSUER                  = var.jwt_issuer
     JWT_AUDIENCE                = var.jwt_audience
     HISTORY_RETENTION_DAYS      = tostring(var.history_retention_days)
+    EGRESS_ALLOW                = join(",", var.egress_allow)
+    GCP_ID_TOKEN_AUDIENCES      = join(",", var.id_token_audiences)
   }
 
   function_environment = merge(var.extra_environment, local.environment)

@@ -321,6 +321,18 @@ variable "history_retention_days" {
   description = "HISTORY_RETENTION_DAYS: days an execution record is kept (then Firestore's TTL policy deletes it)."
 }
 
+variable "egress_allow" {
+  type        = list(string)
+  default     = []
+  description = "EGRESS_ALLOW: CIDRs and host globs callers' URLs may reach although the egress policy refuses private, loopback, link-local and metadata destinations (docs/security.md). Empty: public destinations only."
+}
+
+variable "id_token_audiences" {
+  type        = list(string)
+  default     = []
+  description = "GCP_ID_TOKEN_AUDIENCES: host globs, besides Cloud Functions and Cloud Run hosts, whose https URLs get a Google ID token of fnproxy's service account."
+}
+
 variable "secrets_cache_ttl_s" {
   type        = number
   default     = 300
