@@ -9,6 +9,13 @@ does not retry (fnproxy's runner does, with backoff honouring `retryAfterSeconds
 A target's `function` is a name, `name:qualifier`, a partial ARN (`123456789012:function:name`)
 or a full ARN; its region comes from `target.region`, else the ARN, else the default region.
 
+Its function key (what `invoke:` scopes match) is `aws_lambda:NAME[:QUALIFIER]` for a bare name
+with no region, the function of fnproxy's own account in the default region. A target that names
+an account or a region (an ARN, a partial ARN, `target.region`) has the located key
+`aws_lambda:/REGION/ACCOUNT/NAME[:QUALIFIER]`, ACCOUNT being `self` (fnproxy's own) when the
+target names none. No function name starts with `/`, so a glob on bare names
+(`aws_lambda:billing-*`) never reaches another account or region.
+
 - RequestResponse: `LogType=Tail`; the function's result, its decoded log tail, the executed
   version and the request id are recorded. A `FunctionError` is a failed outcome whose result is
   the function's error payload (status code stays Lambda's 200).
@@ -73,7 +80,7 @@ EXECUTION_ID_KEY = "fnproxy_execution_id"
 """Where a function finds the execution id: `context.client_context.custom[...]` (sync only)."""
 
 _FUNCTION = re.compile(
-    r"(?:(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):)?\d{12}:function:)?"
+    r"(?:(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):)?(?P<account>\d{12}):function:)?"
     r"(?P<name>[a-zA-Z0-9_.-]{1,64})"
     r"(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]{1,128}))?"
 )
@@ -133,20 +140,31 @@ CREDENTIAL_CODES = frozenset(
 )
 
 
+OWN_ACCOUNT = "self"
+"""The account of a located key whose target names no account: fnproxy's credentials' own."""
+
+
 @dataclass(frozen=True)
 class FunctionRef:
-    """A Lambda function resolved from a target: what to call, where, and its history key."""
+    """A Lambda function resolved from a target: what to call, where, and its function key."""
 
     function_name: str
     """Name or ARN without the qualifier, as Lambda's `FunctionName`."""
     name: str
     qualifier: str | None
     region: str
+    account: str | None
+    """The account the target names, if any."""
+    located: bool
+    """Whether the target names an account or a region: the key then names both."""
 
     @property
     def key(self) -> str:
         suffix = f":{self.qualifier}" if self.qualifier else ""
-        return f"aws_lambda:{self.name}{suffix}"
+        if not self.located:
+            return f"aws_lambda:{self.name}{suffix}"
+        account = self.account or OWN_ACCOUNT
+        return f"aws_lambda:/{self.region}/{account}/{self.name}{suffix}"
 
 
 class AwsLambdaProvider:
@@ -240,11 +258,14 @@ class AwsLambdaProvider:
         if qualifier is not None and not _QUALIFIER.fullmatch(qualifier):
             raise InvalidRequest(f"{qualifier!r} is not a Lambda version or alias")
         qualifier = _agreed("qualifier", match["qualifier"], qualifier)
+        located = bool(match["account"] or region)
         region = _agreed("region", match["region"], region) or self._default_region
         if region != self._default_region and region not in _lambda_regions():
             raise InvalidRequest(f"{region!r} is not an AWS region with Lambda")
         function_name = function[: match.start("qualifier") - 1] if match["qualifier"] else function
-        return FunctionRef(function_name, match["name"], qualifier, region)
+        return FunctionRef(
+            function_name, match["name"], qualifier, region, match["account"], located
+        )
 
     def client(self, region: str | None = None) -> Any:
         """The region's Lambda client, built once (thread-safe)."""

@@ -481,19 +481,41 @@ async def test_a_failing_description_is_answered_502(provider):
         ("my-fn", "live", "aws_lambda:my-fn:live"),
         ("my-fn:3", None, "aws_lambda:my-fn:3"),
         ("my-fn:$LATEST", "$LATEST", "aws_lambda:my-fn:$LATEST"),
-        ("123456789012:function:my-fn", None, "aws_lambda:my-fn"),
-        (
-            "arn:aws:lambda:us-east-1:123456789012:function:my-fn:live",
-            None,
-            "aws_lambda:my-fn:live",
-        ),
-        ("arn:aws:lambda:eu-west-1:123456789012:function:my-fn", "2", "aws_lambda:my-fn:2"),
     ],
 )
-def test_function_key_is_the_short_name_and_qualifier(function, qualifier, key):
+def test_a_bare_name_has_the_short_key_with_its_qualifier(function, qualifier, key):
     provider = AwsLambdaProvider(REGION, pool_size=1)
 
     assert provider.function_key(target(function, qualifier=qualifier)) == key
+
+
+@pytest.mark.parametrize(
+    ("fields", "key"),
+    [
+        (
+            {"function": "123456789012:function:my-fn"},
+            f"aws_lambda:/{REGION}/123456789012/my-fn",
+        ),
+        (
+            {"function": "123456789012:function:my-fn:live", "region": OTHER_REGION},
+            f"aws_lambda:/{OTHER_REGION}/123456789012/my-fn:live",
+        ),
+        (
+            {"function": "arn:aws:lambda:eu-west-1:123456789012:function:my-fn:live"},
+            "aws_lambda:/eu-west-1/123456789012/my-fn:live",
+        ),
+        (
+            {"function": "arn:aws:lambda:eu-west-1:999999999999:function:my-fn", "qualifier": "2"},
+            "aws_lambda:/eu-west-1/999999999999/my-fn:2",
+        ),
+        ({"function": "my-fn", "region": OTHER_REGION}, f"aws_lambda:/{OTHER_REGION}/self/my-fn"),
+        ({"function": "my-fn:3", "region": REGION}, f"aws_lambda:/{REGION}/self/my-fn:3"),
+    ],
+)
+def test_a_target_naming_an_account_or_region_has_a_key_naming_both(fields, key):
+    provider = AwsLambdaProvider(REGION, pool_size=1)
+
+    assert provider.function_key(target(**fields)) == key
 
 
 @pytest.mark.parametrize(
@@ -565,6 +587,26 @@ async def test_an_invocation_is_recorded_with_lambdas_facts(services, function):
     assert stored.status == Status.SUCCEEDED and stored.result == [1]
     assert stored.function == f"aws_lambda:{function['FunctionName']}:live"
     assert stored.provider_info["qualifier"] == "live" and stored.provider_info["request_id"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"function": "arn:aws:lambda:eu-west-1:999999999999:function:billing-x"},
+        {"function": "999999999999:function:billing-x"},
+        {"function": "billing-x", "region": OTHER_REGION},
+    ],
+)
+async def test_a_bare_name_scope_cannot_reach_another_account_or_region(services, fields):
+    billing = Principal(
+        subject="client:t", scopes=frozenset({"invoke:aws_lambda:billing-*"}), token_id="t"
+    )
+    provider = services.providers.get("aws_lambda")
+    with stubbed(provider), stubbed(provider, OTHER_REGION):  # any call to Lambda fails the test
+        with pytest.raises(Forbidden, match="not allowed to invoke 'aws_lambda:/"):
+            await services.invocations.invoke(
+                InvocationRequest(target=target(**fields), payload={}), billing
+            )
 
 
 async def test_a_throttled_call_is_retried_after_lambdas_retry_after(services):

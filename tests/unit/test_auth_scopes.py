@@ -145,3 +145,52 @@ def test_require_invoke_raises_forbidden_naming_the_function() -> None:
     with pytest.raises(Forbidden) as caught:
         require_invoke(principal("invoke:local:*"), "aws_lambda:my-fn")
     assert "aws_lambda:my-fn" in caught.value.detail
+
+
+# --- located Lambda keys ------------------------------------------------------------------------
+
+FOREIGN_ARN_KEY = "aws_lambda:/eu-west-1/999999999999/billing-x"
+OTHER_REGION_KEY = "aws_lambda:/eu-west-1/self/billing-x"
+
+
+@pytest.mark.parametrize("glob", ["aws_lambda:billing-*", "aws_lambda:b*", "aws_lambda:eu-*"])
+@pytest.mark.parametrize("function_key", [FOREIGN_ARN_KEY, OTHER_REGION_KEY])
+def test_a_glob_on_bare_lambda_names_reaches_no_other_account_or_region(
+    glob: str, function_key: str
+) -> None:
+    assert not can_invoke(principal(f"invoke:{glob}"), function_key)
+
+
+@pytest.mark.parametrize(
+    ("glob", "allowed", "denied"),
+    [
+        (
+            "aws_lambda:/eu-west-1/123456789012/billing-*",
+            ["aws_lambda:/eu-west-1/123456789012/billing-x:live"],
+            [
+                "aws_lambda:/eu-west-1/999999999999/billing-x",
+                "aws_lambda:/us-east-1/123456789012/billing-x",
+                "aws_lambda:billing-x",
+            ],
+        ),
+        (
+            "aws_lambda:/*/123456789012/*",
+            ["aws_lambda:/eu-west-1/123456789012/a", "aws_lambda:/us-east-1/123456789012/b:1"],
+            ["aws_lambda:/eu-west-1/999999999999/a", "aws_lambda:/eu-west-1/self/a"],
+        ),
+        (
+            "aws_lambda:/eu-west-1/self/*",
+            ["aws_lambda:/eu-west-1/self/billing-x"],
+            [FOREIGN_ARN_KEY, "aws_lambda:/us-east-1/self/billing-x"],
+        ),
+        ("aws_lambda:*", ["aws_lambda:billing-x", FOREIGN_ARN_KEY], ["local:billing-x"]),
+    ],
+)
+def test_located_lambda_keys_are_matched_by_located_globs(
+    glob: str, allowed: list[str], denied: list[str]
+) -> None:
+    holder = principal(f"invoke:{glob}")
+    for function_key in allowed:
+        assert can_invoke(holder, function_key), function_key
+    for function_key in denied:
+        assert not can_invoke(holder, function_key), function_key
