@@ -157,6 +157,11 @@ class RateLimitRepository(Protocol):
         concurrent hits on a window with room for n, exactly n are counted. `expires_at`:
         when the window's counter may be deleted."""
 
+    async def count(self, key: str, window_start: int) -> int:
+        """The hits the window (`key`, `window_start`) holds: 0 for a window never hit, at
+        least `limit` once one of its hits was refused (a backend may count refused hits
+        too). A read: it counts nothing."""
+
 
 class Store(Protocol):
     executions: ExecutionRepository

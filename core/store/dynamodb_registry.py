@@ -38,6 +38,7 @@ from core.store.dynamodb_table import (
     TransactionCanceled,
     decode_body,
     encode_body,
+    from_attributes,
     to_attributes,
     ttl_seconds,
 )
@@ -266,3 +267,7 @@ class RateLimits:
         except ConditionFailed:
             return False
         return True
+
+    async def count(self, key: str, window_start: int) -> int:
+        item = await self._table.get(schema.rate_limit_key(key, window_start))
+        return int(from_attributes(item)["n"]) if item else 0

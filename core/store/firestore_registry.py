@@ -340,6 +340,10 @@ class FirestoreRateLimits:
         self._remember_full(window, n, expires_at)
         return False
 
+    async def count(self, key: str, window_start: int) -> int:
+        snapshot = await read(self._collection.document(schema.rate_limit_id(key, window_start)))
+        return int(snapshot.get("n")) if snapshot is not None else 0
+
     def _remember_full(self, window: tuple[str, int], n: int, expires_at: float) -> None:
         if len(self._full) >= MAX_FULL_WINDOWS:
             now = time.time()

@@ -891,6 +891,7 @@ class _RateLimits:
         "INSERT INTO rate_limits (key, window_start, n, expires_at) VALUES (?, ?, 1, ?) "
         "ON CONFLICT (key, window_start) DO UPDATE SET n = n + 1 WHERE rate_limits.n < ?"
     )
+    _COUNT = "SELECT n FROM rate_limits WHERE key = ? AND window_start = ?"
 
     def __init__(self, db: _Database) -> None:
         self._db = db
@@ -898,6 +899,10 @@ class _RateLimits:
     async def hit(self, key: str, window_start: int, limit: int, expires_at: float) -> bool:
         params = (key, window_start, expires_at, limit)
         return await self._db.write(lambda conn: conn.execute(self._HIT, params).rowcount == 1)
+
+    async def count(self, key: str, window_start: int) -> int:
+        rows = self._db.read(self._COUNT, (key, window_start))
+        return rows[0][0] if rows else 0
 
 
 class _PendingRollup:
