@@ -1,0 +1,5 @@
+"""Echo: returns the event it was given."""
+
+
+def handler(event, context):
+    return event
