@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from core.redaction import redact_target, redact_url
+
 T = TypeVar("T")
 
 
@@ -99,7 +101,9 @@ class Execution:
     """The caller's invoke scopes when it named the target itself (None for a registered
     function): a same-origin redirect must still be within them."""
     sealed_target: str | None = None
-    """The clear target, encrypted, when `target` is its redacted form (for the async run)."""
+    """The clear target and callback URL, sealed (`core.sealing`), when redaction masked
+    anything in them: an async run needs them, and `target` and `callback_url` are only
+    their redacted forms (`core.redaction`)."""
 
     @property
     def is_terminal(self) -> bool:
@@ -109,10 +113,14 @@ class Execution:
         return asdict(self)
 
     def to_public_dict(self) -> dict[str, Any]:
-        """The record as callers see it (API answers, callbacks): times in ISO 8601."""
+        """The record as callers see it (API answers, callbacks): times in ISO 8601, target
+        and callback URL redacted (records are stored redacted; this covers any older one)."""
         record = asdict(self)
         for name in INTERNAL_FIELDS:
             del record[name]
+        record["target"] = redact_target(record["target"])
+        if record["callback_url"] is not None:
+            record["callback_url"] = redact_url(record["callback_url"])
         for name in ("created_at", "updated_at", "expires_at", "started_at", "finished_at"):
             record[name] = iso(record[name])
         return record

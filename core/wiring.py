@@ -31,6 +31,7 @@ from core.providers.base import Provider
 from core.providers.registry import ProviderRegistry
 from core.registry.ratelimit import RateLimiter
 from core.registry.service import RegistryService
+from core.sealing import Sealer
 from core.secrets.base import SecretSource
 from core.sessions.service import SessionService
 from core.store.base import Store
@@ -300,12 +301,14 @@ def build_services(
     settler = Settler(store.executions, providers, recorder, settings.max_stored_bytes)
     sessions = SessionService(store.sessions, settings.session_ttl_s)
     runner = Runner(recorder, sessions, RunLimits(retry, settings.max_stored_bytes))
+    keyring = KeyRing(secrets, SIGNING_KEY_SECRET, cache_ttl_s=settings.secrets_cache_ttl_s)
     invocations = InvocationService(
         store=store,
         providers=providers,
         runner=runner,
         recorder=recorder,
         queue=queue,
+        sealer=Sealer(keyring),
         limits=ServiceLimits(
             default_timeout_s=settings.function_timeout,
             max_stored_bytes=settings.max_stored_bytes,
@@ -317,7 +320,6 @@ def build_services(
         store.functions, providers, invocations, RateLimiter(store.rate_limits), events
     )
     clients = ClientService(store.clients)
-    keyring = KeyRing(secrets, SIGNING_KEY_SECRET, cache_ttl_s=settings.secrets_cache_ttl_s)
     tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     return Services(
         settings=settings,

@@ -1,6 +1,7 @@
 """Writes an execution's outcome everywhere it belongs: the history record, the stats rollup
 and one CloudEvent. A failing store or bus is retried; what still fails is logged whole (so it
-is never silently lost) and reported to the caller."""
+is never silently lost) and reported to the caller. A URL an error message echoes is redacted
+before any of it (`core.redaction`): the record's target already is."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from core.errors import ServiceUnavailable
 from core.events.base import EVENT_TYPE_PREFIX, CloudEvent, EventBus
 from core.invoke.retry import retry_write
 from core.models import Execution
+from core.redaction import redact_urls_in
 from core.store.base import Store
 
 logger = logging.getLogger("fnproxy.recorder")
-
 
 
 class Recorder:
@@ -28,16 +29,19 @@ class Recorder:
         self._bucket_s = stats_bucket_s
 
     async def save(self, execution: Execution) -> None:
+        redact_error(execution)
         await retry_write(lambda: self._store.executions.save(execution), "save execution")
 
     async def finish(self, execution: Execution) -> None:
         """Record a settled execution: history, rollup and event, side by side."""
+        redact_error(execution)
         await self._all(
             execution, self.save(execution), self._roll_up(execution), self._publish(execution)
         )
 
     async def announce(self, execution: Execution) -> None:
         """The rollup and event of a settled execution a conditional write already saved."""
+        redact_error(execution)
         await self._all(execution, self._roll_up(execution), self._publish(execution))
 
     async def _all(self, execution: Execution, *writes: Awaitable[None]) -> None:
@@ -71,6 +75,13 @@ class Recorder:
 
     async def _publish(self, execution: Execution) -> None:
         await retry_write(lambda: self._events.publish(outcome_event(execution)), "publish event")
+
+
+def redact_error(execution: Execution) -> None:
+    """Redact the URLs the execution's error message echoes, in place."""
+    error = execution.error
+    if error is not None and isinstance(error.get("message"), str):
+        execution.error = {**error, "message": redact_urls_in(error["message"])}
 
 
 def outcome_event(execution: Execution) -> CloudEvent:

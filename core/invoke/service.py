@@ -1,8 +1,13 @@
 """The invocation service: one entry for sync, async and dry-run invocations, with scope
-checks, idempotency keys and history records."""
+checks, idempotency keys and history records.
+
+A record holds its target and callback URL redacted (`core.redaction`); an async invocation
+whose redaction masked anything keeps the clear forms sealed in the record for its run."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,14 +26,19 @@ from core.errors import (
     ServiceUnavailable,
 )
 from core.events.base import InvocationMessage, WorkQueue
+from core.invoke.callbacks import check_callback_url
 from core.invoke.payloads import cap, fingerprint
 from core.invoke.recorder import Recorder
 from core.invoke.runner import Runner
 from core.models import Execution, IdempotencyRecord, Mode, Status, new_id
 from core.providers.base import CallContext, Provider
 from core.providers.registry import ProviderRegistry
+from core.redaction import redact_target, redact_url
+from core.sealing import SealBroken, Sealer
 from core.store.base import Store
 from core.targets import Target
+
+logger = logging.getLogger("fnproxy.invoke")
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,14 @@ class Invocation:
 
 
 @dataclass(frozen=True)
+class ClearParts:
+    """What an execution calls, unredacted: for the call alone, never stored or shown."""
+
+    target: dict[str, Any]
+    callback_url: str | None
+
+
+@dataclass(frozen=True)
 class ServiceLimits:
     default_timeout_s: float
     max_stored_bytes: int
@@ -77,6 +95,7 @@ class InvocationService:
         runner: Runner,
         recorder: Recorder,
         queue: WorkQueue,
+        sealer: Sealer,
         limits: ServiceLimits,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -85,6 +104,7 @@ class InvocationService:
         self._runner = runner
         self._recorder = recorder
         self._queue = queue
+        self._sealer = sealer
         self._limits = limits
         self._clock = clock
 
@@ -99,6 +119,8 @@ class InvocationService:
         require_invoke(principal, function)
         if request.callback_url and request.mode != Mode.ASYNC:
             raise InvalidRequest("callback_url is only for async invocations")
+        if request.callback_url:
+            check_callback_url(self._providers, request.callback_url)
         if request.session_id and not isinstance(request.payload, dict):
             raise InvalidRequest("session_id needs a JSON object payload")
         execution = self._new_execution(request, principal, provider, function)
@@ -109,6 +131,7 @@ class InvocationService:
         if request.mode == Mode.DRY_RUN:
             await self._dry_run(execution, provider, request)
         elif request.mode == Mode.ASYNC:
+            await self._seal_clear_parts(execution, request)
             await self._store.executions.add(execution)
             if enqueue:
                 await self._enqueue(execution, request.payload)
@@ -141,10 +164,50 @@ class InvocationService:
         await self._recorder.save(execution)
 
     async def run_queued(self, execution: Execution, payload: Any) -> None:
-        """Run an execution the async queue delivered (called by the worker)."""
-        target = parse_target(execution.target)
+        """Run an execution the async queue delivered (called by the worker) on its clear
+        target. One whose seal no configured key opens is recorded as failed, with its
+        callback given up (its clear URL is sealed too)."""
+        try:
+            clear = await self.clear_parts(execution)
+        except SealBroken as broken:
+            await self._record_unsealable(execution, str(broken))
+            return
+        target = parse_target(clear.target)
         provider = self._providers.get(target.provider)
         await self._runner.run(execution, provider, target, payload)
+
+    async def clear_parts(self, execution: Execution) -> ClearParts:
+        """The execution's clear target and callback URL (opened from its seal, if it has
+        one); `SealBroken` when no configured key opens the seal."""
+        if execution.sealed_target is None:
+            return ClearParts(execution.target, execution.callback_url)
+        opened = await self._sealer.open(execution.sealed_target, execution.execution_id)
+        return ClearParts(opened["target"], opened["callback_url"])
+
+    async def with_clear_callback(self, execution: Execution) -> Execution:
+        """A copy of `execution` whose `callback_url` is the clear one, for the callback
+        sender alone: it POSTs to that URL the record's public (redacted) form."""
+        clear = await self.clear_parts(execution)
+        return dataclasses.replace(execution, callback_url=clear.callback_url)
+
+    async def _seal_clear_parts(self, execution: Execution, request: InvocationRequest) -> None:
+        """Seal the clear target and callback URL into the record when it shows them masked."""
+        clear = ClearParts(request.target.model_dump(exclude_none=True), request.callback_url)
+        if clear.target == execution.target and clear.callback_url == execution.callback_url:
+            return
+        execution.sealed_target = await self._sealer.seal(
+            dataclasses.asdict(clear), execution.execution_id
+        )
+
+    async def _record_unsealable(self, execution: Execution, reason: str) -> None:
+        logger.error("execution %s cannot run: %s", execution.execution_id, reason)
+        message = "no configured MODULE_SECRET_KEY opens the sealed target"
+        execution.status = Status.FAILED
+        execution.success = False
+        execution.error = {"type": "SealBroken", "message": message}
+        execution.callback_result = {"delivered": False, "error": message, "attempts": 0}
+        execution.finished_at = execution.updated_at = self._clock()
+        await self._recorder.finish(execution)
 
     def _new_execution(
         self, request: InvocationRequest, principal: Principal, provider: Provider, function: str
@@ -153,7 +216,7 @@ class InvocationService:
         payload, truncated = cap(request.payload, self._limits.max_stored_bytes)
         return Execution(
             execution_id=new_id(),
-            target=request.target.model_dump(exclude_none=True),
+            target=redact_target(request.target.model_dump(exclude_none=True)),
             provider=provider.name,
             function=function,
             mode=request.mode,
@@ -166,7 +229,7 @@ class InvocationService:
             payload=payload,
             payload_truncated=truncated,
             session_id=request.session_id,
-            callback_url=request.callback_url,
+            callback_url=redact_url(request.callback_url) if request.callback_url else None,
             idempotency_key=request.idempotency_key,
             function_version=request.function_version,
             retry_policy=request.retry_policy,

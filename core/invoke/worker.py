@@ -151,7 +151,9 @@ class AsyncWorker:
 
     async def _call_back(self, execution: Execution) -> None:
         if execution.callback_url and execution.is_terminal and execution.callback_result is None:
-            execution.callback_result = await self._callbacks.send(execution)
+            execution.callback_result = await self._callbacks.send(
+                await self._invocations.with_clear_callback(execution)
+            )
             await self._recorder.save(execution)
 
     async def reject(self, body: str, source: str, malformed: MalformedMessage) -> Execution | None:

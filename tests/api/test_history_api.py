@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from tests.api.conftest import new_client
+from tests.security.support import Listener
 
 HELLO = {"provider": "local", "function": "hello"}
 FAIL = {"provider": "local", "function": "fail"}
@@ -47,6 +52,80 @@ async def test_an_invoker_sees_its_own_execution_but_not_others(client, admin):
     theirs = await invoke(client, admin, HELLO)
     assert (await client.get(f"/v1/invocations/{mine}", headers=invoker)).status_code == 200
     assert (await client.get(f"/v1/invocations/{theirs}", headers=invoker)).status_code == 404
+
+
+SECRET = "planted-history-secret-0123456789"
+PASSWORD = "planted-url-password-0123456789"
+TERMINAL = ("succeeded", "failed", "timed_out")
+
+
+@pytest.fixture
+def listener():
+    """A loopback HTTP function answering {"ok": true} at /hook (and its callbacks at /cb)."""
+    started = Listener().start()
+    for path in ("/hook", "/cb"):
+        started.routes[path] = lambda handler: handler.answer(200, {"ok": True})
+    yield started
+    started.stop()
+
+
+def secret_target(listener) -> dict:
+    """An http target carrying a URL password, a query secret and an Authorization header."""
+    host = listener.url.removeprefix("http://")
+    return {
+        "provider": "http",
+        "url": f"http://user:{PASSWORD}@{host}/hook?token={SECRET}",
+        "headers": {"Authorization": f"Bearer {SECRET}"},
+    }
+
+
+async def settled(client, headers, execution_id) -> dict:
+    for _ in range(250):
+        record = (await client.get(f"/v1/invocations/{execution_id}", headers=headers)).json()
+        if record["status"] in TERMINAL and record.get("callback_result"):
+            return record
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"execution {execution_id} did not settle: {record}")
+
+
+async def test_a_read_client_sees_target_secrets_nowhere_in_the_history(client, admin, listener):
+    target = secret_target(listener)
+    sync = await client.post("/v1/invoke", json={"target": target}, headers=admin)
+    assert sync.status_code == 200 and sync.json()["success"] is True, sync.text
+    reader = await new_client(client, admin, "read")
+    listing = await client.get("/v1/invocations", headers=reader)
+    one = await client.get(f"/v1/invocations/{sync.json()['execution_id']}", headers=reader)
+    for answer in (listing, one):
+        assert answer.status_code == 200
+        assert SECRET not in answer.text and PASSWORD not in answer.text
+    shown = one.json()["target"]
+    assert shown["url"] == f"http://***:***@{listener.url[7:]}/hook?token=***"
+    assert shown["headers"] == {"Authorization": "***"}
+
+
+async def test_an_async_run_sends_the_clear_target_and_callback_while_records_stay_redacted(
+    client, admin, listener, services
+):
+    callback_url = f"{listener.url}/cb?sig={SECRET}"
+    accepted = await client.post(
+        "/v1/invoke",
+        json={"target": secret_target(listener), "mode": "async", "callback_url": callback_url},
+        headers=admin,
+    )
+    assert accepted.status_code == 202, accepted.text
+    record = await settled(client, admin, accepted.json()["execution_id"])
+    assert record["status"] == "succeeded" and record["callback_result"]["delivered"] is True
+
+    [call] = listener.hits("/hook")
+    assert call.headers["authorization"] == f"Bearer {SECRET}"
+    assert call.path == f"/hook?token={SECRET}"
+    [callback] = listener.hits("/cb")
+    assert callback.path == f"/cb?sig={SECRET}"  # the clear callback URL was called
+    assert SECRET not in callback.body.decode() and PASSWORD not in callback.body.decode()
+    assert record["callback_url"] == f"{listener.url}/cb?sig=***"
+    assert SECRET not in str(record) and PASSWORD not in str(record)
+    stored = await services.store.executions.get(record["execution_id"])
+    assert stored.sealed_target and SECRET not in str(stored.to_dict())
 
 
 async def test_stats_count_successes_failures_and_percentiles(client, admin):
