@@ -5,7 +5,10 @@ Every change reads the function, plans the new record and writes it only over th
 read (with the version and history entry that go with it, atomically); when another writer got
 there first it reads again and re-plans. So concurrent switches serialise: each one that is
 answered with success is one history entry, and the function always has exactly one active
-version, which exists."""
+version, which exists.
+
+A version's target is stored clear: the registry is where it lives. Admins alone see it so;
+every other reader sees it redacted (`visible_to`), and so does every record of its runs."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from core.invoke.retry import retry_write
 from core.invoke.service import Invocation, InvocationRequest, InvocationService, parse_target
 from core.models import ChangeAction, FunctionVersion, Page, RegisteredFunction, VersionChange
 from core.providers.registry import ProviderRegistry
+from core.redaction import redact_target
 from core.registry.policy import FunctionPolicy
 from core.registry.ratelimit import RateLimiter
 from core.store.base import FunctionRepository
@@ -382,6 +386,14 @@ class RegistryService:
                 function=function.name,
                 active_version=function.active_version,
             ) from error
+
+
+def visible_to(principal: Principal, version: FunctionVersion) -> FunctionVersion:
+    """`version` as `principal` may read it: the clear target for admins alone, else the
+    target redacted (header values, URL userinfo and query values masked)."""
+    if principal.is_admin:
+        return version
+    return replace(version, target=redact_target(version.target))
 
 
 def activation_event(function: RegisteredFunction, change: VersionChange) -> CloudEvent:

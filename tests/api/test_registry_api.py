@@ -14,6 +14,7 @@ import pytest
 
 from tests.api.conftest import new_client, token_for
 from tests.conftest import free_port
+from tests.security.support import Listener
 
 PROBLEM = "application/problem+json"
 ACTIVATED = "dev.fnproxy.function.activated"
@@ -1012,6 +1013,77 @@ async def test_promoting_a_canary_publishes_an_activation(client, admin, events)
     await client.put("/v1/functions/fn/canary", json={"version": 2, "weight": 40}, headers=admin)
     await activate(client, admin, "fn", 2)
     assert activations(events)[-1] == ("fn", "activated", 1, 2)
+
+
+# --- secrets in a registered target ----------------------------------------------------------
+
+SECRET = "planted-registry-secret-0123456789"
+
+
+@pytest.fixture
+def listener():
+    """A loopback HTTP function that answers {"ok": true} at /hook and records each request."""
+    started = Listener().start()
+    started.routes["/hook"] = lambda handler: handler.answer(200, {"ok": True})
+    yield started
+    started.stop()
+
+
+def secret_target(listener) -> dict:
+    return {
+        "provider": "http",
+        "url": f"{listener.url}/hook?token={SECRET}&mode=x",
+        "method": "POST",
+        "headers": {"X-Api-Key": SECRET},
+    }
+
+
+REDACTED_URL_TAIL = "/hook?token=***&mode=***"
+
+
+async def test_a_registered_target_is_clear_to_admins_alone(client, admin, listener, events):
+    target = secret_target(listener)
+    created = await register(client, admin, "keyed", target)
+    assert created["versions"][0]["target"] == target  # the admin who registered it
+    await add_version(client, admin, "keyed", target, activate=True)
+    assert (await get_function(client, admin, "keyed"))["versions"][0]["target"] == target
+
+    reader = await new_client(client, admin, "read")
+    answers = [
+        await client.get("/v1/functions/keyed", headers=reader),
+        await client.get("/v1/functions/keyed/versions", headers=reader),
+        await client.get("/v1/functions/keyed/versions/1", headers=reader),
+        await client.get("/v1/functions/keyed/history", headers=reader),
+        await client.get("/v1/functions", headers=reader),
+    ]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert not [a.request.url.path for a in answers if SECRET in a.text]
+    shown = answers[2].json()["target"]
+    assert shown["url"].endswith(REDACTED_URL_TAIL) and shown["headers"] == {"X-Api-Key": "***"}
+    assert activations(events) and SECRET not in str([e.data for e in events])
+
+
+async def test_invoking_a_secret_target_by_name_sends_it_and_records_it_redacted(
+    client, admin, listener, events
+):
+    await register(client, admin, "keyed", secret_target(listener))
+    invoker = await new_client(client, admin, "invoke:keyed")
+    assert (await client.get("/v1/functions/keyed", headers=invoker)).status_code == 403
+
+    answer = await invoke(client, invoker, "keyed", {"n": 1})
+    assert answer.status_code == 200 and answer.json()["success"] is True, answer.text
+    [call] = listener.hits("/hook")
+    assert call.headers["x-api-key"] == SECRET and f"token={SECRET}" in call.path
+
+    execution_id = answer.json()["execution_id"]
+    own = await client.get(f"/v1/invocations/{execution_id}", headers=invoker)
+    logged = await client.get(f"/v1/functions/keyed/executions/{execution_id}", headers=invoker)
+    activity = await client.get("/v1/activity", headers=admin)
+    for shown in (answer, own, logged, activity):
+        assert shown.status_code == 200 and SECRET not in shown.text, shown.request.url
+    assert own.json()["target"]["headers"] == {"X-Api-Key": "***"}
+    assert own.json()["target"]["url"].endswith(REDACTED_URL_TAIL)
+    assert SECRET not in str([e.data for e in events])
 
 
 # --- deleting a function ---------------------------------------------------------------------

@@ -20,15 +20,18 @@ from core.api.schemas import (
     NamedInvokeRequest,
     VersionCreate,
 )
+from core.auth.principal import Principal
 from core.errors import InvalidRequest, NotFound
 from core.models import Execution, FunctionVersion, RegisteredFunction, VersionChange, iso
-from core.registry.service import NamedInvocation
+from core.registry.service import NamedInvocation, visible_to
 
 VERSIONS_SHOWN = 100
 """Versions listed in a function's own view; `GET .../versions` pages through all of them."""
 
 
-def version_view(version: FunctionVersion) -> dict[str, Any]:
+def version_view(version: FunctionVersion, principal: Principal) -> dict[str, Any]:
+    """The version as `principal` may see it: the clear target for admins alone."""
+    version = visible_to(principal, version)
     return {
         "version": version.version,
         "target": version.target,
@@ -38,8 +41,9 @@ def version_view(version: FunctionVersion) -> dict[str, Any]:
 
 
 def function_view(
-    function: RegisteredFunction, versions: list[FunctionVersion] | None = None
+    function: RegisteredFunction, versions: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
+    """The function, with the views (`version_view`) of `versions` when given."""
     view: dict[str, Any] = {
         "name": function.name,
         "description": function.description,
@@ -53,7 +57,7 @@ def function_view(
         "revision": function.revision,
     }
     if versions is not None:
-        view["versions"] = [version_view(version) for version in versions]
+        view["versions"] = versions
     return view
 
 
@@ -101,7 +105,8 @@ async def create_function(call: Call) -> Response:
         body.name, body.description, body.target, body.policy, call.principal
     )
     headers = {"Location": f"/v1/functions/{function.name}"}
-    return JSONResponse(function_view(function, [first]), 201, headers=headers)
+    view = function_view(function, [version_view(first, call.principal)])
+    return JSONResponse(view, 201, headers=headers)
 
 
 async def list_functions(call: Call) -> Response:
@@ -120,7 +125,8 @@ async def get_function(call: Call) -> Response:
     registry = call.services.registry
     function = await registry.get(call.path("name"))
     versions = await registry.versions(function.name, VERSIONS_SHOWN)
-    return JSONResponse(function_view(function, versions.items))
+    views = [version_view(version, call.principal) for version in versions.items]
+    return JSONResponse(function_view(function, views))
 
 
 async def update_function(call: Call) -> Response:
@@ -141,7 +147,8 @@ async def add_version(call: Call) -> Response:
     function, version = await call.services.registry.add_version(
         call.path("name"), body.target, body.activate, call.principal
     )
-    view = {**version_view(version), "active": function.active_version == version.version}
+    active = function.active_version == version.version
+    view = {**version_view(version, call.principal), "active": active}
     headers = {"Location": f"/v1/functions/{function.name}/versions/{version.version}"}
     return JSONResponse(view, 201, headers=headers)
 
@@ -151,14 +158,17 @@ async def list_versions(call: Call) -> Response:
         call.path("name"), call.int_query("limit", 50, 1, 500), call.query("cursor")
     )
     return JSONResponse(
-        {"versions": [version_view(v) for v in page.items], "next_cursor": page.next_cursor}
+        {
+            "versions": [version_view(v, call.principal) for v in page.items],
+            "next_cursor": page.next_cursor,
+        }
     )
 
 
 async def get_version(call: Call) -> Response:
     number = version_number(call.path("version"))
     version = await call.services.registry.version(call.path("name"), number)
-    return JSONResponse(version_view(version))
+    return JSONResponse(version_view(version, call.principal))
 
 
 async def delete_version(call: Call) -> Response:
