@@ -230,6 +230,7 @@ def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
             id_tokens=settings.gcp_id_tokens,
             service_account_key=settings.gcp_service_account_key,
             service_account_email=settings.gcp_service_account_email,
+            id_token_hosts=settings.gcp_id_token_audiences,
         ),
         "http": lambda: _load("core.providers.http.HttpProvider")(
             pool_size=max(settings.http_pool_size, settings.max_batch_size)

@@ -9,9 +9,13 @@ default credentials), cached for `URL_TTL_S`. Gen1-style URLs
 connection failure drops the cached URL: the next attempt resolves the name again.
 
 The call itself is the http provider's: body rules, redirects, 429/502/503/504 and connection
-failures transient (Retry-After honoured), any other non-2xx answer the function's failure. It
-carries a Google-signed ID token, `Authorization: Bearer ...` (`X-Serverless-Authorization` when
-the target sends its own Authorization, which Cloud Run then passes to the function untouched).
+failures transient (Retry-After honoured), any other non-2xx answer the function's failure. A
+call to Google carries a Google-signed ID token, `Authorization: Bearer ...`
+(`X-Serverless-Authorization` when the target sends its own Authorization, which Cloud Run then
+passes to the function untouched). Google is a function's own URL (resolved by name), or an
+`https` URL on a Cloud Functions or Cloud Run host (`ID_TOKEN_HOSTS`) or on a host matching a glob
+of GCP_ID_TOKEN_AUDIENCES (`id_token_hosts`). Any other URL, and every `http` URL, is a plain
+call: no token, no credentials looked up.
 The token's audience is the function's URL as Google defines it: `scheme://host` (a Cloud Run
 service URL), or `scheme://host/NAME` on a `cloudfunctions.net` host; never a query. Tokens come
 from a service account key (GCP_SERVICE_ACCOUNT_KEY), impersonation of GCP_SERVICE_ACCOUNT_EMAIL,
@@ -42,6 +46,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import SplitResult, urlencode, urlsplit
@@ -79,6 +84,8 @@ MAX_CACHED = 1024
 ADMIN_TIMEOUT_S = 30.0
 """Per admin API request when listing or describing (an invocation has its own deadline)."""
 SERVERLESS_AUTHORIZATION = "X-Serverless-Authorization"
+ID_TOKEN_HOSTS = ("*.cloudfunctions.net", "*.run.app")
+"""Cloud Functions and Cloud Run hosts: an https URL there is given an ID token."""
 AUTH_ERROR_MAX_CHARS = 200
 
 _RESOURCE = re.compile(
@@ -168,18 +175,22 @@ class GcpFunctionsProvider:
         id_tokens: bool = True,
         service_account_key: str = "",
         service_account_email: str = "",
+        id_token_hosts: tuple[str, ...] = (),
         *,
         credentials: Any = None,
         id_token_credentials: CredentialsFactory | None = None,
     ) -> None:
-        """`credentials` (google-auth credentials for the admin API, default: the application
-        default credentials) and `id_token_credentials` (audience -> ID token credentials,
-        default: from the key, the email or the metadata server) are for tests and injection."""
+        """`id_token_hosts`: host globs given ID tokens besides `ID_TOKEN_HOSTS`
+        (GCP_ID_TOKEN_AUDIENCES). `credentials` (google-auth credentials for the admin API,
+        default: the application default credentials) and `id_token_credentials` (audience -> ID
+        token credentials, default: from the key, the email or the metadata server) are for
+        tests and injection."""
         self._project = project
         self._region = region
         self._pool_size = pool_size
         self._api_url = api_url.rstrip("/")
         self._id_tokens = id_tokens
+        self._id_token_hosts = tuple(glob.lower() for glob in ID_TOKEN_HOSTS + id_token_hosts)
         self._service_account_key = service_account_key
         self._service_account_email = service_account_email
         self._credentials = credentials
@@ -208,7 +219,7 @@ class GcpFunctionsProvider:
     ) -> InvocationOutcome:
         ref, url = await self._locate(target, context.timeout_s)
         headers = dict(target.headers)
-        if self._id_tokens:
+        if self._wants_id_token(ref, url):
             headers = _with_id_token(headers, await self._id_token(id_token_audience(url)))
         try:
             outcome = await self._http.invoke(_http_target(target, url, headers), payload, context)
@@ -305,6 +316,13 @@ class GcpFunctionsProvider:
         ref = self.resolve(target.function, target.project, target.region)
         url = await self._urls.get(ref.resource, lambda: self._fetch_url(ref, timeout_s))
         return ref, url
+
+    def _wants_id_token(self, ref: FunctionRef | None, url: str) -> bool:
+        """Whether the call goes to Google: a function's own URL (`ref`, resolved through the
+        admin API), or an https URL on a host of `_id_token_hosts`."""
+        if not self._id_tokens:
+            return False
+        return ref is not None or is_id_token_url(url, self._id_token_hosts)
 
     async def _fetch_url(self, ref: FunctionRef, timeout_s: float) -> tuple[str, float]:
         subject = f"Cloud Function {ref.resource}"
@@ -519,6 +537,14 @@ def _with_id_token(headers: dict[str, str], token: str) -> dict[str, str]:
     headers = {name: value for name, value in headers.items() if name.lower() != header.lower()}
     headers[header] = f"Bearer {token}"
     return headers
+
+
+def is_id_token_url(url: str, host_globs: tuple[str, ...]) -> bool:
+    """An https URL whose host (lower case, without a trailing dot) matches one of the
+    lower-case `host_globs`."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    return parts.scheme == "https" and any(fnmatchcase(host, glob) for glob in host_globs)
 
 
 def id_token_audience(url: str) -> str:

@@ -6,9 +6,11 @@ with google-auth's interface (`refresh(request)`, `token`, `expiry`)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
+import ssl
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -19,6 +21,11 @@ from typing import Any
 import jwt
 import orjson
 import pytest
+from aiohttp import ClientSession, web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from core.errors import (
     Forbidden,
@@ -29,10 +36,12 @@ from core.errors import (
 )
 from core.providers.base import CallContext, TransientFailure
 from core.providers.gcp_functions import (
+    ID_TOKEN_HOSTS,
     TOKEN_REFRESH_MARGIN_S,
     ExpiringCache,
     GcpFunctionsProvider,
     id_token_audience,
+    is_id_token_url,
 )
 from core.targets import GcpFunctionsTarget
 from tests.conftest import GCP_PROJECT, free_port
@@ -46,6 +55,8 @@ ECHO = f"projects/{GCP_PROJECT}/locations/{REGION}/functions/echo"
 ENV_VALUES = ("sk-live-9f8e7d6c5b4a", "hunter2-do-not-leak")
 """Environment variable values in the recorded functions: never in fnproxy's output."""
 REPO = Path(__file__).resolve().parents[2]
+LOOPBACK_AUDIENCES = ("127.0.0.1", "localhost")
+"""GCP_ID_TOKEN_AUDIENCES of the signing tests: the https front of functions-framework."""
 METADATA_INVOKER = """
 import asyncio, sys
 from core.providers.base import CallContext
@@ -53,7 +64,9 @@ from core.providers.gcp_functions import GcpFunctionsProvider
 from core.targets import GcpFunctionsTarget
 
 async def main():
-    provider = GcpFunctionsProvider("demo-fnproxy", "us-central1", pool_size=2)
+    provider = GcpFunctionsProvider(
+        "demo-fnproxy", "us-central1", pool_size=2, id_token_hosts=("127.0.0.1",)
+    )
     target = GcpFunctionsTarget(provider="gcp_functions", url=sys.argv[1])
     outcome = await provider.invoke(target, None, CallContext("exec-1", "tester", 10.0, 1))
     print(outcome.result["headers"]["authorization"])
@@ -163,17 +176,87 @@ async def provider(
 async def signing(
     api: RecordedFunctionsApi, access: FakeAccessCredentials, id_tokens: FakeIdTokens
 ) -> AsyncIterator[GcpFunctionsProvider]:
-    """Sends ID tokens from `id_tokens`."""
+    """Sends ID tokens from `id_tokens` to its functions' own URLs and to `tls_url`."""
     provider = GcpFunctionsProvider(
         GCP_PROJECT,
         REGION,
         pool_size=8,
         api_url=api.url,
+        id_token_hosts=LOOPBACK_AUDIENCES,
         credentials=access,
         id_token_credentials=id_tokens,
     )
     yield provider
     await provider.close()
+
+
+@pytest.fixture(scope="module")
+def loopback_certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate (and its key) for 127.0.0.1 and localhost."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture(scope="module")
+async def tls_front(ff_url: str, loopback_certificate) -> AsyncIterator[str]:
+    """`https://127.0.0.1:PORT`: functions-framework's routes behind TLS (a forwarding proxy)."""
+    session = ClientSession()
+
+    async def forward(request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        async with session.request(
+            request.method, f"{ff_url}{request.path_qs}", headers=headers, data=await request.read()
+        ) as answer:
+            body = await answer.read()
+            kept = {k: v for k, v in answer.headers.items() if k.lower() == "retry-after"}
+            return web.Response(
+                status=answer.status, body=body, headers=kept, content_type=answer.content_type
+            )
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", forward)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*loopback_certificate)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    yield f"https://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+    await session.close()
+
+
+@pytest.fixture
+def tls_url(tls_front: str, loopback_certificate, monkeypatch) -> str:
+    """`tls_front`, trusted by the default TLS context (SSL_CERT_FILE)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(loopback_certificate[0]))
+    return tls_front
 
 
 def call(timeout_s: float = 10.0) -> CallContext:
@@ -234,14 +317,76 @@ async def test_no_id_token_when_they_are_off(provider, ff_url):
     assert outcome.result["headers"]["x-fnproxy-execution-id"] == "exec-1"
 
 
-async def test_id_token_is_sent_with_the_function_url_as_audience(signing, id_tokens, ff_url):
-    outcome = await signing.invoke(by_url(f"{ff_url}/headers?page=2"), {"a": 1}, call())
+async def test_id_token_is_sent_with_the_function_url_as_audience(signing, id_tokens, tls_url):
+    outcome = await signing.invoke(by_url(f"{tls_url}/headers?page=2"), {"a": 1}, call())
 
     authorization = outcome.result["headers"]["authorization"]
     assert authorization.startswith("Bearer ")
-    assert audience_of(authorization) == ff_url  # the service URL: no path, no query
-    assert id_tokens.audiences == [ff_url]
+    assert audience_of(authorization) == tls_url  # the service URL: no path, no query
+    assert id_tokens.audiences == [tls_url]
     assert threading.main_thread().name not in id_tokens.threads  # fetched off the loop
+
+
+@pytest.mark.parametrize(
+    ("url", "signed"),
+    [
+        ("https://us-central1-demo-fnproxy.cloudfunctions.net/echo", True),
+        ("https://echo-x7kq2pmxza-uc.a.run.app/api?x=1", True),
+        ("https://Echo-X7KQ2PMXZA-uc.a.RUN.app./api", True),
+        ("https://fn.internal.example.com:8443/run", True),  # GCP_ID_TOKEN_AUDIENCES
+        ("https://example.com/fn", False),
+        ("http://us-central1-demo-fnproxy.cloudfunctions.net/echo", False),
+        ("http://echo-x7kq2pmxza-uc.a.run.app/", False),
+        ("http://fn.internal.example.com/run", False),
+        ("https://cloudfunctions.net/echo", False),
+        ("https://x.cloudfunctions.net.example.com/echo", False),
+        ("https://x.cloudfunctions.net@example.com/echo", False),
+        ("https://example.com/x.cloudfunctions.net", False),
+    ],
+)
+def test_id_tokens_go_only_to_https_cloud_functions_run_or_listed_hosts(url, signed):
+    assert is_id_token_url(url, (*ID_TOKEN_HOSTS, "*.internal.example.com")) is signed
+
+
+async def test_a_plain_url_gets_no_token_and_no_credentials_are_looked_up(
+    signing, access, id_tokens, ff_url, tls_url
+):
+    unlisted = tls_url.replace("127.0.0.1", "localhost")
+    provider = GcpFunctionsProvider(
+        GCP_PROJECT, REGION, 2, credentials=access, id_token_credentials=id_tokens
+    )
+
+    over_http = await signing.invoke(by_url(f"{ff_url}/headers"), None, call())  # listed host
+    not_listed = await provider.invoke(by_url(f"{unlisted}/headers"), None, call())
+    await provider.close()
+
+    for outcome in (over_http, not_listed):
+        assert outcome.success
+        assert "authorization" not in outcome.result["headers"]
+        assert "x-serverless-authorization" not in outcome.result["headers"]
+    assert id_tokens.fetches == 0 and access.refreshes == 0
+
+
+async def test_gcp_id_token_audiences_reach_the_provider_through_the_wiring(
+    google_identity, tls_url, tmp_path
+):
+    from core.wiring import provider_factories
+    from tests.api.conftest import api_settings
+
+    key = json.dumps(google_identity.service_account_key())
+    answers = {}
+    for audiences in ("127.0.0.1", ""):
+        settings = api_settings(
+            tmp_path, GCP_SERVICE_ACCOUNT_KEY=key, GCP_ID_TOKEN_AUDIENCES=audiences
+        )
+        provider = provider_factories(settings)["gcp_functions"]()
+        outcome = await provider.invoke(by_url(f"{tls_url}/headers"), None, call())
+        answers[audiences] = outcome.result["headers"]
+        await provider.close()
+
+    assert audience_of(answers["127.0.0.1"]["authorization"]) == tls_url
+    assert "authorization" not in answers[""]
+    assert google_identity.audiences == [tls_url]
 
 
 def test_audience_is_the_service_url_or_the_cloudfunctions_function_url():
@@ -256,18 +401,18 @@ def test_audience_is_the_service_url_or_the_cloudfunctions_function_url():
     )
 
 
-async def test_the_targets_own_authorization_is_kept(signing, ff_url):
-    target = by_url(f"{ff_url}/headers", headers={"Authorization": "Basic dXNlcjpwdw=="})
+async def test_the_targets_own_authorization_is_kept(signing, tls_url):
+    target = by_url(f"{tls_url}/headers", headers={"Authorization": "Basic dXNlcjpwdw=="})
 
     outcome = await signing.invoke(target, None, call())
 
     headers = outcome.result["headers"]
     assert headers["authorization"] == "Basic dXNlcjpwdw=="
-    assert audience_of(headers["x-serverless-authorization"]) == ff_url
+    assert audience_of(headers["x-serverless-authorization"]) == tls_url
 
 
-async def test_one_token_fetch_serves_many_calls(signing, id_tokens, ff_url):
-    target = by_url(f"{ff_url}/headers")
+async def test_one_token_fetch_serves_many_calls(signing, id_tokens, tls_url):
+    target = by_url(f"{tls_url}/headers")
 
     answers = await asyncio.gather(*(signing.invoke(target, None, call()) for _ in range(10)))
     later = await signing.invoke(target, None, call())
@@ -277,20 +422,20 @@ async def test_one_token_fetch_serves_many_calls(signing, id_tokens, ff_url):
     assert id_tokens.fetches == 1
 
 
-async def test_each_audience_has_its_own_token(signing, id_tokens, ff_url):
-    other_host = ff_url.replace("127.0.0.1", "localhost")
+async def test_each_audience_has_its_own_token(signing, id_tokens, tls_url):
+    other_host = tls_url.replace("127.0.0.1", "localhost")
 
-    first = await signing.invoke(by_url(f"{ff_url}/headers"), None, call())
+    first = await signing.invoke(by_url(f"{tls_url}/headers"), None, call())
     second = await signing.invoke(by_url(f"{other_host}/headers"), None, call())
 
     assert audience_of(second.result["headers"]["authorization"]) == other_host
     assert first.result["headers"]["authorization"] != second.result["headers"]["authorization"]
-    assert id_tokens.audiences == [ff_url, other_host]
+    assert id_tokens.audiences == [tls_url, other_host]
 
 
-async def test_a_token_near_its_expiry_is_replaced(signing, id_tokens, ff_url):
+async def test_a_token_near_its_expiry_is_replaced(signing, id_tokens, tls_url):
     id_tokens.lifetime_s = TOKEN_REFRESH_MARGIN_S + 0.5  # due for refresh in half a second
-    target = by_url(f"{ff_url}/headers")
+    target = by_url(f"{tls_url}/headers")
 
     first = await signing.invoke(target, None, call())
     second = await signing.invoke(target, None, call())
@@ -302,38 +447,50 @@ async def test_a_token_near_its_expiry_is_replaced(signing, id_tokens, ff_url):
     assert tokens[0] == tokens[1] != tokens[2]
 
 
-async def test_tokens_are_never_logged_recorded_or_in_errors(signing, ff_url, caplog):
+async def test_tokens_are_never_logged_recorded_or_in_errors(signing, tls_url, caplog):
     caplog.set_level(logging.DEBUG)
 
-    ok = await signing.invoke(by_url(f"{ff_url}/headers"), None, call())
-    failed = await signing.invoke(by_url(f"{ff_url}/status/403"), None, call())
+    ok = await signing.invoke(by_url(f"{tls_url}/headers"), None, call())
+    failed = await signing.invoke(by_url(f"{tls_url}/status/403"), None, call())
     with pytest.raises(TransientFailure) as throttled:
-        await signing.invoke(by_url(f"{ff_url}/status/429"), None, call())
+        await signing.invoke(by_url(f"{tls_url}/status/429"), None, call())
 
     token = ok.result["headers"]["authorization"].removeprefix("Bearer ")
     for text in (caplog.text, repr(ok.info), repr(failed), str(throttled.value), repr(signing)):
         assert token not in text
 
 
-async def test_google_unreachable_for_a_token_is_transient(api, access, ff_url):
+async def test_google_unreachable_for_a_token_is_transient(api, access, tls_url):
     unreachable = FakeIdTokens(error=auth_exceptions.TransportError("metadata server timed out"))
     provider = GcpFunctionsProvider(
-        GCP_PROJECT, REGION, 2, api.url, credentials=access, id_token_credentials=unreachable
+        GCP_PROJECT,
+        REGION,
+        2,
+        api.url,
+        id_token_hosts=LOOPBACK_AUDIENCES,
+        credentials=access,
+        id_token_credentials=unreachable,
     )
 
     with pytest.raises(TransientFailure, match="metadata server timed out"):
-        await provider.invoke(by_url(f"{ff_url}/echo"), None, call())
+        await provider.invoke(by_url(f"{tls_url}/echo"), None, call())
     await provider.close()
 
 
-async def test_a_refused_token_is_fnproxys_upstream_problem(api, access, ff_url):
+async def test_a_refused_token_is_fnproxys_upstream_problem(api, access, tls_url):
     refusing = FakeIdTokens(error=auth_exceptions.RefreshError("invalid_grant: account disabled"))
     provider = GcpFunctionsProvider(
-        GCP_PROJECT, REGION, 2, api.url, credentials=access, id_token_credentials=refusing
+        GCP_PROJECT,
+        REGION,
+        2,
+        api.url,
+        id_token_hosts=LOOPBACK_AUDIENCES,
+        credentials=access,
+        id_token_credentials=refusing,
     )
 
     with pytest.raises(UpstreamUnavailable, match="invalid_grant: account disabled"):
-        await provider.invoke(by_url(f"{ff_url}/echo"), None, call())
+        await provider.invoke(by_url(f"{tls_url}/echo"), None, call())
     await provider.close()
 
 
@@ -347,33 +504,37 @@ async def google_identity() -> AsyncIterator[GoogleIdentityServer]:
 
 @pytest.mark.parametrize("given_as", ["json", "file"])
 async def test_a_service_account_key_gets_tokens_through_google_auth(
-    google_identity, ff_url, tmp_path, given_as
+    google_identity, tls_url, tmp_path, given_as
 ):
     key = json.dumps(google_identity.service_account_key())
     if given_as == "file":
         (tmp_path / "key.json").write_text(key)
         key = str(tmp_path / "key.json")
-    provider = GcpFunctionsProvider(GCP_PROJECT, REGION, 2, service_account_key=key)
+    provider = GcpFunctionsProvider(
+        GCP_PROJECT, REGION, 2, service_account_key=key, id_token_hosts=LOOPBACK_AUDIENCES
+    )
 
-    outcome = await provider.invoke(by_url(f"{ff_url}/headers"), None, call())
-    await provider.invoke(by_url(f"{ff_url}/echo"), None, call())
+    outcome = await provider.invoke(by_url(f"{tls_url}/headers"), None, call())
+    await provider.invoke(by_url(f"{tls_url}/echo"), None, call())
     await provider.close()
 
-    assert audience_of(outcome.result["headers"]["authorization"]) == ff_url
-    assert google_identity.audiences == [ff_url]  # the key's assertion asked for that audience
+    assert audience_of(outcome.result["headers"]["authorization"]) == tls_url
+    assert google_identity.audiences == [tls_url]  # the key's assertion asked for that audience
 
 
-async def test_a_bad_service_account_key_is_reported_without_its_content(ff_url):
-    provider = GcpFunctionsProvider(GCP_PROJECT, REGION, 2, service_account_key="{not json")
+async def test_a_bad_service_account_key_is_reported_without_its_content(tls_url):
+    provider = GcpFunctionsProvider(
+        GCP_PROJECT, REGION, 2, service_account_key="{not json", id_token_hosts=LOOPBACK_AUDIENCES
+    )
 
     with pytest.raises(UpstreamUnavailable, match="GCP_SERVICE_ACCOUNT_KEY") as raised:
-        await provider.invoke(by_url(f"{ff_url}/echo"), None, call())
+        await provider.invoke(by_url(f"{tls_url}/echo"), None, call())
     await provider.close()
 
     assert "not json" not in str(raised.value)
 
 
-async def test_without_a_key_the_metadata_server_gives_the_token(google_identity, ff_url):
+async def test_without_a_key_the_metadata_server_gives_the_token(google_identity, tls_url):
     """In a fresh process: google-auth reads GCE_METADATA_HOST when it is imported."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("GOOGLE_")}
     env.update(GCE_METADATA_HOST=google_identity.host, GCE_METADATA_IP=google_identity.host)
@@ -381,7 +542,7 @@ async def test_without_a_key_the_metadata_server_gives_the_token(google_identity
         sys.executable,
         "-c",
         METADATA_INVOKER,
-        f"{ff_url}/headers",
+        f"{tls_url}/headers",
         cwd=REPO,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -390,8 +551,8 @@ async def test_without_a_key_the_metadata_server_gives_the_token(google_identity
     stdout, stderr = await asyncio.wait_for(child.communicate(), 60)
 
     assert child.returncode == 0, stderr.decode()
-    assert audience_of(stdout.decode().strip()) == ff_url
-    assert google_identity.audiences == [ff_url]
+    assert audience_of(stdout.decode().strip()) == tls_url
+    assert google_identity.audiences == [tls_url]
 
 
 async def test_connection_refused_is_transient(provider):
