@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from datetime import timedelta as duration
 from typing import Any
 
+import httpx
 import pytest
 
 from core import __version__, wiring
@@ -240,7 +242,111 @@ async def test_invoke_http_with_the_seeds_example(client, seed, ff_url):
     assert isinstance(body["execution_time_ms"], int)
     assert isinstance(body["response_headers"], dict)  # empty until the provider records them
     record = (await client.get(f"/v1/invocations/{body['execution_id']}", headers=seed)).json()
-    assert record["function"].startswith("gcp_functions:127.0.0.1:")
+    assert (
+        record["function"].startswith("http:127.0.0.1:") and record["target"]["provider"] == "http"
+    )
+
+
+SEED_HTTP_EXAMPLE = {
+    "url": "https://us-central1-project.cloudfunctions.net/my-function",
+    "method": "POST",
+    "payload": {"data": "value"},
+}
+LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
+
+
+class NoGoogleIdentity:
+    """The Google credentials of a machine that has none: every use is recorded and refused as
+    google-auth refuses it (as admin API credentials and as the ID token factory)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def refresh(self, request: Any) -> None:
+        self.asked.append("access token")
+        raise google_auth_exceptions().DefaultCredentialsError("no Google credentials")
+
+    def id_token(self, audience: str) -> Any:
+        self.asked.append(f"ID token for {audience}")
+        raise google_auth_exceptions().DefaultCredentialsError("no Google credentials")
+
+
+def google_auth_exceptions() -> Any:
+    return pytest.importorskip("google.auth.exceptions")
+
+
+def offline(resolve: Callable) -> Callable:
+    """`socket.getaddrinfo` with no network: only loopback names resolve (nothing leaves)."""
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in LOOPBACK_NAMES:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    return getaddrinfo
+
+
+@pytest.fixture
+async def google_less(tmp_path, monkeypatch) -> AsyncIterator[tuple[Any, NoGoogleIdentity]]:
+    """The API (ID tokens on) on an offline machine with no Google credentials:
+    GOOGLE_APPLICATION_CREDENTIALS names a missing file and the gcp provider's credentials
+    record any use. Yields (an httpx client holding a module-key token, the credentials)."""
+    from core.api.app import create_app
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing-key.json"))
+    monkeypatch.setattr(socket, "getaddrinfo", offline(socket.getaddrinfo))
+    nothing = NoGoogleIdentity()
+    factories = wiring.provider_factories
+
+    def build(settings):
+        def gcp_functions():
+            return GcpFunctionsProvider(
+                PROJECT, REGION, 2, credentials=nothing, id_token_credentials=nothing.id_token
+            )
+
+        return {**factories(settings), "gcp_functions": gcp_functions}
+
+    monkeypatch.setattr(wiring, "provider_factories", build)
+    built = build_services(api_settings(tmp_path, GCP_PROJECT_ID=PROJECT, MAX_RETRIES="0"))
+    transport = httpx.ASGITransport(app=create_app(built))
+    async with httpx.AsyncClient(transport=transport, base_url="http://fnproxy.test") as http:
+        token = (await http.post(f"{API}/auth/token", json={"api_key": MODULE_KEY})).json()
+        http.headers["Authorization"] = f"Bearer {token['token']}"
+        yield http, nothing
+    await built.close()
+
+
+async def test_the_seeds_invoke_http_example_needs_no_google_credentials(google_less):
+    client, nothing = google_less
+
+    response = await client.post(f"{API}/functions/invoke-http", json=SEED_HTTP_EXAMPLE)
+
+    body = assert_seed_problem(response, 502)  # offline: unreachable, not a credentials error
+    assert nothing.asked == []
+    assert "credential" not in body["error"].lower() and "token" not in body["error"].lower()
+    record = (await client.get(f"/v1/invocations/{body['execution_id']}")).json()
+    assert record["function"] == "http:us-central1-project.cloudfunctions.net/my-function"
+
+
+async def test_invoke_http_sends_no_google_token(client, seed, ff_url):
+    example = {"url": f"{ff_url}/headers", "headers": {"X-Trace": "t-1"}}
+    body = (await client.post(f"{API}/functions/invoke-http", json=example, headers=seed)).json()
+    headers = json.loads(body["response"])["headers"]
+    assert headers["x-trace"] == "t-1"
+    assert "authorization" not in headers and "x-serverless-authorization" not in headers
+
+
+async def test_invoke_http_needs_an_http_scope(client, admin, ff_url):
+    example = {"url": f"{ff_url}/echo", "payload": {"data": "value"}}
+    for scope, status in [
+        ("invoke:gcp_functions:*", 403),
+        ("invoke:http:127.0.0.1:*/echo", 200),
+        ("invoke", 200),
+    ]:
+        headers = await new_client(client, admin, scope)
+        response = await client.post(f"{API}/functions/invoke-http", json=example, headers=headers)
+        assert response.status_code == status, (scope, response.text)
 
 
 async def test_invoke_http_sends_no_payload_with_a_get_as_the_seed(client, seed, ff_url):
@@ -412,15 +518,15 @@ async def test_details_of_a_missing_function_is_404_with_the_seed_fields(client,
 
 
 async def test_stats_count_the_gcp_functions_invocations_only(client, seed, admin, ff_url):
+    """invoke-http is a plain http call: counted by the native stats, not here."""
     for n in range(2):
         await client.post(
             f"{API}/functions/invoke",
             json={"function_name": "my-function", "payload": {"n": n}},
             headers=seed,
         )
-    await client.post(
-        f"{API}/functions/invoke-http", json={"url": f"{ff_url}/status/500"}, headers=seed
-    )
+    await client.post(f"{API}/functions/invoke", json={"function_name": "retired"}, headers=seed)
+    await client.post(f"{API}/functions/invoke-http", json={"url": f"{ff_url}/echo"}, headers=seed)
     local = {"target": {"provider": "local", "function": "echo"}, "payload": {}}
     assert (await client.post("/v1/invoke", json=local, headers=admin)).status_code == 200
 

@@ -2,9 +2,14 @@
 `/gcp`, with the seed's request and response fields, served by the native services.
 
 How the seed's fields map:
-- invocations are native sync invocations of a `gcp_functions` target: by name (`function_name`,
-  `project`, `region`: the function's own URL from the Cloud Functions v2 API, never a gen1 URL)
-  or by `url`. `response` is the function's body as text (a JSON body re-serialised compactly),
+- `invoke` is a native sync invocation of a `gcp_functions` target by name (`function_name`,
+  `project`, `region`: the function's own URL from the Cloud Functions v2 API, never a gen1 URL),
+  signed with an ID token as any call to a function's own URL is.
+- `invoke-http` (and a batch item with a `url`) "invokes an HTTP-triggered Cloud Function or any
+  HTTP endpoint" and, as in the seed, sends no token: it is a plain `http` target, keyed
+  `http:host/path` (an `invoke:http:...` scope allows it) and counted by the native stats, not
+  by `stats` here. No Google credentials are looked up for it.
+- `response` is the function's body as text (a JSON body re-serialised compactly),
   `execution_time_ms` the whole milliseconds of the recorded duration, `execution_id` fnproxy's
   own (readable at `/v1/invocations/{id}`). A function that answered is a 200 whatever it
   answered, `success`/`status_code`/`error` telling how it went, as in the seed; one that was not
@@ -40,7 +45,7 @@ from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, iso
 from core.providers.base import FunctionInfo, Provider
-from core.targets import GcpFunctionsTarget
+from core.targets import GcpFunctionsTarget, HttpTarget
 
 MODULE = "gcp_functions_action_module"
 PROVIDER = "gcp_functions"
@@ -92,6 +97,7 @@ class GcpInvokeRequest(_SeedBody):
 class GcpHttpInvokeRequest(_SeedBody):
     url: str = Field(max_length=2048)
     method: str = Field(default="POST", max_length=16)
+    """Any case; one of the http target's methods."""
     payload: Any = None
     headers: dict[str, str] | None = None
     timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
@@ -99,8 +105,8 @@ class GcpHttpInvokeRequest(_SeedBody):
 
     def to_request(self) -> InvocationRequest:
         method = self.method.upper()
-        target = GcpFunctionsTarget(
-            provider=PROVIDER, url=self.url, method=method, headers=self.headers or {}
+        target = HttpTarget(
+            provider="http", url=self.url, method=method, headers=self.headers or {}
         )
         payload = self.payload if method in BODY_METHODS else None
         return InvocationRequest(target=target, payload=payload, timeout_s=self.timeout)
@@ -402,7 +408,7 @@ ENDPOINTS = [
         "POST",
         f"{API}/functions/invoke-http",
         gcp_invoke_http,
-        "Invoke a function by URL",
+        "Invoke a function or any HTTP endpoint by URL (a plain http call: no ID token)",
         TAG,
         body=GcpHttpInvokeRequest,
         custom_body=True,
