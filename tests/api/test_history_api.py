@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import pytest
 
+from core.auth.keys import KeyRing
+from core.events.base import InvocationMessage
+from core.sealing import Sealer
+from core.secrets.env import EnvSecretSource
 from tests.api.conftest import new_client
 from tests.security.support import Listener
 
@@ -126,6 +131,33 @@ async def test_an_async_run_sends_the_clear_target_and_callback_while_records_st
     assert SECRET not in str(record) and PASSWORD not in str(record)
     stored = await services.store.executions.get(record["execution_id"])
     assert stored.sealed_target and SECRET not in str(stored.to_dict())
+
+
+async def test_a_seal_no_configured_key_opens_fails_the_run_and_calls_no_one(
+    client, admin, listener, services
+):
+    accepted = await client.post(
+        "/v1/invoke",
+        json={
+            "target": secret_target(listener),
+            "mode": "async",
+            "callback_url": f"{listener.url}/cb?sig={SECRET}",
+        },
+        headers=admin,
+    )
+    record = await settled(client, admin, accepted.json()["execution_id"])
+    stored = await services.store.executions.get(record["execution_id"])
+    other = Sealer(KeyRing(EnvSecretSource({"MODULE_SECRET_KEY": secrets.token_urlsafe(48)})))
+    stored.sealed_target = await other.seal({"target": {}, "callback_url": None}, "x")
+    stored.status, stored.duration_ms, stored.callback_result = "queued", None, None
+    await services.store.executions.save(stored)
+    listener.clear()
+
+    await services.worker.handle(InvocationMessage(stored.execution_id, None))
+    failed = (await client.get(f"/v1/invocations/{stored.execution_id}", headers=admin)).json()
+    assert failed["status"] == "failed" and failed["error"]["type"] == "SealBroken"
+    assert failed["callback_result"]["delivered"] is False
+    assert listener.requests == []
 
 
 async def test_stats_count_successes_failures_and_percentiles(client, admin):
