@@ -93,3 +93,22 @@ class ServiceUnavailable(FnproxyError):
 
 class NotSupported(FnproxyError):
     status, code, title = 400, "not_supported", "Not supported by this provider"
+
+
+class EgressDenied(Forbidden):
+    """The egress policy (core/egress.py) refuses the destination: nothing was sent."""
+
+    code, title = "egress_denied", "Destination not allowed"
+
+
+class HeaderNotAllowed(InvalidRequest):
+    """A caller header that steers the connection or reaches credentials (Host, hop-by-hop,
+    metadata and forwarding headers)."""
+
+    code, title = "header_not_allowed", "Header not allowed"
+
+
+class ResponseTooLarge(FnproxyError):
+    """The target's answer outgrew MAX_RESPONSE_BYTES: it was dropped, not retried."""
+
+    status, code, title = 502, "response_too_large", "Function answer too large"

@@ -67,7 +67,13 @@ def require(principal: Principal, scope: str) -> None:
 
 
 def can_invoke(principal: Principal, function_key: str) -> bool:
-    scopes = principal.scopes
+    return scopes_allow_invoking(principal.scopes, function_key)
+
+
+def scopes_allow_invoking(scopes: Iterable[str], function_key: str) -> bool:
+    """Whether `scopes` (a principal's, or the `invoke_scopes` an execution kept) allow
+    invoking `function_key`."""
+    scopes = frozenset(scopes)
     if ADMIN in scopes or INVOKE in scopes:
         return True
     pattern = _invoke_pattern(scopes)

@@ -1,4 +1,9 @@
-"""POSTs a finished execution's record to its callback URL, retrying transient failures."""
+"""POSTs a finished execution's record to its callback URL, retrying transient failures.
+
+The POST goes through the http provider, so the callback URL passes the egress policy (a refusal
+is final: never retried). `check_callback_url` refuses at request time what the policy would
+refuse by name or scheme.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from core.errors import FnproxyError
 from core.invoke.retry import RetryPolicy
 from core.models import Execution
 from core.providers.base import CallContext, TransientFailure
@@ -24,7 +30,11 @@ class CallbackSender:
         self._retry = retry
 
     async def send(self, execution: Execution) -> dict[str, Any]:
-        target = HttpTarget(provider="http", url=execution.callback_url or "", method="POST")
+        try:
+            target = HttpTarget(provider="http", url=execution.callback_url or "", method="POST")
+        except (ValueError, FnproxyError) as unusable:  # pydantic's ValidationError included
+            logger.error("callback for %s unusable: %s", execution.execution_id, unusable)
+            return {"delivered": False, "error": "invalid_callback_url", "attempts": 0}
         body = execution.to_public_dict()
         attempt = 0
         while True:
@@ -46,8 +56,17 @@ class CallbackSender:
                 retry_after = getattr(failure, "retry_after_s", None)
                 await asyncio.sleep(self._retry.delay_before(attempt, retry_after))
                 continue
+            except FnproxyError as refused:  # the egress policy, a too large answer, ...
+                logger.error("callback for %s refused: %s", execution.execution_id, refused)
+                return {"delivered": False, "error": refused.code, "attempts": attempt}
             return {
                 "delivered": outcome.success,
                 "status_code": outcome.status_code,
                 "attempts": attempt,
             }
+
+
+def check_callback_url(providers: ProviderRegistry, url: str) -> None:
+    """At request time: refuse a callback URL the http provider's egress policy refuses by name
+    or scheme (https on the cloud platforms)."""
+    providers.get("http").check_callback_url(url)

@@ -95,6 +95,7 @@ class Runner:
                     timeout_s=max(deadline - time.monotonic(), 0.001),
                     attempt=execution.attempts,
                     mode=execution.mode,
+                    invoke_scopes=execution.invoke_scopes,
                 )
                 try:
                     return await provider.invoke(target, event, context)

@@ -7,16 +7,24 @@ cost: one request, the whole answer read into memory.
   open (a semaphore slot per request in flight, a new connection only when no idle one is
   left); idle keep-alive connections are reused last-in first-out and closed once idle for
   `keepalive_s`, or as soon as the server closes them.
-- **Requests.** `METHOD target HTTP/1.1`, `Host`, the caller's headers, `User-Agent: fnproxy`,
-  `Connection: keep-alive` and `Content-Length` (also `0` for POST/PUT/PATCH without a body),
-  in one write. Never `Accept-Encoding`, so answers come unencoded. `user:password@` in the
-  URL becomes `Authorization: Basic` (unless the caller sends its own Authorization).
+- **Connections** go to the addresses the optional `resolve` callable answers (the egress
+  policy's checked addresses, core/egress.py), tried in order, with the URL's host kept for
+  TLS (SNI, certificate) and `Host`: the name is never looked up a second time. Without
+  `resolve`, asyncio looks the host up itself.
+- **Requests.** `METHOD target HTTP/1.1`, `Host` (always the URL's), the caller's headers,
+  `User-Agent: fnproxy`, `Connection: keep-alive` and `Content-Length` (also `0` for
+  POST/PUT/PATCH without a body), in one write. Never `Accept-Encoding`, so answers come
+  unencoded. `user:password@` in the URL becomes `Authorization: Basic` (unless the caller
+  sends its own Authorization).
 - **Answers.** Content-Length, chunked (de-chunked by llhttp) and close-delimited bodies;
   204/304 and HEAD answers have none; 1xx informational answers are skipped. Header names are
   lower-cased, repeated headers joined with ", ". A malformed answer drops the connection.
-- **Failures** below HTTP (cannot connect, connection lost, malformed answer) raise
-  `HttpConnectionError`; a request that cannot be written (bad URL, CR/LF in a header) raises
-  `InvalidRequestError`; `timeout_s` raises `TimeoutError`. A cancelled or failed request
+  A body is read up to `max_response_bytes` and a head up to about `MAX_HEAD_BYTES`, counted
+  as they arrive: past either, the connection is dropped and `ResponseTooLarge` raised.
+- **Failures** below HTTP (cannot resolve or connect, connection lost, malformed answer) raise
+  `HttpConnectionError`; a request that cannot be written (bad URL, CR/LF in a header, a
+  `Host` header) raises `InvalidRequestError`; `timeout_s` raises `TimeoutError`; `resolve`'s
+  own refusals (`core.errors.EgressDenied`) pass through. A cancelled or failed request
   always closes its connection, so a connection in the pool never holds a half-read answer.
 - **Retry once, on a stale connection only.** A server may close an idle keep-alive
   connection just as a request is sent on it. When a *reused* connection fails before any
@@ -39,10 +47,12 @@ import functools
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
 import httptools
+
+from core.errors import ResponseTooLarge
 
 __all__ = ["HttpClient", "HttpConnectionError", "HttpResponse", "InvalidRequestError"]
 
@@ -51,6 +61,8 @@ EXPIRY_SLACK_S = 0.01
 """Idle connections this close to expiring are closed with the ones expired (timers may fire
 a little early)."""
 DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_HEAD_BYTES = 64 * 1024
+"""An answer's status line and headers are read up to this size (checked per chunk read)."""
 REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 IDEMPOTENCY_HEADERS = frozenset({"idempotency-key", "x-idempotency-key"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -58,8 +70,9 @@ MANAGED_HEADERS = frozenset(
     ("host", "user-agent", "connection", "authorization")
     + ("content-length", "transfer-encoding", "accept-encoding")
 )
-"""Headers the client writes itself (a caller's Host, User-Agent, Connection or Authorization
-replaces the client's; its Content-Length, Transfer-Encoding and Accept-Encoding are dropped)."""
+"""Headers the client writes itself (a caller's User-Agent, Connection or Authorization replaces
+the client's; its Content-Length, Transfer-Encoding and Accept-Encoding are dropped; a Host is
+refused: it would name another server than the one connected to)."""
 DEFAULT_HEADERS = {  # by (the caller sent its own User-Agent, its own Connection)
     (False, False): "User-Agent: fnproxy\r\nConnection: keep-alive\r\n",
     (False, True): "User-Agent: fnproxy\r\n",
@@ -171,8 +184,8 @@ def _serialize(
         lowered = name.lower()
         if lowered in MANAGED_HEADERS:
             if lowered == "host":
-                parts[1] = f" {url.target} HTTP/1.1\r\nHost: {value}\r\n"
-            elif lowered == "authorization":
+                raise InvalidRequestError("the Host header is the URL's host")
+            if lowered == "authorization":
                 authorization = value
             elif lowered == "user-agent":
                 own_agent = True
@@ -202,6 +215,10 @@ def _check_token(name: str, what: str) -> None:
         _valid_names.add(name)
 
 
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+"""(host, port) -> the addresses to connect to; raises OSError when there are none."""
+
+
 class HttpClient:
     def __init__(
         self,
@@ -209,12 +226,18 @@ class HttpClient:
         *,
         keepalive_s: float = KEEPALIVE_S,
         ssl_context: ssl.SSLContext | None = None,
+        resolve: Resolve | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
-        """`ssl_context` replaces the default context (made on the first https request)."""
+        """`ssl_context` replaces the default context (made on the first https request);
+        `resolve` chooses (and checks) the addresses connected to; `max_response_bytes`
+        bounds an answer's body (None: unbounded)."""
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self.max_connections = max_connections
         self.keepalive_s = keepalive_s
+        self.resolve = resolve
+        self.max_response_bytes = max_response_bytes
         self.closed = False
         self._ssl_context = ssl_context
         self._pools: dict[tuple[str, str, int], _Pool] = {}
@@ -311,19 +334,35 @@ class _Pool:
         return None
 
     async def connect(self) -> _Connection:
+        """A new connection to the first of the origin's addresses that accepts one."""
         url = self.url
         loop = asyncio.get_running_loop()
+        failure: OSError = OSError("no address")
+        for address in await self.addresses():
+            try:
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(self),
+                    address,
+                    url.port,
+                    ssl=self.client.ssl_context() if url.tls else None,
+                    server_hostname=url.host if url.tls else None,
+                )
+            except OSError as exc:
+                failure = exc
+            else:
+                return connection
+        reason = f"cannot connect to {self.name}: {_describe(failure)}"
+        raise HttpConnectionError(reason) from failure
+
+    async def addresses(self) -> list[str]:
+        """The client's `resolve` answer for the origin, else its host (asyncio resolves it)."""
+        resolve = self.client.resolve
+        if resolve is None:
+            return [self.url.host]
         try:
-            _, connection = await loop.create_connection(
-                lambda: _Connection(self),
-                url.host,
-                url.port,
-                ssl=self.client.ssl_context() if url.tls else None,
-                server_hostname=url.host if url.tls else None,
-            )
+            return await resolve(self.url.host, self.url.port)
         except OSError as exc:
-            raise HttpConnectionError(f"cannot connect to {self.name}: {_describe(exc)}") from exc
-        return connection
+            raise HttpConnectionError(f"cannot resolve {self.name}: {_describe(exc)}") from exc
 
     async def exchange(
         self, connection: _Connection, data: bytes, head_only: bool, close: bool
@@ -395,6 +434,9 @@ class _Connection(asyncio.Protocol):
         """The final answer's status, 0 until its headers are complete."""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._head_bytes = 0
+        """Bytes received before the final answer's headers were complete."""
         self.received = False
         """Whether any byte of the current exchange's answer arrived."""
         self.keep_alive = False
@@ -420,6 +462,7 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._headers = []
         self._body = []
+        self._body_bytes = self._head_bytes = 0
         self.received = False
         self.keep_alive = False
         try:
@@ -445,6 +488,11 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self.received = True
+        if not self._status:
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._too_large(f"a head larger than {MAX_HEAD_BYTES} bytes")
+                return
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -481,11 +529,22 @@ class _Connection(asyncio.Protocol):
             return
         self._status = status
         self.keep_alive = self._parser.should_keep_alive()
+        limit = self._pool.client.max_response_bytes
+        if limit is not None and self._announced_length() > limit:
+            self._too_large(f"a body larger than {limit} bytes")
+            return
         if self._head_only:  # the answer has no body, whatever its headers say
             self._parser = httptools.HttpResponseParser(self)  # a fresh one for the next answer
             self._complete()
 
     def on_body(self, body: bytes) -> None:
+        if self._waiter is None:  # given up on (too large): the rest is not kept
+            return
+        self._body_bytes += len(body)
+        limit = self._pool.client.max_response_bytes
+        if limit is not None and self._body_bytes > limit:
+            self._too_large(f"a body larger than {limit} bytes")
+            return
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -514,6 +573,23 @@ class _Connection(asyncio.Protocol):
         waiter.set_result(
             HttpResponse(self._status, headers, body[0] if len(body) == 1 else b"".join(body))
         )
+
+    def _announced_length(self) -> int:
+        """The length of the body to come as the answer's Content-Length announces it; 0 when
+        it has none, a malformed one, or no body to follow (HEAD, 204, 304)."""
+        if self._head_only or self._status in (204, 304):
+            return 0
+        for name, value in self._headers:
+            if name.lower() == b"content-length":
+                value = value.strip()
+                return int(value) if value.isdigit() and len(value) < 20 else 0
+        return 0
+
+    def _too_large(self, what: str) -> None:
+        """Give up on the answer and drop the connection: the rest is never read."""
+        self._body = []
+        self._fail(ResponseTooLarge(f"{self._pool.name} answered {what}"))
+        self.close()
 
     def _fail(self, error: Exception) -> None:
         waiter, self._waiter = self._waiter, None

@@ -5,6 +5,7 @@ A provider turns one attempt at an invocation into an `InvocationOutcome`, or ra
 - `TransientFailure`  - the attempt may succeed if repeated (connection error, 429, 502/503/504,
   throttling); the invocation service retries it with backoff, honouring `retry_after_s`;
 - `core.errors.FunctionNotFound` / `PayloadTooLarge` / `InvalidRequest` - the caller's mistake;
+- `core.errors.EgressDenied` / `ResponseTooLarge` - refused by policy: recorded, never retried;
 - `asyncio.TimeoutError` is never raised by providers: the service enforces the deadline.
 
 A function that was reached and failed (its own error, a 4xx/500 answer) is an outcome with
@@ -68,6 +69,9 @@ class CallContext:
     timeout_s: float
     attempt: int
     mode: str = "sync"
+    invoke_scopes: list[str] | None = None
+    """The caller's invoke scopes, which a followed redirect must satisfy too; None when the
+    target is not the caller's choice (a registered function, a callback)."""
 
 
 class Provider(Protocol):

@@ -1,11 +1,18 @@
 """The `http` provider: any HTTP endpoint is a function.
 
 One pooled `HttpClient` (core/providers/_http_client.py, created on first use) serves every
-call. The payload goes as the body (JSON unless it is already bytes or text); the answer's JSON,
-or text, is the result. Redirects are followed (at most 10, as aiohttp did: 303, and 301/302
-after a POST, go on as a GET without a body; credentials do not follow to another origin).
-429/502/503/504 and connection failures are transient (retried by the invocation service,
-honouring Retry-After); any other non-2xx answer is the function's failure.
+call. Its connections go only to addresses the egress policy (core/egress.py) checked, and its
+answers are read up to `max_response_bytes` (past it: 502 `response_too_large`, not retried).
+The payload goes as the body (JSON unless it is already bytes or text); the answer's JSON,
+or text, is the result.
+
+Redirects are followed only within the origin (scheme, host, port), at most 10 (303, and 301/302
+after a POST, go on as a GET without a body); a redirect to another origin is not followed: the
+3xx is the function's answer, so no header or credential ever reaches another origin. A
+followed hop's URL is made canonical and must be one the caller's scopes
+(`CallContext.invoke_scopes`) allow invoking, else 403; a new connection it needs passes the
+egress policy again. 429/502/503/504 and connection failures are transient (retried by the
+invocation service, honouring Retry-After); any other non-2xx answer is the function's failure.
 The request's own timeout is the call's deadline: if it fires before the service's, the
 `TimeoutError` is the same one the service would raise.
 
@@ -25,7 +32,9 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 import orjson
 
-from core.errors import InvalidRequest, NotSupported
+from core.auth.scopes import scopes_allow_invoking
+from core.egress import EgressPolicy
+from core.errors import Forbidden, InvalidRequest, NotSupported, ResponseTooLarge
 from core.models import Page
 from core.providers._http_client import (
     HttpClient,
@@ -35,13 +44,15 @@ from core.providers._http_client import (
     parse_url,
 )
 from core.providers.base import CallContext, FunctionInfo, InvocationOutcome, TransientFailure
-from core.targets import HttpTarget
+from core.targets import HttpTarget, canonical_url
 
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 EXECUTION_ID_HEADER = "X-Fnproxy-Execution-Id"
 KEEPALIVE_S = 30.0
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+"""An answer's body is read up to this size unless told otherwise (Lambda's own limit)."""
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 BYTES_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -51,13 +62,27 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 class HttpProvider:
     name = "http"
 
-    def __init__(self, pool_size: int) -> None:
+    def __init__(
+        self,
+        pool_size: int,
+        *,
+        egress: EgressPolicy | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
+        """`egress`: the policy every destination passes (None: any destination, for tests
+        and emulators)."""
         self._pool_size = pool_size
+        self.egress = egress
+        self._max_response_bytes = max_response_bytes
         self._http: HttpClient | None = None
 
     def function_key(self, target: HttpTarget) -> str:
-        parts = _split(target.url)
-        return f"http:{_host(parts).lower()}{parts.path or '/'}"
+        return url_key(target.url)
+
+    def check_callback_url(self, url: str) -> None:
+        """Refuse at once a callback URL the policy would refuse by its name or scheme."""
+        if self.egress is not None:
+            self.egress.check_callback_url(url)
 
     async def invoke(
         self, target: HttpTarget, payload: Any, context: CallContext
@@ -65,7 +90,7 @@ class HttpProvider:
         body, headers = _request_body(target, payload)
         headers[EXECUTION_ID_HEADER] = context.execution_id
         try:
-            response = await self._send(target.method, target.url, headers, body, context.timeout_s)
+            response = await self._send(target.method, target.url, headers, body, context)
         except InvalidRequestError as exc:
             raise InvalidRequest(f"invalid request to {_public(target.url)!r}: {exc}") from exc
         except HttpConnectionError as exc:  # connection refused or lost, garbled answer, ...
@@ -75,7 +100,8 @@ class HttpProvider:
             retry_after_s = retry_after_seconds(response.headers.get("retry-after"))
             reason = f"{_public(target.url)} answered {status}"
             raise TransientFailure(reason, status_code=status, retry_after_s=retry_after_s)
-        return _outcome(response, {"url": _public(target.url), "method": target.method})
+        info = {"url": _public(target.url), "method": target.method}
+        return _outcome(response, info, self._max_response_bytes)
 
     async def dry_run(
         self, target: HttpTarget, payload: Any, context: CallContext
@@ -97,20 +123,22 @@ class HttpProvider:
             self._http = None
 
     async def _send(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout_s: float
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        context: CallContext,
     ) -> HttpResponse:
-        """The answer, after following redirects as aiohttp did, all within `timeout_s`."""
-        if self._http is None:
-            self._http = HttpClient(self._pool_size, keepalive_s=KEEPALIVE_S)
-        deadline = time.monotonic() + timeout_s
+        """The answer, after following same-origin redirects, all within the call's timeout."""
+        http = self._client()
+        deadline = time.monotonic() + context.timeout_s
         for _ in range(MAX_REDIRECTS):
-            response = await self._http.request(method, url, headers, body, timeout_s)
-            location = response.headers.get("location")
-            if response.status not in REDIRECT_STATUSES or not location:
+            response = await http.request(method, url, headers, body, deadline - time.monotonic())
+            next_url = _same_origin_redirect(response, url)
+            if next_url is None:
                 return response
-            next_url = urljoin(url, location)
-            if not next_url.startswith(("http://", "https://")):
-                return response
+            _check_scopes(next_url, context)
             if (
                 response.status == 303
                 and method != "HEAD"
@@ -118,11 +146,49 @@ class HttpProvider:
             ):
                 method, body = "GET", None
                 headers = _without(headers, ("content-type",))
-            if parse_url(next_url).origin != parse_url(url).origin:
-                headers = _without(headers, ("authorization",))
             url = next_url
-            timeout_s = deadline - time.monotonic()  # <= 0 times out at once
-        return await self._http.request(method, url, headers, body, timeout_s)
+        return await http.request(method, url, headers, body, deadline - time.monotonic())
+
+    def _client(self) -> HttpClient:
+        if self._http is None:
+            self._http = HttpClient(
+                self._pool_size,
+                keepalive_s=KEEPALIVE_S,
+                resolve=None if self.egress is None else self.egress.addresses,
+                max_response_bytes=self._max_response_bytes,
+            )
+        return self._http
+
+
+def url_key(url: str) -> str:
+    """The function key of a (canonical) URL: `http:<host[:port]><path>`, never credentials or
+    the query."""
+    parts = _split(url)
+    return f"http:{_host(parts).lower()}{parts.path or '/'}"
+
+
+def _same_origin_redirect(response: HttpResponse, url: str) -> str | None:
+    """The canonical URL a redirect answer leads to within `url`'s origin; None when the
+    answer is not a redirect, or leads elsewhere (then it is the function's answer)."""
+    location = response.headers.get("location")
+    if response.status not in REDIRECT_STATUSES or not location:
+        return None
+    try:
+        next_url = canonical_url(urljoin(url, location))
+        if parse_url(next_url).origin != parse_url(url).origin:
+            return None
+    except (InvalidRequest, InvalidRequestError, ValueError):  # unusable: not followed
+        return None
+    return next_url
+
+
+def _check_scopes(url: str, context: CallContext) -> None:
+    """A redirect the caller could not have asked for directly is refused (403)."""
+    if context.invoke_scopes is None:
+        return
+    key = url_key(url)
+    if not scopes_allow_invoking(context.invoke_scopes, key):
+        raise Forbidden(f"redirected to {key!r}, which the caller may not invoke", function=key)
 
 
 def _without(headers: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
@@ -184,14 +250,16 @@ PRIVATE_RESPONSE_HEADERS = frozenset({"set-cookie", "www-authenticate", "proxy-a
 """Never recorded: they can carry one caller's credentials or session."""
 
 
-def _outcome(response: HttpResponse, info: dict[str, Any]) -> InvocationOutcome:
+def _outcome(
+    response: HttpResponse, info: dict[str, Any], max_bytes: int = MAX_RESPONSE_BYTES
+) -> InvocationOutcome:
     status = response.status
     headers = response.headers
     info["response_headers"] = {
         name: value for name, value in headers.items() if name not in PRIVATE_RESPONSE_HEADERS
     }
     content_type, charset = _media_type(headers.get("content-type", DEFAULT_CONTENT_TYPE))
-    raw = _decompressed(response.body, headers.get("content-encoding"))
+    raw = _decompressed(response.body, headers.get("content-encoding"), max_bytes)
     result = _decode(raw, content_type, charset)
     if 200 <= status < 300:
         return InvocationOutcome(success=True, status_code=status, result=result, info=info)
@@ -213,16 +281,23 @@ def _media_type(content_type: str) -> tuple[str, str | None]:
     return media_type.strip().lower(), charset
 
 
-def _decompressed(raw: bytes, content_encoding: str | None) -> bytes:
-    """No Accept-Encoding is sent, but a server may still compress (RFC 9110 allows it)."""
+def _decompressed(raw: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """No Accept-Encoding is sent, but a server may still compress (RFC 9110 allows it).
+    Inflated up to `max_bytes` (`ResponseTooLarge` past it); an incomplete stream is left as
+    it came."""
     if not content_encoding or not raw:
         return raw
     if content_encoding.strip().lower() in ("gzip", "x-gzip", "deflate"):
         for wbits in (47, -15):  # a gzip or zlib stream (detected), else raw deflate
+            inflater = zlib.decompressobj(wbits)
             try:
-                return zlib.decompress(raw, wbits)
+                inflated = inflater.decompress(raw, max_bytes + 1)
             except zlib.error:
-                pass
+                continue
+            if len(inflated) > max_bytes:
+                raise ResponseTooLarge(f"the answer inflates to more than {max_bytes} bytes")
+            if inflater.eof:
+                return inflated
     return raw
 
 

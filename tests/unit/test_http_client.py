@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from core.errors import EgressDenied, ResponseTooLarge
 from core.providers._http_client import (
+    MAX_HEAD_BYTES,
     HttpClient,
     HttpConnectionError,
     InvalidRequestError,
@@ -474,7 +476,6 @@ async def test_request_serialization(client):
         await client.request("POST", f"{base}/a b/é?q=1 2#frag", {}, None, 2)
         await client.request("GET", server.url, {}, None, 2)
         headers = {
-            "Host": "fn.example",
             "User-Agent": "mine",
             "Accept-Encoding": "gzip",
             "Content-Length": "99",
@@ -489,7 +490,7 @@ async def test_request_serialization(client):
     assert b"Content-Length: 0\r\n" in post
     assert b"Content-Length" not in get and b"Authorization" not in get
     assert put == (
-        b"PUT / HTTP/1.1\r\nHost: fn.example\r\nUser-Agent: mine\r\n"
+        b"PUT / HTTP/1.1\r\nHost: 127.0.0.1:" + port + b"\r\nUser-Agent: mine\r\n"
         b"Connection: keep-alive\r\nAuthorization: Bearer t\r\nContent-Length: 3\r\n\r\n"
     )
     assert all(b"accept-encoding" not in head.lower() for head, _ in server.requests)
@@ -502,6 +503,13 @@ async def test_request_serialization(client):
 async def test_unsafe_headers_are_refused(client, headers):
     with pytest.raises(InvalidRequestError, match="invalid header"):
         await client.request("GET", "http://127.0.0.1:9/", headers, None, 2)
+
+
+@pytest.mark.parametrize("name", ["Host", "host"])
+async def test_a_host_header_is_refused(client, name):
+    """Host always names the server connected to: a caller cannot point it elsewhere."""
+    with pytest.raises(InvalidRequestError, match="Host"):
+        await client.request("GET", "http://127.0.0.1:9/", {name: "metadata.google.internal"})
 
 
 async def test_unsafe_method_is_refused(client):
@@ -571,3 +579,153 @@ async def test_default_tls_context_is_made_on_the_first_https_request_only(certi
             await client.request("GET", server.url, {}, None, 2)
         client.close()
     assert isinstance(client._ssl_context, ssl.SSLContext)
+
+
+# Connections to the checked address (the egress policy's `resolve`), and the answer size cap
+
+
+class CountingResolver:
+    """Answers `addresses` for any host, counting lookups (a second lookup could rebind)."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = list(addresses)
+        self.lookups: list[tuple[str, int]] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append((host, port))
+        return self.addresses
+
+
+async def test_connects_to_the_resolved_address_and_looks_the_name_up_once():
+    resolver = CountingResolver("127.0.0.1")
+    client = HttpClient(max_connections=2, resolve=resolver)
+    async with RawServer(answering(OK)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        url = f"http://rebind.invalid:{port}/fn"  # .invalid never resolves: only `resolve` can
+        first = await client.request("GET", url, {}, None, 2)
+        second = await client.request("GET", url, {}, None, 2)
+        client.close()
+
+    assert first.body == second.body == b"ok"
+    assert resolver.lookups == [("rebind.invalid", port)]
+    assert server.requests[0][0].startswith(b"GET /fn HTTP/1.1\r\nHost: rebind.invalid:")
+
+
+async def test_the_next_checked_address_is_tried_when_one_refuses():
+    async with RawServer(answering(OK)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        client = HttpClient(max_connections=1, resolve=CountingResolver("127.0.0.2", "127.0.0.1"))
+        response = await client.request("GET", f"http://fn.invalid:{port}/", {}, None, 2)
+        client.close()
+
+    assert response.body == b"ok"
+
+
+async def test_tls_names_the_original_host_while_connecting_to_the_checked_address(certificate):
+    cert, key = certificate
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    resolver = CountingResolver("127.0.0.1")
+    client = HttpClient(
+        max_connections=1, ssl_context=ssl.create_default_context(cafile=cert), resolve=resolver
+    )
+    async with RawServer(answering(OK), ssl_context=server_context) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        response = await client.request("GET", f"https://localhost:{port}/", {}, None, 2)
+        client.close()
+
+    assert response.body == b"ok" and resolver.lookups == [("localhost", port)]
+
+
+async def test_a_refusal_of_resolve_passes_through_and_nothing_is_sent():
+    async def refuse(host: str, port: int) -> list[str]:
+        raise EgressDenied(f"egress to {host!r} is refused (loopback destination)")
+
+    client = HttpClient(max_connections=1, resolve=refuse)
+    async with RawServer(answering(OK)) as server:
+        with pytest.raises(EgressDenied):
+            await client.request("GET", server.url, {}, None, 2)
+        client.close()
+
+    assert server.accepted == 0
+
+
+async def test_a_name_that_does_not_resolve_is_a_connection_error():
+    async def unknown(host: str, port: int) -> list[str]:
+        raise OSError("Name or service not known")
+
+    client = HttpClient(max_connections=1, resolve=unknown)
+    with pytest.raises(HttpConnectionError, match="cannot resolve nowhere.invalid"):
+        await client.request("GET", "http://nowhere.invalid/", {}, None, 2)
+    client.close()
+
+
+def sized(body: bytes, chunked: bool = False) -> bytes:
+    if chunked:
+        return (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"".join(
+                b"%x\r\n%s\r\n" % (len(body[i : i + 10]), body[i : i + 10])
+                for i in range(0, len(body), 10)
+            )
+            + b"0\r\n\r\n"
+        )
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_answer_up_to_the_cap_is_read_whole(chunked):
+    client = HttpClient(max_connections=1, max_response_bytes=100)
+    async with RawServer(answering(sized(b"x" * 100, chunked))) as server:
+        response = await client.request("GET", server.url, {}, None, 2)
+        client.close()
+
+    assert response.body == b"x" * 100
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_answer_past_the_cap_is_refused_and_its_connection_dropped(chunked):
+    client = HttpClient(max_connections=1, max_response_bytes=100)
+    too_large, ok = answering(sized(b"x" * 101, chunked)), answering(OK)
+
+    async def script(server, index, reader, writer):
+        await (too_large if index == 0 else ok)(server, index, reader, writer)
+
+    async with RawServer(script) as server:
+        with pytest.raises(ResponseTooLarge, match="larger than 100 bytes"):
+            await client.request("GET", server.url, {}, None, 2)
+        again = await client.request("GET", server.url, {}, None, 2)
+        client.close()
+
+    assert again.body == b"ok" and server.accepted == 2
+
+
+async def test_an_endless_body_is_cut_off_as_it_arrives():
+    async def script(server, index, reader, writer):
+        await server.next_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+        while True:  # close-delimited, never ending
+            writer.write(b"x" * 65536)
+            await writer.drain()
+
+    client = HttpClient(max_connections=1, max_response_bytes=1024 * 1024)
+    async with RawServer(script) as server:
+        with pytest.raises(ResponseTooLarge):
+            await client.request("GET", server.url, {}, None, 5)
+        client.close()
+        await eventually(lambda: server.open == 0)
+
+
+async def test_an_endless_head_is_cut_off():
+    async def script(server, index, reader, writer):
+        await server.next_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        while True:
+            writer.write(b"X-Pad: " + b"p" * 8000 + b"\r\n")
+            await writer.drain()
+
+    client = HttpClient(max_connections=1)
+    async with RawServer(script) as server:
+        with pytest.raises(ResponseTooLarge, match=f"head larger than {MAX_HEAD_BYTES}"):
+            await client.request("GET", server.url, {}, None, 5)
+        client.close()

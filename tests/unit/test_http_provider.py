@@ -9,10 +9,18 @@ from email.utils import formatdate
 
 import pytest
 
-from core.errors import InvalidRequest, NotSupported
+from core.egress import EgressPolicy
+from core.errors import (
+    EgressDenied,
+    Forbidden,
+    HeaderNotAllowed,
+    InvalidRequest,
+    NotSupported,
+    ResponseTooLarge,
+)
 from core.providers.base import CallContext, TransientFailure
 from core.providers.http import HttpProvider, retry_after_seconds
-from core.targets import HttpTarget
+from core.targets import GcpFunctionsTarget, HttpTarget
 from tests.conftest import free_port
 
 
@@ -155,6 +163,78 @@ async def test_dry_run_sends_nothing(provider):
     assert outcome.info == {"url": nowhere.url, "method": "PUT", "body_bytes": len(b'{"a":1}')}
 
 
+@pytest.mark.parametrize(
+    ("path", "canonical"),
+    [
+        ("/public/../admin", "/admin"),
+        ("/public/%2e%2e/admin", "/admin"),
+        ("/public/%2E%2e/admin", "/admin"),
+        ("/public/./a/./b", "/public/a/b"),
+        ("/public/a/..", "/public/"),
+        ("/../../etc", "/etc"),
+        ("", "/"),
+    ],
+)
+async def test_the_key_and_the_requested_path_are_the_canonical_path(provider, path, canonical):
+    async with scripted(JSON_OK) as (url, seen):
+        requested = target(f"{url}{path}?q=1")
+        await provider.invoke(requested, None, call())
+
+    host = url.removeprefix("http://")
+    assert provider.function_key(requested) == f"http:{host}{canonical}"
+    assert seen[0].startswith(f"POST {canonical}?q=1 HTTP/1.1".encode())
+
+
+@pytest.mark.parametrize("path", ["/public/..%2fadmin", "/public/..%5Cadmin", "/public/..\\admin"])
+def test_a_dot_segment_behind_an_encoded_slash_is_refused(path):
+    with pytest.raises(InvalidRequest, match="ambiguous"):
+        target(f"http://fn.example{path}")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Host",
+        "connection",
+        "Keep-Alive",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Metadata-Flavor",
+        "X-aws-ec2-metadata-token",
+        "X-aws-ec2-metadata-token-ttl-seconds",
+        "X-Google-Metadata-Request",
+        "X-Serverless-Authorization",
+        "Forwarded",
+        "X-Forwarded-For",
+        "x-forwarded-host",
+    ],
+)
+@pytest.mark.parametrize("provider_name", ["http", "gcp_functions"])
+def test_headers_that_steer_the_connection_or_reach_credentials_are_refused(name, provider_name):
+    fields = {"provider": provider_name, "url": "https://fn.example/", "headers": {name: "x"}}
+    with pytest.raises(HeaderNotAllowed) as refused:
+        (HttpTarget if provider_name == "http" else GcpFunctionsTarget)(**fields)
+    assert refused.value.status == 400 and refused.value.code == "header_not_allowed"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {f"X-H{i}": "v" for i in range(65)},
+        {"X-" + "n" * 300: "v"},
+        {"X-Long": "v" * 9000},
+        {"Bad Name": "v"},
+    ],
+)
+def test_header_maps_are_bounded(headers):
+    with pytest.raises(InvalidRequest):
+        target("https://fn.example/", headers=headers)
+
+
 def test_function_key_is_host_and_path_without_credentials_or_query():
     provider = HttpProvider(pool_size=1)
     url = "https://user:secret@Fn.Example.com:8443/api/run?token=abc#top"
@@ -194,7 +274,7 @@ async def test_unsafe_target_header_is_the_callers_mistake(provider, ff_url):
 
 
 @asynccontextmanager
-async def scripted(*answers: bytes):
+async def scripted(*answers: bytes, port: int = 0):
     """A server answering its n-th request with answers[n]; yields (base url, request heads
     and bodies)."""
     seen: list[bytes] = []
@@ -209,7 +289,7 @@ async def scripted(*answers: bytes):
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
     try:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", seen
     finally:
@@ -252,17 +332,133 @@ async def test_303_redirect_goes_on_as_a_get_without_body(provider):
     assert b"Content-Length" not in seen[1] and b"Content-Type" not in seen[1]
 
 
-async def test_redirect_to_another_origin_drops_credentials(provider):
+@pytest.mark.parametrize("status", ["301 Moved Permanently", "302 Found", "307 Temporary", "308 P"])
+async def test_a_redirect_to_another_origin_is_the_answer_not_followed(provider, status):
     async with scripted(JSON_OK) as (other, seen_there):
-        moved = answer("308 Permanent Redirect", f"Location: {other}/fn\r\n")
+        moved = answer(status, f"Location: {other}/fn\r\n", b'{"moved": true}')
         async with scripted(moved) as (url, seen_here):
             secret = url.replace("http://", "http://user:pw@")
             headers = {"Authorization": "Bearer t"}
             outcome = await provider.invoke(target(secret, headers=headers), None, call())
 
-    assert outcome.result == {"ok": True}
+    assert not outcome.success and outcome.status_code == int(status[:3])
+    assert outcome.info["response_headers"]["location"] == f"{other}/fn"
     assert b"Authorization: Bearer t" in seen_here[0]
-    assert b"Authorization" not in seen_there[0]
+    assert seen_there == []  # no connection, so no header or credential, reached it
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://localhost:{port}/x", "https://127.0.0.1:{port}/x", "http://127.0.0.1:1/x", "//a.b/"],
+)
+async def test_scheme_host_and_port_each_make_another_origin(provider, location):
+    port = free_port()
+    moved = answer("302 Found", f"Location: {location.format(port=port)}\r\n")
+    async with scripted(moved, JSON_OK, port=port) as (url, seen):
+        outcome = await provider.invoke(target(url), None, call())
+
+    assert outcome.status_code == 302 and len(seen) == 1
+
+
+def scoped(*scopes: str) -> CallContext:
+    return CallContext("exec-1", "tester", 5.0, 1, invoke_scopes=list(scopes))
+
+
+async def test_a_same_origin_redirect_is_followed_within_the_callers_scope(provider):
+    moved = answer("307 Temporary Redirect", "Location: /public/next\r\n")
+    async with scripted(moved, JSON_OK) as (url, seen):
+        scope = f"invoke:http:{url.removeprefix('http://')}/public/*"
+        outcome = await provider.invoke(target(f"{url}/public/first"), None, scoped(scope))
+
+    assert outcome.result == {"ok": True}
+    assert seen[1].startswith(b"POST /public/next HTTP/1.1")
+
+
+@pytest.mark.parametrize("location", ["/admin", "/public/../admin", "/public/%2e%2E/admin"])
+async def test_a_same_origin_redirect_outside_the_callers_scope_is_refused(provider, location):
+    moved = answer("302 Found", f"Location: {location}\r\n")
+    async with scripted(moved, JSON_OK) as (url, seen):
+        scope = f"invoke:http:{url.removeprefix('http://')}/public/*"
+        with pytest.raises(Forbidden, match="/admin"):
+            await provider.invoke(target(f"{url}/public/first"), None, scoped(scope))
+
+    assert len(seen) == 1
+
+
+async def test_a_registered_functions_same_origin_redirect_needs_no_scope(provider):
+    async with scripted(answer("302 Found", "Location: /admin\r\n"), JSON_OK) as (url, seen):
+        outcome = await provider.invoke(target(f"{url}/public/first"), None, call())
+
+    assert outcome.result == {"ok": True} and len(seen) == 2
+
+
+async def test_a_same_origin_hop_on_a_new_connection_passes_the_policy_again():
+    """The first connection closes after the redirect: the hop needs a new one, and the name
+    now resolves to the metadata address (DNS rebinding between hops)."""
+    answers = iter([["127.0.0.1"], ["169.254.169.254"]])
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    policy = EgressPolicy("aws", ["127.0.0.1/32"], rebinding)
+    provider = HttpProvider(pool_size=2, egress=policy)
+    moved = answer("302 Found", "Connection: close\r\nLocation: /next\r\n")
+    async with scripted(moved, JSON_OK) as (url, seen):
+        named = url.replace("127.0.0.1", "fn.invalid")
+        with pytest.raises(EgressDenied, match="metadata"):
+            await provider.invoke(target(named), None, call())
+    await provider.close()
+
+    assert len(seen) == 1
+
+
+async def test_egress_refused_makes_no_connection_and_is_not_transient():
+    provider = HttpProvider(pool_size=2, egress=EgressPolicy("aws"))
+    async with scripted(JSON_OK) as (url, seen):
+        for spelled in ("127.0.0.1", "2130706433", "0x7f000001", "127.1", "localhost"):
+            with pytest.raises(EgressDenied):
+                await provider.invoke(target(url.replace("127.0.0.1", spelled)), None, call())
+    await provider.close()
+
+    assert seen == []
+
+
+async def test_loopback_is_open_on_the_local_platform():
+    provider = HttpProvider(pool_size=2, egress=EgressPolicy("local"))
+    async with scripted(JSON_OK) as (url, _):
+        outcome = await provider.invoke(target(url), None, call())
+    await provider.close()
+
+    assert outcome.result == {"ok": True}
+
+
+async def test_callback_urls_are_checked_by_the_providers_policy():
+    HttpProvider(pool_size=1).check_callback_url("http://169.254.169.254/")  # no policy
+    with pytest.raises(EgressDenied):
+        HttpProvider(pool_size=1, egress=EgressPolicy("local")).check_callback_url(
+            "http://169.254.169.254/"
+        )
+
+
+async def test_an_answer_past_the_cap_is_a_502_response_too_large():
+    provider = HttpProvider(pool_size=1, max_response_bytes=64)
+    big = answer("200 OK", "Content-Type: text/plain\r\n", b"x" * 65)
+    async with scripted(big) as (url, _):
+        with pytest.raises(ResponseTooLarge) as refused:
+            await provider.invoke(target(url), None, call())
+    await provider.close()
+
+    assert refused.value.status == 502 and refused.value.code == "response_too_large"
+
+
+async def test_a_compressed_answer_is_inflated_up_to_the_cap_only():
+    provider = HttpProvider(pool_size=1, max_response_bytes=4096)
+    bomb = gzip.compress(b"0" * 1_000_000)  # about 1 KiB
+    headers = "Content-Type: text/plain\r\nContent-Encoding: gzip\r\n"
+    async with scripted(answer("200 OK", headers, bomb)) as (url, _):
+        with pytest.raises(ResponseTooLarge, match="inflates"):
+            await provider.invoke(target(url), None, call())
+    await provider.close()
 
 
 async def test_compressed_answer_is_decompressed(provider):
