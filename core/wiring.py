@@ -17,6 +17,7 @@ from core.auth.keys import KeyRing
 from core.auth.service import AuthService
 from core.auth.tokens import Tokens
 from core.config import ConfigError, Settings, load_settings
+from core.egress import EgressPolicy
 from core.events.base import EventBus, WorkQueue
 from core.history.service import HistoryService
 from core.invoke.batch import BatchService
@@ -216,6 +217,16 @@ def build_pubsub_delivery(services: Services) -> Any:
 
 
 def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
+    egress = EgressPolicy.from_settings(settings)  # a bad EGRESS_ALLOW stops start-up
+
+    def http_provider() -> Provider:
+        """Caller-chosen URLs (http targets, gcp_functions URLs, callbacks) pass `egress`."""
+        return _load("core.providers.http.HttpProvider")(
+            pool_size=max(settings.http_pool_size, settings.max_batch_size),
+            egress=egress,
+            max_response_bytes=settings.max_response_bytes,
+        )
+
     factories = {
         "aws_lambda": lambda: _load("core.providers.aws_lambda.AwsLambdaProvider")(
             default_region=settings.aws_region,
@@ -232,9 +243,7 @@ def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
             service_account_email=settings.gcp_service_account_email,
             id_token_hosts=settings.gcp_id_token_audiences,
         ),
-        "http": lambda: _load("core.providers.http.HttpProvider")(
-            pool_size=max(settings.http_pool_size, settings.max_batch_size)
-        ),
+        "http": http_provider,
         "local": lambda: _load("core.providers.local.LocalProvider")(
             functions_dir=Path(settings.local_functions_dir),
             workers=settings.local_workers,
