@@ -248,6 +248,8 @@ def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
             functions_dir=Path(settings.local_functions_dir),
             workers=settings.local_workers,
             memory_mb=settings.local_memory_mb,
+            function_env=settings.local_function_env,
+            private_paths=(settings.data_path, settings.sqlite_file, Path(".env")),
         ),
     }
     if settings.openwhisk_api_host:  # else: "provider 'openwhisk' is not enabled"

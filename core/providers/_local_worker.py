@@ -1,8 +1,10 @@
-"""What runs inside a local worker process (started by `LocalProvider` with multiprocessing
-"spawn", so it shares nothing with the server).
+"""What runs inside a local worker process (a fresh interpreter started by `LocalProvider`
+with an allow-listed environment, so it shares nothing with the server).
 
-The worker caps its address space, then answers one request at a time on its socket until the
-server closes it. A request names a module of the functions folder and a handler in it; the
+The worker caps its address space, confines itself (`_sandbox.confine`: the server's private
+paths and `/proc` files are out of reach) once its own imports are done and before any user
+code runs, then answers one request at a time on its socket until the server closes it. A
+request names a module of the functions folder and a public function defined in it; the
 handler is called like an AWS Lambda Python handler, `handler(event, context)`, with everything
 written to stdout and stderr (file descriptors 1 and 2) captured as the call's logs.
 
@@ -14,6 +16,7 @@ have written.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import resource
 import signal
@@ -24,10 +27,13 @@ import tempfile
 import time
 import traceback
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 import orjson
+
+from core.providers._sandbox import confine
 
 HEADER = struct.Struct("!I")
 MAX_LOG_BYTES = 1024 * 1024
@@ -49,18 +55,14 @@ def read_message(stream: BinaryIO) -> Any:
     return orjson.loads(stream.read(size))
 
 
-SERVER_SECRETS = ("MODULE_SECRET_KEY", "MODULE_SECRET_KEY_PREVIOUS", "FNPROXY_TOKEN")
-"""The server's own credentials: a function must not be able to read them."""
-
-
-def serve(channel: socket.socket, functions_dir: str, memory_mb: int) -> None:
-    """The worker process's entry point."""
+def serve(channel_fd: int, functions_dir: str, memory_mb: int, private_paths: list[str]) -> None:
+    """The worker process's entry point: `channel_fd` is its end of the server's socket."""
     _limit_address_space(memory_mb * 1024 * 1024)
-    for name in SERVER_SECRETS:
-        os.environ.pop(name, None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's business
+    channel = socket.socket(fileno=channel_fd)
     sys.path.insert(0, functions_dir)
     runner = FunctionRunner(Path(functions_dir), memory_mb)
+    confine(Path(path) for path in private_paths)
     with channel, channel.makefile("rb") as requests:
         while (request := read_message(requests)) is not None:
             channel.sendall(runner.run(request))
@@ -148,10 +150,10 @@ class FunctionRunner:
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            handler = getattr(self._module(request["module"]), request["attr"], None)
+            handler = _handler(self._module(request["module"]), request["attr"])
         except BaseException as exc:  # noqa: BLE001 - a failed import is the function's error
             return _failure(exc)
-        if not callable(handler):
+        if handler is None:
             message = f"{request['module']}.py has no function {request['attr']!r}"
             return {"kind": "not_found", "message": message}
         context = LambdaContext(
@@ -186,6 +188,21 @@ class FunctionRunner:
                 del sys.modules[name]
             raise
         return module
+
+
+def is_public_name(name: str) -> bool:
+    """A name a caller may give for a module or a handler: an identifier without a leading `_`."""
+    return name.isidentifier() and not name.startswith("_")
+
+
+def _handler(module: types.ModuleType, name: str) -> Callable[..., Any] | None:
+    """The public function `name` defined in `module` itself, else None: never a dunder or
+    private attribute (`hello.__setattr__`), a class, a builtin or a function it imported.
+    Read from the module's namespace, so that no module `__getattr__` runs either."""
+    candidate = module.__dict__.get(name) if is_public_name(name) else None
+    if inspect.isfunction(candidate) and candidate.__module__ == module.__name__:
+        return candidate
+    return None
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

@@ -1,24 +1,40 @@
 """The `local` provider: Python functions of a folder, `handler(event, context)` as on AWS
 Lambda, run in a pool of worker processes.
 
-Workers are started on first use with multiprocessing "spawn" (the server is never forked) and
-each caps its own address space (`memory_mb`). An invocation borrows an idle worker, writes the
-request to its socket and awaits the answer on the event loop (no thread per call). A worker
-that dies is reported as `WorkerCrashed`; one whose call is cancelled (the invocation's deadline)
-is killed at once: a stuck worker is never reused. Either way a fresh one replaces it on demand.
+Workers are fresh interpreters started on first use (the server is never forked into one), with
+an allow-listed environment (`PATH`, `HOME`, `LANG`, `TZ`, `PYTHON*` and the names of
+`LOCAL_FUNCTION_ENV`): the server's secrets and cloud credentials are not passed on. Each caps
+its own address space (`memory_mb`) and confines itself with Landlock before any user code runs:
+the private paths (the data folder, the database, `.env`, cloud credential files) and the
+server's `/proc` files are out of its reach (`_sandbox.py`). The server makes itself
+non-dumpable before its first worker starts, which closes its `/proc` files to every process of
+the same user, Landlock or not.
 
-Module docstrings are read with `ast`: user code is never imported in the server process.
+An invocation borrows an idle worker, writes the request to its socket and awaits the answer on
+the event loop (no thread per call). A worker that dies is reported as `WorkerCrashed`; one
+whose call is cancelled (the invocation's deadline) is killed at once: a stuck worker is never
+reused. Either way a fresh one replaces it on demand.
+
+Module docstrings are read with `ast`: user code is never imported in the server process. A
+handler is a public function defined in its module (`hello`, `lambda_context.other`); anything
+else is 404 `function_not_found` and is never called: a name with a leading `_`
+(`hello.__setattr__`) is refused before it reaches a worker, a class or an imported function by
+the worker.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import multiprocessing
+import json
+import logging
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
-from multiprocessing.process import BaseProcess
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +42,28 @@ import orjson
 
 from core.errors import FunctionNotFound, InvalidRequest
 from core.models import Page
-from core.providers._local_worker import HEADER, encode_message, serve
+from core.providers._local_worker import HEADER, encode_message, is_public_name
+from core.providers._sandbox import landlock_abi, make_undumpable
 from core.providers.base import CallContext, FunctionInfo, InvocationOutcome
 from core.targets import LocalTarget
 
+logger = logging.getLogger("fnproxy.local")
+
 DEFAULT_HANDLER = "handler"
+WORKER_ENV = ("PATH", "HOME", "LANG", "TZ")
+"""Variables every worker gets (when the server has them), with every PYTHON* one."""
+CREDENTIAL_FILE_VARIABLES = (
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GCP_SERVICE_ACCOUNT_KEY",  # a key file's path, or its JSON (then there is no file)
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+)
+CREDENTIAL_FOLDERS = ("~/.aws", "~/.config/gcloud")
+WORKER_BOOTSTRAP = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from core.providers._local_worker import serve; serve(*json.loads(sys.argv[2]))"
+)
+"""The worker's `python -c` program: the server's import path, then `serve(arguments)`."""
 CRASH_GRACE_S = 1.0
 REAP_TIMEOUT_S = 5.0
 REAP_POLL_S = 0.01
@@ -39,10 +72,26 @@ REAP_POLL_S = 0.01
 class LocalProvider:
     name = "local"
 
-    def __init__(self, functions_dir: Path, workers: int, memory_mb: int) -> None:
+    def __init__(
+        self,
+        functions_dir: Path,
+        workers: int,
+        memory_mb: int,
+        function_env: Iterable[str] = (),
+        private_paths: Iterable[Path] = (),
+    ) -> None:
+        """`function_env` names the server variables passed on to functions besides
+        `WORKER_ENV`; `private_paths` are what they must not reach (the data folder...)."""
         self._root = Path(functions_dir).resolve()
         self._memory_mb = memory_mb
-        self._spawner = multiprocessing.get_context("spawn")
+        self._function_env = frozenset(function_env)
+        self._private_paths = _private_paths(private_paths, self._root)
+        make_undumpable()
+        if not landlock_abi():
+            logger.warning(
+                "this kernel has no Landlock: local functions can read the data folder "
+                "and the other private paths of the server (docs/security.md)"
+            )
         # Last in, first out: a warm worker is reused before an empty slot starts a new one.
         self._slots: asyncio.LifoQueue[_Worker | None] = asyncio.LifoQueue()
         for _ in range(workers):
@@ -106,14 +155,14 @@ class LocalProvider:
         """(module, handler attribute, file) of `module` or `module.func`."""
         module, _, attr = function.partition(".")
         attr = attr or DEFAULT_HANDLER
-        path = self._module_file(module) if attr.isidentifier() else None
+        path = self._module_file(module) if is_public_name(attr) else None
         if path is None:
             raise FunctionNotFound(f"no local function {function!r}")
         return module, attr, path
 
     def _module_file(self, module: str) -> Path | None:
         """The module's file if it is a function of the folder (not a helper, not a link out)."""
-        if not module.isidentifier() or module.startswith("_"):
+        if not is_public_name(module):
             return None
         path = (self._root / f"{module}.py").resolve()
         return path if path.parent == self._root and path.is_file() else None
@@ -142,14 +191,15 @@ class LocalProvider:
 
     def _spawn(self) -> _Worker:
         ours, theirs = socket.socketpair()
-        process = self._spawner.Process(
-            target=serve,
-            args=(theirs, str(self._root), self._memory_mb),
-            name="fnproxy-local-worker",
-            daemon=True,
-        )
+        arguments = [theirs.fileno(), str(self._root), self._memory_mb, self._private_paths]
+        command = [sys.executable, "-c", WORKER_BOOTSTRAP, json.dumps(sys.path)]
         try:
-            process.start()
+            process = subprocess.Popen(
+                [*command, json.dumps(arguments)],
+                env=worker_environment(os.environ, self._function_env),
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
         except BaseException:
             ours.close()
             raise
@@ -171,7 +221,7 @@ class LocalProvider:
 class _Worker:
     """One worker process and the server's end of its socket."""
 
-    def __init__(self, process: BaseProcess, channel: socket.socket) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], channel: socket.socket) -> None:
         channel.setblocking(False)
         self._process = process
         self._channel = channel
@@ -180,7 +230,7 @@ class _Worker:
 
     @property
     def alive(self) -> bool:
-        return self._process.is_alive()
+        return self._process.poll() is None
 
     async def call(self, request: bytes) -> dict[str, Any]:
         """Send an encoded request, await the reply; EOFError or OSError if the worker dies."""
@@ -214,16 +264,44 @@ class _Worker:
         await self._ended_within(grace_s)
         self._process.kill()  # a no-op once the process has ended
         await self._ended_within(REAP_TIMEOUT_S)
-        return self._process.exitcode
+        return self._process.returncode
 
     async def _ended_within(self, timeout_s: float) -> bool:
-        """Poll without blocking the loop; reading `exitcode` reaps an ended process."""
+        """Poll without blocking the loop; `poll` reaps an ended process."""
         deadline = time.monotonic() + timeout_s
-        while self._process.exitcode is None:
+        while self._process.poll() is None:
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(REAP_POLL_S)
         return True
+
+
+def worker_environment(environ: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    """What a worker gets of the server's environment: `WORKER_ENV`, PYTHON* and `names`."""
+    allowed = {*WORKER_ENV, *names}
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in allowed or name.startswith("PYTHON")
+    }
+
+
+def _private_paths(given: Iterable[Path], functions_dir: Path) -> list[str]:
+    """The given paths, the cloud credential files of the server's environment and the usual
+    credential folders, resolved; but never one holding the functions, which workers read."""
+    named = (os.environ.get(variable, "") for variable in CREDENTIAL_FILE_VARIABLES)
+    candidates = [
+        *given,
+        *(Path(path) for path in named if path and os.path.isfile(path)),
+        *(Path(folder).expanduser() for folder in CREDENTIAL_FOLDERS),
+    ]
+    private = []
+    for path in map(Path, map(os.path.realpath, candidates)):
+        if functions_dir.is_relative_to(path):
+            logger.warning("%s holds the local functions: they can read all of it", path)
+        else:
+            private.append(str(path))
+    return private
 
 
 def _encode_request(request: dict[str, Any]) -> bytes:

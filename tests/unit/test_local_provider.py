@@ -2,7 +2,6 @@
 test-only ones written to a temporary folder."""
 
 import asyncio
-import multiprocessing
 import os
 import textwrap
 import time
@@ -12,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import FunctionNotFound, InvalidRequest
+from core.providers._sandbox import ACCESS_FS_READ_DIR, allow_rules, landlock_abi
 from core.providers.base import CallContext
-from core.providers.local import LocalProvider
+from core.providers.local import LocalProvider, worker_environment
 from core.targets import LocalTarget
 
 SAMPLES = Path(__file__).resolve().parents[2] / "functions"
@@ -57,7 +57,36 @@ EXTRA_FUNCTIONS = {
         import os
 
         def handler(event, context):
-            return {name: os.environ.get(name) for name in event}
+            return dict(os.environ)
+    """,
+    "reader": """
+        def handler(event, context):
+            found = {}
+            for path in event:
+                try:
+                    with open(path, "rb") as file:
+                        found[path] = file.read().decode()
+                except OSError as exc:
+                    found[path] = type(exc).__name__
+            return found
+    """,
+    "imports": """
+        from json import dumps
+        from os import getcwd
+
+        class Thing:
+            def __init__(self, event, context):
+                pass
+
+        def handler(event, context):
+            return "ok"
+    """,
+    "lazy": """
+        def __getattr__(name):
+            return handler
+
+        def handler(event, context):
+            return "ran"
     """,
     "_helper": "VALUE = 1\n",
 }
@@ -234,6 +263,45 @@ async def test_a_missing_function_is_not_found(extras, function):
         await extras.invoke(local(function), None, call())
 
 
+@pytest.mark.parametrize(
+    "function", ["echo.__init__", "echo.__class__", "echo.__setattr__", "echo._private"]
+)
+async def test_a_private_or_dunder_name_is_refused_before_any_worker_runs(extras_dir, function):
+    children = _children()
+    provider = LocalProvider(extras_dir, workers=1, memory_mb=MEMORY_MB)
+    for refused in (provider.invoke, provider.dry_run):
+        with pytest.raises(FunctionNotFound):
+            await refused(local(function), "handler", call())
+    with pytest.raises(FunctionNotFound):
+        await provider.get_function(function)
+
+    assert _children() == children
+    await provider.close()
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        "imports.dumps",  # a function, but json's
+        "imports.getcwd",  # a builtin
+        "imports.Thing",  # a class
+        "lazy.anything",  # the module's __getattr__ is not asked
+    ],
+)
+async def test_only_a_function_defined_in_the_module_is_a_handler(extras, function):
+    with pytest.raises(FunctionNotFound):
+        await extras.invoke(local(function), "handler", call())
+
+
+async def test_a_dunder_cannot_change_what_other_callers_get(extras):
+    with pytest.raises(FunctionNotFound):
+        await extras.invoke(local("lambda_context.__setattr__"), "handler", call())
+
+    outcome = await extras.invoke(local("lambda_context"), None, call())
+
+    assert outcome.success and outcome.result["function_name"] == "lambda_context"
+
+
 async def test_names_cannot_leave_the_functions_folder(extras):
     for name in ("../etc/passwd", "..", "echo/../echo", "a\0b"):
         with pytest.raises(FunctionNotFound):
@@ -289,14 +357,28 @@ def test_function_key():
 
 
 async def test_workers_start_on_first_use_and_stop_on_close():
-    children = set(multiprocessing.active_children())
+    children = _children()
     provider = LocalProvider(SAMPLES, workers=2, memory_mb=MEMORY_MB)
-    assert set(multiprocessing.active_children()) == children
+    assert _children() == children
 
     outcome = await provider.invoke(local("echo"), None, call())
+    assert outcome.info["worker_pid"] in _children()
     await provider.close()
 
     await _until_gone(outcome.info["worker_pid"])
+
+
+def _children() -> set[int]:
+    """The pids of this process's children, from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == os.getpid():
+            found.add(int(stat.parent.name))
+    return found
 
 
 async def _until_gone(pid: int, timeout_s: float = 3.0) -> None:
@@ -310,13 +392,81 @@ async def _until_gone(pid: int, timeout_s: float = 3.0) -> None:
     pytest.fail(f"process {pid} is still there")
 
 
-async def test_functions_cannot_read_the_servers_secrets(extras_dir, monkeypatch):
-    monkeypatch.setenv("MODULE_SECRET_KEY", "k" * 64)
+async def test_a_function_sees_only_the_allowed_environment(extras_dir, monkeypatch):
+    for name in ("MODULE_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "OPENWHISK_AUTH_KEY"):
+        monkeypatch.setenv(name, "planted")
     monkeypatch.setenv("FNPROXY_VISIBLE", "yes")
-    provider = LocalProvider(extras_dir, workers=1, memory_mb=MEMORY_MB)
+    monkeypatch.setenv("PYTHONFNPROXY", "python")
+    provider = LocalProvider(
+        extras_dir, workers=1, memory_mb=MEMORY_MB, function_env=["FNPROXY_VISIBLE"]
+    )
     try:
-        names = ["MODULE_SECRET_KEY", "FNPROXY_VISIBLE"]
-        outcome = await provider.invoke(local("server_env"), names, call())
+        outcome = await provider.invoke(local("server_env"), None, call())
     finally:
         await provider.close()
-    assert outcome.result == {"MODULE_SECRET_KEY": None, "FNPROXY_VISIBLE": "yes"}
+
+    assert outcome.result == worker_environment(os.environ, ["FNPROXY_VISIBLE"])
+    assert outcome.result["FNPROXY_VISIBLE"] == "yes"
+    assert outcome.result["PYTHONFNPROXY"] == "python"
+    assert "planted" not in outcome.result.values()
+
+
+def test_the_worker_environment_is_an_allow_list():
+    server = {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "LANG": "C",
+        "TZ": "UTC",
+        "PYTHONPATH": "/p",
+        "AWS_ACCESS_KEY_ID": "k",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/k.json",
+        "LC_ALL": "C",
+        "NAMED": "n",
+    }
+
+    allowed = worker_environment(server, ["NAMED", "ABSENT"])
+
+    assert allowed == {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "LANG": "C",
+        "TZ": "UTC",
+        "PYTHONPATH": "/p",
+        "NAMED": "n",
+    }
+
+
+def test_landlock_rules_allow_everything_but_the_private_paths(tmp_path):
+    private = tmp_path / "data"
+    (private / "inner").mkdir(parents=True)
+    (tmp_path / "sibling").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "link").symlink_to(private)
+    everything = (1 << 13) - 1
+
+    rules = dict(allow_rules([private, private / "inner" / "db"], everything))
+
+    assert rules[tmp_path] == rules[Path("/")] == ACCESS_FS_READ_DIR
+    assert rules[tmp_path / "sibling"] == everything
+    assert rules[tmp_path / "file"] & ACCESS_FS_READ_DIR == 0
+    assert not any(path.is_relative_to(private) for path in rules)
+    assert tmp_path / "link" not in rules
+
+
+@pytest.mark.skipif(not landlock_abi(), reason="this kernel has no Landlock")
+async def test_a_function_cannot_read_the_private_paths(extras_dir, tmp_path):
+    """Landlock holds for root too (the /proc side needs a non-root user: tests/security)."""
+    private = tmp_path / "data"
+    private.mkdir()
+    (private / "key").write_text("secret")
+    (tmp_path / "public").write_text("public")
+    provider = LocalProvider(extras_dir, workers=1, memory_mb=MEMORY_MB, private_paths=[private])
+    paths = [str(private / "key"), str(tmp_path / "public"), str(extras_dir / "echo.py")]
+    try:
+        outcome = await provider.invoke(local("reader"), paths, call())
+    finally:
+        await provider.close()
+
+    assert outcome.result[paths[0]] == "PermissionError"
+    assert outcome.result[paths[1]] == "public"
+    assert "def handler" in outcome.result[paths[2]]
