@@ -267,8 +267,8 @@ GENERATED_KEY_FILE = "module_secret_key"
 def ensure_local_secret_key(settings: Settings, announce: Callable[[str], None]) -> Settings:
     """Locally, a first run without `MODULE_SECRET_KEY` generates one into the data folder.
 
-    The key file is created with mode 0600 and reused on later runs. `announce` is told where
-    the key lives (never the key itself).
+    The key file is created with mode 0600 (in a data folder created 0700) and reused on later
+    runs. `announce` is told where the key lives (never the key itself).
     """
     if settings.module_secret_key or settings.platform != "local":
         return settings
@@ -277,7 +277,7 @@ def ensure_local_secret_key(settings: Settings, announce: Callable[[str], None])
         key = key_file.read_text(encoding="utf-8").strip()
         _secret_key(f"MODULE_SECRET_KEY (from {key_file})", key)
     else:
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)  # 64 characters
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

@@ -45,9 +45,12 @@ Rows are indexed columns plus the whole record as an orjson body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -182,6 +185,22 @@ EXPIRING_TABLES = {
     "idempotency": "caller, key",
     "rate_limits": "key, window_start",
 }
+
+
+def _make_private(path: Path) -> None:
+    """The database's folder 0700 and its files 0600, readable by no other user: the folder is
+    created so or tightened (unless it is a shared one such as /tmp: sticky, or another user's);
+    the database file is created 0600 before SQLite opens it, and SQLite gives its -wal and -shm
+    the database file's mode."""
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = folder.stat()
+    if status.st_uid == os.geteuid() and not status.st_mode & stat.S_ISVTX:
+        folder.chmod(0o700)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # absent, another user's
+            (folder / name).chmod(0o600)
 
 
 def _connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
@@ -424,7 +443,7 @@ class _Database:
     connection, and one read connection per reading thread."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private(path)
         self._path = path
         worker_conn = _connect(path)
         worker_conn.execute("PRAGMA journal_mode = WAL")
