@@ -242,6 +242,7 @@ def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
             service_account_key=settings.gcp_service_account_key,
             service_account_email=settings.gcp_service_account_email,
             id_token_hosts=settings.gcp_id_token_audiences,
+            http=http_provider(),
         ),
         "http": http_provider,
         "local": lambda: _load("core.providers.local.LocalProvider")(

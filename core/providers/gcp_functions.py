@@ -179,12 +179,13 @@ class GcpFunctionsProvider:
         *,
         credentials: Any = None,
         id_token_credentials: CredentialsFactory | None = None,
+        http: HttpProvider | None = None,
     ) -> None:
         """`id_token_hosts`: host globs given ID tokens besides `ID_TOKEN_HOSTS`
         (GCP_ID_TOKEN_AUDIENCES). `credentials` (google-auth credentials for the admin API,
         default: the application default credentials) and `id_token_credentials` (audience -> ID
         token credentials, default: from the key, the email or the metadata server) are for
-        tests and injection."""
+        tests and injection. `http` makes the calls (wiring gives it the egress policy)."""
         self._project = project
         self._region = region
         self._pool_size = pool_size
@@ -196,7 +197,7 @@ class GcpFunctionsProvider:
         self._credentials = credentials
         self._id_token_credentials = id_token_credentials or self._default_id_token_credentials
         self._credentials_lock = threading.Lock()
-        self._http = HttpProvider(pool_size)
+        self._http = http or HttpProvider(pool_size)
         self._admin: HttpClient | None = None
         self._urls: ExpiringCache[str] = ExpiringCache()
         self._tokens: ExpiringCache[str] = ExpiringCache()
