@@ -66,7 +66,9 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         responses["401"] = {"description": "Missing or invalid token", "content": problem}
         if endpoint.scope != AUTHENTICATED:
             operation["description"] = f"Needs the `{endpoint.scope}` scope."
-            responses["403"] = {"description": "Missing scope", "content": problem}
+            refused = endpoint.extra_responses.get(403)  # the route's own 403, besides the scope
+            missing = f"Missing scope; or: {refused}" if refused else "Missing scope"
+            responses["403"] = {"description": missing, "content": problem}
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,

@@ -396,9 +396,11 @@ ENDPOINTS = [
         query=(QueryParam("version", "run this version", "integer"),),
         extra_responses={
             202: "Accepted (async)",
-            403: "Not allowed by the policy",
+            403: "Not allowed by the policy, or the egress policy refuses the destination "
+            "(egress_denied)",
             429: "Rate limit reached (see Retry-After)",
-            502: "Unreachable after retries",
+            502: "Unreachable after retries, or an answer over MAX_RESPONSE_BYTES "
+            "(response_too_large)",
             504: "Timed out",
         },
     ),

@@ -140,9 +140,11 @@ ENDPOINTS = [
         response=InvocationEnvelope,
         extra_responses={
             202: "Accepted (async)",
+            403: "The egress policy refuses the destination or the callback_url (egress_denied)",
             404: "Unknown function",
             413: "Payload too large",
-            502: "Unreachable after retries",
+            502: "Unreachable after retries, or an answer over MAX_RESPONSE_BYTES "
+            "(response_too_large)",
             504: "Timed out",
         },
     ),
