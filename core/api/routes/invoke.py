@@ -140,7 +140,8 @@ ENDPOINTS = [
         response=InvocationEnvelope,
         extra_responses={
             202: "Accepted (async)",
-            403: "The egress policy refuses the destination or the callback_url (egress_denied)",
+            403: "Not allowed to invoke the target, or the egress policy refuses the destination "
+            "or the callback_url (egress_denied)",
             404: "Unknown function",
             413: "Payload too large",
             502: "Unreachable after retries, or an answer over MAX_RESPONSE_BYTES "
