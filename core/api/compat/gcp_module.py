@@ -402,7 +402,13 @@ ENDPOINTS = [
         body=GcpInvokeRequest,
         custom_body=True,
         response=GcpInvocationResponse,
-        extra_responses={404: "Unknown function", 502: "Unreachable", 504: "Timed out"},
+        extra_responses={
+            403: "Not allowed to invoke the function, or the egress policy refuses its URL "
+            "(egress_denied)",
+            404: "Unknown function",
+            502: "Unreachable, or an answer over MAX_RESPONSE_BYTES (response_too_large)",
+            504: "Timed out",
+        },
     ),
     Endpoint(
         "POST",
@@ -413,7 +419,12 @@ ENDPOINTS = [
         body=GcpHttpInvokeRequest,
         custom_body=True,
         response=GcpInvocationResponse,
-        extra_responses={502: "Unreachable", 504: "Timed out"},
+        extra_responses={
+            403: "Not allowed to invoke the URL (an invoke:http scope), or the egress policy "
+            "refuses it (egress_denied)",
+            502: "Unreachable, or an answer over MAX_RESPONSE_BYTES (response_too_large)",
+            504: "Timed out",
+        },
     ),
     Endpoint(
         "POST",
