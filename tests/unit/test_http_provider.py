@@ -18,8 +18,12 @@ from core.errors import (
     NotSupported,
     ResponseTooLarge,
 )
+from core.invoke.callbacks import CallbackSender
+from core.invoke.retry import RetryPolicy
+from core.models import Execution
 from core.providers.base import CallContext, TransientFailure
 from core.providers.http import HttpProvider, retry_after_seconds
+from core.providers.registry import ProviderRegistry
 from core.targets import GcpFunctionsTarget, HttpTarget
 from tests.conftest import free_port
 
@@ -477,3 +481,37 @@ async def test_answer_charset_is_honoured(provider):
         outcome = await provider.invoke(target(url), None, call())
 
     assert outcome.result == "caf\u00e9"
+
+
+def finished(callback_url: str) -> Execution:
+    return Execution(
+        execution_id="exec-1",
+        target={"provider": "local", "function": "hello"},
+        provider="local",
+        function="local:hello",
+        mode="async",
+        status="succeeded",
+        caller="tester",
+        created_at=0.0,
+        updated_at=0.0,
+        expires_at=0.0,
+        callback_url=callback_url,
+    )
+
+
+async def test_a_callback_resolving_to_a_refused_address_is_not_sent_nor_retried():
+    """The request-time check sees only the name: the address is checked when it is sent."""
+
+    async def to_loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    provider = HttpProvider(pool_size=1, egress=EgressPolicy("aws", (), to_loopback))
+    sender = CallbackSender(ProviderRegistry({"http": lambda: provider}), RetryPolicy(3, 0, 0))
+    async with scripted(JSON_OK) as (url, seen):
+        named = url.replace("http://127.0.0.1", "https://hooks.invalid")
+        provider.check_callback_url(named)  # passes at request time
+        result = await sender.send(finished(f"{named}/cb"))
+    await provider.close()
+
+    assert result == {"delivered": False, "error": "egress_denied", "attempts": 1}
+    assert seen == []
