@@ -1,16 +1,25 @@
-"""`fnproxy serve`: the app under uvicorn, with the in-process async worker."""
+"""`fnproxy serve`: the app under uvicorn, with the in-process async worker, behind the bounds
+uvicorn's httptools protocol lacks (`BoundedHttpProtocol`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 from core.api.app import create_app
+from core.api.problems import MEDIA_TYPE, PROBLEM_BASE
 from core.config import Settings
 from core.wiring import Services, build_services
 
 logger = logging.getLogger("fnproxy")
 ABANDONED_REASON = "fnproxy restarted before this execution ran; its queued message was lost"
+LINGER_S = 1.0
+"""After a 431, how long the rest of the request is read and dropped before the connection
+closes, so that the client, still sending, gets the answer rather than a reset."""
 
 
 def configure_logging(level: str) -> None:
@@ -31,6 +40,127 @@ def local_app(services: Services):
     return create_app(services, on_startup=start, on_shutdown=services.close)
 
 
+def head_too_large_answer(limit: int) -> bytes:
+    """The whole 431 answer (problem+json) to a request head over `limit` bytes."""
+    body = orjson.dumps(
+        {
+            "type": PROBLEM_BASE + "header_too_large",
+            "title": "Request header fields too large",
+            "status": 431,
+            "detail": f"the request head exceeds {limit} bytes (REST_MAX_HEADER_BYTES)",
+            "code": "header_too_large",
+        }
+    )
+    head = (
+        "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        f"content-type: {MEDIA_TYPE}\r\n"
+        f"content-length: {len(body)}\r\n"
+        "x-content-type-options: nosniff\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class BoundedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (whose parser takes a head of any size, for any time) with:
+
+    - a head cap: the bytes of a request head are counted as they arrive; past
+      `max_head_bytes` the request is answered 431 and the connection closed, the rest of the
+      head never parsed nor kept;
+    - a head timeout: a head must arrive whole within `head_timeout_s` of its first byte (of
+      the connection's opening, for the first one), else the connection is closed;
+    - a connection cap: a connection beyond `max_connections` is closed as soon as it opens.
+
+    The idle time between requests is uvicorn's keep-alive timeout. `bounded_protocol` sets the
+    three bounds from the settings."""
+
+    max_head_bytes = 16 * 1024
+    head_timeout_s = 10.0
+    max_connections = 1000
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._discarding = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self.logger.warning("Refused a connection: REST_MAX_CONNECTIONS reached.")
+            transport.close()
+            return
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        if not self._in_head:
+            super().data_received(data)
+            return
+        self._start_head_timer()
+        room = self.max_head_bytes - self._head_bytes
+        self._head_bytes += min(len(data), room)
+        super().data_received(data[:room])
+        if len(data) <= room or self.transport.is_closing():
+            return
+        if self._in_head:
+            self._refuse_head()
+        else:  # the head ended within its room: the rest is its body (or the next request)
+            self.data_received(data[room:])
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+        self._head_bytes = 0
+
+    def _refuse_head(self) -> None:
+        """Answer 431, then drop whatever else comes for LINGER_S and close."""
+        self._stop_head_timer()
+        self._discarding = True
+        self.transport.write(head_too_large_answer(self.max_head_bytes))
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
+
+    def _start_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self.transport.close()
+
+
+def bounded_protocol(settings: Settings) -> type[BoundedHttpProtocol]:
+    """`BoundedHttpProtocol` with the bounds of `settings` (REST_MAX_HEADER_BYTES,
+    REST_HEADER_TIMEOUT_S, REST_MAX_CONNECTIONS)."""
+    return type(
+        "SettingsBoundedHttpProtocol",
+        (BoundedHttpProtocol,),
+        {
+            "max_head_bytes": settings.rest_max_header_bytes,
+            "head_timeout_s": settings.rest_header_timeout_s,
+            "max_connections": settings.rest_max_connections,
+        },
+    )
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -39,6 +169,12 @@ def serve(settings: Settings) -> None:
         app,
         host=settings.rest_host,
         port=settings.rest_port,
+        http=bounded_protocol(settings),
+        # Connections never reach this (refused above REST_MAX_CONNECTIONS): it caps the
+        # requests still running, those of clients gone included, with a 503.
+        limit_concurrency=settings.rest_max_connections + 1,
+        timeout_keep_alive=settings.rest_idle_timeout_s,
+        server_header=False,
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=10,

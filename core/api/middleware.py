@@ -1,9 +1,13 @@
 """Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware): gives every request an
-id (`X-Request-Id`, kept from the caller when sane) and writes one audit line per request."""
+id (`X-Request-Id`, kept from the caller when sane), writes one audit line per request, and puts
+the headers every answer needs on it: `X-Content-Type-Options: nosniff` always, and
+`Cache-Control: no-store` on an answer to a request that carried credentials (an Authorization
+header) unless the route chose its own."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,6 +16,9 @@ from core.models import new_id
 
 MAX_REQUEST_ID_LENGTH = 128
 DENIED = (401, 403)
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+NO_STORE = (b"cache-control", b"no-store")
+Headers = Sequence[tuple[bytes, bytes]]
 
 
 def request_id_from(scope: Scope) -> str:
@@ -21,6 +28,18 @@ def request_id_from(scope: Scope) -> str:
             if 0 < len(candidate) <= MAX_REQUEST_ID_LENGTH and candidate.isprintable():
                 return candidate
     return new_id()
+
+
+def carries_credentials(scope: Scope) -> bool:
+    return any(name == b"authorization" for name, _ in scope["headers"])
+
+
+def edge_headers(headers: Headers, private: bool) -> list[tuple[bytes, bytes]]:
+    """`headers` with nosniff, and no-store for a `private` answer without a Cache-Control."""
+    added = [NOSNIFF]
+    if private and not any(name.lower() == b"cache-control" for name, _ in headers):
+        added.append(NO_STORE)
+    return [*headers, *added]
 
 
 class RequestContext:
@@ -33,6 +52,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         request_id = request_id_from(scope)
+        private = carries_credentials(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
@@ -43,7 +63,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [
-                    *message.get("headers", []),
+                    *edge_headers(message.get("headers", ()), private),
                     (b"x-request-id", request_id.encode()),
                 ]
             await send(message)
