@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import UTC, datetime
 
 from starlette.responses import Response
@@ -34,14 +36,37 @@ async def list_invocations(call: Call) -> Response:
     )
 
 
+MAX_TIME_LENGTH = 40
+"""Longer than any epoch or ISO 8601 time fnproxy reads; longer text is refused unparsed."""
+EARLIEST = 0.0
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+STATS_FUTURE_MARGIN_S = 300
+"""How far ahead of this server's clock a stats `since` may be (another clock's skew)."""
+
+
 def parse_time(raw: str | None, name: str = "since") -> float | None:
-    """Epoch seconds or ISO 8601 (a time without a zone is UTC)."""
+    """Epoch seconds or ISO 8601 (a time without a zone is UTC), finite and from 1970 to 9999:
+    `InvalidRequest` for anything else, before any work is done with it."""
     if raw is None:
         return None
+    if len(raw) > MAX_TIME_LENGTH:
+        raise InvalidRequest(f"{name} must be epoch seconds or an ISO 8601 time")
+    moment = _epoch_seconds(raw)
+    if moment is None:
+        moment = _iso_seconds(raw, name)
+    if not (math.isfinite(moment) and EARLIEST <= moment <= LATEST):
+        raise InvalidRequest(f"{name} must be a time from 1970 to 9999")
+    return moment
+
+
+def _epoch_seconds(raw: str) -> float | None:
     try:
         return float(raw)
     except ValueError:
-        pass
+        return None
+
+
+def _iso_seconds(raw: str, name: str) -> float:
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -49,9 +74,24 @@ def parse_time(raw: str | None, name: str = "since") -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
+def stats_since(raw: str | None, retention_days: int) -> float | None:
+    """A stats `since`: a time (`parse_time`) within the retention window, so the buckets it
+    reaches back over are bounded before any is listed."""
+    since = parse_time(raw)
+    if since is None:
+        return None
+    now = time.time()
+    if not now - retention_days * 86400 <= since <= now + STATS_FUTURE_MARGIN_S:
+        raise InvalidRequest(
+            f"since must be within the last {retention_days} days (HISTORY_RETENTION_DAYS)"
+        )
+    return since
+
+
 async def stats(call: Call) -> Response:
+    since = stats_since(call.query("since"), call.services.settings.history_retention_days)
     summary = await call.services.history.stats(
-        call.principal, function=call.query("function"), since=parse_time(call.query("since"))
+        call.principal, function=call.query("function"), since=since
     )
     return JSONResponse(summary)
 
@@ -94,7 +134,10 @@ ENDPOINTS = [
         scope="read",
         query=(
             QueryParam("function", "only this function key"),
-            QueryParam("since", "epoch seconds or ISO 8601 (default: 24 h ago)"),
+            QueryParam(
+                "since",
+                "epoch seconds or ISO 8601 within HISTORY_RETENTION_DAYS (default: 24 h ago)",
+            ),
         ),
     ),
 ]

@@ -13,7 +13,7 @@ def function_view(info: FunctionInfo) -> dict:
     return {"name": info.name, "provider": info.provider, **info.details}
 
 
-async def list_functions(call: Call) -> Response:
+async def list_provider_functions(call: Call) -> Response:
     provider = call.services.providers.get(call.path("provider"))
     page = await provider.list_functions(call.int_query("limit", 50, 1, 1000), call.query("cursor"))
     return JSONResponse(
@@ -24,7 +24,7 @@ async def list_functions(call: Call) -> Response:
     )
 
 
-async def get_function(call: Call) -> Response:
+async def get_provider_function(call: Call) -> Response:
     provider = call.services.providers.get(call.path("provider"))
     return JSONResponse(function_view(await provider.get_function(call.path("name"))))
 
@@ -33,7 +33,7 @@ ENDPOINTS = [
     Endpoint(
         "GET",
         "/v1/providers/{provider}/functions",
-        list_functions,
+        list_provider_functions,
         "Functions a provider can invoke",
         "providers",
         scope="read",
@@ -45,7 +45,7 @@ ENDPOINTS = [
     Endpoint(
         "GET",
         "/v1/providers/{provider}/functions/{name}",
-        get_function,
+        get_provider_function,
         "One function's configuration",
         "providers",
         scope="read",
