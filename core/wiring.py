@@ -15,10 +15,12 @@ from core.auth.audit import AuditLog
 from core.auth.clients import ClientService
 from core.auth.keys import KeyRing
 from core.auth.service import AuthService
+from core.auth.throttle import TokenThrottle
 from core.auth.tokens import Tokens
 from core.config import ConfigError, Settings, load_settings
 from core.egress import EgressPolicy
 from core.events.base import EventBus, WorkQueue
+from core.health import HealthChecks
 from core.history.service import HistoryService
 from core.invoke.batch import BatchService
 from core.invoke.callbacks import CallbackSender
@@ -281,6 +283,7 @@ class Services:
     batches: BatchService
     worker: AsyncWorker
     registry: RegistryService
+    health: HealthChecks
 
     async def close(self) -> None:
         await self.queue.close()
@@ -334,6 +337,9 @@ def build_services(
     )
     clients = ClientService(store.clients)
     tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    throttle = TokenThrottle(
+        store.rate_limits, settings.auth_max_failures, settings.auth_failure_window_s
+    )
     return Services(
         settings=settings,
         store=store,
@@ -341,7 +347,7 @@ def build_services(
         events=events,
         queue=queue,
         providers=providers,
-        auth=AuthService(tokens, keyring, clients, settings),
+        auth=AuthService(tokens, keyring, clients, throttle, settings),
         clients=clients,
         audit=AuditLog(),
         sessions=sessions,
@@ -360,4 +366,13 @@ def build_services(
             settler=settler,
         ),
         registry=registry,
+        health=HealthChecks(
+            {
+                "store": store.ping,
+                "secrets": secrets.ping,
+                "events": events.ping,
+                "queue": queue.ping,
+            },
+            settings.health_cache_s,
+        ),
     )

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("fnproxy.api")
 
 PUBLIC = "public"
+OPTIONAL_TOKEN = "optional token"
+"""Anonymous without an Authorization header; with one, the token must be valid."""
 AUTHENTICATED = "authenticated"
 
 
@@ -48,15 +50,29 @@ class Call:
 
     def int_query(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.query(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise InvalidRequest(f"query parameter {name!r} must be a whole number") from None
-        if not low <= value <= high:
-            raise InvalidRequest(f"query parameter {name!r} must be between {low} and {high}")
-        return value
+        return default if raw is None else whole_number(raw, f"query parameter {name!r}", low, high)
+
+    @property
+    def source(self) -> str:
+        """The caller's address: the ASGI client address (the local server's peer; on AWS,
+        the source address API Gateway reports). Never a header the caller writes."""
+        client = self.request.client
+        return client.host if client is not None else "unknown"
+
+
+MAX_NUMBER_LENGTH = 20
+
+
+def whole_number(raw: str, what: str, low: int, high: int) -> int:
+    """`raw` as a whole number from `low` to `high` (ASCII digits, an optional minus), checked
+    for its length before it is converted; `InvalidRequest` naming `what` otherwise."""
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit() and len(raw) <= MAX_NUMBER_LENGTH):
+        raise InvalidRequest(f"{what} must be a whole number")
+    value = int(raw)
+    if not low <= value <= high:
+        raise InvalidRequest(f"{what} must be between {low} and {high}")
+    return value
 
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -77,7 +93,8 @@ class Endpoint:
     summary: str
     tag: str
     scope: str = AUTHENTICATED
-    """PUBLIC, AUTHENTICATED (any valid token) or a scope the caller must hold."""
+    """PUBLIC, OPTIONAL_TOKEN, AUTHENTICATED (any valid token) or a scope the caller must
+    hold."""
     body: type[BaseModel] | None = None
     custom_body: bool = False
     """The handler reads the body itself (e.g. JSON or a form); `body` only documents it."""
@@ -118,11 +135,12 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
 
 
 async def _authenticate(request: Request, endpoint: Endpoint, services: Services) -> Principal:
-    if endpoint.scope == PUBLIC:
+    header = request.headers.get("authorization")
+    if endpoint.scope == PUBLIC or (endpoint.scope == OPTIONAL_TOKEN and header is None):
         return ANONYMOUS
-    principal = await services.auth.authenticate(request.headers.get("authorization"))
+    principal = await services.auth.authenticate(header)
     request.state.principal = principal
-    if endpoint.scope != AUTHENTICATED:
+    if endpoint.scope not in (AUTHENTICATED, OPTIONAL_TOKEN):
         require(principal, endpoint.scope)
     return principal
 

@@ -10,11 +10,41 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from core import __version__
-from core.api.endpoints import AUTHENTICATED, PUBLIC, Endpoint
+from core.api.endpoints import AUTHENTICATED, OPTIONAL_TOKEN, PUBLIC, Endpoint
 from core.api.schemas import Problem
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-Id": {
+        "description": "The request's id: the caller's own X-Request-Id when sane, else new",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "X-Content-Type-Options": {
+        "description": "Always nosniff",
+        "required": True,
+        "schema": {"type": "string", "const": "nosniff"},
+    },
+    "Cache-Control": {
+        "description": "no-store on every answer to a request that carries an Authorization "
+        "header, and on every token and client secret",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Whole seconds until the limit's window ends",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "WWW-Authenticate": {
+        "description": 'Bearer realm="fnproxy"',
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+"""Response headers (components/headers); the edge middleware adds the first three."""
+EVERY_ANSWER = ("X-Request-Id", "X-Content-Type-Options", "Cache-Control")
+STATUS_HEADERS = {"401": ("WWW-Authenticate",), "429": ("Retry-After",)}
 
 
 def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
@@ -38,6 +68,7 @@ def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas.get("$defs", {}),
+            "headers": HEADERS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
@@ -61,7 +92,11 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         "parameters": _parameters(endpoint),
         "responses": responses,
     }
-    if endpoint.scope != PUBLIC:
+    if endpoint.scope == OPTIONAL_TOKEN:
+        operation["security"] = [{}, {"bearer": []}]
+        operation["description"] = "A token is optional; an invalid one is refused."
+        responses["401"] = {"description": "Invalid token", "content": problem}
+    elif endpoint.scope != PUBLIC:
         operation["security"] = [{"bearer": []}]
         responses["401"] = {"description": "Missing or invalid token", "content": problem}
         if endpoint.scope != AUTHENTICATED:
@@ -74,6 +109,9 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": refs[endpoint.body]}},
         }
+    for status, response in responses.items():
+        names = EVERY_ANSWER + STATUS_HEADERS.get(status, ())
+        response["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in names}
     return operation
 
 

@@ -10,6 +10,7 @@ from core.auth.clients import ClientService
 from core.auth.keys import KeyRing
 from core.auth.principal import Principal
 from core.auth.scopes import ADMIN, format_scope
+from core.auth.throttle import TokenThrottle, address_identity, client_identity
 from core.auth.tokens import Tokens
 from core.config import Settings
 from core.errors import Unauthorized
@@ -28,24 +29,38 @@ class TokenGrant:
 
 class AuthService:
     def __init__(
-        self, tokens: Tokens, keyring: KeyRing, clients: ClientService, settings: Settings
+        self,
+        tokens: Tokens,
+        keyring: KeyRing,
+        clients: ClientService,
+        throttle: TokenThrottle,
+        settings: Settings,
     ) -> None:
         self._tokens = tokens
         self._keyring = keyring
         self._clients = clients
+        self._throttle = throttle
         self._ttl_s = settings.token_ttl_s
 
-    async def token_for_client(self, client_id: str, client_secret: str) -> TokenGrant:
-        """OAuth2 client credentials: a token with the client's scopes."""
-        client = await self._clients.authenticate(client_id, client_secret)
+    async def token_for_client(
+        self, client_id: str, client_secret: str, *, source: str
+    ) -> TokenGrant:
+        """OAuth2 client credentials: a token with the client's scopes. Failures are throttled
+        per client id and per `source` address (`RateLimited` once either has too many)."""
+        identities = (client_identity(client_id), address_identity(source))
+        async with self._throttle.attempt(*identities):
+            client = await self._clients.authenticate(client_id, client_secret)
         subject = CLIENT_SUBJECT_PREFIX + client.client_id
         return await self._grant(subject, client.scopes, client_id=client.client_id)
 
-    async def token_for_api_key(self, api_key: str) -> TokenGrant:
-        """The seeds' grant: the module secret key itself buys an admin token."""
-        key = await self._keyring.signing_key()
-        if not hmac.compare_digest(api_key.encode(), key.secret.encode()):
-            raise Unauthorized("invalid api key")
+    async def token_for_api_key(self, api_key: str, *, source: str) -> TokenGrant:
+        """The seeds' grant: the module secret key itself buys an admin token. Failures are
+        throttled per `source` address only: a count for the one module key would let anyone
+        lock its holder out, and the key (64 characters at least) is beyond guessing."""
+        async with self._throttle.attempt(address_identity(source)):
+            key = await self._keyring.signing_key()
+            if not hmac.compare_digest(api_key.encode(), key.secret.encode()):
+                raise Unauthorized("invalid api key")
         return await self._grant(MODULE_SUBJECT, [ADMIN])
 
     async def authenticate(self, authorization_header: str | None) -> Principal:

@@ -550,8 +550,11 @@ async def test_stats_need_the_read_scope(client, admin):
     assert (await client.get(f"{API}/stats", headers=invoker)).status_code == 403
 
 
-async def test_health_in_the_seeds_shape(client):
-    response = await client.get("/gcp/health")
+async def test_health_in_the_seeds_shape(client, seed):
+    anonymous = await client.get("/gcp/health")
+    assert anonymous.status_code == 200
+    assert anonymous.json() == {"status": "healthy", "version": __version__}
+    response = await client.get("/gcp/health", headers=seed)
     body = response.json()
     assert response.status_code == 200
     assert body["status"] == "healthy" and body["module"] == "gcp_functions_action_module"

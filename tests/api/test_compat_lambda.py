@@ -19,6 +19,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
+from core import __version__
 from core.wiring import build_services
 from tests.api.conftest import MODULE_KEY, api_settings, new_client
 from tests.aws.lambda_support import (
@@ -125,8 +126,11 @@ async def history(client, headers, function_key: str) -> list[dict[str, Any]]:
 # --- health and token ------------------------------------------------------------------------
 
 
-async def test_health_answers_in_the_seeds_shape_without_a_token(client):
-    response = await client.get("/lambda/health")
+async def test_health_answers_in_the_seeds_shape_to_a_reader(client, admin):
+    anonymous = await client.get("/lambda/health")
+    assert anonymous.status_code == 200
+    assert anonymous.json() == {"status": "healthy", "version": __version__}
+    response = await client.get("/lambda/health", headers=admin)
     body = response.json()
 
     assert response.status_code == 200

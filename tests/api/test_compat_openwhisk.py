@@ -538,8 +538,13 @@ async def test_stats_and_listing_need_the_read_scope(client, anonymous, path):
     assert answer.headers["content-type"] == PROBLEM
 
 
-async def test_health_answers_in_the_seeds_shape_without_a_token(anonymous, ow):
-    answer = await anonymous.get("/openwhisk/health")
+async def test_health_answers_in_the_seeds_shape_to_a_reader(anonymous, ow):
+    public = await anonymous.get("/openwhisk/health")
+    assert public.status_code == 200
+    assert public.json() == {"status": "healthy", "version": __version__}
+    answer = await anonymous.get(
+        "/openwhisk/health", headers={"Authorization": f"Bearer {await seed_token(anonymous)}"}
+    )
 
     assert answer.status_code == 200
     body = answer.json()

@@ -7,6 +7,7 @@ import secrets
 
 import pytest
 
+from core import __version__
 from core.auth.keys import KeyRing
 from core.events.base import InvocationMessage
 from core.sealing import Sealer
@@ -172,8 +173,8 @@ async def test_stats_count_successes_failures_and_percentiles(client, admin):
     assert stats["by_function"]["local:fail"]["failures"] == 1
     only_fail = (await client.get("/v1/stats?function=local:fail", headers=admin)).json()
     assert only_fail["count"] == 1 and list(only_fail["by_function"]) == ["local:fail"]
-    future = (await client.get("/v1/stats?since=2999-01-01T00:00:00Z", headers=admin)).json()
-    assert future["count"] == 0
+    future = await client.get("/v1/stats?since=2999-01-01T00:00:00Z", headers=admin)
+    assert future.status_code == 400 and future.json()["code"] == "invalid_request"
 
 
 async def test_provider_function_listing(client, admin):
@@ -195,8 +196,14 @@ async def test_provider_function_listing(client, admin):
     assert (await client.get("/v1/providers/azure/functions", headers=admin)).status_code == 400
 
 
-async def test_health_is_public_and_checks_every_port(client):
-    body = (await client.get("/health")).json()
+async def test_health_tells_anonymous_callers_its_status_only(client):
+    answer = await client.get("/health")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "version": __version__}
+
+
+async def test_health_checks_every_port_for_a_reader(client, admin):
+    body = (await client.get("/health", headers=admin)).json()
     assert body["status"] == "ok" and body["version"] and body["module"] == "fnproxy"
     assert body["timestamp"].endswith("+00:00")
     assert body["checks"] == {"store": "ok", "secrets": "ok", "events": "ok", "queue": "ok"}

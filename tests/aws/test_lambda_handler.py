@@ -210,8 +210,8 @@ def test_http_api_event_invokes_lambda_records_and_publishes(
     assert audit["correlation_id"] == event["requestContext"]["requestId"]
 
 
-def test_rest_api_event_smoke(runtime: LambdaRuntime) -> None:
-    status, health = runtime.http(rest_api_event("GET", "/health"))
+def test_rest_api_event_smoke(runtime: LambdaRuntime, bearer: dict[str, str]) -> None:
+    status, health = runtime.http(rest_api_event("GET", "/health", headers=bearer))
 
     assert status == 200, health
     assert health["status"] == "ok"

@@ -155,9 +155,9 @@ async def log_entry_of(function: FunctionProcess, request_id: str) -> dict[str, 
 
 
 async def test_the_app_answers_through_functions_framework_untouched(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, bearer: dict[str, str]
 ) -> None:
-    health = await client.get("/health")
+    health = await client.get("/health", headers=bearer)
     assert health.status_code == 200, health.text
     assert health.json()["status"] == "ok"
     assert set(health.json()["checks"]) == {"store", "secrets", "events", "queue"}

@@ -12,13 +12,16 @@ import pytest
 from core.auth.clients import ClientService, hash_secret
 from core.auth.keys import KeyRing
 from core.auth.service import AuthService, TokenGrant
+from core.auth.throttle import TokenThrottle
 from core.auth.tokens import Tokens
 from core.config import Settings
 from core.errors import NotFound, Unauthorized, ValidationFailed
 from core.models import Client
 from core.secrets.env import EnvSecretSource
+from tests.unit.test_token_throttle import InMemoryCounters
 
 MODULE_KEY = secrets.token_urlsafe(48)
+SOURCE = "198.51.100.7"
 
 
 class InMemoryClients:
@@ -60,7 +63,8 @@ def auth(clients: ClientService) -> AuthService:
     settings = Settings(jwt_issuer="fnproxy-test", jwt_audience="fnproxy-api", token_ttl_s=900)
     keyring = KeyRing(EnvSecretSource({"MODULE_SECRET_KEY": MODULE_KEY}))
     tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-    return AuthService(tokens, keyring, clients, settings)
+    throttle = TokenThrottle(InMemoryCounters(), max_failures=100, window_s=300)
+    return AuthService(tokens, keyring, clients, throttle, settings)
 
 
 # --- clients ------------------------------------------------------------------------------------
@@ -132,7 +136,7 @@ async def test_authenticate_gives_one_answer_for_every_failure(clients: ClientSe
 async def test_client_credentials_happy_path(auth: AuthService, clients: ClientService) -> None:
     client, secret = await clients.create("a", ["read", "invoke:local:*"], created_by="module")
 
-    grant = await auth.token_for_client(client.client_id, secret)
+    grant = await auth.token_for_client(client.client_id, secret, source=SOURCE)
 
     assert isinstance(grant, TokenGrant)
     assert (grant.token_type, grant.expires_in, grant.scope) == (
@@ -156,19 +160,19 @@ async def test_client_credentials_happy_path(auth: AuthService, clients: ClientS
 async def test_client_credentials_wrong_secret(auth: AuthService, clients: ClientService) -> None:
     client, _ = await clients.create("a", ["read"], created_by="module")
     with pytest.raises(Unauthorized, match="^invalid client credentials$"):
-        await auth.token_for_client(client.client_id, "fps_wrong")
+        await auth.token_for_client(client.client_id, "fps_wrong", source=SOURCE)
 
 
 async def test_client_credentials_unknown_client(auth: AuthService) -> None:
     with pytest.raises(Unauthorized, match="^invalid client credentials$"):
-        await auth.token_for_client("cl_nobody", "fps_whatever")
+        await auth.token_for_client("cl_nobody", "fps_whatever", source=SOURCE)
 
 
 async def test_revoked_client_token_is_rejected_at_once(
     auth: AuthService, clients: ClientService
 ) -> None:
     client, secret = await clients.create("a", ["invoke"], created_by="module")
-    grant = await auth.token_for_client(client.client_id, secret)
+    grant = await auth.token_for_client(client.client_id, secret, source=SOURCE)
     header = f"Bearer {grant.access_token}"
     await auth.authenticate(header)
 
@@ -177,14 +181,14 @@ async def test_revoked_client_token_is_rejected_at_once(
     with pytest.raises(Unauthorized, match="^token revoked$"):
         await auth.authenticate(header)
     with pytest.raises(Unauthorized, match="^invalid client credentials$"):
-        await auth.token_for_client(client.client_id, secret)
+        await auth.token_for_client(client.client_id, secret, source=SOURCE)
 
 
 # --- api key grant ------------------------------------------------------------------------------
 
 
 async def test_api_key_grants_an_admin_module_token(auth: AuthService) -> None:
-    grant = await auth.token_for_api_key(MODULE_KEY)
+    grant = await auth.token_for_api_key(MODULE_KEY, source=SOURCE)
     assert grant.scope == "admin"
 
     principal = await auth.authenticate(f"bearer {grant.access_token}")
@@ -194,7 +198,7 @@ async def test_api_key_grants_an_admin_module_token(auth: AuthService) -> None:
 @pytest.mark.parametrize("api_key", ["", "wrong", MODULE_KEY[:-1], MODULE_KEY + "x", "ключ"])
 async def test_a_wrong_api_key_is_refused(auth: AuthService, api_key: str) -> None:
     with pytest.raises(Unauthorized) as caught:
-        await auth.token_for_api_key(api_key)
+        await auth.token_for_api_key(api_key, source=SOURCE)
     assert caught.value.detail == "invalid api key"
 
 
@@ -223,5 +227,5 @@ async def test_bearer_header_errors(auth: AuthService, header: str | None, detai
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
 async def test_bearer_scheme_is_case_insensitive(auth: AuthService, scheme: str) -> None:
-    grant = await auth.token_for_api_key(MODULE_KEY)
+    grant = await auth.token_for_api_key(MODULE_KEY, source=SOURCE)
     assert (await auth.authenticate(f"  {scheme}  {grant.access_token} ")).subject == "module"

@@ -34,10 +34,11 @@ from starlette.responses import Response
 
 from core import __version__
 from core.api.compat._seed import read_body, seed_problem
-from core.api.endpoints import PUBLIC, Call, Endpoint, QueryParam
+from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, QueryParam
 from core.api.problems import from_validation_error
 from core.api.responses import JSONResponse
-from core.api.routes.health import port_checks
+from core.api.routes.auth import THROTTLED
+from core.api.routes.health import health_answer, sees_checks
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.errors import FnproxyError, InvalidRequest
@@ -180,7 +181,7 @@ async def _reached(call: Call, request: InvocationRequest) -> Invocation:
 
 async def gcp_token(call: Call) -> Response:
     body = await read_body(call, GcpTokenRequest)
-    grant = await call.services.auth.token_for_api_key(body.api_key)
+    grant = await call.services.auth.token_for_api_key(body.api_key, source=call.source)
     return JSONResponse(
         {"token": grant.access_token, "expires_in": grant.expires_in},
         headers={"Cache-Control": "no-store"},
@@ -360,19 +361,20 @@ async def gcp_stats(call: Call) -> Response:
 
 
 async def gcp_health(call: Call) -> Response:
-    """The seed's fields, and the native health's `checks` of every port."""
-    checks = await port_checks(call.services)
+    """The seed's status; for a `read` token, its other fields and the native health's `checks`
+    of every port too (core.api.routes.health says who sees what)."""
+    checks = await call.services.health.results()
     healthy = all(result == "ok" for result in checks.values())
-    body = {
-        "status": "healthy" if healthy else "unhealthy",
-        "module": MODULE,
-        "version": __version__,
-        "timestamp": iso(time.time()),
-        "database": "connected" if checks["store"] == "ok" else "disconnected",
-        **_location(call),
-        "checks": checks,
-    }
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy", "version": __version__}
+    if sees_checks(call):
+        body |= {
+            "module": MODULE,
+            "timestamp": iso(time.time()),
+            "database": "connected" if checks["store"] == "ok" else "disconnected",
+            **_location(call),
+            "checks": checks,
+        }
+    return health_answer(body, healthy)
 
 
 LOCATION_QUERY = (
@@ -391,7 +393,7 @@ ENDPOINTS = [
         body=GcpTokenRequest,
         custom_body=True,
         response=GcpTokenResponse,
-        extra_responses={401: "Invalid api key"},
+        extra_responses={401: "Invalid api key", **THROTTLED},
     ),
     Endpoint(
         "POST",
@@ -468,9 +470,9 @@ ENDPOINTS = [
         "GET",
         "/gcp/health",
         gcp_health,
-        "The module's health in the seed's shape",
+        "The module's health in the seed's shape (status and version without a `read` token)",
         TAG,
-        scope=PUBLIC,
+        scope=OPTIONAL_TOKEN,
         extra_responses={503: "A port is failing"},
     ),
 ]

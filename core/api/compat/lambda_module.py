@@ -19,10 +19,12 @@ from starlette.responses import Response
 
 from core import __version__
 from core.api.compat._seed import read_body, seed_problem
-from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam
+from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam
 from core.api.responses import JSONResponse
-from core.api.routes.health import check
+from core.api.routes.auth import THROTTLED
+from core.api.routes.health import health_answer, sees_checks
 from core.api.routes.invoke import unreached
+from core.config import Settings
 from core.errors import FnproxyError, FunctionFailed
 from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
@@ -165,7 +167,9 @@ def batch_answer(item: BatchItemResult) -> dict[str, Any]:
 
 async def lambda_token(call: Call) -> Response:
     body: LambdaTokenRequest = await read_body(call, LambdaTokenRequest)
-    grant = await call.services.auth.token_for_client(body.client_id, body.client_secret)
+    grant = await call.services.auth.token_for_client(
+        body.client_id, body.client_secret, source=call.source
+    )
     return JSONResponse(
         {"token": grant.access_token, "expires_in": grant.expires_in}, headers=NO_STORE
     )
@@ -222,13 +226,19 @@ async def lambda_function_config(call: Call) -> Response:
 
 
 async def lambda_health(call: Call) -> Response:
-    """The old module's health: its store (the seed's database) and a summary of settings."""
-    settings = call.services.settings
-    database = await check(call.services.store.ping)
-    body: dict[str, Any] = {
-        "status": "healthy" if database == "ok" else "unhealthy",
+    """The old module's health: its store (the seed's database); for a `read` token, a summary
+    of settings too (core.api.routes.health says who sees what)."""
+    database = (await call.services.health.results())["store"]
+    healthy = database == "ok"
+    body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy", "version": __version__}
+    if sees_checks(call):
+        body |= _health_details(call.services.settings, database)
+    return health_answer(body, healthy)
+
+
+def _health_details(settings: Settings, database: str) -> dict[str, Any]:
+    details: dict[str, Any] = {
         "module": MODULE_NAME,
-        "version": __version__,
         "timestamp": datetime.now(UTC).isoformat(),
         "config": {
             "module_name": MODULE_NAME,
@@ -243,8 +253,8 @@ async def lambda_health(call: Call) -> Response:
         },
     }
     if database != "ok":
-        body["error"] = f"store {database}"
-    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+        details["error"] = f"store {database}"
+    return details
 
 
 def _endpoint(method: str, path: str, handler: Handler, summary: str, **more: Any) -> Endpoint:
@@ -263,8 +273,8 @@ ENDPOINTS = [
         "GET",
         f"{PREFIX}/health",
         lambda_health,
-        "Health in the Lambda module's shape",
-        scope=PUBLIC,
+        "Health in the Lambda module's shape (status and version without a `read` token)",
+        scope=OPTIONAL_TOKEN,
         extra_responses={503: "The store is failing"},
     ),
     _endpoint(
@@ -276,7 +286,7 @@ ENDPOINTS = [
         body=LambdaTokenRequest,
         custom_body=True,
         response=LambdaTokenResponse,
-        extra_responses={401: "Bad credentials"},
+        extra_responses={401: "Bad credentials", **THROTTLED},
     ),
     _endpoint(
         "POST",

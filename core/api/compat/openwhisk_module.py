@@ -25,9 +25,10 @@ from starlette.responses import Response
 
 from core import __version__
 from core.api.compat._seed import read_body
-from core.api.endpoints import PUBLIC, Call, Endpoint, Handler, QueryParam
+from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam
 from core.api.responses import JSONResponse
-from core.api.routes.health import check
+from core.api.routes.auth import THROTTLED
+from core.api.routes.health import health_answer, sees_checks
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.auth.scopes import READ, require
@@ -208,7 +209,7 @@ def action_answer(invocation: Invocation) -> Response:
 
 async def openwhisk_token(call: Call) -> Response:
     body: OpenWhiskTokenRequest = await read_body(call, OpenWhiskTokenRequest)
-    grant = await call.services.auth.token_for_api_key(body.api_key)
+    grant = await call.services.auth.token_for_api_key(body.api_key, source=call.source)
     return JSONResponse(
         {"token": grant.access_token, "expires_in": grant.expires_in}, headers=NO_STORE
     )
@@ -377,22 +378,24 @@ async def openwhisk_stats(call: Call) -> Response:
 
 
 async def openwhisk_health(call: Call) -> Response:
-    """The old module's health: its store (the seed's database) and its OpenWhisk settings."""
-    settings = call.services.settings
-    database = await check(call.services.store.ping)
-    body: dict[str, Any] = {
-        "status": "healthy" if database == "ok" else "unhealthy",
-        "module": MODULE_NAME,
-        "version": __version__,
-        "timestamp": now_iso(),
-        "database": "connected" if database == "ok" else database,
-        "rest_port": settings.rest_port,
-        "openwhisk_api_host": settings.openwhisk_api_host,
-        "namespace": settings.openwhisk_namespace,
-    }
-    if database != "ok":
-        body["error"] = f"store {database}"
-    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+    """The old module's health: its store (the seed's database); for a `read` token, its
+    OpenWhisk settings too (core.api.routes.health says who sees what)."""
+    database = (await call.services.health.results())["store"]
+    healthy = database == "ok"
+    body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy", "version": __version__}
+    if sees_checks(call):
+        settings = call.services.settings
+        body |= {
+            "module": MODULE_NAME,
+            "timestamp": now_iso(),
+            "database": "connected" if healthy else database,
+            "rest_port": settings.rest_port,
+            "openwhisk_api_host": settings.openwhisk_api_host,
+            "namespace": settings.openwhisk_namespace,
+        }
+        if not healthy:
+            body["error"] = f"store {database}"
+    return health_answer(body, healthy)
 
 
 def _endpoint(method: str, path: str, handler: Handler, summary: str, **more: Any) -> Endpoint:
@@ -415,8 +418,8 @@ ENDPOINTS = [
         "GET",
         f"{PREFIX}/health",
         openwhisk_health,
-        "Health in the OpenWhisk module's shape",
-        scope=PUBLIC,
+        "Health in the OpenWhisk module's shape (status and version without a `read` token)",
+        scope=OPTIONAL_TOKEN,
         extra_responses={503: "The store is failing"},
     ),
     _post(
@@ -426,7 +429,7 @@ ENDPOINTS = [
         OpenWhiskTokenRequest,
         scope=PUBLIC,
         response=OpenWhiskTokenResponse,
-        extra_responses={401: "Bad API key"},
+        extra_responses={401: "Bad API key", **THROTTLED},
     ),
     _post(
         "/actions/invoke",

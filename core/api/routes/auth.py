@@ -17,6 +17,8 @@ from core.errors import FnproxyError, InvalidRequest
 from core.models import Client, iso
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+THROTTLED = {429: "Too many failed attempts from this client id or address (see Retry-After)"}
+"""The answer every token route documents: failed attempts are throttled (core.auth.throttle)."""
 
 
 class ClientView(BaseModel):
@@ -37,9 +39,11 @@ async def issue_token(call: Call) -> JSONResponse:
         request = await _token_request(call)
         auth = call.services.auth
         if request.api_key is not None:
-            grant = await auth.token_for_api_key(request.api_key)
+            grant = await auth.token_for_api_key(request.api_key, source=call.source)
         elif request.client_id and request.client_secret:
-            grant = await auth.token_for_client(request.client_id, request.client_secret)
+            grant = await auth.token_for_client(
+                request.client_id, request.client_secret, source=call.source
+            )
         else:
             raise InvalidRequest("give client_id and client_secret, or api_key")
     except FnproxyError as error:
@@ -87,6 +91,8 @@ def _basic_credentials(header: str | None) -> dict[str, str]:
 def _oauth_error(error: FnproxyError) -> str:
     if error.status == 401:
         return "invalid_client"
+    if error.status == 429:
+        return "temporarily_unavailable"
     return "invalid_request"
 
 
@@ -131,7 +137,11 @@ ENDPOINTS = [
         body=TokenRequest,
         custom_body=True,
         response=TokenResponse,
-        extra_responses={400: "Malformed request", 401: "Bad credentials"},
+        extra_responses={
+            400: "Malformed request",
+            401: "Bad credentials",
+            **THROTTLED,
+        },
     ),
     Endpoint(
         "POST",
