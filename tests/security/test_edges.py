@@ -114,6 +114,17 @@ def test_numeric_query_parameters_are_checked_first(server: Server, path, query)
     assert "must be" in body["detail"]
 
 
+def test_a_version_of_5000_digits_is_refused(server: Server) -> None:
+    with server.http() as http:
+        answer = http.post(
+            "/v1/functions/nope/invoke",
+            params={"version": "9" * 5000},
+            json={"payload": {}},
+            headers=server.admin(),
+        )
+    assert_problem(answer, 400, "invalid_request")
+
+
 # --- the request head ------------------------------------------------------------------------
 
 

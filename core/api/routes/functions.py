@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from core.api.endpoints import Call, Endpoint, QueryParam
+from core.api.endpoints import MAX_NUMBER_LENGTH, Call, Endpoint, QueryParam
 from core.api.responses import JSONResponse
 from core.api.routes.history import LISTING_QUERY, parse_time
 from core.api.routes.invoke import idempotency_key, invocation_response
@@ -94,7 +94,7 @@ def log_entry(execution: Execution) -> dict[str, Any]:
 def version_number(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_NUMBER_LENGTH or int(raw) < 1:
         raise InvalidRequest("a version is a whole number from 1")
     return int(raw)
 
