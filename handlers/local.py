@@ -23,7 +23,10 @@ closes, so that the client, still sending, gets the answer rather than a reset."
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    """fnproxy's own loggers at `level`; every other library's at WARNING, whatever `level` is:
+    botocore's DEBUG lines print signed requests (session tokens) and whole API answers."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    logger.setLevel(level)
 
 
 def local_app(services: Services):
