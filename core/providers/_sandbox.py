@@ -13,8 +13,11 @@ Landlock before it runs any user code.
   them (in such a folder) is out of reach too: a data folder under `/tmp` costs a function
   `/tmp`, which is why the data folder belongs in the project.
 
-Landlock is not a general sandbox here: the network, signals and everything outside the private
-paths stay open, as documented in docs/security.md.
+- Landlock scopes (ABI 6+): a confined process cannot signal a process outside its domain (a
+  function cannot kill the server) nor connect to its abstract unix sockets.
+
+Landlock is not a general sandbox here: the network and everything outside the private paths
+stay open, as documented in docs/security.md.
 """
 
 from __future__ import annotations
@@ -49,12 +52,19 @@ FILE_ACCESS = (
 """The rights that make sense on a file (a rule for a file with any other right is EINVAL)."""
 FS_ACCESS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
 """Every file-system right the kernel knows, by the Landlock ABI that introduced the last one."""
+SCOPES_ABI = 6
+SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
+SCOPE_SIGNAL = 1 << 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64)]  # later members are optional
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -82,8 +92,9 @@ def confine(private_paths: Iterable[Path]) -> None:
     if not abi:
         return
     handled = FS_ACCESS_BY_ABI[max(known for known in FS_ACCESS_BY_ABI if known <= abi)]
-    attr = _RulesetAttr(handled_access_fs=handled)
-    ruleset = _libc.syscall(
+    scoped = SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET if abi >= SCOPES_ABI else 0
+    attr = _RulesetAttr(handled_access_fs=handled, scoped=scoped)  # older kernels accept the
+    ruleset = _libc.syscall(  # larger struct as long as the members they lack are zero
         SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), 0
     )
     _check(ruleset, "landlock_create_ruleset")

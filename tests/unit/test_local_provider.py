@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import FunctionNotFound, InvalidRequest
-from core.providers._sandbox import ACCESS_FS_READ_DIR, allow_rules, landlock_abi
+from core.providers._sandbox import ACCESS_FS_READ_DIR, SCOPES_ABI, allow_rules, landlock_abi
 from core.providers.base import CallContext
 from core.providers.local import LocalProvider, worker_environment
 from core.targets import LocalTarget
@@ -69,6 +69,16 @@ EXTRA_FUNCTIONS = {
                 except OSError as exc:
                     found[path] = type(exc).__name__
             return found
+    """,
+    "signaller": """
+        import os
+
+        def handler(event, context):
+            try:
+                os.kill(os.getppid(), 0)  # signal 0: only asks whether it may signal the server
+            except OSError as exc:
+                return type(exc).__name__
+            return "allowed"
     """,
     "imports": """
         from json import dumps
@@ -470,3 +480,14 @@ async def test_a_function_cannot_read_the_private_paths(extras_dir, tmp_path):
     assert outcome.result[paths[0]] == "PermissionError"
     assert outcome.result[paths[1]] == "public"
     assert "def handler" in outcome.result[paths[2]]
+
+
+@pytest.mark.skipif(landlock_abi() < SCOPES_ABI, reason="this kernel has no Landlock scopes")
+async def test_a_function_cannot_signal_the_server(extras_dir, tmp_path):
+    provider = LocalProvider(extras_dir, workers=1, memory_mb=MEMORY_MB, private_paths=[tmp_path])
+    try:
+        outcome = await provider.invoke(local("signaller"), None, call())
+    finally:
+        await provider.close()
+
+    assert outcome.result == "PermissionError"
