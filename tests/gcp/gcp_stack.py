@@ -67,6 +67,7 @@ class GcpStack:
             "MODULE_SECRET_KEY_SECRET": self.secret,
             "SECRETMANAGER_EMULATOR_HOST": self.secret_host,
             "GCP_ID_TOKENS": "false",
+            "EGRESS_ALLOW": "127.0.0.1/32",  # the test functions listen on loopback
             "MAX_RETRIES": "1",
             "RETRY_DELAY": "0.01",
             "FUNCTION_TIMEOUT": "20",
