@@ -26,6 +26,7 @@ from core.errors import (
     ServiceUnavailable,
 )
 from core.events.base import InvocationMessage, WorkQueue
+from core.invoke.callbacks import check_callback_url
 from core.invoke.payloads import cap, fingerprint
 from core.invoke.recorder import Recorder
 from core.invoke.runner import Runner
@@ -118,6 +119,8 @@ class InvocationService:
         require_invoke(principal, function)
         if request.callback_url and request.mode != Mode.ASYNC:
             raise InvalidRequest("callback_url is only for async invocations")
+        if request.callback_url:
+            check_callback_url(self._providers, request.callback_url)
         if request.session_id and not isinstance(request.payload, dict):
             raise InvalidRequest("session_id needs a JSON object payload")
         execution = self._new_execution(request, principal, provider, function)
