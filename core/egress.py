@@ -240,7 +240,10 @@ class EgressPolicy:
     def check_callback_url(self, url: str) -> None:
         """A callback URL at request time: https on the cloud platforms (`InvalidRequest`),
         and not refused by name (`EgressDenied`)."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as malformed:  # an unclosed IPv6 bracket, ...
+            raise InvalidRequest(f"callback_url is malformed: {malformed}") from None
         if self.platform in ("aws", "gcp") and parts.scheme.lower() != "https":
             raise InvalidRequest(f"callback_url must be https on {self.platform}")
         if not parts.hostname:

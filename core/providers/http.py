@@ -106,7 +106,9 @@ class HttpProvider:
     async def dry_run(
         self, target: HttpTarget, payload: Any, context: CallContext
     ) -> InvocationOutcome:
-        _split(target.url)
+        host = _split(target.url).hostname or ""
+        if self.egress is not None:  # by name only: a dry run sends nothing, not even a lookup
+            self.egress.check_name(host)
         body, _ = _request_body(target, payload)
         info = {"url": _public(target.url), "method": target.method, "body_bytes": _size(body)}
         return InvocationOutcome(success=True, status_code=204, info=info)

@@ -256,3 +256,9 @@ def test_a_callback_url_to_metadata_is_refused_on_the_local_platform_too():
     with pytest.raises(EgressDenied):
         policy("local").check_callback_url("http://169.254.169.254/")
     policy("local").check_callback_url("http://127.0.0.1:9/")
+
+
+@pytest.mark.parametrize("url", ["https://[::1/cb", "https:///cb"])
+def test_a_malformed_callback_url_is_the_callers_mistake(url):
+    with pytest.raises(InvalidRequest):
+        policy("aws").check_callback_url(url)

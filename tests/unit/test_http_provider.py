@@ -427,6 +427,18 @@ async def test_egress_refused_makes_no_connection_and_is_not_transient():
     assert seen == []
 
 
+async def test_a_dry_run_judges_the_destination_by_name_without_a_lookup():
+    async def no_lookup(host: str, port: int) -> list[str]:
+        raise AssertionError("a dry run looked a name up")
+
+    provider = HttpProvider(pool_size=1, egress=EgressPolicy("aws", (), no_lookup))
+    with pytest.raises(EgressDenied):
+        await provider.dry_run(target("http://169.254.169.254/latest/"), None, call())
+    outcome = await provider.dry_run(target("https://fn.example/run"), None, call())
+
+    assert outcome.success and outcome.status_code == 204
+
+
 async def test_loopback_is_open_on_the_local_platform():
     provider = HttpProvider(pool_size=2, egress=EgressPolicy("local"))
     async with scripted(JSON_OK) as (url, _):
