@@ -262,6 +262,7 @@ def provider_factories(settings: Settings) -> dict[str, Callable[[], Provider]]:
             settings.openwhisk_auth_key,
             max(settings.http_pool_size, settings.max_batch_size),
             insecure=settings.openwhisk_insecure,
+            max_response_bytes=settings.max_response_bytes,
         )
     return factories
 

@@ -131,7 +131,10 @@ class OpenWhiskProvider:
         pool_size: int,
         insecure: bool = False,
         blocking_timeout_ms: int = DEFAULT_BLOCKING_TIMEOUT_MS,
+        max_response_bytes: int | None = None,
     ) -> None:
+        """`max_response_bytes` caps every answer read (an activation's result is a target's
+        answer): past it the call fails with `ResponseTooLarge`."""
         if not api_host:
             raise ConfigError("OPENWHISK_API_HOST: required by the openwhisk provider")
         if ":" not in auth_key:
@@ -142,6 +145,7 @@ class OpenWhiskProvider:
         self._pool_size = pool_size
         self._insecure = insecure
         self._blocking_timeout_ms = blocking_timeout_ms
+        self._max_response_bytes = max_response_bytes
         self._http: HttpClient | None = None
 
     def __repr__(self) -> str:
@@ -350,7 +354,9 @@ class OpenWhiskProvider:
     def _client(self) -> HttpClient:
         if self._http is None:
             context = _unverified_tls() if self._insecure else None
-            self._http = HttpClient(self._pool_size, ssl_context=context)
+            self._http = HttpClient(
+                self._pool_size, ssl_context=context, max_response_bytes=self._max_response_bytes
+            )
         return self._http
 
 

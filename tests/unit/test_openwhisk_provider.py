@@ -19,6 +19,7 @@ from core.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    ResponseTooLarge,
     UpstreamUnavailable,
 )
 from core.models import Execution
@@ -31,6 +32,7 @@ from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
     openwhisk_server,
     openwhisk_session,
 )
+from tests.fixtures.openwhisk_server import Action
 
 ACTIONS = "/api/v1/namespaces/guest/actions"
 
@@ -255,6 +257,22 @@ async def test_non_blocking_call_answers_at_once_with_the_activation_id(provider
 
 
 # refusals
+
+
+async def test_an_answer_past_the_response_cap_is_refused(ow):
+    ow.server.actions["big"] = Action("big", code=lambda params: {"blob": "x" * 10_000})
+    capped = OpenWhiskProvider(
+        ow.url, "guest", ow.server.auth_key, pool_size=1, max_response_bytes=4096
+    )
+    try:
+        with pytest.raises(ResponseTooLarge):
+            await capped.invoke(action("big"), {}, call())
+        small = await capped.invoke(action("hello"), {"name": "Ada"}, call())
+    finally:
+        await capped.close()
+        del ow.server.actions["big"]
+
+    assert small.success is True
 
 
 async def test_unknown_action_is_function_not_found(provider):
