@@ -6,7 +6,6 @@ with google-auth's interface (`refresh(request)`, `token`, `expiry`)."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import os
@@ -22,10 +21,6 @@ import jwt
 import orjson
 import pytest
 from aiohttp import ClientSession, web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from core.errors import (
     Forbidden,
@@ -45,6 +40,7 @@ from core.providers.gcp_functions import (
 )
 from core.targets import GcpFunctionsTarget
 from tests.conftest import GCP_PROJECT, free_port
+from tests.fixtures.tls import write_loopback_certificate
 from tests.gcp.fixtures.functions_api import RecordedFunctionsApi, recorded
 from tests.gcp.fixtures.google_identity import SIGNING_KEY, GoogleIdentityServer
 
@@ -193,34 +189,7 @@ async def signing(
 @pytest.fixture(scope="module")
 def loopback_certificate(tmp_path_factory) -> tuple[Path, Path]:
     """A self-signed certificate (and its key) for 127.0.0.1 and localhost."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
+    return write_loopback_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")

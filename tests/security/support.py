@@ -13,7 +13,6 @@ import secrets
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,11 +22,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tests.conftest import _wait_until_listening as wait_until_listening
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FNPROXY = str(Path(sys.executable).with_name("fnproxy"))
-START_TIMEOUT_S = 20.0
 
 PLANTED_METADATA_TOKEN = "ya29.PLANTED-METADATA-ACCESS-TOKEN"
 PLANTED_IMDS_SESSION = "PLANTED-IMDSV2-SESSION-TOKEN"
@@ -242,22 +241,9 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, **popen: Any
             [FNPROXY, "serve"], cwd=data_dir.parent, env=environ, stdout=log, stderr=log, **popen
         )
     server = Server(f"http://127.0.0.1:{port}", environ, data_dir, log_path, process, module_key)
-    _wait_until_listening(server, port)
+    try:
+        wait_until_listening(process, port, log_path)
+    except BaseException:
+        server.stop()
+        raise
     return server
-
-
-def _wait_until_listening(server: Server, port: int) -> None:
-    import socket
-
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"fnproxy exited:\n{server.log}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        except OSError:
-            time.sleep(0.05)
-        else:
-            return
-    server.stop()
-    raise AssertionError(f"fnproxy did not start:\n{server.log}")
