@@ -6,6 +6,7 @@ Every function here is idempotent: redacting a redacted value changes nothing.""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
@@ -28,6 +29,7 @@ def redact_target(target: dict[str, Any]) -> dict[str, Any]:
     return redacted
 
 
+@functools.lru_cache(maxsize=1024)  # callers repeat the same few URLs
 def redact_url(url: str) -> str:
     """`url` with its userinfo (user and password), every query value and its fragment masked.
     A URL that does not parse is masked whole: it cannot be shown safely."""

@@ -9,6 +9,7 @@ removed, so the function key scopes match is the path that is requested.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -62,6 +63,7 @@ def checked_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+@functools.lru_cache(maxsize=1024)  # callers repeat the same few URLs
 def canonical_url(url: str) -> str:
     """`url` with its path normalised (RFC 3986 dot-segment removal, `%2e` read as `.`); an
     empty path is `/`. A dot segment hidden behind an encoded or back slash is refused: a

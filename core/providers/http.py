@@ -162,6 +162,7 @@ class HttpProvider:
         return self._http
 
 
+@functools.lru_cache(maxsize=1024)  # callers repeat the same few URLs
 def url_key(url: str) -> str:
     """The function key of a (canonical) URL: `http:<host[:port]><path>`, never credentials or
     the query."""
