@@ -128,6 +128,19 @@ class Settings:
     """A target's answer is read up to this size (Lambda's own limit); past it, 502."""
     http_pool_size: int = _setting("HTTP_POOL_SIZE", _positive_int, 256)
     async_workers: int = _setting("ASYNC_WORKERS", _positive_int, 8)
+    execution_lease_s: float = _setting("EXECUTION_LEASE_S", _positive_float, 30.0)
+    """How long a runner's claim on an execution lasts unless renewed (it renews at a third)."""
+    shutdown_grace_s: float = _setting("SHUTDOWN_GRACE_S", _non_negative_float, 10.0)
+    """On a graceful stop, how long running executions may take to finish; the rest stays
+    queued for the next start."""
+    circuit_failure_threshold: int = _setting("CIRCUIT_FAILURE_THRESHOLD", _positive_int, 5)
+    """Consecutive transient failures of one target that open its circuit."""
+    circuit_cooldown_s: float = _setting("CIRCUIT_COOLDOWN_S", _positive_float, 30.0)
+    """How long an open circuit fails fast before one half-open probe is let through."""
+    target_max_concurrency: int = _setting("TARGET_MAX_CONCURRENCY", _positive_int, 64)
+    """Calls in flight to one target (function key) at most; more wait their turn."""
+    store_busy_timeout_s: float = _setting("STORE_BUSY_TIMEOUT_S", _positive_float, 2.0)
+    """How long a store write may wait for a lock before the request answers 503."""
 
     local_functions_dir: str = _setting("LOCAL_FUNCTIONS_DIR", _text, "functions")
     local_workers: int = _setting("LOCAL_WORKERS", _positive_int, 2)

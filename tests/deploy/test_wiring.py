@@ -60,6 +60,8 @@ LOCAL_ONLY = {
     "REST_HEADER_TIMEOUT_S": "a limit of `fnproxy serve`; the clouds' front ends time out",
     "REST_IDLE_TIMEOUT_S": "a limit of `fnproxy serve`; the clouds' front ends time out",
     "LOCAL_FUNCTION_ENV": "the environment of the local provider's workers",
+    "SHUTDOWN_GRACE_S": "how long `fnproxy serve` lets running executions finish on a stop",
+    "STORE_BUSY_TIMEOUT_S": "SQLite's lock wait; DynamoDB and Firestore do not lock",
 }
 PLATFORM_COLUMN = {
     name: "FNPROXY_PLATFORM picks every port's backend (core.config.PLATFORM_DEFAULTS)"
@@ -88,6 +90,10 @@ DEFAULTED = {
     "AUTH_MAX_FAILURES": "default 10 failed token requests per client id and per address",
     "AUTH_FAILURE_WINDOW_S": "default five-minute window of failed token requests",
     "HEALTH_CACHE_S": "default 5 s between backend pings of /health",
+    "EXECUTION_LEASE_S": "default 30 s claim on a running execution, renewed while it runs",
+    "CIRCUIT_FAILURE_THRESHOLD": "default 5 consecutive transient failures open a circuit",
+    "CIRCUIT_COOLDOWN_S": "default 30 s before an open circuit lets a probe through",
+    "TARGET_MAX_CONCURRENCY": "default 64 calls in flight per target",
     "OPENWHISK_API_HOST": "OpenWhisk targets are optional (extra_environment)",
     "OPENWHISK_NAMESPACE": "OpenWhisk targets are optional (extra_environment)",
     "OPENWHISK_AUTH_KEY": "OpenWhisk targets are optional: OPENWHISK_AUTH_KEY_SECRET(_ARN) "
