@@ -54,7 +54,7 @@ def iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
 
 
-INTERNAL_FIELDS = ("invoke_scopes", "sealed_target")
+INTERNAL_FIELDS = ("invoke_scopes", "sealed_target", "lease_owner", "lease_until")
 """Execution fields kept in the store but never shown to callers."""
 
 
@@ -104,6 +104,15 @@ class Execution:
     """The clear target and callback URL, sealed (`core.sealing`), when redaction masked
     anything in them: an async run needs them, and `target` and `callback_url` are only
     their redacted forms (`core.redaction`)."""
+    lease_owner: str | None = None
+    """The runner that holds the execution while it is `running` from the queue (an async run);
+    None for a run inside the request that recorded it (sync) and before the first claim."""
+    lease_until: float | None = None
+    """When the lease of `lease_owner` ends unless renewed: after it, another runner may take
+    the execution over (`ExecutionRepository.claim`). The store sets it: claim and renew."""
+    lease_takeovers: int = 0
+    """How often a runner took the execution over from one whose lease had expired (a runner
+    that died or stalled mid-run): a count callers see, as each one may have run it again."""
 
     @property
     def is_terminal(self) -> bool:

@@ -6,7 +6,7 @@ contract suite in `tests/contract/`. Rules every backend keeps:
 
 - no scan on a request path: every read is a key lookup or a bounded, indexed query;
 - conditional writes where the protocol says so (idempotency claims, session versions,
-  execution status transitions) are atomic across processes and instances;
+  execution status transitions and leases) are atomic across processes and instances;
 - stats are counters added atomically at write time, read per (bucket, function);
 - a registered function changes only through a write conditioned on the revision read, made
   atomically with the version item and the history entry that go with it;
@@ -37,10 +37,39 @@ class ExecutionRepository(Protocol):
         """Insert a new execution; raises `core.errors.Conflict` if the id exists."""
 
     async def save(
-        self, execution: Execution, *, only_if_status: Collection[str] | None = None
+        self,
+        execution: Execution,
+        *,
+        only_if_status: Collection[str] | None = None,
+        only_if_owner: str | None = None,
     ) -> bool:
         """Write the whole record. With `only_if_status`, write only when the stored record's
-        status is one of them (atomically) and return whether it was written."""
+        status is one of them (atomically) and return whether it was written. With
+        `only_if_owner`, write only while the stored record is `running` and leased to
+        `only_if_owner` (the saves of a run from the queue, its final one included: one
+        outcome per execution); such a save keeps the stored lease (`lease_owner`,
+        `lease_until`: `claim` and `renew` set it), whatever `execution` holds."""
+
+    async def claim(
+        self, execution_id: str, owner: str, lease_until: float, now: float
+    ) -> Execution | None:
+        """Atomically make the execution `running` under (`owner`, `lease_until`), with
+        `updated_at` = `now`, when it is `queued`, or `running` with a lease that expired
+        before `now` (a takeover: `lease_takeovers` counts it). The claimed record, or None:
+        missing or expired, ended, running without a lease (a sync run), or leased to a live
+        runner. Of concurrent claims exactly one wins."""
+
+    async def renew(self, execution_id: str, owner: str, lease_until: float) -> bool:
+        """Set the lease's end to `lease_until` while the record is `running` and leased to
+        `owner` (even past its end, if nobody took it over); whether it did."""
+
+    async def list_runnable(
+        self, now: float, limit: int, cursor: str | None = None
+    ) -> Page[Execution]:
+        """What `claim` would take at `now`: `queued` executions and `running` ones whose lease
+        expired before `now`, oldest first, through a bounded, indexed query per page.
+        Follow `next_cursor` until it is None to see them all: a page may hold fewer than
+        `limit` (even none) while more follow, since the pages skip live leases."""
 
     async def get(self, execution_id: str) -> Execution | None: ...
 
@@ -64,6 +93,12 @@ class IdempotencyRepository(Protocol):
     async def claim(self, record: IdempotencyRecord, now: float) -> IdempotencyRecord | None:
         """Store `record` unless a live record exists for (caller, key); return that existing
         record, or None when this claim won. Atomic: of concurrent claims exactly one wins."""
+
+    async def extend(self, caller: str, key: str, execution_id: str, expires_at: float) -> bool:
+        """Set the expiry of the claim (`caller`, `key`) to `expires_at` if that claim started
+        `execution_id`; whether it did. A claim is made short-lived (the invocation's deadline
+        plus a margin) and extended once its execution is recorded, so a crash before the
+        record existed frees the key."""
 
 
 class SessionRepository(Protocol):

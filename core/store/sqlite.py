@@ -54,6 +54,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ from core.models import (
     id_floor,
 )
 from core.store.cursors import check_limit, decode_cursor, decode_version_cursor, page_of
+from core.store.leases import claimed, held_by, runnable, runnable_page, with_lease_of
 
 logger = logging.getLogger("fnproxy.store.sqlite")
 
@@ -104,6 +106,8 @@ CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, execution
 CREATE INDEX IF NOT EXISTS executions_by_function_status
     ON executions (function, status, execution_id DESC);
 CREATE INDEX IF NOT EXISTS executions_by_expiry ON executions (expires_at);
+CREATE INDEX IF NOT EXISTS executions_open ON executions (execution_id)
+    WHERE status IN ('queued', 'running');
 
 CREATE TABLE IF NOT EXISTS idempotency (
     caller TEXT NOT NULL,
@@ -625,6 +629,18 @@ class _Executions:
         "function = excluded.function, status = excluded.status, "
         "created_at = excluded.created_at, expires_at = excluded.expires_at, body = excluded.body"
     )
+    _UPDATE = (
+        "UPDATE executions SET function = ?, status = ?, created_at = ?, expires_at = ?, "
+        "body = ? WHERE execution_id = ?"
+    )
+    _STORED = "SELECT body FROM executions WHERE execution_id = ?"
+    # The partial index of open records, in id order (the planner would rather sort the
+    # matches of executions_by_status, every open record of both statuses).
+    _OPEN = (
+        "SELECT body FROM executions INDEXED BY executions_open "
+        "WHERE status IN ('queued', 'running') AND execution_id > ? "
+        "ORDER BY execution_id LIMIT ?"
+    )
 
     def __init__(self, db: _Database) -> None:
         self._db = db
@@ -634,8 +650,14 @@ class _Executions:
         await self._db.write(lambda conn: _insert(conn, self._INSERT, row, "execution"))
 
     async def save(
-        self, execution: Execution, *, only_if_status: Collection[str] | None = None
+        self,
+        execution: Execution,
+        *,
+        only_if_status: Collection[str] | None = None,
+        only_if_owner: str | None = None,
     ) -> bool:
+        if only_if_owner is not None:
+            return await self._save_leased(execution, only_if_owner, only_if_status)
         row = _execution_row(execution)
         if only_if_status is None:
             return await self._db.write(lambda conn: conn.execute(self._UPSERT, row).rowcount == 1)
@@ -647,8 +669,62 @@ class _Executions:
         params = (*row[1:], row[0], *statuses)
         return await self._db.write(lambda conn: conn.execute(sql, params).rowcount == 1)
 
+    async def _save_leased(
+        self, execution: Execution, owner: str, statuses: Collection[str] | None
+    ) -> bool:
+        def save(conn: sqlite3.Connection) -> bool:
+            stored = self._stored(conn, execution.execution_id)
+            if stored is None or not held_by(stored, owner):
+                return False
+            if statuses is not None and stored.status not in statuses:
+                return False
+            self._update(conn, with_lease_of(execution, stored))
+            return True
+
+        return await self._db.write(save)
+
+    async def claim(
+        self, execution_id: str, owner: str, lease_until: float, now: float
+    ) -> Execution | None:
+        def claim(conn: sqlite3.Connection) -> Execution | None:
+            stored = self._stored(conn, execution_id)
+            if stored is None or not runnable(stored, now):
+                return None
+            taken = claimed(stored, owner, lease_until, now)
+            self._update(conn, taken)
+            return taken
+
+        return await self._db.write(claim)
+
+    async def renew(self, execution_id: str, owner: str, lease_until: float) -> bool:
+        def renew(conn: sqlite3.Connection) -> bool:
+            stored = self._stored(conn, execution_id)
+            if stored is None or not held_by(stored, owner):
+                return False
+            self._update(conn, replace(stored, lease_until=lease_until))
+            return True
+
+        return await self._db.write(renew)
+
+    async def list_runnable(
+        self, now: float, limit: int, cursor: str | None = None
+    ) -> Page[Execution]:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else ""
+        rows = self._db.read(self._OPEN, (after, limit + 1))
+        return runnable_page([Execution(**orjson.loads(body)) for (body,) in rows], limit, now)
+
+    def _stored(self, conn: sqlite3.Connection, execution_id: str) -> Execution | None:
+        """The record as the write transaction sees it."""
+        rows = conn.execute(self._STORED, (execution_id,)).fetchall()
+        return Execution(**orjson.loads(rows[0][0])) if rows else None
+
+    def _update(self, conn: sqlite3.Connection, execution: Execution) -> None:
+        row = _execution_row(execution)
+        conn.execute(self._UPDATE, (*row[1:], row[0]))
+
     async def get(self, execution_id: str) -> Execution | None:
-        rows = self._db.read("SELECT body FROM executions WHERE execution_id = ?", (execution_id,))
+        rows = self._db.read(self._STORED, (execution_id,))
         return Execution(**orjson.loads(rows[0][0])) if rows else None
 
     async def list(
@@ -713,6 +789,14 @@ class _Idempotency:
             return IdempotencyRecord(*conn.execute(self._EXISTING, params[:2]).fetchone())
 
         return await self._db.write(claim)
+
+    async def extend(self, caller: str, key: str, execution_id: str, expires_at: float) -> bool:
+        sql = (
+            "UPDATE idempotency SET expires_at = ? "
+            "WHERE caller = ? AND key = ? AND execution_id = ?"
+        )
+        params = (expires_at, caller, key, execution_id)
+        return await self._db.write(lambda conn: conn.execute(sql, params).rowcount == 1)
 
 
 class _Sessions:

@@ -110,6 +110,9 @@ async def test_execution_roundtrips_every_field(store: Store) -> None:
         session_id=new_id(),
         callback_url="https://example.test/hook",
         idempotency_key="key-1",
+        lease_owner="runner-1",
+        lease_until=now + 30.123456789,
+        lease_takeovers=2,
     )
     bare = make_execution(payload=None, result=None)
     await store.executions.add(full)

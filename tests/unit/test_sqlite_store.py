@@ -319,3 +319,15 @@ async def test_listing_reads_one_index_in_order(
     access = "SCAN" if (function, status, before) == (None, None, None) else "SEARCH"
     index = INDEX_FOR[(function is not None, status is not None)]
     assert len(plan) == 1 and plan[0].startswith(f"{access} executions USING INDEX {index}"), plan
+
+
+async def test_runnable_listing_reads_only_open_records_in_order(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    sql = sqlite_store._Executions._OPEN
+    with raw(tmp_path / "nested" / "store.db") as conn:
+        plan = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("", 51))]
+
+    # The partial index of open records, in id order (no temp b-tree for ORDER BY): a page
+    # reads at most its own rows, however many ended executions the history holds.
+    assert plan == ["SEARCH executions USING INDEX executions_open (execution_id>?)"], plan
