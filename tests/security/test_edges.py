@@ -182,6 +182,8 @@ def test_an_idle_kept_alive_connection_is_closed(bounded: Server) -> None:
 
 def test_connections_over_the_cap_are_closed_at_once(bounded: Server) -> None:
     held = [connect(bounded) for _ in range(4)]
+    for sock in held:  # each in a request: an idle one would make room (tests/faults)
+        sock.sendall(b"GET /health HTTP/1.1\r\n")
     try:
         with connect(bounded) as extra:
             extra.settimeout(0.5)
