@@ -4,7 +4,9 @@ uvicorn's httptools protocol lacks (`BoundedHttpProtocol`)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import resource
 import sys
 
 import orjson
@@ -20,6 +22,12 @@ ABANDONED_REASON = "fnproxy restarted before this execution ran; its queued mess
 LINGER_S = 1.0
 """After a 431, how long the rest of the request is read and dropped before the connection
 closes, so that the client, still sending, gets the answer rather than a reset."""
+FD_RESERVE = 64
+"""File descriptors kept out of the connection cap for the process's own files: SQLite's
+database, journal and shared memory (per connection), the log, the listening sockets, the event
+loop's and the local workers' pipes and sockets."""
+idle_order = itertools.count()
+"""Stamps a connection each time it becomes idle: the smallest stamp has been idle longest."""
 
 
 def configure_logging(level: str) -> None:
@@ -72,10 +80,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
       head never parsed nor kept;
     - a head timeout: a head must arrive whole within `head_timeout_s` of its first byte (of
       the connection's opening, for the first one), else the connection is closed;
-    - a connection cap: a connection beyond `max_connections` is closed as soon as it opens.
+    - a connection cap: a connection beyond `max_connections` closes the connection that has
+      been idle longest (open, with no request running and no byte of the next head), so that
+      idle connections never shut a new client out; with none idle, the new one is closed as
+      soon as it opens.
 
     The idle time between requests is uvicorn's keep-alive timeout. `bounded_protocol` sets the
-    three bounds from the settings."""
+    three bounds from the settings and the file limit."""
 
     max_head_bytes = 16 * 1024
     head_timeout_s = 10.0
@@ -87,14 +98,44 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._discarding = False
+        self._idle_stamp = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.max_connections:
+        self._idle_stamp = next(idle_order)
+        if len(self.connections) > self.max_connections and not self._evict_longest_idle():
             self.logger.warning("Refused a connection: REST_MAX_CONNECTIONS reached.")
-            transport.close()
+            self._drop()
             return
         self._start_head_timer()
+
+    def _drop(self) -> None:
+        """Close this connection and stop counting it now, not when the loop reports it lost:
+        uvicorn's 503 for too many connections counts them too."""
+        self.transport.close()
+        self.connections.discard(self)
+
+    def is_idle(self) -> bool:
+        """Open, no request running or queued, and no byte of the next request received."""
+        return (
+            self._in_head
+            and self._head_bytes == 0
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.transport.is_closing()
+        )
+
+    def _evict_longest_idle(self) -> bool:
+        idle = [
+            connection
+            for connection in self.connections
+            if isinstance(connection, BoundedHttpProtocol)
+            and connection is not self
+            and connection.is_idle()
+        ]
+        if not idle:
+            return False
+        min(idle, key=lambda connection: connection._idle_stamp)._drop()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -127,6 +168,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._idle_stamp = next(idle_order)
+
     def _refuse_head(self) -> None:
         """Answer 431, then drop whatever else comes for LINGER_S and close."""
         self._stop_head_timer()
@@ -150,16 +195,31 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+def connection_cap(configured: int) -> int:
+    """REST_MAX_CONNECTIONS, lowered to what the file limit allows: after FD_RESERVE, half of
+    the descriptors left for client connections and half for what their requests open (a
+    connection to the target, a worker's socket)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    allowed = max(1, (soft - FD_RESERVE) // 2)
+    if allowed < configured:
+        logger.warning(
+            "REST_MAX_CONNECTIONS %d lowered to %d: file limit %d", configured, allowed, soft
+        )
+    return min(configured, allowed)
+
+
 def bounded_protocol(settings: Settings) -> type[BoundedHttpProtocol]:
     """`BoundedHttpProtocol` with the bounds of `settings` (REST_MAX_HEADER_BYTES,
-    REST_HEADER_TIMEOUT_S, REST_MAX_CONNECTIONS)."""
+    REST_HEADER_TIMEOUT_S, REST_MAX_CONNECTIONS within the file limit)."""
     return type(
         "SettingsBoundedHttpProtocol",
         (BoundedHttpProtocol,),
         {
             "max_head_bytes": settings.rest_max_header_bytes,
             "head_timeout_s": settings.rest_header_timeout_s,
-            "max_connections": settings.rest_max_connections,
+            "max_connections": connection_cap(settings.rest_max_connections),
         },
     )
 
@@ -168,14 +228,15 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     app = local_app(build_services(settings))
+    protocol = bounded_protocol(settings)
     uvicorn.run(
         app,
         host=settings.rest_host,
         port=settings.rest_port,
-        http=bounded_protocol(settings),
-        # Connections never reach this (refused above REST_MAX_CONNECTIONS): it caps the
-        # requests still running, those of clients gone included, with a 503.
-        limit_concurrency=settings.rest_max_connections + 1,
+        http=protocol,
+        # Connections never reach this (refused above the cap): it caps the requests still
+        # running, those of clients gone included, with a 503.
+        limit_concurrency=protocol.max_connections + 1,
         timeout_keep_alive=settings.rest_idle_timeout_s,
         server_header=False,
         log_level=settings.log_level.lower(),
