@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -30,6 +30,9 @@ PUBLIC = "public"
 OPTIONAL_TOKEN = "optional token"
 """Anonymous without an Authorization header; with one, the token must be valid."""
 AUTHENTICATED = "authenticated"
+CLIENT_CLOSED_REQUEST = 499
+"""The status (nginx's) of a request whose client left before sending its whole body: an answer
+no one receives, which the audit line records."""
 
 
 @dataclass
@@ -127,6 +130,8 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
             return problem_response(shaped(error), request.url.path)
         except ValidationError as error:
             return problem_response(shaped(from_validation_error(error)), request.url.path)
+        except ClientDisconnect:
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         except Exception:
             logger.exception("unhandled error on %s", action)
             return problem_response(FnproxyError("an internal error occurred"), request.url.path)
