@@ -9,6 +9,14 @@ and the rate-limit counters are in `core.store.dynamodb_registry`.
   the stored item in the same call (`ReturnValuesOnConditionCheckFailure`): a losing claim gets
   the winner's record from it, and a write that finds exactly its own item counts as done (a
   retry by botocore after the first attempt's answer was lost).
+- Leases (`core.store.leases`): an execution item carries `lease_owner` and `lease_until` as
+  attributes beside `status`. A claim reads the item and puts the claimed record conditional on
+  the status and lease it read; a renewal sets `lease_until` alone (one small UpdateItem, no
+  index write), so that attribute, not the body's copy, is the lease's end; a save under a lease
+  is one UpdateItem of everything but the lease, conditional on `running` under its owner.
+  `list_runnable` walks the by_status index's `queued` and `running` partitions day by day,
+  oldest first, from the retention window's start (or the cursor's day): a full pass costs two
+  small queries per day of the window, which suits recovery; the AWS queue is SQS, not this.
 - Expiry: executions, sessions and idempotency records carry `ttl` (epoch seconds). DynamoDB
   deletes expired items lazily (often within days), so reads also check `expires_at` and never
   return an expired item.
@@ -41,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -57,6 +66,7 @@ from core.models import (
     Page,
     Session,
     StatsRollup,
+    Status,
     id_floor,
 )
 from core.store import dynamodb_schema as schema
@@ -72,11 +82,15 @@ from core.store.dynamodb_table import (
     to_attributes,
     ttl_seconds,
 )
+from core.store.leases import claimed, runnable
 from core.store.rollups import CoalescedRollups, Tally
 
 __all__ = ["TABLE_DEFINITION", "TTL_ATTRIBUTE", "DynamoDBStore", "create_table"]
 
 MAX_DAYS_PER_ROUND = 8
+LEASE_ATTRIBUTES = ("lease_owner", "lease_until")
+HELD_BY = "#status = :running AND lease_owner = :owner"
+"""The condition of a write under a lease: the execution runs under `:owner`'s lease."""
 CLOCK_SKEW_S = 300.0  # another instance's clock may be this far ahead (ids of "tomorrow")
 
 
@@ -101,8 +115,14 @@ class _Executions:
             raise Conflict("execution already exists") from None
 
     async def save(
-        self, execution: Execution, *, only_if_status: Collection[str] | None = None
+        self,
+        execution: Execution,
+        *,
+        only_if_status: Collection[str] | None = None,
+        only_if_owner: str | None = None,
     ) -> bool:
+        if only_if_owner is not None:
+            return await self._save_leased(execution, only_if_owner, only_if_status)
         item = _execution_item(execution)
         if only_if_status is None:
             await self._table.put(item)
@@ -121,11 +141,136 @@ class _Executions:
             return False
         return True
 
+    async def _save_leased(
+        self, execution: Execution, owner: str, statuses: Collection[str] | None
+    ) -> bool:
+        """One UpdateItem of every attribute but the lease's, while `owner` holds it."""
+        if statuses is not None and Status.RUNNING not in statuses:
+            return False
+        item = _execution_item(replace(execution, lease_owner=owner))
+        changes = {name: item[name] for name in item.keys() - {"pk", "sk", *LEASE_ATTRIBUTES}}
+        try:
+            await self._table.call(
+                "update_item",
+                TableName=self._table.name,
+                Key=to_attributes(schema.execution_key(execution.execution_id)),
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in changes),
+                ConditionExpression=HELD_BY,
+                ExpressionAttributeNames={f"#{name}": name for name in changes},
+                ExpressionAttributeValues={
+                    **{f":{name}": value for name, value in changes.items()},
+                    **to_attributes({":running": Status.RUNNING, ":owner": owner}),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailed as failed:  # unless it is this save's own, retried by botocore
+            return failed.item is not None and failed.item.get("body") == item["body"]
+        return True
+
+    async def claim(
+        self, execution_id: str, owner: str, lease_until: float, now: float
+    ) -> Execution | None:
+        """A read, then a put conditional on the status and lease that read found."""
+        item = await self._table.get(schema.execution_key(execution_id))
+        if item is None:
+            return None
+        stored = _execution_from(item)
+        if not runnable(stored, now):
+            return None
+        taken = claimed(stored, owner, lease_until, now)
+        try:
+            await self._table.put(_execution_item(taken), **_unchanged(stored))
+        except ConditionFailed:
+            return None
+        return taken
+
+    async def renew(self, execution_id: str, owner: str, lease_until: float) -> bool:
+        """Sets the `lease_until` attribute alone (reads take it over the body's)."""
+        try:
+            await self._table.call(
+                "update_item",
+                TableName=self._table.name,
+                Key=to_attributes(schema.execution_key(execution_id)),
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression=HELD_BY,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_attributes(
+                    {":until": lease_until, ":running": Status.RUNNING, ":owner": owner}
+                ),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    async def list_runnable(
+        self, now: float, limit: int, cursor: str | None = None
+    ) -> Page[Execution]:
+        """The by_status index's queued and running partitions, day by day from the oldest
+        (the retention window's start, or the cursor's day) up to today."""
+        check_limit(limit)
+        after = _decode_cursor(cursor)[0] if cursor is not None else None
+        ids = await self._oldest_open_ids(self._days_after(now, after), after, limit + 1)
+        page_ids = ids[:limit]
+        items = [e for e in await self._fetch(page_ids) if runnable(e, now)]
+        return Page(items, encode_cursor(page_ids[-1]) if len(ids) > limit else None)
+
+    def _days_after(self, now: float, after: str | None) -> list[date]:
+        """The days that may hold open ids above `after`, oldest first: from the retention
+        window's start (or the day of `after`) up to today, clock skew allowed."""
+        oldest = schema.utc_day(now - self._retention_days * schema.DAY_S)
+        if after is not None:
+            oldest = max(oldest, schema.execution_day(after))
+        newest = schema.utc_day(now + CLOCK_SKEW_S)
+        return [oldest + timedelta(days=n) for n in range((newest - oldest).days + 1)]
+
+    async def _oldest_open_ids(self, days: list[date], after: str | None, want: int) -> list[str]:
+        """Up to `want` ids of queued or running executions above `after`, oldest first. Days
+        are queried in rounds of 1, 2, 4, ... at once, both statuses of each."""
+        ids: list[str] = []
+        width = 1
+        while days and len(ids) < want:
+            chosen, days = days[:width], days[width:]
+            missing = want - len(ids)
+            found = await asyncio.gather(
+                *(
+                    self._open_ids(day, status, after, missing)
+                    for day in chosen
+                    for status in Status.OPEN
+                )
+            )
+            ids += sorted(i for day_ids in found for i in day_ids)
+            width = min(width * 2, MAX_DAYS_PER_ROUND)
+        return ids[:want]
+
+    async def _open_ids(self, day: date, status: str, after: str | None, want: int) -> list[str]:
+        """One day's oldest ids of one status above `after`, up to `want`."""
+        index, partition = schema.listing_partition(day, None, status)
+        condition = "#partition = :partition"
+        values: dict[str, Any] = {":partition": partition}
+        if after is not None:
+            condition += f" AND {schema.LISTING_SORT_KEY} > :after"
+            values[":after"] = after
+        params: dict[str, Any] = {
+            "TableName": self._table.name,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#partition": index},
+            "ExpressionAttributeValues": to_attributes(values),
+        }
+        ids: list[str] = []
+        while len(ids) < want:
+            response = await self._table.call("query", Limit=want - len(ids), **params)
+            ids += [item[schema.LISTING_SORT_KEY]["S"] for item in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                break
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return ids
+
     async def get(self, execution_id: str) -> Execution | None:
         item = await self._table.get(schema.execution_key(execution_id))
         if item is None:
             return None
-        execution = Execution(**decode_body(item["body"]))
+        execution = _execution_from(item)
         return execution if execution.expires_at > time.time() else None
 
     async def list(
@@ -246,7 +391,7 @@ class _Executions:
     async def _fetch(self, execution_ids: list[str]) -> list[Execution]:
         """The records of these ids that still exist, in the order of the ids."""
         items = await self._table.batch_get([schema.execution_key(i) for i in execution_ids])
-        records = (Execution(**decode_body(item["body"])) for item in items)
+        records = (_execution_from(item) for item in items)
         found = {execution.execution_id: execution for execution in records}
         return [found[i] for i in execution_ids if i in found]
 
@@ -259,11 +404,38 @@ def _execution_item(execution: Execution) -> dict[str, Any]:
                 **schema.execution_key(execution.execution_id),
                 schema.LISTING_SORT_KEY: execution.execution_id,
                 "status": execution.status,
+                "lease_owner": execution.lease_owner,
+                "lease_until": execution.lease_until,
                 TTL_ATTRIBUTE: ttl_seconds(execution.expires_at),
                 **schema.listing_keys(day, execution.function, execution.status),
             }
         ),
         "body": encode_body(execution, "execution"),
+    }
+
+
+def _execution_from(item: dict[str, Any]) -> Execution:
+    """The record of an item. `renew` moves the `lease_until` attribute alone: it, not the
+    body's copy, is the lease's end."""
+    execution = Execution(**decode_body(item["body"]))
+    if "lease_until" in item:
+        execution.lease_until = float(item["lease_until"]["N"])
+    return execution
+
+
+def _unchanged(stored: Execution) -> dict[str, Any]:
+    """Put parameters: the condition that the item still has the status and lease of
+    `stored` (a claim, a renewal or the end of the run in between fails it)."""
+    seen = {"status": stored.status, "lease_owner": stored.lease_owner}
+    seen["lease_until"] = stored.lease_until
+    conditions = [
+        f"#{name} = :{name}" if value is not None else f"attribute_not_exists(#{name})"
+        for name, value in seen.items()
+    ]
+    return {
+        "condition": " AND ".join(conditions),
+        "ExpressionAttributeNames": {f"#{name}": name for name in seen},
+        "ExpressionAttributeValues": to_attributes({f":{n}": v for n, v in seen.items()}),
     }
 
 
@@ -299,6 +471,27 @@ class _Idempotency:
                 expires_at=float(winner["expires_at"]),
             )
         return None
+
+    async def extend(self, caller: str, key: str, execution_id: str, expires_at: float) -> bool:
+        try:
+            await self._table.call(
+                "update_item",
+                TableName=self._table.name,
+                Key=to_attributes(schema.idempotency_key(caller, key)),
+                UpdateExpression="SET expires_at = :expires_at, #ttl = :ttl",
+                ConditionExpression="execution_id = :execution_id",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues=to_attributes(
+                    {
+                        ":expires_at": expires_at,
+                        ":ttl": ttl_seconds(expires_at),
+                        ":execution_id": execution_id,
+                    }
+                ),
+            )
+        except ConditionFailed:
+            return False
+        return True
 
 
 class _Sessions:

@@ -3,9 +3,11 @@
 One table (single-table design), keys `pk` (hash) and `sk` (range), both strings:
 
     item          pk                     sk             other attributes
-    execution     EXEC#<execution_id>    EXEC           status, execution_id, ttl, body and
-                                                        by_day, by_function, by_status,
-                                                        by_function_status (listing keys)
+    execution     EXEC#<execution_id>    EXEC           status, execution_id, ttl, body,
+                                                        lease_owner and lease_until (while
+                                                        leased), and by_day, by_function,
+                                                        by_status, by_function_status
+                                                        (listing keys)
     idempotency   IDEM#<caller>          KEY#<key>      fingerprint, execution_id, expires_at, ttl
     session       SESS#<session_id>      SESS           version, expires_at, ttl, body
     client        CLIENTS                CLIENT#<id>    the client's fields, one attribute each

@@ -9,6 +9,7 @@ the execution over. An idempotency claim is short-lived until `extend` makes it 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any
 
@@ -20,7 +21,8 @@ from core.store.base import Store
 from tests.contract.test_store_contract import HOUR, make_claim, make_execution
 
 LEASE_S = 30.0
-LEASING_BACKENDS = {"sqlite"}
+DAY_S = 86400.0
+LEASING_BACKENDS = {"sqlite", "dynamodb"}
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +45,11 @@ async def leased(store: Store, owner: str, lease_until: float, **changes: Any) -
     taken = await store.executions.claim(execution.execution_id, owner, lease_until, now)
     assert taken is not None
     return taken
+
+
+def id_at(epoch: float) -> str:
+    """An execution id whose clock says `epoch` (the form of core.models.new_id)."""
+    return f"{int(epoch * 1000):012x}{random.getrandbits(80):020x}"
 
 
 async def runnable_ids(store: Store, now: float, limit: int = 2) -> list[str]:
@@ -226,7 +233,10 @@ async def test_save_under_a_lease_fails_for_a_former_owner_after_a_takeover(
 
     second.status, second.result = Status.FAILED, {"from": "b"}
     assert await store.executions.save(second, only_if_owner="runner-b") is True
+    second.status, second.result = Status.SUCCEEDED, {"from": "b, again"}
     assert await store.executions.save(second, only_if_owner="runner-b") is False  # ended
+    stored = await store.executions.get(first.execution_id)
+    assert stored is not None and stored.result == {"from": "b"}
 
 
 async def test_an_expired_lease_nobody_took_over_still_lets_its_owner_finish(
@@ -278,6 +288,17 @@ async def test_list_runnable_pages_oldest_first_through_queued_and_expired_lease
 
     assert await runnable_ids(store, now, limit=2) == sorted(runnable)
     assert await runnable_ids(store, now, limit=50) == sorted(runnable)
+
+
+async def test_list_runnable_reaches_back_through_the_retention_window(store: Store) -> None:
+    """Executions created days ago (a worker down over a weekend) are found, oldest first."""
+    now = time.time()
+    ids = [id_at(now - days * DAY_S) for days in (20, 9, 9, 3, 1, 0)]
+    for execution_id in ids:
+        await queued(store, execution_id=execution_id)
+
+    assert await runnable_ids(store, now, limit=2) == sorted(ids)
+    assert await runnable_ids(store, now, limit=4) == sorted(ids)
 
 
 async def test_list_runnable_gives_full_records_and_follows_claims(store: Store) -> None:
