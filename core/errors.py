@@ -112,3 +112,10 @@ class ResponseTooLarge(FnproxyError):
     """The target's answer outgrew MAX_RESPONSE_BYTES: it was dropped, not retried."""
 
     status, code, title = 502, "response_too_large", "Function answer too large"
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """A store write did not commit: another connection held the lock past STORE_BUSY_TIMEOUT_S,
+    or the disk refused it. Nothing of it was written; the same request may be sent again."""
+
+    code, title = "store_unavailable", "Store unavailable"

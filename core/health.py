@@ -1,6 +1,10 @@
 """Health: each port answers a ping within a short timeout. The pings run at most once per
 window however many callers ask (a probe every second, or a crowd of anonymous callers, costs
-the backends one ping each per window); callers that come while they run share them."""
+the backends one ping each per window); callers that come while they run share them.
+
+The embedded store's ping is its least write (core/store/sqlite.py), so a store that reads but
+cannot write (a lock another process holds, a full disk, a read-only file) is reported, and
+the first round after it can write again is ok: a failure is kept no longer than the window."""
 
 from __future__ import annotations
 

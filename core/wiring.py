@@ -61,7 +61,9 @@ def _required(value: str, variable: str, backend: str) -> str:
 def build_store(settings: Settings) -> Store:
     backend = settings.backend_for("store")
     if backend == "sqlite":
-        return _load("core.store.sqlite.SqliteStore")(settings.sqlite_file)
+        return _load("core.store.sqlite.SqliteStore")(
+            settings.sqlite_file, busy_timeout_s=settings.store_busy_timeout_s
+        )
     if backend == "dynamodb":
         return _load("core.store.dynamodb.DynamoDBStore")(
             _required(settings.dynamodb_table, "FNPROXY_TABLE", backend),

@@ -24,9 +24,13 @@ write under load, where a commit carries many writes).
 Nothing that can wait for another connection or fsync runs on the loop:
 - the loops' connection has busy_timeout 0: when another connection (another process, or this
   store's worker) holds the write lock, BEGIN fails at once and the batch goes to the worker
-  thread, whose connection waits up to BUSY_TIMEOUT_MS. The loop's later writes wait until the
-  worker has settled it, then commit on the loop as one group: writes commit in the order they
-  were issued, and the loop is back to committing itself as soon as the lock is free;
+  thread, whose connection waits for it. The loop's later writes wait until the worker has
+  settled it, then commit on the loop as one group: writes commit in the order they were
+  issued, and the loop is back to committing itself as soon as the lock is free;
+- a held lock is waited for `busy_timeout_s` (STORE_BUSY_TIMEOUT_S) per stall, not per write
+  (`_LockWait`): the writes queued behind the first one and the callers' retries of them fail
+  at once when it is over, so every caller has its 503 within about that bound. A failed write
+  leaves nothing behind: the next one tries the lock, and the disk, afresh;
 - the loops' connection never checkpoints (wal_autocheckpoint 0). After about 1000 WAL pages of
   loop writing the worker checkpoints, with the loop's writes held back, so it can copy the
   whole WAL and restart it (which bounds its size) and then be the first writer of the new WAL
@@ -61,7 +65,7 @@ from typing import Any
 import orjson
 
 from core import histogram
-from core.errors import Conflict, ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable, StoreUnavailable
 from core.models import (
     Client,
     Execution,
@@ -81,13 +85,13 @@ logger = logging.getLogger("fnproxy.store.sqlite")
 
 Op = Callable[[sqlite3.Connection], Any]
 
-BUSY_TIMEOUT_MS = 5000  # how long the worker waits for another connection's write lock
+DEFAULT_BUSY_TIMEOUT_S = 2.0  # STORE_BUSY_TIMEOUT_S: how long a stall may wait for a lock
 MAX_GROUP = 1000  # ops per group commit, so one transaction never grows without bound
 # The worker checkpoints the WAL after this much loop writing: every commit counts
 # CHECKPOINT_COMMIT_WEIGHT plus one per op (about 1000 WAL pages, SQLite's own default).
 CHECKPOINT_AFTER = 2048
 CHECKPOINT_COMMIT_WEIGHT = 16
-CHECKPOINT_BUSY_TIMEOUT_MS = 100  # how long a checkpoint waits for writers and readers
+HOUSEKEEPING_BUSY_TIMEOUT_MS = 100  # how long a checkpoint or purge waits for other connections
 PURGE_INTERVAL_S = 600.0
 PURGE_BACKLOG_INTERVAL_S = 1.0  # sooner while a purge run hit its limit
 PURGE_LIMIT = 1000  # rows per table per purge run
@@ -207,7 +211,7 @@ def _make_private(path: Path) -> None:
             (folder / name).chmod(0o600)
 
 
-def _connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """A connection in autocommit mode: transactions are opened explicitly."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
@@ -240,6 +244,46 @@ class _Busy(Exception):
 def _is_busy(error: BaseException) -> bool:
     code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _unavailable(error: BaseException) -> StoreUnavailable:
+    cause = error.__cause__ if isinstance(error, _Busy) else error
+    return StoreUnavailable(f"store write failed: {cause}")
+
+
+class _LockWait:
+    """How long a write may still wait for another connection's write lock. A stall starts when
+    a write first finds the lock held and ends when any write commits; the writes of one stall
+    (the first, those queued behind it, the callers' retries) wait only until it is `timeout_s`
+    old and then try once. So a held lock answers within about `timeout_s` however many writes
+    and retry layers wait for it. Set and read by the loops and the worker without a lock: a
+    race only moves the start of a stall by the length of the race."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_ms = round(timeout_s * 1000)
+        self._since: float | None = None
+
+    def stalled(self) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+
+    def ended(self) -> None:
+        self._since = None
+
+    def remaining_ms(self) -> int:
+        since = self._since
+        waited_ms = 0.0 if since is None else (time.monotonic() - since) * 1000
+        return max(0, round(self.timeout_ms - waited_ms))
+
+
+def _wait_for_lock(conn: sqlite3.Connection, timeout_ms: int) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+
+
+def _touch(conn: sqlite3.Connection) -> None:
+    """The least write: user_version rewritten unchanged (it still appends a page to the WAL)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.execute(f"PRAGMA user_version = {int(version)}")
 
 
 def _run_group(conn: sqlite3.Connection, ops: list[Op]) -> list[Outcome]:
@@ -311,10 +355,13 @@ class _Worker(threading.Thread):
 
     _STOP = object()
 
-    def __init__(self, conn: sqlite3.Connection, settle: Settle, next_purge: float) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, settle: Settle, next_purge: float, lock_wait: _LockWait
+    ) -> None:
         super().__init__(name="fnproxy-sqlite-worker", daemon=True)
         self._conn = conn
         self._settle = settle
+        self._lock_wait = lock_wait
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._next_purge = next_purge
 
@@ -335,6 +382,7 @@ class _Worker(threading.Thread):
                 self._checkpoint()
                 self._settle(checkpoint, [], [])
             if time.monotonic() >= self._next_purge:
+                _wait_for_lock(self._conn, HOUSEKEEPING_BUSY_TIMEOUT_MS)
                 self._next_purge = time.monotonic() + _purge(self._conn)
         self._fail_leftovers()
         self._conn.close()
@@ -365,11 +413,13 @@ class _Worker(threading.Thread):
 
     def _commit(self, batches: list[Any]) -> None:
         ops = [op for _, pending in batches for op, _ in pending]
+        _wait_for_lock(self._conn, self._lock_wait.remaining_ms())
         try:
             outcomes = _run_group(self._conn, ops)
         except (_Busy, sqlite3.Error) as exc:
-            cause = exc.__cause__ if isinstance(exc, _Busy) else exc
-            outcomes = [(None, ServiceUnavailable(f"store write failed: {cause}"))] * len(ops)
+            outcomes = [(None, _unavailable(exc))] * len(ops)
+        else:
+            self._lock_wait.ended()
         at = 0
         for writes, pending in batches:
             self._settle(writes, pending, outcomes[at : at + len(pending)])
@@ -378,16 +428,11 @@ class _Worker(threading.Thread):
     def _checkpoint(self) -> None:
         """Copy the WAL into the database file and have it start over; both fsync. The loop
         that asked for it holds its writes back meanwhile, so no writer of this process is in
-        the way; the copy waits at most CHECKPOINT_BUSY_TIMEOUT_MS for other processes'
+        the way; the copy waits at most HOUSEKEEPING_BUSY_TIMEOUT_MS for other processes'
         writers and readers, and otherwise copies what it can (the next request retries)."""
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_BUSY_TIMEOUT_MS}")
-            try:
-                busy, frames, copied = self._conn.execute(
-                    "PRAGMA wal_checkpoint(RESTART)"
-                ).fetchone()
-            finally:
-                self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _wait_for_lock(self._conn, HOUSEKEEPING_BUSY_TIMEOUT_MS)
+            busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
             if not busy and 0 < copied == frames and self._queue.empty():
                 self._restart_wal()
         except sqlite3.Error:
@@ -396,10 +441,9 @@ class _Worker(threading.Thread):
 
     def _restart_wal(self) -> None:
         """Be the first writer after the checkpoint, which rewinds the WAL and fsyncs its
-        header (else a loop commit would). Rewriting user_version unchanged is the least write."""
+        header (else a loop commit would)."""
         self._conn.execute("BEGIN IMMEDIATE")
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        self._conn.execute(f"PRAGMA user_version = {int(version)}")
+        _touch(self._conn)
         self._conn.execute("COMMIT")
 
     def _fail_leftovers(self) -> None:
@@ -446,10 +490,11 @@ class _Database:
     """One file: a write connection used on the event loops, the worker thread with its own
     connection, and one read connection per reading thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float) -> None:
         _make_private(path)
         self._path = path
-        worker_conn = _connect(path)
+        self._lock_wait = _LockWait(busy_timeout_s)
+        worker_conn = _connect(path, self._lock_wait.timeout_ms)
         worker_conn.execute("PRAGMA journal_mode = WAL")
         worker_conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
         next_purge = time.monotonic() + _purge(worker_conn)  # once as it opens
@@ -461,7 +506,7 @@ class _Database:
         self._written = 0  # loop writing since the last checkpoint; guarded by _lock
         self._closed = False
         self._stopped = False  # the worker takes no more items; guarded by _lock
-        self._worker = _Worker(worker_conn, self._settle_handed_over, next_purge)
+        self._worker = _Worker(worker_conn, self._settle_handed_over, next_purge, self._lock_wait)
         self._worker.start()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -503,11 +548,13 @@ class _Database:
                 try:
                     outcomes = _run_group(self._conn, [op for op, _ in pending])
                 except _Busy:  # another connection is writing: the worker waits for it
+                    self._lock_wait.stalled()
                     self._hand_over(writes, pending)
                     return
                 except sqlite3.Error as exc:
-                    outcomes = _failed(pending, ServiceUnavailable(f"store write failed: {exc}"))
+                    outcomes = _failed(pending, _unavailable(exc))
                 else:
+                    self._lock_wait.ended()
                     self._written += CHECKPOINT_COMMIT_WEIGHT + len(pending)
                     if self._written >= CHECKPOINT_AFTER:
                         self._written = 0
@@ -545,10 +592,13 @@ class _Database:
             raise ServiceUnavailable("the store is closed")
         return self._reader().execute(sql, params).fetchall()
 
-    def check(self) -> None:
+    async def check(self) -> None:
+        """Reads and writes work: the write is the least one, so a held lock, a full disk or a
+        read-only file fails it (with StoreUnavailable) as it would fail the next request's."""
         if not self._worker.is_alive():
             raise ServiceUnavailable("the store's worker thread is not running")
         self.read("SELECT 1")
+        await self.write(_touch)
 
     async def close(self) -> None:
         """Commit every write issued so far (this loop's on the worker, behind whatever it
@@ -579,7 +629,7 @@ class _Database:
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self._path)
+            conn = _connect(self._path, self._lock_wait.timeout_ms)
             conn.execute("PRAGMA query_only = ON")
             self._local.conn = conn
             with self._readers_lock:
@@ -1135,8 +1185,8 @@ class _Stats:
 class SqliteStore:
     """The `core.store.base.Store` port on one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = _Database(Path(path))
+    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self._db = _Database(Path(path), busy_timeout_s)
         self.executions = _Executions(self._db)
         self.idempotency = _Idempotency(self._db)
         self.sessions = _Sessions(self._db)
@@ -1146,7 +1196,7 @@ class SqliteStore:
         self.rate_limits = _RateLimits(self._db)
 
     async def ping(self) -> None:
-        self._db.check()
+        await self._db.check()
 
     async def close(self) -> None:
         await self._db.close()

@@ -4,11 +4,15 @@ callers that come while it runs; a failing or hanging port is reported, never ra
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
 from core import health
 from core.health import HealthChecks, check
+from core.store.sqlite import SqliteStore
 
 
 class Port:
@@ -63,3 +67,21 @@ async def test_a_failing_or_hanging_port_is_reported(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(health, "CHECK_TIMEOUT_S", 0.05)
     assert await check(Port(error=ConnectionError("down")).ping) == "error: ConnectionError"
     assert await check(Port(delay_s=1).ping) == "timeout"
+
+
+async def test_the_store_check_writes_and_forgets_a_failure_once_it_passes(tmp_path: Path) -> None:
+    """A store that reads but cannot write (here: another process's connection holds the write
+    lock) is reported; the first round after the lock is released is ok again."""
+    path, clock = tmp_path / "store.db", Clock()
+    store = SqliteStore(path, busy_timeout_s=0.2)
+    checks = HealthChecks({"store": store.ping}, cache_s=5, clock=clock)
+    try:
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            assert await checks.results() == {"store": "error: StoreUnavailable"}
+            other.execute("COMMIT")
+        assert await checks.results() == {"store": "error: StoreUnavailable"}  # cached
+        clock.now += 5
+        assert await checks.results() == {"store": "ok"}
+    finally:
+        await store.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import Conflict, ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable, StoreUnavailable
 from core.models import Execution, IdempotencyRecord, Session, Status, new_id
 from core.store import sqlite as sqlite_store
 from core.store.sqlite import SqliteStore, list_query, purge_expired
@@ -217,6 +217,85 @@ async def test_a_write_lock_held_elsewhere_never_blocks_the_loop(
         assert await store.executions.get(item.execution_id) == item
     await record_many(store, 10)  # and the loop commits on its own again
     assert await recorded(store) == 10
+
+
+@pytest.fixture
+def other_writer(tmp_path: Path):
+    """Another connection to the fixture store's file; `BEGIN EXCLUSIVE` on it holds the lock."""
+    (tmp_path / "nested").mkdir(exist_ok=True)
+    with raw(tmp_path / "nested" / "store.db") as conn:
+        yield conn
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+async def failed_within(seconds: float, write) -> float:
+    """Seconds a write took to fail with StoreUnavailable; at most `seconds`."""
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(write, 10)
+    took = time.perf_counter() - started
+    assert took < seconds, took
+    return took
+
+
+async def test_a_held_lock_fails_every_write_within_one_wait(
+    tmp_path: Path, other_writer: sqlite3.Connection
+) -> None:
+    """The store waits busy_timeout_s (STORE_BUSY_TIMEOUT_S) per stall, not per write: writes
+    queued behind the first one and retries after it fail at once; the first commit ends the
+    stall, and the next one gets the whole wait again."""
+    wait_s = 0.5
+    store = SqliteStore(tmp_path / "nested" / "store.db", busy_timeout_s=wait_s)
+    try:
+        other_writer.execute("BEGIN EXCLUSIVE")
+        first = asyncio.ensure_future(
+            failed_within(2 * wait_s, store.executions.add(execution(1e10)))
+        )
+        await asyncio.sleep(wait_s / 2)
+        assert await failed_within(wait_s, store.sessions.add(session(1e10))) < wait_s * 0.8
+        assert await first > wait_s * 0.9
+        for _ in range(3):  # retries
+            await failed_within(wait_s / 2, store.executions.add(execution(1e10)))
+        other_writer.execute("COMMIT")
+
+        kept = execution(1e10)
+        await asyncio.wait_for(store.executions.add(kept), 1)
+        assert await store.executions.get(kept.execution_id) == kept
+        other_writer.execute("BEGIN EXCLUSIVE")
+        assert await failed_within(2 * wait_s, store.executions.add(execution(1e10))) > wait_s * 0.9
+    finally:
+        await store.close()
+
+
+async def test_a_write_the_disk_refuses_is_store_unavailable_and_the_next_one_works(
+    store: SqliteStore,
+) -> None:
+    """SQLite's own "database or disk is full", from the loop connection's page limit."""
+    conn = store._db._conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    big = session(1e10)
+    big.data = {"blob": "x" * 200_000}
+    await failed_within(0.5, store.sessions.add(big))
+    conn.execute("PRAGMA max_page_count = 1073741823")
+
+    await store.sessions.add(big)
+    assert (await store.sessions.get(big.session_id, time.time())) == big
+
+
+async def test_ping_fails_while_the_store_cannot_write(
+    tmp_path: Path, other_writer: sqlite3.Connection
+) -> None:
+    store = SqliteStore(tmp_path / "nested" / "store.db", busy_timeout_s=0.2)
+    try:
+        await store.ping()
+        other_writer.execute("BEGIN EXCLUSIVE")
+        await failed_within(1.0, store.ping())
+        other_writer.execute("COMMIT")
+        await store.ping()
+    finally:
+        await store.close()
 
 
 async def test_checkpoints_keep_the_wal_short(
