@@ -1061,7 +1061,9 @@ class _RateLimits:
 class _PendingRollup:
     """Outcomes of one rollup recorded during one loop iteration, written as one upsert.
     Sealed (under a lock: a locked database hands the write to the worker thread) when the
-    write starts; later outcomes go to the next one."""
+    write starts; later outcomes go to the next one. Once its write is done it takes no more
+    outcomes either, sealed or not: a transaction that failed before the write ran never
+    sealed it, and its failure belongs to the outcomes it held, not to later ones."""
 
     def __init__(self) -> None:
         self.count = self.successes = 0
@@ -1120,16 +1122,24 @@ class _Stats:
         if not 0 <= histogram_slot < histogram.SLOT_COUNT:
             raise ValueError(f"histogram slot {histogram_slot} out of range")
         key = (asyncio.get_running_loop(), bucket_start, function)
-        while True:
-            pending = self._pending.get(key)
-            if pending is None:
-                pending = self._pending[key] = _PendingRollup()
-                pending.written = self._db.write(self._writer(key, pending))
-            if pending.add(success, duration_ms, histogram_slot):
-                break
-            if self._pending.get(key) is pending:
-                del self._pending[key]
+        while not (pending := self._open(key)).add(success, duration_ms, histogram_slot):
+            self._forget(key, pending)  # its write has started: the next one takes this outcome
         await asyncio.shield(pending.written)
+
+    def _open(self, key: tuple[asyncio.AbstractEventLoop, int, str]) -> _PendingRollup:
+        """The rollup of `key` whose write has not finished, or a new one."""
+        pending = self._pending.get(key)
+        if pending is None or pending.written.done():
+            pending = self._pending[key] = _PendingRollup()
+            pending.written = written = self._db.write(self._writer(key, pending))
+            written.add_done_callback(lambda _: self._forget(key, pending))
+        return pending
+
+    def _forget(
+        self, key: tuple[asyncio.AbstractEventLoop, int, str], pending: _PendingRollup
+    ) -> None:
+        if self._pending.get(key) is pending:
+            del self._pending[key]
 
     def _writer(
         self, key: tuple[asyncio.AbstractEventLoop, int, str], pending: _PendingRollup

@@ -239,6 +239,29 @@ async def failed_within(seconds: float, write) -> float:
     return took
 
 
+async def test_a_rollup_whose_transaction_failed_never_poisons_later_ones(
+    tmp_path: Path, other_writer: sqlite3.Connection
+) -> None:
+    """The wedge of issue 11: the failed rollup write was never sealed, and every later outcome
+    of its function and bucket joined it and got its failure."""
+    store = SqliteStore(tmp_path / "nested" / "store.db", busy_timeout_s=0.1)
+    try:
+        other_writer.execute("BEGIN EXCLUSIVE")
+        outcomes = await asyncio.gather(
+            *(store.stats.record("f", BUCKET, True, 1.0, 3) for _ in range(3)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(outcome, ServiceUnavailable) for outcome in outcomes), outcomes
+        other_writer.execute("COMMIT")
+
+        await store.stats.record("f", BUCKET, True, 1.0, 3)
+        await record_many(store, 20, chunk=10)
+        assert await recorded(store) == 21
+        assert not store.stats._pending  # finished rollups are forgotten, failed or not
+    finally:
+        await store.close()
+
+
 async def test_a_held_lock_fails_every_write_within_one_wait(
     tmp_path: Path, other_writer: sqlite3.Connection
 ) -> None:
