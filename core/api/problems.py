@@ -12,6 +12,9 @@ from core.errors import FnproxyError, UnknownProvider, ValidationFailed
 
 PROBLEM_BASE = "https://fnproxy.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
+UNAVAILABLE_RETRY_AFTER_S = 2
+"""The Retry-After of a 503 that names no wait of its own (a store stall or outage, a backend
+that failed): about the store's lock wait, so a retry meets a released lock."""
 
 
 def problem_response(error: FnproxyError, instance: str | None = None) -> JSONResponse:
@@ -27,6 +30,8 @@ def problem_response(error: FnproxyError, instance: str | None = None) -> JSONRe
     body.update(error.extra)
     headers = {"WWW-Authenticate": 'Bearer realm="fnproxy"'} if error.status == 401 else {}
     retry_after = error.extra.get("retry_after_s")
+    if retry_after is None and error.status == 503:
+        retry_after = UNAVAILABLE_RETRY_AFTER_S
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return JSONResponse(body, status_code=error.status, headers=headers, media_type=MEDIA_TYPE)
