@@ -3,6 +3,11 @@ Layout, indexes and TTL field: `core.store.firestore_schema`.
 
 - Conditional writes are compare-and-sets on one document (`core.store.firestore_documents`);
   the registry's writes, which touch several documents, are in `core.store.firestore_registry`.
+- Leases (`core.store.leases`): a claim, a renewal and a save under a lease are each one
+  compare-and-set of the execution's document, deciding on the record its body holds.
+  `list_runnable` runs one query per open status (`queued`, `running`), oldest first by
+  `execution_id` within the retention window, and merges them; live leases are skipped after
+  the read, so a page may hold fewer than `limit` items.
 - Expiry: executions, sessions, idempotency records and rate-limit counters carry `expire_at`,
   a Timestamp for Firestore TTL policies, which delete expired documents lazily (typically
   within a day), so reads also check `expires_at` and never return an expired record.
@@ -28,12 +33,14 @@ Layout, indexes and TTL field: `core.store.firestore_schema`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -56,6 +63,7 @@ from core.models import (
     Page,
     Session,
     StatsRollup,
+    Status,
     id_floor,
 )
 from core.store import firestore_schema as schema
@@ -74,6 +82,7 @@ from core.store.firestore_documents import (
 )
 from core.store.firestore_registry import FirestoreFunctions, FirestoreRateLimits
 from core.store.firestore_schema import TTL_FIELD
+from core.store.leases import claimed, held_by, runnable, runnable_page, with_lease_of
 from core.store.rollups import CoalescedRollups, Tally
 
 logger = logging.getLogger("fnproxy.store.firestore")
@@ -106,6 +115,22 @@ def listing_query(
     return query.limit(limit)
 
 
+def runnable_query(
+    executions: AsyncCollectionReference,
+    status: str,
+    oldest_id: str,
+    after: str | None,
+    limit: int,
+) -> AsyncQuery:
+    """Executions of one status oldest first, from `oldest_id` (included) or after `after`."""
+    query = executions.where(filter=FieldFilter("status", "==", status))
+    query = query.where(filter=FieldFilter("execution_id", ">=", oldest_id))
+    query = query.order_by("execution_id", direction=AsyncQuery.ASCENDING)
+    if after is not None:
+        query = query.start_after({"execution_id": after})
+    return query.limit(limit)
+
+
 class _Executions:
     def __init__(self, collection: AsyncCollectionReference, retention_days: int) -> None:
         self._collection = collection
@@ -118,8 +143,14 @@ class _Executions:
         await create(self._ref(execution.execution_id), _execution_data(execution), "execution")
 
     async def save(
-        self, execution: Execution, *, only_if_status: Collection[str] | None = None
+        self,
+        execution: Execution,
+        *,
+        only_if_status: Collection[str] | None = None,
+        only_if_owner: str | None = None,
     ) -> bool:
+        if only_if_owner is not None:
+            return await self._save_leased(execution, only_if_owner, only_if_status)
         data = _execution_data(execution)
         ref = self._ref(execution.execution_id)
         if only_if_status is None:
@@ -131,6 +162,67 @@ class _Executions:
             ref, lambda stored: data if stored["status"] in statuses else None
         )
         return written
+
+    async def _save_leased(
+        self, execution: Execution, owner: str, statuses: Collection[str] | None
+    ) -> bool:
+        def decide(stored: Execution) -> Execution | None:
+            if statuses is not None and stored.status not in statuses:
+                return None
+            return with_lease_of(execution, stored) if held_by(stored, owner) else None
+
+        return await self._change(execution.execution_id, decide) is not None
+
+    async def claim(
+        self, execution_id: str, owner: str, lease_until: float, now: float
+    ) -> Execution | None:
+        def decide(stored: Execution) -> Execution | None:
+            return claimed(stored, owner, lease_until, now) if runnable(stored, now) else None
+
+        return await self._change(execution_id, decide)
+
+    async def renew(self, execution_id: str, owner: str, lease_until: float) -> bool:
+        def decide(stored: Execution) -> Execution | None:
+            return replace(stored, lease_until=lease_until) if held_by(stored, owner) else None
+
+        return await self._change(execution_id, decide) is not None
+
+    async def _change(
+        self, execution_id: str, decide: Callable[[Execution], Execution | None]
+    ) -> Execution | None:
+        """Compare-and-set of one record: `decide(stored)` gives the record to write, or None
+        to leave it. The record written, or None."""
+        ref = document(self._collection, execution_id)
+        if ref is None:
+            return None
+        decided: Execution | None = None
+
+        def decide_data(stored: dict[str, Any]) -> Decision:
+            nonlocal decided
+            decided = decide(Execution(**orjson.loads(stored["body"])))
+            return _execution_data(decided) if decided is not None else None
+
+        written, _ = await write_if(ref, decide_data)
+        return decided if written else None
+
+    async def list_runnable(
+        self, now: float, limit: int, cursor: str | None = None
+    ) -> Page[Execution]:
+        """One query per open status, oldest first, merged."""
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else None
+        oldest = id_floor(now - self._retention_s - CLOCK_SKEW_S)
+        queries = [
+            runnable_query(self._collection, status, oldest, after, limit + 1)
+            for status in sorted(Status.OPEN)
+        ]
+        with calling("query"):
+            found = await asyncio.gather(*(query.get() for query in queries))
+        scanned = sorted(
+            (Execution(**orjson.loads(s.get("body"))) for snapshots in found for s in snapshots),
+            key=lambda execution: execution.execution_id,
+        )
+        return runnable_page(scanned[: limit + 1], limit, now)
 
     async def get(self, execution_id: str) -> Execution | None:
         ref = document(self._collection, execution_id)
@@ -216,6 +308,16 @@ class _Idempotency:
         raise ServiceUnavailable(
             f"Firestore: idempotency record contended under {MAX_WRITE_ATTEMPTS} claims"
         )
+
+    async def extend(self, caller: str, key: str, execution_id: str, expires_at: float) -> bool:
+        ref = self._collection.document(schema.idempotency_id(caller, key))
+        extended = {"expires_at": expires_at, TTL_FIELD: expire_at(expires_at)}
+
+        def ours(stored: dict[str, Any]) -> Decision:
+            return {**stored, **extended} if stored["execution_id"] == execution_id else None
+
+        written, _ = await write_if(ref, ours)
+        return written
 
 
 def _claim_from(stored: dict[str, Any]) -> IdempotencyRecord:

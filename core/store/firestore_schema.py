@@ -75,10 +75,12 @@ class CompositeIndex:
 
 
 _BY_ID = ("execution_id", DESCENDING)
+# Listings are newest first; the runnable (queued, running) executions are read oldest first.
 COMPOSITE_INDEXES = (
     CompositeIndex(EXECUTIONS, (("function", ASCENDING), _BY_ID)),
     CompositeIndex(EXECUTIONS, (("status", ASCENDING), _BY_ID)),
     CompositeIndex(EXECUTIONS, (("function", ASCENDING), ("status", ASCENDING), _BY_ID)),
+    CompositeIndex(EXECUTIONS, (("status", ASCENDING), ("execution_id", ASCENDING))),
     CompositeIndex(STATS, (("function", ASCENDING), ("bucket_start", ASCENDING))),
 )
 

@@ -22,14 +22,6 @@ from tests.contract.test_store_contract import HOUR, make_claim, make_execution
 
 LEASE_S = 30.0
 DAY_S = 86400.0
-LEASING_BACKENDS = {"sqlite", "dynamodb"}
-
-
-@pytest.fixture(autouse=True)
-def _leasing_backends_only(request: pytest.FixtureRequest) -> None:
-    backend = getattr(request.node, "callspec", None)
-    if backend is not None and backend.params.get("store") not in LEASING_BACKENDS:
-        pytest.skip("leases of this backend are not built yet")
 
 
 async def queued(store: Store, **changes: Any) -> Execution:
