@@ -22,9 +22,12 @@ cost: one request, the whole answer read into memory.
   A body is read up to `max_response_bytes` and a head up to about `MAX_HEAD_BYTES`, counted
   as they arrive: past either, the connection is dropped and `ResponseTooLarge` raised.
 - **Failures** below HTTP (cannot resolve or connect, connection lost, malformed answer) raise
-  `HttpConnectionError`; a request that cannot be written (bad URL, CR/LF in a header, a
-  `Host` header) raises `InvalidRequestError`; `timeout_s` raises `TimeoutError`; `resolve`'s
-  own refusals (`core.errors.EgressDenied`) pass through. A cancelled or failed request
+  `HttpConnectionError`; when the request provably never left (cannot resolve or connect, a
+  new connection closed before it was written, the client closed) it is `HttpNotSentError`,
+  the only failure a caller may safely send again whatever the method. A request that cannot
+  be written (bad URL, CR/LF in a header, a `Host` header) raises `InvalidRequestError`;
+  `timeout_s` raises `TimeoutError`; `resolve`'s own refusals (`core.errors.EgressDenied`)
+  pass through. A cancelled or failed request
   always closes its connection, so a connection in the pool never holds a half-read answer.
 - **Retry once, on a stale connection only.** A server may close an idle keep-alive
   connection just as a request is sent on it. When a *reused* connection fails before any
@@ -33,8 +36,10 @@ cost: one request, the whole answer read into memory.
   `Idempotency-Key` header. That is aiohttp's rule (which this replaces); Go's net/http and
   urllib3 also never replay a POST there: "nothing received" cannot tell "closed before
   reading the request" from "ran the function, then died". The invocation service, which
-  counts attempts and backs off, retries the `TransientFailure` the provider raises instead.
+  counts attempts and backs off, retries only what was never sent (`HttpNotSentError`).
   A fresh connection, or one that already sent answer bytes, is never retried here.
+- **Memory.** A connection forgets an answer's buffers once it is handed over, so the idle
+  connections of a pool never hold the last (up to `max_response_bytes`) answer.
 - **TLS.** The default `ssl.create_default_context()` is created on the first https request,
   never at import; the host name is verified.
 """
@@ -54,7 +59,13 @@ import httptools
 
 from core.errors import ResponseTooLarge
 
-__all__ = ["HttpClient", "HttpConnectionError", "HttpResponse", "InvalidRequestError"]
+__all__ = [
+    "HttpClient",
+    "HttpConnectionError",
+    "HttpNotSentError",
+    "HttpResponse",
+    "InvalidRequestError",
+]
 
 KEEPALIVE_S = 30.0
 EXPIRY_SLACK_S = 0.01
@@ -89,6 +100,11 @@ _valid_names: set[str] = {"GET", "POST", "Content-Type"}
 
 class HttpConnectionError(OSError):
     """The exchange failed below HTTP: cannot connect, connection lost, malformed answer."""
+
+
+class HttpNotSentError(HttpConnectionError):
+    """The request never left: cannot resolve or connect, or a new connection closed before it
+    was written. Nothing reached the server, so sending it again is safe for any method."""
 
 
 class InvalidRequestError(ValueError):
@@ -252,7 +268,7 @@ class HttpClient:
     ) -> HttpResponse:
         """One exchange; raises HttpConnectionError, InvalidRequestError or TimeoutError."""
         if self.closed:
-            raise HttpConnectionError("the client is closed")
+            raise HttpNotSentError("the client is closed")
         parsed = parse_url(url)
         data, close = _serialize(method, parsed, headers or {}, body)
         pool = self._pools.get(parsed.origin)
@@ -352,7 +368,7 @@ class _Pool:
             else:
                 return connection
         reason = f"cannot connect to {self.name}: {_describe(failure)}"
-        raise HttpConnectionError(reason) from failure
+        raise HttpNotSentError(reason) from failure
 
     async def addresses(self) -> list[str]:
         """The client's `resolve` answer for the origin, else its host (asyncio resolves it)."""
@@ -362,7 +378,7 @@ class _Pool:
         try:
             return await resolve(self.url.host, self.url.port)
         except OSError as exc:
-            raise HttpConnectionError(f"cannot resolve {self.name}: {_describe(exc)}") from exc
+            raise HttpNotSentError(f"cannot resolve {self.name}: {_describe(exc)}") from exc
 
     async def exchange(
         self, connection: _Connection, data: bytes, head_only: bool, close: bool
@@ -456,7 +472,7 @@ class _Connection(asyncio.Protocol):
 
     async def exchange(self, data: bytes, head_only: bool) -> HttpResponse:
         if self._lost:  # closed by the server before the first request was written
-            raise HttpConnectionError(f"{self._pool.name} closed the connection")
+            raise HttpNotSentError(f"{self._pool.name} closed the connection")
         self._waiter = waiter = asyncio.get_running_loop().create_future()
         self._head_only = head_only
         self._status = 0
@@ -569,7 +585,7 @@ class _Connection(asyncio.Protocol):
             value = raw_value.decode("latin-1")
             previous = headers.get(name)
             headers[name] = value if previous is None else f"{previous}, {value}"
-        body = self._body
+        body, self._body, self._headers = self._body, [], []  # an idle connection keeps none
         waiter.set_result(
             HttpResponse(self._status, headers, body[0] if len(body) == 1 else b"".join(body))
         )
@@ -594,6 +610,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, error: Exception) -> None:
         waiter, self._waiter = self._waiter, None
         self.keep_alive = False
+        self._body = []
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 

@@ -14,6 +14,7 @@ from core.providers._http_client import (
     MAX_HEAD_BYTES,
     HttpClient,
     HttpConnectionError,
+    HttpNotSentError,
     InvalidRequestError,
     parse_url,
 )
@@ -272,10 +273,11 @@ async def test_replayable_request_is_retried_once_on_a_fresh_connection(client, 
 async def test_post_on_a_stale_connection_is_not_retried(client):
     async with RawServer(stale_after_first_answer()) as server:
         await client.request("POST", server.url, {}, b"1", 2)
-        with pytest.raises(HttpConnectionError, match="before answering"):
+        with pytest.raises(HttpConnectionError, match="before answering") as raised:
             await client.request("POST", server.url, {}, b"2", 2)
 
     assert server.accepted == 1 and len(server.requests) == 2
+    assert not isinstance(raised.value, HttpNotSentError)  # it was sent: it may have run
 
 
 async def test_no_retry_once_answer_bytes_arrived(client):
@@ -466,8 +468,42 @@ async def test_close_closes_idle_connections_and_refuses_requests():
 
 
 async def test_connection_refused(client):
-    with pytest.raises(HttpConnectionError, match="cannot connect to 127.0.0.1"):
-        await client.request("GET", f"http://127.0.0.1:{free_port()}/", {}, None, 2)
+    with pytest.raises(HttpNotSentError, match="cannot connect to 127.0.0.1"):
+        await client.request("POST", f"http://127.0.0.1:{free_port()}/", {}, b"x", 2)
+
+
+async def test_a_closed_client_sends_nothing(client):
+    client.close()
+    with pytest.raises(HttpNotSentError, match="closed"):
+        await client.request("POST", "http://127.0.0.1:9/", {}, b"x", 2)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nhalf",
+        b"HTTP/1.1 200 OK\r\n\x00garbage\r\n\r\n",
+    ],
+)
+async def test_an_answer_lost_after_sending_is_not_a_request_never_sent(client, answer):
+    async with RawServer(answering(answer, close=True)) as server:
+        with pytest.raises(HttpConnectionError) as raised:
+            await client.request("POST", server.url, {}, b"x", 2)
+
+    assert not isinstance(raised.value, HttpNotSentError)
+
+
+async def test_an_idle_connection_keeps_no_answer(client):
+    body = b"x" * 100_000
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + body
+    async with RawServer(answering(answer)) as server:
+        response = await client.request("GET", server.url, {}, None, 2)
+        (pool,) = client._pools.values()
+        (idle,) = pool.idle
+
+        assert response.body == body
+        assert idle._body == [] and idle._headers == []
 
 
 async def test_request_serialization(client):
