@@ -30,6 +30,7 @@ from core.invoke.runner import RunLimits, Runner
 from core.invoke.service import InvocationService, ServiceLimits
 from core.invoke.settle import Settler
 from core.invoke.worker import AsyncWorker
+from core.memory import return_large_buffers
 from core.providers.base import Provider
 from core.providers.registry import ProviderRegistry
 from core.registry.ratelimit import RateLimiter
@@ -307,6 +308,7 @@ def build_services(
     """The services over the backends `settings` choose. `secrets` is a source built already
     (see `load_aws_settings`, `load_gcp_settings`); `wrap_events` decorates the event bus (the
     Lambda handler adds metrics with it)."""
+    return_large_buffers()  # answers of up to MAX_RESPONSE_BYTES pass through this process
     store = build_store(settings)
     if secrets is None:
         secrets = build_secrets(settings)
