@@ -114,6 +114,25 @@ class ResponseTooLarge(FnproxyError):
     status, code, title = 502, "response_too_large", "Function answer too large"
 
 
+class UpstreamUnreachable(UpstreamUnavailable):
+    """The connection was lost after the request was sent: the function may have run, so the
+    attempt is not repeated (a caller retrying must know the function tolerates it)."""
+
+    code, title = "upstream_unreachable", "Function unreachable after the request was sent"
+
+
+class UpstreamThrottled(FnproxyError):
+    """The target still answered 429 after the retries: its Retry-After is passed on."""
+
+    status, code, title = 429, "upstream_throttled", "The function is throttled"
+
+
+class CircuitOpen(FnproxyError):
+    """The target's circuit breaker is open: the call failed fast, nothing was sent."""
+
+    status, code, title = 503, "circuit_open", "The function's circuit is open"
+
+
 class StoreUnavailable(ServiceUnavailable):
     """A store write did not commit: another connection held the lock past STORE_BUSY_TIMEOUT_S,
     or the disk refused it. Nothing of it was written; the same request may be sent again."""

@@ -23,7 +23,9 @@ from core.events.base import EventBus, WorkQueue
 from core.health import HealthChecks
 from core.history.service import HistoryService
 from core.invoke.batch import BatchService
+from core.invoke.breaker import CircuitBreakers
 from core.invoke.callbacks import CallbackSender
+from core.invoke.limits import TargetLimits
 from core.invoke.recorder import Recorder
 from core.invoke.retry import RetryPolicy
 from core.invoke.runner import RunLimits, Runner
@@ -288,6 +290,10 @@ class Services:
     worker: AsyncWorker
     registry: RegistryService
     health: HealthChecks
+    circuits: CircuitBreakers
+    """Every target's circuit breaker (shown by /health to a read token)."""
+    target_limits: TargetLimits
+    """The per-target concurrency cap every call to a function passes."""
 
     async def close(self) -> None:
         await self.queue.close()
@@ -321,7 +327,15 @@ def build_services(
     recorder = Recorder(store, events, settings.stats_bucket_s)
     settler = Settler(store.executions, providers, recorder, settings.max_stored_bytes)
     sessions = SessionService(store.sessions, settings.session_ttl_s)
-    runner = Runner(recorder, sessions, RunLimits(retry, settings.max_stored_bytes))
+    circuits = CircuitBreakers(settings.circuit_failure_threshold, settings.circuit_cooldown_s)
+    target_limits = TargetLimits(settings.target_max_concurrency)
+    runner = Runner(
+        recorder,
+        sessions,
+        RunLimits(retry, settings.max_stored_bytes),
+        breakers=circuits,
+        targets=target_limits,
+    )
     keyring = KeyRing(secrets, SIGNING_KEY_SECRET, cache_ttl_s=settings.secrets_cache_ttl_s)
     invocations = InvocationService(
         store=store,
@@ -380,4 +394,6 @@ def build_services(
             },
             settings.health_cache_s,
         ),
+        circuits=circuits,
+        target_limits=target_limits,
     )

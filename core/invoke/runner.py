@@ -1,5 +1,14 @@
 """Runs one execution to its end: session in, attempts with retries under one deadline,
-session out, and the outcome recorded. Shared by sync invocations and the async worker."""
+session out, and the outcome recorded. Shared by sync invocations and the async worker.
+
+Each attempt first takes one of its target's slots (`TargetLimits`: a hanging target holds only
+its own), then passes the target's circuit breaker (`CircuitBreakers`: an open circuit fails the
+call fast), then goes. Only a `TransientFailure` (which never reached the function) is retried.
+What kept the function from answering is recorded as the execution's error, and the API answers
+it as a problem (see `core.api.routes.invoke.unreached`): `UpstreamUnavailable` (502, retries
+exhausted), `UpstreamThrottled` (429 still after retries, with Retry-After),
+`UpstreamUnreachable` (502, lost after the request was sent: not retried), `CircuitOpen` (503,
+with Retry-After and the circuit's state)."""
 
 from __future__ import annotations
 
@@ -10,7 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import FnproxyError, InvalidRequest, PreconditionFailed
+from core.config import Settings
+from core.errors import (
+    CircuitOpen,
+    FnproxyError,
+    InvalidRequest,
+    PreconditionFailed,
+    UpstreamUnreachable,
+)
+from core.invoke.breaker import CircuitBreakers
+from core.invoke.limits import TargetLimits
 from core.invoke.payloads import cap
 from core.invoke.recorder import Recorder
 from core.invoke.retry import RetryPolicy
@@ -19,6 +37,10 @@ from core.providers.base import CallContext, InvocationOutcome, Provider, Transi
 from core.sessions.service import SessionService
 
 logger = logging.getLogger("fnproxy.invoke")
+
+_DEFAULTS = Settings()
+THROTTLED_RETRY_AFTER_S = 1.0
+"""Retry-After passed on for an upstream 429 that named none."""
 
 
 class RetriesExhausted(Exception):
@@ -40,11 +62,18 @@ class Runner:
         sessions: SessionService,
         limits: RunLimits,
         clock: Callable[[], float] = time.time,
+        *,
+        breakers: CircuitBreakers | None = None,
+        targets: TargetLimits | None = None,
     ) -> None:
         self._recorder = recorder
         self._sessions = sessions
         self._limits = limits
         self._clock = clock
+        self.breakers = breakers or CircuitBreakers(
+            _DEFAULTS.circuit_failure_threshold, _DEFAULTS.circuit_cooldown_s
+        )
+        self.targets = targets or TargetLimits(_DEFAULTS.target_max_concurrency)
 
     async def run(self, execution: Execution, provider: Provider, target: Any, payload: Any) -> Any:
         """Run and record `execution`; return the function's full result (the record keeps a
@@ -58,8 +87,10 @@ class Runner:
             event = with_session(payload, session)
             outcome = await self._attempts(execution, provider, target, event)
         except RetriesExhausted as exhausted:
-            self._fail(execution, Status.FAILED, "UpstreamUnavailable", exhausted.failure.reason)
-            execution.status_code = exhausted.failure.status_code
+            self._exhausted(execution, exhausted.failure)
+        except (UpstreamUnreachable, CircuitOpen) as unreached:
+            kind = type(unreached).__name__
+            self._fail(execution, Status.FAILED, kind, unreached.detail, **unreached.extra)
         except TimeoutError:
             message = f"no answer within {execution.timeout_s:g} s"
             self._fail(execution, Status.TIMED_OUT, "Timeout", message)
@@ -84,21 +115,13 @@ class Runner:
         self, execution: Execution, provider: Provider, target: Any, event: Any
     ) -> InvocationOutcome:
         policy = self._limits.retry.overridden_by(execution.retry_policy)
+        key = provider.function_key(target)
         deadline = time.monotonic() + execution.timeout_s
         retries = 0
         async with asyncio.timeout(execution.timeout_s):
             while True:
-                execution.attempts += 1
-                context = CallContext(
-                    execution_id=execution.execution_id,
-                    caller=execution.caller,
-                    timeout_s=max(deadline - time.monotonic(), 0.001),
-                    attempt=execution.attempts,
-                    mode=execution.mode,
-                    invoke_scopes=execution.invoke_scopes,
-                )
                 try:
-                    return await provider.invoke(target, event, context)
+                    return await self._attempt(execution, provider, target, event, key, deadline)
                 except TransientFailure as failure:
                     retries += 1
                     delay = policy.delay_before(retries, failure.retry_after_s)
@@ -108,6 +131,39 @@ class Runner:
                         "retrying %s in %.3f s after: %s", execution.execution_id, delay, failure
                     )
                     await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        execution: Execution,
+        provider: Provider,
+        target: Any,
+        event: Any,
+        key: str,
+        deadline: float,
+    ) -> InvocationOutcome:
+        """One attempt within one of the target's slots, past its circuit breaker (which
+        learns how it went); `CircuitOpen` when the breaker lets nothing through."""
+        async with self.targets.slot(key):
+            self.breakers.admit(key)
+            execution.attempts += 1
+            context = CallContext(
+                execution_id=execution.execution_id,
+                caller=execution.caller,
+                timeout_s=max(deadline - time.monotonic(), 0.001),
+                attempt=execution.attempts,
+                mode=execution.mode,
+                invoke_scopes=execution.invoke_scopes,
+            )
+            try:
+                outcome = await provider.invoke(target, event, context)
+            except (TransientFailure, UpstreamUnreachable):
+                self.breakers.failed(key)
+                raise
+            except BaseException:
+                self.breakers.abandoned(key)
+                raise
+            self.breakers.succeeded(key)
+            return outcome
 
     async def _load_session(self, execution: Execution) -> Session | None:
         if execution.session_id is None:
@@ -138,11 +194,23 @@ class Runner:
         execution.error = outcome.error
         execution.provider_info = outcome.info
 
+    def _exhausted(self, execution: Execution, failure: TransientFailure) -> None:
+        """Retries used up: a 429 is passed on as throttling (with its Retry-After)."""
+        execution.status_code = failure.status_code
+        if failure.status_code == 429:
+            retry_after_s = failure.retry_after_s
+            if retry_after_s is None:
+                retry_after_s = THROTTLED_RETRY_AFTER_S
+            details = {"retry_after_s": retry_after_s}
+            self._fail(execution, Status.FAILED, "UpstreamThrottled", failure.reason, **details)
+        else:
+            self._fail(execution, Status.FAILED, "UpstreamUnavailable", failure.reason)
+
     @staticmethod
-    def _fail(execution: Execution, status: str, kind: str, message: str) -> None:
+    def _fail(execution: Execution, status: str, kind: str, message: str, **details: Any) -> None:
         execution.status = status
         execution.success = False
-        execution.error = {"type": kind, "message": message}
+        execution.error = {"type": kind, "message": message, **details}
 
     async def _settle(self, execution: Execution, started: float) -> None:
         now = self._clock()

@@ -11,8 +11,11 @@ after a POST, go on as a GET without a body); a redirect to another origin is no
 3xx is the function's answer, so no header or credential ever reaches another origin. A
 followed hop's URL is made canonical and must be one the caller's scopes
 (`CallContext.invoke_scopes`) allow invoking, else 403; a new connection it needs passes the
-egress policy again. 429/502/503/504 and connection failures are transient (retried by the
-invocation service, honouring Retry-After); any other non-2xx answer is the function's failure.
+egress policy again. An attempt is transient (retried by the invocation service, honouring
+Retry-After) only when it provably never reached the function: a 429/502/503/504 answer, or a
+request that was never sent (cannot resolve or connect). A connection lost or a garbled answer
+after the request was sent is `UpstreamUnreachable` (502), never retried: the function may have
+run. Any other non-2xx answer is the function's failure.
 The request's own timeout is the call's deadline: if it fires before the service's, the
 `TimeoutError` is the same one the service would raise.
 
@@ -34,11 +37,18 @@ import orjson
 
 from core.auth.scopes import scopes_allow_invoking
 from core.egress import EgressPolicy
-from core.errors import Forbidden, InvalidRequest, NotSupported, ResponseTooLarge
+from core.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotSupported,
+    ResponseTooLarge,
+    UpstreamUnreachable,
+)
 from core.models import Page
 from core.providers._http_client import (
     HttpClient,
     HttpConnectionError,
+    HttpNotSentError,
     HttpResponse,
     InvalidRequestError,
     parse_url,
@@ -93,8 +103,12 @@ class HttpProvider:
             response = await self._send(target.method, target.url, headers, body, context)
         except InvalidRequestError as exc:
             raise InvalidRequest(f"invalid request to {_public(target.url)!r}: {exc}") from exc
-        except HttpConnectionError as exc:  # connection refused or lost, garbled answer, ...
+        except HttpNotSentError as exc:  # nothing left: safe to send again
             raise TransientFailure(f"{_public(target.url)} unreachable: {exc}") from exc
+        except HttpConnectionError as exc:  # sent, then lost or garbled: it may have run
+            raise UpstreamUnreachable(
+                f"{_public(target.url)}: {exc}; not retried, the request had been sent"
+            ) from exc
         status = response.status
         if status in TRANSIENT_STATUSES:
             retry_after_s = retry_after_seconds(response.headers.get("retry-after"))

@@ -20,9 +20,11 @@ else the provider's (`_` is the credentials' own). The payload must be a JSON ob
 action's parameters). Refusals: 404 `FunctionNotFound`; 401 `UpstreamUnavailable` (OpenWhisk
 rejected fnproxy's own credentials: not the caller's mistake, and repeating will not help);
 403 `Forbidden` (the credentials are valid but not for the namespace the caller chose); 413
-`PayloadTooLarge`; other 4xx `InvalidRequest`; 429, 5xx and connection failures are transient
-(retried, honouring Retry-After) when invoking, `RateLimited` / `UpstreamUnavailable` when
-listing, describing, dry-running or reading an activation (nobody retries those).
+`PayloadTooLarge`; other 4xx `InvalidRequest`; 429, 5xx and a request never sent (cannot
+connect) are transient (retried, honouring Retry-After) when invoking, `RateLimited` /
+`UpstreamUnavailable` when listing, describing, dry-running or reading an activation (nobody
+retries those). A connection lost after the request was sent is `UpstreamUnreachable`, never
+retried: the action may have run.
 
 The Basic credentials are encoded once and never logged, recorded, put in an error or shown by
 `repr`. `insecure` accepts a self-signed TLS certificate (OPENWHISK_INSECURE).
@@ -47,11 +49,13 @@ from core.errors import (
     NotFound,
     PayloadTooLarge,
     UpstreamUnavailable,
+    UpstreamUnreachable,
 )
 from core.models import Execution, Page
 from core.providers._http_client import (
     HttpClient,
     HttpConnectionError,
+    HttpNotSentError,
     HttpResponse,
     InvalidRequestError,
 )
@@ -348,8 +352,12 @@ class OpenWhiskProvider:
             )
         except InvalidRequestError as exc:
             raise InvalidRequest(f"cannot call OpenWhisk: {exc}") from exc
-        except HttpConnectionError as exc:
+        except HttpNotSentError as exc:  # nothing left: safe to send again
             raise TransientFailure(f"OpenWhisk unreachable: {exc}") from exc
+        except HttpConnectionError as exc:  # sent, then lost: the action may have run
+            raise UpstreamUnreachable(
+                f"OpenWhisk: {exc}; not retried, the request had been sent"
+            ) from exc
 
     def _client(self) -> HttpClient:
         if self._http is None:

@@ -353,7 +353,7 @@ async def test_the_functions_own_error_is_502_with_lambdas_status(client, seed, 
     assert record["status"] == "failed" and record["result"] == error
 
 
-async def test_throttling_after_every_retry_is_502_with_lambdas_last_status(client, seed, services):
+async def test_throttling_after_every_retry_is_429_with_retry_after(client, seed, services):
     with stubbed(services) as stub:
         for _ in range(3):  # MAX_RETRIES=2 in these tests
             stub.add_client_error("invoke", "TooManyRequestsException", "Rate exceeded", 429)
@@ -361,8 +361,9 @@ async def test_throttling_after_every_retry_is_502_with_lambdas_last_status(clie
             f"{API}/invoke", json={"function_name": "fn", "payload": "{}"}, headers=seed
         )
 
-    body = assert_seed_error(response, 502, status_code=429)
+    body = assert_seed_error(response, 429)
     assert body["attempts"] == 3 and body["execution_id"]
+    assert body["code"] == "upstream_throttled" and response.headers["retry-after"] == "1"
 
 
 async def test_the_same_invoke_scopes_as_the_native_api(client, admin, function):

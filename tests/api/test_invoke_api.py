@@ -294,8 +294,9 @@ async def test_retry_after_beyond_the_deadline_stops_retrying(client, admin, ff_
         "/v1/invoke", json={"target": target, "timeout_s": 1}, headers=admin
     )
     body = response.json()
-    assert response.status_code == 502 and body["attempts"] == 1
-    assert body["last_status_code"] == 429
+    assert response.status_code == 429 and body["attempts"] == 1
+    assert body["code"] == "upstream_throttled" and body["last_status_code"] == 429
+    assert response.headers["retry-after"] == "5"
 
 
 async def test_retry_after_is_waited_for(client, admin, ff_url):

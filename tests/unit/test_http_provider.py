@@ -17,6 +17,7 @@ from core.errors import (
     InvalidRequest,
     NotSupported,
     ResponseTooLarge,
+    UpstreamUnreachable,
 )
 from core.invoke.callbacks import CallbackSender
 from core.invoke.retry import RetryPolicy
@@ -26,6 +27,7 @@ from core.providers.http import HttpProvider, retry_after_seconds
 from core.providers.registry import ProviderRegistry
 from core.targets import GcpFunctionsTarget, HttpTarget
 from tests.conftest import free_port
+from tests.faults.fault_target import FaultTarget
 
 
 @pytest.fixture
@@ -137,6 +139,19 @@ async def test_connection_refused_is_transient(provider):
         await provider.invoke(target(closed), {"a": 1}, call())
 
     assert raised.value.status_code is None
+
+
+@pytest.mark.parametrize("fault", ["/garbage", "/truncated", "/cut"])
+async def test_a_connection_lost_after_sending_is_unreachable_not_transient(provider, fault):
+    faulty = FaultTarget().start()
+    try:
+        with pytest.raises(UpstreamUnreachable, match="not retried") as raised:
+            await provider.invoke(target(faulty.url(fault)), {"a": 1}, call())
+    finally:
+        faulty.stop()
+
+    assert raised.value.status == 502 and raised.value.code == "upstream_unreachable"
+    assert faulty.hits[fault] == 1
 
 
 async def test_cancelled_call_leaves_the_provider_usable(provider, ff_url):

@@ -21,12 +21,14 @@ from core.errors import (
     RateLimited,
     ResponseTooLarge,
     UpstreamUnavailable,
+    UpstreamUnreachable,
 )
 from core.models import Execution
 from core.providers.base import CallContext, SettlingProvider, TransientFailure
 from core.providers.openwhisk import OpenWhiskProvider
 from core.targets import OpenWhiskTarget
 from tests.conftest import free_port
+from tests.faults.fault_target import FaultTarget
 from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
     RunningOpenWhisk,
     openwhisk_server,
@@ -340,6 +342,20 @@ async def test_other_client_errors(provider, ow):
     ow.server.answer_next(f"{ACTIONS}/echo", 400, {"error": "malformed"})
     with pytest.raises(InvalidRequest, match="malformed"):
         await provider.invoke(action("echo"), {}, call())
+
+
+@pytest.mark.parametrize("fault", ["garbage", "truncated", "cut"])
+async def test_a_connection_lost_after_sending_is_unreachable_not_transient(fault):
+    faulty = FaultTarget().start()
+    provider = OpenWhiskProvider(faulty.url(""), "_", "u:k", pool_size=1)
+    try:
+        with pytest.raises(UpstreamUnreachable, match="not retried"):
+            await provider.invoke(action(fault), {}, call())
+    finally:
+        await provider.close()
+        faulty.stop()
+
+    assert sum(faulty.hits.values()) == 1
 
 
 async def test_connection_refused_is_transient(ow):

@@ -398,9 +398,12 @@ ENDPOINTS = [
             202: "Accepted (async)",
             403: "Not allowed by the policy, or the egress policy refuses the destination "
             "(egress_denied)",
-            429: "Rate limit reached (see Retry-After)",
-            502: "Unreachable after retries, or an answer over MAX_RESPONSE_BYTES "
-            "(response_too_large)",
+            429: "Rate limit reached (rate_limited), or the function still answered 429 after "
+            "retries (upstream_throttled); see Retry-After",
+            502: "Unreachable after retries (upstream_unavailable), the connection lost after "
+            "the request was sent, not retried (upstream_unreachable), or an answer over "
+            "MAX_RESPONSE_BYTES (response_too_large)",
+            503: "The function's circuit is open (circuit_open): fails fast, with Retry-After",
             504: "Timed out",
         },
     ),

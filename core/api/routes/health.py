@@ -2,8 +2,11 @@
 
 Without a token (or with one lacking `read`) the answer is the status and the version only,
 so nothing about the deployment (backends, region, limits, hosts) reaches an anonymous caller.
-A `read` token sees each port's check too. The status code tells the probe: 200 when every
-port answers, 503 otherwise. The ports are pinged at most once per HEALTH_CACHE_S seconds."""
+A `read` token sees each port's check too, and `circuits`: each target (function key) whose
+circuit breaker has failures on record, with its state (`closed`, `open`, `half_open`),
+consecutive failures and the seconds until a probe may go. An open circuit is a target's
+trouble, not fnproxy's: it never makes health fail. The status code tells the probe: 200 when
+every port answers, 503 otherwise. The ports are pinged at most once per HEALTH_CACHE_S seconds."""
 
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ async def health(call: Call) -> Response:
     if sees_checks(call):
         # The seeds' members too; each seed's own shape is at /lambda|/gcp|/openwhisk/health.
         body |= {"checks": checks, "module": "fnproxy", "timestamp": iso(time.time())}
+        body["circuits"] = call.services.circuits.states()
     return health_answer(body, healthy)
 
 

@@ -10,12 +10,28 @@ from core.api.endpoints import Call, Endpoint
 from core.api.problems import problem_response
 from core.api.responses import JSONResponse
 from core.api.schemas import BatchRequest, InvocationEnvelope, InvokeRequest
-from core.errors import FnproxyError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
+from core.errors import (
+    CircuitOpen,
+    FnproxyError,
+    InvalidRequest,
+    UpstreamThrottled,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    UpstreamUnreachable,
+)
 from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode, Status
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+UNREACHED_PROBLEMS: dict[str, type[FnproxyError]] = {
+    "UpstreamUnavailable": UpstreamUnavailable,
+    "UpstreamUnreachable": UpstreamUnreachable,
+    "UpstreamThrottled": UpstreamThrottled,
+    "CircuitOpen": CircuitOpen,
+}
+"""The problem answered for each recorded error type of a function that gave no answer (the
+error's other members, e.g. `retry_after_s` and `circuit`, go with it)."""
 
 
 def envelope(execution: Execution, result: Any) -> dict[str, Any]:
@@ -55,11 +71,13 @@ def to_request(body: InvokeRequest, idempotency_key: str | None = None) -> Invoc
 
 def unreached(execution: Execution) -> FnproxyError | None:
     """The problem to answer when the function could not be reached or timed out."""
+    recorded = execution.error or {}
     if execution.status == Status.TIMED_OUT:
-        error: FnproxyError = UpstreamTimeout(execution.error["message"])
-    elif execution.error and execution.error.get("type") == "UpstreamUnavailable":
-        error = UpstreamUnavailable(
-            execution.error["message"], last_status_code=execution.status_code
+        error: FnproxyError = UpstreamTimeout(recorded["message"])
+    elif recorded.get("type") in UNREACHED_PROBLEMS:
+        details = {k: v for k, v in recorded.items() if k not in ("type", "message")}
+        error = UNREACHED_PROBLEMS[recorded["type"]](
+            recorded["message"], last_status_code=execution.status_code, **details
         )
     else:
         return None
@@ -144,8 +162,12 @@ ENDPOINTS = [
             "or the callback_url (egress_denied)",
             404: "Unknown function",
             413: "Payload too large",
-            502: "Unreachable after retries, or an answer over MAX_RESPONSE_BYTES "
-            "(response_too_large)",
+            429: "The function still answered 429 after retries (upstream_throttled), with "
+            "its Retry-After",
+            502: "Unreachable after retries (upstream_unavailable), the connection lost after "
+            "the request was sent, not retried (upstream_unreachable), or an answer over "
+            "MAX_RESPONSE_BYTES (response_too_large)",
+            503: "The function's circuit is open (circuit_open): fails fast, with Retry-After",
             504: "Timed out",
         },
     ),
