@@ -1,6 +1,7 @@
 """Every benchmark in one run, against one set of processes, with one combined table:
 (a) 16 clients / 20 ms function, (a2) 128 clients / instant function, (b) a batch of 1000,
-(d) fnproxy's peak RSS after that load, (c) cold start and (d) the cold-start children's peaks.
+(d) fnproxy's peak RSS after that load, (c) cold start and (d) the cold-start children's peaks,
+(e) sent = answered = recorded = published = stats on the local, moto and emulator stacks.
 
     .venv/bin/python bench/run_all.py [--duration S] [--warmup S] [--cold-runs N] [--batches N]
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import bench_accounting
 import bench_batch
 import bench_cold_start
 import bench_memory
@@ -24,6 +26,7 @@ BENCHMARKS = (
     bench_registry,
     bench_memory,
     bench_cold_start,
+    bench_accounting,
 )
 
 
