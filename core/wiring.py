@@ -24,7 +24,7 @@ from core.health import HealthChecks
 from core.history.service import HistoryService
 from core.invoke.batch import BatchService
 from core.invoke.breaker import CircuitBreakers
-from core.invoke.callbacks import CallbackSender
+from core.invoke.callbacks import CallbackSender, CallbackTasks
 from core.invoke.limits import TargetLimits
 from core.invoke.recorder import Recorder
 from core.invoke.retry import RetryPolicy
@@ -167,10 +167,19 @@ def build_events(settings: Settings) -> EventBus:
     raise ConfigError(f"EVENTS_BACKEND: {backend!r} is not available in this build")
 
 
-def build_queue(settings: Settings) -> WorkQueue:
+def build_queue(settings: Settings, store: Store) -> WorkQueue:
     backend = settings.backend_for("queue")
-    if backend == "local":
-        return _load("core.events.local.LocalWorkQueue")(settings.async_workers)
+    if backend == "local":  # the store is the queue; cut payloads wait in the data folder
+        spool = _load("core.events.local.PayloadSpool")(
+            settings.data_path / "queue", settings.max_stored_bytes
+        )
+        return _load("core.events.local.LocalWorkQueue")(
+            store.executions,
+            spool,
+            per_function=settings.async_workers,
+            sweep_s=settings.execution_lease_s,
+            grace_s=settings.shutdown_grace_s,
+        )
     if backend == "sqs":
         return _load("core.events.sqs.SqsWorkQueue")(
             _required(settings.async_queue_url, "ASYNC_QUEUE_URL", backend),
@@ -321,7 +330,7 @@ def build_services(
     events = build_events(settings)
     if wrap_events is not None:
         events = wrap_events(events)
-    queue = build_queue(settings)
+    queue = build_queue(settings, store)
     providers = ProviderRegistry(provider_factories(settings))
     retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
     recorder = Recorder(store, events, settings.stats_bucket_s)
@@ -349,6 +358,7 @@ def build_services(
             max_stored_bytes=settings.max_stored_bytes,
             idempotency_ttl_s=settings.idempotency_ttl_s,
             retention_s=settings.history_retention_days * 86400,
+            claim_margin_s=settings.execution_lease_s,
         ),
     )
     registry = RegistryService(
@@ -383,6 +393,8 @@ def build_services(
             retention_s=settings.history_retention_days * 86400,
             max_stored_bytes=settings.max_stored_bytes,
             settler=settler,
+            lease_s=settings.execution_lease_s,
+            callback_tasks=CallbackTasks() if settings.backend_for("queue") == "local" else None,
         ),
         registry=registry,
         health=HealthChecks(

@@ -1,7 +1,10 @@
-"""Writes an execution's outcome everywhere it belongs: the history record, the stats rollup
-and one CloudEvent. A failing store or bus is retried; what still fails is logged whole (so it
-is never silently lost) and reported to the caller. A URL an error message echoes is redacted
-before any of it (`core.redaction`): the record's target already is."""
+"""Writes an execution's outcome everywhere it belongs: the history record first, then the
+stats rollup and one CloudEvent, so that nothing tells of an outcome the store does not hold.
+A runner holding an execution's lease writes only while it still holds it (`LeaseLost`
+otherwise: another runner took the execution over, and its outcome is the one told). A failing
+store or bus is retried; what still fails is logged whole (so it is never silently lost) and
+reported to the caller. A URL an error message echoes is redacted before any of it
+(`core.redaction`): the record's target already is."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from collections.abc import Awaitable
 import orjson
 
 from core import histogram
-from core.errors import ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable
 from core.events.base import EVENT_TYPE_PREFIX, CloudEvent, EventBus
 from core.invoke.retry import retry_write
 from core.models import Execution
@@ -22,6 +25,11 @@ from core.store.base import Store
 logger = logging.getLogger("fnproxy.recorder")
 
 
+class LeaseLost(Conflict):
+    """The runner's lease on the execution ended and another runner took it over: this
+    runner's outcome was not written, and nothing was told of it."""
+
+
 class Recorder:
     def __init__(self, store: Store, events: EventBus, stats_bucket_s: int) -> None:
         self._store = store
@@ -29,15 +37,29 @@ class Recorder:
         self._bucket_s = stats_bucket_s
 
     async def save(self, execution: Execution) -> None:
+        """Write the record; only while its runner still holds the lease, when it has one."""
         redact_error(execution)
-        await retry_write(lambda: self._store.executions.save(execution), "save execution")
+        owner = execution.lease_owner
+        written = await retry_write(
+            lambda: self._store.executions.save(execution, only_if_owner=owner), "save execution"
+        )
+        if owner is not None and not written:
+            raise LeaseLost(
+                f"execution {execution.execution_id} was taken over by another runner",
+                execution_id=execution.execution_id,
+            )
+
+    async def save_callback_result(self, execution: Execution) -> None:
+        """Write an ended record again with its callback's result (its one later change)."""
+        await retry_write(lambda: self._store.executions.save(execution), "save callback result")
 
     async def finish(self, execution: Execution) -> None:
-        """Record a settled execution: history, rollup and event, side by side."""
-        redact_error(execution)
-        await self._all(
-            execution, self.save(execution), self._roll_up(execution), self._publish(execution)
-        )
+        """Record a settled execution: history first; once it is stored, rollup and event."""
+        try:
+            await self.save(execution)
+        except RuntimeError as error:  # retry_write gave up
+            self._unrecorded(execution, [error])
+        await self.announce(execution)
 
     async def announce(self, execution: Execution) -> None:
         """The rollup and event of a settled execution a conditional write already saved."""
@@ -48,16 +70,20 @@ class Recorder:
         results = await asyncio.gather(*writes, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            logger.error(
-                "could not record execution %s: %s; record: %s",
-                execution.execution_id,
-                "; ".join(map(str, failures)),
-                orjson.dumps(execution.to_dict(), default=str).decode(),
-            )
-            raise ServiceUnavailable(
-                "the invocation ran but could not be fully recorded",
-                execution_id=execution.execution_id,
-            )
+            self._unrecorded(execution, failures)
+
+    @staticmethod
+    def _unrecorded(execution: Execution, failures: list[BaseException]) -> None:
+        logger.error(
+            "could not record execution %s: %s; record: %s",
+            execution.execution_id,
+            "; ".join(map(str, failures)),
+            orjson.dumps(execution.to_dict(), default=str).decode(),
+        )
+        raise ServiceUnavailable(
+            "the invocation ran but could not be fully recorded",
+            execution_id=execution.execution_id,
+        )
 
     async def _roll_up(self, execution: Execution) -> None:
         bucket = int(execution.created_at // self._bucket_s) * self._bucket_s

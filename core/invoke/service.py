@@ -29,6 +29,7 @@ from core.events.base import InvocationMessage, WorkQueue
 from core.invoke.callbacks import check_callback_url
 from core.invoke.payloads import cap, fingerprint
 from core.invoke.recorder import Recorder
+from core.invoke.retry import retry_write
 from core.invoke.runner import Runner
 from core.models import Execution, IdempotencyRecord, Mode, Status, new_id
 from core.providers.base import CallContext, Provider
@@ -84,6 +85,9 @@ class ServiceLimits:
     max_stored_bytes: int
     idempotency_ttl_s: int
     retention_s: int
+    claim_margin_s: float = 30.0
+    """How long past its deadline an Idempotency-Key claim outlives an execution that was
+    never recorded (EXECUTION_LEASE_S): then the same request may run."""
 
 
 class InvocationService:
@@ -125,9 +129,22 @@ class InvocationService:
             raise InvalidRequest("session_id needs a JSON object payload")
         execution = self._new_execution(request, principal, provider, function)
         if request.idempotency_key:
-            earlier = await self._claim(request, principal, execution.execution_id)
+            earlier = await self._claim(request, principal, execution)
             if earlier is not None:
                 return Invocation(earlier, result=earlier.result, replayed=True)
+        try:
+            result = await self._accept(execution, provider, request, enqueue)
+        except FnproxyError as refused:
+            if refused.status < 500:  # recorded: the key stands for that refusal
+                await self._keep_claim(execution)
+            raise
+        await self._keep_claim(execution)
+        return Invocation(execution, result=result)
+
+    async def _accept(
+        self, execution: Execution, provider: Provider, request: InvocationRequest, enqueue: bool
+    ) -> Any:
+        """Record and dry-run, queue or run the execution; a sync run's full result."""
         if request.mode == Mode.DRY_RUN:
             await self._dry_run(execution, provider, request)
         elif request.mode == Mode.ASYNC:
@@ -137,9 +154,8 @@ class InvocationService:
                 await self._enqueue(execution, request.payload)
         else:
             # Recorded once, when it ends: one write per sync invocation instead of two.
-            result = await self._runner.run(execution, provider, request.target, request.payload)
-            return Invocation(execution, result=result)
-        return Invocation(execution)
+            return await self._runner.run(execution, provider, request.target, request.payload)
+        return None
 
     async def _enqueue(self, execution: Execution, payload: Any) -> None:
         """Queue the execution; if the queue refuses or fails, the record says so and the
@@ -237,11 +253,15 @@ class InvocationService:
         )
 
     async def _claim(
-        self, request: InvocationRequest, principal: Principal, execution_id: str
+        self, request: InvocationRequest, principal: Principal, execution: Execution
     ) -> Execution | None:
         """None when this request is the first with its key; else the execution it started.
         A registered function is identified by its name and the version the caller pinned, not
-        by the version a canary split picked: a retry sent to the other one is the same request."""
+        by the version a canary split picked: a retry sent to the other one is the same request.
+
+        The claim is a lease: it lasts the invocation's deadline (a sync run) plus a margin,
+        and `_keep_claim` extends it once the execution is recorded; a claim whose execution
+        was never recorded (a crash, a store outage) expires, and the same request runs."""
         identity = (
             {"function": request.function_name, "version": request.pinned_version}
             if request.function_name
@@ -249,12 +269,13 @@ class InvocationService:
         )
         digest = fingerprint(identity, request.payload, request.mode, request.session_id)
         now = self._clock()
+        deadline_s = execution.timeout_s if request.mode == Mode.SYNC else 0.0
         record = IdempotencyRecord(
             caller=principal.subject,
             key=request.idempotency_key or "",
             fingerprint=digest,
-            execution_id=execution_id,
-            expires_at=now + self._limits.idempotency_ttl_s,
+            execution_id=execution.execution_id,
+            expires_at=now + deadline_s + self._limits.claim_margin_s,
         )
         earlier = await self._store.idempotency.claim(record, now)
         if earlier is None:
@@ -264,13 +285,31 @@ class InvocationService:
                 "this Idempotency-Key was used for a different request",
                 execution_id=earlier.execution_id,
             )
-        execution = await self._store.executions.get(earlier.execution_id)
-        if execution is None:
+        found = await self._store.executions.get(earlier.execution_id)
+        if found is None:
             raise Conflict(
                 "a request with this Idempotency-Key is still being accepted; retry shortly",
                 execution_id=earlier.execution_id,
             )
-        return execution
+        return found
+
+    async def _keep_claim(self, execution: Execution) -> None:
+        """Extend the Idempotency-Key claim of a recorded execution to IDEMPOTENCY_TTL_S."""
+        if not execution.idempotency_key:
+            return
+        expires_at = self._clock() + self._limits.idempotency_ttl_s
+        try:
+            await retry_write(
+                lambda: self._store.idempotency.extend(
+                    execution.caller,
+                    execution.idempotency_key or "",
+                    execution.execution_id,
+                    expires_at,
+                ),
+                "extend the Idempotency-Key claim",
+            )
+        except RuntimeError:  # the claim expires early: a retry after it may run again
+            logger.exception("Idempotency-Key of %s kept short", execution.execution_id)
 
     async def _dry_run(
         self, execution: Execution, provider: Provider, request: InvocationRequest
