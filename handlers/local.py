@@ -8,6 +8,7 @@ import itertools
 import logging
 import resource
 import sys
+import time
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -18,7 +19,6 @@ from core.config import Settings
 from core.wiring import Services, build_services
 
 logger = logging.getLogger("fnproxy")
-ABANDONED_REASON = "fnproxy restarted before this execution ran; its queued message was lost"
 LINGER_S = 1.0
 """After a 431, how long the rest of the request is read and dropped before the connection
 closes, so that the client, still sending, gets the answer rather than a reset."""
@@ -38,17 +38,20 @@ def configure_logging(level: str) -> None:
 
 
 def local_app(services: Services):
-    """The app with the local queue's worker started in its lifespan."""
+    """The app with the local queue's worker started in its lifespan: it resumes whatever an
+    earlier run left queued or running under an expired lease. A stop lets the running
+    executions and their callbacks finish for SHUTDOWN_GRACE_S, and leaves the rest queued."""
+
+    async def stop() -> None:
+        deadline = time.monotonic() + services.settings.shutdown_grace_s
+        await services.queue.close()
+        await services.worker.finish_callbacks(max(deadline - time.monotonic(), 0.0))
+        await services.close()
 
     async def start() -> None:
-        abandoned = await services.worker.abandon_open(ABANDONED_REASON)
-        if abandoned:
-            logger.warning(
-                "marked %d unfinished executions from an earlier run as failed", abandoned
-            )
         services.queue.start(services.worker.handle)
 
-    return create_app(services, on_startup=start, on_shutdown=services.close)
+    return create_app(services, on_startup=start, on_shutdown=stop)
 
 
 def head_too_large_answer(limit: int) -> bytes:

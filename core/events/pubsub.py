@@ -17,8 +17,14 @@ again:
   configured) with a `fnproxy_reason` attribute, and acknowledged: it is never retried;
 - a failure on the last allowed delivery (`deliveryAttempt >= max_delivery_attempts`, the
   dead-letter policy's maxDeliveryAttempts) is recorded as DeadLettered before it is raised,
-  so the record says what Pub/Sub's dead-letter policy then does with the message;
+  so the record says what Pub/Sub's dead-letter policy then does with the message; an
+  execution a live runner holds is never touched (its runner records the one outcome);
 - a redelivered message whose execution already ran is acknowledged without running.
+
+A push delivery has no per-message ack deadline to extend: the push request itself is the
+delivery, answered when the run ends, within the subscription's ack deadline (Eventarc's is
+600 s, above an event-driven function's longest timeout of 540 s). The execution's lease is
+what keeps a redelivery that arrives meanwhile from running it again.
 
 The publisher client is synchronous and batches in its own threads: it is built on first use
 in a worker thread (building it may look for credentials on the network), `publish` only adds

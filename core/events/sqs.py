@@ -8,8 +8,12 @@ a raised error fails that record alone and SQS delivers it again):
   `fnproxy_reason` attribute, and acknowledged: it is never retried;
 - a failure on the last allowed receive (`ApproximateReceiveCount >= max_receive_count`, the
   redrive policy's maxReceiveCount) is recorded as DeadLettered before it is raised, so the
-  record says what SQS's redrive then does with the message;
-- a redelivered message whose execution already ran is acknowledged without running.
+  record says what SQS's redrive then does with the message; an execution a live runner
+  holds is never touched (its runner records the one outcome);
+- a redelivered message whose execution already ran is acknowledged without running;
+- while the worker runs a message's execution, it extends the message's visibility with the
+  execution's lease (ChangeMessageVisibility with the record's receipt handle), so SQS does
+  not deliver it again while it runs.
 
 boto3 is synchronous: its calls run on a dedicated thread pool as large as the client's
 connection pool, never on the event loop.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +43,12 @@ from core.events.messages import (
 )
 
 if TYPE_CHECKING:
-    from core.invoke.worker import AsyncWorker
+    from core.invoke.worker import AsyncWorker, KeepAlive
 
 logger = logging.getLogger("fnproxy.sqs")
 
+MAX_VISIBILITY_S = 12 * 3600
+"""SQS's longest visibility timeout."""
 MAX_MESSAGE_BYTES = 256 * 1024
 """SQS's message size limit (body and attributes)."""
 REASON_ATTRIBUTE = "fnproxy_reason"
@@ -116,6 +123,26 @@ class SqsQueue:
     ) -> None:
         self.queue_url = queue_url
         self._sqs = PooledClient("sqs", region, endpoint_url, pool_size)
+        self._urls: dict[str, str] = {}
+
+    async def url_of(self, queue_arn: str) -> str:
+        """The URL of the queue `queue_arn` (`arn:aws:sqs:REGION:ACCOUNT:NAME`), looked up once."""
+        if queue_arn not in self._urls:
+            *_, account, name = queue_arn.split(":")
+            answer = await self._sqs.call(
+                "get_queue_url", QueueName=name, QueueOwnerAWSAccountId=account
+            )
+            self._urls[queue_arn] = answer["QueueUrl"]
+        return self._urls[queue_arn]
+
+    async def extend_visibility(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
+        """Hide the received message of queue `queue_arn` `seconds` more from now."""
+        await self._sqs.call(
+            "change_message_visibility",
+            QueueUrl=await self.url_of(queue_arn),
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=min(math.ceil(seconds), MAX_VISIBILITY_S),
+        )
 
     async def send(self, body: str, attributes: Mapping[str, str] | None = None) -> str:
         """Send one message; its SQS message id."""
@@ -165,7 +192,20 @@ class SqsDelivery:
             record["messageId"],
             SQS_SOURCE_PREFIX + record["eventSourceARN"],
             final=receive_count >= self._max_receive_count,
+            keep_alive=self._visibility_keeper(record),
         )
+
+    def _visibility_keeper(self, record: Mapping[str, Any]) -> KeepAlive | None:
+        """What extends the record's message visibility (None without a receipt handle)."""
+        receipt_handle = record.get("receiptHandle")
+        if not receipt_handle:
+            return None
+        queue_arn = record["eventSourceARN"]
+
+        async def keep_alive(seconds: float) -> None:
+            await self._dead_letters.extend_visibility(queue_arn, receipt_handle, seconds)
+
+        return keep_alive
 
     async def handle_sns_record(self, record: Mapping[str, Any]) -> None:
         """One Lambda SNS event record (`Sns.Message`, `Sns.MessageId`, `Sns.TopicArn`).
@@ -179,14 +219,21 @@ class SqsDelivery:
             final=False,
         )
 
-    async def _deliver(self, body: str, message_id: str, source: str, final: bool) -> None:
+    async def _deliver(
+        self,
+        body: str,
+        message_id: str,
+        source: str,
+        final: bool,
+        keep_alive: KeepAlive | None = None,
+    ) -> None:
         try:
             received = read_message(body, message_id, source)
         except MalformedMessage as malformed:
             await self._reject(body, source, malformed)
             return
         try:
-            await self._worker.run_delivery(received, body, final)
+            await self._worker.run_delivery(received, body, final, keep_alive)
         except MalformedMessage as malformed:
             await self._reject(body, received.source, malformed)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from core.errors import FnproxyError
@@ -64,6 +65,35 @@ class CallbackSender:
                 "status_code": outcome.status_code,
                 "attempts": attempt,
             }
+
+
+class CallbackTasks:
+    """Callbacks sent in tasks of their own, so that a slow or failing callback URL (retried
+    with backoff) holds no worker slot. A graceful stop gives them a bounded time to finish."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, sending: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._logged(sending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the callbacks being sent, then cancel the rest."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+        for task in list(self._tasks):
+            task.cancel()
+            logger.warning("a callback was still being sent at the stop: given up")
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @staticmethod
+    async def _logged(sending: Coroutine[Any, Any, None]) -> None:
+        try:
+            await sending
+        except Exception:
+            logger.exception("could not record a callback's result")
 
 
 def check_callback_url(providers: ProviderRegistry, url: str) -> None:

@@ -1,17 +1,26 @@
-"""The async worker: runs what the work queue delivers, at most once per execution, then POSTs
-the record to the execution's callback URL if it has one.
+"""The async worker: runs what the work queue delivers, at most once per execution unless its
+runner died, then POSTs the record to the execution's callback URL if it has one.
 
 It takes both kinds of queue message (`core.events.messages`): references to executions
 fnproxy queued itself, and invocation requests other systems published, which run here with
 the message's source as the caller. Queue backends decide what a failure means for the message
 (redelivery, dead-letter queue); the worker records what became of it.
+
+One life cycle per execution: the worker claims it (queued, or running under an expired lease)
+with a lease of `lease_s` that it renews every third of that while the function runs, telling
+the delivery too (`KeepAlive`: SQS extends the message's visibility with it); every write of the
+run is conditional on still holding the lease. A delivery that finds the execution leased to a
+live runner changes nothing, on the last allowed delivery too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from core.auth.principal import Principal
@@ -25,11 +34,11 @@ from core.events.messages import (
     ReceivedMessage,
     RequestedInvocation,
 )
-from core.invoke.callbacks import CallbackSender
+from core.invoke.callbacks import CallbackSender, CallbackTasks
 from core.invoke.payloads import cap
-from core.invoke.recorder import Recorder
+from core.invoke.recorder import LeaseLost, Recorder
 from core.invoke.service import InvocationRequest, InvocationService
-from core.invoke.settle import Settler, awaiting_outcome
+from core.invoke.settle import Settler
 from core.models import Execution, Mode, Status, new_id
 from core.store.base import ExecutionRepository
 
@@ -39,6 +48,10 @@ _DEFAULTS = Settings()
 MESSAGE_PROVIDER = "queue"
 MESSAGE_FUNCTION = "queue:message"
 """The function key of records for messages that never became an execution."""
+
+KeepAlive = Callable[[float], Awaitable[None]]
+"""Told, when the worker claims an execution and each time it renews the lease, to keep the
+delivery alive that many seconds more (SQS: the message's visibility)."""
 
 
 class AsyncWorker:
@@ -53,7 +66,11 @@ class AsyncWorker:
         retention_s: int = _DEFAULTS.history_retention_days * 86400,
         max_stored_bytes: int = _DEFAULTS.max_stored_bytes,
         settler: Settler | None = None,
+        lease_s: float = _DEFAULTS.execution_lease_s,
+        callback_tasks: CallbackTasks | None = None,
     ) -> None:
+        """`callback_tasks`: send callbacks in tasks of their own (a long-lived server), not
+        before the delivery returns (a function instance, frozen once it answered)."""
         self._executions = executions
         self._invocations = invocations
         self._recorder = recorder
@@ -62,38 +79,124 @@ class AsyncWorker:
         self._retention_s = retention_s
         self._max_stored_bytes = max_stored_bytes
         self._settler = settler
+        self._lease_s = lease_s
+        self._callback_tasks = callback_tasks
 
-    async def run(self, received: ReceivedMessage) -> Execution | None:
+    async def run(
+        self, received: ReceivedMessage, keep_alive: KeepAlive | None = None
+    ) -> Execution | None:
         """Handle a decoded queue message of either kind (see `handle`, `handle_request`)."""
         if isinstance(received.message, InvocationMessage):
-            return await self.handle(received.message)
-        return await self.handle_request(received.message, received.source, received.message_id)
+            return await self.handle(received.message, keep_alive)
+        return await self.handle_request(
+            received.message, received.source, received.message_id, keep_alive
+        )
 
-    async def handle(self, message: InvocationMessage) -> Execution | None:
-        """Run the message's queued execution; None when it already ran (a redelivery).
+    async def handle(
+        self, message: InvocationMessage, keep_alive: KeepAlive | None = None
+    ) -> Execution | None:
+        """Claim and run the message's execution; None when it already ran (a redelivery).
 
         Raises (so the queue delivers the message again) while the execution is missing from
-        the store or running elsewhere, and when its outcome could not be recorded."""
-        execution = await self._executions.get(message.execution_id)
+        the store or leased to a live runner, and when its outcome could not be recorded. A
+        runner that lost its lease meanwhile returns None: the one that took over tells."""
+        execution = await self._claim(message.execution_id)
         if execution is None:
-            raise NotFound(f"queued execution {message.execution_id} is not in the store")
-        if has_run(execution):
-            logger.info("execution %s already ran; redelivery ignored", execution.execution_id)
             return None
-        if not await self._start(execution):
-            raise _running_elsewhere(execution.execution_id)
+        if has_run(execution):  # the platform settles it: ask, never run it again
+            execution = await self._settled(execution)
+        else:
+            execution = await self._run_claimed(execution, message, keep_alive)
+        if execution is not None:
+            await self._call_back(execution)
+        return execution
+
+    async def _claim(self, execution_id: str) -> Execution | None:
+        claimed = await self._claim_quietly(execution_id)
+        if claimed is not None:
+            return claimed
+        execution = await self._executions.get(execution_id)
+        if execution is None:
+            raise NotFound(f"queued execution {execution_id} is not in the store")
+        if execution.status == Status.RUNNING and not has_run(execution):
+            raise _running_elsewhere(execution_id)
+        logger.info("execution %s already ran; redelivery ignored", execution_id)
+        return None
+
+    async def _run_claimed(
+        self, execution: Execution, message: InvocationMessage, keep_alive: KeepAlive | None
+    ) -> Execution | None:
+        claimed = dataclasses.replace(execution)
         try:
-            await self._invocations.run_queued(execution, message.payload)
+            async with self._lease(execution, keep_alive):
+                await self._invocations.run_queued(execution, _payload(execution, message))
+        except LeaseLost as lost:
+            logger.warning("%s: its outcome is not recorded here", lost.detail)
+            return None
         except FnproxyError as refused:
             if refused.status >= 500:  # it ran but could not be recorded: deliver again
                 raise
             # else the runner recorded why the request could not run
-        execution = await self._settled(execution)
-        await self._call_back(execution)
-        return execution
+        except asyncio.CancelledError:  # a graceful stop ran out of time: queued again
+            await self._put_back(claimed)
+            raise
+        return await self._settled(execution)
+
+    @contextlib.asynccontextmanager
+    async def _lease(
+        self, execution: Execution, keep_alive: KeepAlive | None
+    ) -> AsyncIterator[None]:
+        """Renew the execution's lease, and keep the delivery alive, while the body runs."""
+        await self._keep_alive(execution, keep_alive)
+        renewing = asyncio.create_task(self._renew(execution, keep_alive))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew(self, execution: Execution, keep_alive: KeepAlive | None) -> None:
+        owner = execution.lease_owner or ""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                if not await self._executions.renew(
+                    execution.execution_id, owner, self._clock() + self._lease_s
+                ):
+                    logger.warning("lost the lease on %s", execution.execution_id)
+                    return
+            except Exception as error:  # noqa: BLE001 - down a moment: renew at the next turn
+                logger.warning("could not renew the lease on %s: %s", execution.execution_id, error)
+            await self._keep_alive(execution, keep_alive)
+
+    async def _keep_alive(self, execution: Execution, keep_alive: KeepAlive | None) -> None:
+        """Tell the delivery to stay alive a lease longer; the lease alone guards the run when
+        it cannot (a message deleted or moved meanwhile, the queue down a moment)."""
+        if keep_alive is None:
+            return
+        try:
+            await keep_alive(self._lease_s)
+        except Exception as error:  # noqa: BLE001 - best effort, see above
+            logger.warning("could not keep %s's delivery alive: %s", execution.execution_id, error)
+
+    async def _put_back(self, claimed: Execution) -> None:
+        """Queue a claimed execution again (its run was cut short, nothing recorded)."""
+        claimed.status = Status.QUEUED
+        claimed.updated_at = self._clock()
+        try:
+            await self._executions.save(
+                claimed, only_if_status=[Status.RUNNING], only_if_owner=claimed.lease_owner
+            )
+        except Exception:  # its lease expires: the next start takes it over
+            logger.exception("could not queue execution %s again", claimed.execution_id)
 
     async def handle_request(
-        self, request: RequestedInvocation, source: str, message_id: str
+        self,
+        request: RequestedInvocation,
+        source: str,
+        message_id: str,
+        keep_alive: KeepAlive | None = None,
     ) -> Execution:
         """Run an invocation request now, as `source` with scope "invoke" (IAM decided who may
         publish). Its idempotency key (the request's, else one from `message_id`) makes a
@@ -117,10 +220,8 @@ class AsyncWorker:
         if has_run(execution):  # a redelivery of a request that already ran
             await self._call_back(execution)
             return execution
-        return (
-            await self.handle(InvocationMessage(execution.execution_id, request.payload))
-            or execution
-        )
+        message = InvocationMessage(execution.execution_id, request.payload)
+        return await self.handle(message, keep_alive) or execution
 
     async def _refused(self, refused: FnproxyError) -> Execution:
         """The runner recorded a refusal it raised (unknown function, payload too large):
@@ -143,18 +244,25 @@ class AsyncWorker:
         elapsed_s = self._clock() - (execution.started_at or execution.created_at)
         return await self._settler.settle_within(execution, execution.timeout_s - elapsed_s)
 
-    async def _start(self, execution: Execution) -> bool:
-        """Claim a queued execution (queued -> running, atomically)."""
-        execution.status = Status.RUNNING
-        execution.updated_at = self._clock()
-        return await self._executions.save(execution, only_if_status=[Status.QUEUED])
-
     async def _call_back(self, execution: Execution) -> None:
+        """Send the callback of an ended execution that has not had it: in a task of its own
+        when there are callback tasks, else now."""
         if execution.callback_url and execution.is_terminal and execution.callback_result is None:
-            execution.callback_result = await self._callbacks.send(
-                await self._invocations.with_clear_callback(execution)
-            )
-            await self._recorder.save(execution)
+            if self._callback_tasks is not None:
+                self._callback_tasks.submit(self._send_callback(execution))
+            else:
+                await self._send_callback(execution)
+
+    async def _send_callback(self, execution: Execution) -> None:
+        execution.callback_result = await self._callbacks.send(
+            await self._invocations.with_clear_callback(execution)
+        )
+        await self._recorder.save_callback_result(execution)
+
+    async def finish_callbacks(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the callbacks being sent (a graceful stop)."""
+        if self._callback_tasks is not None:
+            await self._callback_tasks.finish(timeout_s)
 
     async def reject(self, body: str, source: str, malformed: MalformedMessage) -> Execution | None:
         """Record a message that can never run as a failed execution (MalformedMessage, the
@@ -168,12 +276,19 @@ class AsyncWorker:
         error = {"type": "MalformedMessage", "message": malformed.reason}
         return await self._record_message(body, source, error)
 
-    async def run_delivery(self, received: ReceivedMessage, body: str, final: bool) -> None:
+    async def run_delivery(
+        self,
+        received: ReceivedMessage,
+        body: str,
+        final: bool,
+        keep_alive: KeepAlive | None = None,
+    ) -> None:
         """Run a message a queue delivered. A failure is raised so the queue delivers it again;
-        on its last allowed delivery (`final`) it is first recorded as DeadLettered.
-        `MalformedMessage` is raised as it is: the transport dead-letters those at once."""
+        on its last allowed delivery (`final`) what it left open is first recorded as
+        DeadLettered (never an execution a live runner holds). `MalformedMessage` is raised as
+        it is: the transport dead-letters those at once."""
         try:
-            await self.run(received)
+            await self.run(received, keep_alive)
         except MalformedMessage:
             raise
         except Exception as error:
@@ -195,26 +310,36 @@ class AsyncWorker:
         self, received: ReceivedMessage, body: str, reason: str, execution_id: str | None = None
     ) -> Execution | None:
         """Mark failed (DeadLettered) what a message that the queue gives up on left open: its
-        execution when there is one and it is still open (None when it had ended), else a new
-        record of the message."""
+        execution when nobody runs it (queued, or its runner's lease expired), else nothing
+        (None); a new record of the message when it has no execution."""
         error = {"type": "DeadLettered", "message": reason}
         if isinstance(received.message, InvocationMessage):
             execution_id = received.message.execution_id
         execution = await self._executions.get(execution_id) if execution_id else None
         if execution is None:
             return await self._record_message(body, received.source, error, execution_id)
-        if has_run(execution) or not await self._fail_open(execution, error):
-            return None
-        await self._recorder.announce(execution)
-        return execution
+        failed = await self._fail_unclaimed(execution.execution_id, error)
+        if failed is not None:
+            await self._recorder.announce(failed)
+        return failed
 
-    async def _fail_open(self, execution: Execution, error: dict[str, Any]) -> bool:
-        was = execution.status
-        execution.status = Status.FAILED
-        execution.success = False
-        execution.error = error
-        execution.finished_at = execution.updated_at = self._clock()
-        return await self._executions.save(execution, only_if_status=[was])
+    async def _fail_unclaimed(self, execution_id: str, error: dict[str, Any]) -> Execution | None:
+        """Claim the execution and record it failed under that claim: never one that ended,
+        nor one a live runner holds."""
+        claimed = await self._claim_quietly(execution_id)
+        if claimed is None or has_run(claimed):
+            return None
+        claimed.status = Status.FAILED
+        claimed.success = False
+        claimed.error = error
+        claimed.finished_at = claimed.updated_at = self._clock()
+        if not await self._executions.save(claimed, only_if_owner=claimed.lease_owner):
+            return None
+        return claimed
+
+    async def _claim_quietly(self, execution_id: str) -> Execution | None:
+        now = self._clock()
+        return await self._executions.claim(execution_id, new_id(), now + self._lease_s, now)
 
     async def _record_message(
         self, body: str, source: str, error: dict[str, Any], execution_id: str | None = None
@@ -241,28 +366,16 @@ class AsyncWorker:
         await self._recorder.finish(execution)
         return execution
 
-    async def abandon_open(self, reason: str, limit: int = 1000) -> int:
-        """Mark queued/running executions failed (a local restart lost their messages); not
-        those their platform still runs, which are settled when read."""
-        count = 0
-        for status in Status.OPEN:
-            page = await self._executions.list(status=status, limit=limit)
-            for execution in page.items:
-                if awaiting_outcome(execution):
-                    continue
-                execution.status = Status.FAILED
-                execution.success = False
-                execution.error = {"type": "Abandoned", "message": reason}
-                execution.finished_at = execution.updated_at = self._clock()
-                if await self._executions.save(execution, only_if_status=[status]):
-                    count += 1
-        return count
-
 
 def has_run(execution: Execution) -> bool:
     """Whether the execution's run is over: it ended, or the platform took it to settle later
     (a Lambda Event invocation; the runner then recorded a duration but no end)."""
     return execution.is_terminal or execution.duration_ms is not None
+
+
+def _payload(execution: Execution, message: InvocationMessage) -> Any:
+    """The run's full payload: the record's, unless it keeps only a cut copy (the message's)."""
+    return message.payload if execution.payload_truncated else execution.payload
 
 
 def _running_elsewhere(execution_id: str) -> Conflict:

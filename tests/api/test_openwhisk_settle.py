@@ -5,6 +5,7 @@ over SQLite, the openwhisk provider pointing at the OpenWhisk-protocol test serv
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 
 from core import wiring
 from core.api.app import create_app
-from core.events.base import CloudEvent
+from core.events.base import CloudEvent, InvocationMessage
 from core.invoke.recorder import Recorder
 from core.invoke.settle import Settler
 from core.models import Execution, new_id
@@ -193,10 +194,13 @@ async def test_only_executions_left_running_by_their_provider_are_asked_about(
     assert ow.server.requests == []
 
 
-async def test_a_restart_does_not_abandon_what_openwhisk_still_runs(client, services):
+async def test_the_queue_never_runs_again_what_openwhisk_still_runs(client, services):
     envelope = await invoke(client, {"sleep_ms": 300})
+    execution_id = envelope["execution_id"]
 
-    assert await services.worker.abandon_open("restarted") == 0
+    runnable = await services.store.executions.list_runnable(time.time(), 100)
+    assert execution_id not in [execution.execution_id for execution in runnable.items]
+    assert await services.worker.handle(InvocationMessage(execution_id, {})) is None
 
-    stored = await services.store.executions.get(envelope["execution_id"])
+    stored = await services.store.executions.get(execution_id)
     assert stored.status == "running" and stored.error is None

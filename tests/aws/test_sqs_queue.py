@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,13 @@ class Queues:
 
     def send(self, body: str) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=body)
+
+    def reappear(self, record: dict[str, Any]) -> None:
+        """End the visibility the worker gave a received message (as its timeout would): SQS
+        delivers it again, as it does after a Lambda failed to delete it."""
+        self.sqs.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+        )
 
 
 def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -166,8 +174,10 @@ async def test_a_redelivered_message_does_not_run_a_completed_execution_again(
     [first] = queues.receive()
     await delivery.handle_record(first)
     ran = await stored(services, queued.execution_id)
+    assert queues.receive(wait_s=0) == []  # hidden while the worker holds it
 
-    [again] = queues.receive()  # not deleted: SQS delivers it again
+    queues.reappear(first)  # not deleted: SQS delivers it again
+    [again] = queues.receive()
     assert again["messageId"] == first["messageId"]
     assert again["attributes"]["ApproximateReceiveCount"] == "2"
     await delivery.handle_record(again)
@@ -327,14 +337,17 @@ async def test_fnproxys_own_events_are_dead_lettered_but_not_recorded(
 
 
 async def running_elsewhere(services) -> Execution:
-    """A queued execution another worker has started (and not finished)."""
+    """A queued execution another worker has claimed, under a live lease (and not finished)."""
     execution = await queue_async_invocation(services)
-    execution.status = Status.RUNNING
-    assert await services.store.executions.save(execution, only_if_status=[Status.QUEUED])
-    return execution
+    now = time.time()
+    claimed = await services.store.executions.claim(
+        execution.execution_id, "another-runner", now + 60, now
+    )
+    assert claimed is not None
+    return claimed
 
 
-async def test_a_failure_is_retried_then_recorded_dead_lettered_on_the_last_receive(
+async def test_a_live_run_is_left_alone_by_every_receive_the_last_too(
     services, delivery, queues, events
 ):
     execution = await running_elsewhere(services)
@@ -342,22 +355,31 @@ async def test_a_failure_is_retried_then_recorded_dead_lettered_on_the_last_rece
     [first] = queues.receive()
     with pytest.raises(Conflict, match="running elsewhere"):
         await delivery.handle_record(first)
-    assert (await stored(services, execution.execution_id)).status == "running"
-
     [last] = queues.receive()
     assert last["attributes"]["ApproximateReceiveCount"] == str(MAX_RECEIVE_COUNT)
     with pytest.raises(Conflict):
         await delivery.handle_record(last)
 
-    failed = await stored(services, execution.execution_id)
-    assert failed.status == "failed" and failed.error["type"] == "DeadLettered"
-    assert "Conflict" in failed.error["message"]
-    assert [e.type for e in outcomes_of(events, execution.execution_id)] == [
-        "dev.fnproxy.invocation.failed"
-    ]
+    assert await stored(services, execution.execution_id) == execution
+    assert outcomes_of(events, execution.execution_id) == []
     assert queues.receive(wait_s=0) == []  # SQS's redrive moved it on
     [dead] = queues.receive(queues.dlq_url)
     assert dead["messageId"] == last["messageId"]
+
+
+async def test_a_run_whose_lease_expired_is_taken_over_and_counted(
+    services, delivery, queues, events
+):
+    execution = await queue_async_invocation(services, "again")
+    now = time.time()
+    assert await services.store.executions.claim(execution.execution_id, "dead", now - 1, now)
+    [record] = queues.receive()
+
+    await delivery.handle_record(record)
+
+    ran = await stored(services, execution.execution_id)
+    assert (ran.status, ran.result, ran.lease_takeovers) == ("succeeded", "again", 1)
+    assert len(outcomes_of(events, execution.execution_id)) == 1
 
 
 async def test_a_reference_to_a_missing_execution_is_recorded_dead_lettered_at_last(
@@ -480,6 +502,7 @@ async def test_an_outcome_that_could_not_be_recorded_is_delivered_again(services
     ran = await stored(services, queued.execution_id)
     assert ran.status == "succeeded"
 
+    queues.reappear(record)
     [again] = queues.receive()
     await delivery.handle_record(again)  # it ran: acknowledged, not run again
     assert await stored(services, queued.execution_id) == ran

@@ -7,6 +7,7 @@ as Eventarc delivers it)."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from core.events.pubsub import (
 )
 from core.invoke.recorder import outcome_event
 from core.invoke.worker import MESSAGE_FUNCTION
-from core.models import Execution, Status
+from core.models import Execution
 from core.wiring import build_services
 from tests.api.conftest import api_settings
 from tests.conftest import GCP_PROJECT
@@ -376,33 +377,28 @@ async def test_fnproxys_own_events_are_dead_lettered_but_not_recorded(
 
 
 async def running_elsewhere(services) -> Execution:
-    """A queued execution another worker has started (and not finished)."""
+    """A queued execution another worker has claimed, under a live lease (and not finished)."""
     execution = await queue_async_invocation(services)
-    execution.status = Status.RUNNING
-    assert await services.store.executions.save(execution, only_if_status=[Status.QUEUED])
-    return execution
+    now = time.time()
+    claimed = await services.store.executions.claim(
+        execution.execution_id, "another-runner", now + 60, now
+    )
+    assert claimed is not None
+    return claimed
 
 
-async def test_a_failure_is_raised_then_recorded_dead_lettered_on_the_last_attempt(
+async def test_a_live_run_is_left_alone_by_every_attempt_the_last_too(
     services, delivery, topics, events
 ):
     execution = await running_elsewhere(services)
     [event] = topics.deliveries()
 
-    for attempt in range(1, MAX_DELIVERY_ATTEMPTS):
+    for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
         with pytest.raises(Conflict, match="running elsewhere"):
             await delivery.handle_cloud_event(with_attempt(event, attempt))
-    assert (await stored(services, execution.execution_id)).status == "running"
 
-    with pytest.raises(Conflict):
-        await delivery.handle_cloud_event(with_attempt(event, MAX_DELIVERY_ATTEMPTS))
-
-    failed = await stored(services, execution.execution_id)
-    assert failed.status == "failed" and failed.error["type"] == "DeadLettered"
-    assert "Conflict" in failed.error["message"]
-    assert [e.type for e in outcomes_of(events, execution.execution_id)] == [
-        "dev.fnproxy.invocation.failed"
-    ]
+    assert await stored(services, execution.execution_id) == execution
+    assert outcomes_of(events, execution.execution_id) == []
 
 
 async def test_without_a_delivery_attempt_a_failure_is_only_raised(services, delivery, topics):
@@ -414,7 +410,7 @@ async def test_without_a_delivery_attempt_a_failure_is_only_raised(services, del
     with pytest.raises(Conflict):
         await delivery.handle_cloud_event(event)
 
-    assert (await stored(services, execution.execution_id)).status == "running"
+    assert await stored(services, execution.execution_id) == execution
 
 
 async def test_a_reference_to_a_missing_execution_is_recorded_dead_lettered_at_last(
@@ -438,7 +434,7 @@ async def test_the_emulators_dead_letter_policy_counts_attempts_and_moves_the_me
 ):
     """A real dead-letter policy: each failed delivery is given back (as a failed push is),
     Pub/Sub counts the attempts, and after the last one moves the message to the dead-letter
-    topic; the execution is recorded as DeadLettered on that last attempt."""
+    topic; the execution, which a live runner holds, is left to it, on that last attempt too."""
     subscription = topics.admin.subscribe(
         topics.work,
         dead_letter_policy={
@@ -457,8 +453,7 @@ async def test_the_emulators_dead_letter_policy_counts_attempts_and_moves_the_me
         topics.admin.nack(subscription, received)
 
     assert attempts == list(range(1, MAX_DELIVERY_ATTEMPTS + 1))
-    failed = await stored(services, execution.execution_id)
-    assert failed.error["type"] == "DeadLettered"
+    assert await stored(services, execution.execution_id) == execution
     assert topics.admin.pull(subscription, wait_s=1) == []  # not delivered a 6th time
     [dead] = topics.dead_lettered()
     assert orjson.loads(dead.data)["execution_id"] == execution.execution_id
