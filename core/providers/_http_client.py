@@ -38,6 +38,11 @@ cost: one request, the whole answer read into memory.
   reading the request" from "ran the function, then died". The invocation service, which
   counts attempts and backs off, retries only what was never sent (`HttpNotSentError`).
   A fresh connection, or one that already sent answer bytes, is never retried here.
+- **A request that cannot be replayed takes only a connection idle under
+  `UNREPLAYABLE_IDLE_S`.** Servers close idle connections after a few seconds (uvicorn and
+  Node 5 s, gunicorn 2 s), and a POST written onto one just as it closes can be neither
+  retried nor told apart from a run: so such a request reuses only a connection that has just
+  answered, and opens a fresh one otherwise. Replayable requests reuse up to `keepalive_s`.
 - **Memory.** A connection forgets an answer's buffers once it is handed over, so the idle
   connections of a pool never hold the last (up to `max_response_bytes`) answer.
 - **TLS.** The default `ssl.create_default_context()` is created on the first https request,
@@ -68,6 +73,8 @@ __all__ = [
 ]
 
 KEEPALIVE_S = 30.0
+UNREPLAYABLE_IDLE_S = 1.0
+"""The longest a connection may have been idle to carry a request that cannot be replayed."""
 EXPIRY_SLACK_S = 0.01
 """Idle connections this close to expiring are closed with the ones expired (timers may fire
 a little early)."""
@@ -322,12 +329,15 @@ class _Pool:
         try:
             async with self.slots:
                 head_only = method == "HEAD"
-                connection = self.take_idle()
+                replayable = _replayable(method, headers)
+                connection = self.take_idle(
+                    self.client.keepalive_s if replayable else UNREPLAYABLE_IDLE_S
+                )
                 if connection is not None:
                     try:
                         return await self.exchange(connection, data, head_only, close)
                     except HttpConnectionError:
-                        if connection.received or not _replayable(method, headers):
+                        if connection.received or not replayable:
                             raise
                         # the reused connection was stale: once more, on a fresh one
                 connection = await self.connect()
@@ -337,16 +347,20 @@ class _Pool:
             if not self.connections:
                 self._forget()
 
-    def take_idle(self) -> _Connection | None:
+    def take_idle(self, max_idle_s: float) -> _Connection | None:
+        """The most recently used idle connection if it has been idle under `max_idle_s`.
+        Expired or broken ones are closed on the way; younger-than-keepalive ones too old for
+        `max_idle_s` stay for requests that may use them."""
         idle = self.idle
-        if not idle:
-            return None
-        fresh_after = time.monotonic() - self.client.keepalive_s
+        now = time.monotonic()
         while idle:
-            connection = idle.pop()
-            if connection.reusable and connection.idle_since > fresh_after:
-                return connection
-            connection.close()
+            connection = idle[-1]
+            if not connection.reusable or connection.idle_since <= now - self.client.keepalive_s:
+                idle.pop().close()
+            elif connection.idle_since <= now - max_idle_s:
+                return None
+            else:
+                return idle.pop()
         return None
 
     async def connect(self) -> _Connection:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from core.errors import EgressDenied, ResponseTooLarge
+from core.providers import _http_client as http_client
 from core.providers._http_client import (
     MAX_HEAD_BYTES,
     HttpClient,
@@ -190,6 +191,20 @@ async def test_keep_alive_connection_is_reused(client):
             assert (await client.request("POST", server.url, {}, b"x", 2)).body == b"ok"
 
     assert server.accepted == 1 and len(server.requests) == 3
+
+
+async def test_a_post_reuses_only_a_connection_that_just_answered(client, monkeypatch):
+    """A server may close an idle connection as a POST is written onto it, and a POST cannot be
+    replayed: past UNREPLAYABLE_IDLE_S it takes a fresh connection, while a GET still reuses."""
+    monkeypatch.setattr(http_client, "UNREPLAYABLE_IDLE_S", 0.05)
+    async with RawServer(answering(OK)) as server:
+        await client.request("POST", server.url, {}, b"x", 2)
+        await client.request("POST", server.url, {}, b"x", 2)  # at once: reused
+        await asyncio.sleep(0.1)
+        await client.request("POST", server.url, {}, b"x", 2)  # idle too long: fresh
+        await client.request("GET", server.url, {}, None, 2)  # reused
+
+    assert server.accepted == 2 and len(server.requests) == 4
 
 
 async def test_idle_connections_are_reused_last_in_first_out():
