@@ -32,7 +32,8 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "Retry-After": {
-        "description": "Whole seconds until the limit's window ends",
+        "description": "Whole seconds to wait before trying again (the rest of a limit's "
+        "window, an open circuit's cool-down, or a backend's expected recovery)",
         "required": True,
         "schema": {"type": "integer", "minimum": 1},
     },
@@ -44,7 +45,15 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 """Response headers (components/headers); the edge middleware adds the first three."""
 EVERY_ANSWER = ("X-Request-Id", "X-Content-Type-Options", "Cache-Control")
-STATUS_HEADERS = {"401": ("WWW-Authenticate",), "429": ("Retry-After",)}
+STATUS_HEADERS = {
+    "401": ("WWW-Authenticate",),
+    "429": ("Retry-After",),
+    "503": ("Retry-After",),
+}
+BACKEND_UNAVAILABLE = (
+    "A backend is unavailable (store_unavailable, or service_unavailable for the secrets, "
+    "events or queue): retry after Retry-After"
+)
 
 
 def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
@@ -85,6 +94,7 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     for status, description in endpoint.extra_responses.items():
         responses[str(status)] = {"description": description, "content": problem}
     responses.setdefault("400", {"description": "Malformed request", "content": problem})
+    responses.setdefault("503", {"description": BACKEND_UNAVAILABLE, "content": problem})
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "tags": [endpoint.tag],

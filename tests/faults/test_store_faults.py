@@ -117,6 +117,7 @@ def assert_store_reported(caller: httpx.Client) -> None:
     answer = caller.get("/health")
     assert answer.status_code == 503, answer.text
     assert answer.json()["checks"]["store"] != "ok"
+    assert int(answer.headers["retry-after"]) >= 1
 
 
 def assert_recovered(caller: httpx.Client) -> None:

@@ -328,6 +328,10 @@ def test_the_openapi_document_is_valid_and_lists_the_edge_headers(server: Server
     ):
         throttled = document["paths"][path]["post"]["responses"]["429"]
         assert "Retry-After" in throttled["headers"], path
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            unavailable = operation["responses"]["503"]  # every route touches a backend
+            assert "Retry-After" in unavailable["headers"], (method, path)
     health = document["paths"]["/health"]["get"]
     assert {} in health["security"] and "401" in health["responses"]
     for response in health["responses"].values():

@@ -27,8 +27,14 @@ def sees_checks(call: Call) -> bool:
     return has_scope(call.principal, READ)
 
 
+UNHEALTHY_RETRY_AFTER = "5"
+"""Seconds a prober should wait after a 503: about one HEALTH_CACHE_S round of pings."""
+
+
 def health_answer(body: dict[str, Any], healthy: bool) -> JSONResponse:
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    if healthy:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": UNHEALTHY_RETRY_AFTER})
 
 
 async def health(call: Call) -> Response:

@@ -167,7 +167,8 @@ ENDPOINTS = [
             502: "Unreachable after retries (upstream_unavailable), the connection lost after "
             "the request was sent, not retried (upstream_unreachable), or an answer over "
             "MAX_RESPONSE_BYTES (response_too_large)",
-            503: "The function's circuit is open (circuit_open): fails fast, with Retry-After",
+            503: "The function's circuit is open (circuit_open), or a backend is unavailable "
+            "(store_unavailable, service_unavailable): retry after Retry-After",
             504: "Timed out",
         },
     ),
