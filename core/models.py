@@ -54,7 +54,13 @@ def iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
 
 
-INTERNAL_FIELDS = ("invoke_scopes", "sealed_target", "lease_owner", "lease_until")
+INTERNAL_FIELDS = (
+    "invoke_scopes",
+    "sealed_target",
+    "lease_owner",
+    "lease_until",
+    "announcement_pending",
+)
 """Execution fields kept in the store but never shown to callers."""
 
 
@@ -113,10 +119,23 @@ class Execution:
     lease_takeovers: int = 0
     """How often a runner took the execution over from one whose lease had expired (a runner
     that died or stalled mid-run): a count callers see, as each one may have run it again."""
+    announcement_pending: bool = False
+    """The outbox: set by the save that stores the outcome, cleared (with the stats count, in
+    one atomic step) once its event went out (`ExecutionRepository.settle_announcement`)."""
 
     @property
     def is_terminal(self) -> bool:
         return self.status in Status.TERMINAL
+
+    @property
+    def callback_pending(self) -> bool:
+        """Whether the ended execution's callback has not been sent (nor given up on) yet."""
+        return self.is_terminal and bool(self.callback_url) and self.callback_result is None
+
+    @property
+    def in_outbox(self) -> bool:
+        """Whether the ended execution still owes its announcement or its callback."""
+        return self.is_terminal and (self.announcement_pending or self.callback_pending)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

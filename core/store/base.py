@@ -17,6 +17,7 @@ contract suite in `tests/contract/`. Rules every backend keeps:
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Protocol
 
 from core.models import (
@@ -30,6 +31,17 @@ from core.models import (
     StatsRollup,
     VersionChange,
 )
+
+
+@dataclass(frozen=True)
+class StatsCount:
+    """One outcome to add to the stats rollup of (`bucket_start`, `function`)."""
+
+    function: str
+    bucket_start: int
+    success: bool
+    duration_ms: float
+    histogram_slot: int
 
 
 class ExecutionRepository(Protocol):
@@ -70,6 +82,19 @@ class ExecutionRepository(Protocol):
         expired before `now`, oldest first, through a bounded, indexed query per page.
         Follow `next_cursor` until it is None to see them all: a page may hold fewer than
         `limit` (even none) while more follow, since the pages skip live leases."""
+
+    async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
+        """In one atomic step, add `count` to its stats rollup and clear the execution's
+        `announcement_pending`, only while that flag is set; whether it did. Called once the
+        outcome's event went out: a second call (a redo) counts nothing."""
+
+    async def list_outbox(
+        self, updated_before: float, limit: int, cursor: str | None = None
+    ) -> Page[Execution]:
+        """Ended executions that still owe their announcement or their callback
+        (`Execution.in_outbox`), last updated before `updated_before`, oldest first, through a
+        bounded, indexed query of those alone. Follow `next_cursor` until it is None: a page
+        may hold fewer than `limit` (even none) while more follow."""
 
     async def get(self, execution_id: str) -> Execution | None: ...
 

@@ -17,6 +17,11 @@ and the rate-limit counters are in `core.store.dynamodb_registry`.
   `list_runnable` walks the by_status index's `queued` and `running` partitions day by day,
   oldest first, from the retention window's start (or the cursor's day): a full pass costs two
   small queries per day of the window, which suits recovery; the AWS queue is SQS, not this.
+- The outbox: an ended execution that owes its announcement or callback has the sparse
+  `by_outbox` index's key (its id's day), and `announcement_pending` as an attribute (it, not
+  the body's copy, counts). `settle_announcement` is one TransactWriteItems: the execution's
+  update conditional on that attribute (leaving the index when no callback is owed) and the
+  rollup's ADD. `list_outbox` walks `by_outbox` day by day as `list_runnable` walks by_status.
 - Expiry: executions, sessions and idempotency records carry `ttl` (epoch seconds). DynamoDB
   deletes expired items lazily (often within days), so reads also check `expires_at` and never
   return an expired item.
@@ -48,7 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -70,12 +75,14 @@ from core.models import (
     id_floor,
 )
 from core.store import dynamodb_schema as schema
+from core.store.base import StatsCount
 from core.store.cursors import check_limit, decode_cursor, encode_cursor
 from core.store.dynamodb_registry import Functions, RateLimits
 from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
 from core.store.dynamodb_table import (
     ConditionFailed,
     Table,
+    TransactionCanceled,
     decode_body,
     encode_body,
     from_attributes,
@@ -83,7 +90,7 @@ from core.store.dynamodb_table import (
     ttl_seconds,
 )
 from core.store.leases import claimed, runnable
-from core.store.rollups import CoalescedRollups, Tally
+from core.store.rollups import CoalescedRollups, Tally, tally_of
 
 __all__ = ["TABLE_DEFINITION", "TTL_ATTRIBUTE", "DynamoDBStore", "create_table"]
 
@@ -209,10 +216,49 @@ class _Executions:
         (the retention window's start, or the cursor's day) up to today."""
         check_limit(limit)
         after = _decode_cursor(cursor)[0] if cursor is not None else None
-        ids = await self._oldest_open_ids(self._days_after(now, after), after, limit + 1)
+        days = self._days_after(now, after)
+        ids = await self._oldest_ids(days, after, limit + 1, _open_partitions)
         page_ids = ids[:limit]
         items = [e for e in await self._fetch(page_ids) if runnable(e, now)]
         return Page(items, encode_cursor(page_ids[-1]) if len(ids) > limit else None)
+
+    async def list_outbox(
+        self, updated_before: float, limit: int, cursor: str | None = None
+    ) -> Page[Execution]:
+        """The by_outbox index, day by day from the oldest (as `list_runnable`)."""
+        check_limit(limit)
+        after = _decode_cursor(cursor)[0] if cursor is not None else None
+        days = self._days_after(updated_before, after)
+        ids = await self._oldest_ids(days, after, limit + 1, _outbox_partition)
+        page_ids = ids[:limit]
+        items = [
+            e
+            for e in await self._fetch(page_ids)
+            if e.in_outbox and e.updated_at < updated_before
+        ]
+        return Page(items, encode_cursor(page_ids[-1]) if len(ids) > limit else None)
+
+    async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
+        """A read (is a callback still owed?), then one transaction conditional on the flag."""
+        key = to_attributes(schema.execution_key(execution_id))
+        item = await self._table.get(schema.execution_key(execution_id))
+        stored = _execution_from(item) if item is not None else None
+        if stored is None or not stored.announcement_pending:
+            return False
+        leave = "" if stored.callback_pending else f" REMOVE {schema.OUTBOX_INDEX}"
+        cleared = {
+            "Key": key,
+            "UpdateExpression": "SET announcement_pending = :false" + leave,
+            "ConditionExpression": "announcement_pending = :true",
+            "ExpressionAttributeValues": to_attributes({":true": True, ":false": False}),
+        }
+        stats_key = to_attributes(schema.stats_key(count.bucket_start, count.function))
+        counted = {"Key": stats_key, **_stats_update(tally_of(count))}
+        try:
+            await self._table.transact([{"Update": cleared}, {"Update": counted}])
+        except TransactionCanceled:  # the flag was cleared meanwhile: counted already
+            return False
+        return True
 
     def _days_after(self, now: float, after: str | None) -> list[date]:
         """The days that may hold open ids above `after`, oldest first: from the retention
@@ -223,9 +269,11 @@ class _Executions:
         newest = schema.utc_day(now + CLOCK_SKEW_S)
         return [oldest + timedelta(days=n) for n in range((newest - oldest).days + 1)]
 
-    async def _oldest_open_ids(self, days: list[date], after: str | None, want: int) -> list[str]:
-        """Up to `want` ids of queued or running executions above `after`, oldest first. Days
-        are queried in rounds of 1, 2, 4, ... at once, both statuses of each."""
+    async def _oldest_ids(
+        self, days: list[date], after: str | None, want: int, partitions: DayPartitions
+    ) -> list[str]:
+        """Up to `want` ids above `after` in the index partitions of these days, oldest first.
+        Days are queried in rounds of 1, 2, 4, ... at once, every partition of each."""
         ids: list[str] = []
         width = 1
         while days and len(ids) < want:
@@ -233,18 +281,19 @@ class _Executions:
             missing = want - len(ids)
             found = await asyncio.gather(
                 *(
-                    self._open_ids(day, status, after, missing)
+                    self._index_ids(index, partition, after, missing)
                     for day in chosen
-                    for status in Status.OPEN
+                    for index, partition in partitions(day)
                 )
             )
             ids += sorted(i for day_ids in found for i in day_ids)
             width = min(width * 2, MAX_DAYS_PER_ROUND)
         return ids[:want]
 
-    async def _open_ids(self, day: date, status: str, after: str | None, want: int) -> list[str]:
-        """One day's oldest ids of one status above `after`, up to `want`."""
-        index, partition = schema.listing_partition(day, None, status)
+    async def _index_ids(
+        self, index: str, partition: str, after: str | None, want: int
+    ) -> list[str]:
+        """One index partition's oldest ids above `after`, up to `want`."""
         condition = "#partition = :partition"
         values: dict[str, Any] = {":partition": partition}
         if after is not None:
@@ -396,6 +445,18 @@ class _Executions:
         return [found[i] for i in execution_ids if i in found]
 
 
+DayPartitions = Callable[[date], list[tuple[str, str]]]
+"""The (index, partition key) pairs a walk over days queries for one day."""
+
+
+def _open_partitions(day: date) -> list[tuple[str, str]]:
+    return [schema.listing_partition(day, None, status) for status in Status.OPEN]
+
+
+def _outbox_partition(day: date) -> list[tuple[str, str]]:
+    return [(schema.OUTBOX_INDEX, day.isoformat())]
+
+
 def _execution_item(execution: Execution) -> dict[str, Any]:
     day = schema.execution_day(execution.execution_id)
     return {
@@ -406,6 +467,8 @@ def _execution_item(execution: Execution) -> dict[str, Any]:
                 "status": execution.status,
                 "lease_owner": execution.lease_owner,
                 "lease_until": execution.lease_until,
+                "announcement_pending": execution.announcement_pending,
+                schema.OUTBOX_INDEX: day.isoformat() if execution.in_outbox else None,
                 TTL_ATTRIBUTE: ttl_seconds(execution.expires_at),
                 **schema.listing_keys(day, execution.function, execution.status),
             }
@@ -420,6 +483,8 @@ def _execution_from(item: dict[str, Any]) -> Execution:
     execution = Execution(**decode_body(item["body"]))
     if "lease_until" in item:
         execution.lease_until = float(item["lease_until"]["N"])
+    if "announcement_pending" in item:
+        execution.announcement_pending = item["announcement_pending"]["BOOL"]
     return execution
 
 

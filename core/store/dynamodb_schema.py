@@ -49,6 +49,9 @@ TTL_ATTRIBUTE = "ttl"
 LISTING_SORT_KEY = "execution_id"
 # Each index's partition key attribute carries the index's own name.
 LISTING_INDEXES = ("by_day", "by_function", "by_status", "by_function_status")
+OUTBOX_INDEX = "by_outbox"
+"""Sparse: only ended executions that still owe their announcement or callback have its key
+(the UTC day of their id), so the outbox sweep reads those alone."""
 
 TABLE_DEFINITION: dict[str, Any] = {
     "KeySchema": [
@@ -57,7 +60,7 @@ TABLE_DEFINITION: dict[str, Any] = {
     ],
     "AttributeDefinitions": [
         {"AttributeName": name, "AttributeType": "S"}
-        for name in ("pk", "sk", LISTING_SORT_KEY, *LISTING_INDEXES)
+        for name in ("pk", "sk", LISTING_SORT_KEY, *LISTING_INDEXES, OUTBOX_INDEX)
     ],
     "GlobalSecondaryIndexes": [
         {
@@ -68,7 +71,7 @@ TABLE_DEFINITION: dict[str, Any] = {
             ],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         }
-        for index in LISTING_INDEXES
+        for index in (*LISTING_INDEXES, OUTBOX_INDEX)
     ],
     "BillingMode": "PAY_PER_REQUEST",
 }

@@ -11,6 +11,11 @@ Layout, indexes and TTL field: `core.store.firestore_schema`.
 - Expiry: executions, sessions, idempotency records and rate-limit counters carry `expire_at`,
   a Timestamp for Firestore TTL policies, which delete expired documents lazily (typically
   within a day), so reads also check `expires_at` and never return an expired record.
+- The outbox: an execution document's `outbox` field is true while the ended execution owes
+  its announcement or callback; `list_outbox` queries it (composite index outbox, execution_id).
+  `settle_announcement` is one batch: the execution's update, preconditioned on the update
+  time of the read that found the flag set, and the rollup's Increments (read again and
+  retried when the document changed meanwhile).
 - Stats: rollups are added to with `Increment` transforms (atomic on the server), spread over
   ROLLUP_SHARDS documents per (bucket, function) because Firestore sustains only a modest
   write rate per document; a read sums the shards. Outcomes of a rollup that arrive while its
@@ -44,7 +49,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition
 from google.cloud.firestore_v1 import (
     AsyncClient,
     AsyncCollectionReference,
@@ -67,6 +72,7 @@ from core.models import (
     id_floor,
 )
 from core.store import firestore_schema as schema
+from core.store.base import StatsCount
 from core.store.cursors import check_limit, decode_cursor, encode_cursor
 from core.store.firestore_documents import (
     DELETE,
@@ -82,8 +88,15 @@ from core.store.firestore_documents import (
 )
 from core.store.firestore_registry import FirestoreFunctions, FirestoreRateLimits
 from core.store.firestore_schema import TTL_FIELD
-from core.store.leases import claimed, held_by, runnable, runnable_page, with_lease_of
-from core.store.rollups import CoalescedRollups, Tally
+from core.store.leases import (
+    claimed,
+    held_by,
+    outbox_page,
+    runnable,
+    runnable_page,
+    with_lease_of,
+)
+from core.store.rollups import CoalescedRollups, Tally, tally_of
 
 logger = logging.getLogger("fnproxy.store.firestore")
 
@@ -131,9 +144,29 @@ def runnable_query(
     return query.limit(limit)
 
 
+def outbox_query(
+    executions: AsyncCollectionReference, oldest_id: str, after: str | None, limit: int
+) -> AsyncQuery:
+    """Executions in the outbox, oldest first, from `oldest_id` (included) or after `after`."""
+    query = executions.where(filter=FieldFilter("outbox", "==", True))
+    query = query.where(filter=FieldFilter("execution_id", ">=", oldest_id))
+    query = query.order_by("execution_id", direction=AsyncQuery.ASCENDING)
+    if after is not None:
+        query = query.start_after({"execution_id": after})
+    return query.limit(limit)
+
+
 class _Executions:
-    def __init__(self, collection: AsyncCollectionReference, retention_days: int) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        collection: AsyncCollectionReference,
+        stats: AsyncCollectionReference,
+        retention_days: int,
+    ) -> None:
+        self._client = client
         self._collection = collection
+        self._stats = stats
         self._retention_s = retention_days * DAY_S
 
     def _ref(self, execution_id: str) -> AsyncDocumentReference:
@@ -224,6 +257,38 @@ class _Executions:
         )
         return runnable_page(scanned[: limit + 1], limit, now)
 
+    async def list_outbox(
+        self, updated_before: float, limit: int, cursor: str | None = None
+    ) -> Page[Execution]:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else None
+        oldest = id_floor(updated_before - self._retention_s - CLOCK_SKEW_S)
+        with calling("query"):
+            snapshots = await outbox_query(self._collection, oldest, after, limit + 1).get()
+        scanned = [Execution(**orjson.loads(s.get("body"))) for s in snapshots]
+        return outbox_page(scanned, limit, updated_before)
+
+    async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
+        """A batch of the flag's clearing (preconditioned on the document read) and the
+        rollup's Increments; read again when the document changed in between."""
+        ref = document(self._collection, execution_id)
+        if ref is None:
+            return False
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            snapshot = await read(ref)
+            stored = Execution(**orjson.loads(snapshot.get("body"))) if snapshot else None
+            if stored is None or not stored.announcement_pending:
+                return False
+            batch = self._client.batch()
+            cleared = _execution_data(replace(stored, announcement_pending=False))
+            option = AsyncClient.write_option(last_update_time=snapshot.update_time)
+            batch.update(ref, cleared, option=option)
+            stats_ref, fields = _rollup_write(self._stats, count.bucket_start, count.function)
+            batch.set(stats_ref, {**fields, **_increments(tally_of(count))}, merge=True)
+            if await _committed(batch):
+                return True
+        raise ServiceUnavailable(f"Firestore: {ref.path} kept changing under the stats count")
+
     async def get(self, execution_id: str) -> Execution | None:
         ref = document(self._collection, execution_id)
         snapshot = await read(ref) if ref is not None else None
@@ -260,6 +325,16 @@ class _Executions:
         return Page(items, encode_cursor(page[-1].execution_id) if more else None)
 
 
+async def _committed(batch: Any) -> bool:
+    """Commit the batch; False when a precondition failed (a document changed meanwhile)."""
+    with calling("commit"):
+        try:
+            await batch.commit()
+        except FailedPrecondition:
+            return False
+    return True
+
+
 def _execution_data(execution: Execution) -> dict[str, Any]:
     return {
         "execution_id": execution.execution_id,
@@ -267,6 +342,7 @@ def _execution_data(execution: Execution) -> dict[str, Any]:
         "status": execution.status,
         "expires_at": execution.expires_at,
         TTL_FIELD: expire_at(execution.expires_at),
+        "outbox": execution.in_outbox,
         "body": body(execution, "execution"),
     }
 
@@ -440,6 +516,15 @@ def _increments(tally: Tally) -> dict[str, Any]:
     }
 
 
+def _rollup_write(
+    stats: AsyncCollectionReference, bucket_start: int, function: str
+) -> tuple[AsyncDocumentReference, dict[str, Any]]:
+    """A random shard of the rollup of (bucket_start, function), and its key fields."""
+    shard = random.randrange(ROLLUP_SHARDS)
+    ref = stats.document(schema.stats_id(bucket_start, function, shard))
+    return ref, {"bucket_start": bucket_start, "function": function, "shard": shard}
+
+
 class _Stats:
     """Increments, coalesced per rollup (`core.store.rollups`), each to a random shard."""
 
@@ -458,9 +543,7 @@ class _Stats:
         await self._rollups.record(function, bucket_start, success, duration_ms, histogram_slot)
 
     async def _add(self, bucket_start: int, function: str, tally: Tally) -> None:
-        shard = random.randrange(ROLLUP_SHARDS)
-        ref = self._collection.document(schema.stats_id(bucket_start, function, shard))
-        fields = {"bucket_start": bucket_start, "function": function, "shard": shard}
+        ref, fields = _rollup_write(self._collection, bucket_start, function)
         with calling("set"):
             await ref.set({**fields, **_increments(tally)}, merge=True)
 
@@ -522,7 +605,12 @@ class FirestoreStore:
         collections = {
             kind: self.client.collection(schema.collection(prefix, kind)) for kind in schema.KINDS
         }
-        self.executions = _Executions(collections[schema.EXECUTIONS], retention_days)
+        self.executions = _Executions(
+            self.client,
+            collections[schema.EXECUTIONS],
+            collections[schema.STATS],
+            retention_days,
+        )
         self.idempotency = _Idempotency(collections[schema.IDEMPOTENCY])
         self.sessions = _Sessions(collections[schema.SESSIONS])
         self.clients = _Clients(collections[schema.CLIENTS])

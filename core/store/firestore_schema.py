@@ -75,12 +75,14 @@ class CompositeIndex:
 
 
 _BY_ID = ("execution_id", DESCENDING)
-# Listings are newest first; the runnable (queued, running) executions are read oldest first.
+# Listings are newest first; the runnable (queued, running) executions and the outbox (ended
+# executions that owe their announcement or callback) are read oldest first.
 COMPOSITE_INDEXES = (
     CompositeIndex(EXECUTIONS, (("function", ASCENDING), _BY_ID)),
     CompositeIndex(EXECUTIONS, (("status", ASCENDING), _BY_ID)),
     CompositeIndex(EXECUTIONS, (("function", ASCENDING), ("status", ASCENDING), _BY_ID)),
     CompositeIndex(EXECUTIONS, (("status", ASCENDING), ("execution_id", ASCENDING))),
+    CompositeIndex(EXECUTIONS, (("outbox", ASCENDING), ("execution_id", ASCENDING))),
     CompositeIndex(STATS, (("function", ASCENDING), ("bucket_start", ASCENDING))),
 )
 

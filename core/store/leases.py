@@ -1,6 +1,7 @@
 """The rules of execution leases every store backend applies inside its own atomic step (a
 transaction, a conditional write or a compare-and-set): when a record may be claimed, what a
-claim makes of it, and what a save under a lease keeps. Plain functions on records.
+claim makes of it, and what a save under a lease keeps; and which records the outbox sweep
+takes. Plain functions on records.
 """
 
 from __future__ import annotations
@@ -56,3 +57,13 @@ def runnable_page(scanned: list[Execution], limit: int, now: float) -> Page[Exec
     one more (so live leases never stop the paging)."""
     page = page_of(scanned, limit, lambda execution: execution.execution_id)
     return Page([e for e in page.items if runnable(e, now)], page.next_cursor)
+
+
+def outbox_page(scanned: list[Execution], limit: int, updated_before: float) -> Page[Execution]:
+    """A page of `list_outbox` from up to `limit + 1` records of the outbox index, oldest
+    first: those of the first `limit` still in the outbox and last updated before
+    `updated_before` (younger ones are left to the runner about to announce them), with a
+    cursor after the last of the first `limit` when there was one more."""
+    page = page_of(scanned, limit, lambda execution: execution.execution_id)
+    due = [e for e in page.items if e.in_outbox and e.updated_at < updated_before]
+    return Page(due, page.next_cursor)

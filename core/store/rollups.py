@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core import histogram
+from core.store.base import StatsCount
 
 
 @dataclass
@@ -32,6 +33,13 @@ class Tally:
         self.successes += int(success)
         self.duration_sum_ms += float(duration_ms)
         self.slots[slot] += 1
+
+
+def tally_of(count: StatsCount) -> Tally:
+    """A tally of one outcome."""
+    tally = Tally()
+    tally.add(count.success, count.duration_ms, count.histogram_slot)
+    return tally
 
 
 WriteTally = Callable[[int, str, Tally], Awaitable[None]]

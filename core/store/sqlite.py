@@ -78,8 +78,17 @@ from core.models import (
     VersionChange,
     id_floor,
 )
+from core.store.base import StatsCount
 from core.store.cursors import check_limit, decode_cursor, decode_version_cursor, page_of
-from core.store.leases import claimed, held_by, runnable, runnable_page, with_lease_of
+from core.store.leases import (
+    claimed,
+    held_by,
+    outbox_page,
+    runnable,
+    runnable_page,
+    with_lease_of,
+)
+from core.store.rollups import Tally, tally_of
 
 logger = logging.getLogger("fnproxy.store.sqlite")
 
@@ -103,7 +112,8 @@ CREATE TABLE IF NOT EXISTS executions (
     status TEXT NOT NULL,
     created_at REAL NOT NULL,
     expires_at REAL NOT NULL,
-    body BLOB NOT NULL
+    body BLOB NOT NULL,
+    outbox INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS executions_by_function ON executions (function, execution_id DESC);
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, execution_id DESC);
@@ -186,6 +196,12 @@ CREATE TABLE IF NOT EXISTS stats_histogram (
 ) WITHOUT ROWID;
 """
 
+ADD_OUTBOX_COLUMN = "ALTER TABLE executions ADD COLUMN outbox INTEGER NOT NULL DEFAULT 0"
+OUTBOX_INDEX = (
+    "CREATE INDEX IF NOT EXISTS executions_outbox ON executions (execution_id) WHERE outbox = 1"
+)
+"""The outbox: ended executions that owe their announcement or callback (`in_outbox`)."""
+
 # Tables whose rows the store deletes once `expires_at` has passed, with their keys.
 EXPIRING_TABLES = {
     "executions": "execution_id",
@@ -217,6 +233,21 @@ def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def _add_outbox(conn: sqlite3.Connection) -> None:
+    """The outbox column and its index, in one transaction (a database made before them gets
+    the column added; every record in it counts as announced)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(executions)")}
+        if "outbox" not in columns:
+            conn.execute(ADD_OUTBOX_COLUMN)
+        conn.execute(OUTBOX_INDEX)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def purge_expired(conn: sqlite3.Connection, now: float, limit: int = PURGE_LIMIT) -> bool:
@@ -497,6 +528,7 @@ class _Database:
         worker_conn = _connect(path, self._lock_wait.timeout_ms)
         worker_conn.execute("PRAGMA journal_mode = WAL")
         worker_conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        _add_outbox(worker_conn)
         next_purge = time.monotonic() + _purge(worker_conn)  # once as it opens
         # The loops' connection never waits for the write lock and never checkpoints.
         self._conn = _connect(path, busy_timeout_ms=0)
@@ -671,19 +703,25 @@ def list_query(
 
 class _Executions:
     _INSERT = (
-        "INSERT INTO executions (execution_id, function, status, created_at, expires_at, body) "
-        "VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO executions "
+        "(execution_id, function, status, created_at, expires_at, body, outbox) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
     _UPSERT = (
         f"{_INSERT} ON CONFLICT (execution_id) DO UPDATE SET "
         "function = excluded.function, status = excluded.status, "
-        "created_at = excluded.created_at, expires_at = excluded.expires_at, body = excluded.body"
+        "created_at = excluded.created_at, expires_at = excluded.expires_at, "
+        "body = excluded.body, outbox = excluded.outbox"
     )
     _UPDATE = (
         "UPDATE executions SET function = ?, status = ?, created_at = ?, expires_at = ?, "
-        "body = ? WHERE execution_id = ?"
+        "body = ?, outbox = ? WHERE execution_id = ?"
     )
     _STORED = "SELECT body FROM executions WHERE execution_id = ?"
+    _OUTBOX = (
+        "SELECT body FROM executions INDEXED BY executions_outbox "
+        "WHERE outbox = 1 AND execution_id > ? ORDER BY execution_id LIMIT ?"
+    )
     # The partial index of open records, in id order (the planner would rather sort the
     # matches of executions_by_status, every open record of both statuses).
     _OPEN = (
@@ -714,7 +752,8 @@ class _Executions:
         statuses = tuple(only_if_status)
         sql = (
             "UPDATE executions SET function = ?, status = ?, created_at = ?, expires_at = ?, "
-            f"body = ? WHERE execution_id = ? AND status IN ({', '.join('?' * len(statuses))})"
+            f"body = ?, outbox = ? WHERE execution_id = ? "
+            f"AND status IN ({', '.join('?' * len(statuses))})"
         )
         params = (*row[1:], row[0], *statuses)
         return await self._db.write(lambda conn: conn.execute(sql, params).rowcount == 1)
@@ -764,6 +803,26 @@ class _Executions:
         rows = self._db.read(self._OPEN, (after, limit + 1))
         return runnable_page([Execution(**orjson.loads(body)) for (body,) in rows], limit, now)
 
+    async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
+        def settle(conn: sqlite3.Connection) -> bool:
+            stored = self._stored(conn, execution_id)
+            if stored is None or not stored.announcement_pending:
+                return False
+            self._update(conn, replace(stored, announcement_pending=False))
+            _add_to_rollup(conn, count.bucket_start, count.function, tally_of(count))
+            return True
+
+        return await self._db.write(settle)
+
+    async def list_outbox(
+        self, updated_before: float, limit: int, cursor: str | None = None
+    ) -> Page[Execution]:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else ""
+        rows = self._db.read(self._OUTBOX, (after, limit + 1))
+        executions = [Execution(**orjson.loads(body)) for (body,) in rows]
+        return outbox_page(executions, limit, updated_before)
+
     def _stored(self, conn: sqlite3.Connection, execution_id: str) -> Execution | None:
         """The record as the write transaction sees it."""
         rows = conn.execute(self._STORED, (execution_id,)).fetchall()
@@ -805,6 +864,7 @@ def _execution_row(execution: Execution) -> tuple[Any, ...]:
         execution.created_at,
         execution.expires_at,
         orjson.dumps(execution),
+        int(execution.in_outbox),
     )
 
 
@@ -1058,6 +1118,33 @@ class _RateLimits:
         return rows[0][0] if rows else 0
 
 
+_ROLLUP = (
+    "INSERT INTO stats_rollups "
+    "(bucket_start, function, count, successes, failures, duration_sum_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket_start, function) DO UPDATE SET "
+    "count = count + excluded.count, successes = successes + excluded.successes, "
+    "failures = failures + excluded.failures, "
+    "duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms"
+)
+_SLOT = (
+    "INSERT INTO stats_histogram (bucket_start, function, slot, n) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (bucket_start, function, slot) DO UPDATE SET n = n + excluded.n"
+)
+
+
+def _add_to_rollup(
+    conn: sqlite3.Connection, bucket_start: int, function: str, tally: Tally | _PendingRollup
+) -> None:
+    """Add a tally of outcomes to the rollup of (bucket_start, function) and its histogram."""
+    failures = tally.count - tally.successes
+    conn.execute(
+        _ROLLUP,
+        (bucket_start, function, tally.count, tally.successes, failures, tally.duration_sum_ms),
+    )
+    for slot, n in tally.slots.items():
+        conn.execute(_SLOT, (bucket_start, function, slot, n))
+
+
 class _PendingRollup:
     """Outcomes of one rollup recorded during one loop iteration, written as one upsert.
     Sealed (under a lock: a locked database hands the write to the worker thread) when the
@@ -1093,19 +1180,6 @@ class _Stats:
     """Rollups kept at write time. Outcomes of the same rollup that arrive in one loop
     iteration are summed and written as one upsert (a batch of a hundred invocations of one
     function makes one rollup write per flush, not a hundred)."""
-
-    _ROLLUP = (
-        "INSERT INTO stats_rollups "
-        "(bucket_start, function, count, successes, failures, duration_sum_ms) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket_start, function) DO UPDATE SET "
-        "count = count + excluded.count, successes = successes + excluded.successes, "
-        "failures = failures + excluded.failures, "
-        "duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms"
-    )
-    _SLOT = (
-        "INSERT INTO stats_histogram (bucket_start, function, slot, n) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (bucket_start, function, slot) DO UPDATE SET n = n + excluded.n"
-    )
 
     def __init__(self, db: _Database) -> None:
         self._db = db
@@ -1148,20 +1222,7 @@ class _Stats:
 
         def write(conn: sqlite3.Connection) -> None:
             pending.seal()  # later outcomes start the next rollup write
-            failures = pending.count - pending.successes
-            conn.execute(
-                self._ROLLUP,
-                (
-                    bucket_start,
-                    function,
-                    pending.count,
-                    pending.successes,
-                    failures,
-                    pending.duration_sum_ms,
-                ),
-            )
-            for slot, n in pending.slots.items():
-                conn.execute(self._SLOT, (bucket_start, function, slot, n))
+            _add_to_rollup(conn, bucket_start, function, pending)
 
         return write
 

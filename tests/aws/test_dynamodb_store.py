@@ -23,7 +23,12 @@ from core import histogram
 from core.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from core.models import Execution, Status
 from core.store.dynamodb import TABLE_DEFINITION, TTL_ATTRIBUTE, DynamoDBStore, create_table
-from core.store.dynamodb_schema import LISTING_INDEXES, execution_key, session_key
+from core.store.dynamodb_schema import (
+    LISTING_INDEXES,
+    OUTBOX_INDEX,
+    execution_key,
+    session_key,
+)
 from tests.contract.test_store_contract import make_claim, make_client, make_execution, make_session
 
 REGION = "us-east-1"
@@ -113,7 +118,7 @@ async def test_create_table_makes_keys_only_listing_indexes_and_enables_ttl(
     ttl = admin.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
 
     indexes = {i["IndexName"]: i for i in description["GlobalSecondaryIndexes"]}
-    assert set(indexes) == set(LISTING_INDEXES)
+    assert set(indexes) == {*LISTING_INDEXES, OUTBOX_INDEX}
     assert {i["Projection"]["ProjectionType"] for i in indexes.values()} == {"KEYS_ONLY"}
     assert description["BillingModeSummary"]["BillingMode"] == TABLE_DEFINITION["BillingMode"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)

@@ -261,6 +261,8 @@ async def test_every_query_the_store_runs_is_bounded_and_served_by_a_listed_inde
                 )
         first = await store.executions.list_runnable(time.time(), 1)
         await store.executions.list_runnable(time.time(), 1, first.next_cursor)
+        first = await store.executions.list_outbox(time.time(), 1)
+        await store.executions.list_outbox(time.time(), 1, first.next_cursor)
         await store.stats.read([BUCKET])
         await store.stats.read([BUCKET, BUCKET + 3600], function="alpha")
         await store.clients.list()
@@ -268,7 +270,7 @@ async def test_every_query_the_store_runs_is_bounded_and_served_by_a_listed_inde
         await store.close()
 
     composite = {shape for shape in log.shapes if shape.needs_composite_index()}
-    assert len(log.shapes) == 8 and len(composite) == 5
+    assert len(log.shapes) == 9 and len(composite) == 6
     assert log.unbounded == 0
     for shape in composite:
         assert any(shape.served_by(index) for index in schema.COMPOSITE_INDEXES), shape
