@@ -39,7 +39,8 @@ def configure_logging(level: str) -> None:
 
 def local_app(services: Services):
     """The app with the local queue's worker started in its lifespan: it resumes whatever an
-    earlier run left queued or running under an expired lease. A stop lets the running
+    earlier run left queued or running under an expired lease, and delivers what ended executions
+still owe (their event and stats count, their callback: the outbox). A stop lets the running
     executions and their callbacks finish for SHUTDOWN_GRACE_S, and leaves the rest queued."""
 
     async def stop() -> None:
@@ -49,7 +50,7 @@ def local_app(services: Services):
         await services.close()
 
     async def start() -> None:
-        services.queue.start(services.worker.handle)
+        services.queue.start(services.worker.handle, services.worker.outbox.sweep)
 
     return create_app(services, on_startup=start, on_shutdown=stop)
 

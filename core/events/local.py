@@ -23,6 +23,8 @@ logger = logging.getLogger("fnproxy.events")
 
 Subscriber = Callable[[CloudEvent], Awaitable[None]]
 MessageHandler = Callable[[InvocationMessage], Awaitable[None]]
+OutboxSweeper = Callable[[int, float], Awaitable[None]]
+"""Delivers what ended executions still owe, up to (records, seconds): `OutboxSweep.sweep`."""
 
 
 class LocalEventBus:
@@ -46,6 +48,8 @@ class LocalEventBus:
 
 
 SWEEP_PAGE = 100
+OUTBOX_SWEEP_RECORDS = 10_000
+"""At most this many outbox records per sweep (and for at most a sweep interval)."""
 BUSY_FUNCTIONS = 8
 """How many functions may each run `per_function` executions at once: the queue's total."""
 WINDOW_PER_SLOT = 4
@@ -116,7 +120,8 @@ class LocalWorkQueue:
     most `per_function` of one function at once (a hanging function holds only its own slots)
     and `per_function * BUSY_FUNCTIONS` in all. The handler claims the execution with a lease,
     so one found twice still runs once. `close()` lets what runs finish for `grace_s`, then
-    cancels it (its handler puts it back in the queue); what waits stays queued."""
+    cancels it (its handler puts it back in the queue); what waits stays queued. Each sweep
+    then runs the outbox sweep it was started with (`core.invoke.outbox`)."""
 
     def __init__(
         self,
@@ -140,6 +145,7 @@ class LocalWorkQueue:
         self._held: dict[str, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._handler: MessageHandler | None = None
+        self._outbox: OutboxSweeper | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._sweep_wanted = asyncio.Event()
         self._passed_over = False
@@ -148,8 +154,9 @@ class LocalWorkQueue:
         self._spool.keep(message)
         self._offer(message.execution_id)
 
-    def start(self, handler: MessageHandler) -> None:
+    def start(self, handler: MessageHandler, outbox: OutboxSweeper | None = None) -> None:
         self._handler = handler
+        self._outbox = outbox
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="fnproxy-queue-sweep")
 
     async def drain(self) -> None:
@@ -232,6 +239,8 @@ class LocalWorkQueue:
                 await self._sweep()
             except Exception:  # the store may be down for a moment: sweep again later
                 logger.exception("could not read the queued executions")
+            if self._outbox is not None:
+                await self._outbox(OUTBOX_SWEEP_RECORDS, self._sweep_s)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._sweep_s):
                     await self._sweep_wanted.wait()

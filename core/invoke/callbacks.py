@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from core.errors import FnproxyError
@@ -69,24 +69,33 @@ class CallbackSender:
 
 class CallbackTasks:
     """Callbacks sent in tasks of their own, so that a slow or failing callback URL (retried
-    with backoff) holds no worker slot. A graceful stop gives them a bounded time to finish."""
+    with backoff) holds no worker slot; one at a time per execution (the outbox sweep may find
+    one still being sent). A graceful stop gives them a bounded time to finish; the rest stay
+    owed in their records (`callback_result` None), for the outbox sweep after the next start."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def submit(self, sending: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._logged(sending))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def submit(
+        self, key: str, send: Callable[[Execution], Awaitable[None]], execution: Execution
+    ) -> None:
+        """Start `send(execution)` in a task, unless the callback of `key` is being sent."""
+        if key in self._tasks:
+            return
+        task = asyncio.create_task(self._logged(send(execution)))
+        self._tasks[key] = task
+        task.add_done_callback(lambda _: self._tasks.pop(key, None))
 
     async def finish(self, timeout_s: float) -> None:
         """Wait up to `timeout_s` for the callbacks being sent, then cancel the rest."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout_s)
-        for task in list(self._tasks):
-            task.cancel()
-            logger.warning("a callback was still being sent at the stop: given up")
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+                logger.warning("a callback was still being sent at the stop: left owed")
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @staticmethod
     async def _logged(sending: Coroutine[Any, Any, None]) -> None:

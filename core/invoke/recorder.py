@@ -1,5 +1,11 @@
-"""Writes an execution's outcome everywhere it belongs: the history record first, then the
-stats rollup and one CloudEvent, so that nothing tells of an outcome the store does not hold.
+"""Writes an execution's outcome everywhere it belongs: the history record first, then one
+CloudEvent, then the stats count, so that nothing tells of an outcome the store does not hold.
+
+The record is the outbox: the save that stores an outcome also sets `announcement_pending`;
+once the event went out, one atomic store step adds the stats count and clears the flag
+(`settle_announcement`, conditional on the flag). A crash or a failure in between leaves the
+flag set, and the outbox sweep (`core.invoke.outbox`) announces it again: stats count once,
+the event goes out at least once, always with the same CloudEvent id (`outcome_event`).
 A runner holding an execution's lease writes only while it still holds it (`LeaseLost`
 otherwise: another runner took the execution over, and its outcome is the one told). A failing
 store or bus is retried; what still fails is logged whole (so it is never silently lost) and
@@ -8,9 +14,7 @@ reported to the caller. A URL an error message echoes is redacted before any of 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable
 
 import orjson
 
@@ -20,7 +24,7 @@ from core.events.base import EVENT_TYPE_PREFIX, CloudEvent, EventBus
 from core.invoke.retry import retry_write
 from core.models import Execution
 from core.redaction import redact_urls_in
-from core.store.base import Store
+from core.store.base import StatsCount, Store
 
 logger = logging.getLogger("fnproxy.recorder")
 
@@ -54,7 +58,9 @@ class Recorder:
         await retry_write(lambda: self._store.executions.save(execution), "save callback result")
 
     async def finish(self, execution: Execution) -> None:
-        """Record a settled execution: history first; once it is stored, rollup and event."""
+        """Record a settled execution: history first, with its announcement pending (in the
+        same write); once it is stored, its event and stats count."""
+        execution.announcement_pending = True
         try:
             await self.save(execution)
         except RuntimeError as error:  # retry_write gave up
@@ -62,15 +68,16 @@ class Recorder:
         await self.announce(execution)
 
     async def announce(self, execution: Execution) -> None:
-        """The rollup and event of a settled execution a conditional write already saved."""
+        """The event, then the stats count, of an ended execution saved with its announcement
+        pending; the flag is cleared with the count. Left pending (for the outbox sweep) when
+        either fails."""
         redact_error(execution)
-        await self._all(execution, self._roll_up(execution), self._publish(execution))
-
-    async def _all(self, execution: Execution, *writes: Awaitable[None]) -> None:
-        results = await asyncio.gather(*writes, return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            self._unrecorded(execution, failures)
+        try:
+            await self._publish(execution)
+            await self._count(execution)
+        except RuntimeError as error:  # retry_write gave up
+            self._unrecorded(execution, [error])
+        execution.announcement_pending = False
 
     @staticmethod
     def _unrecorded(execution: Execution, failures: list[BaseException]) -> None:
@@ -85,18 +92,20 @@ class Recorder:
             execution_id=execution.execution_id,
         )
 
-    async def _roll_up(self, execution: Execution) -> None:
+    async def _count(self, execution: Execution) -> None:
+        """Add the stats count and clear the announcement, once (a redo counts nothing)."""
         bucket = int(execution.created_at // self._bucket_s) * self._bucket_s
         duration = execution.duration_ms or 0.0
+        count = StatsCount(
+            execution.function,
+            bucket,
+            bool(execution.success),
+            duration,
+            histogram.slot_for(duration),
+        )
         await retry_write(
-            lambda: self._store.stats.record(
-                execution.function,
-                bucket,
-                bool(execution.success),
-                duration,
-                histogram.slot_for(duration),
-            ),
-            "roll up stats",
+            lambda: self._store.executions.settle_announcement(execution.execution_id, count),
+            "count in stats",
         )
 
     async def _publish(self, execution: Execution) -> None:
@@ -111,9 +120,13 @@ def redact_error(execution: Execution) -> None:
 
 
 def outcome_event(execution: Execution) -> CloudEvent:
+    """The outcome's CloudEvent. Its `id` and `time` come from the record, so an announcement
+    made again (the outbox sweep) is the same event: consumers drop duplicates by `id`."""
     return CloudEvent(
         type=EVENT_TYPE_PREFIX + execution.status,
         subject=execution.function,
+        id=f"{execution.execution_id}.{execution.status}",
+        time=execution.finished_at or execution.updated_at,
         data={
             "execution_id": execution.execution_id,
             "function": execution.function,

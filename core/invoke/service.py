@@ -176,6 +176,8 @@ class InvocationService:
         execution.status = Status.FAILED
         execution.success = False
         execution.error = {"type": kind, "message": message}
+        if execution.callback_url:  # the caller has the answer: no callback (nor event) owed
+            execution.callback_result = {"delivered": False, "error": kind, "attempts": 0}
         execution.finished_at = execution.updated_at = self._clock()
         await self._recorder.save(execution)
 

@@ -105,4 +105,5 @@ class Settler:
         if isinstance(duration_ms, int | float):
             settled.duration_ms = float(duration_ms)
         settled.finished_at = settled.updated_at = self._clock()
+        settled.announcement_pending = True
         return settled

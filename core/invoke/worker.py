@@ -11,6 +11,10 @@ with a lease of `lease_s` that it renews every third of that while the function 
 the delivery too (`KeepAlive`: SQS extends the message's visibility with it); every write of the
 run is conditional on still holding the lease. A delivery that finds the execution leased to a
 live runner changes nothing, on the last allowed delivery too.
+
+What an ended execution still owes (its announcement, its callback) is redone by `outbox`
+(`core.invoke.outbox`): the local queue runs it with its sweeps, and after each queue delivery
+(AWS, GCP: no process outlives its deliveries) a bounded one runs (`run_delivery`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from core.events.messages import (
     RequestedInvocation,
 )
 from core.invoke.callbacks import CallbackSender, CallbackTasks
+from core.invoke.outbox import OutboxSweep
 from core.invoke.payloads import cap
 from core.invoke.recorder import LeaseLost, Recorder
 from core.invoke.service import InvocationRequest, InvocationService
@@ -48,6 +53,10 @@ _DEFAULTS = Settings()
 MESSAGE_PROVIDER = "queue"
 MESSAGE_FUNCTION = "queue:message"
 """The function key of records for messages that never became an execution."""
+
+DELIVERY_SWEEP_RECORDS = 10
+DELIVERY_SWEEP_S = 5.0
+"""The outbox sweep after each queue delivery: at most this many records, this long."""
 
 KeepAlive = Callable[[float], Awaitable[None]]
 """Told, when the worker claims an execution and each time it renews the lease, to keep the
@@ -81,6 +90,7 @@ class AsyncWorker:
         self._settler = settler
         self._lease_s = lease_s
         self._callback_tasks = callback_tasks
+        self.outbox = OutboxSweep(executions, recorder, self._call_back, clock)
 
     async def run(
         self, received: ReceivedMessage, keep_alive: KeepAlive | None = None
@@ -249,7 +259,7 @@ class AsyncWorker:
         when there are callback tasks, else now."""
         if execution.callback_url and execution.is_terminal and execution.callback_result is None:
             if self._callback_tasks is not None:
-                self._callback_tasks.submit(self._send_callback(execution))
+                self._callback_tasks.submit(execution.execution_id, self._send_callback, execution)
             else:
                 await self._send_callback(execution)
 
@@ -286,7 +296,7 @@ class AsyncWorker:
         """Run a message a queue delivered. A failure is raised so the queue delivers it again;
         on its last allowed delivery (`final`) what it left open is first recorded as
         DeadLettered (never an execution a live runner holds). `MalformedMessage` is raised as
-        it is: the transport dead-letters those at once."""
+        it is: the transport dead-letters those at once. Then a bounded outbox sweep."""
         try:
             await self.run(received, keep_alive)
         except MalformedMessage:
@@ -295,6 +305,8 @@ class AsyncWorker:
             if final:
                 await self._record_last_failure(received, body, error)
             raise
+        finally:
+            await self.outbox.sweep(DELIVERY_SWEEP_RECORDS, DELIVERY_SWEEP_S)
 
     async def _record_last_failure(
         self, received: ReceivedMessage, body: str, error: Exception
@@ -333,6 +345,7 @@ class AsyncWorker:
         claimed.success = False
         claimed.error = error
         claimed.finished_at = claimed.updated_at = self._clock()
+        claimed.announcement_pending = True
         if not await self._executions.save(claimed, only_if_owner=claimed.lease_owner):
             return None
         return claimed

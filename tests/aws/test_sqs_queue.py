@@ -542,3 +542,27 @@ async def test_sns_records_run_requests_once_and_dead_letter_malformed_ones(
         "message": "expected a JSON object, got an array",
     }
     assert [r["body"] for r in queues.receive(queues.dlq_url)] == ["[]"]
+
+
+async def test_a_delivery_then_announces_what_the_outbox_holds(services, delivery, queues, events):
+    """A Lambda worker outlives no delivery: each one ends with a bounded outbox sweep, which
+    announces an outcome stored before its event went out (its process died in between)."""
+    unannounced = await queue_async_invocation(services, "told late")
+    [stale_message] = queues.receive()
+    unannounced.status, unannounced.success, unannounced.duration_ms = "succeeded", True, 5.0
+    unannounced.announcement_pending = True
+    unannounced.updated_at = time.time() - 60
+    await services.store.executions.save(unannounced)
+    queued = await queue_async_invocation(services, "now")
+    [record] = [r for r in queues.receive() if r["messageId"] != stale_message["messageId"]]
+
+    await delivery.handle_record(record)
+
+    [told] = outcomes_of(events, unannounced.execution_id)
+    assert told.id == f"{unannounced.execution_id}.succeeded"
+    assert len(outcomes_of(events, queued.execution_id)) == 1
+    assert not (await stored(services, unannounced.execution_id)).announcement_pending
+    size = services.settings.stats_bucket_s
+    buckets = {int(e.created_at // size) * size for e in (unannounced, queued)}
+    rollups = await services.store.stats.read(buckets, unannounced.function)
+    assert sum(rollup.count for rollup in rollups) == 2
