@@ -256,8 +256,9 @@ class AsyncWorker:
 
     async def _call_back(self, execution: Execution) -> None:
         """Send the callback of an ended execution that has not had it: in a task of its own
-        when there are callback tasks, else now."""
-        if execution.callback_url and execution.is_terminal and execution.callback_result is None:
+        when there are callback tasks, else now. Never before its announcement: the callback's
+        save writes the whole record, and must not set a flag the outbox sweep cleared."""
+        if execution.callback_pending and not execution.announcement_pending:
             if self._callback_tasks is not None:
                 self._callback_tasks.submit(execution.execution_id, self._send_callback, execution)
             else:
