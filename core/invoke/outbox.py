@@ -9,7 +9,9 @@ the stats count once, the callback.
 
 Only records last updated more than `grace_s` ago are taken, so a sweep does not race the
 runner that is about to announce what it just saved. Locally the queue's sweep runs it at start
-and every EXECUTION_LEASE_S; on AWS and GCP the worker runs a bounded one after each delivery.
+and every EXECUTION_LEASE_S; on AWS and GCP the worker runs a bounded one after a delivery, at
+most once per `every_s` on an instance (deliveries come often, the outbox is rarely full, and a
+sweep is a query: on DynamoDB one per day of the retention window).
 """
 
 from __future__ import annotations
@@ -48,14 +50,18 @@ class OutboxSweep:
         self._clock = clock
         self._grace_s = grace_s
         self._sweeping = False
+        self._last_started = float("-inf")
 
-    async def sweep(self, max_records: int, max_s: float) -> None:
+    async def sweep(self, max_records: int, max_s: float, *, every_s: float = 0.0) -> None:
         """Deliver what the outbox holds, oldest first, up to `max_records` records and for at
         most `max_s` seconds (what is left waits for the next sweep). One sweep at a time: a
-        call while one runs (concurrent deliveries) returns at once."""
-        if self._sweeping:
+        call while one runs (concurrent deliveries), or within `every_s` of the previous
+        sweep's start, returns at once."""
+        now = self._clock()
+        if self._sweeping or now < self._last_started + every_s:
             return
         self._sweeping = True
+        self._last_started = now
         try:
             async with asyncio.timeout(max_s):
                 await self._sweep_pages(max_records)

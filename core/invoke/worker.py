@@ -13,8 +13,9 @@ run is conditional on still holding the lease. A delivery that finds the executi
 live runner changes nothing, on the last allowed delivery too.
 
 What an ended execution still owes (its announcement, its callback) is redone by `outbox`
-(`core.invoke.outbox`): the local queue runs it with its sweeps, and after each queue delivery
-(AWS, GCP: no process outlives its deliveries) a bounded one runs (`run_delivery`).
+(`core.invoke.outbox`): the local queue runs it with its sweeps, and after a queue delivery
+(AWS, GCP: no process outlives its deliveries) a bounded one runs, at most once per
+DELIVERY_SWEEP_EVERY_S on an instance (`run_delivery`).
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ MESSAGE_FUNCTION = "queue:message"
 
 DELIVERY_SWEEP_RECORDS = 10
 DELIVERY_SWEEP_S = 5.0
-"""The outbox sweep after each queue delivery: at most this many records, this long."""
+DELIVERY_SWEEP_EVERY_S = 30.0
+"""The outbox sweep after a queue delivery: at most this many records, this long, and once per
+this many seconds on an instance (not a query per delivery)."""
 
 KeepAlive = Callable[[float], Awaitable[None]]
 """Told, when the worker claims an execution and each time it renews the lease, to keep the
@@ -297,7 +300,7 @@ class AsyncWorker:
         """Run a message a queue delivered. A failure is raised so the queue delivers it again;
         on its last allowed delivery (`final`) what it left open is first recorded as
         DeadLettered (never an execution a live runner holds). `MalformedMessage` is raised as
-        it is: the transport dead-letters those at once. Then a bounded outbox sweep."""
+        it is: the transport dead-letters those at once. Then a bounded outbox sweep, when due."""
         try:
             await self.run(received, keep_alive)
         except MalformedMessage:
@@ -307,7 +310,9 @@ class AsyncWorker:
                 await self._record_last_failure(received, body, error)
             raise
         finally:
-            await self.outbox.sweep(DELIVERY_SWEEP_RECORDS, DELIVERY_SWEEP_S)
+            await self.outbox.sweep(
+                DELIVERY_SWEEP_RECORDS, DELIVERY_SWEEP_S, every_s=DELIVERY_SWEEP_EVERY_S
+            )
 
     async def _record_last_failure(
         self, received: ReceivedMessage, body: str, error: Exception
