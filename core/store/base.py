@@ -150,15 +150,8 @@ class ClientRepository(Protocol):
 
 
 class StatsRepository(Protocol):
-    async def record(
-        self,
-        function: str,
-        bucket_start: int,
-        success: bool,
-        duration_ms: float,
-        histogram_slot: int,
-    ) -> None:
-        """Atomically add one outcome to the rollup of (bucket_start, function)."""
+    """Stats rollups, read only: an outcome is counted by `ExecutionRepository.
+    settle_announcement`, in the step that clears its announcement flag."""
 
     async def read(
         self, bucket_starts: Collection[int], function: str | None = None

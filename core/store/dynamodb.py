@@ -90,7 +90,7 @@ from core.store.dynamodb_table import (
     ttl_seconds,
 )
 from core.store.leases import claimed, runnable
-from core.store.rollups import CoalescedRollups, Tally, tally_of
+from core.store.rollups import Tally, tally_of
 
 __all__ = ["TABLE_DEFINITION", "TTL_ATTRIBUTE", "DynamoDBStore", "create_table"]
 
@@ -691,29 +691,11 @@ def _stats_update(tally: Tally) -> dict[str, Any]:
 
 
 class _Stats:
-    """Atomic ADDs, coalesced per rollup (`core.store.rollups`)."""
+    """Rollup items, each counted by `settle_announcement` with one atomic ADD
+    (`_stats_update`)."""
 
     def __init__(self, table: Table) -> None:
         self._table = table
-        self._rollups = CoalescedRollups(self._add)
-
-    async def record(
-        self,
-        function: str,
-        bucket_start: int,
-        success: bool,
-        duration_ms: float,
-        histogram_slot: int,
-    ) -> None:
-        await self._rollups.record(function, bucket_start, success, duration_ms, histogram_slot)
-
-    async def _add(self, bucket_start: int, function: str, tally: Tally) -> None:
-        await self._table.call(
-            "update_item",
-            TableName=self._table.name,
-            Key=to_attributes(schema.stats_key(bucket_start, function)),
-            **_stats_update(tally),
-        )
 
     async def read(
         self, bucket_starts: Collection[int], function: str | None = None

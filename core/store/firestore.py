@@ -96,7 +96,7 @@ from core.store.leases import (
     runnable_page,
     with_lease_of,
 )
-from core.store.rollups import CoalescedRollups, Tally, tally_of
+from core.store.rollups import Tally, tally_of
 
 logger = logging.getLogger("fnproxy.store.firestore")
 
@@ -526,26 +526,11 @@ def _rollup_write(
 
 
 class _Stats:
-    """Increments, coalesced per rollup (`core.store.rollups`), each to a random shard."""
+    """Rollups sharded over ROLLUP_SHARDS documents, each counted into a random shard by
+    `settle_announcement` (`_rollup_write`, `_increments`)."""
 
     def __init__(self, collection: AsyncCollectionReference) -> None:
         self._collection = collection
-        self._rollups = CoalescedRollups(self._add)
-
-    async def record(
-        self,
-        function: str,
-        bucket_start: int,
-        success: bool,
-        duration_ms: float,
-        histogram_slot: int,
-    ) -> None:
-        await self._rollups.record(function, bucket_start, success, duration_ms, histogram_slot)
-
-    async def _add(self, bucket_start: int, function: str, tally: Tally) -> None:
-        ref, fields = _rollup_write(self._collection, bucket_start, function)
-        with calling("set"):
-            await ref.set({**fields, **_increments(tally)}, merge=True)
 
     async def read(
         self, bucket_starts: Collection[int], function: str | None = None

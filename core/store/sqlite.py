@@ -1133,98 +1133,20 @@ _SLOT = (
 
 
 def _add_to_rollup(
-    conn: sqlite3.Connection, bucket_start: int, function: str, tally: Tally | _PendingRollup
+    conn: sqlite3.Connection, bucket_start: int, function: str, tally: Tally
 ) -> None:
     """Add a tally of outcomes to the rollup of (bucket_start, function) and its histogram."""
-    failures = tally.count - tally.successes
-    conn.execute(
-        _ROLLUP,
-        (bucket_start, function, tally.count, tally.successes, failures, tally.duration_sum_ms),
-    )
+    counters = (tally.count, tally.successes, tally.failures, tally.duration_sum_ms)
+    conn.execute(_ROLLUP, (bucket_start, function, *counters))
     for slot, n in tally.slots.items():
         conn.execute(_SLOT, (bucket_start, function, slot, n))
 
 
-class _PendingRollup:
-    """Outcomes of one rollup recorded during one loop iteration, written as one upsert.
-    Sealed (under a lock: a locked database hands the write to the worker thread) when the
-    write starts; later outcomes go to the next one. Once its write is done it takes no more
-    outcomes either, sealed or not: a transaction that failed before the write ran never
-    sealed it, and its failure belongs to the outcomes it held, not to later ones."""
-
-    def __init__(self) -> None:
-        self.count = self.successes = 0
-        self.duration_sum_ms = 0.0
-        self.slots: dict[int, int] = {}
-        self.written: asyncio.Future[Any] | None = None
-        self._sealed = False
-        self._lock = threading.Lock()
-
-    def add(self, success: bool, duration_ms: float, slot: int) -> bool:
-        """False once sealed: the outcome belongs to the next write."""
-        with self._lock:
-            if self._sealed:
-                return False
-            self.count += 1
-            self.successes += success
-            self.duration_sum_ms += duration_ms
-            self.slots[slot] = self.slots.get(slot, 0) + 1
-            return True
-
-    def seal(self) -> None:
-        with self._lock:
-            self._sealed = True
-
-
 class _Stats:
-    """Rollups kept at write time. Outcomes of the same rollup that arrive in one loop
-    iteration are summed and written as one upsert (a batch of a hundred invocations of one
-    function makes one rollup write per flush, not a hundred)."""
+    """Rollups kept at write time: `settle_announcement` adds each outcome (`_add_to_rollup`)."""
 
     def __init__(self, db: _Database) -> None:
         self._db = db
-        self._pending: dict[tuple[asyncio.AbstractEventLoop, int, str], _PendingRollup] = {}
-
-    async def record(
-        self,
-        function: str,
-        bucket_start: int,
-        success: bool,
-        duration_ms: float,
-        histogram_slot: int,
-    ) -> None:
-        if not 0 <= histogram_slot < histogram.SLOT_COUNT:
-            raise ValueError(f"histogram slot {histogram_slot} out of range")
-        key = (asyncio.get_running_loop(), bucket_start, function)
-        while not (pending := self._open(key)).add(success, duration_ms, histogram_slot):
-            self._forget(key, pending)  # its write has started: the next one takes this outcome
-        await asyncio.shield(pending.written)
-
-    def _open(self, key: tuple[asyncio.AbstractEventLoop, int, str]) -> _PendingRollup:
-        """The rollup of `key` whose write has not finished, or a new one."""
-        pending = self._pending.get(key)
-        if pending is None or pending.written.done():
-            pending = self._pending[key] = _PendingRollup()
-            pending.written = written = self._db.write(self._writer(key, pending))
-            written.add_done_callback(lambda _: self._forget(key, pending))
-        return pending
-
-    def _forget(
-        self, key: tuple[asyncio.AbstractEventLoop, int, str], pending: _PendingRollup
-    ) -> None:
-        if self._pending.get(key) is pending:
-            del self._pending[key]
-
-    def _writer(
-        self, key: tuple[asyncio.AbstractEventLoop, int, str], pending: _PendingRollup
-    ) -> Op:
-        _, bucket_start, function = key
-
-        def write(conn: sqlite3.Connection) -> None:
-            pending.seal()  # later outcomes start the next rollup write
-            _add_to_rollup(conn, bucket_start, function, pending)
-
-        return write
 
     async def read(
         self, bucket_starts: Collection[int], function: str | None = None

@@ -1,10 +1,9 @@
 """DynamoDB-only behaviour of the store, against moto: table definition and TTL, expiry checked
-on read, indexed listing across day partitions (never a Scan), coalesced atomic stats, exact
+on read, indexed listing across day partitions (never a Scan), exact
 floats, large records. The port's behaviour itself is covered by tests/contract/."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import math
 import os
@@ -19,7 +18,6 @@ import orjson
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from core import histogram
 from core.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from core.models import Execution, Status
 from core.store.dynamodb import TABLE_DEFINITION, TTL_ATTRIBUTE, DynamoDBStore, create_table
@@ -30,6 +28,7 @@ from core.store.dynamodb_schema import (
     session_key,
 )
 from tests.contract.test_store_contract import make_claim, make_client, make_execution, make_session
+from tests.store_support import count_outcome
 
 REGION = "us-east-1"
 RETENTION_DAYS = 5
@@ -168,7 +167,6 @@ async def test_every_read_is_a_key_lookup_or_an_indexed_query(store: DynamoDBSto
     log = OperationLog(store.client)
     await store.executions.add(make_execution(function="alpha", status="failed"))
     await store.clients.add(make_client())
-    await store.stats.record("alpha", BUCKET, True, 5.0, histogram.slot_for(5.0))
     log.calls.clear()
 
     for function, status, index in [
@@ -182,6 +180,8 @@ async def test_every_read_is_a_key_lookup_or_an_indexed_query(store: DynamoDBSto
         queried = {params.get("IndexName") for name, params in log.calls if name == "Query"}
         assert queried == {index}
         log.calls.clear()
+    await count_outcome(store, "alpha", BUCKET, True, 5.0)  # its execution is in no listing above
+    log.calls.clear()
     await store.clients.list()
     await store.stats.read([BUCKET, BUCKET + 3600])
     await store.stats.read([BUCKET], function="alpha")
@@ -234,42 +234,6 @@ async def test_execution_ids_without_a_clock_are_refused(store: DynamoDBStore) -
         await store.executions.add(make_execution(execution_id="not-a-clock-id"))
 
 
-async def test_concurrent_records_are_coalesced_into_fewer_atomic_adds(
-    store: DynamoDBStore,
-) -> None:
-    log = OperationLog(store.client)
-    durations = [1.5 * n for n in range(100)]
-
-    await asyncio.gather(
-        *(
-            store.stats.record("alpha", BUCKET, n % 4 != 0, ms, histogram.slot_for(ms))
-            for n, ms in enumerate(durations)
-        )
-    )
-    await store.stats.record("alpha", BUCKET, False, 2.0, histogram.slot_for(2.0))
-
-    [rollup] = await store.stats.read([BUCKET], function="alpha")
-    assert (rollup.count, rollup.successes, rollup.failures) == (101, 75, 26)
-    assert rollup.duration_sum_ms == sum(durations) + 2.0
-    assert sum(rollup.histogram) == 101
-    updates = [params for name, params in log.calls if name == "UpdateItem"]
-    assert 2 <= len(updates) < 10
-    assert all(params["UpdateExpression"].startswith("ADD ") for params in updates)
-
-
-async def test_a_failed_add_fails_every_record_it_carried(moto_url: str) -> None:
-    missing = DynamoDBStore(f"fnproxy-missing-{uuid.uuid4().hex}", REGION, moto_url)
-    try:
-        outcomes = await asyncio.gather(
-            *(missing.stats.record("alpha", BUCKET, True, 1.0, 3) for _ in range(5)),
-            return_exceptions=True,
-        )
-    finally:
-        await missing.close()
-
-    assert all(isinstance(outcome, ServiceUnavailable) for outcome in outcomes)
-
-
 async def test_floats_round_trip_exactly(store: DynamoDBStore) -> None:
     awkward = [0.1 + 0.2, 5e-324, 1.7976931348623157e308, -2.5e-10, 1 / 3]
     execution = make_execution(
@@ -284,8 +248,8 @@ async def test_floats_round_trip_exactly(store: DynamoDBStore) -> None:
     await store.clients.add(client)
     await store.clients.revoke(client.client_id, 1_700_000_123.987654321)
     await store.idempotency.claim(claim, time.time())
-    await store.stats.record("alpha", BUCKET, True, 0.1, histogram.slot_for(0.1))
-    await store.stats.record("alpha", BUCKET, True, 0.2, histogram.slot_for(0.2))
+    await count_outcome(store, "alpha", BUCKET, True, 0.1)
+    await count_outcome(store, "alpha", BUCKET, True, 0.2)
 
     stored = await store.executions.get(execution.execution_id)
     assert stored == execution

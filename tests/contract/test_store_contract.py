@@ -16,6 +16,7 @@ from core import histogram
 from core.errors import Conflict, InvalidRequest
 from core.models import Client, Execution, IdempotencyRecord, Session, Status, new_id
 from core.store.base import Store
+from tests.store_support import count_outcome
 
 HOUR = 3600.0
 
@@ -418,7 +419,7 @@ async def test_concurrent_records_add_up_exactly(store: Store) -> None:
 
     await asyncio.gather(
         *(
-            store.stats.record("alpha", BUCKET, ok, ms, histogram.slot_for(ms))
+            count_outcome(store, "alpha", BUCKET, ok, ms)
             for ok, ms in zip(successes, durations, strict=False)
         )
     )
@@ -437,9 +438,9 @@ async def test_concurrent_records_add_up_exactly(store: Store) -> None:
 
 async def test_read_by_function_and_for_every_function(store: Store) -> None:
     later = BUCKET + 3600
-    await store.stats.record("alpha", BUCKET, True, 5.0, histogram.slot_for(5.0))
-    await store.stats.record("alpha", later, False, 50.0, histogram.slot_for(50.0))
-    await store.stats.record("beta", BUCKET, True, 500.0, histogram.slot_for(500.0))
+    await count_outcome(store, "alpha", BUCKET, True, 5.0)
+    await count_outcome(store, "alpha", later, False, 50.0)
+    await count_outcome(store, "beta", BUCKET, True, 500.0)
 
     alpha = await store.stats.read([BUCKET, later], function="alpha")
     everything = await store.stats.read([BUCKET, later])
@@ -463,7 +464,7 @@ async def test_read_by_function_and_for_every_function(store: Store) -> None:
 
 
 async def test_read_of_empty_buckets_is_empty(store: Store) -> None:
-    await store.stats.record("alpha", BUCKET, True, 1.0, histogram.slot_for(1.0))
+    await count_outcome(store, "alpha", BUCKET, True, 1.0)
 
     assert await store.stats.read([BUCKET - 3600, BUCKET + 3600]) == []
     assert await store.stats.read([BUCKET], function="beta") == []

@@ -36,6 +36,7 @@ from tests.contract.test_store_contract import (  # noqa: E402
     make_execution,
     make_session,
 )
+from tests.store_support import count_outcome  # noqa: E402
 
 BUCKET = 1_700_000_000
 
@@ -139,7 +140,7 @@ async def test_increments_are_atomic_across_50_concurrent_instances(firestore_ho
     try:
         await asyncio.gather(
             *(
-                instance.stats.record("alpha", BUCKET, n % 4 != 0, ms, histogram.slot_for(ms))
+                count_outcome(instance, "alpha", BUCKET, n % 4 != 0, ms)
                 for n, (instance, ms) in enumerate(zip(stores, durations, strict=True))
             )
         )
@@ -162,8 +163,8 @@ async def test_increments_of_one_shard_keep_the_other_histogram_slots(
     replaced the histogram map would keep only the last slot."""
     monkeypatch.setattr(firestore_store, "ROLLUP_SHARDS", 1)
     for slot in range(5):
-        await store.stats.record("alpha", BUCKET, True, 1.0, slot)
-    await store.stats.record("alpha", BUCKET, False, 1.0, 2)
+        await count_outcome(store, "alpha", BUCKET, True, 1.0, slot)
+    await count_outcome(store, "alpha", BUCKET, False, 1.0, 2)
 
     [rollup] = await store.stats.read([BUCKET])
 
@@ -171,30 +172,11 @@ async def test_increments_of_one_shard_keep_the_other_histogram_slots(
     assert (rollup.count, rollup.successes, rollup.failures) == (6, 5, 1)
 
 
-async def test_concurrent_records_in_one_instance_share_writes(
-    store: FirestoreStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writes = 0
-    real_set = AsyncDocumentReference.set
-
-    async def counted_set(self: AsyncDocumentReference, *args: Any, **kwargs: Any) -> Any:
-        nonlocal writes
-        writes += 1
-        return await real_set(self, *args, **kwargs)
-
-    monkeypatch.setattr(AsyncDocumentReference, "set", counted_set)
-    await asyncio.gather(*(store.stats.record("alpha", BUCKET, True, 1.0, 0) for _ in range(100)))
-
-    [rollup] = await store.stats.read([BUCKET])
-    assert rollup.count == 100
-    assert writes <= 3
-
-
 async def test_a_stats_read_past_its_document_bound_is_refused(
     store: FirestoreStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for n in range(4):
-        await store.stats.record(f"fn-{n}", BUCKET, True, 1.0, 0)
+        await count_outcome(store, f"fn-{n}", BUCKET, True, 1.0, 0)
     monkeypatch.setattr(firestore_store, "MAX_ROLLUP_DOCUMENTS", 3)
 
     with pytest.raises(InvalidRequest, match="one function"):
@@ -322,7 +304,7 @@ async def test_floats_round_trip_exactly(store: FirestoreStore) -> None:
     client = make_client(created_at=1_700_000_000.000001)
     await store.executions.add(execution)
     await store.clients.add(client)
-    await store.stats.record("alpha", BUCKET, True, 1 / 3, 0)
+    await count_outcome(store, "alpha", BUCKET, True, 1 / 3, 0)
 
     assert await store.executions.get(execution.execution_id) == execution
     assert await store.clients.get(client.client_id) == client

@@ -20,6 +20,7 @@ from core.errors import Conflict, ServiceUnavailable, StoreUnavailable
 from core.models import Execution, IdempotencyRecord, Session, Status, new_id
 from core.store import sqlite as sqlite_store
 from core.store.sqlite import SqliteStore, list_query, purge_expired
+from tests.store_support import count_outcome, outcome_count, pending_outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = 1_700_000_000
@@ -63,7 +64,7 @@ async def record_many(store: SqliteStore, times: int, chunk: int = 50) -> None:
     for start in range(0, times, chunk):
         await asyncio.gather(
             *(
-                store.stats.record("f", BUCKET, True, 1.0, 3)
+                count_outcome(store, "f", BUCKET, True, 1.0, 3)
                 for _ in range(min(chunk, times - start))
             )
         )
@@ -97,7 +98,7 @@ async def test_two_instances_on_one_file_lose_nothing(tmp_path: Path) -> None:
             *(s.executions.add(e) for s, e in zip([first, second] * 50, added, strict=True)),
         )
         assert await recorded(first) == 1000
-        page = await second.executions.list(limit=200)
+        page = await second.executions.list(function="echo", limit=200)
         assert {e.execution_id for e in page.items} == {e.execution_id for e in added}
     finally:
         await first.close()
@@ -109,13 +110,14 @@ WRITER_SCRIPT = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from core.store.sqlite import SqliteStore
+    from tests.store_support import count_outcome
 
     async def main():
         store = SqliteStore(Path(sys.argv[1]))
         print("ready", flush=True)
         for _ in range(int(sys.argv[2]) // 50):
             await asyncio.gather(
-                *(store.stats.record("f", int(sys.argv[3]), True, 1.0, 3) for _ in range(50))
+                *(count_outcome(store, "f", int(sys.argv[3]), True, 1.0, 3) for _ in range(50))
             )
         await store.close()
 
@@ -165,23 +167,6 @@ async def test_writes_of_one_loop_iteration_commit_together(
     # one transaction per loop iteration, split at MAX_GROUP ops
     assert groups == [200, 1000, 1000, 500]
     assert len((await store.executions.list(limit=500)).items) == 500
-
-
-async def test_outcomes_of_one_rollup_in_one_loop_iteration_are_one_write(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    groups: list[int] = []
-    run_group = sqlite_store._run_group
-
-    def counted(conn: sqlite3.Connection, ops: list) -> list:
-        groups.append(len(ops))
-        return run_group(conn, ops)
-
-    monkeypatch.setattr(sqlite_store, "_run_group", counted)
-    await record_many(store, 300, chunk=300)
-    await store.stats.record("other", BUCKET, False, 2.0, 5)
-    assert groups == [1, 1]
-    assert await recorded(store) == 300
 
 
 async def test_a_write_lock_held_elsewhere_never_blocks_the_loop(
@@ -237,29 +222,6 @@ async def failed_within(seconds: float, write) -> float:
     took = time.perf_counter() - started
     assert took < seconds, took
     return took
-
-
-async def test_a_rollup_whose_transaction_failed_never_poisons_later_ones(
-    tmp_path: Path, other_writer: sqlite3.Connection
-) -> None:
-    """The wedge of issue 11: the failed rollup write was never sealed, and every later outcome
-    of its function and bucket joined it and got its failure."""
-    store = SqliteStore(tmp_path / "nested" / "store.db", busy_timeout_s=0.1)
-    try:
-        other_writer.execute("BEGIN EXCLUSIVE")
-        outcomes = await asyncio.gather(
-            *(store.stats.record("f", BUCKET, True, 1.0, 3) for _ in range(3)),
-            return_exceptions=True,
-        )
-        assert all(isinstance(outcome, ServiceUnavailable) for outcome in outcomes), outcomes
-        other_writer.execute("COMMIT")
-
-        await store.stats.record("f", BUCKET, True, 1.0, 3)
-        await record_many(store, 20, chunk=10)
-        assert await recorded(store) == 21
-        assert not store.stats._pending  # finished rollups are forgotten, failed or not
-    finally:
-        await store.close()
 
 
 async def test_a_held_lock_fails_every_write_within_one_wait(
@@ -339,7 +301,13 @@ async def test_checkpoints_keep_the_wal_short(
 async def test_close_commits_every_write_issued_before_it(tmp_path: Path) -> None:
     path = tmp_path / "close.db"
     store = SqliteStore(path)
-    tasks = [asyncio.create_task(store.stats.record("f", BUCKET, True, 1.0, 3)) for _ in range(30)]
+    owed = [pending_outcome("f", True, 1.0) for _ in range(30)]
+    await asyncio.gather(*(store.executions.save(execution) for execution in owed))
+    count = outcome_count("f", BUCKET, True, 1.0, 3)
+    tasks = [
+        asyncio.create_task(store.executions.settle_announcement(e.execution_id, count))
+        for e in owed
+    ]
     await asyncio.sleep(0)  # the tasks have issued their writes; none has committed yet
     assert not any(task.done() for task in tasks)
 
@@ -347,7 +315,7 @@ async def test_close_commits_every_write_issued_before_it(tmp_path: Path) -> Non
 
     await asyncio.gather(*tasks)
     with pytest.raises(ServiceUnavailable):
-        await store.stats.record("f", BUCKET, True, 1.0, 3)
+        await count_outcome(store, "f", BUCKET, True, 1.0, 3)
     reopened = SqliteStore(path)
     try:
         assert await recorded(reopened) == 30
