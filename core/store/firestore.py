@@ -128,27 +128,17 @@ def listing_query(
     return query.limit(limit)
 
 
-def runnable_query(
+def oldest_first_query(
     executions: AsyncCollectionReference,
-    status: str,
+    field: str,
+    value: Any,
     oldest_id: str,
     after: str | None,
     limit: int,
 ) -> AsyncQuery:
-    """Executions of one status oldest first, from `oldest_id` (included) or after `after`."""
-    query = executions.where(filter=FieldFilter("status", "==", status))
-    query = query.where(filter=FieldFilter("execution_id", ">=", oldest_id))
-    query = query.order_by("execution_id", direction=AsyncQuery.ASCENDING)
-    if after is not None:
-        query = query.start_after({"execution_id": after})
-    return query.limit(limit)
-
-
-def outbox_query(
-    executions: AsyncCollectionReference, oldest_id: str, after: str | None, limit: int
-) -> AsyncQuery:
-    """Executions in the outbox, oldest first, from `oldest_id` (included) or after `after`."""
-    query = executions.where(filter=FieldFilter("outbox", "==", True))
+    """Executions whose `field` equals `value` (one open status, or the outbox flag), oldest
+    first, from `oldest_id` (included) or after `after`."""
+    query = executions.where(filter=FieldFilter(field, "==", value))
     query = query.where(filter=FieldFilter("execution_id", ">=", oldest_id))
     query = query.order_by("execution_id", direction=AsyncQuery.ASCENDING)
     if after is not None:
@@ -246,7 +236,7 @@ class _Executions:
         after = decode_cursor(cursor) if cursor is not None else None
         oldest = id_floor(now - self._retention_s - CLOCK_SKEW_S)
         queries = [
-            runnable_query(self._collection, status, oldest, after, limit + 1)
+            oldest_first_query(self._collection, "status", status, oldest, after, limit + 1)
             for status in sorted(Status.OPEN)
         ]
         with calling("query"):
@@ -263,8 +253,9 @@ class _Executions:
         check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
         oldest = id_floor(updated_before - self._retention_s - CLOCK_SKEW_S)
+        query = oldest_first_query(self._collection, "outbox", True, oldest, after, limit + 1)
         with calling("query"):
-            snapshots = await outbox_query(self._collection, oldest, after, limit + 1).get()
+            snapshots = await query.get()
         scanned = [Execution(**orjson.loads(s.get("body"))) for s in snapshots]
         return outbox_page(scanned, limit, updated_before)
 
