@@ -294,22 +294,41 @@ class _Executions:
         self, index: str, partition: str, after: str | None, want: int
     ) -> list[str]:
         """One index partition's oldest ids above `after`, up to `want`."""
+        if after is None:
+            return await self._partition_ids(index, partition, None, {}, want)
+        condition = f"{schema.LISTING_SORT_KEY} > :after"
+        return await self._partition_ids(index, partition, condition, {":after": after}, want)
+
+    async def _partition_ids(
+        self,
+        index: str,
+        partition: str,
+        sort_key_condition: str | None,
+        values: dict[str, Any],
+        want: int,
+        *,
+        newest_first: bool = False,
+        keep: Callable[[str], bool] | None = None,
+    ) -> list[str]:
+        """Up to `want` ids of one index partition, oldest first (or newest first), whose sort
+        key meets `sort_key_condition` (on `values`) and that `keep` keeps, page after page."""
         condition = "#partition = :partition"
-        values: dict[str, Any] = {":partition": partition}
-        if after is not None:
-            condition += f" AND {schema.LISTING_SORT_KEY} > :after"
-            values[":after"] = after
+        if sort_key_condition is not None:
+            condition += f" AND {sort_key_condition}"
         params: dict[str, Any] = {
             "TableName": self._table.name,
             "IndexName": index,
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": {"#partition": index},
-            "ExpressionAttributeValues": to_attributes(values),
+            "ExpressionAttributeValues": to_attributes({":partition": partition, **values}),
         }
+        if newest_first:
+            params["ScanIndexForward"] = False
         ids: list[str] = []
         while len(ids) < want:
             response = await self._table.call("query", Limit=want - len(ids), **params)
-            ids += [item[schema.LISTING_SORT_KEY]["S"] for item in response["Items"]]
+            found = (item[schema.LISTING_SORT_KEY]["S"] for item in response["Items"])
+            ids += [i for i in found if keep is None or keep(i)]
             if "LastEvaluatedKey" not in response:
                 break
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -407,35 +426,27 @@ class _Executions:
         holds one range on the sort key, and BETWEEN includes both ends: with both bounds the
         query asks for [`at_or_after`, `before`] and `before` itself is left out here."""
         index, partition = schema.listing_partition(day, function, status)
-        condition = "#partition = :partition"
-        values: dict[str, Any] = {":partition": partition}
+        condition = None
         if before is not None and at_or_after is not None:
-            condition += f" AND {schema.LISTING_SORT_KEY} BETWEEN :from AND :before"
+            condition = f"{schema.LISTING_SORT_KEY} BETWEEN :from AND :before"
         elif before is not None:
-            condition += f" AND {schema.LISTING_SORT_KEY} < :before"
+            condition = f"{schema.LISTING_SORT_KEY} < :before"
         elif at_or_after is not None:
-            condition += f" AND {schema.LISTING_SORT_KEY} >= :from"
+            condition = f"{schema.LISTING_SORT_KEY} >= :from"
+        values: dict[str, Any] = {}
         if before is not None:
             values[":before"] = before
         if at_or_after is not None:
             values[":from"] = at_or_after
-        params: dict[str, Any] = {
-            "TableName": self._table.name,
-            "IndexName": index,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": {"#partition": index},
-            "ExpressionAttributeValues": to_attributes(values),
-            "ScanIndexForward": False,
-        }
-        ids: list[str] = []
-        while len(ids) < want:
-            response = await self._table.call("query", Limit=want - len(ids), **params)
-            found = (item[schema.LISTING_SORT_KEY]["S"] for item in response["Items"])
-            ids += [i for i in found if before is None or i < before]
-            if "LastEvaluatedKey" not in response:
-                break
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return ids
+        return await self._partition_ids(
+            index,
+            partition,
+            condition,
+            values,
+            want,
+            newest_first=True,
+            keep=(lambda i: i < before) if before is not None else None,
+        )
 
     async def _fetch(self, execution_ids: list[str]) -> list[Execution]:
         """The records of these ids that still exist, in the order of the ids."""
