@@ -18,6 +18,7 @@ import pytest
 from core.errors import InvalidRequest
 from core.models import Execution, Status, new_id
 from core.store.base import Store
+from tests.contract.paging import every_id
 from tests.contract.test_store_contract import HOUR, make_claim, make_execution
 
 LEASE_S = 30.0
@@ -46,16 +47,9 @@ def id_at(epoch: float) -> str:
 
 async def runnable_ids(store: Store, now: float, limit: int = 2) -> list[str]:
     """Every id list_runnable yields at `now`, following cursors to the end (bounded)."""
-    ids: list[str] = []
-    cursor = None
-    for _ in range(100):
-        page = await store.executions.list_runnable(now, limit, cursor)
-        assert len(page.items) <= limit
-        ids += [execution.execution_id for execution in page.items]
-        if page.next_cursor is None:
-            return ids
-        cursor = page.next_cursor
-    raise AssertionError("list_runnable kept giving cursors")
+    return await every_id(
+        lambda size, cursor: store.executions.list_runnable(now, size, cursor), limit
+    )
 
 
 # --- claim --------------------------------------------------------------------------------

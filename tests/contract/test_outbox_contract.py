@@ -15,6 +15,7 @@ from typing import Any
 from core import histogram
 from core.models import Execution, Status
 from core.store.base import StatsCount, Store
+from tests.contract.paging import every_id
 from tests.contract.test_store_contract import make_execution
 
 BUCKET = 1_700_000_000
@@ -45,16 +46,9 @@ async def stored(store: Store, *executions: Execution) -> None:
 
 async def outbox_ids(store: Store, updated_before: float, limit: int = 2) -> list[str]:
     """Every id list_outbox yields, following cursors to the end (bounded)."""
-    ids: list[str] = []
-    cursor = None
-    for _ in range(100):
-        page = await store.executions.list_outbox(updated_before, limit, cursor)
-        assert len(page.items) <= limit
-        ids += [execution.execution_id for execution in page.items]
-        if page.next_cursor is None:
-            return ids
-        cursor = page.next_cursor
-    raise AssertionError("list_outbox kept giving cursors")
+    return await every_id(
+        lambda size, cursor: store.executions.list_outbox(updated_before, size, cursor), limit
+    )
 
 
 async def test_settle_counts_once_and_clears_the_flag(store: Store) -> None:
