@@ -6,7 +6,9 @@ paths and `/proc` files are out of reach) once its own imports are done and befo
 code runs, then answers one request at a time on its socket until the server closes it. A
 request names a module of the functions folder and a public function defined in it; the
 handler is called like an AWS Lambda Python handler, `handler(event, context)`, with everything
-written to stdout and stderr (file descriptors 1 and 2) captured as the call's logs.
+written to stdout and stderr (file descriptors 1 and 2) captured as the call's logs. A handler
+written `async def` (or returning a coroutine) is awaited on a fresh event loop; its deadline is
+the server's, as for any handler: the server kills a worker whose call runs past it.
 
 Messages both ways are JSON, each preceded by its length (4 bytes, big-endian): the event and
 the result go through JSON as on Lambda, and the server never unpickles what user code could
@@ -15,6 +17,9 @@ have written.
 
 from __future__ import annotations
 
+# asyncio is imported here, before `serve` puts the functions folder first on sys.path: a
+# function named asyncio.py must not stand in for it.
+import asyncio
 import contextlib
 import inspect
 import os
@@ -38,6 +43,7 @@ from core.providers._sandbox import confine
 HEADER = struct.Struct("!I")
 MAX_LOG_BYTES = 1024 * 1024
 """Logs of one call beyond this are cut (the record keeps far less anyway)."""
+ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 
 
 def encode_message(message: Any) -> bytes:
@@ -160,7 +166,7 @@ class FunctionRunner:
             request["function"], request["execution_id"], self._memory_mb, request["timeout_s"]
         )
         try:
-            return {"kind": "ok", "result": handler(request["event"], context)}
+            return {"kind": "ok", "result": _called(handler, request["event"], context)}
         except BaseException as exc:  # noqa: BLE001 - SystemExit too: the worker lives on
             return _failure(exc)
 
@@ -205,14 +211,27 @@ def _handler(module: types.ModuleType, name: str) -> Callable[..., Any] | None:
     return None
 
 
+def _called(handler: Callable[..., Any], event: Any, context: LambdaContext) -> Any:
+    """The handler's result; a coroutine's (an `async def` handler) once run to its end."""
+    result = handler(event, context)
+    if inspect.iscoroutine(result):
+        return asyncio.run(result)
+    return result
+
+
 def _failure(exc: BaseException) -> dict[str, Any]:
-    """The function's error; its traceback, without the worker's own frames, goes to the logs."""
+    """The function's error; its traceback, without the worker's own frames or those of the
+    event loop that ran an `async def` handler, goes to the logs."""
     frames = exc.__traceback__
-    while frames is not None and frames.tb_frame.f_code.co_filename == __file__:
+    while frames is not None and _is_runner_frame(frames.tb_frame.f_code.co_filename):
         frames = frames.tb_next
     traceback.print_exception(type(exc), exc, frames)
     message = str(exc).encode("utf-8", "backslashreplace").decode()  # JSON-safe, even surrogates
     return {"kind": "error", "error": {"type": type(exc).__name__, "message": message}}
+
+
+def _is_runner_frame(filename: str) -> bool:
+    return filename == __file__ or filename.startswith(ASYNCIO_DIR)
 
 
 def _line_buffered(fd: int) -> TextIO:

@@ -1,5 +1,5 @@
 """The `local` provider: Python functions of a folder, `handler(event, context)` as on AWS
-Lambda, run in a pool of worker processes.
+Lambda (plain or `async def`: the worker awaits a coroutine), run in a pool of worker processes.
 
 Workers are fresh interpreters started on first use (the server is never forked into one), with
 an allow-listed environment (`PATH`, `HOME`, `LANG`, `TZ`, `PYTHON*` and the names of

@@ -99,6 +99,22 @@ EXTRA_FUNCTIONS = {
             return "ran"
     """,
     "_helper": "VALUE = 1\n",
+    "coroutines": """
+        import asyncio
+
+        async def handler(event, context):
+            await asyncio.sleep(0.01)
+            print("awaited for", context.aws_request_id)
+            return {"event": event, "remaining_ms": context.get_remaining_time_in_millis()}
+
+        async def fail(event, context):
+            await asyncio.sleep(0.01)
+            raise KeyError(event)
+
+        async def stall(event, context):
+            await asyncio.sleep(event)
+            return "woke up"
+    """,
 }
 
 
@@ -249,6 +265,46 @@ async def test_the_handler_gets_a_lambda_like_context(extras):
     }
 
 
+async def test_an_async_sample_is_awaited_on_an_event_loop(samples):
+    outcome = await samples.invoke(local("fanout"), {"tasks": 5, "seconds": 0.2}, call())
+
+    assert outcome.success and outcome.status_code == 200
+    assert outcome.result["tasks"] == 5
+    assert 0.2 <= outcome.result["elapsed_s"] < 0.5  # the five sleeps ran at once
+
+
+async def test_an_async_handler_gets_the_event_context_and_its_output_captured(extras):
+    outcome = await extras.invoke(local("coroutines"), {"a": [1, 2]}, call(timeout_s=5.0))
+
+    assert outcome.success and outcome.status_code == 200
+    assert outcome.result == {"event": {"a": [1, 2]}, "remaining_ms": pytest.approx(5000, abs=1000)}
+    assert outcome.logs == "awaited for exec-1\n"
+
+
+async def test_an_async_handler_that_raises_is_a_failed_outcome(extras):
+    outcome = await extras.invoke(local("coroutines.fail"), "missing-key", call())
+    after = await extras.invoke(local("coroutines"), 1, call())
+
+    assert not outcome.success and outcome.status_code == 500
+    assert outcome.error == {"type": "KeyError", "message": "'missing-key'"}
+    assert outcome.logs.startswith("Traceback") and "coroutines.py" in outcome.logs
+    assert "_local_worker" not in outcome.logs and "asyncio" not in outcome.logs
+    assert after.result["event"] == 1  # the worker runs the next call on a fresh loop
+    assert after.info["worker_pid"] == outcome.info["worker_pid"]
+
+
+async def test_an_async_handler_past_its_deadline_is_stopped_with_its_worker(extras):
+    before = await extras.invoke(local("echo"), 1, call())
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(extras.invoke(local("coroutines.stall"), 30, call()), 0.3)
+
+    await _until_gone(before.info["worker_pid"])
+    after = await extras.invoke(local("coroutines.stall"), 0, call())
+    assert after.result == "woke up"
+    assert after.info["worker_pid"] != before.info["worker_pid"]
+
+
 async def test_module_dot_function_names_another_handler(extras):
     outcome = await extras.invoke(local("lambda_context.other"), None, call())
 
@@ -336,7 +392,7 @@ async def test_list_functions_pages_through_the_samples_with_their_descriptions(
             break
         cursor = page.next_cursor
 
-    assert pages == [["counter", "echo", "fail"], ["hello", "hog", "noisy"], ["slow"]]
+    assert pages == [["counter", "echo", "fail"], ["fanout", "hello", "hog"], ["noisy", "slow"]]
     echo = (await samples.list_functions(limit=2, cursor="counter")).items[0]
     assert echo.provider == "local"
     assert echo.details == {
