@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
+from starlette.routing import Match, Route
 
+from core.api import docs
 from core.api.compat import compat_endpoints
 from core.api.endpoints import Endpoint, route_for
 from core.api.middleware import RequestContext
-from core.api.openapi import DOCS_HTML, build_openapi
+from core.api.openapi import build_openapi
 from core.api.problems import problem_response
 from core.api.responses import JSONResponse
 from core.api.routes import auth, functions, health, history, invoke, providers, sessions
@@ -44,13 +45,26 @@ class MethodNotAllowed(FnproxyError):
     status, code, title = 405, "method_not_allowed", "Method not allowed"
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the request's path answers (the Allow of a 405): routes of
+    one path but different methods are separate routes, each knowing only its own."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE and isinstance(route, Route) and route.methods:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def _http_exception(request: Request, error: Exception) -> Response:
     status = getattr(error, "status_code", 500)
     if status == 405:
+        allow = allowed_methods(request)
         problem: FnproxyError = MethodNotAllowed(
-            f"{request.method} is not allowed on {request.url.path}"
+            f"{request.method} is not allowed on {request.url.path} (allowed: {allow})"
         )
-    elif status == 404:
+        return problem_response(problem, request.url.path, {"Allow": allow})
+    if status == 404:
         problem = NotFound(f"no route for {request.method} {request.url.path}")
     else:
         problem = FnproxyError("an internal error occurred")
@@ -74,9 +88,6 @@ def create_app(
             openapi_document.update(build_openapi(endpoints))
         return JSONResponse(openapi_document)
 
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(DOCS_HTML)
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if on_startup is not None:
@@ -88,7 +99,7 @@ def create_app(
     routes = [route_for(endpoint, services) for endpoint in endpoints]
     routes += [
         Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        *docs.ROUTES,
     ]
     app = Starlette(
         routes=routes,

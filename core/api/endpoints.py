@@ -83,9 +83,61 @@ Handler = Callable[[Call], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class QueryParam:
+    """A query parameter: its JSON Schema is what the handler accepts, no more, no less."""
+
     name: str
     description: str
     type: str = "string"
+    enum: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    json_schema: dict[str, Any] | None = None
+    """The whole schema, for a parameter the fields above cannot describe."""
+
+    def schema(self) -> dict[str, Any]:
+        if self.json_schema is not None:
+            return self.json_schema
+        schema: dict[str, Any] = {"type": self.type}
+        optional = {
+            "enum": list(self.enum) or None,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "maxLength": self.max_length,
+            "pattern": self.pattern,
+        }
+        schema.update((key, value) for key, value in optional.items() if value is not None)
+        return schema
+
+
+@dataclass(frozen=True)
+class HeaderParam:
+    """A request header the handler reads."""
+
+    name: str
+    description: str
+    required: bool = False
+    max_length: int | None = None
+    pattern: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string"}
+        if self.max_length is not None:
+            schema["maxLength"] = self.max_length
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
+        return schema
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer that is not a problem, besides the endpoint's main one (e.g. 202 Accepted):
+    its description, body model and response headers."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,12 +154,25 @@ class Endpoint:
     custom_body: bool = False
     """The handler reads the body itself (e.g. JSON or a form); `body` only documents it."""
     response: type[BaseModel] | None = None
+    """The model of the main answer's body; None only for an answer without one (204)."""
     status: int = 200
+    response_headers: tuple[str, ...] = ()
+    """Headers of the main answer besides those on every answer (e.g. ETag, Location)."""
+    replies: dict[int, Reply] = field(default_factory=dict)
     query: tuple[QueryParam, ...] = ()
+    headers: tuple[HeaderParam, ...] = ()
     extra_responses: dict[int, str] = field(default_factory=dict)
+    """The problem+json answers particular to this endpoint, by status (those every endpoint
+    of its kind can give - 400, 401, 403, 413, 422, 503 - are added by `core.api.openapi`)."""
+    operation_id: str = ""
+    """The OpenAPI operationId; the handler's name when empty."""
     problem_fields: Callable[[FnproxyError], FnproxyError] | None = None
     """Reshapes every error of this endpoint, the wrapper's own (401, 403, body) included:
     the seed routes add their old failure members this way."""
+
+    @property
+    def name(self) -> str:
+        return self.operation_id or self.handler.__name__
 
 
 ANONYMOUS = Principal(subject="anonymous", scopes=frozenset(), token_id="")
@@ -117,10 +182,13 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
     limit = services.settings.max_request_bytes
     action = f"{endpoint.method} {endpoint.path}"
     shaped = endpoint.problem_fields or (lambda error: error)
+    known_query = frozenset(param.name for param in endpoint.query)
 
     async def serve(request: Request) -> Response:
         request.state.action = action
         try:
+            if request.scope["query_string"]:
+                refuse_unknown_query(request, known_query)
             principal = await _authenticate(request, endpoint, services)
             body = None
             if endpoint.body is not None and not endpoint.custom_body:
@@ -136,7 +204,16 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
             logger.exception("unhandled error on %s", action)
             return problem_response(FnproxyError("an internal error occurred"), request.url.path)
 
-    return Route(endpoint.path, serve, methods=[endpoint.method], name=endpoint.handler.__name__)
+    return Route(endpoint.path, serve, methods=[endpoint.method], name=endpoint.name)
+
+
+def refuse_unknown_query(request: Request, known: frozenset[str]) -> None:
+    """`InvalidRequest` naming the first query parameter the endpoint does not read: a
+    misspelt filter must not silently answer everything."""
+    for name in request.query_params:
+        if name not in known:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise InvalidRequest(f"unknown query parameter {name[:64]!r} (allowed: {allowed})")
 
 
 async def _authenticate(request: Request, endpoint: Endpoint, services: Services) -> Principal:

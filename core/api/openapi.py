@@ -10,11 +10,15 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from core import __version__
-from core.api.endpoints import AUTHENTICATED, OPTIONAL_TOKEN, PUBLIC, Endpoint
-from core.api.schemas import Problem
+from core.api.endpoints import AUTHENTICATED, OPTIONAL_TOKEN, PUBLIC, Endpoint, Reply
+from core.api.views import Problem
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "version": {"type": "integer", "minimum": 1, "maximum": 2**53},
+}
+"""Path parameters that are not plain strings."""
 HEADERS: dict[str, dict[str, Any]] = {
     "X-Request-Id": {
         "description": "The request's id: the caller's own X-Request-Id when sane, else new",
@@ -42,6 +46,21 @@ HEADERS: dict[str, dict[str, Any]] = {
         "required": True,
         "schema": {"type": "string"},
     },
+    "Location": {
+        "description": "Where the created or accepted resource is read",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "ETag": {
+        "description": 'The session\'s version, quoted (e.g. "3"): send it back as If-Match',
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "true when the answer is the stored one of an earlier request with the "
+        "same Idempotency-Key",
+        "schema": {"type": "string", "const": "true"},
+    },
 }
 """Response headers (components/headers); the edge middleware adds the first three."""
 EVERY_ANSWER = ("X-Request-Id", "X-Content-Type-Options", "Cache-Control")
@@ -54,16 +73,57 @@ BACKEND_UNAVAILABLE = (
     "A backend is unavailable (store_unavailable, or service_unavailable for the secrets, "
     "events or queue): retry after Retry-After"
 )
+MALFORMED = (
+    "The request cannot be read: a body that is not JSON or not an object, or a query "
+    "parameter, header or path parameter that is unknown or not of its type (invalid_request)"
+)
+MALFORMED_NO_BODY = (
+    "The request cannot be read: a query parameter, header or path parameter that is unknown "
+    "or not of its type (invalid_request)"
+)
+FAILED_VALIDATION = (
+    "The body is JSON but breaks the request schema (validation_failed, unknown_provider), "
+    "each problem listed in `errors`"
+)
+TOO_LARGE = "The body is over MAX_REQUEST_BYTES (payload_too_large)"
+STATUS_RULE = """
+## Errors
+
+Every error is RFC 9457 problem+json (the `Problem` schema), with a stable `code`.
+
+- **400** the request cannot be read: the body is not JSON or not an object, or a query
+  parameter, header or path parameter is unknown or not of its type. Unknown query parameters
+  are refused, naming the parameter.
+- **422** the body is JSON but breaks the request schema: `errors` lists each problem
+  (`loc`, `msg`, `type`). A reused Idempotency-Key with another body is 422 too.
+- **401** no token or a bad one; **403** a scope or policy is missing (`required_scope`).
+- **429** and **503** carry `Retry-After`.
+
+## Authentication
+
+`POST /v1/auth/token` with client credentials (JSON, or the OAuth2 form with HTTP Basic or
+form credentials) or the module key answers a bearer JWT. Scopes: `admin` (everything),
+`read` (history, stats, registry and provider listings), `invoke` (any function) and
+`invoke:<glob>` (functions whose key matches the glob, e.g. `invoke:local:*`).
+"""
+SCOPES = {
+    "admin": "Everything, including clients and the registry",
+    "read": "History, stats, the registry and provider listings",
+    "invoke": "Invoke any function (invoke:<glob> narrows it to matching function keys)",
+}
+SECURITY_SCHEMES = {
+    "oauth2": {
+        "type": "oauth2",
+        "description": "Client credentials: POST /v1/auth/token",
+        "flows": {"clientCredentials": {"tokenUrl": "/v1/auth/token", "scopes": SCOPES}},
+    },
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+}
 
 
 def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
     endpoints = list(endpoints)
-    models = {m for e in endpoints for m in (e.body, e.response) if m is not None} | {Problem}
-    keyed, schemas = models_json_schema(
-        [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)],
-        ref_template=REF_TEMPLATE,
-    )
-    refs = {model: keyed[(model, "validation")] for model in models}
+    refs, schemas = _schemas(endpoints)
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)
@@ -72,62 +132,132 @@ def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
         "info": {
             "title": "fnproxy",
             "version": __version__,
-            "description": "Invoke serverless functions on any cloud through one API.",
+            "description": "Invoke serverless functions on any cloud through one API.\n"
+            + STATUS_RULE,
         },
         "paths": paths,
         "components": {
-            "schemas": schemas.get("$defs", {}),
+            "schemas": schemas,
             "headers": HEADERS,
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            },
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
 
 
+def _schemas(endpoints: list[Endpoint]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    models = {Problem}
+    for endpoint in endpoints:
+        models |= {endpoint.body, endpoint.response}
+        models |= {reply.model for reply in endpoint.replies.values()}
+    models.discard(None)
+    ordered = sorted(models, key=lambda m: (m.__name__, m.__module__))
+    modes = {model: "serialization" if model in _answers(endpoints) else "validation"
+             for model in ordered}
+    keyed, schemas = models_json_schema(
+        [(model, modes[model]) for model in ordered], ref_template=REF_TEMPLATE
+    )
+    refs = {model: keyed[(model, modes[model])] for model in ordered}
+    return refs, schemas.get("$defs", {})
+
+
+def _answers(endpoints: list[Endpoint]) -> set[Any]:
+    answers = {Problem} | {e.response for e in endpoints}
+    return answers | {reply.model for e in endpoints for reply in e.replies.values()}
+
+
 def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
-    problem = {"application/problem+json": {"schema": refs[Problem]}}
-    success: dict[str, Any] = {"description": "OK"}
-    if endpoint.response is not None:
-        success["content"] = {"application/json": {"schema": refs[endpoint.response]}}
-    responses: dict[str, Any] = {str(endpoint.status): success}
-    for status, description in endpoint.extra_responses.items():
-        responses[str(status)] = {"description": description, "content": problem}
-    responses.setdefault("400", {"description": "Malformed request", "content": problem})
-    responses.setdefault("503", {"description": BACKEND_UNAVAILABLE, "content": problem})
+    responses = _responses(endpoint, refs)
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
-        "operationId": endpoint.handler.__name__,
+        "operationId": endpoint.name,
         "parameters": _parameters(endpoint),
         "responses": responses,
     }
-    if endpoint.scope == OPTIONAL_TOKEN:
-        operation["security"] = [{}, {"bearer": []}]
-        operation["description"] = "A token is optional; an invalid one is refused."
-        responses["401"] = {"description": "Invalid token", "content": problem}
-    elif endpoint.scope != PUBLIC:
-        operation["security"] = [{"bearer": []}]
-        responses["401"] = {"description": "Missing or invalid token", "content": problem}
-        if endpoint.scope != AUTHENTICATED:
-            operation["description"] = f"Needs the `{endpoint.scope}` scope."
-            refused = endpoint.extra_responses.get(403)  # the route's own 403, besides the scope
-            missing = f"Missing scope; or: {refused}" if refused else "Missing scope"
-            responses["403"] = {"description": missing, "content": problem}
+    security = _security(endpoint)
+    if security:
+        operation["security"] = security
+        operation["description"] = _scope_note(endpoint)
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": refs[endpoint.body]}},
         }
-    for status, response in responses.items():
-        names = EVERY_ANSWER + STATUS_HEADERS.get(status, ())
-        response["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in names}
     return operation
+
+
+def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
+    main = Reply("OK" if endpoint.status < 300 else "Done", endpoint.response,
+                 endpoint.response_headers)
+    answers = {endpoint.status: main, **endpoint.replies}
+    responses = {str(status): _reply(reply, refs) for status, reply in answers.items()}
+    for status, description in _problems(endpoint).items():
+        responses.setdefault(str(status), _problem(status, description, refs))
+    return dict(sorted(responses.items()))
+
+
+def _reply(reply: Reply, refs: dict[Any, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": reply.description}
+    if reply.model is not None:
+        answer["content"] = {"application/json": {"schema": refs[reply.model]}}
+    answer["headers"] = _headers(EVERY_ANSWER + reply.headers)
+    return answer
+
+
+def _problem(status: int, description: str, refs: dict[Any, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": refs[Problem]}},
+        "headers": _headers(EVERY_ANSWER + STATUS_HEADERS.get(str(status), ())),
+    }
+
+
+def _headers(names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _problems(endpoint: Endpoint) -> dict[int, str]:
+    """Every problem the endpoint can answer: those of its kind, then its own."""
+    problems: dict[int, str] = {503: BACKEND_UNAVAILABLE}
+    if endpoint.body is not None:
+        problems |= {400: MALFORMED, 413: TOO_LARGE, 422: FAILED_VALIDATION}
+    elif endpoint.query or endpoint.headers or PATH_PARAM.search(endpoint.path):
+        problems[400] = MALFORMED_NO_BODY
+    if endpoint.scope == OPTIONAL_TOKEN:
+        problems[401] = "Invalid token (a token is optional)"
+    elif endpoint.scope != PUBLIC:
+        problems[401] = "Missing or invalid token"
+    own = dict(endpoint.extra_responses)
+    if endpoint.scope not in (PUBLIC, OPTIONAL_TOKEN, AUTHENTICATED):
+        refused = own.pop(403, None)  # the route's own 403, besides the scope
+        problems[403] = "Missing scope (required_scope)" + (f"; or: {refused}" if refused else "")
+    return problems | own
+
+
+def _security(endpoint: Endpoint) -> list[dict[str, list[str]]]:
+    if endpoint.scope == PUBLIC:
+        return []
+    scopes = [] if endpoint.scope in (AUTHENTICATED, OPTIONAL_TOKEN) else [endpoint.scope]
+    required = [{"oauth2": scopes}, {"bearer": []}]
+    return [{}, *required] if endpoint.scope == OPTIONAL_TOKEN else required
+
+
+def _scope_note(endpoint: Endpoint) -> str:
+    if endpoint.scope == OPTIONAL_TOKEN:
+        return "A token is optional; an invalid one is refused."
+    if endpoint.scope == AUTHENTICATED:
+        return "Needs a valid token; what it may reach is checked on the resource."
+    return f"Needs the `{endpoint.scope}` scope (or `admin`)."
 
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMETERS.get(name, {"type": "string"}),
+        }
         for name in PATH_PARAM.findall(endpoint.path)
     ]
     parameters += [
@@ -136,39 +266,19 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
             "in": "query",
             "required": False,
             "description": q.description,
-            "schema": {"type": q.type},
+            "schema": q.schema(),
         }
         for q in endpoint.query
     ]
+    parameters += [
+        {
+            "name": h.name,
+            "in": "header",
+            "required": h.required,
+            "description": h.description,
+            "schema": h.schema(),
+        }
+        for h in endpoint.headers
+    ]
     return parameters
 
-
-DOCS_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>fnproxy API</title>
-<style>
-body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}
-h1{margin-bottom:.2rem}.op{border:1px solid #ddd;border-radius:6px;margin:.6rem 0;padding:.5rem .8rem}
-.m{display:inline-block;min-width:4.2rem;font-weight:700}.GET{color:#1a7f37}.POST{color:#0550ae}
-.PATCH{color:#8250df}.DELETE{color:#cf222e}code{background:#f4f4f4;padding:0 .25rem}
-details pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:13px}.tag{color:#666}
-</style></head><body>
-<h1>fnproxy API</h1><p>The machine-readable document is <a href="/openapi.json">/openapi.json</a>.
-Every route but <code>/health</code>, <code>/openapi.json</code> and this page needs
-<code>Authorization: Bearer &lt;token&gt;</code> from <code>POST /v1/auth/token</code>.</p>
-<div id="ops">Loading&hellip;</div>
-<script>
-fetch('/openapi.json').then(r=>r.json()).then(doc=>{
-  const out=[], esc=s=>String(s).replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));
-  for(const [path,ops] of Object.entries(doc.paths)) for(const [m,op] of Object.entries(ops)){
-    const M=m.toUpperCase(), body=op.requestBody?op.requestBody.content['application/json'].schema.$ref:null;
-    const schema=body?doc.components.schemas[body.split('/').pop()]:null;
-    out.push(`<div class="op"><span class="m ${M}">${M}</span><code>${esc(path)}</code>
-      <span class="tag">[${esc(op.tags.join(', '))}]</span> ${esc(op.summary)}
-      ${op.description?'<br><em>'+esc(op.description)+'</em>':''}
-      <br>Responses: ${Object.keys(op.responses).join(', ')}
-      ${schema?'<details><summary>Request body</summary><pre>'+esc(JSON.stringify(schema,null,2))+'</pre></details>':''}</div>`);
-  }
-  document.getElementById('ops').innerHTML=out.join('');
-});
-</script></body></html>
-"""

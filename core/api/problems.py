@@ -17,7 +17,9 @@ UNAVAILABLE_RETRY_AFTER_S = 2
 that failed): about the store's lock wait, so a retry meets a released lock."""
 
 
-def problem_response(error: FnproxyError, instance: str | None = None) -> JSONResponse:
+def problem_response(
+    error: FnproxyError, instance: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + error.code,
         "title": error.title,
@@ -28,7 +30,9 @@ def problem_response(error: FnproxyError, instance: str | None = None) -> JSONRe
     if instance:
         body["instance"] = instance
     body.update(error.extra)
-    headers = {"WWW-Authenticate": 'Bearer realm="fnproxy"'} if error.status == 401 else {}
+    headers = dict(headers or {})
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="fnproxy"'
     retry_after = error.extra.get("retry_after_s")
     if retry_after is None and error.status == 503:
         retry_after = UNAVAILABLE_RETRY_AFTER_S

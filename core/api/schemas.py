@@ -52,7 +52,15 @@ class BatchRequest(_Body):
     concurrency: int | None = Field(default=None, ge=1)
 
 
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
 class SessionCreate(_Body):
+    session_id: str | None = Field(
+        default=None,
+        pattern=SESSION_ID_PATTERN,
+        description="An id of your choosing (letters, digits, . _ : -); a new one if omitted",
+    )
     data: dict[str, Any] = Field(default_factory=dict)
     ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
 
@@ -60,33 +68,6 @@ class SessionCreate(_Body):
 class SessionUpdate(_Body):
     data: dict[str, Any]
     ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
-
-
-class InvocationEnvelope(BaseModel):
-    """The answer to a sync invocation (also each item of a batch)."""
-
-    execution_id: str
-    status: Literal["queued", "running", "succeeded", "failed", "timed_out"]
-    success: bool | None
-    status_code: int | None
-    result: Any = None
-    error: dict[str, Any] | None = None
-    duration_ms: float | None = None
-    attempts: int
-    function_version: int | None = None
-    """The registry version that ran (invocations of a registered function by name)."""
-    provider: dict[str, Any]
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    instance: str | None = None
 
 
 class FunctionCreate(_Body):

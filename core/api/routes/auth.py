@@ -6,12 +6,12 @@ import base64
 import binascii
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from core.api.endpoints import PUBLIC, Call, Endpoint, read_body, read_json
 from core.api.responses import JSONResponse
 from core.api.schemas import ClientCreate, TokenRequest, TokenResponse
+from core.api.views import ClientCreated, ClientList
 from core.auth.scopes import validate_scopes
 from core.errors import FnproxyError, InvalidRequest
 from core.models import Client, iso
@@ -19,19 +19,6 @@ from core.models import Client, iso
 FORM_TYPE = "application/x-www-form-urlencoded"
 THROTTLED = {429: "Too many failed attempts from this client id or address (see Retry-After)"}
 """The answer every token route documents: failed attempts are throttled (core.auth.throttle)."""
-
-
-class ClientView(BaseModel):
-    client_id: str
-    name: str
-    scopes: list[str]
-    created_at: str
-    created_by: str
-    revoked_at: str | None = None
-
-
-class ClientCreated(ClientView):
-    client_secret: str
 
 
 async def issue_token(call: Call) -> JSONResponse:
@@ -138,8 +125,9 @@ ENDPOINTS = [
         custom_body=True,
         response=TokenResponse,
         extra_responses={
-            400: "Malformed request",
-            401: "Bad credentials",
+            400: "Malformed request, or neither client credentials nor api_key "
+            "(invalid_request, unsupported_grant_type)",
+            401: "Bad credentials (invalid_client)",
             **THROTTLED,
         },
     ),
@@ -154,7 +142,15 @@ ENDPOINTS = [
         response=ClientCreated,
         status=201,
     ),
-    Endpoint("GET", "/v1/clients", list_clients, "List API clients", "clients", scope="admin"),
+    Endpoint(
+        "GET",
+        "/v1/clients",
+        list_clients,
+        "List API clients",
+        "clients",
+        scope="admin",
+        response=ClientList,
+    ),
     Endpoint(
         "DELETE",
         "/v1/clients/{client_id}",
@@ -163,5 +159,6 @@ ENDPOINTS = [
         "clients",
         scope="admin",
         status=204,
+        extra_responses={404: "Unknown client"},
     ),
 ]

@@ -9,16 +9,37 @@ from starlette.responses import Response
 
 from core.api.endpoints import MAX_NUMBER_LENGTH, Call, Endpoint, QueryParam
 from core.api.responses import JSONResponse
-from core.api.routes.history import LISTING_QUERY, parse_time
-from core.api.routes.invoke import idempotency_key, invocation_response
+from core.api.routes.history import CURSOR, LISTING_QUERY, STATUS, limit_param, parse_time
+from core.api.routes.invoke import (
+    ACCEPTED,
+    CIRCUIT_OR_BACKEND,
+    IDEMPOTENCY_KEY,
+    INVOKED,
+    TOO_MANY,
+    UNREACHABLE,
+    idempotency_key,
+    invocation_response,
+)
 from core.api.schemas import (
     ActiveVersion,
     CanarySplit,
     FunctionCreate,
     FunctionUpdate,
-    InvocationEnvelope,
     NamedInvokeRequest,
     VersionCreate,
+)
+from core.api.views import (
+    ActivityPage,
+    ChangePage,
+    ExecutionRecord,
+    FunctionDetail,
+    FunctionPage,
+    FunctionView,
+    InvocationEnvelope,
+    LogPage,
+    VersionCreated,
+    VersionPage,
+    VersionView,
 )
 from core.auth.principal import Principal
 from core.errors import InvalidRequest, NotFound
@@ -259,11 +280,9 @@ async def recent_activity(call: Call) -> Response:
     )
 
 
-PAGE = (
-    QueryParam("limit", "page size (1-500, default 50)", "integer"),
-    QueryParam("cursor", "next_cursor of the previous page"),
-)
+PAGE = (limit_param(500, 50), CURSOR)
 NAME = "registry"
+NOT_REGISTERED = {404: "Not registered (function_not_found)"}
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -273,8 +292,10 @@ ENDPOINTS = [
         NAME,
         scope="admin",
         body=FunctionCreate,
+        response=FunctionDetail,
         status=201,
-        extra_responses={409: "The name is taken"},
+        response_headers=("Location",),
+        extra_responses={409: "The name is taken (conflict)"},
     ),
     Endpoint(
         "GET",
@@ -283,6 +304,7 @@ ENDPOINTS = [
         "Registered functions, by name",
         NAME,
         scope="read",
+        response=FunctionPage,
         query=PAGE,
     ),
     Endpoint(
@@ -292,7 +314,8 @@ ENDPOINTS = [
         "A function with its newest versions and policy",
         NAME,
         scope="read",
-        extra_responses={404: "Not registered"},
+        response=FunctionDetail,
+        extra_responses=NOT_REGISTERED,
     ),
     Endpoint(
         "PATCH",
@@ -302,6 +325,8 @@ ENDPOINTS = [
         NAME,
         scope="admin",
         body=FunctionUpdate,
+        response=FunctionView,
+        extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
     ),
     Endpoint(
         "DELETE",
@@ -311,6 +336,7 @@ ENDPOINTS = [
         NAME,
         scope="admin",
         status=204,
+        extra_responses=NOT_REGISTERED,
     ),
     Endpoint(
         "POST",
@@ -320,7 +346,10 @@ ENDPOINTS = [
         NAME,
         scope="admin",
         body=VersionCreate,
+        response=VersionCreated,
         status=201,
+        response_headers=("Location",),
+        extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
     ),
     Endpoint(
         "GET",
@@ -329,7 +358,9 @@ ENDPOINTS = [
         "A function's versions, newest first",
         NAME,
         scope="read",
+        response=VersionPage,
         query=PAGE,
+        extra_responses=NOT_REGISTERED,
     ),
     Endpoint(
         "GET",
@@ -338,6 +369,8 @@ ENDPOINTS = [
         "One version",
         NAME,
         scope="read",
+        response=VersionView,
+        extra_responses={404: "No such function or version"},
     ),
     Endpoint(
         "DELETE",
@@ -347,7 +380,10 @@ ENDPOINTS = [
         NAME,
         scope="admin",
         status=204,
-        extra_responses={409: "The version is active or the canary"},
+        extra_responses={
+            404: "No such function or version",
+            409: "The version is active or the canary",
+        },
     ),
     Endpoint(
         "POST",
@@ -357,7 +393,11 @@ ENDPOINTS = [
         NAME,
         scope="admin",
         body=ActiveVersion,
-        extra_responses={404: "No such version"},
+        response=FunctionView,
+        extra_responses={
+            404: "No such function or version",
+            409: "Changed meanwhile by another request",
+        },
     ),
     Endpoint(
         "PUT",
@@ -367,6 +407,11 @@ ENDPOINTS = [
         NAME,
         scope="admin",
         body=CanarySplit,
+        response=FunctionView,
+        extra_responses={
+            404: "No such function or version",
+            409: "The version is the active one, or changed meanwhile",
+        },
     ),
     Endpoint(
         "DELETE",
@@ -375,6 +420,8 @@ ENDPOINTS = [
         "End the canary split",
         NAME,
         scope="admin",
+        response=FunctionView,
+        extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
     ),
     Endpoint(
         "GET",
@@ -383,7 +430,9 @@ ENDPOINTS = [
         "Every change: who, when, from which version to which, newest first",
         NAME,
         scope="read",
+        response=ChangePage,
         query=PAGE,
+        extra_responses=NOT_REGISTERED,
     ),
     Endpoint(
         "POST",
@@ -393,19 +442,18 @@ ENDPOINTS = [
         NAME,
         body=NamedInvokeRequest,
         response=InvocationEnvelope,
-        query=(QueryParam("version", "run this version", "integer"),),
+        response_headers=INVOKED,
+        replies={202: ACCEPTED},
+        query=(QueryParam("version", "run this version", "integer", minimum=1, maximum=2**53),),
+        headers=(IDEMPOTENCY_KEY,),
         extra_responses={
-            202: "Accepted (async)",
             403: "Not allowed by the policy, or the egress policy refuses the destination "
             "(egress_denied)",
-            429: "Rate limit reached (rate_limited), or the function still answered 429 after "
-            "retries (upstream_throttled); see Retry-After",
-            502: "Unreachable after retries (upstream_unavailable), the connection lost after "
-            "the request was sent, not retried (upstream_unreachable), or an answer over "
-            "MAX_RESPONSE_BYTES (response_too_large)",
-            503: "The function's circuit is open (circuit_open), or a backend is unavailable "
-            "(store_unavailable, service_unavailable): retry after Retry-After",
-            504: "Timed out",
+            404: "No such function or version",
+            429: "The function's rate limit is reached (rate_limited); or: " + TOO_MANY,
+            502: UNREACHABLE,
+            503: CIRCUIT_OR_BACKEND,
+            504: "Timed out (upstream_timeout)",
         },
     ),
     Endpoint(
@@ -415,7 +463,9 @@ ENDPOINTS = [
         "The function's execution log, newest first",
         NAME,
         scope="read",
+        response=LogPage,
         query=LISTING_QUERY,
+        extra_responses=NOT_REGISTERED,
     ),
     Endpoint(
         "GET",
@@ -423,6 +473,8 @@ ENDPOINTS = [
         execution_log,
         "One execution in full: payload, result, logs and error",
         NAME,
+        response=ExecutionRecord,
+        extra_responses={404: "No such function, or no such execution of it"},
     ),
     Endpoint(
         "GET",
@@ -431,10 +483,7 @@ ENDPOINTS = [
         "Recent executions across functions, newest first",
         NAME,
         scope="read",
-        query=(
-            QueryParam("status", "only this status"),
-            QueryParam("limit", "page size (1-200, default 20)", "integer"),
-            QueryParam("cursor", "next_cursor of the previous page"),
-        ),
+        response=ActivityPage,
+        query=(STATUS, limit_param(200, 20), CURSOR),
     ),
 ]

@@ -16,8 +16,9 @@ from typing import Any
 from starlette.responses import Response
 
 from core import __version__
-from core.api.endpoints import OPTIONAL_TOKEN, Call, Endpoint
+from core.api.endpoints import OPTIONAL_TOKEN, Call, Endpoint, Reply
 from core.api.responses import JSONResponse
+from core.api.views import Health
 from core.auth.scopes import READ, has_scope
 from core.models import iso
 
@@ -56,6 +57,8 @@ ENDPOINTS = [
         "Liveness: status and version; each port's check for a `read` token",
         "health",
         scope=OPTIONAL_TOKEN,
-        extra_responses={503: "A port is failing"},
+        response=Health,
+        replies={503: Reply("A port is failing: the same body, status degraded", Health,
+                            ("Retry-After",))},
     ),
 ]

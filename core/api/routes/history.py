@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from core.api.endpoints import Call, Endpoint, QueryParam
 from core.api.responses import JSONResponse
+from core.api.views import ExecutionRecord, InvocationPage, StatsSummary
 from core.errors import InvalidRequest
 
 
@@ -40,8 +41,6 @@ MAX_TIME_LENGTH = 40
 """Longer than any epoch or ISO 8601 time fnproxy reads; longer text is refused unparsed."""
 EARLIEST = 0.0
 LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
-STATS_FUTURE_MARGIN_S = 300
-"""How far ahead of this server's clock a stats `since` may be (another clock's skew)."""
 
 
 def parse_time(raw: str | None, name: str = "since") -> float | None:
@@ -53,7 +52,7 @@ def parse_time(raw: str | None, name: str = "since") -> float | None:
         raise InvalidRequest(f"{name} must be epoch seconds or an ISO 8601 time")
     moment = _epoch_seconds(raw)
     if moment is None:
-        moment = _iso_seconds(raw, name)
+        moment = max(_iso_seconds(raw, name), EARLIEST)
     if not (math.isfinite(moment) and EARLIEST <= moment <= LATEST):
         raise InvalidRequest(f"{name} must be a time from 1970 to 9999")
     return moment
@@ -68,24 +67,21 @@ def _epoch_seconds(raw: str) -> float | None:
 
 def _iso_seconds(raw: str, name: str) -> float:
     try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
     except ValueError:
         raise InvalidRequest(f"{name} must be epoch seconds or an ISO 8601 time") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def stats_since(raw: str | None, retention_days: int) -> float | None:
-    """A stats `since`: a time (`parse_time`) within the retention window, so the buckets it
-    reaches back over are bounded before any is listed."""
+    """A stats `since`: a time (`parse_time`) brought within the retention window (nothing
+    older is kept; nothing newer than now exists), so the buckets it reaches back over are
+    bounded before any is listed."""
     since = parse_time(raw)
     if since is None:
         return None
     now = time.time()
-    if not now - retention_days * 86400 <= since <= now + STATS_FUTURE_MARGIN_S:
-        raise InvalidRequest(
-            f"since must be within the last {retention_days} days (HISTORY_RETENTION_DAYS)"
-        )
-    return since
+    return min(max(since, now - retention_days * 86400), now)
 
 
 async def stats(call: Call) -> Response:
@@ -96,12 +92,40 @@ async def stats(call: Call) -> Response:
     return JSONResponse(summary)
 
 
+TIME_TEXT = (
+    "epoch seconds (0 to 253402300799), or an RFC 3339 / ISO 8601 time (a time without a zone "
+    "is UTC; one before 1970 counts as 1970)"
+)
+TIME_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": EARLIEST, "maximum": LATEST},
+        {"type": "string", "format": "date-time", "maxLength": MAX_TIME_LENGTH},
+    ]
+}
+
+
+def time_param(name: str, description: str) -> QueryParam:
+    return QueryParam(name, f"{description}: {TIME_TEXT}", json_schema=TIME_SCHEMA)
+
+STATUS = QueryParam(
+    "status", "only executions in this status", enum=("queued", "running", "succeeded",
+                                                      "failed", "timed_out")
+)
+CURSOR = QueryParam("cursor", "next_cursor of the previous page", max_length=1024)
+
+
+def limit_param(most: int, default: int) -> QueryParam:
+    return QueryParam(
+        "limit", f"page size (1-{most}, default {default})", "integer", minimum=1, maximum=most
+    )
+
+
 LISTING_QUERY = (
-    QueryParam("status", "queued, running, succeeded, failed or timed_out"),
-    QueryParam("since", "created at or after: epoch seconds or ISO 8601"),
-    QueryParam("until", "created before: epoch seconds or ISO 8601"),
-    QueryParam("limit", "page size (1-500, default 50)", "integer"),
-    QueryParam("cursor", "next_cursor of the previous page"),
+    STATUS,
+    time_param("since", "created at or after"),
+    time_param("until", "created before"),
+    limit_param(500, 50),
+    CURSOR,
 )
 
 ENDPOINTS = [
@@ -111,7 +135,8 @@ ENDPOINTS = [
         get_invocation,
         "One execution in full (payload, result, logs, error)",
         "history",
-        extra_responses={404: "Unknown execution"},
+        response=ExecutionRecord,
+        extra_responses={404: "Unknown execution, or not the caller's"},
     ),
     Endpoint(
         "GET",
@@ -120,8 +145,9 @@ ENDPOINTS = [
         "Executions, newest first",
         "history",
         scope="read",
+        response=InvocationPage,
         query=(
-            QueryParam("function", "function key, e.g. local:echo"),
+            QueryParam("function", "function key, e.g. local:echo", max_length=1024),
             *LISTING_QUERY,
         ),
     ),
@@ -132,11 +158,13 @@ ENDPOINTS = [
         "Counts, success rate and latency percentiles",
         "history",
         scope="read",
+        response=StatsSummary,
         query=(
-            QueryParam("function", "only this function key"),
-            QueryParam(
+            QueryParam("function", "only this function key", max_length=1024),
+            time_param(
                 "since",
-                "epoch seconds or ISO 8601 within HISTORY_RETENTION_DAYS (default: 24 h ago)",
+                "counted from (default: 24 h ago; at most HISTORY_RETENTION_DAYS ago, an "
+                "earlier or a future time is brought within that window)",
             ),
         ),
     ),

@@ -6,10 +6,11 @@ from typing import Any
 
 from starlette.responses import Response
 
-from core.api.endpoints import Call, Endpoint
+from core.api.endpoints import Call, Endpoint, HeaderParam, Reply
 from core.api.problems import problem_response
 from core.api.responses import JSONResponse
-from core.api.schemas import BatchRequest, InvocationEnvelope, InvokeRequest
+from core.api.schemas import BatchRequest, InvokeRequest
+from core.api.views import Accepted, BatchAnswer, InvocationEnvelope
 from core.errors import (
     CircuitOpen,
     FnproxyError,
@@ -117,6 +118,7 @@ async def invoke(call: Call) -> Response:
 def batch_item(item: BatchItemResult) -> dict[str, Any]:
     if item.error is not None:
         return {
+            "kind": "rejected",
             "success": False,
             "status": "rejected",
             "error": {
@@ -128,8 +130,8 @@ def batch_item(item: BatchItemResult) -> dict[str, Any]:
         }
     execution = item.invocation.execution
     if execution.mode == Mode.ASYNC:
-        return accepted(execution)
-    return envelope(execution, item.invocation.result)
+        return {"kind": "accepted", **accepted(execution)}
+    return {"kind": "invocation", **envelope(execution, item.invocation.result)}
 
 
 async def invoke_batch(call: Call) -> Response:
@@ -147,6 +149,30 @@ async def invoke_batch(call: Call) -> Response:
     )
 
 
+IDEMPOTENCY_KEY = HeaderParam(
+    "Idempotency-Key",
+    "Run once per key: a repeat with the same key and body answers the first outcome "
+    "(Idempotent-Replayed: true); with another body, 422 idempotency_key_reused",
+    max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+)
+ACCEPTED = Reply(
+    "Accepted (mode async): poll Location", Accepted, ("Location", "Idempotent-Replayed")
+)
+INVOKED = ("Idempotent-Replayed",)
+TOO_MANY = (
+    "MAX_CONCURRENT_REQUESTS invocations are in flight on this instance (too_many_requests), "
+    "or the function still answered 429 after retries (upstream_throttled), with its "
+    "Retry-After"
+)
+UNREACHABLE = (
+    "Unreachable after retries (upstream_unavailable), the connection lost after the request "
+    "was sent, not retried (upstream_unreachable), or an answer over MAX_RESPONSE_BYTES "
+    "(response_too_large)"
+)
+CIRCUIT_OR_BACKEND = (
+    "The function's circuit is open (circuit_open), or a backend is unavailable "
+    "(store_unavailable, service_unavailable): retry after Retry-After"
+)
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -156,28 +182,26 @@ ENDPOINTS = [
         "invoke",
         body=InvokeRequest,
         response=InvocationEnvelope,
+        response_headers=INVOKED,
+        replies={202: ACCEPTED},
+        headers=(IDEMPOTENCY_KEY,),
         extra_responses={
-            202: "Accepted (async)",
-            403: "Not allowed to invoke the target, or the egress policy refuses the destination "
-            "or the callback_url (egress_denied)",
+            403: "Not allowed to invoke the target (required_scope), or the egress policy "
+            "refuses the destination or the callback_url (egress_denied)",
             404: "Unknown function",
-            413: "Payload too large",
-            429: "The function still answered 429 after retries (upstream_throttled), with "
-            "its Retry-After",
-            502: "Unreachable after retries (upstream_unavailable), the connection lost after "
-            "the request was sent, not retried (upstream_unreachable), or an answer over "
-            "MAX_RESPONSE_BYTES (response_too_large)",
-            503: "The function's circuit is open (circuit_open), or a backend is unavailable "
-            "(store_unavailable, service_unavailable): retry after Retry-After",
-            504: "Timed out",
+            429: TOO_MANY,
+            502: UNREACHABLE,
+            503: CIRCUIT_OR_BACKEND,
+            504: "Timed out (upstream_timeout)",
         },
     ),
     Endpoint(
         "POST",
         "/v1/invoke/batch",
         invoke_batch,
-        "Invoke many functions concurrently",
+        "Invoke many functions concurrently; each item answers on its own (kind)",
         "invoke",
         body=BatchRequest,
+        response=BatchAnswer,
     ),
 ]

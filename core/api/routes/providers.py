@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from core.api.endpoints import Call, Endpoint, QueryParam
+from core.api.endpoints import Call, Endpoint
 from core.api.responses import JSONResponse
+from core.api.routes.history import CURSOR, limit_param
+from core.api.views import ProviderFunction, ProviderFunctionPage
 from core.providers.base import FunctionInfo
 
 
@@ -29,6 +31,12 @@ async def get_provider_function(call: Call) -> Response:
     return JSONResponse(function_view(await provider.get_function(call.path("name"))))
 
 
+PROVIDER_PROBLEMS = {
+    400: "The provider cannot list functions (not_supported), or a malformed parameter",
+    404: "Unknown or unconfigured provider",
+    502: "The provider's API failed (upstream_unavailable)",
+    504: "The provider's API timed out (upstream_timeout)",
+}
 ENDPOINTS = [
     Endpoint(
         "GET",
@@ -37,10 +45,9 @@ ENDPOINTS = [
         "Functions a provider can invoke",
         "providers",
         scope="read",
-        query=(
-            QueryParam("limit", "page size (1-1000, default 50)", "integer"),
-            QueryParam("cursor", "next_cursor of the previous page"),
-        ),
+        response=ProviderFunctionPage,
+        query=(limit_param(1000, 50), CURSOR),
+        extra_responses=PROVIDER_PROBLEMS,
     ),
     Endpoint(
         "GET",
@@ -49,6 +56,7 @@ ENDPOINTS = [
         "One function's configuration",
         "providers",
         scope="read",
-        extra_responses={404: "Unknown function"},
+        response=ProviderFunction,
+        extra_responses={**PROVIDER_PROBLEMS, 404: "Unknown provider or function"},
     ),
 ]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from core.api.endpoints import Call, Endpoint
+from core.api.endpoints import Call, Endpoint, HeaderParam
 from core.api.responses import JSONResponse
 from core.api.schemas import SessionCreate, SessionUpdate
+from core.api.views import SessionView
 from core.errors import PreconditionFailed, PreconditionRequired
 from core.models import Session, iso
+from core.sessions.service import public_id
 
 
 def session_response(session: Session, status_code: int = 200) -> Response:
     body = {
-        "session_id": session.session_id,
+        "session_id": public_id(session),
         "data": session.data,
         "version": session.version,
         "created_at": iso(session.created_at),
@@ -34,8 +36,12 @@ def expected_version(if_match: str | None) -> int:
 
 async def create_session(call: Call) -> Response:
     body: SessionCreate = call.body
-    session = await call.services.sessions.create(call.principal.subject, body.data, body.ttl_s)
-    return session_response(session, status_code=201)
+    session = await call.services.sessions.create(
+        call.principal.subject, body.data, body.ttl_s, body.session_id
+    )
+    response = session_response(session, status_code=201)
+    response.headers["Location"] = f"/v1/sessions/{public_id(session)}"
+    return response
 
 
 async def get_session(call: Call) -> Response:
@@ -60,15 +66,27 @@ async def delete_session(call: Call) -> Response:
     return Response(status_code=204)
 
 
+MAX_IF_MATCH_LENGTH = 64
+IF_MATCH = HeaderParam(
+    "If-Match",
+    'The ETag of the version read (e.g. "3")',
+    required=True,
+    max_length=MAX_IF_MATCH_LENGTH,
+    pattern=r'^(W/)?"?[0-9]{1,18}"?$',
+)
+UNKNOWN = {404: "Unknown or expired session, or another caller's"}
 ENDPOINTS = [
     Endpoint(
         "POST",
         "/v1/sessions",
         create_session,
-        "Create a session",
+        "Create a session (with a new id, or one of your choosing)",
         "sessions",
         body=SessionCreate,
+        response=SessionView,
         status=201,
+        response_headers=("ETag", "Location"),
+        extra_responses={409: "You already have a live session of that id (conflict)"},
     ),
     Endpoint(
         "GET",
@@ -76,7 +94,9 @@ ENDPOINTS = [
         get_session,
         "Read a session (and its ETag)",
         "sessions",
-        extra_responses={404: "Unknown or expired session"},
+        response=SessionView,
+        response_headers=("ETag",),
+        extra_responses=UNKNOWN,
     ),
     Endpoint(
         "PATCH",
@@ -85,7 +105,14 @@ ENDPOINTS = [
         "Replace a session's data; needs If-Match",
         "sessions",
         body=SessionUpdate,
-        extra_responses={412: "Stale If-Match", 428: "If-Match missing"},
+        response=SessionView,
+        response_headers=("ETag",),
+        headers=(IF_MATCH,),
+        extra_responses={
+            **UNKNOWN,
+            412: "Stale or malformed If-Match (precondition_failed)",
+            428: "If-Match missing (precondition_required)",
+        },
     ),
     Endpoint(
         "DELETE",
@@ -94,5 +121,6 @@ ENDPOINTS = [
         "Delete a session",
         "sessions",
         status=204,
+        extra_responses=UNKNOWN,
     ),
 ]

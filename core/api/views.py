@@ -1,0 +1,367 @@
+"""The answers of the native API as typed models: what the OpenAPI document declares for each
+success body. Handlers build these answers as plain dicts (no model on the hot path); the
+schema tests, the fuzzer and the generated client check that the two agree."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.registry.policy import FunctionPolicy
+
+ExecutionStatus = Literal["queued", "running", "succeeded", "failed", "timed_out"]
+ExecutionMode = Literal["sync", "async", "dry_run"]
+Timestamp = str
+"""ISO 8601 with milliseconds and a UTC offset, e.g. 2026-12-06T09:47:49.123+00:00."""
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+
+class ProviderFacts(_Answer):
+    """Which provider ran the function, and what it reported (request ids, ARNs, versions)."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    name: str
+    function: str
+
+
+class InvocationEnvelope(_Answer):
+    """The answer to a sync or dry-run invocation (also a batch item of kind `invocation`)."""
+
+    execution_id: str
+    status: ExecutionStatus
+    success: bool | None
+    status_code: int | None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: float | None = None
+    attempts: int
+    function_version: int | None = None
+    """The registry version that ran (invocations of a registered function by name)."""
+    provider: ProviderFacts
+
+    model_config = ConfigDict(
+        defer_build=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "execution_id": "0193a1f2c4d5e6f708192a3b4c5d6e7f",
+                    "status": "succeeded",
+                    "success": True,
+                    "status_code": 200,
+                    "result": {"message": "Hello, you!"},
+                    "error": None,
+                    "duration_ms": 3.2,
+                    "attempts": 1,
+                    "function_version": None,
+                    "provider": {"name": "local", "function": "hello"},
+                }
+            ]
+        },
+    )
+
+
+class Accepted(_Answer):
+    """An async invocation was queued; poll `Location` (GET /v1/invocations/{id})."""
+
+    execution_id: str
+    status: ExecutionStatus
+    """`queued` when new; an idempotent replay answers the execution's status now."""
+
+
+class ExecutionRecord(_Answer):
+    """One execution in full, as recorded: target and callback URL redacted."""
+
+    execution_id: str
+    target: dict[str, Any]
+    provider: str
+    function: str
+    mode: ExecutionMode
+    status: ExecutionStatus
+    caller: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    expires_at: Timestamp
+    timeout_s: float
+    payload: Any = None
+    payload_truncated: bool
+    result: Any = None
+    result_truncated: bool
+    status_code: int | None
+    success: bool | None
+    error: dict[str, Any] | None
+    logs: str | None
+    logs_truncated: bool
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    duration_ms: float | None
+    attempts: int
+    provider_info: dict[str, Any]
+    session_id: str | None
+    session_version: int | None
+    callback_url: str | None
+    callback_result: dict[str, Any] | None
+    idempotency_key: str | None
+    function_version: int | None
+    retry_policy: dict[str, Any] | None
+    lease_takeovers: int
+
+
+class InvocationPage(_Answer):
+    invocations: list[ExecutionRecord]
+    next_cursor: str | None
+
+
+class BatchInvocation(InvocationEnvelope):
+    kind: Literal["invocation"]
+
+
+class BatchAccepted(Accepted):
+    kind: Literal["accepted"]
+
+
+class BatchRejection(_Answer):
+    """Why an item was refused before it ran (the problem's code, status and detail)."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    code: str
+    status: int
+    detail: str
+
+
+class BatchRejected(_Answer):
+    kind: Literal["rejected"]
+    success: Literal[False]
+    status: Literal["rejected"]
+    error: BatchRejection
+
+
+BatchItem = Annotated[
+    BatchInvocation | BatchAccepted | BatchRejected, Field(discriminator="kind")
+]
+
+
+class BatchAnswer(_Answer):
+    responses: list[BatchItem]
+    """One item per invocation, in the order sent: `kind` tells which shape it has."""
+    total_count: int
+    success_count: int
+    failure_count: int
+
+
+class StatsFigures(_Answer):
+    count: int
+    successes: int
+    failures: int
+    success_rate: float | None
+    avg_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class StatsSummary(StatsFigures):
+    by_function: dict[str, StatsFigures]
+    since: float
+    """The first bucket's start, epoch seconds."""
+    bucket_s: int
+
+
+class ClientView(_Answer):
+    client_id: str
+    name: str
+    scopes: list[str]
+    created_at: Timestamp
+    created_by: str
+    revoked_at: Timestamp | None
+
+
+class ClientCreated(ClientView):
+    client_secret: str
+    """Shown once, in this answer only."""
+
+
+class ClientList(_Answer):
+    clients: list[ClientView]
+
+
+class Canary(_Answer):
+    version: int
+    weight: int
+
+
+class VersionView(_Answer):
+    version: int
+    target: dict[str, Any]
+    """The clear target for admins; others see it redacted."""
+    created_at: Timestamp
+    created_by: str
+
+
+class VersionCreated(VersionView):
+    active: bool
+
+
+class FunctionView(_Answer):
+    name: str
+    description: str
+    active_version: int
+    latest_version: int
+    canary: Canary | None
+    policy: FunctionPolicy
+    created_at: Timestamp
+    created_by: str
+    updated_at: Timestamp
+    revision: int
+
+
+class FunctionDetail(FunctionView):
+    versions: list[VersionView]
+    """The newest versions (up to 100); GET .../versions pages through all."""
+
+
+class FunctionPage(_Answer):
+    functions: list[FunctionView]
+    next_cursor: str | None
+
+
+class VersionPage(_Answer):
+    versions: list[VersionView]
+    next_cursor: str | None
+
+
+class ChangeView(_Answer):
+    revision: int
+    action: Literal[
+        "created",
+        "version_added",
+        "activated",
+        "rolled_back",
+        "version_deleted",
+        "canary_set",
+        "canary_cleared",
+        "policy_updated",
+    ]
+    at: Timestamp
+    by: str
+    from_version: int | None
+    to_version: int | None
+    detail: dict[str, Any]
+
+
+class ChangePage(_Answer):
+    changes: list[ChangeView]
+    next_cursor: str | None
+
+
+class LogEntry(_Answer):
+    """An execution as a line of a log or feed: everything but payload, result and logs."""
+
+    execution_id: str
+    function: str
+    version: int | None
+    status: ExecutionStatus
+    success: bool | None
+    status_code: int | None
+    mode: ExecutionMode
+    caller: str
+    duration_ms: float | None
+    error: dict[str, Any] | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
+
+
+class LogPage(_Answer):
+    executions: list[LogEntry]
+    next_cursor: str | None
+
+
+class ActivityPage(_Answer):
+    activity: list[LogEntry]
+    next_cursor: str | None
+
+
+class SessionView(_Answer):
+    session_id: str
+    data: dict[str, Any]
+    version: int
+    """Also the ETag: send it back as If-Match to update."""
+    created_at: Timestamp
+    updated_at: Timestamp
+    expires_at: Timestamp
+
+
+class ProviderFunction(_Answer):
+    """A function as its provider describes it: the provider's own details beside these."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    name: str
+    provider: str
+
+
+class ProviderFunctionPage(_Answer):
+    functions: list[ProviderFunction]
+    next_cursor: str | None
+
+
+class CircuitState(_Answer):
+    state: Literal["closed", "open", "half_open"]
+    consecutive_failures: int
+    retry_after_s: float
+
+
+class Health(_Answer):
+    """Status and version for anyone; the rest for a `read` token only."""
+
+    status: Literal["ok", "degraded"]
+    version: str
+    checks: dict[str, str] | None = None
+    """Each port's check: `ok`, or what failed."""
+    module: str | None = None
+    timestamp: Timestamp | None = None
+    circuits: dict[str, CircuitState] | None = None
+
+
+class FieldProblem(_Answer):
+    loc: str
+    """Where in the body, dotted (e.g. `target.url`); empty for the body itself."""
+    msg: str
+    type: str
+
+
+class Problem(_Answer):
+    """RFC 9457 problem details, with fnproxy's extension members (each only where it
+    applies) and any member a seed route's old clients read."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    """Stable and machine-readable, e.g. `egress_denied`, `validation_failed`."""
+    instance: str | None = None
+    errors: list[FieldProblem] | None = None
+    """422: each field that broke the schema."""
+    execution_id: str | None = None
+    """The execution the failure was recorded as."""
+    attempts: int | None = None
+    function: str | None = None
+    required_scope: str | None = None
+    """403: the scope the caller lacks."""
+    retry_after_s: float | None = None
+    """429, 503: also sent as Retry-After (rounded up to whole seconds)."""
+    last_status_code: int | None = None
+    """502, 429 from an upstream: the status it last answered."""
+    circuit: CircuitState | None = None
+    """503 circuit_open: the circuit's state."""
+    header: str | None = None
+    """400 header_not_allowed: the refused header."""
+    error: str | None = None
+    """Token routes: the OAuth2 error (invalid_client, ...); seed routes: the detail again."""
+    success: bool | None = None
+    """Seed routes: always false."""
+    unknown_scopes: list[str] | None = None
