@@ -176,7 +176,7 @@ class Runner:
             return
         try:
             updated = await self._sessions.update(
-                execution.caller, session.session_id, session.version, new_state
+                execution.caller, execution.session_id, session.version, new_state
             )
         except PreconditionFailed as conflict:
             execution.error = {"type": "SessionConflict", "message": conflict.detail}

@@ -68,3 +68,42 @@ async def test_session_needs_an_object_payload_and_an_existing_session(client, a
     unknown = {"target": COUNTER, "payload": {}, "session_id": "nope"}
     assert (await client.post("/v1/invoke", json=not_object, headers=admin)).status_code == 400
     assert (await client.post("/v1/invoke", json=unknown, headers=admin)).status_code == 404
+
+
+async def test_a_chosen_id_is_the_callers_own_and_taken_once(client, admin):
+    created = await client.post(
+        "/v1/sessions", json={"session_id": "chat-42", "data": {"n": 1}}, headers=admin
+    )
+    assert created.status_code == 201 and created.json()["session_id"] == "chat-42"
+    assert created.headers["location"] == "/v1/sessions/chat-42"
+    again = await client.post("/v1/sessions", json={"session_id": "chat-42"}, headers=admin)
+    assert again.status_code == 409 and again.json()["code"] == "conflict"
+    other = await new_client(client, admin, "invoke")
+    assert (await client.get("/v1/sessions/chat-42", headers=other)).status_code == 404
+    theirs = await client.post(
+        "/v1/sessions", json={"session_id": "chat-42", "data": {"n": 9}}, headers=other
+    )
+    assert theirs.status_code == 201  # the same id, another owner: neither sees the other
+    assert (await client.get("/v1/sessions/chat-42", headers=admin)).json()["data"] == {"n": 1}
+    assert (await client.get("/v1/sessions/chat-42", headers=other)).json()["data"] == {"n": 9}
+    updated = await client.patch(
+        "/v1/sessions/chat-42", json={"data": {"n": 2}}, headers=admin | {"If-Match": '"1"'}
+    )
+    assert updated.status_code == 200 and updated.json()["session_id"] == "chat-42"
+    assert (await client.delete("/v1/sessions/chat-42", headers=admin)).status_code == 204
+    assert (await client.get("/v1/sessions/chat-42", headers=other)).status_code == 200
+
+
+async def test_a_chosen_id_threads_state_through_invocations(client, admin):
+    await client.post(
+        "/v1/sessions", json={"session_id": "tally", "data": {"count": 0}}, headers=admin
+    )
+    request = {"target": COUNTER, "payload": {}, "session_id": "tally"}
+    await client.post("/v1/invoke", json=request, headers=admin)
+    assert (await client.get("/v1/sessions/tally", headers=admin)).json()["data"]["count"] == 1
+
+
+async def test_a_chosen_id_outside_its_pattern_is_422(client, admin):
+    for bad in ("", "has space", "x" * 65, "a/b", "a@b"):
+        response = await client.post("/v1/sessions", json={"session_id": bad}, headers=admin)
+        assert response.status_code == 422, bad
