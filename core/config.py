@@ -17,6 +17,8 @@ from typing import Any
 MIN_SECRET_KEY_LENGTH = 64
 PLATFORMS = ("local", "aws", "gcp")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_LAMBDA_TIMEOUT_S = 900.0
+"""Lambda's own longest run (15 minutes)."""
 
 
 class ConfigError(ValueError):
@@ -81,6 +83,13 @@ def _text(name: str, raw: str) -> str:
 def _names(name: str, raw: str) -> tuple[str, ...]:
     """A list separated by commas or white space (CIDRs, host globs, variable names)."""
     return tuple(part for part in raw.replace(",", " ").split() if part)
+
+
+def _lambda_timeout(name: str, raw: str) -> float:
+    value = _positive_float(name, raw)
+    if value > MAX_LAMBDA_TIMEOUT_S:
+        raise ConfigError(f"{name}: at most {MAX_LAMBDA_TIMEOUT_S:g} (Lambda's own), got {raw!r}")
+    return value
 
 
 def _secret_key(name: str, raw: str) -> str:
@@ -166,6 +175,11 @@ class Settings:
     aws_region: str = _setting("AWS_REGION", _text, "us-east-1")
     aws_endpoint_url: str = _setting("AWS_ENDPOINT_URL", _text, "")
     """Points every AWS client at an emulator (moto) when set."""
+    lambda_function_prefix: str = _setting("LAMBDA_FUNCTION_PREFIX", _text, "")
+    """Seed name: put before a bare function name on the /lambda routes (not before an ARN or
+    a name that starts with it already). Empty by default; the seed's default was waddlebot-."""
+    lambda_timeout: float = _setting("LAMBDA_TIMEOUT", _lambda_timeout, 300.0)
+    """Seed name: the /lambda routes' invocation timeout, seconds (at most 900)."""
     dynamodb_table: str = _setting("FNPROXY_TABLE", _text, "fnproxy")
     events_topic_arn: str = _setting("EVENTS_TOPIC_ARN", _text, "")
     async_queue_url: str = _setting("ASYNC_QUEUE_URL", _text, "")

@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from core import __version__
 from core.wiring import build_services
-from tests.api.conftest import MODULE_KEY, api_settings, new_client
+from tests.api.conftest import MODULE_KEY, api_settings, new_client, token_for
 from tests.aws.lambda_support import (
     REGION,
     create_alias,
@@ -549,3 +550,111 @@ async def test_listing_needs_the_read_scope_as_natively(client, admin):
     response = await client.get(f"{API}/functions", headers=headers)
 
     assert response.status_code == 403 and response.json()["required_scope"] == "read"
+
+
+# --- module settings: LAMBDA_FUNCTION_PREFIX and LAMBDA_TIMEOUT ------------------------------
+
+FUNCTION_PREFIX = "waddlebot-"
+
+
+@pytest.fixture
+async def prefixed(tmp_path, moto_url):
+    """A client and admin headers of an fnproxy with the seed's prefix and a 42 s LAMBDA_TIMEOUT;
+    its services too."""
+    from core.api.app import create_app
+
+    settings = api_settings(
+        tmp_path,
+        AWS_ENDPOINT_URL=moto_url,
+        AWS_REGION=REGION,
+        LAMBDA_FUNCTION_PREFIX=FUNCTION_PREFIX,
+        LAMBDA_TIMEOUT="42",
+    )
+    built = build_services(settings)
+    transport = httpx.ASGITransport(app=create_app(built))
+    async with httpx.AsyncClient(transport=transport, base_url="http://fnproxy.test") as http:
+        yield http, {"Authorization": f"Bearer {await token_for(http)}"}, built
+    await built.close()
+
+
+@pytest.fixture
+def prefixed_function(moto_url, function) -> dict[str, Any]:
+    """A function whose name carries the prefix: waddlebot-cmd-<hex>."""
+    return create_function(moto_url, function["Role"], prefix=f"{FUNCTION_PREFIX}cmd")
+
+
+async def test_the_prefix_goes_before_a_bare_name_on_every_route(prefixed, prefixed_function):
+    client, headers, _ = prefixed
+    name = prefixed_function["FunctionName"]
+    bare = name.removeprefix(FUNCTION_PREFIX)  # no function has this name: only prefixed it runs
+
+    invoked = await client.post(
+        f"{API}/invoke", json={"function_name": bare, "payload": '{"n": 1}'}, headers=headers
+    )
+    queued = await client.post(
+        f"{API}/invoke-async", json={"function_name": bare, "payload": '{"n": 2}'}, headers=headers
+    )
+    batch = await client.post(
+        f"{API}/batch",
+        json={"invocations": [{"function_name": bare, "payload": '{"n": 3}'}]},
+        headers=headers,
+    )
+    config = await client.get(f"{API}/functions/{bare}", headers=headers)
+
+    assert invoked.status_code == 200 and json.loads(invoked.json()["payload"]) == {"n": 1}
+    assert queued.status_code == 200 and queued.json()["status_code"] == 202
+    assert json.loads(batch.json()["results"][0]["payload"]) == {"n": 3}
+    assert config.status_code == 200 and config.json()["config"]["function_name"] == name
+    records = await history(client, headers, f"aws_lambda:{name}")
+    assert sorted(record["payload"]["n"] for record in records) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("form", ["prefixed name", "arn", "partial arn"])
+async def test_a_prefixed_name_or_an_arn_is_not_prefixed_twice(prefixed, prefixed_function, form):
+    client, headers, _ = prefixed
+    name, arn = prefixed_function["FunctionName"], prefixed_function["FunctionArn"]
+    function_name = {
+        "prefixed name": name,
+        "arn": arn,
+        "partial arn": arn.split(":", 4)[4],  # 123456789012:function:waddlebot-cmd-…
+    }[form]
+
+    response = await client.post(
+        f"{API}/invoke", json={"function_name": function_name, "payload": "{}"}, headers=headers
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["success"] is True
+
+
+async def test_lambda_timeout_is_the_deadline_the_provider_gets(
+    prefixed, prefixed_function, monkeypatch
+):
+    client, headers, services = prefixed
+    provider = services.providers.get("aws_lambda")
+    deadlines: list[float] = []
+    real_invoke = provider.invoke
+
+    async def recorded(target, payload, context):
+        deadlines.append(context.timeout_s)
+        return await real_invoke(target, payload, context)
+
+    monkeypatch.setattr(provider, "invoke", recorded)
+    name = prefixed_function["FunctionName"]
+    response = await client.post(
+        f"{API}/invoke", json={"function_name": name, "payload": "{}"}, headers=headers
+    )
+
+    assert response.status_code == 200
+    assert len(deadlines) == 1 and 41 < deadlines[0] <= 42
+    [record] = await history(client, headers, f"aws_lambda:{name}")
+    assert record["timeout_s"] == 42
+
+
+async def test_the_default_lambda_timeout_is_the_seeds_300_s(client, seed, function):
+    name = function["FunctionName"]
+
+    await client.post(f"{API}/invoke", json={"function_name": name, "payload": "{}"}, headers=seed)
+
+    [record] = await history(client, seed, f"aws_lambda:{name}")
+    assert record["timeout_s"] == 300

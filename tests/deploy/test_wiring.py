@@ -99,6 +99,8 @@ DEFAULTED = {
     "OPENWHISK_AUTH_KEY": "OpenWhisk targets are optional: OPENWHISK_AUTH_KEY_SECRET(_ARN) "
     "in extra_environment",
     "OPENWHISK_INSECURE": "OpenWhisk targets are optional (extra_environment)",
+    "LAMBDA_FUNCTION_PREFIX": "default none: /lambda routes take names as given",
+    "LAMBDA_TIMEOUT": "default 300 s, the Lambda module's own",
 }
 AWS_SETTINGS = {
     "AWS_REGION": "AWS only",

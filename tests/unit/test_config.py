@@ -26,6 +26,15 @@ def test_seed_variable_names_are_read():
     assert settings.log_level == "DEBUG" and settings.rest_port == 9090
 
 
+def test_the_lambda_modules_settings_have_the_seeds_timeout_and_no_prefix_by_default():
+    defaults = load_settings({}, dotenv=None)
+    assert defaults.lambda_timeout == 300.0 and defaults.lambda_function_prefix == ""
+    settings = load_settings(
+        {"LAMBDA_TIMEOUT": "900", "LAMBDA_FUNCTION_PREFIX": " waddlebot- "}, dotenv=None
+    )
+    assert settings.lambda_timeout == 900.0 and settings.lambda_function_prefix == "waddlebot-"
+
+
 def test_environment_wins_over_dotenv(tmp_path):
     dotenv = tmp_path / ".env"
     dotenv.write_text('# comment\nexport REST_PORT=7000\nMAX_BATCH_SIZE="5"\n')
@@ -48,6 +57,8 @@ def test_environment_wins_over_dotenv(tmp_path):
             {"MODULE_SECRET_KEY": "short"},
             "MODULE_SECRET_KEY: must be at least 64 characters, got 5",
         ),
+        ({"LAMBDA_TIMEOUT": "0"}, "LAMBDA_TIMEOUT: must be greater than 0, got '0'"),
+        ({"LAMBDA_TIMEOUT": "901"}, "LAMBDA_TIMEOUT: at most 900 (Lambda's own), got '901'"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(environ, message):

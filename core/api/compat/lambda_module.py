@@ -93,26 +93,38 @@ def lambda_provider(call: Call) -> Provider:
     return call.services.providers.get("aws_lambda")
 
 
+def prefixed(function_name: str, prefix: str) -> str:
+    """`function_name` with LAMBDA_FUNCTION_PREFIX before it, unless it is an ARN (full or
+    partial) or already starts with the prefix."""
+    if function_name.startswith((prefix, "arn:")) or ":function:" in function_name:
+        return function_name
+    return prefix + function_name
+
+
 def to_request(
+    settings: Settings,
     function_name: str,
     payload: Any,
     invocation_type: str,
     qualifier: str | None = None,
 ) -> InvocationRequest:
-    """Lambda's invocation types as fnproxy's: Event is the target's own, DryRun a mode."""
+    """Lambda's invocation types as fnproxy's: Event is the target's own, DryRun a mode. The
+    module's settings apply: the function prefix and LAMBDA_TIMEOUT."""
     target = AwsLambdaTarget(
         provider="aws_lambda",
-        function=function_name,
+        function=prefixed(function_name, settings.lambda_function_prefix),
         qualifier=qualifier,
         invocation_type="Event" if invocation_type == "Event" else "RequestResponse",
     )
     mode = Mode.DRY_RUN if invocation_type == "DryRun" else Mode.SYNC
-    return InvocationRequest(target=target, payload=payload, mode=mode)
+    return InvocationRequest(
+        target=target, payload=payload, mode=mode, timeout_s=settings.lambda_timeout
+    )
 
 
-def invoke_request(body: LambdaInvokeRequest) -> InvocationRequest:
+def invoke_request(settings: Settings, body: LambdaInvokeRequest) -> InvocationRequest:
     qualifier = body.alias or body.version or None
-    return to_request(body.function_name, body.payload, body.invocation_type, qualifier)
+    return to_request(settings, body.function_name, body.payload, body.invocation_type, qualifier)
 
 
 def failure(execution: Execution) -> FnproxyError | None:
@@ -177,7 +189,8 @@ async def lambda_token(call: Call) -> Response:
 
 async def lambda_invoke(call: Call) -> Response:
     body: LambdaInvokeRequest = await read_body(call, LambdaInvokeRequest)
-    invocation = await call.services.invocations.invoke(invoke_request(body), call.principal)
+    request = invoke_request(call.services.settings, body)
+    invocation = await call.services.invocations.invoke(request, call.principal)
     problem = failure(invocation.execution)
     if problem is not None:
         raise problem
@@ -186,7 +199,7 @@ async def lambda_invoke(call: Call) -> Response:
 
 async def lambda_invoke_async(call: Call) -> Response:
     body: LambdaInvokeAsyncRequest = await read_body(call, LambdaInvokeAsyncRequest)
-    request = to_request(body.function_name, body.payload, "Event")
+    request = to_request(call.services.settings, body.function_name, body.payload, "Event")
     execution = (await call.services.invocations.invoke(request, call.principal)).execution
     problem = failure(execution)
     if problem is not None:
@@ -202,7 +215,7 @@ async def lambda_invoke_async(call: Call) -> Response:
 
 async def lambda_batch(call: Call) -> Response:
     body: LambdaBatchRequest = await read_body(call, LambdaBatchRequest)
-    requests = [invoke_request(item) for item in body.invocations]
+    requests = [invoke_request(call.services.settings, item) for item in body.invocations]
     items = await call.services.batches.invoke_all(requests, call.principal, None)
     return JSONResponse({"results": [batch_answer(item) for item in items]})
 
@@ -221,7 +234,8 @@ async def lambda_list_functions(call: Call) -> Response:
 
 
 async def lambda_function_config(call: Call) -> Response:
-    info = await lambda_provider(call).get_function(call.path("name"))
+    name = prefixed(call.path("name"), call.services.settings.lambda_function_prefix)
+    info = await lambda_provider(call).get_function(name)
     return JSONResponse({"success": True, "config": info.details})
 
 
@@ -247,7 +261,8 @@ def _health_details(settings: Settings, database: str) -> dict[str, Any]:
             "database_configured": True,
             "store_backend": settings.backend_for("store"),
             "aws_region": settings.aws_region,
-            "request_timeout": settings.function_timeout,
+            "request_timeout": settings.lambda_timeout,
+            "function_prefix": settings.lambda_function_prefix,
             "max_batch_size": settings.max_batch_size,
             "log_level": settings.log_level,
         },
