@@ -1,5 +1,5 @@
-"""The OpenAPI 3.1 document, built from the route table on first request, and a docs page
-that renders it with no external assets (it works offline)."""
+"""The OpenAPI 3.1 document, built from the route table on first request (the docs page
+that renders it is core/api/docs.py)."""
 
 from __future__ import annotations
 
