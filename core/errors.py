@@ -41,7 +41,9 @@ class FunctionNotFound(NotFound):
     code, title = "function_not_found", "Function not found"
 
 
-class UnknownProvider(InvalidRequest):
+class UnknownProvider(ValidationFailed):
+    """A target names no provider fnproxy has: the body breaks the schema's union (422)."""
+
     code, title = "unknown_provider", "Unknown provider"
 
 

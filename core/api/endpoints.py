@@ -242,14 +242,38 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+MAX_JSON_DEPTH = 128
+"""How deep a request body may nest: well within what a record holding it can be written with
+(orjson writes 254 levels, and reads 1024)."""
+
+
 async def read_json(request: Request, limit: int) -> Any:
     raw = await read_body(request, limit)
     if not raw.strip():
         raise InvalidRequest("request body is empty; expected a JSON object")
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and too_deep(document):
+        raise InvalidRequest(f"request body nests more than {MAX_JSON_DEPTH} levels deep")
+    return document
+
+
+def too_deep(document: Any, most: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `document` nests more than `most` arrays and objects deep (without recursion:
+    the depth is what is in question)."""
+    level = [document]
+    for _ in range(most):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return False
+    return any(isinstance(node, dict | list) for node in level)
 
 
 async def parse_body(request: Request, model: type[BaseModel], limit: int) -> BaseModel:

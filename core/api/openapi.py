@@ -11,12 +11,14 @@ from pydantic.json_schema import models_json_schema
 
 from core import __version__
 from core.api.endpoints import AUTHENTICATED, OPTIONAL_TOKEN, PUBLIC, Endpoint, Reply
+from core.api.routes.providers import LISTABLE
 from core.api.views import Problem
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "version": {"type": "integer", "minimum": 1, "maximum": 2**53},
+    "provider": {"type": "string", "enum": list(LISTABLE)},
 }
 """Path parameters that are not plain strings."""
 HEADERS: dict[str, dict[str, Any]] = {
@@ -74,8 +76,9 @@ BACKEND_UNAVAILABLE = (
     "events or queue): retry after Retry-After"
 )
 MALFORMED = (
-    "The request cannot be read: a body that is not JSON or not an object, or a query "
-    "parameter, header or path parameter that is unknown or not of its type (invalid_request)"
+    "The request cannot be read: a body that is not JSON, not an object or nested more than "
+    "128 levels deep, or a query parameter, header or path parameter that is unknown or not of "
+    "its type (invalid_request)"
 )
 MALFORMED_NO_BODY = (
     "The request cannot be read: a query parameter, header or path parameter that is unknown "
@@ -91,7 +94,8 @@ STATUS_RULE = """
 
 Every error is RFC 9457 problem+json (the `Problem` schema), with a stable `code`.
 
-- **400** the request cannot be read: the body is not JSON or not an object, or a query
+- **400** the request cannot be read: the body is not JSON, not an object or nested more
+  than 128 levels deep, or a query
   parameter, header or path parameter is unknown or not of its type. Unknown query parameters
   are refused, naming the parameter.
 - **422** the body is JSON but breaks the request schema: `errors` lists each problem

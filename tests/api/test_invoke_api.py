@@ -234,7 +234,7 @@ async def test_batch_over_max_batch_size_is_400(client, admin):
             422,
             "validation_failed",
         ),
-        (b'{"target": {"provider": "azure", "function": "f"}}', 400, "unknown_provider"),
+        (b'{"target": {"provider": "azure", "function": "f"}}', 422, "unknown_provider"),
         (b'{"target": {"provider": "local", "function": "nope"}}', 404, "function_not_found"),
     ],
 )
@@ -308,3 +308,16 @@ async def test_retry_after_is_waited_for(client, admin, ff_url):
     elapsed = asyncio.get_running_loop().time() - started
     assert response.status_code == 502 and response.json()["attempts"] == 3
     assert elapsed >= 2.0  # two waits of at least Retry-After: 1
+
+
+async def test_a_body_nested_past_128_levels_is_400_and_one_within_runs(client, admin):
+    def nested(levels: int) -> str:
+        return "[" * levels + "]" * levels
+
+    target = '{"provider": "local", "function": "echo"}'
+    deep = f'{{"target": {target}, "payload": {nested(400)}}}'
+    refused = await client.post("/v1/invoke", content=deep, headers=admin)
+    assert refused.status_code == 400 and "128 levels" in refused.json()["detail"]
+    within = f'{{"target": {target}, "payload": {nested(120)}}}'
+    ran = await client.post("/v1/invoke", content=within, headers=admin)
+    assert ran.status_code == 200 and ran.json()["success"] is True

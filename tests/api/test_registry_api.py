@@ -182,15 +182,15 @@ async def test_longest_and_dotted_names_are_accepted(client, admin):
         assert (await get_function(client, admin, name))["name"] == name
 
 
-async def test_unknown_provider_in_a_target_is_400(client, admin):
+async def test_unknown_provider_in_a_target_is_422(client, admin):
     target = {"provider": "azure", "function": "f"}
     created = await client.post(
         "/v1/functions", json={"name": "f", "target": target}, headers=admin
     )
-    assert created.status_code == 400 and created.json()["code"] == "unknown_provider"
+    assert created.status_code == 422 and created.json()["code"] == "unknown_provider"
     await register(client, admin, "g")
     added = await client.post("/v1/functions/g/versions", json={"target": target}, headers=admin)
-    assert added.status_code == 400 and added.json()["code"] == "unknown_provider"
+    assert added.status_code == 422 and added.json()["code"] == "unknown_provider"
     assert (await get_function(client, admin, "g"))["latest_version"] == 1
 
 

@@ -8,7 +8,22 @@ from core.api.endpoints import Call, Endpoint
 from core.api.responses import JSONResponse
 from core.api.routes.history import CURSOR, limit_param
 from core.api.views import ProviderFunction, ProviderFunctionPage
-from core.providers.base import FunctionInfo
+from core.errors import InvalidRequest, NotFound
+from core.providers.base import FunctionInfo, Provider
+
+LISTABLE = ("aws_lambda", "gcp_functions", "openwhisk", "local")
+"""The providers whose functions can be listed (an HTTP endpoint has no catalogue)."""
+
+
+def listable_provider(call: Call) -> Provider:
+    """The path's provider: `InvalidRequest` unless it is one that lists (the spec's enum),
+    `NotFound` when this deployment does not enable it."""
+    name = call.path("provider")
+    if name not in LISTABLE:
+        raise InvalidRequest(f"provider must be one of {', '.join(LISTABLE)}")
+    if name not in call.services.providers.enabled:
+        raise NotFound(f"provider {name!r} is not enabled in this deployment")
+    return call.services.providers.get(name)
 
 
 def function_view(info: FunctionInfo) -> dict:
@@ -16,7 +31,7 @@ def function_view(info: FunctionInfo) -> dict:
 
 
 async def list_provider_functions(call: Call) -> Response:
-    provider = call.services.providers.get(call.path("provider"))
+    provider = listable_provider(call)
     page = await provider.list_functions(call.int_query("limit", 50, 1, 1000), call.query("cursor"))
     return JSONResponse(
         {
@@ -27,13 +42,12 @@ async def list_provider_functions(call: Call) -> Response:
 
 
 async def get_provider_function(call: Call) -> Response:
-    provider = call.services.providers.get(call.path("provider"))
+    provider = listable_provider(call)
     return JSONResponse(function_view(await provider.get_function(call.path("name"))))
 
 
 PROVIDER_PROBLEMS = {
-    400: "The provider cannot list functions (not_supported), or a malformed parameter",
-    404: "Unknown or unconfigured provider",
+    404: "A provider this deployment does not enable",
     502: "The provider's API failed (upstream_unavailable)",
     504: "The provider's API timed out (upstream_timeout)",
 }
