@@ -52,6 +52,100 @@ async def test_client_credentials_as_json_form_and_basic(client, admin):
         assert response.json()["scope"] == "read"
 
 
+
+def basic(client_id: str, client_secret: str) -> dict[str, str]:
+    encoded = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+    return {"Authorization": f"Basic {encoded}"}
+
+
+async def test_swagger_ui_client_credentials_request_gets_a_token(client, admin):
+    """What Swagger UI's Authorize dialog sends for clientCredentials: the id and secret
+    (not form-encoded) in Basic, grant_type and the ticked scopes in the form."""
+    created = (
+        await client.post("/v1/clients", json={"name": "ui", "scopes": ["invoke"]}, headers=admin)
+    ).json()
+    response = await client.post(
+        "/v1/auth/token",
+        content="grant_type=client_credentials&scope=invoke+read",
+        headers={
+            **basic(created["client_id"], created["client_secret"]),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json, text/plain, */*",
+            "X-Requested-With": "XMLHttpRequest",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "invoke"  # the client's scopes, whatever was asked
+
+
+async def test_basic_credentials_are_form_urldecoded(client, admin):
+    """RFC 6749 §2.3.1: a client may form-urlencode the id and secret before Base64."""
+    created = (
+        await client.post("/v1/clients", json={"name": "rfc", "scopes": ["read"]}, headers=admin)
+    ).json()
+    def encoded(text: str) -> str:  # every byte percent-encoded
+        return "".join(f"%{byte:02X}" for byte in text.encode())
+
+    response = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(encoded(created["client_id"]), encoded(created["client_secret"])),
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_bad_basic_header_is_401_invalid_client_without_echo(client, admin):
+    created = (
+        await client.post("/v1/clients", json={"name": "b", "scopes": ["read"]}, headers=admin)
+    ).json()
+    too_long = base64.b64encode(b"c:" + b"s" * 1024).decode()
+    for header, detail in (
+        ("Basic not*base64", "malformed"),
+        ("Basic " + base64.b64encode(b"\xff\xfe:secret").decode(), "malformed"),  # not UTF-8
+        ("Basic " + base64.b64encode(b"no-colon-here").decode(), "client_id:client_secret"),
+        (basic(created["client_id"], "")["Authorization"], "client_id:client_secret"),
+        ("Basic " + too_long, "too long"),
+        (basic(created["client_id"], "fps_wrong")["Authorization"], "invalid client"),
+    ):
+        response = await client.post(
+            "/v1/auth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": header},
+        )
+        assert response.status_code == 401, (header, response.text)
+        assert response.headers["content-type"] == PROBLEM
+        body = response.json()
+        assert body["error"] == "invalid_client" and body["code"] == "unauthorized"
+        assert detail in body["detail"]
+        assert header.split()[1][:40] not in response.text, response.text
+
+
+async def test_credentials_in_both_basic_and_body_are_refused(client, admin):
+    """RFC 6749 §2.3.1: one authentication method per request."""
+    created = (
+        await client.post("/v1/clients", json={"name": "two", "scopes": ["read"]}, headers=admin)
+    ).json()
+    cid, secret = created["client_id"], created["client_secret"]
+    for form in (
+        {"client_secret": secret},
+        {"client_id": "fpc_someone_else"},
+        {"api_key": "x" * 64},
+    ):
+        response = await client.post(
+            "/v1/auth/token",
+            data={"grant_type": "client_credentials", **form},
+            headers=basic(cid, secret),
+        )
+        assert response.status_code == 400, (form, response.text)
+        assert response.json()["error"] == "invalid_request"
+    same_id = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "client_credentials", "client_id": cid},
+        headers=basic(cid, secret),
+    )
+    assert same_id.status_code == 200, same_id.text
+
+
 async def test_form_with_another_grant_type_is_refused(client):
     response = await client.post("/v1/auth/token", data={"grant_type": "password"})
     assert response.status_code == 400

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import base64
-import binascii
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.responses import Response
 
@@ -13,12 +12,15 @@ from core.api.responses import JSONResponse
 from core.api.schemas import ClientCreate, TokenRequest, TokenResponse
 from core.api.views import ClientCreated, ClientList
 from core.auth.scopes import validate_scopes
-from core.errors import FnproxyError, InvalidRequest
+from core.errors import FnproxyError, InvalidRequest, Unauthorized
 from core.models import Client, iso
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 THROTTLED = {429: "Too many failed attempts from this client id or address (see Retry-After)"}
 """The answer every token route documents: failed attempts are throttled (core.auth.throttle)."""
+MAX_BASIC_HEADER = 1024
+"""Longest Basic Authorization header read: the longest client_id and secret TokenRequest takes
+(128 + 256 characters) encode to about 520."""
 
 
 async def issue_token(call: Call) -> JSONResponse:
@@ -55,7 +57,13 @@ async def _token_request(call: Call) -> TokenRequest:
             raise InvalidRequest(
                 "grant_type must be client_credentials", error="unsupported_grant_type"
             )
-        fields.update(_basic_credentials(call.request.headers.get("authorization")))
+        basic = _basic_credentials(call.request.headers.get("authorization"))
+        if basic and (
+            {"client_secret", "api_key"} & fields.keys()
+            or fields.get("client_id", basic["client_id"]) != basic["client_id"]
+        ):
+            raise InvalidRequest("give the client credentials once: Basic header or form body")
+        fields.update(basic)
     else:
         fields = await read_json(call.request, limit)
         if not isinstance(fields, dict):
@@ -64,15 +72,21 @@ async def _token_request(call: Call) -> TokenRequest:
 
 
 def _basic_credentials(header: str | None) -> dict[str, str]:
-    """OAuth2 `client_secret_basic`: credentials in an HTTP Basic Authorization header."""
+    """OAuth2 `client_secret_basic` (RFC 6749 §2.3.1): `Basic base64(id:secret)`, each part
+    form-urlencoded first (fnproxy's ids and secrets are URL-safe, so Swagger UI, which does not
+    encode them, is understood too). A malformed header is a failed authentication: 401."""
     if not header or not header.lower().startswith("basic "):
         return {}
+    if len(header) > MAX_BASIC_HEADER:
+        raise Unauthorized("Basic authorization header too long")
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest("malformed Basic authorization header") from None
-    client_id, _, client_secret = decoded.partition(":")
-    return {"client_id": client_id, "client_secret": client_secret}
+    except ValueError:  # binascii.Error and UnicodeDecodeError both are
+        raise Unauthorized("malformed Basic authorization header") from None
+    client_id, colon, client_secret = decoded.partition(":")
+    if not (colon and client_id and client_secret):
+        raise Unauthorized("Basic authorization needs client_id:client_secret")
+    return {"client_id": unquote_plus(client_id), "client_secret": unquote_plus(client_secret)}
 
 
 def _oauth_error(error: FnproxyError) -> str:
