@@ -148,6 +148,9 @@ class Settings:
     """How long an open circuit fails fast before one half-open probe is let through."""
     target_max_concurrency: int = _setting("TARGET_MAX_CONCURRENCY", _positive_int, 64)
     """Calls in flight to one target (function key) at most; more wait their turn."""
+    max_concurrent_requests: int = _setting("MAX_CONCURRENT_REQUESTS", _positive_int, 1000)
+    """Seed name: invocations in flight on one instance at most (every HTTP entry: sync, async
+    acceptance, batch items, the compat routes); past it, 429 too_many_requests at once."""
     store_busy_timeout_s: float = _setting("STORE_BUSY_TIMEOUT_S", _positive_float, 2.0)
     """How long a store write may wait for a lock before the request answers 503."""
 

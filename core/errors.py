@@ -75,6 +75,13 @@ class RateLimited(FnproxyError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
 
+class TooManyRequests(RateLimited):
+    """MAX_CONCURRENT_REQUESTS invocations are already in flight on this instance: refused at
+    once, before anything was recorded or sent."""
+
+    code, title = "too_many_requests", "Too many invocations in flight"
+
+
 class FunctionFailed(FnproxyError):
     """The function ran and failed: for the seed routes, whose clients expect a failure status."""
 

@@ -358,6 +358,7 @@ def build_services(
             max_stored_bytes=settings.max_stored_bytes,
             idempotency_ttl_s=settings.idempotency_ttl_s,
             retention_s=settings.history_retention_days * 86400,
+            max_concurrent_requests=settings.max_concurrent_requests,
             claim_margin_s=settings.execution_lease_s,
         ),
     )

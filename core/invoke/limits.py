@@ -1,5 +1,7 @@
-"""A per-target concurrency cap (TARGET_MAX_CONCURRENCY): so a hanging target holds only its
-own slots, never the capacity other targets need (connections, workers).
+"""Two concurrency caps.
+
+A per-target one (TARGET_MAX_CONCURRENCY): so a hanging target holds only its own slots, never
+the capacity other targets need (connections, workers).
 
     async with limits.slot("http:example.com/f"):
         ...  # at most `max_concurrency` of these run at once per key; the others wait
@@ -7,13 +9,23 @@ own slots, never the capacity other targets need (connections, workers).
 A caller waits its turn in line (first come, first served) and gives up with its own deadline
 (wrap the `async with` in `asyncio.timeout`). Keys are forgotten once nobody holds or waits for
 a slot, so memory grows with the targets in use, not with every target ever called.
+
+A per-instance one (MAX_CONCURRENT_REQUESTS), `InFlightLimit`: an invocation past it is refused
+at once (429 `too_many_requests` with Retry-After) rather than queued, so a flood meets fast
+back-pressure instead of growing the waiting lines (and memory) of one instance.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from core.errors import TooManyRequests
+
+BUSY_RETRY_AFTER_S = 1
+"""The Retry-After of a refusal for MAX_CONCURRENT_REQUESTS: an invocation usually ends within
+seconds, and nothing tells which slot frees first."""
 
 
 class _Gate:
@@ -46,3 +58,28 @@ class TargetLimits:
             gate.users -= 1
             if not gate.users:
                 del self._gates[key]
+
+
+class InFlightLimit:
+    """At most `max_in_flight` invocations at once on this instance (one event loop)."""
+
+    def __init__(self, max_in_flight: int) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot for the body of the `with`; `TooManyRequests` when none is free."""
+        if self.in_flight >= self.max_in_flight:
+            raise TooManyRequests(
+                f"{self.max_in_flight} invocations are in flight on this instance "
+                "(MAX_CONCURRENT_REQUESTS); retry shortly",
+                retry_after_s=BUSY_RETRY_AFTER_S,
+            )
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1

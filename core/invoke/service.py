@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -27,6 +28,7 @@ from core.errors import (
 )
 from core.events.base import InvocationMessage, WorkQueue
 from core.invoke.callbacks import check_callback_url
+from core.invoke.limits import InFlightLimit
 from core.invoke.payloads import cap, fingerprint
 from core.invoke.recorder import Recorder
 from core.invoke.retry import retry_write
@@ -85,6 +87,8 @@ class ServiceLimits:
     max_stored_bytes: int
     idempotency_ttl_s: int
     retention_s: int
+    max_concurrent_requests: int
+    """MAX_CONCURRENT_REQUESTS: invocations in flight on this instance at most."""
     claim_margin_s: float = 30.0
     """How long past its deadline an Idempotency-Key claim outlives an execution that was
     never recorded (EXECUTION_LEASE_S): then the same request may run."""
@@ -110,6 +114,7 @@ class InvocationService:
         self._queue = queue
         self._sealer = sealer
         self._limits = limits
+        self._in_flight = InFlightLimit(limits.max_concurrent_requests)
         self._clock = clock
 
     async def invoke(
@@ -117,7 +122,11 @@ class InvocationService:
     ) -> Invocation:
         """Run, queue or dry-run `request` for `principal`. With `enqueue=False` an async
         invocation is only recorded as queued: the caller (the queue worker, which already
-        holds the message) runs it."""
+        holds the message) runs it.
+
+        Past MAX_CONCURRENT_REQUESTS invocations in flight, `TooManyRequests` (429) once the
+        request is found valid, before its Idempotency-Key is claimed or anything recorded:
+        the same request may be sent again as it is."""
         provider = self._providers.get(request.target.provider)
         function = request.function_name or provider.function_key(request.target)
         require_invoke(principal, function)
@@ -127,6 +136,22 @@ class InvocationService:
             check_callback_url(self._providers, request.callback_url)
         if request.session_id and not isinstance(request.payload, dict):
             raise InvalidRequest("session_id needs a JSON object payload")
+        with self._slot(enqueue):
+            return await self._admitted(request, principal, provider, function, enqueue)
+
+    def _slot(self, enqueue: bool) -> AbstractContextManager[None]:
+        """One of the instance's in-flight slots. A queue delivery (`enqueue=False`) takes
+        none: its queue bounds it already, and a refusal would dead-letter the message."""
+        return self._in_flight.slot() if enqueue else nullcontext()
+
+    async def _admitted(
+        self,
+        request: InvocationRequest,
+        principal: Principal,
+        provider: Provider,
+        function: str,
+        enqueue: bool,
+    ) -> Invocation:
         execution = self._new_execution(request, principal, provider, function)
         if request.idempotency_key:
             earlier = await self._claim(request, principal, execution)

@@ -33,6 +33,7 @@ locals {
     TOKEN_TTL_S                  = tostring(var.token_ttl_s)
     HISTORY_RETENTION_DAYS       = tostring(var.history_retention_days)
     EGRESS_ALLOW                 = join(",", var.egress_allow)
+    MAX_CONCURRENT_REQUESTS      = tostring(var.max_concurrent_requests)
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
   }
 }

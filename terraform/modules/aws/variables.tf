@@ -161,6 +161,17 @@ variable "egress_allow" {
   default     = []
 }
 
+variable "max_concurrent_requests" {
+  type        = number
+  description = "MAX_CONCURRENT_REQUESTS: invocations in flight in one Lambda instance at most; past it, 429 too_many_requests with Retry-After. An instance serves one API request at a time, so only a batch's items (up to max_batch_size at once) can reach it."
+  default     = 1000
+
+  validation {
+    condition     = var.max_concurrent_requests >= 1
+    error_message = "max_concurrent_requests must be at least 1."
+  }
+}
+
 # --- API Gateway -------------------------------------------------------------------------------
 
 variable "api_throttling_burst_limit" {

@@ -28,6 +28,7 @@ locals {
     JWT_AUDIENCE                = var.jwt_audience
     HISTORY_RETENTION_DAYS      = tostring(var.history_retention_days)
     EGRESS_ALLOW                = join(",", var.egress_allow)
+    MAX_CONCURRENT_REQUESTS     = tostring(var.max_concurrent_requests)
     GCP_ID_TOKEN_AUDIENCES      = join(",", var.id_token_audiences)
   }
 

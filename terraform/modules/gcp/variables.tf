@@ -327,6 +327,17 @@ variable "egress_allow" {
   description = "EGRESS_ALLOW: CIDRs and host globs callers' URLs may reach although the egress policy refuses private, loopback, link-local and metadata destinations (docs/security.md). Empty: public destinations only."
 }
 
+variable "max_concurrent_requests" {
+  type        = number
+  default     = 1000
+  description = "MAX_CONCURRENT_REQUESTS: invocations in flight in one function instance at most (api_concurrency requests share it, each batch item counts); past it, 429 too_many_requests with Retry-After."
+
+  validation {
+    condition     = var.max_concurrent_requests >= 1
+    error_message = "max_concurrent_requests must be at least 1."
+  }
+}
+
 variable "id_token_audiences" {
   type        = list(string)
   default     = []
