@@ -251,7 +251,8 @@ def _scope_note(endpoint: Endpoint) -> str:
         return "A token is optional; an invalid one is refused."
     if endpoint.scope == AUTHENTICATED:
         return "Needs a valid token; what it may reach is checked on the resource."
-    return f"Needs the `{endpoint.scope}` scope (or `admin`)."
+    implied = "" if endpoint.scope == "admin" else " (or `admin`)"
+    return f"Needs the `{endpoint.scope}` scope{implied}."
 
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
