@@ -1,10 +1,11 @@
 """What an invocation points at: a discriminated union on `provider`.
 
-The headers of `http` and `gcp_functions` targets are bounded and pass a deny-list: a header
-that steers the connection (Host, hop-by-hop, forwarding) or reaches a metadata service's
-credentials is refused with 400 `header_not_allowed`, at validation, so registered targets are
-covered too. Their URLs are canonical: the path's dot segments (also percent-encoded ones) are
-removed, so the function key scopes match is the path that is requested.
+The headers of `http`, `gcp_functions` and `openwhisk` web targets are bounded and pass a
+deny-list: a header that steers the connection (Host, hop-by-hop, forwarding) or reaches a
+metadata service's credentials is refused with 400 `header_not_allowed`, at validation, so
+registered targets are covered too. Their URLs are canonical: the path's dot segments (also
+percent-encoded ones) are removed, so the function key scopes match is the path that is
+requested.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def canonical_path(path: str) -> str:
 
 Headers = Annotated[dict[str, str], AfterValidator(checked_headers)]
 CanonicalUrl = Annotated[str, AfterValidator(canonical_url)]
+WebMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+"""The methods an OpenWhisk web action is invoked with here."""
 
 
 class _Target(BaseModel):
@@ -129,6 +132,16 @@ class OpenWhiskTarget(_Target):
     kind: Literal["action", "sequence", "web", "trigger"] = "action"
     blocking: bool = True
     """False hands the activation to OpenWhisk and returns its id at once (settled later)."""
+    method: WebMethod | None = None
+    """A web action's method (POST when not given); GET sends the payload as the query."""
+    headers: Headers | None = None
+    """A web action's request headers, bounded and through the deny-list."""
+
+    @model_validator(mode="after")
+    def _web_options(self) -> OpenWhiskTarget:
+        if self.kind != "web" and (self.method is not None or self.headers is not None):
+            raise ValueError("'method' and 'headers' are for web actions (kind 'web') only")
+        return self
 
 
 class HttpTarget(_Target):

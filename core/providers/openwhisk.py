@@ -9,9 +9,13 @@ OpenWhisk's REST API (`{api_host}/api/v1`), authenticated with Basic `uuid:key`.
   means the activation outlived the wait (or the call was non-blocking): the outcome is
   *not settled* (recorded as running, `success` None) and `settle` tells it later from
   `GET namespaces/{ns}/activations/{id}` (404 while it still runs).
-- **web**: `POST web/{ns}/{package}/{action}.json` (package `default` when the name has none),
-  the payload as JSON and *no* credentials (a web action may belong to someone else; it sees
-  every request header). Its answer is the function's: 2xx success, else a failed outcome.
+- **web**: `web/{ns}/{package}/{action}.json` (package `default` when the name has none) with
+  the target's method (POST unless it says GET, PUT, PATCH or DELETE) and headers, and *no*
+  credentials (a web action may belong to someone else; it sees every request header). The
+  payload goes as JSON, or for GET as the query string (OpenWhisk passes query parameters to
+  the action; a value other than text as JSON). fnproxy's own headers (Accept, Content-Type,
+  the execution id) replace a caller's of the same name. Its answer is the function's: 2xx
+  success, else a failed outcome.
 - **trigger**: `POST namespaces/{ns}/triggers/{name}`: 202 with the trigger's activation id
   (204 when no rule is active) is a success; firing is the whole job.
 
@@ -37,7 +41,7 @@ import re
 import ssl
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import orjson
 
@@ -97,6 +101,12 @@ ACTIVATION_ERROR_TYPES = {
 }
 MESSAGE_MAX_CHARS = 500
 DEFAULT_PACKAGE = "default"
+DEFAULT_WEB_METHOD = "POST"
+WEB_OWN_HEADERS = frozenset({"accept", "content-type", EXECUTION_ID_HEADER.lower()})
+"""Headers fnproxy writes on a web action's request: a caller's of the same name is dropped."""
+MAX_WEB_QUERY_CHARS = 8192
+"""A GET web action's parameters as a query string, at most (URLs past this are refused by
+common front ends)."""
 
 _ENTITY = re.compile(r"[\w]|[\w][\w@ .-]{0,254}[\w@.-]")
 """An OpenWhisk entity (namespace, package, action, trigger) name."""
@@ -164,11 +174,11 @@ class OpenWhiskProvider:
         self, target: OpenWhiskTarget, payload: Any, context: CallContext
     ) -> InvocationOutcome:
         entity = self.resolve(target.action, target.namespace, target.kind)
+        if target.kind == "web":
+            return await self._call_web(entity, target, payload, context)
         body = _body(payload)
         if target.kind == "trigger":
             return await self._fire(entity, body, context)
-        if target.kind == "web":
-            return await self._call_web(entity, body, context)
         return await self._run_action(entity, target.kind, body, target.blocking, context)
 
     async def dry_run(
@@ -304,13 +314,17 @@ class OpenWhiskProvider:
         return InvocationOutcome(success=True, status_code=response.status, info=info)
 
     async def _call_web(
-        self, entity: Entity, body: bytes, context: CallContext
+        self, entity: Entity, target: OpenWhiskTarget, payload: Any, context: CallContext
     ) -> InvocationOutcome:
+        method = target.method or DEFAULT_WEB_METHOD
         segments = (entity.namespace, entity.package or DEFAULT_PACKAGE, entity.name + ".json")
         path = "web/" + "/".join(_segment(s) for s in segments)
-        headers = {EXECUTION_ID_HEADER: context.execution_id}
+        body: bytes | None = _body(payload)
+        if method == "GET":
+            path, body = path + _query(payload or {}), None
+        headers = _web_headers(target.headers or {}, context.execution_id)
         response = await self._send(
-            "POST", path, body, context.timeout_s, headers=headers, authenticated=False
+            method, path, body, context.timeout_s, headers=headers, authenticated=False
         )
         subject = _subject("web", entity)
         info = _info("web", entity)
@@ -406,6 +420,28 @@ def _body(payload: Any) -> bytes:
         return orjson.dumps(payload)
     except TypeError as exc:
         raise InvalidRequest(f"payload is not JSON-serializable: {exc}") from None
+
+
+def _query(params: dict[str, Any]) -> str:
+    """`?` and the parameters as a query string ("" for none): text as it is, other values as
+    JSON; `PayloadTooLarge` past MAX_WEB_QUERY_CHARS."""
+    query = urlencode(
+        {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in params.items()}
+    )
+    if len(query) > MAX_WEB_QUERY_CHARS:
+        raise PayloadTooLarge(
+            f"a GET web action's parameters make a query string of {len(query)} characters, "
+            f"more than {MAX_WEB_QUERY_CHARS}: send them with POST"
+        )
+    return f"?{query}" if query else ""
+
+
+def _web_headers(caller: dict[str, str], execution_id: str) -> dict[str, str]:
+    """The caller's headers (already through the deny-list) but those fnproxy writes, and the
+    execution id."""
+    headers = {k: v for k, v in caller.items() if k.lower() not in WEB_OWN_HEADERS}
+    headers[EXECUTION_ID_HEADER] = execution_id
+    return headers
 
 
 def _json(response: HttpResponse) -> Any:

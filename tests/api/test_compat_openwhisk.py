@@ -403,16 +403,106 @@ async def test_a_web_actions_own_failure_is_its_status_code(client):
     assert body["response"]["error"] == "bad"
 
 
-@pytest.mark.parametrize(
-    "options", [{"method": "GET"}, {"headers": {"X-Require-Whisk-Auth": "secret"}}]
-)
-async def test_web_action_options_fnproxy_cannot_honour_are_refused(client, ow, options):
-    answer = await client.post(
-        f"{API}/web-actions/invoke", json={"action_name": "echo", "payload": {}, **options}
-    )
+async def web_action(client: httpx.AsyncClient, **fields) -> httpx.Response:
+    return await client.post(f"{API}/web-actions/invoke", json={"action_name": "echo", **fields})
 
-    assert_seed_problem(answer, 400, "not_supported")
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "put"])
+async def test_a_web_action_gets_the_callers_method_headers_and_payload(client, ow, method):
+    headers = {"X-Require-Whisk-Auth": "s3cret", "X-Team": "bots"}
+
+    answer = await web_action(client, method=method, headers=headers, payload={"q": "x"})
+
+    assert answer.status_code == 200, answer.text
+    received = answer.json()["response"]  # echo: what the action was given
+    assert received["__ow_method"] == method.lower() and received["q"] == "x"
+    assert received["__ow_headers"]["x-require-whisk-auth"] == "s3cret"
+    assert received["__ow_headers"]["x-team"] == "bots"
+    sent = ow.server.requests[-1]
+    assert sent.method == method.upper() and sent.query == {}
+    assert sent.headers["content-type"] == "application/json"
+
+
+async def test_a_get_web_action_takes_the_payload_as_its_query(client, ow):
+    payload = {"q": "a b&c", "n": 2, "tags": ["x"], "flag": None}
+
+    answer = await web_action(client, method="GET", payload=payload)
+
+    assert answer.status_code == 200, answer.text
+    sent = ow.server.requests[-1]
+    assert sent.method == "GET" and sent.body == b"" and "content-type" not in sent.headers
+    assert sent.query == {"q": "a b&c", "n": "2", "tags": '["x"]', "flag": "null"}
+    received = answer.json()["response"]
+    assert received["__ow_method"] == "get" and received["q"] == "a b&c"
+
+
+async def test_a_get_without_parameters_has_no_query(client, ow):
+    answer = await web_action(client, method="GET")
+
+    assert answer.status_code == 200, answer.text
+    assert ow.server.requests[-1].query == {}
+    assert ow.server.requests[-1].path == "/api/v1/web/guest/default/echo.json"
+
+
+async def test_a_get_past_the_query_limit_is_413_and_sends_nothing(client, ow):
+    answer = await web_action(client, method="GET", payload={"text": "x" * 9000})
+
+    assert_seed_problem(answer, 413, "payload_too_large")
     assert ow.server.requests == []
+
+
+@pytest.mark.parametrize(
+    "header", ["Host", "X-Forwarded-For", "Metadata-Flavor", "Transfer-Encoding", "Proxy-Auth"]
+)
+async def test_a_denied_header_is_header_not_allowed_and_sends_nothing(client, ow, header):
+    answer = await web_action(client, headers={header: "evil"})
+
+    body = assert_seed_problem(answer, 400, "header_not_allowed")
+    assert body["header"] == header
+    assert ow.server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "loc"),
+    [
+        ({"method": "TRACE"}, "method"),
+        ({"method": 7}, "method"),
+        ({"headers": {f"X-H{i}": "v" for i in range(65)}}, None),
+        ({"headers": {"X-Big": "v" * 8193}}, None),
+        ({"headers": {"Bad Name": "v"}}, None),
+        ({"headers": {"X-Split": "a\r\nX-Injected: 1"}}, None),
+    ],
+)
+async def test_unbounded_or_malformed_options_are_a_400(client, ow, fields, loc):
+    answer = await web_action(client, **fields)
+
+    body = assert_seed_problem(answer, 400, "invalid_request")
+    if loc is not None:
+        assert body["errors"][0]["loc"] == loc
+    assert ow.server.requests == []
+
+
+async def test_fnproxys_own_headers_win_over_the_callers(client, ow):
+    forged = {"Content-Type": "text/plain", "X-Fnproxy-Execution-Id": "forged", "ACCEPT": "*/*"}
+
+    answer = await web_action(client, headers=forged, payload={"q": "x"})
+
+    assert answer.status_code == 200, answer.text
+    sent = ow.server.requests[-1]
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["accept"] == "application/json"
+    assert sent.headers["x-fnproxy-execution-id"] == answer.json()["execution_id"]
+
+
+async def test_the_record_masks_the_callers_header_values(client):
+    answer = await web_action(client, method="GET", headers={"X-Require-Whisk-Auth": "s3cret"})
+
+    record = await client.get(f"/v1/invocations/{answer.json()['execution_id']}")
+    assert record.status_code == 200, record.text
+    target = record.json()["target"]
+    assert target["method"] == "GET" and target["headers"] == {"X-Require-Whisk-Auth": "***"}
+    unechoed = {k: v for k, v in record.json().items() if k != "result"}  # echo returns it
+    assert "s3cret" not in str(unechoed)
 
 
 async def test_an_unknown_web_action_is_a_404(client):

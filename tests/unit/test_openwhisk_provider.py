@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import ValidationError
 
 from core.config import ConfigError
 from core.errors import (
@@ -410,6 +411,14 @@ async def test_web_action_gets_the_payload_and_no_credentials(provider, ow):
     assert "authorization" not in sent.headers
     assert outcome.info["activation_id"] in ow.server.activations
     assert outcome.info["response_headers"]["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields"), [("action", {"method": "GET"}), ("sequence", {"headers": {"X-A": "1"}})]
+)
+def test_method_and_headers_are_for_web_actions_only(kind, fields):
+    with pytest.raises(ValidationError, match="for web actions"):
+        action("echo", kind, **fields)
 
 
 async def test_web_action_error_is_the_functions_failure(provider):

@@ -18,9 +18,9 @@ Where it differs from the seed, on purpose:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from core import __version__
@@ -32,10 +32,10 @@ from core.api.routes.health import health_answer, sees_checks
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.auth.scopes import READ, require
-from core.errors import FunctionFailed, NotFound, NotSupported
+from core.errors import FunctionFailed, NotFound
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode, Status
-from core.targets import OpenWhiskTarget
+from core.targets import Headers, OpenWhiskTarget, WebMethod
 
 PREFIX = "/openwhisk"
 API = f"{PREFIX}/api/v1"
@@ -47,8 +47,6 @@ NO_STORE = {"Cache-Control": "no-store"}
 DEFAULT_LIST_LIMIT = 30
 MAX_LIST_LIMIT = 200
 MAX_LIST_SKIP = 1_000_000
-WEB_METHOD = "POST"
-"""The one method the openwhisk target calls a web action with."""
 
 _NAME = Field(min_length=1, max_length=256)
 _NAMESPACE = Field(default=None, min_length=1, max_length=256)
@@ -109,15 +107,20 @@ class OpenWhiskSequenceInvokeRequest(_SeedBody):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
 class OpenWhiskWebActionRequest(_SeedBody):
     action_name: str = _NAME
     package_name: str = Field(default="default", min_length=1, max_length=256)
     namespace: str | None = _NAMESPACE
     payload: dict[str, Any] = Field(default_factory=dict)
-    method: str = Field(default=WEB_METHOD, max_length=16)
-    """Only POST (the openwhisk target's); another is refused, never silently changed."""
-    headers: dict[str, str] = Field(default_factory=dict)
-    """Only {}: the openwhisk target sends no caller headers; others are refused."""
+    method: Annotated[WebMethod, BeforeValidator(_upper)] = "POST"
+    """Any case; GET sends the payload as the query string, as OpenWhisk web actions take it."""
+    headers: Headers = Field(default_factory=dict)
+    """Sent to the web action; bounded, and a connection-steering or credential header (Host,
+    X-Forwarded-*, Metadata-Flavor, ...) is refused with 400 header_not_allowed."""
 
 
 class OpenWhiskTriggerFireRequest(_SeedBody):
@@ -243,18 +246,17 @@ async def openwhisk_invoke_sequence(call: Call) -> Response:
     return action_answer(await invoke(call, target, body.payload))
 
 
-def refuse_unsupported_web_options(body: OpenWhiskWebActionRequest) -> None:
-    if body.method.upper() != WEB_METHOD:
-        raise NotSupported(f"web actions are invoked with POST here, not {body.method}")
-    if body.headers:
-        raise NotSupported("web actions are invoked without caller headers here")
-
-
 async def openwhisk_invoke_web_action(call: Call) -> Response:
     """The web action's own HTTP answer, whatever its status (the seed's shape carries it)."""
     body: OpenWhiskWebActionRequest = await read_body(call, OpenWhiskWebActionRequest)
-    refuse_unsupported_web_options(body)
-    target = to_target(f"{body.package_name}/{body.action_name}", body.namespace, "web")
+    target = OpenWhiskTarget(
+        provider=PROVIDER,
+        action=f"{body.package_name}/{body.action_name}",
+        namespace=body.namespace,
+        kind="web",
+        method=body.method,
+        headers=body.headers or None,
+    )
     invocation = await invoke(call, target, body.payload)
     execution = invocation.execution
     return JSONResponse(
@@ -458,9 +460,16 @@ ENDPOINTS = [
     _post(
         "/web-actions/invoke",
         openwhisk_invoke_web_action,
-        "Invoke a web action (POST); its own status is the answer's status_code",
+        "Invoke a web action (GET, POST, PUT, PATCH or DELETE, with the caller's headers); "
+        "its own status is the answer's status_code",
         OpenWhiskWebActionRequest,
-        extra_responses={404: "Unknown web action", 502: "OpenWhisk unreachable", 504: "Timed out"},
+        extra_responses={
+            400: "A refused header (header_not_allowed), or a malformed request",
+            404: "Unknown web action",
+            413: "Payload too large (for GET: over 8192 characters of query string)",
+            502: "OpenWhisk unreachable",
+            504: "Timed out",
+        },
     ),
     _post(
         "/triggers/fire",
