@@ -194,9 +194,10 @@ class Settings:
     gcp_project_id: str = _setting("GCP_PROJECT_ID", _text, "")
     gcp_region: str = _setting("GCP_REGION", _text, "us-central1")
     gcp_service_account_key: str = _setting("GCP_SERVICE_ACCOUNT_KEY", _text, "", secret=True)
-    """Seed name: a key file's path or its JSON, for ID tokens (else the metadata server)."""
+    """Seed name: a key file's path or its JSON: fnproxy's Google identity for the Cloud
+    Functions admin API and ID tokens (else the application default credentials)."""
     gcp_service_account_email: str = _setting("GCP_SERVICE_ACCOUNT_EMAIL", _text, "")
-    """Seed name: impersonate this service account for ID tokens when set."""
+    """Seed name: impersonate this service account (admin API and ID tokens) when set."""
     gcp_functions_api_url: str = _setting(
         "GCP_FUNCTIONS_API_URL", _text, "https://cloudfunctions.googleapis.com/v2"
     )

@@ -4,7 +4,7 @@ A target is a function's URL, or its name (`function`; `project` and `region` de
 provider's; a full resource name `projects/P/locations/R/functions/F` works too). A name is
 resolved to the function's own URL, `serviceConfig.uri`, through the Cloud Functions v2 REST API
 (`GET {api_url}/projects/P/locations/R/functions/F`, with an OAuth2 access token of fnproxy's
-default credentials), cached for `URL_TTL_S`. Gen1-style URLs
+credentials), cached for `URL_TTL_S`. Gen1-style URLs
 (`https://REGION-PROJECT.cloudfunctions.net/NAME`) are never built. A 404 from the function or a
 connection failure drops the cached URL: the next attempt resolves the name again.
 
@@ -17,11 +17,17 @@ passes to the function untouched). Google is a function's own URL (resolved by n
 of GCP_ID_TOKEN_AUDIENCES (`id_token_hosts`). Any other URL, and every `http` URL, is a plain
 call: no token, no credentials looked up.
 The token's audience is the function's URL as Google defines it: `scheme://host` (a Cloud Run
-service URL), or `scheme://host/NAME` on a `cloudfunctions.net` host; never a query. Tokens come
-from a service account key (GCP_SERVICE_ACCOUNT_KEY), impersonation of GCP_SERVICE_ACCOUNT_EMAIL,
-else the metadata server; they are cached per audience until `TOKEN_REFRESH_MARGIN_S` before
-they expire, fetched in a thread, once however many calls wait for them, and never logged,
-recorded or put in an error message. `id_tokens=False` sends none (local, emulated functions).
+service URL), or `scheme://host/NAME` on a `cloudfunctions.net` host; never a query.
+
+fnproxy's Google identity, for both kinds of token: the service account of GCP_SERVICE_ACCOUNT_KEY
+(a key's JSON or its file) when set, else the application default credentials (on Google Cloud:
+the metadata server). With GCP_SERVICE_ACCOUNT_EMAIL set, that identity impersonates the account
+through the IAM Credentials API (it needs the Service Account Token Creator role on it): the admin
+API's access tokens come from `generateAccessToken`, ID tokens from `generateIdToken`. Access
+tokens have the cloud-platform scope. Tokens are cached (ID tokens per audience) until
+`TOKEN_REFRESH_MARGIN_S` before they expire, fetched in a thread, once however many calls wait
+for them, and never logged, recorded or put in an error message. `id_tokens=False` sends no ID
+token (local, emulated functions).
 
 google-auth is imported on the first token fetch, in the fetching thread: its ~0.2 s import stays
 off the event loop and out of a cold start that never needs a token.
@@ -183,9 +189,9 @@ class GcpFunctionsProvider:
     ) -> None:
         """`id_token_hosts`: host globs given ID tokens besides `ID_TOKEN_HOSTS`
         (GCP_ID_TOKEN_AUDIENCES). `credentials` (google-auth credentials for the admin API,
-        default: the application default credentials) and `id_token_credentials` (audience -> ID
-        token credentials, default: from the key, the email or the metadata server) are for
-        tests and injection. `http` makes the calls (wiring gives it the egress policy)."""
+        default: `_google_credentials`) and `id_token_credentials` (audience -> ID token
+        credentials, default: `_default_id_token_credentials`) are for tests and injection.
+        `http` makes the calls (wiring gives it the egress policy)."""
         self._project = project
         self._region = region
         self._pool_size = pool_size
@@ -366,17 +372,35 @@ class GcpFunctionsProvider:
         return await self._tokens.get(audience, lambda: _refreshed(make, "an ID token"))
 
     def _admin_credentials(self) -> Any:
-        """The credentials for the admin API (blocking: loads the default ones once)."""
+        """The credentials for the admin API (blocking: made once)."""
         with self._credentials_lock:
             if self._credentials is None:
-                import google.auth
-
-                self._credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+                self._credentials = self._google_credentials()
             return self._credentials
 
+    def _google_credentials(self) -> Any:
+        """fnproxy's own credentials (the key's, else the default ones), impersonating
+        GCP_SERVICE_ACCOUNT_EMAIL when it is set."""
+        own = _key_credentials(self._service_account_key) or _default_credentials()
+        if not self._service_account_email:
+            return own
+        from google.auth import impersonated_credentials
+
+        return impersonated_credentials.Credentials(
+            source_credentials=own,
+            target_principal=self._service_account_email,
+            target_scopes=[CLOUD_PLATFORM_SCOPE],
+        )
+
     def _default_id_token_credentials(self, audience: str) -> Any:
-        """ID token credentials for `audience` from the key, the email to impersonate, or
-        the metadata server (blocking)."""
+        """ID token credentials for `audience` (blocking): the impersonated account's, else the
+        key's, else the default ones (the metadata server's)."""
+        if self._service_account_email:
+            from google.auth import impersonated_credentials
+
+            return impersonated_credentials.IDTokenCredentials(
+                self._admin_credentials(), target_audience=audience, include_email=True
+            )
         if self._service_account_key:
             from google.oauth2 import service_account
 
@@ -384,20 +408,30 @@ class GcpFunctionsProvider:
             return service_account.IDTokenCredentials.from_service_account_info(
                 info, target_audience=audience
             )
-        if self._service_account_email:
-            from google.auth import impersonated_credentials
-
-            target = impersonated_credentials.Credentials(
-                source_credentials=self._admin_credentials(),
-                target_principal=self._service_account_email,
-                target_scopes=[CLOUD_PLATFORM_SCOPE],
-            )
-            return impersonated_credentials.IDTokenCredentials(
-                target, target_audience=audience, include_email=True
-            )
         from google.oauth2 import id_token
 
         return id_token.fetch_id_token_credentials(audience, request=_auth_request())
+
+
+def _key_credentials(key: str) -> Any:
+    """The service account credentials of GCP_SERVICE_ACCOUNT_KEY (cloud-platform scope), or
+    None without a key."""
+    if not key:
+        return None
+    from google.oauth2 import service_account
+
+    return service_account.Credentials.from_service_account_info(
+        _service_account_info(key), scopes=[CLOUD_PLATFORM_SCOPE]
+    )
+
+
+def _default_credentials() -> Any:
+    """The application default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's, or the
+    metadata server's), with the cloud-platform scope."""
+    import google.auth
+
+    credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    return credentials
 
 
 async def _refreshed(make_credentials: Callable[[], Any], what: str) -> tuple[str, float]:

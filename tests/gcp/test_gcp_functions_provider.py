@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import os
-import ssl
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -20,7 +19,6 @@ from typing import Any
 import jwt
 import orjson
 import pytest
-from aiohttp import ClientSession, web
 
 from core.errors import (
     Forbidden,
@@ -40,9 +38,8 @@ from core.providers.gcp_functions import (
 )
 from core.targets import GcpFunctionsTarget
 from tests.conftest import GCP_PROJECT, free_port
-from tests.fixtures.tls import write_loopback_certificate
 from tests.gcp.fixtures.functions_api import RecordedFunctionsApi, recorded
-from tests.gcp.fixtures.google_identity import SIGNING_KEY, GoogleIdentityServer
+from tests.gcp.fixtures.google_identity import SIGNING_KEY
 
 auth_exceptions = pytest.importorskip("google.auth.exceptions")
 
@@ -184,48 +181,6 @@ async def signing(
     )
     yield provider
     await provider.close()
-
-
-@pytest.fixture(scope="module")
-def loopback_certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """A self-signed certificate (and its key) for 127.0.0.1 and localhost."""
-    return write_loopback_certificate(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-async def tls_front(ff_url: str, loopback_certificate) -> AsyncIterator[str]:
-    """`https://127.0.0.1:PORT`: functions-framework's routes behind TLS (a forwarding proxy)."""
-    session = ClientSession()
-
-    async def forward(request: web.Request) -> web.Response:
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        async with session.request(
-            request.method, f"{ff_url}{request.path_qs}", headers=headers, data=await request.read()
-        ) as answer:
-            body = await answer.read()
-            kept = {k: v for k, v in answer.headers.items() if k.lower() == "retry-after"}
-            return web.Response(
-                status=answer.status, body=body, headers=kept, content_type=answer.content_type
-            )
-
-    app = web.Application()
-    app.router.add_route("*", "/{path:.*}", forward)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*loopback_certificate)
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    yield f"https://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
-    await session.close()
-
-
-@pytest.fixture
-def tls_url(tls_front: str, loopback_certificate, monkeypatch) -> str:
-    """`tls_front`, trusted by the default TLS context (SSL_CERT_FILE)."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(loopback_certificate[0]))
-    return tls_front
 
 
 def call(timeout_s: float = 10.0) -> CallContext:
@@ -461,14 +416,6 @@ async def test_a_refused_token_is_fnproxys_upstream_problem(api, access, tls_url
     with pytest.raises(UpstreamUnavailable, match="invalid_grant: account disabled"):
         await provider.invoke(by_url(f"{tls_url}/echo"), None, call())
     await provider.close()
-
-
-@pytest.fixture
-async def google_identity() -> AsyncIterator[GoogleIdentityServer]:
-    server = GoogleIdentityServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.mark.parametrize("given_as", ["json", "file"])
