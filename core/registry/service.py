@@ -39,6 +39,10 @@ logger = logging.getLogger("fnproxy.registry")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 """Function names: no `:`, so they never collide with provider keys like `local:echo`."""
 COMMIT_ATTEMPTS = 20
+MAX_VERSION = 2**63 - 1
+"""The largest version number a store holds (SQLite's INTEGER; DynamoDB and Firestore keep
+64-bit integers too). Numbers are never reused and grow by one, so none is ever larger: a
+larger one asked for is not there, and is not sent to the store (it cannot bind it)."""
 ACTIVATED_EVENT = "dev.fnproxy.function.activated"
 
 
@@ -123,7 +127,8 @@ class RegistryService:
         return page
 
     async def version(self, name: str, number: int) -> FunctionVersion:
-        version = await self._functions.get_version(name, number)
+        storable = 1 <= number <= MAX_VERSION
+        version = await self._functions.get_version(name, number) if storable else None
         if version is None:
             await self.get(name)
             raise NotFound(f"function {name!r} has no version {number}", function=name)
