@@ -48,6 +48,7 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fnproxy API</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="docs/assets/{css}">
 </head><body>
 <noscript>This page needs JavaScript; the API document is <a href="openapi.json">openapi.json</a>.
