@@ -14,7 +14,7 @@ from core.auth.scopes import require
 from core.errors import InvalidRequest, NotFound
 from core.invoke.settle import Settler
 from core.models import Execution, Page, StatsRollup, Status
-from core.store.base import ExecutionRepository, StatsRepository
+from core.store.base import ALL_TIME, ExecutionRepository, StatsRepository
 
 DEFAULT_WINDOW_S = 24 * 3600
 MAX_BUCKETS = 24 * 31
@@ -86,21 +86,30 @@ class HistoryService:
         buckets = list(range(start, self.bucket_of(now) + 1, self._bucket_s))
         if len(buckets) > MAX_BUCKETS:
             raise InvalidRequest(f"since reaches back more than {MAX_BUCKETS} buckets")
-        rollups = await self._stats.read(buckets, function)
-        by_function: dict[str, list[StatsRollup]] = {}
-        for rollup in rollups:
-            by_function.setdefault(rollup.function, []).append(rollup)
-        summary = _summarise(rollups)
-        summary["by_function"] = {
-            name: _summarise(rows) for name, rows in sorted(by_function.items())
-        }
+        summary = _summary(await self._stats.read(buckets, function))
         summary["since"] = start
         summary["bucket_s"] = self._bucket_s
         return summary
 
+    async def all_time_stats(self, principal: Principal) -> dict[str, Any]:
+        """Every function's counts of all time: one read of the all-time rollups, whatever
+        the store's age (they count from the version that keeps them; rollups never expire)."""
+        require(principal, "read")
+        return _summary(await self._stats.read([ALL_TIME]))
+
 
 def _can_read(principal: Principal) -> bool:
     return principal.is_admin or "read" in principal.scopes
+
+
+def _summary(rollups: list[StatsRollup]) -> dict[str, Any]:
+    """The figures of all `rollups`, and of each function's as `by_function`."""
+    by_function: dict[str, list[StatsRollup]] = {}
+    for rollup in rollups:
+        by_function.setdefault(rollup.function, []).append(rollup)
+    summary = _summarise(rollups)
+    summary["by_function"] = {name: _summarise(rows) for name, rows in sorted(by_function.items())}
+    return summary
 
 
 def _summarise(rollups: list[StatsRollup]) -> dict[str, Any]:

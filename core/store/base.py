@@ -32,16 +32,26 @@ from core.models import (
     VersionChange,
 )
 
+ALL_TIME = -1
+"""The bucket_start of the all-time rollups: every count is added to its function's, so
+all-time stats are one read, whatever the store's age (counted since the store had them)."""
+
 
 @dataclass(frozen=True)
 class StatsCount:
-    """One outcome to add to the stats rollup of (`bucket_start`, `function`)."""
+    """One outcome to add to the stats rollup of (`bucket_start`, `function`) and to the
+    function's all-time rollup."""
 
     function: str
     bucket_start: int
     success: bool
     duration_ms: float
     histogram_slot: int
+
+    @property
+    def buckets(self) -> tuple[int, int]:
+        """The rollups it is added to: its bucket's and the all-time one."""
+        return (self.bucket_start, ALL_TIME)
 
 
 class ExecutionRepository(Protocol):
@@ -84,9 +94,9 @@ class ExecutionRepository(Protocol):
         `limit` (even none) while more follow, since the pages skip live leases."""
 
     async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
-        """In one atomic step, add `count` to its stats rollup and clear the execution's
-        `announcement_pending`, only while that flag is set; whether it did. Called once the
-        outcome's event went out: a second call (a redo) counts nothing."""
+        """In one atomic step, add `count` to its stats rollups (`count.buckets`) and clear the
+        execution's `announcement_pending`, only while that flag is set; whether it did.
+        Called once the outcome's event went out: a second call (a redo) counts nothing."""
 
     async def list_outbox(
         self, updated_before: float, limit: int, cursor: str | None = None

@@ -252,10 +252,13 @@ class _Executions:
             "ConditionExpression": "announcement_pending = :true",
             "ExpressionAttributeValues": to_attributes({":true": True, ":false": False}),
         }
-        stats_key = to_attributes(schema.stats_key(count.bucket_start, count.function))
-        counted = {"Key": stats_key, **_stats_update(tally_of(count))}
+        update = _stats_update(tally_of(count))
+        counted = [
+            {"Update": {"Key": to_attributes(schema.stats_key(bucket, count.function)), **update}}
+            for bucket in count.buckets
+        ]
         try:
-            await self._table.transact([{"Update": cleared}, {"Update": counted}])
+            await self._table.transact([{"Update": cleared}, *counted])
         except TransactionCanceled:  # the flag was cleared meanwhile: counted already
             return False
         return True

@@ -13,6 +13,7 @@ One table (single-table design), keys `pk` (hash) and `sk` (range), both strings
     client        CLIENTS                CLIENT#<id>    the client's fields, one attribute each
     stats rollup  STATS#<bucket_start>   FN#<function>  count, successes, failures,
                                                         duration_sum_ms, h<slot> for each slot
+                                                        (STATS#-1: all time, base.ALL_TIME)
     function      FN#<name>              FN             revision, body
     directory     FUNCTIONS              FN#<name>      body (a copy of the function's)
     version       FN#<name>              V#<version>    body

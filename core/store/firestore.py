@@ -274,8 +274,9 @@ class _Executions:
             cleared = _execution_data(replace(stored, announcement_pending=False))
             option = AsyncClient.write_option(last_update_time=snapshot.update_time)
             batch.update(ref, cleared, option=option)
-            stats_ref, fields = _rollup_write(self._stats, count.bucket_start, count.function)
-            batch.set(stats_ref, {**fields, **_increments(tally_of(count))}, merge=True)
+            for bucket_start in count.buckets:
+                stats_ref, fields = _rollup_write(self._stats, bucket_start, count.function)
+                batch.set(stats_ref, {**fields, **_increments(tally_of(count))}, merge=True)
             if await _committed(batch):
                 return True
         raise ServiceUnavailable(f"Firestore: {ref.path} kept changing under the stats count")

@@ -809,7 +809,8 @@ class _Executions:
             if stored is None or not stored.announcement_pending:
                 return False
             self._update(conn, replace(stored, announcement_pending=False))
-            _add_to_rollup(conn, count.bucket_start, count.function, tally_of(count))
+            for bucket_start in count.buckets:
+                _add_to_rollup(conn, bucket_start, count.function, tally_of(count))
             return True
 
         return await self._db.write(settle)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from datetime import timedelta as duration
@@ -23,6 +24,7 @@ from core.wiring import build_services
 from tests.api.conftest import MODULE_KEY, api_settings, new_client
 from tests.gcp.fixtures import functions_api
 from tests.gcp.fixtures.functions_api import RecordedFunctionsApi
+from tests.store_support import count_outcome
 
 PROJECT = "my-project"
 REGION = "us-central1"
@@ -542,7 +544,18 @@ async def test_stats_count_the_gcp_functions_invocations_only(client, seed, admi
     assert isinstance(stats["average_execution_time_ms"], int)
     assert stats["gcp_project"] == PROJECT and stats["gcp_region"] == REGION
     assert stats["rest_port"] == 8080
-    datetime.fromisoformat(stats["since"])
+    assert "since" not in stats  # all time
+
+
+async def test_stats_count_all_time_as_the_seeds_table_did(client, seed, services):
+    month_ago = int(time.time()) - 30 * 86400
+    bucket = month_ago // 3600 * 3600  # far outside the native stats' default 24 hours
+    await count_outcome(services.store, "gcp_functions:old-function", bucket, False, 40.0)
+
+    stats = (await client.get(f"{API}/stats", headers=seed)).json()["stats"]
+
+    assert stats["total_invocations"] == 1 and stats["failed_invocations"] == 1
+    assert stats["average_execution_time_ms"] == 40
 
 
 async def test_stats_need_the_read_scope(client, admin):

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import io
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,6 +22,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from core import __version__
+from core.api.compat.lambda_module import LambdaStatsResponse
 from core.wiring import build_services
 from tests.api.conftest import MODULE_KEY, api_settings, new_client, token_for
 from tests.aws.lambda_support import (
@@ -30,6 +32,7 @@ from tests.aws.lambda_support import (
     create_role,
     publish_version,
 )
+from tests.store_support import count_outcome
 
 PROBLEM = "application/problem+json"
 API = "/lambda/api/v1"
@@ -198,6 +201,7 @@ async def test_token_without_a_secret_is_a_bad_request(client):
         ("POST", "/batch"),
         ("GET", "/functions"),
         ("GET", "/functions/my-function"),
+        ("GET", "/stats"),
     ],
 )
 async def test_every_route_but_token_and_health_needs_a_token(client, method, path):
@@ -544,10 +548,11 @@ async def test_config_of_an_unknown_function_is_404(client, seed):
     assert "no-such-function" in assert_seed_error(response, 404)["error"]
 
 
-async def test_listing_needs_the_read_scope_as_natively(client, admin):
+@pytest.mark.parametrize("path", ["/functions", "/stats"])
+async def test_listing_and_stats_need_the_read_scope_as_natively(client, admin, path):
     headers = await new_client(client, admin, "invoke")
 
-    response = await client.get(f"{API}/functions", headers=headers)
+    response = await client.get(f"{API}{path}", headers=headers)
 
     assert response.status_code == 403 and response.json()["required_scope"] == "read"
 
@@ -658,3 +663,47 @@ async def test_the_default_lambda_timeout_is_the_seeds_300_s(client, seed, funct
 
     [record] = await history(client, seed, f"aws_lambda:{name}")
     assert record["timeout_s"] == 300
+
+
+# --- stats ----------------------------------------------------------------------------------
+
+
+async def test_stats_are_lambdas_invocation_counts_and_success_rates_of_all_time(
+    client, seed, services, function
+):
+    name = function["FunctionName"]
+    for n in range(3):
+        invoked = await client.post(
+            f"{API}/invoke", json={"function_name": name, "payload": f'{{"n": {n}}}'}, headers=seed
+        )
+        assert invoked.status_code == 200
+    month_ago = (int(time.time()) - 30 * 86400) // 3600 * 3600  # outside a 24-hour window
+    await count_outcome(services.store, f"aws_lambda:{name}", month_ago, False, 100.0)
+    await count_outcome(services.store, "local:echo", month_ago, True, 1.0)  # not Lambda's
+
+    response = await client.get(f"{API}/stats", headers=seed)
+
+    assert response.status_code == 200, response.text
+    body = LambdaStatsResponse.model_validate(response.json())  # the documented shape exactly
+    assert set(response.json()) == {"module", "version", "stats", "timestamp"}
+    assert body.module == "lambda_action_module" and body.version == __version__
+    assert datetime.fromisoformat(body.timestamp)
+    stats = body.stats
+    assert (stats.total_invocations, stats.successful_invocations) == (4, 3)
+    assert stats.failed_invocations == 1 and stats.success_rate == 0.75
+    assert stats.average_execution_time_ms is not None and stats.average_execution_time_ms >= 25
+    assert set(stats.by_function) == {f"aws_lambda:{name}"}
+    assert stats.by_function[f"aws_lambda:{name}"].success_rate == 0.75
+
+
+async def test_stats_before_any_invocation_are_zero_with_no_rate(client, seed):
+    stats = (await client.get(f"{API}/stats", headers=seed)).json()["stats"]
+
+    assert stats == {
+        "total_invocations": 0,
+        "successful_invocations": 0,
+        "failed_invocations": 0,
+        "success_rate": None,
+        "average_execution_time_ms": None,
+        "by_function": {},
+    }

@@ -5,6 +5,7 @@ server, through real services over SQLite. Every documented response field is ch
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -19,6 +20,7 @@ from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
     openwhisk_server,
     openwhisk_session,
 )
+from tests.store_support import count_outcome
 
 API = "/openwhisk/api/v1"
 PROBLEM = "application/problem+json"
@@ -616,6 +618,18 @@ async def test_stats_count_the_openwhisk_invocations(client):
     assert stats["failed_executions"] == 1
     assert stats["average_execution_time_ms"] > 0
     assert set(stats["by_function"]) == {"openwhisk:guest/hello", "openwhisk:guest/fail"}
+    assert "since" not in stats  # all time
+
+
+async def test_stats_count_all_time_as_the_seeds_table_did(client, services):
+    month_ago = int(time.time()) - 30 * 86400
+    bucket = month_ago // 3600 * 3600  # far outside the native stats' default 24 hours
+    await count_outcome(services.store, "openwhisk:guest/old", bucket, True, 40.0)
+
+    stats = (await client.get(f"{API}/stats")).json()["stats"]
+
+    assert stats["total_executions"] == 1 and stats["successful_executions"] == 1
+    assert stats["by_function"]["openwhisk:guest/old"]["count"] == 1
 
 
 @pytest.mark.parametrize("path", ["/stats", "/actions"])

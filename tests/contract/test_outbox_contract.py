@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 from core import histogram
 from core.models import Execution, Status
-from core.store.base import StatsCount, Store
+from core.store.base import ALL_TIME, StatsCount, Store
 from tests.contract.paging import every_id
 from tests.contract.test_store_contract import make_execution
 
@@ -67,6 +68,25 @@ async def test_settle_counts_once_and_clears_the_flag(store: Store) -> None:
     assert settled.status == Status.SUCCEEDED and settled.result == execution.result
 
 
+async def test_settle_counts_into_the_all_time_rollup_too(store: Store) -> None:
+    first, later = ended(), ended(success=False, status=Status.FAILED)
+    await stored(store, first, later)
+
+    await store.executions.settle_announcement(first.execution_id, count_of(first))
+    later_count = replace(count_of(later), bucket_start=BUCKET + 3600)
+    await store.executions.settle_announcement(later.execution_id, later_count)
+
+    [all_time] = await store.stats.read([ALL_TIME])  # every function's: only echo's
+    assert (all_time.function, all_time.bucket_start) == ("echo", ALL_TIME)
+    assert (all_time.count, all_time.successes, all_time.failures) == (2, 1, 1)
+    assert all_time.histogram[histogram.slot_for(12.0)] == 2
+    buckets = await store.stats.read([BUCKET, BUCKET + 3600], function="echo")
+    assert [(rollup.bucket_start, rollup.count) for rollup in buckets] == [
+        (BUCKET, 1),
+        (BUCKET + 3600, 1),
+    ]
+
+
 async def test_concurrent_settles_count_once(store: Store) -> None:
     execution = ended(success=False, status=Status.FAILED)
     await stored(store, execution)
@@ -80,6 +100,8 @@ async def test_concurrent_settles_count_once(store: Store) -> None:
     assert sorted(results) == [False, False, False, True]
     [rollup] = await store.stats.read([BUCKET], function="echo")
     assert (rollup.count, rollup.successes, rollup.failures) == (1, 0, 1)
+    [all_time] = await store.stats.read([ALL_TIME], function="echo")
+    assert all_time.count == 1
 
 
 async def test_settle_of_an_announced_or_missing_execution_counts_nothing(store: Store) -> None:

@@ -37,6 +37,8 @@ API = f"{PREFIX}/api/v1"
 MODULE_NAME = "lambda_action_module"
 TAG = "lambda (seed)"
 NO_STORE = {"Cache-Control": "no-store"}
+KEY_PREFIX = "aws_lambda:"
+"""Every Lambda function key starts with it."""
 NO_PAYLOAD_STATUSES = frozenset({202, 204})
 """Lambda answers an Event (202) or a DryRun (204) with no payload."""
 
@@ -87,6 +89,27 @@ class LambdaInvokeResponse(BaseModel):
     executed_version: str
     log_result: str
     """The log tail as text (the old module decoded Lambda's base64)."""
+
+
+class LambdaStatsFigures(BaseModel):
+    total_invocations: int
+    successful_invocations: int
+    failed_invocations: int
+    success_rate: float | None
+    """Successful over total, 4 decimals; null before the first invocation."""
+    average_execution_time_ms: float | None
+
+
+class LambdaStats(LambdaStatsFigures):
+    by_function: dict[str, LambdaStatsFigures]
+    """By function key: `aws_lambda:name[:qualifier]`, `aws_lambda:/REGION/ACCOUNT/name`."""
+
+
+class LambdaStatsResponse(BaseModel):
+    module: str
+    version: str
+    stats: LambdaStats
+    timestamp: str
 
 
 def lambda_provider(call: Call) -> Provider:
@@ -250,6 +273,35 @@ async def lambda_health(call: Call) -> Response:
     return health_answer(body, healthy)
 
 
+def stats_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The seed's counters over rows of the native stats summary."""
+    count = sum(row["count"] for row in rows)
+    successes = sum(row["successes"] for row in rows)
+    total_ms = sum((row["avg_ms"] or 0.0) * row["count"] for row in rows)
+    return {
+        "total_invocations": count,
+        "successful_invocations": successes,
+        "failed_invocations": sum(row["failures"] for row in rows),
+        "success_rate": round(successes / count, 4) if count else None,
+        "average_execution_time_ms": round(total_ms / count, 3) if count else None,
+    }
+
+
+async def lambda_stats(call: Call) -> Response:
+    """The seed's "invocation counts and success rates", of all time, from the rollups."""
+    summary = await call.services.history.all_time_stats(call.principal)
+    rows = {key: row for key, row in summary["by_function"].items() if key.startswith(KEY_PREFIX)}
+    by_function = {key: stats_figures([row]) for key, row in rows.items()}
+    return JSONResponse(
+        {
+            "module": MODULE_NAME,
+            "version": __version__,
+            "stats": stats_figures(list(rows.values())) | {"by_function": by_function},
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+    )
+
+
 def _health_details(settings: Settings, database: str) -> dict[str, Any]:
     details: dict[str, Any] = {
         "module": MODULE_NAME,
@@ -348,5 +400,14 @@ ENDPOINTS = [
         "One Lambda function's configuration",
         scope="read",
         extra_responses={404: "Unknown function"},
+    ),
+    _endpoint(
+        "GET",
+        f"{API}/stats",
+        lambda_stats,
+        "Invocation counts and success rates of the Lambda functions, all time (rollups never "
+        "expire)",
+        scope="read",
+        response=LambdaStatsResponse,
     ),
 ]
