@@ -22,6 +22,8 @@ Every build checks what it made and fails otherwise:
 - no Google distribution (`google*`, grpcio, functions-framework, ...) in the Lambda zip, and no
   AWS-only one (boto3, botocore, mangum, aws-lambda-powertools, ...) in the GCP requirements;
 - no tests and no `__pycache__` / `.pyc` in either artifact;
+- every file of the package-data folders (the /docs page's Swagger UI, core/api/docs_assets) in
+  both: they are not Python, and the page is blank without them;
 - the entry modules and every backend the platform loads import from the artifact alone, in a
   fresh interpreter without the project's environment (`-S -I`), without importing the other
   cloud's SDK (for GCP, the requirements are installed into build/gcp/check-site first;
@@ -64,6 +66,9 @@ GCP_PLATFORMS = (
 AWS_ZIP = Path("aws/fnproxy-lambda.zip")
 GCP_SOURCE = Path("gcp/source")
 GCP_ZIP = Path("gcp/fnproxy-gcp-source.zip")
+
+PACKAGE_DATA = ("core/api/docs_assets",)
+"""Folders of files the code reads at run time that are not Python (pyproject's package-data)."""
 
 AWS_HANDLERS = ("handlers/__init__.py", "handlers/aws_lambda.py")
 GCP_HANDLERS = ("handlers/__init__.py", "handlers/gcp_function.py")
@@ -244,6 +249,18 @@ def copy_sources(destination: Path, handlers: Iterable[str], root: Path = ROOT) 
         shutil.copy2(root / relative, target)
 
 
+def check_package_data(tree: Path, what: str, root: Path = ROOT) -> None:
+    """Fail unless every file of the PACKAGE_DATA folders reached `tree`."""
+    missing = sorted(
+        path.relative_to(root).as_posix()
+        for folder in PACKAGE_DATA
+        for path in (root / folder).rglob("*")
+        if path.is_file() and not (tree / path.relative_to(root)).is_file()
+    )
+    if missing:
+        raise BuildError(f"{what} lacks package data: {missing}")
+
+
 def strip_bytecode(tree: Path) -> None:
     for cache in sorted(tree.rglob("__pycache__"), reverse=True):
         shutil.rmtree(cache)
@@ -346,6 +363,7 @@ def build_aws(out: Path, constraints: Path, root: Path = ROOT) -> list[Artifact]
     if google or (stage / "google").exists():
         raise BuildError(f"Google libraries ended up in the Lambda package: {google or 'google/'}")
     copy_sources(stage, AWS_HANDLERS, root)
+    check_package_data(stage, "the Lambda package", root)
     import_check([stage], AWS_MODULES, GOOGLE_SDK_MODULES)
     archive = out / AWS_ZIP
     zipped, unzipped, files = seal(stage, archive, "the Lambda package")
@@ -375,6 +393,7 @@ def build_gcp(out: Path, constraints: Path, verify: bool, root: Path = ROOT) -> 
     (source / "requirements.txt").write_text(gcp_requirements_text(pins, requirements), "utf-8")
     (source / "main.py").write_text(MAIN_PY, encoding="utf-8")
     copy_sources(source, GCP_HANDLERS, root)
+    check_package_data(source, "the GCP source", root)
     if verify:
         site = out / "gcp" / "check-site"
         install_for(GCP_PLATFORMS, ["-r", str(source / "requirements.txt")], site, constraints)
