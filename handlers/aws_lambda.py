@@ -1,6 +1,8 @@
 """The AWS Lambda entry point: `handler(event, context)`.
 
-- API Gateway events, REST (v1) and HTTP API (v2), go to the app through Mangum;
+- API Gateway events, REST (v1) and HTTP API (v2), and the function URL's requests (payload
+  format 2.0 as HTTP API's: rawPath, rawQueryString, cookies, a base64 body) go to the app
+  through Mangum;
 - SQS records (the async work queue) go to the worker, with partial batch failure reporting:
   the answer is `{"batchItemFailures": [...]}`, so SQS redelivers only the failed records;
 - SNS records (a worker subscribed to the topic directly) go to the same worker; a failure
@@ -13,10 +15,11 @@ and the batch processor both run on it, so the connection pools and executors bo
 reused.
 
 Logs: powertools' JSON Logger named `fnproxy`, which fnproxy's own loggers (`fnproxy.*`, the
-audit log `fnproxy.audit`) reach by propagation; the API Gateway request id is the correlation
-id. Metrics: EMF, one record per invocation outcome (`core.events.emf_metrics`), plus the
-cold-start metric flushed at the end of each invocation. Tracing (the X-Ray SDK, through
-powertools' Tracer) is imported only when FNPROXY_TRACING is true.
+audit log `fnproxy.audit`) reach by propagation; the request id of API Gateway (or of the
+function URL) is the correlation id. Metrics: EMF, one record per invocation outcome
+(`core.events.emf_metrics`), plus the cold-start metric flushed at the end of each invocation.
+Tracing (the X-Ray SDK, through powertools' Tracer) is imported only when FNPROXY_TRACING is
+true.
 """
 
 from __future__ import annotations
@@ -158,7 +161,8 @@ class Dispatcher:
 
 
 def event_kind(event: Any) -> str:
-    """`http` (API Gateway v1 or v2), `aws:sqs` or `aws:sns`; InvalidRequest for the rest."""
+    """`http` (API Gateway v1 or v2, or a function URL), `aws:sqs` or `aws:sns`; InvalidRequest
+    for the rest."""
     if isinstance(event, dict):
         if "requestContext" in event and ("httpMethod" in event or event.get("version") == "2.0"):
             return "http"
@@ -168,7 +172,8 @@ def event_kind(event: Any) -> str:
             if source in (SQS_SOURCE, SNS_SOURCE):
                 return source
     raise InvalidRequest(
-        "fnproxy's Lambda handler takes API Gateway (REST v1, HTTP API v2), SQS or SNS events; "
+        "fnproxy's Lambda handler takes API Gateway (REST v1, HTTP API v2), function URL, SQS or "
+        "SNS events; "
         f"this event has keys {sorted(event) if isinstance(event, dict) else type(event).__name__}"
     )
 

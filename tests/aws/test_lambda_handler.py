@@ -46,6 +46,7 @@ from tests.aws.aws_stack import (
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 REPO = Path(__file__).resolve().parents[2]
+EVENTS = Path(__file__).resolve().parent / "events"
 T = TypeVar("T")
 HANDLER_TIMEOUT_S = 60
 
@@ -301,6 +302,47 @@ def test_malformed_sqs_record_goes_to_dead_letter_queue(
     [dead] = stack.receive(stack.dlq_url)
     assert dead["Body"] == "not json"
     assert "not JSON" in dead["MessageAttributes"]["fnproxy_reason"]["StringValue"]
+
+
+def function_url_event(headers: dict[str, str], query: str = "") -> dict[str, Any]:
+    """tests/aws/events/function_url_post.json: a Lambda function URL request (auth type NONE,
+    payload format 2.0: base64 body, cookies) of POST /v1/invoke for local:echo, with `headers`
+    added; with a `query`, the GET /v1/invocations?`query` of the same caller instead."""
+    event = json.loads((EVENTS / "function_url_post.json").read_text(encoding="utf-8"))
+    event["headers"].update(headers)
+    if query:
+        event["requestContext"]["http"]["method"] = "GET"
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/invocations"
+        event["rawQueryString"] = query
+        del event["body"]
+    return event
+
+
+def test_a_function_url_request_invokes_with_a_token(
+    runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    event = function_url_event(bearer)
+    assert aws_lambda.event_kind(event) == "http"
+
+    response = runtime.invoke(event)
+
+    assert response["statusCode"] == 200, response_json(response)
+    envelope = response_json(response)
+    assert envelope["success"] is True and envelope["result"] == {"order": 42}
+    assert envelope["provider"]["function"] == "local:echo"
+    listed = runtime.invoke(function_url_event(bearer, query="function=local%3Aecho&limit=1"))
+    assert listed["statusCode"] == 200, response_json(listed)
+    [newest] = response_json(listed)["invocations"]
+    assert newest["execution_id"] == envelope["execution_id"]
+
+
+def test_a_function_url_request_without_a_token_is_401(runtime: LambdaRuntime) -> None:
+    response = runtime.invoke(function_url_event({}))
+
+    assert response["statusCode"] == 401, response_json(response)
+    assert response["headers"]["content-type"].startswith("application/problem+json")
+    assert response["headers"]["www-authenticate"].startswith("Bearer")
+    assert response_json(response)["code"] == "unauthorized"
 
 
 def test_unknown_event_is_refused(runtime: LambdaRuntime) -> None:
