@@ -806,6 +806,63 @@ def test_serverless_iam(serverless: dict) -> None:
             assert "*" not in str(arn).replace("-*", ""), f"invocable function {arn} is too wide"
 
 
+# --- long sync calls: the function URL (issue 12) ----------------------------------------------
+
+API_GATEWAY_TIMEOUT_MS = 30000
+"""What an HTTP API integration waits at most: longer calls need the function URL."""
+
+
+def longest_fnproxy_deadline_s() -> float:
+    """The longest deadline fnproxy gives a sync call by default (the /lambda routes' LAMBDA_TIMEOUT
+    is above FUNCTION_TIMEOUT): the function's own timeout must exceed it."""
+    defaults = Settings()
+    return max(defaults.lambda_timeout, defaults.function_timeout)
+
+
+def test_aws_function_url_serves_long_sync_calls(aws: Module) -> None:
+    function_name, _ = lambda_function(aws)
+    [url] = aws.resources["aws_lambda_function_url"].values()
+    assert f"aws_lambda_function.{function_name}." in url["function_name"]
+    assert url["authorization_type"] == "NONE"  # fnproxy checks its own JWTs
+    assert "cors" not in url
+    assert expression(url["count"]) == "var.function_url_enabled ? 1 : 0"
+    assert aws.variables["function_url_enabled"]["default"] is True
+    assert "aws_lambda_function_url.this[*].function_url" in aws.outputs["function_url"]["value"]
+    # Since October 2025 a public URL needs lambda:InvokeFunction too, through a URL only.
+    [invoke] = [
+        body
+        for body in aws.resources["aws_lambda_permission"].values()
+        if body.get("invoked_via_function_url") is True
+    ]
+    assert invoke["action"] == "lambda:InvokeFunction" and invoke["principal"] == "*"
+    assert expression(invoke["count"]) == expression(url["count"])
+
+    # API Gateway keeps its limit; the function's own timeout lets the URL's calls run longer
+    # than fnproxy's longest default deadline, in the module and in every environment.
+    [integration] = aws.resources["aws_apigatewayv2_integration"].values()
+    assert integration["timeout_milliseconds"] == API_GATEWAY_TIMEOUT_MS
+    assert aws.variables["lambda_timeout_s"]["default"] > longest_fnproxy_deadline_s()
+    for env in ENVS:
+        call = load_module(TERRAFORM / "envs" / env).modules["aws"]
+        assert call["lambda_timeout_s"] > longest_fnproxy_deadline_s(), env
+        assert expression(call["function_url_enabled"]) == "var.aws_function_url_enabled"
+
+
+def test_serverless_api_function_url_serves_long_sync_calls(serverless: dict) -> None:
+    api = serverless["functions"]["api"]
+    assert api["url"] is True  # auth type NONE (no authorizer: fnproxy's JWTs), no cors
+    assert api["timeout"] > longest_fnproxy_deadline_s()
+    assert api["events"] == [{"httpApi": "*"}]  # the framework's integration waits 30 s
+    [invoke] = [
+        resource["Properties"]
+        for resource in cf_resources(serverless).values()
+        if resource["Type"] == "AWS::Lambda::Permission"
+        and resource["Properties"].get("InvokedViaFunctionUrl") is True
+    ]
+    assert invoke["Action"] == "lambda:InvokeFunction" and invoke["Principal"] == "*"
+    assert invoke["FunctionName"] == {"Fn::GetAtt": ["ApiLambdaFunction", "Arn"]}
+
+
 # --- Terraform hygiene --------------------------------------------------------------------------
 
 

@@ -38,6 +38,12 @@ variable "aws_lambda_reserved_concurrency" {
   default     = -1
 }
 
+variable "aws_function_url_enabled" {
+  type        = bool
+  description = "Give the function a Lambda function URL for sync calls longer than API Gateway's 30 s (output aws_function_url)."
+  default     = true
+}
+
 variable "aws_log_level" {
   type        = string
   description = "LOG_LEVEL of the function."
@@ -89,11 +95,13 @@ module "aws" {
   lambda_zip_path = coalesce(var.aws_lambda_zip_path, "${path.root}/../../../build/aws/fnproxy-lambda.zip")
 
   lambda_memory_mb            = 512
-  lambda_timeout_s            = 60
+  lambda_timeout_s            = 900 # long sync calls on the function URL (API Gateway: 30 s)
   lambda_reserved_concurrency = var.aws_lambda_reserved_concurrency
   tracing_mode                = "Active"
   log_level                   = var.aws_log_level
   function_timeout_s          = 25
+
+  function_url_enabled = var.aws_function_url_enabled
 
   api_throttling_burst_limit = 20
   api_throttling_rate_limit  = 10

@@ -5,6 +5,11 @@ output "aws_api_url" {
   value       = one(module.aws[*].api_url)
 }
 
+output "aws_function_url" {
+  description = "fnproxy's Lambda function URL, for sync calls longer than API Gateway's 30 s (null when aws_function_url_enabled is false)."
+  value       = one(module.aws[*].function_url)
+}
+
 output "aws_function_name" {
   description = "Name of the Lambda function."
   value       = one(module.aws[*].function_name)

@@ -1,5 +1,6 @@
-# The function: API Gateway (HTTP API, payload 2.0) and the SQS work queue both call
-# handlers.aws_lambda.handler, which tells the events apart.
+# The function: API Gateway (HTTP API, payload 2.0), its function URL (function_url.tf, payload
+# 2.0 too) and the SQS work queue all call handlers.aws_lambda.handler, which tells the events
+# apart.
 #
 # Settings (core/config.py) it gets here; every other one keeps its default unless given in
 # var.extra_environment:
@@ -76,6 +77,11 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = var.function_timeout_s < var.lambda_timeout_s
       error_message = "function_timeout_s (FUNCTION_TIMEOUT) must be below lambda_timeout_s, or the function is cut off before the invocation it waits for times out."
+    }
+    precondition {
+      # LAMBDA_TIMEOUT: the /lambda routes' deadline, core/config.py's 300 s unless set here.
+      condition     = tonumber(lookup(var.extra_environment, "LAMBDA_TIMEOUT", "300")) < var.lambda_timeout_s
+      error_message = "LAMBDA_TIMEOUT (300 s unless set in extra_environment) must be below lambda_timeout_s, or a /lambda call is cut off by Lambda before fnproxy times it out."
     }
   }
 

@@ -3,6 +3,11 @@ output "api_url" {
   value       = aws_apigatewayv2_stage.default.invoke_url
 }
 
+output "function_url" {
+  description = "URL of the function URL, e.g. https://abc123.lambda-url.eu-west-1.on.aws/, for sync calls longer than API Gateway's 30 s (up to lambda_timeout_s); null when function_url_enabled is false."
+  value       = one(aws_lambda_function_url.this[*].function_url)
+}
+
 output "api_id" {
   description = "ID of the HTTP API."
   value       = aws_apigatewayv2_api.this.id

@@ -40,8 +40,8 @@ variable "lambda_memory_mb" {
 
 variable "lambda_timeout_s" {
   type        = number
-  description = "Timeout of the Lambda function in seconds. API requests are cut at 30 s by API Gateway anyway; the async worker (SQS) can use the whole timeout. The work queue's visibility timeout is six times this value."
-  default     = 60
+  description = "Timeout of the Lambda function in seconds: how long a sync call on the function URL may run (API Gateway cuts its requests at 30 s whatever this is), and an async run from the work queue. Above FUNCTION_TIMEOUT and LAMBDA_TIMEOUT (the /lambda routes' deadline, 300 s unless set in extra_environment), or Lambda ends a run before fnproxy times it out and records it. The work queue's visibility timeout is six times this value."
+  default     = 900
 
   validation {
     condition     = var.lambda_timeout_s >= 1 && var.lambda_timeout_s <= 900
@@ -172,7 +172,13 @@ variable "max_concurrent_requests" {
   }
 }
 
-# --- API Gateway -------------------------------------------------------------------------------
+# --- API Gateway and the function URL ------------------------------------------------------------
+
+variable "function_url_enabled" {
+  type        = bool
+  description = "Give the function a Lambda function URL (auth type NONE: fnproxy checks its own JWTs) for sync calls longer than API Gateway's 30 s, up to lambda_timeout_s (output function_url)."
+  default     = true
+}
 
 variable "api_throttling_burst_limit" {
   type        = number
