@@ -85,7 +85,7 @@ def create_app(
 
     async def openapi(request: Request) -> Response:
         if not openapi_document:
-            openapi_document.update(build_openapi(endpoints))
+            openapi_document.update(build_openapi(endpoints, services.settings.max_batch_size))
         return JSONResponse(openapi_document)
 
     @asynccontextmanager

@@ -125,9 +125,18 @@ SECURITY_SCHEMES = {
 }
 
 
-def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+BATCH_LISTS = ("BatchRequest", "GcpBatchRequest", "LambdaBatchRequest")
+"""Request bodies whose `invocations` MAX_BATCH_SIZE bounds."""
+
+
+def build_openapi(endpoints: Iterable[Endpoint], max_batch_size: int | None = None) -> dict:
+    """The document of `endpoints`; with `max_batch_size` (the deployment's MAX_BATCH_SIZE),
+    the batch bodies declare it as their `maxItems`."""
     endpoints = list(endpoints)
     refs, schemas = _schemas(endpoints)
+    for name in BATCH_LISTS:
+        if max_batch_size is not None and name in schemas:
+            schemas[name]["properties"]["invocations"]["maxItems"] = max_batch_size
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass
 
 from core.auth.principal import Principal
-from core.errors import FnproxyError, InvalidRequest
+from core.errors import FnproxyError, InvalidRequest, ValidationFailed
 from core.invoke.service import Invocation, InvocationRequest, InvocationService
 from core.models import Mode
 
@@ -37,7 +37,7 @@ class BatchService:
         if not requests:
             raise InvalidRequest("a batch needs at least one invocation")
         if len(requests) > self._max_batch_size:
-            raise InvalidRequest(
+            raise ValidationFailed(
                 f"a batch holds at most {self._max_batch_size} invocations (MAX_BATCH_SIZE), "
                 f"got {len(requests)}"
             )

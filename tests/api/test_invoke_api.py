@@ -204,12 +204,15 @@ async def test_batch_answers_in_request_order_with_counts(client, admin):
     assert third["error"]["status"] == 404 and fourth["success"] is False
 
 
-async def test_batch_over_max_batch_size_is_400(client, admin):
+async def test_batch_over_max_batch_size_is_422_as_the_document_says(client, admin):
     invocations = [{"target": ECHO}] * 101
     response = await client.post(
         "/v1/invoke/batch", json={"invocations": invocations}, headers=admin
     )
-    assert response.status_code == 400 and "MAX_BATCH_SIZE" in response.json()["detail"]
+    assert response.status_code == 422 and "MAX_BATCH_SIZE" in response.json()["detail"]
+    document = (await client.get("/openapi.json")).json()
+    declared = document["components"]["schemas"]["BatchRequest"]["properties"]["invocations"]
+    assert declared["maxItems"] == 100
 
 
 @pytest.mark.parametrize(

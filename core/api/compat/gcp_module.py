@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -35,7 +35,7 @@ from starlette.responses import Response
 
 from core import __version__
 from core.api.compat._seed import read_body, seed_problem
-from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, QueryParam
+from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, QueryParam, Reply
 from core.api.problems import from_validation_error
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
@@ -129,6 +129,86 @@ class GcpInvocationResponse(BaseModel):
     """Only when `success` is false."""
     response_headers: dict[str, str] | None = None
     """invoke-http only."""
+
+
+class GcpBatchRefusal(BaseModel):
+    """A batch item refused, or whose function was not reached: the problem's members."""
+
+    model_config = ConfigDict(extra="allow")
+    success: Literal[False]
+    error: str
+    code: str
+
+
+class GcpBatchResponse(BaseModel):
+    responses: list[GcpInvocationResponse | GcpBatchRefusal]
+    """One per invocation, in request order."""
+    total_count: int
+    success_count: int
+    failure_count: int
+
+
+class GcpFunction(BaseModel):
+    name: str
+    full_name: str | None
+    state: str | None
+    runtime: str | None
+    entry_point: str | None
+    url: str | None
+    description: str | None
+    service_account: str | None
+
+
+class GcpFunctionDetail(GcpFunction):
+    timeout: float | None
+    """Seconds."""
+    memory_mb: str | int | None
+    """Cloud Functions' availableMemory, e.g. "256M"."""
+    environment_variables: list[str] | None
+    """Names only, never values."""
+
+
+class GcpFunctionList(BaseModel):
+    project: str | None
+    region: str
+    functions: list[GcpFunction]
+    count: int
+
+
+class GcpFunctionDetails(BaseModel):
+    success: bool
+    function: GcpFunctionDetail
+
+
+class GcpStatsCounters(BaseModel):
+    total_invocations: int
+    successful_invocations: int
+    failed_invocations: int
+    average_execution_time_ms: int
+    gcp_project: str | None
+    gcp_region: str
+    rest_port: int
+
+
+class GcpStatsResponse(BaseModel):
+    module: str
+    version: str
+    stats: GcpStatsCounters
+    timestamp: str
+
+
+class GcpHealth(BaseModel):
+    """Status and version for anyone; the rest for a `read` token only."""
+
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    module: str | None = None
+    timestamp: str | None = None
+    database: Literal["connected", "disconnected"] | None = None
+    gcp_project: str | None = None
+    gcp_region: str | None = None
+    rest_port: int | None = None
+    checks: dict[str, str] | None = None
 
 
 def _whole_ms(duration_ms: float | None) -> int | None:
@@ -379,9 +459,18 @@ async def gcp_health(call: Call) -> Response:
 
 
 LOCATION_QUERY = (
-    QueryParam("project", "GCP project (default GCP_PROJECT_ID)"),
-    QueryParam("region", "GCP region (default GCP_REGION)"),
+    QueryParam("project", "GCP project (default GCP_PROJECT_ID)", max_length=128),
+    QueryParam("region", "GCP region (default GCP_REGION)", max_length=64),
 )
+INVOKE_ERRORS = {
+    429: "Too many invocations in flight, or the function still throttled after retries",
+    502: "Unreachable, or an answer over MAX_RESPONSE_BYTES (response_too_large)",
+    504: "Timed out",
+}
+ADMIN_API_ERRORS = {
+    502: "The Cloud Functions API failed (upstream_unavailable)",
+    504: "The Cloud Functions API timed out (upstream_timeout)",
+}
 
 ENDPOINTS = [
     Endpoint(
@@ -409,8 +498,7 @@ ENDPOINTS = [
             403: "Not allowed to invoke the function, or the egress policy refuses its URL "
             "(egress_denied)",
             404: "Unknown function",
-            502: "Unreachable, or an answer over MAX_RESPONSE_BYTES (response_too_large)",
-            504: "Timed out",
+            **INVOKE_ERRORS,
         },
     ),
     Endpoint(
@@ -425,8 +513,7 @@ ENDPOINTS = [
         extra_responses={
             403: "Not allowed to invoke the URL (an invoke:http scope), or the egress policy "
             "refuses it (egress_denied)",
-            502: "Unreachable, or an answer over MAX_RESPONSE_BYTES (response_too_large)",
-            504: "Timed out",
+            **INVOKE_ERRORS,
         },
     ),
     Endpoint(
@@ -437,7 +524,8 @@ ENDPOINTS = [
         TAG,
         body=GcpBatchRequest,
         custom_body=True,
-        extra_responses={400: "More than MAX_BATCH_SIZE invocations"},
+        response=GcpBatchResponse,
+        extra_responses={400: "More than MAX_BATCH_SIZE invocations (the seed's 400)"},
     ),
     Endpoint(
         "GET",
@@ -446,8 +534,9 @@ ENDPOINTS = [
         "List the Cloud Functions of the default project and region",
         TAG,
         scope="read",
+        response=GcpFunctionList,
         query=LOCATION_QUERY,
-        extra_responses={400: "Another project or region"},
+        extra_responses={400: "Another project or region", **ADMIN_API_ERRORS},
     ),
     Endpoint(
         "GET",
@@ -456,8 +545,9 @@ ENDPOINTS = [
         "One Cloud Function's configuration",
         TAG,
         scope="read",
+        response=GcpFunctionDetails,
         query=LOCATION_QUERY,
-        extra_responses={404: "Unknown function"},
+        extra_responses={404: "Unknown function", **ADMIN_API_ERRORS},
     ),
     Endpoint(
         "GET",
@@ -466,6 +556,7 @@ ENDPOINTS = [
         "Invocation counters of the gcp_functions functions, all time (rollups never expire)",
         TAG,
         scope="read",
+        response=GcpStatsResponse,
     ),
     Endpoint(
         "GET",
@@ -474,6 +565,7 @@ ENDPOINTS = [
         "The module's health in the seed's shape (status and version without a `read` token)",
         TAG,
         scope=OPTIONAL_TOKEN,
-        extra_responses={503: "A port is failing"},
+        response=GcpHealth,
+        replies={503: Reply("A port is failing", GcpHealth, ("Retry-After",))},
     ),
 ]

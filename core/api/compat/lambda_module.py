@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from core import __version__
 from core.api.compat._seed import read_body, seed_problem
-from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam
+from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam, Reply
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
 from core.api.routes.health import health_answer, sees_checks
@@ -110,6 +110,56 @@ class LambdaStatsResponse(BaseModel):
     version: str
     stats: LambdaStats
     timestamp: str
+
+
+class LambdaAsyncResponse(BaseModel):
+    success: bool
+    status_code: int | None
+    """202: Lambda accepted the event."""
+    request_id: str
+
+
+class LambdaBatchResponse(BaseModel):
+    results: list[LambdaInvokeResponse]
+    """One per invocation, in request order; a refused one carries its status and error."""
+
+
+class LambdaFunctionList(BaseModel):
+    success: bool
+    functions: list[dict[str, Any]]
+    """Each function's configuration as Lambda's ListFunctions gives it."""
+    next_marker: str
+    """Empty on the last page."""
+
+
+class LambdaFunctionConfig(BaseModel):
+    success: bool
+    config: dict[str, Any]
+    """The configuration as Lambda's GetFunctionConfiguration gives it."""
+
+
+class LambdaHealthConfig(BaseModel):
+    module_name: str
+    module_version: str
+    rest_port: int
+    database_configured: bool
+    store_backend: str
+    aws_region: str | None
+    request_timeout: float
+    function_prefix: str
+    max_batch_size: int
+    log_level: str
+
+
+class LambdaHealth(BaseModel):
+    """Status and version for anyone; the rest for a `read` token only."""
+
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    module: str | None = None
+    timestamp: str | None = None
+    config: LambdaHealthConfig | None = None
+    error: str | None = None
 
 
 def lambda_provider(call: Call) -> Provider:
@@ -329,10 +379,15 @@ def _endpoint(method: str, path: str, handler: Handler, summary: str, **more: An
 
 
 INVOKE_ERRORS = {
+    403: "Not allowed to invoke the function (required_scope)",
     404: "Unknown function",
-    413: "Payload too large",
+    429: "Too many invocations in flight, or Lambda still throttled after retries",
     502: "The function failed, or was unreachable after retries",
     504: "Timed out",
+}
+LAMBDA_API_ERRORS = {
+    502: "Lambda's API failed (upstream_unavailable)",
+    504: "Lambda's API timed out (upstream_timeout)",
 }
 
 ENDPOINTS = [
@@ -342,7 +397,8 @@ ENDPOINTS = [
         lambda_health,
         "Health in the Lambda module's shape (status and version without a `read` token)",
         scope=OPTIONAL_TOKEN,
-        extra_responses={503: "The store is failing"},
+        response=LambdaHealth,
+        replies={503: Reply("The store is failing", LambdaHealth, ("Retry-After",))},
     ),
     _endpoint(
         "POST",
@@ -372,6 +428,7 @@ ENDPOINTS = [
         "Invoke a Lambda function with the Event type",
         body=LambdaInvokeAsyncRequest,
         custom_body=True,
+        response=LambdaAsyncResponse,
         extra_responses=INVOKE_ERRORS,
     ),
     _endpoint(
@@ -381,6 +438,7 @@ ENDPOINTS = [
         "Invoke many Lambda functions concurrently; results in request order",
         body=LambdaBatchRequest,
         custom_body=True,
+        response=LambdaBatchResponse,
     ),
     _endpoint(
         "GET",
@@ -388,10 +446,18 @@ ENDPOINTS = [
         lambda_list_functions,
         "The Lambda functions of the default region",
         scope="read",
+        response=LambdaFunctionList,
         query=(
-            QueryParam("max_items", "page size (1-10000, default 50)", "integer"),
-            QueryParam("next_marker", "next_marker of the previous page"),
+            QueryParam(
+                "max_items",
+                "page size (1-10000, default 50)",
+                "integer",
+                minimum=1,
+                maximum=10000,
+            ),
+            QueryParam("next_marker", "next_marker of the previous page", max_length=1024),
         ),
+        extra_responses=LAMBDA_API_ERRORS,
     ),
     _endpoint(
         "GET",
@@ -399,7 +465,8 @@ ENDPOINTS = [
         lambda_function_config,
         "One Lambda function's configuration",
         scope="read",
-        extra_responses={404: "Unknown function"},
+        response=LambdaFunctionConfig,
+        extra_responses={404: "Unknown function", **LAMBDA_API_ERRORS},
     ),
     _endpoint(
         "GET",

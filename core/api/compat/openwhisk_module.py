@@ -18,19 +18,20 @@ Where it differs from the seed, on purpose:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from core import __version__
 from core.api.compat._seed import read_body
-from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam
+from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam, Reply
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
 from core.api.routes.health import health_answer, sees_checks
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
+from core.api.views import StatsFigures
 from core.auth.scopes import READ, require
 from core.errors import FunctionFailed, NotFound
 from core.invoke.service import Invocation, InvocationRequest
@@ -93,6 +94,82 @@ class OpenWhiskActionInvokeResponse(BaseModel):
     status: str
     """The activation's status ("success", "application error", ...) once it ended, else
     fnproxy's ("queued", "running")."""
+
+
+class OpenWhiskQueued(BaseModel):
+    execution_id: str
+    success: bool | None
+    """True: accepted (the seed's meaning)."""
+    activation_id: str | None
+    """The execution's own id while queued: GET .../activations/{id} reads it."""
+    status: str
+
+
+class OpenWhiskWebActionResponse(BaseModel):
+    execution_id: str
+    success: bool | None
+    status_code: int | None
+    """The web action's own HTTP status."""
+    response: Any = None
+    response_headers: dict[str, Any]
+
+
+class OpenWhiskTriggerResponse(BaseModel):
+    execution_id: str
+    success: bool | None
+    activation_id: str | None
+
+
+class OpenWhiskActivation(BaseModel):
+    success: bool
+    activation_id: str | None
+    result: Any = None
+    duration: float | None
+    status: str | None
+    logs: list[str]
+    execution_id: str | None = None
+    """When the id was an execution's."""
+
+
+class OpenWhiskActionSummary(BaseModel):
+    name: str
+    namespace: str | None
+    version: str | None
+    published: bool
+
+
+class OpenWhiskActionList(BaseModel):
+    success: bool
+    actions: list[OpenWhiskActionSummary]
+
+
+class OpenWhiskStats(BaseModel):
+    total_executions: int
+    successful_executions: int
+    failed_executions: int
+    average_execution_time_ms: float | None
+    by_function: dict[str, StatsFigures]
+
+
+class OpenWhiskStatsResponse(BaseModel):
+    module: str
+    version: str
+    stats: OpenWhiskStats
+    timestamp: str
+
+
+class OpenWhiskHealth(BaseModel):
+    """Status and version for anyone; the rest for a `read` token only."""
+
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    module: str | None = None
+    timestamp: str | None = None
+    database: str | None = None
+    rest_port: int | None = None
+    openwhisk_api_host: str | None = None
+    namespace: str | None = None
+    error: str | None = None
 
 
 class OpenWhiskActionAsyncRequest(_SeedBody):
@@ -408,12 +485,23 @@ def _post(path: str, handler: Handler, summary: str, body: type[BaseModel], **mo
 
 
 INVOKE_ERRORS = {
+    403: "Not allowed to invoke the action (required_scope)",
     404: "Unknown action",
-    413: "Payload too large",
+    429: "Too many invocations in flight, or OpenWhisk still throttled after retries",
     502: "The action failed, or OpenWhisk was unreachable after retries",
     504: "Timed out",
 }
+OPENWHISK_API_ERRORS = {
+    502: "OpenWhisk's API failed (upstream_unavailable)",
+    504: "OpenWhisk's API timed out (upstream_timeout)",
+}
+STILL_RUNNING = Reply(
+    "Queued, or still running past OpenWhisk's wait", OpenWhiskActionInvokeResponse
+)
 
+NAMESPACE = QueryParam(
+    "namespace", "OpenWhisk namespace (default OPENWHISK_NAMESPACE)", max_length=256
+)
 ENDPOINTS = [
     _endpoint(
         "GET",
@@ -421,7 +509,8 @@ ENDPOINTS = [
         openwhisk_health,
         "Health in the OpenWhisk module's shape (status and version without a `read` token)",
         scope=OPTIONAL_TOKEN,
-        extra_responses={503: "The store is failing"},
+        response=OpenWhiskHealth,
+        replies={503: Reply("The store is failing", OpenWhiskHealth, ("Retry-After",))},
     ),
     _post(
         "/auth/token",
@@ -438,6 +527,7 @@ ENDPOINTS = [
         "Invoke an action; 202 when queued (blocking false) or still running",
         OpenWhiskActionInvokeRequest,
         response=OpenWhiskActionInvokeResponse,
+        replies={202: STILL_RUNNING},
         extra_responses=INVOKE_ERRORS,
     ),
     _post(
@@ -446,7 +536,13 @@ ENDPOINTS = [
         "Queue an action invocation",
         OpenWhiskActionAsyncRequest,
         status=202,
-        extra_responses={404: "Unknown action", 413: "Payload too large"},
+        response=OpenWhiskQueued,
+        replies={200: Reply("Already ended", OpenWhiskQueued)},
+        extra_responses={
+            403: INVOKE_ERRORS[403],
+            404: "Unknown action",
+            429: "Too many invocations in flight",
+        },
     ),
     _post(
         "/sequences/invoke",
@@ -454,6 +550,7 @@ ENDPOINTS = [
         "Invoke a sequence; 202 when still running past OpenWhisk's wait",
         OpenWhiskSequenceInvokeRequest,
         response=OpenWhiskActionInvokeResponse,
+        replies={202: STILL_RUNNING},
         extra_responses=INVOKE_ERRORS,
     ),
     _post(
@@ -462,9 +559,13 @@ ENDPOINTS = [
         "Invoke a web action (GET, POST, PUT, PATCH or DELETE, with the caller's headers); "
         "its own status is the answer's status_code",
         OpenWhiskWebActionRequest,
+        response=OpenWhiskWebActionResponse,
+        replies={202: Reply("Still running past OpenWhisk's wait", OpenWhiskWebActionResponse)},
         extra_responses={
             400: "A refused header (header_not_allowed), or a malformed request",
+            403: INVOKE_ERRORS[403],
             404: "Unknown web action",
+            429: INVOKE_ERRORS[429],
             413: "Payload too large (for GET: over 8192 characters of query string)",
             502: "OpenWhisk unreachable",
             504: "Timed out",
@@ -475,15 +576,27 @@ ENDPOINTS = [
         openwhisk_fire_trigger,
         "Fire a trigger",
         OpenWhiskTriggerFireRequest,
-        extra_responses={404: "Unknown trigger", 502: "OpenWhisk unreachable"},
+        response=OpenWhiskTriggerResponse,
+        extra_responses={
+            403: INVOKE_ERRORS[403],
+            404: "Unknown trigger",
+            429: INVOKE_ERRORS[429],
+            502: "OpenWhisk unreachable",
+            504: "Timed out",
+        },
     ),
     _endpoint(
         "GET",
         f"{API}/activations/{{activation_id}}",
         openwhisk_get_activation,
         "An activation's result, duration, status and logs (by its id or the execution id)",
-        query=(QueryParam("namespace", "OpenWhisk namespace (default OPENWHISK_NAMESPACE)"),),
-        extra_responses={403: "OpenWhisk's ids need the read scope", 404: "Unknown, or running"},
+        response=OpenWhiskActivation,
+        query=(NAMESPACE,),
+        extra_responses={
+            403: "OpenWhisk's ids need the read scope",
+            404: "Unknown, or running",
+            **OPENWHISK_API_ERRORS,
+        },
     ),
     _endpoint(
         "GET",
@@ -491,11 +604,25 @@ ENDPOINTS = [
         openwhisk_list_actions,
         "The actions of a namespace",
         scope=READ,
+        response=OpenWhiskActionList,
         query=(
-            QueryParam("limit", f"page size (1-{MAX_LIST_LIMIT}, default 30)", "integer"),
-            QueryParam("skip", "how many actions to skip (default 0)", "integer"),
-            QueryParam("namespace", "OpenWhisk namespace (default OPENWHISK_NAMESPACE)"),
+            QueryParam(
+                "limit",
+                f"page size (1-{MAX_LIST_LIMIT}, default 30)",
+                "integer",
+                minimum=1,
+                maximum=MAX_LIST_LIMIT,
+            ),
+            QueryParam(
+                "skip",
+                "how many actions to skip (default 0)",
+                "integer",
+                minimum=0,
+                maximum=MAX_LIST_SKIP,
+            ),
+            NAMESPACE,
         ),
+        extra_responses=OPENWHISK_API_ERRORS,
     ),
     _endpoint(
         "GET",
@@ -503,5 +630,6 @@ ENDPOINTS = [
         openwhisk_stats,
         "Counts of OpenWhisk invocations, all time (rollups never expire)",
         scope=READ,
+        response=OpenWhiskStatsResponse,
     ),
 ]
