@@ -25,6 +25,13 @@ class TokenRequest(_Body):
     grant_type: Literal["client_credentials"] | None = None
     scope: str | None = Field(default=None, max_length=1024)
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"client_id": "cl_0193a1f2", "client_secret": "s3cr3t..."}]
+        },
+    )
+
 
 class TokenResponse(BaseModel):
     access_token: str
@@ -37,6 +44,15 @@ class ClientCreate(_Body):
     name: str = Field(min_length=1, max_length=128)
     scopes: list[str] = Field(min_length=1, max_length=32)
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "billing-service", "scopes": ["invoke:aws_lambda:billing-*", "read"]}
+            ]
+        },
+    )
+
 
 class InvokeRequest(_Body):
     target: Target
@@ -46,10 +62,41 @@ class InvokeRequest(_Body):
     session_id: str | None = Field(default=None, min_length=1, max_length=64)
     callback_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "target": {"provider": "local", "function": "hello"},
+                    "payload": {"name": "you"},
+                    "mode": "sync",
+                }
+            ]
+        },
+    )
+
 
 class BatchRequest(_Body):
     invocations: list[InvokeRequest] = Field(min_length=1)
     concurrency: int | None = Field(default=None, ge=1)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "invocations": [
+                        {"target": {"provider": "local", "function": "echo"}, "payload": {"n": 1}},
+                        {
+                            "target": {"provider": "http", "url": "https://example.com/fn"},
+                            "mode": "async",
+                        },
+                    ],
+                    "concurrency": 10,
+                }
+            ]
+        },
+    )
 
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
@@ -75,6 +122,20 @@ class FunctionCreate(_Body):
     description: str = Field(default="", max_length=1024)
     target: Target
     policy: FunctionPolicy = Field(default_factory=FunctionPolicy)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "greeter",
+                    "description": "Says hello",
+                    "target": {"provider": "aws_lambda", "function": "greeter-prod"},
+                    "policy": {"timeout_s": 30},
+                }
+            ]
+        },
+    )
 
 
 class FunctionUpdate(_Body):
@@ -102,3 +163,8 @@ class NamedInvokeRequest(_Body):
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     session_id: str | None = Field(default=None, min_length=1, max_length=64)
     callback_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"payload": {"name": "you"}, "mode": "sync"}]},
+    )
