@@ -164,6 +164,9 @@ class Endpoint:
     extra_responses: dict[int, str] = field(default_factory=dict)
     """The problem+json answers particular to this endpoint, by status (those every endpoint
     of its kind can give - 400, 401, 403, 413, 422, 503 - are added by `core.api.openapi`)."""
+    invalid_body_status: int = 422
+    """The status of a JSON body that breaks the schema: 422, but 400 on the seed routes (the
+    seeds answered their malformed bodies so; `core.api.compat._seed.seed_problem`)."""
     operation_id: str = ""
     """The OpenAPI operationId; the handler's name when empty."""
     problem_fields: Callable[[FnproxyError], FnproxyError] | None = None

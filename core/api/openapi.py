@@ -232,8 +232,10 @@ def _headers(names: tuple[str, ...]) -> dict[str, Any]:
 def _problems(endpoint: Endpoint) -> dict[int, str]:
     """Every problem the endpoint can answer: those of its kind, then its own."""
     problems: dict[int, str] = {503: BACKEND_UNAVAILABLE}
-    if endpoint.body is not None:
+    if endpoint.body is not None and endpoint.invalid_body_status == 422:
         problems |= {400: MALFORMED, 413: TOO_LARGE, 422: FAILED_VALIDATION}
+    elif endpoint.body is not None:
+        problems |= {400: f"{MALFORMED}; or: {FAILED_VALIDATION}", 413: TOO_LARGE}
     elif endpoint.query or endpoint.headers or PATH_PARAM.search(endpoint.path):
         problems[400] = MALFORMED_NO_BODY
     if endpoint.scope == OPTIONAL_TOKEN:

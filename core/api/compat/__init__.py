@@ -13,4 +13,7 @@ from core.api.endpoints import Endpoint
 
 def compat_endpoints() -> list[Endpoint]:
     endpoints = [*lambda_module.ENDPOINTS, *gcp_module.ENDPOINTS, *openwhisk_module.ENDPOINTS]
-    return [replace(endpoint, problem_fields=seed_problem) for endpoint in endpoints]
+    return [
+        replace(endpoint, problem_fields=seed_problem, invalid_body_status=400)
+        for endpoint in endpoints
+    ]

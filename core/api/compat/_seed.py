@@ -1,9 +1,9 @@
-"""What the three seed route modules share: their failure members on every problem, and their
-body reading."""
+"""What the three seed route modules share: their failure members on every problem, their
+body reading, and the base of their health answers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -25,3 +25,13 @@ async def read_body(call: Call, model: type[BaseModel]) -> Any:
     """The request body as `model` (seed bodies are read by their handlers, which pick the
     model; errors reach `seed_problem` through the endpoint wrapper)."""
     return await parse_body(call.request, model, call.services.settings.max_request_bytes)
+
+
+class SeedHealth(BaseModel):
+    """A seed module's health: status and version for anyone; the rest (each module's own
+    members) for a `read` token only."""
+
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    module: str | None = None
+    timestamp: str | None = None

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from core import __version__
-from core.api.compat._seed import read_body, seed_problem
+from core.api.compat._seed import SeedHealth, read_body, seed_problem
 from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, QueryParam, Reply
 from core.api.problems import from_validation_error
 from core.api.responses import JSONResponse
@@ -197,13 +197,7 @@ class GcpStatsResponse(BaseModel):
     timestamp: str
 
 
-class GcpHealth(BaseModel):
-    """Status and version for anyone; the rest for a `read` token only."""
-
-    status: Literal["healthy", "unhealthy"]
-    version: str
-    module: str | None = None
-    timestamp: str | None = None
+class GcpHealth(SeedHealth):
     database: Literal["connected", "disconnected"] | None = None
     gcp_project: str | None = None
     gcp_region: str | None = None

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json
 from starlette.responses import Response
 
 from core import __version__
-from core.api.compat._seed import read_body, seed_problem
+from core.api.compat._seed import SeedHealth, read_body, seed_problem
 from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam, Reply
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
@@ -151,13 +151,7 @@ class LambdaHealthConfig(BaseModel):
     log_level: str
 
 
-class LambdaHealth(BaseModel):
-    """Status and version for anyone; the rest for a `read` token only."""
-
-    status: Literal["healthy", "unhealthy"]
-    version: str
-    module: str | None = None
-    timestamp: str | None = None
+class LambdaHealth(SeedHealth):
     config: LambdaHealthConfig | None = None
     error: str | None = None
 

@@ -18,13 +18,13 @@ Where it differs from the seed, on purpose:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from core import __version__
-from core.api.compat._seed import read_body
+from core.api.compat._seed import SeedHealth, read_body
 from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam, Reply
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
@@ -158,13 +158,7 @@ class OpenWhiskStatsResponse(BaseModel):
     timestamp: str
 
 
-class OpenWhiskHealth(BaseModel):
-    """Status and version for anyone; the rest for a `read` token only."""
-
-    status: Literal["healthy", "unhealthy"]
-    version: str
-    module: str | None = None
-    timestamp: str | None = None
+class OpenWhiskHealth(SeedHealth):
     database: str | None = None
     rest_port: int | None = None
     openwhisk_api_host: str | None = None
