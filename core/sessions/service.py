@@ -67,8 +67,12 @@ class SessionService:
         return session
 
     async def _add_chosen(self, session: Session, session_id: str, now: float) -> None:
-        if await self._repo.get(session.session_id, now) is not None:
-            raise Conflict(f"session {session_id} exists")
+        # Under its chosen key, or (an id in the generated form) a generated session of the
+        # owner's: either would leave two live sessions answering to the one id.
+        for key in self._keys(session.owner, session_id):
+            existing = await self._repo.get(key, now)
+            if existing is not None and existing.owner == session.owner:
+                raise Conflict(f"session {session_id} exists")
         try:
             await self._repo.add(session)
         except Conflict:  # an expired session of that id, not yet purged
