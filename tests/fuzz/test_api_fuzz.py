@@ -92,6 +92,9 @@ def server_env(tmp: Path, port: int, key: str) -> dict[str, str]:
         # and that request meets the offline socket too.
         "GCP_PROJECT_ID": "fuzz-project",
         "GCP_SERVICE_ACCOUNT_KEY": _service_account_key(),
+        # An OpenWhisk deployment no one runs: its routes reach the provider, not a 400.
+        "OPENWHISK_API_HOST": "https://openwhisk.fuzz.invalid",
+        "OPENWHISK_AUTH_KEY": "fuzz-user:fuzz-key",
     }
 
 
