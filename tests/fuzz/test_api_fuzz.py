@@ -45,6 +45,9 @@ RUN_TIMEOUT_S = 600
 ALLOWED_SERVER_ERRORS = ("502", "504")
 """An upstream the test cannot reach (the server is offline); documented per operation, which
 status_code_conformance checks. 500 is never allowed, nor 503 (circuits are kept shut below)."""
+POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+MISSING_HEADER_DEFAULT = ["400", "401", "403", "406", "415", "422"]
+"""Schemathesis' own expected statuses of these two checks, which the config extends."""
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|unhandled error")
 
 ECHO = "def handler(event, context):\n    return event\n"
@@ -189,6 +192,15 @@ def schemathesis_config(schema: dict, token: str) -> str:
         "[checks.not_a_server_error]",
         f"expected-statuses = {json.dumps(['2xx', '3xx', '4xx', *ALLOWED_SERVER_ERRORS])}",
         "",
+        # A schema-valid If-Match the fuzzer makes up names a version the session is not at:
+        # 412 is the answer HTTP prescribes (RFC 9110 13.1.1), not a refusal of valid data.
+        "[checks.positive_data_acceptance]",
+        f"expected-statuses = {json.dumps([*POSITIVE_DEFAULT, '412'])}",
+        "",
+        # A PATCH of a session without its required If-Match is a 428 (RFC 6585 section 3).
+        "[checks.missing_required_header]",
+        f"expected-statuses = {json.dumps([*MISSING_HEADER_DEFAULT, '428'])}",
+        "",
         "[phases]",
         "examples.enabled = true",
         "coverage.enabled = true",
@@ -236,6 +248,7 @@ def test_schemathesis_finds_nothing(fuzz_server):
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
+        env=os.environ | {"SCHEMATHESIS_HOOKS": str(HERE / "hooks.py")},
     )
     elapsed = time.monotonic() - started
     log = fuzz_server["log"].read_text(errors="replace")
