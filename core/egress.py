@@ -242,7 +242,8 @@ class EgressPolicy:
         and not refused by name (`EgressDenied`)."""
         try:
             parts = urlsplit(url)
-        except ValueError as malformed:  # an unclosed IPv6 bracket, ...
+            parts.port  # noqa: B018 - raises ValueError for a port no connection can use
+        except ValueError as malformed:  # an unclosed IPv6 bracket, a port 'b' or 99999, ...
             raise InvalidRequest(f"callback_url is malformed: {malformed}") from None
         if self.platform in ("aws", "gcp") and parts.scheme.lower() != "https":
             raise InvalidRequest(f"callback_url must be https on {self.platform}")

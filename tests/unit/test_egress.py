@@ -258,7 +258,18 @@ def test_a_callback_url_to_metadata_is_refused_on_the_local_platform_too():
     policy("local").check_callback_url("http://127.0.0.1:9/")
 
 
-@pytest.mark.parametrize("url", ["https://[::1/cb", "https:///cb"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1/cb",
+        "https:///cb",
+        # a port no connection can use: refused when asked, not when the callback is due
+        "https://hooks.example:b/cb",
+        "https://hooks.example:99999/cb",
+        "https://hooks.example:-1/cb",
+        "https://%5B::1%5D/cb",
+    ],
+)
 def test_a_malformed_callback_url_is_the_callers_mistake(url):
     with pytest.raises(InvalidRequest):
         policy("aws").check_callback_url(url)
