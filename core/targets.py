@@ -68,8 +68,10 @@ def checked_headers(headers: dict[str, str]) -> dict[str, str]:
 def canonical_url(url: str) -> str:
     """`url` with its path normalised (RFC 3986 dot-segment removal, `%2e` read as `.`); an
     empty path is `/`. A dot segment hidden behind an encoded or back slash is refused: a
-    server may read either as a separator."""
+    server may read either as a separator. A URL that does not parse (an unclosed bracket, a
+    port no connection can use) raises `ValueError`: a validation error of its field."""
     parts = urlsplit(url)
+    parts.port  # noqa: B018 - raises ValueError for a port that is no number from 0 to 65535
     return urlunsplit(parts._replace(path=canonical_path(parts.path)))
 
 
