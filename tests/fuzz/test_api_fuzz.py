@@ -20,6 +20,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -211,6 +212,37 @@ def schemathesis_config(schema: dict, token: str) -> str:
     for name in schema.get("components", {}).get("securitySchemes", {}):
         lines += ["", f"[auth.openapi.{_toml_string(name)}]", f"bearer = {_toml_string(token)}"]
     return "\n".join(lines) + "\n"
+
+
+def _post(url: str, body: dict, token: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "code"),
+    [
+        ("{server}/health", 403, "egress_denied"),  # its own port: refused by the policy
+        ("http://10.0.0.1/", 403, "egress_denied"),
+        ("http://93.184.215.14/", 502, "upstream_unavailable"),  # public (IANA example.com)
+        ("https://example.com/", 502, "upstream_unavailable"),  # a name: no lookup
+    ],
+)
+def test_the_fuzz_server_reaches_nothing(fuzz_server, url, status, code):
+    """What the fuzzing relies on: whatever URL a fuzzer writes, nothing is called."""
+    server = fuzz_server["url"]
+    token = _get_json(f"{server}/v1/auth/token", {"api_key": fuzz_server["key"]})["access_token"]
+    target = {"provider": "http", "url": url.format(server=server)}
+    answer = _post(f"{server}/v1/invoke", {"target": target, "payload": {}}, token)
+    assert answer[0] == status and answer[1]["code"] == code, answer
 
 
 def test_schemathesis_finds_nothing(fuzz_server):
