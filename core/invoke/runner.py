@@ -87,21 +87,17 @@ class Runner:
             event = with_session(payload, session)
             outcome = await self._attempts(execution, provider, target, event)
         except RetriesExhausted as exhausted:
-            self._exhausted(execution, exhausted.failure)
-        except (UpstreamUnreachable, CircuitOpen) as unreached:
-            kind = type(unreached).__name__
-            self._fail(execution, Status.FAILED, kind, unreached.detail, **unreached.extra)
-        except TimeoutError:
-            message = f"no answer within {execution.timeout_s:g} s"
-            self._fail(execution, Status.TIMED_OUT, "Timeout", message)
+            record_exhausted(execution, exhausted.failure)
+        except (UpstreamUnreachable, CircuitOpen, TimeoutError) as unanswered:
+            record_unanswered(execution, unanswered)
         except FnproxyError as refused:
-            self._fail(execution, Status.FAILED, refused.code, refused.detail)
+            record_failure(execution, Status.FAILED, refused.code, refused.detail)
             refused.extra.setdefault("execution_id", execution.execution_id)
             await self._settle(execution, started)
             raise
         except Exception as error:  # a provider bug: record it, answer 500 without details
             logger.exception("provider %s failed on %s", execution.provider, execution.execution_id)
-            self._fail(execution, Status.FAILED, "InternalError", type(error).__name__)
+            record_failure(execution, Status.FAILED, "InternalError", type(error).__name__)
             await self._settle(execution, started)
             raise
         else:
@@ -194,24 +190,6 @@ class Runner:
         execution.error = outcome.error
         execution.provider_info = outcome.info
 
-    def _exhausted(self, execution: Execution, failure: TransientFailure) -> None:
-        """Retries used up: a 429 is passed on as throttling (with its Retry-After)."""
-        execution.status_code = failure.status_code
-        if failure.status_code == 429:
-            retry_after_s = failure.retry_after_s
-            if retry_after_s is None:
-                retry_after_s = THROTTLED_RETRY_AFTER_S
-            details = {"retry_after_s": retry_after_s}
-            self._fail(execution, Status.FAILED, "UpstreamThrottled", failure.reason, **details)
-        else:
-            self._fail(execution, Status.FAILED, "UpstreamUnavailable", failure.reason)
-
-    @staticmethod
-    def _fail(execution: Execution, status: str, kind: str, message: str, **details: Any) -> None:
-        execution.status = status
-        execution.success = False
-        execution.error = {"type": kind, "message": message, **details}
-
     async def _settle(self, execution: Execution, started: float) -> None:
         now = self._clock()
         execution.duration_ms = round((time.monotonic() - started) * 1000, 3)
@@ -221,6 +199,42 @@ class Runner:
             await self._recorder.finish(execution)
         else:
             await self._recorder.save(execution)
+
+
+def record_exhausted(execution: Execution, failure: TransientFailure) -> None:
+    """Record a `TransientFailure` no retry overcame: a 429 is passed on as throttling (with
+    its Retry-After), anything else as `UpstreamUnavailable`."""
+    execution.status_code = failure.status_code
+    if failure.status_code == 429:
+        retry_after_s = failure.retry_after_s
+        if retry_after_s is None:
+            retry_after_s = THROTTLED_RETRY_AFTER_S
+        details = {"retry_after_s": retry_after_s}
+        record_failure(execution, Status.FAILED, "UpstreamThrottled", failure.reason, **details)
+    else:
+        record_failure(execution, Status.FAILED, "UpstreamUnavailable", failure.reason)
+
+
+def record_unanswered(
+    execution: Execution, error: UpstreamUnreachable | CircuitOpen | TimeoutError
+) -> None:
+    """Record why the function gave no answer: the connection was lost after sending, its
+    circuit is open, or the deadline passed (`timed_out`). The API answers each as its problem
+    (`core.api.routes.invoke.unreached`)."""
+    if isinstance(error, TimeoutError):
+        message = f"no answer within {execution.timeout_s:g} s"
+        record_failure(execution, Status.TIMED_OUT, "Timeout", message)
+    else:
+        kind = type(error).__name__
+        record_failure(execution, Status.FAILED, kind, error.detail, **error.extra)
+
+
+def record_failure(
+    execution: Execution, status: str, kind: str, message: str, **details: Any
+) -> None:
+    execution.status = status
+    execution.success = False
+    execution.error = {"type": kind, "message": message, **details}
 
 
 def with_session(payload: Any, session: Session | None) -> Any:

@@ -6,6 +6,7 @@ whose redaction masked anything keeps the clear forms sealed in the record for i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -20,11 +21,13 @@ from pydantic import TypeAdapter
 from core.auth.principal import Principal
 from core.auth.scopes import invoke_scopes, require_invoke
 from core.errors import (
+    CircuitOpen,
     Conflict,
     FnproxyError,
     IdempotencyKeyReused,
     InvalidRequest,
     ServiceUnavailable,
+    UpstreamUnreachable,
 )
 from core.events.base import InvocationMessage, WorkQueue
 from core.invoke.callbacks import check_callback_url
@@ -32,9 +35,9 @@ from core.invoke.limits import InFlightLimit
 from core.invoke.payloads import cap, fingerprint
 from core.invoke.recorder import Recorder
 from core.invoke.retry import retry_write
-from core.invoke.runner import Runner
+from core.invoke.runner import Runner, record_exhausted, record_failure, record_unanswered
 from core.models import Execution, IdempotencyRecord, Mode, Status, new_id
-from core.providers.base import CallContext, Provider
+from core.providers.base import CallContext, Provider, TransientFailure
 from core.providers.registry import ProviderRegistry
 from core.redaction import redact_target, redact_url
 from core.sealing import SealBroken, Sealer
@@ -341,6 +344,11 @@ class InvocationService:
     async def _dry_run(
         self, execution: Execution, provider: Provider, request: InvocationRequest
     ) -> None:
+        """One dry run within the invocation's deadline, recorded. What kept the platform from
+        answering is recorded as the runner records it, and answered alike
+        (`core.api.routes.invoke.unreached`): a `TransientFailure` (not retried: a dry run
+        changes nothing worth waiting for) as 502 upstream_unavailable (429 when throttled),
+        the deadline passed as 504. A refusal is recorded and raised, as by the runner."""
         context = CallContext(
             execution_id=execution.execution_id,
             caller=execution.caller,
@@ -348,13 +356,28 @@ class InvocationService:
             attempt=1,
             mode=Mode.DRY_RUN,
         )
-        outcome = await provider.dry_run(request.target, request.payload, context)
-        execution.status = Status.SUCCEEDED if outcome.success else Status.FAILED
-        execution.success = outcome.success
-        execution.status_code = outcome.status_code
-        execution.error = outcome.error
-        execution.provider_info = outcome.info
         execution.attempts = 1
+        try:
+            async with asyncio.timeout(execution.timeout_s):
+                outcome = await provider.dry_run(request.target, request.payload, context)
+        except TransientFailure as failure:
+            record_exhausted(execution, failure)
+        except (UpstreamUnreachable, CircuitOpen, TimeoutError) as unanswered:
+            record_unanswered(execution, unanswered)
+        except FnproxyError as refused:
+            record_failure(execution, Status.FAILED, refused.code, refused.detail)
+            refused.extra.setdefault("execution_id", execution.execution_id)
+            await self._save_dry_run(execution)
+            raise
+        else:
+            execution.status = Status.SUCCEEDED if outcome.success else Status.FAILED
+            execution.success = outcome.success
+            execution.status_code = outcome.status_code
+            execution.error = outcome.error
+            execution.provider_info = outcome.info
+        await self._save_dry_run(execution)
+
+    async def _save_dry_run(self, execution: Execution) -> None:
         execution.duration_ms = 0.0
         execution.finished_at = execution.updated_at = self._clock()
         await self._recorder.save(execution)
