@@ -94,11 +94,13 @@ class Runner:
             record_failure(execution, Status.FAILED, refused.code, refused.detail)
             refused.extra.setdefault("execution_id", execution.execution_id)
             await self._settle(execution, started)
+            mark_recorded(refused)
             raise
         except Exception as error:  # a provider bug: record it, answer 500 without details
             logger.exception("provider %s failed on %s", execution.provider, execution.execution_id)
             record_failure(execution, Status.FAILED, "InternalError", type(error).__name__)
             await self._settle(execution, started)
+            mark_recorded(error)
             raise
         else:
             self._apply(execution, outcome)
@@ -235,6 +237,21 @@ def record_failure(
     execution.status = status
     execution.success = False
     execution.error = {"type": kind, "message": message, **details}
+
+
+_RECORDED = "_fnproxy_recorded"
+
+
+def mark_recorded(error: BaseException) -> None:
+    """Mark `error` as the outcome its execution's record holds (see `recorded`)."""
+    setattr(error, _RECORDED, True)
+
+
+def recorded(error: BaseException) -> bool:
+    """True when `Runner.run` recorded `error` as its execution's outcome before raising it:
+    the record tells it, nothing is left to redo. An error raised while recording (the store or
+    the event bus failing) is never marked, whatever it carries (an `execution_id` too)."""
+    return getattr(error, _RECORDED, False) is True
 
 
 def with_session(payload: Any, session: Session | None) -> Any:

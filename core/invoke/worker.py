@@ -43,6 +43,7 @@ from core.invoke.callbacks import CallbackSender, CallbackTasks
 from core.invoke.outbox import OutboxSweep
 from core.invoke.payloads import cap
 from core.invoke.recorder import LeaseLost, Recorder
+from core.invoke.runner import recorded
 from core.invoke.service import InvocationRequest, InvocationService
 from core.invoke.settle import Settler
 from core.models import Execution, Mode, Status, new_id
@@ -146,13 +147,17 @@ class AsyncWorker:
         except LeaseLost as lost:
             logger.warning("%s: its outcome is not recorded here", lost.detail)
             return None
-        except FnproxyError as refused:
-            if refused.status >= 500:  # it ran but could not be recorded: deliver again
-                raise
-            # else the runner recorded why the request could not run
         except asyncio.CancelledError:  # a graceful stop ran out of time: queued again
             await self._put_back(claimed)
             raise
+        except Exception as error:
+            # The runner recorded why the request could not run (a refusal, a provider bug,
+            # fnproxy's own 5xx such as no cloud credentials): done, and logged once. Anything
+            # else of 5xx, or no FnproxyError, means it ran but could not be recorded: deliver
+            # it again.
+            refused = isinstance(error, FnproxyError) and error.status < 500
+            if not (recorded(error) or refused):
+                raise
         return await self._settled(execution)
 
     @contextlib.asynccontextmanager
