@@ -41,6 +41,13 @@ class FunctionNotFound(NotFound):
     code, title = "function_not_found", "Function not found"
 
 
+class CursorNotFound(NotFound):
+    """A listing's cursor that names no page of it (it did not give it): the page after it is
+    as unknown as an execution id it never gave."""
+
+    code, title = "cursor_not_found", "No such page"
+
+
 class UnknownProvider(ValidationFailed):
     """A target names no provider fnproxy has: the body breaks the schema's union (422)."""
 

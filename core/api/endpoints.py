@@ -6,6 +6,7 @@ the same table, so it cannot drift from the routes."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,9 @@ class Call:
         return self.request.path_params[name]
 
     def query(self, name: str) -> str | None:
-        value = self.request.query_params.get(name)
-        return value if value not in (None, "") else None
+        """The parameter's value ("" when given empty), None when absent: an empty value is
+        one the route's declaration checked (`check_query`) like any other."""
+        return self.request.query_params.get(name)
 
     def int_query(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.query(name)
@@ -81,6 +83,14 @@ def whole_number(raw: str, what: str, low: int, high: int) -> int:
 Handler = Callable[[Call], Awaitable[Response]]
 
 
+def _integer_refusal(raw: str, low: int | None, high: int | None) -> str | None:
+    try:
+        whole_number(raw, "it", -(10**19) if low is None else low, 10**19 if high is None else high)
+    except InvalidRequest as refused:
+        return refused.detail.removeprefix("it ")
+    return None
+
+
 @dataclass(frozen=True)
 class QueryParam:
     """A query parameter: its JSON Schema is what the handler accepts, no more, no less."""
@@ -95,6 +105,21 @@ class QueryParam:
     pattern: str | None = None
     json_schema: dict[str, Any] | None = None
     """The whole schema, for a parameter the fields above cannot describe."""
+
+    def refusal(self, value: str) -> str | None:
+        """Why `value` breaks this parameter's schema, or None (a `json_schema` parameter is
+        left to its handler, which reads it whole)."""
+        if self.json_schema is not None:
+            return None
+        if self.type == "integer":
+            return _integer_refusal(value, self.minimum, self.maximum)
+        if self.enum and value not in self.enum:
+            return f"must be one of {', '.join(self.enum)}"
+        if self.max_length is not None and len(value) > self.max_length:
+            return f"is longer than {self.max_length} characters"
+        if self.pattern is not None and not re.search(self.pattern, value):
+            return f"must match {self.pattern}"
+        return None
 
     def schema(self) -> dict[str, Any]:
         if self.json_schema is not None:
@@ -185,13 +210,13 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
     limit = services.settings.max_request_bytes
     action = f"{endpoint.method} {endpoint.path}"
     shaped = endpoint.problem_fields or (lambda error: error)
-    known_query = frozenset(param.name for param in endpoint.query)
+    declared_query = {param.name: param for param in endpoint.query}
 
     async def serve(request: Request) -> Response:
         request.state.action = action
         try:
             if request.scope["query_string"]:
-                refuse_unknown_query(request, known_query)
+                check_query(request, declared_query)
             principal = await _authenticate(request, endpoint, services)
             body = None
             if endpoint.body is not None and not endpoint.custom_body:
@@ -210,13 +235,18 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
     return Route(endpoint.path, serve, methods=[endpoint.method], name=endpoint.name)
 
 
-def refuse_unknown_query(request: Request, known: frozenset[str]) -> None:
-    """`InvalidRequest` naming the first query parameter the endpoint does not read: a
-    misspelt filter must not silently answer everything."""
-    for name in request.query_params:
-        if name not in known:
-            allowed = ", ".join(sorted(known)) or "none"
+def check_query(request: Request, declared: dict[str, QueryParam]) -> None:
+    """Every query parameter against its declaration, before any work: `InvalidRequest`
+    naming the first one the endpoint does not read (a misspelt filter must not silently
+    answer everything) or whose value its schema does not admit."""
+    for name, value in request.query_params.multi_items():
+        param = declared.get(name)
+        if param is None:
+            allowed = ", ".join(sorted(declared)) or "none"
             raise InvalidRequest(f"unknown query parameter {name[:64]!r} (allowed: {allowed})")
+        problem = param.refusal(value)
+        if problem is not None:
+            raise InvalidRequest(f"query parameter {name!r} {problem}")
 
 
 async def _authenticate(request: Request, endpoint: Endpoint, services: Services) -> Principal:

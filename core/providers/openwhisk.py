@@ -47,6 +47,7 @@ import orjson
 
 from core.config import ConfigError
 from core.errors import (
+    CursorNotFound,
     Forbidden,
     FunctionNotFound,
     InvalidRequest,
@@ -405,8 +406,8 @@ def _segment(value: str) -> str:
 def _skip(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit():
-        raise InvalidRequest("cursor must be the next_cursor of the previous page")
+    if not (cursor.isascii() and cursor.isdigit()):
+        raise CursorNotFound("no such page: cursor must be the next_cursor of the previous page")
     return int(cursor)
 
 

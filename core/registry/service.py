@@ -209,7 +209,7 @@ class RegistryService:
                 to_version=number,
             )
 
-        commit = await self._commit(name, principal, plan, needs_version=number)
+        commit = await self._commit_to_version(name, principal, plan, number)
         if commit.change is not None:
             await self._announce_activation(commit.function, commit.change)
         return commit.function
@@ -229,7 +229,24 @@ class RegistryService:
                 detail={"weight": weight},
             )
 
-        return (await self._commit(name, principal, plan, needs_version=number)).function
+        return (await self._commit_to_version(name, principal, plan, number)).function
+
+    async def _commit_to_version(
+        self,
+        name: str,
+        principal: Principal,
+        plan_for: Callable[[RegisteredFunction], Plan | None],
+        number: int,
+    ) -> Commit:
+        """`_commit` of a change to version `number`, named in a request's body: a version the
+        function lacks is a conflict with its state (409), not a missing resource - the
+        function, the request's resource, exists."""
+        try:
+            return await self._commit(name, principal, plan_for, needs_version=number)
+        except FunctionNotFound:
+            raise
+        except NotFound as missing:
+            raise Conflict(missing.detail, function=name) from None
 
     async def clear_canary(self, name: str, principal: Principal) -> RegisteredFunction:
         def plan(function: RegisteredFunction) -> Plan | None:

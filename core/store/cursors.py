@@ -7,10 +7,11 @@ import base64
 from collections.abc import Callable
 from typing import TypeVar
 
-from core.errors import InvalidRequest
+from core.errors import CursorNotFound, InvalidRequest
 from core.models import Page
 
 T = TypeVar("T")
+NO_SUCH_PAGE = "no such page: a cursor is the next_cursor of this listing's previous page"
 
 
 def encode_cursor(key: str | int) -> str:
@@ -18,14 +19,14 @@ def encode_cursor(key: str | int) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
-    """The key a cursor names; `InvalidRequest` for anything else."""
+    """The key a cursor names; `CursorNotFound` for one no listing gave."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except ValueError:  # binascii.Error and UnicodeDecodeError included
-        raise InvalidRequest("invalid cursor") from None
+        raise CursorNotFound(NO_SUCH_PAGE) from None
     if not key:
-        raise InvalidRequest("invalid cursor")
+        raise CursorNotFound(NO_SUCH_PAGE)
     return key
 
 
@@ -33,7 +34,7 @@ def decode_version_cursor(cursor: str) -> int:
     """The number a cursor of a version or revision listing names."""
     key = decode_cursor(cursor)
     if not key.isdigit():
-        raise InvalidRequest("invalid cursor")
+        raise CursorNotFound(NO_SUCH_PAGE)
     return int(key)
 
 

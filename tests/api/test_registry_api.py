@@ -354,7 +354,7 @@ async def test_version_query_pins_a_version_and_unknown_versions_are_404(client,
     for bad in ("0", "-1", "two", "1.5"):
         response = await invoke(client, admin, "fn", {}, params={"version": bad})
         assert response.status_code == 400, bad
-    assert (await activate(client, admin, "fn", 9)).status_code == 404
+    assert (await activate(client, admin, "fn", 9)).status_code == 409  # named in a body
     assert (await activate(client, admin, "fn", 0)).status_code == 422
     assert (await client.get("/v1/functions/fn/versions/9", headers=admin)).status_code == 404
     assert (await client.get("/v1/functions/fn/versions/x", headers=admin)).status_code == 400
@@ -408,7 +408,7 @@ async def test_deleting_versions(client, admin):
     assert deleted.status_code == 204 and deleted.content == b""
     assert (await client.get("/v1/functions/fn/versions/2", headers=admin)).status_code == 404
     assert (await client.delete("/v1/functions/fn/versions/2", headers=admin)).status_code == 404
-    assert (await activate(client, admin, "fn", 2)).status_code == 404
+    assert (await activate(client, admin, "fn", 2)).status_code == 409
     assert (await invoke(client, admin, "fn", {}, params={"version": 2})).status_code == 404
     shown = await get_function(client, admin, "fn")
     assert [v["version"] for v in shown["versions"]] == [3, 1] and shown["active_version"] == 1
@@ -588,7 +588,7 @@ async def test_bad_canaries_are_refused(client, admin):
     ).status_code == 409
     assert (
         await client.put(put, json={"version": 7, "weight": 10}, headers=admin)
-    ).status_code == 404
+    ).status_code == 409
     for weight in (0, 100, -5, 12.5):
         response = await client.put(put, json={"version": 2, "weight": weight}, headers=admin)
         assert response.status_code == 422, weight

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import InvalidRequest
+from core.errors import CursorNotFound, InvalidRequest
 from core.models import Execution, Status, new_id
 from core.store.base import Store
 from tests.contract.paging import every_id
@@ -305,7 +305,7 @@ async def test_list_runnable_gives_full_records_and_follows_claims(store: Store)
 
 async def test_list_runnable_of_nothing_and_its_bad_arguments(store: Store) -> None:
     assert await runnable_ids(store, time.time()) == []
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(CursorNotFound):
         await store.executions.list_runnable(time.time(), 2, "not a cursor!")
     with pytest.raises(InvalidRequest):
         await store.executions.list_runnable(time.time(), 0, None)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import Conflict, InvalidRequest
+from core.errors import Conflict, CursorNotFound
 from core.models import (
     ChangeAction,
     FunctionVersion,
@@ -259,11 +259,11 @@ async def test_delete_removes_the_function_its_versions_and_history(store: Store
     assert len((await store.functions.list_changes("orders")).items) == 1
 
 
-async def test_invalid_registry_cursor_is_an_invalid_request(store: Store) -> None:
+async def test_a_cursor_no_listing_gave_names_no_page(store: Store) -> None:
     await create(store)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(CursorNotFound):
         await store.functions.list(cursor="not a cursor")
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(CursorNotFound):
         await store.functions.list_versions("orders", cursor="not a cursor")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from core import histogram
-from core.errors import Conflict, InvalidRequest
+from core.errors import Conflict, CursorNotFound
 from core.models import Client, Execution, IdempotencyRecord, Session, Status, new_id
 from core.store.base import Store
 from tests.store_support import count_outcome
@@ -265,8 +265,8 @@ async def test_pages_are_bounded_and_last_page_has_no_cursor(store: Store) -> No
     assert ids == newest_first(executions)
 
 
-async def test_invalid_cursor_is_an_invalid_request(store: Store) -> None:
-    with pytest.raises(InvalidRequest):
+async def test_a_cursor_no_listing_gave_names_no_page(store: Store) -> None:
+    with pytest.raises(CursorNotFound):
         await store.executions.list(cursor="not a cursor!")
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from core.config import ConfigError
 from core.errors import (
+    CursorNotFound,
     FnproxyError,
     Forbidden,
     FunctionNotFound,
@@ -488,7 +489,7 @@ async def test_listing_limit_is_capped_at_openwhisks_maximum(provider, ow):
 
 
 async def test_listing_refuses_a_foreign_cursor(provider):
-    with pytest.raises(InvalidRequest, match="cursor"):
+    with pytest.raises(CursorNotFound, match="cursor"):
         await provider.list_functions(limit=10, cursor="abc")
 
 

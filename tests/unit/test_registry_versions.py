@@ -9,7 +9,7 @@ import pytest
 
 from core.auth.principal import Principal
 from core.config import load_settings
-from core.errors import FunctionNotFound, NotFound
+from core.errors import Conflict, FunctionNotFound, NotFound
 from core.registry.policy import FunctionPolicy
 from core.registry.service import MAX_VERSION
 from core.targets import LocalTarget
@@ -41,11 +41,11 @@ async def test_a_version_past_the_stores_integers_is_not_found(registry, number)
 
 @pytest.mark.parametrize("number", TOO_LARGE)
 async def test_changes_naming_such_a_version_find_none(registry, number):
-    with pytest.raises(NotFound):
+    with pytest.raises(Conflict):  # named in a body: the function has no such version
         await registry.activate("f", number, ADMIN)
-    with pytest.raises(NotFound):
+    with pytest.raises(Conflict):
         await registry.set_canary("f", number, 10, ADMIN)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound):  # named in the path: no such resource
         await registry.delete_version("f", number, ADMIN)
     assert (await registry.get("f")).revision == 1  # nothing changed
 

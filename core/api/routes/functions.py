@@ -395,8 +395,8 @@ ENDPOINTS = [
         body=ActiveVersion,
         response=FunctionView,
         extra_responses={
-            404: "No such function or version",
-            409: "Changed meanwhile by another request",
+            **NOT_REGISTERED,
+            409: "The function has no such version, or changed meanwhile",
         },
     ),
     Endpoint(
@@ -409,8 +409,9 @@ ENDPOINTS = [
         body=CanarySplit,
         response=FunctionView,
         extra_responses={
-            404: "No such function or version",
-            409: "The version is the active one, or changed meanwhile",
+            **NOT_REGISTERED,
+            409: "The function has no such version, or it is the active one, or the function "
+            "changed meanwhile",
         },
     ),
     Endpoint(

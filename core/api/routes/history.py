@@ -111,7 +111,12 @@ STATUS = QueryParam(
     "status", "only executions in this status", enum=("queued", "running", "succeeded",
                                                       "failed", "timed_out")
 )
-CURSOR = QueryParam("cursor", "next_cursor of the previous page", max_length=1024)
+CURSOR = QueryParam(
+    "cursor",
+    "next_cursor of the previous page (one this listing did not give: 404 cursor_not_found)",
+    max_length=1024,
+    pattern=r"^[A-Za-z0-9_-]+$",
+)
 
 
 def limit_param(most: int, default: int) -> QueryParam:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from core.api.endpoints import Call, Endpoint
+from core.api.endpoints import Call, Endpoint, QueryParam
 from core.api.responses import JSONResponse
-from core.api.routes.history import CURSOR, limit_param
+from core.api.routes.history import limit_param
 from core.api.views import ProviderFunction, ProviderFunctionPage
 from core.errors import InvalidRequest, NotFound
 from core.providers.base import FunctionInfo, Provider
@@ -46,6 +46,9 @@ async def get_provider_function(call: Call) -> Response:
     return JSONResponse(function_view(await provider.get_function(call.path("name"))))
 
 
+PROVIDER_CURSOR = QueryParam(
+    "cursor", "next_cursor of the previous page (the provider's own page token)", max_length=4096
+)
 PROVIDER_PROBLEMS = {
     404: "A provider this deployment does not enable",
     502: "The provider's API failed (upstream_unavailable)",
@@ -60,7 +63,7 @@ ENDPOINTS = [
         "providers",
         scope="read",
         response=ProviderFunctionPage,
-        query=(limit_param(1000, 50), CURSOR),
+        query=(limit_param(1000, 50), PROVIDER_CURSOR),
         extra_responses=PROVIDER_PROBLEMS,
     ),
     Endpoint(

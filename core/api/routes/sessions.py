@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import Response
 
 from core.api.endpoints import Call, Endpoint, HeaderParam
 from core.api.responses import JSONResponse
 from core.api.schemas import SessionCreate, SessionUpdate
 from core.api.views import SessionView
-from core.errors import PreconditionFailed, PreconditionRequired
+from core.errors import InvalidRequest, PreconditionRequired
 from core.models import Session, iso
 from core.sessions.service import public_id
 
@@ -25,13 +27,18 @@ def session_response(session: Session, status_code: int = 200) -> Response:
     return JSONResponse(body, status_code=status_code, headers={"ETag": session.etag})
 
 
+IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,18}"?$'
+_is_session_etag = re.compile(IF_MATCH_PATTERN).match
+
+
 def expected_version(if_match: str | None) -> int:
+    """The version an If-Match names: 428 without one, 400 for one that is no session ETag
+    (the document's pattern); whether it is the session's version is the update's 412."""
     if if_match is None:
         raise PreconditionRequired("updating a session needs If-Match: <ETag of the version read>")
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed(f"If-Match {if_match!r} is not a session ETag")
-    return int(tag)
+    if not _is_session_etag(if_match.strip()):
+        raise InvalidRequest(f"If-Match {if_match[:64]!r} is not a session ETag (e.g. \"3\")")
+    return int(if_match.strip().removeprefix("W/").strip('"'))
 
 
 async def create_session(call: Call) -> Response:
@@ -72,7 +79,7 @@ IF_MATCH = HeaderParam(
     'The ETag of the version read (e.g. "3")',
     required=True,
     max_length=MAX_IF_MATCH_LENGTH,
-    pattern=r'^(W/)?"?[0-9]{1,18}"?$',
+    pattern=IF_MATCH_PATTERN,
 )
 UNKNOWN = {404: "Unknown or expired session, or another caller's"}
 ENDPOINTS = [
@@ -110,7 +117,7 @@ ENDPOINTS = [
         headers=(IF_MATCH,),
         extra_responses={
             **UNKNOWN,
-            412: "Stale or malformed If-Match (precondition_failed)",
+            412: "If-Match names a version the session is not at (precondition_failed)",
             428: "If-Match missing (precondition_required)",
         },
     ),
