@@ -66,6 +66,8 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 """Response headers (components/headers); the edge middleware adds the first three."""
 EVERY_ANSWER = ("X-Request-Id", "X-Content-Type-Options", "Cache-Control")
+EDGE_ANSWER = ("X-Content-Type-Options",)
+"""The headers of an answer the server gives before the app (431)."""
 STATUS_HEADERS = {
     "401": ("WWW-Authenticate",),
     "429": ("Retry-After",),
@@ -89,6 +91,11 @@ FAILED_VALIDATION = (
     "each problem listed in `errors`"
 )
 TOO_LARGE = "The body is over MAX_REQUEST_BYTES (payload_too_large)"
+HEAD_TOO_LARGE = (
+    "The request head is over REST_MAX_HEADER_BYTES (header_too_large; the local server "
+    "answers it before routing, so only nosniff comes with it)"
+)
+NO_SUCH_PAGE = "A cursor this listing did not give (cursor_not_found)"
 STATUS_RULE = """
 ## Errors
 
@@ -218,10 +225,11 @@ def _reply(reply: Reply, refs: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _problem(status: int, description: str, refs: dict[Any, Any]) -> dict[str, Any]:
+    names = EDGE_ANSWER if status == 431 else EVERY_ANSWER + STATUS_HEADERS.get(str(status), ())
     return {
         "description": description,
         "content": {"application/problem+json": {"schema": refs[Problem]}},
-        "headers": _headers(EVERY_ANSWER + STATUS_HEADERS.get(str(status), ())),
+        "headers": _headers(names),
     }
 
 
@@ -242,7 +250,10 @@ def _problems(endpoint: Endpoint) -> dict[int, str]:
         problems[401] = "Invalid token (a token is optional)"
     elif endpoint.scope != PUBLIC:
         problems[401] = "Missing or invalid token"
+    problems[431] = HEAD_TOO_LARGE
     own = dict(endpoint.extra_responses)
+    if any(param.name == "cursor" for param in endpoint.query):
+        own[404] = f"{own[404]}; or: {NO_SUCH_PAGE}" if 404 in own else NO_SUCH_PAGE
     if endpoint.scope not in (PUBLIC, OPTIONAL_TOKEN, AUTHENTICATED):
         refused = own.pop(403, None)  # the route's own 403, besides the scope
         problems[403] = "Missing scope (required_scope)" + (f"; or: {refused}" if refused else "")
