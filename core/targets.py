@@ -99,7 +99,7 @@ WebMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 class _Target(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class AwsLambdaTarget(_Target):

@@ -13,7 +13,10 @@ MAX_TIMEOUT_S = 900.0
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: a JSON value of another type is refused, never coerced (`0`/`false` for a
+    number or a boolean, `"1"` for a number); an integer is still a number."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TokenRequest(_Body):

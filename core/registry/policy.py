@@ -15,7 +15,9 @@ MAX_WINDOW_S = 86400
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown fields refused, and no value coerced (`false` is no number, `0` no boolean)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RetryOverride(_Strict):

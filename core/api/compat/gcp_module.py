@@ -62,7 +62,9 @@ Body = TypeVar("Body", bound=BaseModel)
 
 
 class _SeedBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """Unknown fields ignored, as the seed ignored them; no value coerced (strict)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class GcpTokenRequest(_SeedBody):

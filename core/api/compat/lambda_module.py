@@ -44,9 +44,10 @@ NO_PAYLOAD_STATUSES = frozenset({202, 204})
 
 
 class _SeedBody(BaseModel):
-    """A seed client's body: unknown fields are ignored, as the old module ignored them."""
+    """A seed client's body: unknown fields are ignored, as the old module ignored them; no
+    value is coerced (strict: `0` is no boolean, `"1"` no number)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class LambdaTokenRequest(_SeedBody):

@@ -54,9 +54,10 @@ _NAMESPACE = Field(default=None, min_length=1, max_length=256)
 
 
 class _SeedBody(BaseModel):
-    """A seed client's body: fields the seed did not read are ignored, as it ignored them."""
+    """A seed client's body: fields the seed did not read are ignored, as it ignored them; no
+    value is coerced (strict: `0` is no boolean, `"1"` no number)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class OpenWhiskTokenRequest(_SeedBody):
