@@ -15,11 +15,10 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from core.errors import HeaderNotAllowed, InvalidRequest
 
-_NAME = Field(min_length=1, max_length=256)
 MAX_HEADERS = 64
 MAX_HEADER_NAME_CHARS = 256
 MAX_HEADER_VALUE_CHARS = 8192
@@ -39,25 +38,78 @@ REFUSED_HEADERS = frozenset(
     }
 )
 REFUSED_HEADER_PREFIXES = ("proxy-", "x-forwarded-", "x-aws-ec2-metadata-token")
-_is_token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+"""An RFC 9110 token (a character class, so Python, Rust and ECMA regexes read it alike)."""
+HEADER_VALUE_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
+"""No control character but tab."""
+HEADERS_SCHEMA = {
+    "type": "object",
+    "maxProperties": MAX_HEADERS,
+    "propertyNames": {"pattern": HEADER_NAME_PATTERN, "maxLength": MAX_HEADER_NAME_CHARS},
+    "additionalProperties": {
+        "type": "string",
+        "pattern": HEADER_VALUE_PATTERN,
+        "maxLength": MAX_HEADER_VALUE_CHARS,
+    },
+    "description": "A name on the deny-list (Host, hop-by-hop, Forwarded, X-Forwarded-*, "
+    "Proxy-*, Metadata-Flavor, ...) is refused with 400 header_not_allowed.",
+}
+_is_token = re.compile(HEADER_NAME_PATTERN).fullmatch
 _has_control = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]").search
+
+# The providers' name rules, as JSON Schema patterns (`^...$`, ASCII character classes: Python,
+# Rust (pydantic) and ECMA (the document's readers) regexes read them alike). The providers
+# check names with the same patterns, so the document and the checks cannot drift.
+AWS_FUNCTION_NAME = r"[a-zA-Z0-9_.-]{1,64}"
+AWS_NAME_QUALIFIER = r"\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]{1,128}"
+AWS_ARN_REGION = r"[a-z0-9-]+"
+AWS_ACCOUNT = r"[0-9]{12}"
+AWS_FUNCTION_PATTERN = (
+    rf"^(?:(?:arn:aws[a-zA-Z-]*:lambda:{AWS_ARN_REGION}:)?{AWS_ACCOUNT}:function:)?"
+    rf"{AWS_FUNCTION_NAME}(?::(?:{AWS_NAME_QUALIFIER}))?$"
+)
+"""A Lambda function name, `name:qualifier`, partial ARN or ARN."""
+AWS_QUALIFIER_PATTERN = r"^(?:\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_$-]{1,128})$"
+GCP_FUNCTION_ID = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
+GCP_PROJECT_ID = r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
+GCP_REGION = r"[a-z]+(?:-[a-z]+)+[0-9]+"
+GCP_FUNCTION_PATTERN = (
+    rf"^(?:projects/{GCP_PROJECT_ID}/locations/{GCP_REGION}/functions/)?{GCP_FUNCTION_ID}$"
+)
+"""A Cloud Functions function id, or its resource name."""
+GCP_PROJECT_PATTERN = rf"^(?:{GCP_PROJECT_ID})?$"
+"""A GCP project id; empty: the provider's (GCP_PROJECT_ID)."""
+GCP_REGION_PATTERN = rf"^(?:{GCP_REGION})?$"
+"""A GCP region; empty: the provider's (GCP_REGION)."""
+OPENWHISK_ENTITY = r"[A-Za-z0-9_](?:[A-Za-z0-9_@ .-]{0,254}[A-Za-z0-9_@.-])?"
+"""OpenWhisk's entity (namespace, package, action, trigger) name; its `\\w` is ASCII."""
+OPENWHISK_ENTITY_PATTERN = rf"^{OPENWHISK_ENTITY}$"
+OPENWHISK_NAMESPACE_PATTERN = rf"^(?:{OPENWHISK_ENTITY})?$"
+"""A namespace; empty: the provider's (OPENWHISK_NAMESPACE)."""
+OPENWHISK_ACTION_PATTERN = rf"^(?:/{OPENWHISK_ENTITY}/)?{OPENWHISK_ENTITY}(?:/{OPENWHISK_ENTITY})?$"
+"""`name`, `package/name`, `/namespace/name` or `/namespace/package/name`."""
+OPENWHISK_TRIGGER_PATTERN = rf"^(?:/{OPENWHISK_ENTITY}/)?{OPENWHISK_ENTITY}$"
+"""`name` or `/namespace/name` (triggers are in no package)."""
+OPENWHISK_ACTION_CHARS = 3 * 256 + 3
+"""`/namespace/package/name`, each entity at most 256 characters."""
+OPENWHISK_ACTIVATION_ID_PATTERN = r"^[0-9A-Za-z]{1,64}$"
 _encoded_dot = re.compile("%2e", re.IGNORECASE)
 _hidden_separator = re.compile(r"\\|%2f|%5c", re.IGNORECASE)
 
 
 def checked_headers(headers: dict[str, str]) -> dict[str, str]:
-    """`headers` if they are few and short enough and none is refused; raises
-    `InvalidRequest` (bounds, malformed) or `HeaderNotAllowed`."""
+    """`headers` if they are few and short enough and none is refused; raises `ValueError`
+    (bounds, malformed: a validation error of the field) or `HeaderNotAllowed`."""
     if len(headers) > MAX_HEADERS:
-        raise InvalidRequest(f"at most {MAX_HEADERS} headers, got {len(headers)}")
+        raise ValueError(f"at most {MAX_HEADERS} headers, got {len(headers)}")
     for name, value in headers.items():
         if len(name) > MAX_HEADER_NAME_CHARS or len(value) > MAX_HEADER_VALUE_CHARS:
-            raise InvalidRequest(
+            raise ValueError(
                 f"a header name is at most {MAX_HEADER_NAME_CHARS} characters and a value "
                 f"at most {MAX_HEADER_VALUE_CHARS}"
             )
         if not _is_token(name) or _has_control(value):
-            raise InvalidRequest(f"invalid header {name[:64]!r}")
+            raise ValueError(f"invalid header {name[:64]!r}")
         lowered = name.lower()
         if lowered in REFUSED_HEADERS or lowered.startswith(REFUSED_HEADER_PREFIXES):
             raise HeaderNotAllowed(f"the {name!r} header is not allowed", header=name)
@@ -92,8 +144,18 @@ def canonical_path(path: str) -> str:
     return "/" + "/".join(segments)
 
 
-Headers = Annotated[dict[str, str], AfterValidator(checked_headers)]
+HTTP_URL_PATTERN = (
+    r"^https?://[^/\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+"
+)
+"""http(s) with a host: no `/` nor whitespace after the scheme. The whitespace spelt out (what
+`\\s` is in ECMA, Python or Rust: U+0085 is Rust's, U+FEFF ECMA's), so every engine agrees."""
+Headers = Annotated[dict[str, str], AfterValidator(checked_headers), WithJsonSchema(HEADERS_SCHEMA)]
 CanonicalUrl = Annotated[str, AfterValidator(canonical_url)]
+HttpUrl = Annotated[
+    str, Field(pattern=r"^https?://", max_length=2048), AfterValidator(canonical_url)
+]
+"""An http(s) URL, canonical (its bounds stated before the AfterValidator, so the document
+keeps them)."""
 WebMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 """The methods an OpenWhisk web action is invoked with here."""
 
@@ -104,8 +166,8 @@ class _Target(BaseModel):
 
 class AwsLambdaTarget(_Target):
     provider: Literal["aws_lambda"]
-    function: str = _NAME
-    qualifier: str | None = Field(default=None, max_length=128)
+    function: str = Field(min_length=1, max_length=256, pattern=AWS_FUNCTION_PATTERN)
+    qualifier: str | None = Field(default=None, max_length=128, pattern=AWS_QUALIFIER_PATTERN)
     region: str | None = Field(default=None, max_length=32)
     invocation_type: Literal["RequestResponse", "Event"] = "RequestResponse"
     """Lambda's own Event type hands the call to Lambda's queue (202, no result)."""
@@ -113,12 +175,23 @@ class AwsLambdaTarget(_Target):
 
 class GcpFunctionsTarget(_Target):
     provider: Literal["gcp_functions"]
-    function: str | None = Field(default=None, min_length=1, max_length=256)
-    project: str | None = Field(default=None, max_length=128)
-    region: str | None = Field(default=None, max_length=64)
-    url: CanonicalUrl | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    function: str | None = Field(
+        default=None, min_length=1, max_length=256, pattern=GCP_FUNCTION_PATTERN
+    )
+    project: str | None = Field(default=None, max_length=128, pattern=GCP_PROJECT_PATTERN)
+    region: str | None = Field(default=None, max_length=64, pattern=GCP_REGION_PATTERN)
+    url: HttpUrl | None = None
     method: str = Field(default="POST", pattern=r"^[A-Za-z]+$", max_length=16)
     headers: Headers = Field(default_factory=dict)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["function"], "properties": {"function": {"type": "string"}}},
+                {"required": ["url"], "properties": {"url": {"type": "string"}}},
+            ]
+        }
+    )
 
     @model_validator(mode="after")
     def _function_or_url(self) -> GcpFunctionsTarget:
@@ -129,8 +202,11 @@ class GcpFunctionsTarget(_Target):
 
 class OpenWhiskTarget(_Target):
     provider: Literal["openwhisk"]
-    action: str = _NAME
-    namespace: str | None = Field(default=None, max_length=256)
+    action: str = Field(
+        min_length=1, max_length=OPENWHISK_ACTION_CHARS, pattern=OPENWHISK_ACTION_PATTERN
+    )
+    """A trigger's is `name` or `/namespace/name` (OPENWHISK_TRIGGER_PATTERN)."""
+    namespace: str | None = Field(default=None, max_length=256, pattern=OPENWHISK_NAMESPACE_PATTERN)
     kind: Literal["action", "sequence", "web", "trigger"] = "action"
     blocking: bool = True
     """False hands the activation to OpenWhisk and returns its id at once (settled later)."""
@@ -139,16 +215,38 @@ class OpenWhiskTarget(_Target):
     headers: Headers | None = None
     """A web action's request headers, bounded and through the deny-list."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"kind": {"const": "web"}}, "required": ["kind"]},
+                    "else": {
+                        "properties": {"method": {"type": "null"}, "headers": {"type": "null"}}
+                    },
+                },
+                {
+                    "if": {"properties": {"kind": {"const": "trigger"}}, "required": ["kind"]},
+                    "then": {"properties": {"action": {"pattern": OPENWHISK_TRIGGER_PATTERN}}},
+                },
+            ]
+        }
+    )
+
     @model_validator(mode="after")
     def _web_options(self) -> OpenWhiskTarget:
         if self.kind != "web" and (self.method is not None or self.headers is not None):
             raise ValueError("'method' and 'headers' are for web actions (kind 'web') only")
+        if self.kind == "trigger" and not _is_trigger(self.action):
+            raise ValueError("a trigger is named 'name' or '/namespace/name'")
         return self
+
+
+_is_trigger = re.compile(OPENWHISK_TRIGGER_PATTERN).fullmatch
 
 
 class HttpTarget(_Target):
     provider: Literal["http"]
-    url: CanonicalUrl = Field(pattern=r"^https?://[^\s/]+", max_length=2048)
+    url: CanonicalUrl = Field(pattern=HTTP_URL_PATTERN, max_length=2048)
     method: str = Field(default="POST", pattern=r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)$")
     headers: Headers = Field(default_factory=dict)
 

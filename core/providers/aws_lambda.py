@@ -67,7 +67,14 @@ from core.providers.base import (
     TransientFailure,
     answered_at_once,
 )
-from core.targets import AwsLambdaTarget
+from core.targets import (
+    AWS_ACCOUNT,
+    AWS_ARN_REGION,
+    AWS_FUNCTION_NAME,
+    AWS_NAME_QUALIFIER,
+    AWS_QUALIFIER_PATTERN,
+    AwsLambdaTarget,
+)
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 EVENT_PAYLOAD_LIMIT = 1024 * 1024
@@ -79,12 +86,14 @@ CONNECT_TIMEOUT_S = 5
 EXECUTION_ID_KEY = "fnproxy_execution_id"
 """Where a function finds the execution id: `context.client_context.custom[...]` (sync only)."""
 
+# core.targets.AWS_FUNCTION_PATTERN (what the target's schema states), with its parts named.
 _FUNCTION = re.compile(
-    r"(?:(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):)?(?P<account>\d{12}):function:)?"
-    r"(?P<name>[a-zA-Z0-9_.-]{1,64})"
-    r"(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]{1,128}))?"
+    rf"(?:(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>{AWS_ARN_REGION}):)?"
+    rf"(?P<account>{AWS_ACCOUNT}):function:)?"
+    rf"(?P<name>{AWS_FUNCTION_NAME})"
+    rf"(?::(?P<qualifier>{AWS_NAME_QUALIFIER}))?"
 )
-_QUALIFIER = re.compile(r"\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_$-]{1,128}")
+_QUALIFIER = re.compile(AWS_QUALIFIER_PATTERN)
 
 # A function that exists but cannot start because of its own configuration: repeating will not
 # help and it is not the caller's mistake, so it is the function's failed outcome.
@@ -236,7 +245,11 @@ class AwsLambdaProvider:
         return Page(items=items, next_cursor=response.get("NextMarker") or None)
 
     async def get_function(self, name: str) -> FunctionInfo:
-        ref = self.resolve(name, None, None)
+        """`FunctionNotFound` for a name no Lambda function can have, too: it names none."""
+        try:
+            ref = self.resolve(name, None, None)
+        except InvalidRequest as malformed:
+            raise FunctionNotFound(f"no Lambda function {name[:256]!r}") from malformed
         params = _function_params(ref)
         subject = _subject(ref)
         config = await self._describe(ref.region, "get_function_configuration", params, subject)

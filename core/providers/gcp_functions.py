@@ -75,7 +75,13 @@ from core.providers.base import (
     answered_at_once,
 )
 from core.providers.http import HttpProvider, retry_after_seconds
-from core.targets import GcpFunctionsTarget, HttpTarget
+from core.targets import (
+    GCP_FUNCTION_ID,
+    GCP_PROJECT_ID,
+    GCP_REGION,
+    GcpFunctionsTarget,
+    HttpTarget,
+)
 
 DEFAULT_API_URL = "https://cloudfunctions.googleapis.com/v2"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -97,9 +103,10 @@ AUTH_ERROR_MAX_CHARS = 200
 _RESOURCE = re.compile(
     r"projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/functions/(?P<function>[^/]+)"
 )
-_FUNCTION_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
-_PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
-_REGION = re.compile(r"[a-z]+(?:-[a-z]+)+[0-9]+")
+# The rules the targets' schema states (core.targets), so the two cannot drift.
+_FUNCTION_ID = re.compile(GCP_FUNCTION_ID)
+_PROJECT_ID = re.compile(GCP_PROJECT_ID)
+_REGION = re.compile(GCP_REGION)
 
 V = TypeVar("V")
 ADMIN_API = "the Cloud Functions API"
@@ -285,7 +292,14 @@ class GcpFunctionsProvider:
         return f"projects/{project}/locations/{region}"
 
     async def get_function(self, name: str) -> FunctionInfo:
-        ref = self.resolve(name, None, None)
+        """`FunctionNotFound` for a name no function can have, too: it names none (without
+        a project to look in, the deployment's `InvalidRequest` stays)."""
+        try:
+            ref = self.resolve(name, None, None)
+        except InvalidRequest:
+            if not self._project and _RESOURCE.fullmatch(name) is None:
+                raise
+            raise FunctionNotFound(f"no Cloud Function {name[:256]!r}") from None
         subject = f"Cloud Function {ref.resource}"
         return _function_info(
             await answered_at_once(self._api_get(ref.resource, subject, ADMIN_TIMEOUT_S), ADMIN_API)

@@ -72,7 +72,7 @@ from core.providers.base import (
     answered_at_once,
 )
 from core.providers.http import EXECUTION_ID_HEADER, retry_after_seconds
-from core.targets import OpenWhiskTarget
+from core.targets import OPENWHISK_ACTIVATION_ID_PATTERN, OPENWHISK_ENTITY, OpenWhiskTarget
 
 DEFAULT_BLOCKING_TIMEOUT_MS = 60_000
 """OpenWhisk's own default and largest blocking wait."""
@@ -109,9 +109,10 @@ MAX_WEB_QUERY_CHARS = 8192
 """A GET web action's parameters as a query string, at most (URLs past this are refused by
 common front ends)."""
 
-_ENTITY = re.compile(r"[\w]|[\w][\w@ .-]{0,254}[\w@.-]")
-"""An OpenWhisk entity (namespace, package, action, trigger) name."""
-_ACTIVATION_ID = re.compile(r"[0-9A-Za-z]{1,64}")
+_ENTITY = re.compile(OPENWHISK_ENTITY)
+"""An OpenWhisk entity (namespace, package, action, trigger) name: the rule the targets' schema
+states (core.targets), so the two cannot drift."""
+_ACTIVATION_ID = re.compile(OPENWHISK_ACTIVATION_ID_PATTERN)
 
 V = TypeVar("V")
 
@@ -216,7 +217,11 @@ class OpenWhiskProvider:
         return Page(items=items, next_cursor=str(skip + limit) if len(listing) >= limit else None)
 
     async def get_function(self, name: str) -> FunctionInfo:
-        entity = self.resolve(name, None, "action")
+        """`FunctionNotFound` for a name no action can have, too: it names none."""
+        try:
+            entity = self.resolve(name, None, "action")
+        except InvalidRequest as malformed:
+            raise FunctionNotFound(f"no action {name[:256]!r}") from malformed
         subject = _subject("action", entity)
         action = await answered_at_once(
             self._get_json(entity.path("actions"), subject, ADMIN_TIMEOUT_S), PLATFORM
@@ -226,9 +231,10 @@ class OpenWhiskProvider:
     async def get_activation(
         self, activation_id: str, namespace: str | None = None
     ) -> dict[str, Any]:
-        """The activation as OpenWhisk records it; `NotFound` while it runs or when unknown."""
+        """The activation as OpenWhisk records it; `NotFound` while it runs or when unknown,
+        or for an id no activation can have."""
         if not _ACTIVATION_ID.fullmatch(activation_id):
-            raise InvalidRequest(f"{activation_id!r} is not an OpenWhisk activation id")
+            raise NotFound(f"no activation {activation_id[:64]!r}")
         namespace = self._checked_namespace(namespace)
         path = f"namespaces/{_segment(namespace)}/activations/{activation_id}"
         subject = f"activation {activation_id} in namespace {namespace}"

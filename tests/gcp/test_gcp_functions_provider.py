@@ -19,6 +19,7 @@ from typing import Any
 import jwt
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from core.errors import (
     Forbidden,
@@ -662,11 +663,32 @@ def test_function_keys():
 
 
 @pytest.mark.parametrize(
+    "fields",
+    [
+        {"function": "../../secrets"},
+        {"function": "echo", "project": "Not A Project"},
+        {"function": "echo", "region": "us-central1/../x"},
+        {"function": "0"},
+        {"url": "ftp://x"},
+        {},
+        {"function": "echo", "url": "https://fn.example/"},
+    ],
+)
+def test_what_the_schema_refuses_is_a_field_error(fields):
+    with pytest.raises(ValidationError):  # 422 naming the field; the document states each rule
+        GcpFunctionsTarget(provider="gcp_functions", **fields)
+
+
+async def test_a_name_no_function_can_have_is_not_found():
+    provider = GcpFunctionsProvider(GCP_PROJECT, REGION, pool_size=1)
+    for name in ("0" * 128, "0", "projects/p/locations/r/functions/x"):
+        with pytest.raises(FunctionNotFound):
+            await provider.get_function(name)
+
+
+@pytest.mark.parametrize(
     "target",
     [
-        by_name("../../secrets"),
-        by_name("echo", project="Not A Project"),
-        by_name("echo", region="us-central1/../x"),
         by_name(ECHO, region="europe-west1"),  # the resource name says us-central1
         by_url("http://:8080/fn"),
     ],

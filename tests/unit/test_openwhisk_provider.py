@@ -142,15 +142,27 @@ async def test_packaged_and_fully_qualified_names(provider, ow):
 
 
 async def test_names_are_checked_before_any_call(provider, ow):
-    for name, namespace in [
-        ("a/b/c", None),
-        ("bad name ", None),
-        ("/other/echo", "guest"),
-        ("../echo", None),
-        ("/guest", None),
-    ]:
-        with pytest.raises(InvalidRequest):
-            await provider.invoke(action(name, namespace=namespace), {}, call())
+    for name in ("a/b/c", "bad name ", "../echo", "/guest", "ech\u00f6", "//echo"):
+        with pytest.raises(ValidationError, match="action"):  # the target's schema says so
+            action(name)
+    with pytest.raises(InvalidRequest):  # two namespaces: no schema can compare them
+        await provider.invoke(action("/other/echo", namespace="guest"), {}, call())
+    assert ow.server.requests == []
+
+
+async def test_every_name_the_schema_admits_is_one_the_provider_takes(provider):
+    names = ["e", "_", "a b@c.d-", "pkg/echo", "/ns/echo", "/n s/p.k/e-@", "x" * 256]
+    for name in names:
+        for kind in ("action", "sequence", "web"):
+            assert provider.resolve(action(name, kind).action, None, kind)
+    for name in ("signup", "/ns/signup"):
+        assert provider.resolve(action(name, "trigger").action, None, "trigger")
+
+
+async def test_a_name_no_action_can_have_is_not_found(provider, ow):
+    for name in ("a/b/c", "bad name ", "\u0097"):
+        with pytest.raises(FunctionNotFound):
+            await provider.get_function(name)
     assert ow.server.requests == []
 
 
@@ -393,8 +405,8 @@ async def test_a_trigger_without_active_rules_answers_204(provider):
 async def test_unknown_or_packaged_triggers_are_refused(provider):
     with pytest.raises(FunctionNotFound, match="trigger"):
         await provider.invoke(action("nope", "trigger"), {}, call())
-    with pytest.raises(InvalidRequest):
-        await provider.invoke(action("pkg/signup", "trigger"), {}, call())
+    with pytest.raises(ValidationError, match="trigger"):  # the target's schema says so
+        action("pkg/signup", "trigger")
 
 
 # web actions
@@ -554,8 +566,10 @@ async def test_dry_run_refusals(provider, ow):
 
 
 async def test_activation_ids_are_checked(provider, ow):
-    with pytest.raises(InvalidRequest):
-        await provider.get_activation("../actions")
+    for impossible in ("../actions", "c\x1c", "a" * 65):  # names no activation: not found
+        with pytest.raises(NotFound):
+            await provider.get_activation(impossible)
+    assert ow.server.requests == []
     with pytest.raises(NotFound):
         await provider.get_activation("0123456789abcdef0123456789abcdef")
 

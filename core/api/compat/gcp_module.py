@@ -47,7 +47,15 @@ from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, iso
 from core.providers.base import FunctionInfo, Provider
-from core.targets import GcpFunctionsTarget, HttpTarget
+from core.targets import (
+    GCP_FUNCTION_PATTERN,
+    GCP_PROJECT_PATTERN,
+    GCP_REGION_PATTERN,
+    HTTP_URL_PATTERN,
+    GcpFunctionsTarget,
+    Headers,
+    HttpTarget,
+)
 
 MODULE = "gcp_functions_action_module"
 PROVIDER = "gcp_functions"
@@ -59,6 +67,11 @@ LIST_PAGE_SIZE = 1000
 """The Cloud Functions v2 API's largest page."""
 
 Body = TypeVar("Body", bound=BaseModel)
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+HTTP_METHOD_PATTERN = (
+    "^(?:" + "|".join("".join(f"[{c}{c.lower()}]" for c in m) for m in HTTP_METHODS) + ")$"
+)
+"""The http target's methods, in any (ASCII) case."""
 
 
 class _SeedBody(BaseModel):
@@ -81,11 +94,12 @@ class GcpTokenResponse(BaseModel):
 
 
 class GcpInvokeRequest(_SeedBody):
-    function_name: str = Field(min_length=1, max_length=256)
-    project: str | None = Field(default=None, max_length=128)
-    region: str | None = Field(default=None, max_length=64)
+    function_name: str = Field(min_length=1, max_length=256, pattern=GCP_FUNCTION_PATTERN)
+    """A function id, or its resource name (projects/P/locations/R/functions/F)."""
+    project: str | None = Field(default=None, max_length=128, pattern=GCP_PROJECT_PATTERN)
+    region: str | None = Field(default=None, max_length=64, pattern=GCP_REGION_PATTERN)
     payload: Any = Field(default_factory=dict)
-    headers: dict[str, str] | None = None
+    headers: Headers | None = None
 
     def to_request(self) -> InvocationRequest:
         target = GcpFunctionsTarget(
@@ -99,11 +113,12 @@ class GcpInvokeRequest(_SeedBody):
 
 
 class GcpHttpInvokeRequest(_SeedBody):
-    url: str = Field(max_length=2048)
-    method: str = Field(default="POST", max_length=16)
+    url: str = Field(max_length=2048, pattern=HTTP_URL_PATTERN)
+    """http(s), with a host (the http target's rule)."""
+    method: str = Field(default="POST", max_length=16, pattern=HTTP_METHOD_PATTERN)
     """Any case; one of the http target's methods."""
     payload: Any = None
-    headers: dict[str, str] | None = None
+    headers: Headers | None = None
     timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     """Seconds (default FUNCTION_TIMEOUT)."""
 
@@ -455,8 +470,15 @@ async def gcp_health(call: Call) -> Response:
 
 
 LOCATION_QUERY = (
-    QueryParam("project", "GCP project (default GCP_PROJECT_ID)", max_length=128),
-    QueryParam("region", "GCP region (default GCP_REGION)", max_length=64),
+    QueryParam(
+        "project",
+        "GCP project (default GCP_PROJECT_ID)",
+        max_length=128,
+        pattern=GCP_PROJECT_PATTERN,
+    ),
+    QueryParam(
+        "region", "GCP region (default GCP_REGION)", max_length=64, pattern=GCP_REGION_PATTERN
+    ),
 )
 INVOKE_ERRORS = {
     429: "Too many invocations in flight, or the function still throttled after retries",

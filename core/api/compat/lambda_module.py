@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 from starlette.responses import Response
 
 from core import __version__
@@ -25,7 +25,7 @@ from core.api.routes.auth import THROTTLED
 from core.api.routes.health import health_answer, sees_checks
 from core.api.routes.invoke import unreached
 from core.config import Settings
-from core.errors import FnproxyError, FunctionFailed
+from core.errors import FnproxyError, FunctionFailed, InvalidRequest
 from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode
@@ -283,9 +283,28 @@ async def lambda_invoke_async(call: Call) -> Response:
 
 async def lambda_batch(call: Call) -> Response:
     body: LambdaBatchRequest = await read_body(call, LambdaBatchRequest)
-    requests = [invoke_request(call.services.settings, item) for item in body.invocations]
-    items = await call.services.batches.invoke_all(requests, call.principal, None)
+    built = [batch_request(call.services.settings, item) for item in body.invocations]
+    requests = [item for item in built if isinstance(item, InvocationRequest)]
+    results = iter(
+        await call.services.batches.invoke_all(requests, call.principal, None) if requests else []
+    )
+    items = [
+        next(results) if isinstance(item, InvocationRequest) else BatchItemResult(error=item)
+        for item in built
+    ]
     return JSONResponse({"results": [batch_answer(item) for item in items]})
+
+
+def batch_request(
+    settings: Settings, item: LambdaInvokeRequest
+) -> InvocationRequest | InvalidRequest:
+    """The item's invocation, or the 400 answered in its place (as the seed answered a name no
+    function can have: the target's rules, core.targets, refuse it)."""
+    try:
+        return invoke_request(settings, item)
+    except ValidationError as invalid:
+        reasons = "; ".join(error["msg"] for error in invalid.errors())
+        return InvalidRequest(f"cannot invoke {item.function_name!r}: {reasons}")
 
 
 async def lambda_list_functions(call: Call) -> Response:

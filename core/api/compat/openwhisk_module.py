@@ -18,9 +18,9 @@ Where it differs from the seed, on purpose:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.responses import Response
 
 from core import __version__
@@ -36,7 +36,15 @@ from core.auth.scopes import READ, require
 from core.errors import FunctionFailed, NotFound
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode, Status
-from core.targets import Headers, OpenWhiskTarget, WebMethod
+from core.targets import (
+    OPENWHISK_ACTION_PATTERN,
+    OPENWHISK_ENTITY_PATTERN,
+    OPENWHISK_NAMESPACE_PATTERN,
+    OPENWHISK_TRIGGER_PATTERN,
+    Headers,
+    OpenWhiskTarget,
+    WebMethod,
+)
 
 PREFIX = "/openwhisk"
 API = f"{PREFIX}/api/v1"
@@ -49,8 +57,11 @@ DEFAULT_LIST_LIMIT = 30
 MAX_LIST_LIMIT = 200
 MAX_LIST_SKIP = 1_000_000
 
-_NAME = Field(min_length=1, max_length=256)
-_NAMESPACE = Field(default=None, min_length=1, max_length=256)
+# OpenWhisk's name rules (core.targets), which the provider checks with the same patterns.
+_NAME = Field(min_length=1, max_length=256, pattern=OPENWHISK_ACTION_PATTERN)
+"""`name`, `package/name` or `/namespace/[package/]name`."""
+_ENTITY = Field(min_length=1, max_length=256, pattern=OPENWHISK_ENTITY_PATTERN)
+_NAMESPACE = Field(default=None, min_length=1, max_length=256, pattern=OPENWHISK_ENTITY_PATTERN)
 
 
 class _SeedBody(BaseModel):
@@ -180,15 +191,29 @@ class OpenWhiskSequenceInvokeRequest(_SeedBody):
 
 
 def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
+    """ASCII only: 'poſt'.upper() is 'POST', and the document's pattern says ASCII letters."""
+    return value.upper() if isinstance(value, str) and value.isascii() else value
+
+
+WEB_METHOD_SCHEMA = {
+    "type": "string",
+    "pattern": "^(?:"
+    + "|".join("".join(f"[{c}{c.lower()}]" for c in m) for m in get_args(WebMethod))
+    + ")$",
+}
 
 
 class OpenWhiskWebActionRequest(_SeedBody):
-    action_name: str = _NAME
-    package_name: str = Field(default="default", min_length=1, max_length=256)
+    action_name: str = _ENTITY
+    """The action's own name: `package_name` says its package."""
+    package_name: str = Field(
+        default="default", min_length=1, max_length=256, pattern=OPENWHISK_ENTITY_PATTERN
+    )
     namespace: str | None = _NAMESPACE
     payload: dict[str, Any] = Field(default_factory=dict)
-    method: Annotated[WebMethod, BeforeValidator(_upper)] = "POST"
+    method: Annotated[WebMethod, BeforeValidator(_upper), WithJsonSchema(WEB_METHOD_SCHEMA)] = (
+        "POST"
+    )
     """Any case; GET sends the payload as the query string, as OpenWhisk web actions take it."""
     headers: Headers = Field(default_factory=dict)
     """Sent to the web action; bounded, and a connection-steering or credential header (Host,
@@ -196,7 +221,8 @@ class OpenWhiskWebActionRequest(_SeedBody):
 
 
 class OpenWhiskTriggerFireRequest(_SeedBody):
-    trigger_name: str = _NAME
+    trigger_name: str = Field(min_length=1, max_length=256, pattern=OPENWHISK_TRIGGER_PATTERN)
+    """`name` or `/namespace/name`."""
     namespace: str | None = _NAMESPACE
     payload: dict[str, Any] = Field(default_factory=dict)
 
@@ -495,7 +521,10 @@ STILL_RUNNING = Reply(
 )
 
 NAMESPACE = QueryParam(
-    "namespace", "OpenWhisk namespace (default OPENWHISK_NAMESPACE)", max_length=256
+    "namespace",
+    "OpenWhisk namespace (default OPENWHISK_NAMESPACE)",
+    max_length=256,
+    pattern=OPENWHISK_NAMESPACE_PATTERN,
 )
 ENDPOINTS = [
     _endpoint(
