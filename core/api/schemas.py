@@ -4,12 +4,35 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from core.registry.policy import FunctionPolicy
 from core.targets import Target
 
 MAX_TIMEOUT_S = 900.0
+INVOCATION_RULES = [
+    {
+        "if": {"properties": {"callback_url": {"type": "string"}}, "required": ["callback_url"]},
+        "then": {"properties": {"mode": {"const": "async"}}, "required": ["mode"]},
+    },
+    {
+        "if": {"properties": {"session_id": {"type": "string"}}, "required": ["session_id"]},
+        "then": {"properties": {"payload": {"type": "object"}}, "required": ["payload"]},
+    },
+]
+"""What `_callback_when_async` and `_session_with_object` check, as the document says it."""
+
+
+def _callback_when_async(value: str | None, info: ValidationInfo) -> str | None:
+    if value is not None and info.data.get("mode", "async") != "async":  # a bad mode: its own error
+        raise ValueError("callback_url is only for async invocations (mode 'async')")
+    return value
+
+
+def _session_with_object(value: str | None, info: ValidationInfo) -> str | None:
+    if value is not None and "payload" in info.data and not isinstance(info.data["payload"], dict):
+        raise ValueError("session_id needs a JSON object payload")
+    return value
 
 
 class _Body(BaseModel):
@@ -64,17 +87,22 @@ class InvokeRequest(_Body):
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     session_id: str | None = Field(default=None, min_length=1, max_length=64)
     callback_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    """Async invocations only."""
+
+    _callback = field_validator("callback_url")(_callback_when_async)
+    _session = field_validator("session_id")(_session_with_object)
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            "allOf": INVOCATION_RULES,
             "examples": [
                 {
                     "target": {"provider": "local", "function": "hello"},
                     "payload": {"name": "you"},
                     "mode": "sync",
                 }
-            ]
+            ],
         },
     )
 
@@ -166,8 +194,15 @@ class NamedInvokeRequest(_Body):
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     session_id: str | None = Field(default=None, min_length=1, max_length=64)
     callback_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    """Async invocations only."""
+
+    _callback = field_validator("callback_url")(_callback_when_async)
+    _session = field_validator("session_id")(_session_with_object)
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"payload": {"name": "you"}, "mode": "sync"}]},
+        json_schema_extra={
+            "allOf": INVOCATION_RULES,
+            "examples": [{"payload": {"name": "you"}, "mode": "sync"}],
+        },
     )

@@ -154,8 +154,13 @@ async def test_async_callback_receives_the_record(client, admin, callback_sink):
 
 
 async def test_callback_url_needs_async_mode(client, admin):
-    request = {"target": ECHO, "callback_url": "http://127.0.0.1:9/x"}
-    assert (await client.post("/v1/invoke", json=request, headers=admin)).status_code == 400
+    for mode in ("sync", "dry_run", None):
+        request = {"target": ECHO, "callback_url": "http://127.0.0.1:9/x", "mode": mode}
+        if mode is None:
+            del request["mode"]
+        response = await client.post("/v1/invoke", json=request, headers=admin)
+        assert response.status_code == 422  # the body breaks the schema's if/then
+        assert [error["loc"] for error in response.json()["errors"]] == ["callback_url"]
 
 
 async def test_dry_run_validates_without_running(client, admin):

@@ -66,7 +66,7 @@ async def test_session_needs_an_object_payload_and_an_existing_session(client, a
     session_id = (await create(client, admin)).json()["session_id"]
     not_object = {"target": COUNTER, "payload": [1], "session_id": session_id}
     unknown = {"target": COUNTER, "payload": {}, "session_id": "nope"}
-    assert (await client.post("/v1/invoke", json=not_object, headers=admin)).status_code == 400
+    assert (await client.post("/v1/invoke", json=not_object, headers=admin)).status_code == 422
     assert (await client.post("/v1/invoke", json=unknown, headers=admin)).status_code == 404
 
 
