@@ -179,12 +179,17 @@ class VersionCreate(_Body):
     activate: bool = False
 
 
+MAX_VERSION_NUMBER = 2**53
+"""The largest version number a body may name, as the `{version}` path parameter and the
+`version` query: JSON readers keep integers exact up to it."""
+
+
 class ActiveVersion(_Body):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION_NUMBER)
 
 
 class CanarySplit(_Body):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION_NUMBER)
     weight: int = Field(ge=1, le=99, description="percent of invocations that run `version`")
 
 
