@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from core.auth.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN
 from core.registry.policy import FunctionPolicy
 from core.targets import Target
 
@@ -66,9 +67,21 @@ class TokenResponse(BaseModel):
     scope: str
 
 
+Scope = Annotated[
+    str,
+    Field(
+        max_length=MAX_SCOPE_CHARS,
+        pattern=SCOPE_PATTERN,
+        description="admin, read, invoke, or invoke:<glob> (a glob of function keys, "
+        "e.g. invoke:aws_lambda:billing-*, without whitespace)",
+    ),
+]
+"""A scope a client may be given: exactly what `core.auth.scopes.is_known_scope` accepts."""
+
+
 class ClientCreate(_Body):
     name: str = Field(min_length=1, max_length=128)
-    scopes: list[str] = Field(min_length=1, max_length=32)
+    scopes: list[Scope] = Field(min_length=1, max_length=32)
 
     model_config = ConfigDict(
         extra="forbid",
