@@ -22,7 +22,9 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from core import __version__
+from core.api.app import all_endpoints
 from core.api.compat.lambda_module import LambdaStatsResponse
+from core.api.openapi import build_openapi
 from core.wiring import build_services
 from tests.api.conftest import MODULE_KEY, api_settings, new_client, token_for
 from tests.aws.lambda_support import (
@@ -305,21 +307,59 @@ async def test_dry_run_answers_204_and_runs_nothing(client, seed, function):
 @pytest.mark.parametrize(
     ("payload", "loc"),
     [
-        ("{not json", "payload"),
-        ("", "payload"),
         ({"key": "value"}, "payload"),  # an object, not the seed's JSON string
         (None, "payload"),
+        (1, "payload"),
+        ("[" * 129 + "]" * 129, "payload"),  # nests deeper than a request body may
     ],
 )
-async def test_a_payload_that_is_not_a_json_string_is_a_bad_request(
-    client, seed, function, payload, loc
+@pytest.mark.parametrize("path", ["/invoke", "/invoke-async"])
+async def test_a_payload_that_is_no_string_is_a_bad_request(
+    client, seed, function, payload, loc, path
 ):
     request = {"function_name": function["FunctionName"], "payload": payload}
 
-    response = await client.post(f"{API}/invoke", json=request, headers=seed)
+    response = await client.post(f"{API}{path}", json=request, headers=seed)
 
     body = assert_seed_error(response, 400)
     assert body["errors"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize(
+    ("payload", "event"),
+    [
+        ("", ""),
+        ("{not json", "{not json"),
+        ("hello", "hello"),
+        ('"hello"', "hello"),
+        ("[1, 2]", [1, 2]),
+        ("null", None),
+        (" 7 ", 7),
+    ],
+)
+async def test_any_payload_string_is_an_event_json_text_decoded_else_as_it_is(
+    client, seed, function, payload, event
+):
+    name = function["FunctionName"]
+    request = {"function_name": name, "payload": payload}
+
+    single = await client.post(f"{API}/invoke", json=request, headers=seed)
+    queued = await client.post(f"{API}/invoke-async", json=request, headers=seed)
+    batch = await client.post(f"{API}/batch", json={"invocations": [request]}, headers=seed)
+
+    assert single.status_code == 200 and single.json()["success"] is True, single.text
+    assert queued.status_code == 200 and queued.json()["success"] is True, queued.text
+    assert batch.status_code == 200 and batch.json()["results"][0]["success"] is True, batch.text
+    records = await history(client, seed, f"aws_lambda:{name}")
+    assert [record["payload"] for record in records] == [event] * 3
+
+
+def test_the_document_says_every_payload_string_is_an_event():
+    document = build_openapi(all_endpoints())
+    for name in ("LambdaInvokeRequest", "LambdaInvokeAsyncRequest"):
+        payload = document["components"]["schemas"][name]["properties"]["payload"]
+        assert payload["type"] == "string" and "contentMediaType" not in payload
+        assert "not JSON" in payload["description"]
 
 
 async def test_an_unknown_invocation_type_is_a_bad_request(client, seed, function):
@@ -477,7 +517,7 @@ async def test_a_failing_batch_item_is_that_items_answer(client, seed, function)
 async def test_a_batch_with_a_malformed_item_is_refused_whole(client, seed, function):
     invocations = [
         {"function_name": function["FunctionName"], "payload": '{"key": "value1"}'},
-        {"function_name": function["FunctionName"], "payload": "{oops"},
+        {"function_name": function["FunctionName"], "payload": {"key": "value2"}},  # no string
     ]
 
     response = await client.post(f"{API}/batch", json={"invocations": invocations}, headers=seed)

@@ -11,15 +11,25 @@ as problem+json that also carries the seed's `success: false`, `error` and `stat
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from core import __version__
 from core.api.compat._seed import SeedHealth, read_body, seed_problem
-from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam, Reply
+from core.api.endpoints import (
+    MAX_JSON_DEPTH,
+    OPTIONAL_TOKEN,
+    PUBLIC,
+    Call,
+    Endpoint,
+    Handler,
+    QueryParam,
+    Reply,
+    too_deep,
+)
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
 from core.api.routes.health import health_answer, sees_checks
@@ -60,10 +70,38 @@ class LambdaTokenResponse(BaseModel):
     expires_in: int
 
 
+def event_from_text(text: str) -> Any:
+    """The event a `payload` string stands for: the JSON value it is, else (text that is no
+    JSON, "" too) the text itself as a JSON string. Every string is an event, as the document
+    says: a seed client's JSON text is read as the seed sent it to Lambda. JSON nesting deeper
+    than a request body may (MAX_JSON_DEPTH) is refused, as such a body is."""
+    try:
+        event = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    if too_deep(event):
+        raise ValueError(f"the JSON text nests more than {MAX_JSON_DEPTH} levels deep")
+    return event
+
+
+EventText = Annotated[
+    str,
+    AfterValidator(event_from_text),
+    Field(
+        description='The event as JSON text, e.g. "{\\"key\\": \\"value\\"}" for the object '
+        '{"key": "value"}. Text that is not JSON ("" too) is the event as that JSON string: '
+        '"hello" and "\\"hello\\"" both send the event "hello". JSON nesting more than '
+        f"{MAX_JSON_DEPTH} levels deep is refused, as such a request body is."
+    ),
+]
+"""A seed's `payload`: any string (see `event_from_text`)."""
+
+
 class LambdaInvokeRequest(_SeedBody):
     function_name: str = Field(min_length=1, max_length=256)
-    payload: Json[Any]
-    """The event as a JSON string, e.g. "{\\"key\\": \\"value\\"}"."""
+    payload: EventText
+    """The event as JSON text, e.g. "{\\"key\\": \\"value\\"}"; text that is not JSON is the
+    event as a JSON string (`event_from_text`)."""
     invocation_type: Literal["RequestResponse", "Event", "DryRun"] = "RequestResponse"
     alias: str | None = Field(default=None, max_length=128)
     version: str | None = Field(default=None, max_length=128)
@@ -72,7 +110,7 @@ class LambdaInvokeRequest(_SeedBody):
 
 class LambdaInvokeAsyncRequest(_SeedBody):
     function_name: str = Field(min_length=1, max_length=256)
-    payload: Json[Any]
+    payload: EventText
 
 
 class LambdaBatchRequest(_SeedBody):
