@@ -62,12 +62,13 @@ class HistoryService:
         since: float | None = None,
         until: float | None = None,
     ) -> Page[Execution]:
-        """Newest first; `since`/`until` (epoch seconds) bound the creation time."""
+        """Newest first; `since`/`until` (epoch seconds) bound the creation time (a `since`
+        at or after `until` is an empty range: an empty page, not an error)."""
         require(principal, "read")
         if status is not None and status not in Status.ALL:
             raise InvalidRequest(f"status must be one of {', '.join(Status.ALL)}")
         if since is not None and until is not None and since >= until:
-            raise InvalidRequest("since must be before until")
+            return Page([])
         return await self._executions.list(
             function=function,
             status=status,

@@ -49,7 +49,10 @@ ALLOWED_SERVER_ERRORS = ("502", "504")
 status_code_conformance checks. 500 is never allowed, nor 503 (circuits are kept shut below)."""
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 MISSING_HEADER_DEFAULT = ["400", "401", "403", "406", "415", "422"]
-"""Schemathesis' own expected statuses of these two checks, which the config extends."""
+NEGATIVE_DEFAULT = [
+    *("400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx")
+]
+"""Schemathesis' own expected statuses of these three checks, which the config extends."""
 TRACEBACK = re.compile(r"^Traceback \(most recent call last\)|^unhandled error on ")
 
 ECHO = "def handler(event, context):\n    return event\n"
@@ -198,6 +201,11 @@ def schemathesis_config(schema: dict, token: str) -> str:
         # 412 is the answer HTTP prescribes (RFC 9110 13.1.1), not a refusal of valid data.
         "[checks.positive_data_acceptance]",
         f"expected-statuses = {json.dumps([*POSITIVE_DEFAULT, '412'])}",
+        "",
+        # Schema-violating data of many kilobytes (percent-encoded in a query) can outgrow the
+        # request head the server reads: its 431 (RFC 6585 section 5) refuses it as surely.
+        "[checks.negative_data_rejection]",
+        f"expected-statuses = {json.dumps([*NEGATIVE_DEFAULT, '431'])}",
         "",
         # A PATCH of a session without its required If-Match is a 428 (RFC 6585 section 3).
         "[checks.missing_required_header]",

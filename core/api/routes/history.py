@@ -119,6 +119,14 @@ CURSOR = QueryParam(
 )
 
 
+FUNCTION_KEY = QueryParam(
+    "function",
+    "only this function key, e.g. local:echo (printable ASCII: a key's URL is percent-encoded)",
+    max_length=1024,
+    pattern=r"^[!-~]+$",
+)
+
+
 def limit_param(most: int, default: int) -> QueryParam:
     return QueryParam(
         "limit", f"page size (1-{most}, default {default})", "integer", minimum=1, maximum=most
@@ -152,7 +160,7 @@ ENDPOINTS = [
         scope="read",
         response=InvocationPage,
         query=(
-            QueryParam("function", "function key, e.g. local:echo", max_length=1024),
+            FUNCTION_KEY,
             *LISTING_QUERY,
         ),
     ),
@@ -165,7 +173,7 @@ ENDPOINTS = [
         scope="read",
         response=StatsSummary,
         query=(
-            QueryParam("function", "only this function key", max_length=1024),
+            FUNCTION_KEY,
             time_param(
                 "since",
                 "counted from (default: 24 h ago; at most HISTORY_RETENTION_DAYS ago, an "

@@ -47,7 +47,10 @@ async def get_provider_function(call: Call) -> Response:
 
 
 PROVIDER_CURSOR = QueryParam(
-    "cursor", "next_cursor of the previous page (the provider's own page token)", max_length=4096
+    "cursor",
+    "next_cursor of the previous page (the provider's own page token)",
+    max_length=2048,
+    pattern=r"^[!-~]+$",
 )
 PROVIDER_PROBLEMS = {
     404: "A provider this deployment does not enable",
