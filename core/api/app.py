@@ -85,7 +85,11 @@ def create_app(
 
     async def openapi(request: Request) -> Response:
         if not openapi_document:
-            openapi_document.update(build_openapi(endpoints, services.settings.max_batch_size))
+            settings = services.settings
+            document = build_openapi(
+                endpoints, settings.max_batch_size, https_callbacks=settings.platform != "local"
+            )
+            openapi_document.update(document)
         return JSONResponse(openapi_document)
 
     @asynccontextmanager

@@ -136,14 +136,23 @@ BATCH_LISTS = ("BatchRequest", "GcpBatchRequest", "LambdaBatchRequest")
 """Request bodies whose `invocations` MAX_BATCH_SIZE bounds."""
 
 
-def build_openapi(endpoints: Iterable[Endpoint], max_batch_size: int | None = None) -> dict:
-    """The document of `endpoints`; with `max_batch_size` (the deployment's MAX_BATCH_SIZE),
-    the batch bodies declare it as their `maxItems`."""
+def build_openapi(
+    endpoints: Iterable[Endpoint],
+    max_batch_size: int | None = None,
+    https_callbacks: bool = False,
+) -> dict:
+    """The document of `endpoints`, stating the deployment's own rules where it is given them:
+    `max_batch_size` (MAX_BATCH_SIZE) as the batch bodies' `maxItems`, and `https_callbacks`
+    (the cloud platforms' egress policy) as the callback URLs' scheme."""
     endpoints = list(endpoints)
     refs, schemas = _schemas(endpoints)
     for name in BATCH_LISTS:
         if max_batch_size is not None and name in schemas:
             schemas[name]["properties"]["invocations"]["maxItems"] = max_batch_size
+    if https_callbacks:
+        for schema in schemas.values():
+            if "callback_url" in schema.get("properties", {}):
+                _https_only(schema["properties"]["callback_url"])
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)
@@ -162,6 +171,18 @@ def build_openapi(endpoints: Iterable[Endpoint], max_batch_size: int | None = No
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
+
+
+def _https_only(schema: Any) -> None:
+    """Every URL pattern within `schema` narrowed from http(s) to https."""
+    if isinstance(schema, dict):
+        if isinstance(schema.get("pattern"), str):
+            schema["pattern"] = schema["pattern"].replace("^https?://", "^https://", 1)
+        for value in schema.values():
+            _https_only(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _https_only(item)
 
 
 def _schemas(endpoints: list[Endpoint]) -> tuple[dict[Any, Any], dict[str, Any]]:

@@ -101,3 +101,13 @@ async def test_every_documented_query_parameter_is_accepted(client, admin):
         names = "&".join(f"{q.name}=" for q in endpoint.query)
         answer = await client.get(f"{endpoint.path}?{names}", headers=admin)
         assert "unknown query parameter" not in answer.text, endpoint.path
+
+
+def test_a_cloud_deployment_states_its_https_callbacks_and_batch_size():
+    document = build_openapi(all_endpoints(), max_batch_size=7, https_callbacks=True)
+    schemas = document["components"]["schemas"]
+    assert schemas["BatchRequest"]["properties"]["invocations"]["maxItems"] == 7
+    callback = str(schemas["InvokeRequest"]["properties"]["callback_url"])
+    assert "^https://" in callback and "^https?://" not in callback
+    local = build_openapi(all_endpoints())
+    assert "^https?://" in str(local["components"]["schemas"]["InvokeRequest"])
