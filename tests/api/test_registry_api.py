@@ -877,6 +877,10 @@ async def test_execution_log_filters_by_status_and_time_and_pages(client, admin)
     earlier = (await client.get(base, params={"until": third["created_at"]}, headers=admin)).json()
     assert [e["execution_id"] for e in earlier["executions"]] == [ids[1], ids[0]]
 
+    backwards = {"since": fourth["created_at"], "until": third["created_at"]}
+    empty = (await client.get(base, params=backwards, headers=admin)).json()
+    assert empty == {"executions": [], "next_cursor": None}  # an empty range, not an error
+
     seen, cursor = [], None
     while True:
         params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
@@ -888,11 +892,14 @@ async def test_execution_log_filters_by_status_and_time_and_pages(client, admin)
             break
     assert seen == list(reversed(ids))
 
+    backwards = {"since": fourth["created_at"], "until": third["created_at"]}
+    empty = (await client.get(base, params=backwards, headers=admin)).json()
+    assert empty == {"executions": [], "next_cursor": None}  # an empty range, not an error
+
     for params in (
         {"status": "weird"},
         {"since": "yesterday"},
         {"until": "soon"},
-        {"since": fourth["created_at"], "until": third["created_at"]},
         {"limit": 0},
         {"cursor": "%%%"},
     ):

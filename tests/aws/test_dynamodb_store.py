@@ -18,7 +18,7 @@ import orjson
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from core.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable
+from core.errors import CursorNotFound, InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from core.models import Execution, Status
 from core.store.dynamodb import TABLE_DEFINITION, TTL_ATTRIBUTE, DynamoDBStore, create_table
 from core.store.dynamodb_schema import (
@@ -222,10 +222,10 @@ async def list_ids(store: DynamoDBStore, **query: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("cursor", ["aGVsbG8", base64.urlsafe_b64encode(b"\xff").decode()])
-async def test_a_cursor_that_names_no_execution_id_is_invalid(
+async def test_a_cursor_that_names_no_execution_id_names_no_page(
     store: DynamoDBStore, cursor: str
 ) -> None:
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(CursorNotFound):
         await store.executions.list(cursor=cursor)
 
 
