@@ -63,7 +63,7 @@ from botocore.config import Config
 
 from core import histogram
 from core.aws_clients import aws_client
-from core.errors import Conflict, InvalidRequest, ServiceUnavailable
+from core.errors import Conflict, CursorNotFound, InvalidRequest, ServiceUnavailable
 from core.models import (
     Client,
     Execution,
@@ -76,7 +76,7 @@ from core.models import (
 )
 from core.store import dynamodb_schema as schema
 from core.store.base import StatsCount
-from core.store.cursors import check_limit, decode_cursor, encode_cursor
+from core.store.cursors import NO_SUCH_PAGE, check_limit, decode_cursor, encode_cursor
 from core.store.dynamodb_registry import Functions, RateLimits
 from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
 from core.store.dynamodb_table import (
@@ -107,7 +107,7 @@ def _decode_cursor(cursor: str) -> tuple[str, date]:
     try:
         return execution_id, schema.execution_day(execution_id)
     except InvalidRequest:
-        raise InvalidRequest("invalid cursor") from None
+        raise CursorNotFound(NO_SUCH_PAGE) from None
 
 
 class _Executions:
