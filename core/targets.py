@@ -15,7 +15,16 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import HeaderNotAllowed, InvalidRequest
 
@@ -93,8 +102,42 @@ OPENWHISK_TRIGGER_PATTERN = rf"^(?:/{OPENWHISK_ENTITY}/)?{OPENWHISK_ENTITY}$"
 OPENWHISK_ACTION_CHARS = 3 * 256 + 3
 """`/namespace/package/name`, each entity at most 256 characters."""
 OPENWHISK_ACTIVATION_ID_PATTERN = r"^[0-9A-Za-z]{1,64}$"
+# Names that carry part of their own location: the target's separate field for that part must
+# then be absent or null (the document's if/then, and a field error), whether the two agree or
+# not. Each is exact among the names the field's own pattern admits.
+AWS_NAMED_QUALIFIER_PATTERN = (
+    rf"^(?:(?:arn:aws[a-zA-Z-]*:lambda:{AWS_ARN_REGION}:)?{AWS_ACCOUNT}:function:)?"
+    rf"{AWS_FUNCTION_NAME}:(?:{AWS_NAME_QUALIFIER})$"
+)
+"""A Lambda name that carries its qualifier (`name:qualifier`, an ARN ending in one)."""
+AWS_NAMED_REGION_PATTERN = r"^arn:aws[a-zA-Z-]*:lambda:"
+"""A Lambda name that carries its region (a full ARN)."""
+GCP_RESOURCE_NAME_PATTERN = r"^projects/"
+"""A Cloud Functions resource name: it carries its project and region."""
+OPENWHISK_NAMESPACED_PATTERN = r"^/"
+"""`/namespace/...`: an OpenWhisk name that carries its namespace."""
 _encoded_dot = re.compile("%2e", re.IGNORECASE)
 _hidden_separator = re.compile(r"\\|%2f|%5c", re.IGNORECASE)
+
+
+def excluded_by_name(name: str, pattern: str, *fields: str) -> dict[str, object]:
+    """The JSON Schema rule: when `name` is a string matching `pattern`, each of `fields` is
+    absent or null."""
+    return {
+        "if": {"properties": {name: {"type": "string", "pattern": pattern}}, "required": [name]},
+        "then": {"properties": {field: {"type": "null"} for field in fields}},
+    }
+
+
+def unless_named(value: object, info: ValidationInfo, name: str, pattern: str) -> object:
+    """`value` (a field validator's), unless the model's `name` carries it too
+    (`excluded_by_name`'s rule): then `ValueError`, a validation error of the field."""
+    named = info.data.get(name)
+    if value is not None and isinstance(named, str) and re.match(pattern, named):
+        raise ValueError(
+            f"{name} {named[:300]!r} names its own {info.field_name}: give no {info.field_name}"
+        )
+    return value
 
 
 def checked_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -172,6 +215,25 @@ class AwsLambdaTarget(_Target):
     invocation_type: Literal["RequestResponse", "Event"] = "RequestResponse"
     """Lambda's own Event type hands the call to Lambda's queue (202, no result)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                excluded_by_name("function", AWS_NAMED_QUALIFIER_PATTERN, "qualifier"),
+                excluded_by_name("function", AWS_NAMED_REGION_PATTERN, "region"),
+            ]
+        }
+    )
+
+    @field_validator("qualifier")
+    @classmethod
+    def _qualifier_once(cls, value: str | None, info: ValidationInfo) -> object:
+        return unless_named(value, info, "function", AWS_NAMED_QUALIFIER_PATTERN)
+
+    @field_validator("region")
+    @classmethod
+    def _region_once(cls, value: str | None, info: ValidationInfo) -> object:
+        return unless_named(value, info, "function", AWS_NAMED_REGION_PATTERN)
+
 
 class GcpFunctionsTarget(_Target):
     provider: Literal["gcp_functions"]
@@ -189,9 +251,15 @@ class GcpFunctionsTarget(_Target):
             "oneOf": [
                 {"required": ["function"], "properties": {"function": {"type": "string"}}},
                 {"required": ["url"], "properties": {"url": {"type": "string"}}},
-            ]
+            ],
+            "allOf": [excluded_by_name("function", GCP_RESOURCE_NAME_PATTERN, "project", "region")],
         }
     )
+
+    @field_validator("project", "region")
+    @classmethod
+    def _location_once(cls, value: str | None, info: ValidationInfo) -> object:
+        return unless_named(value, info, "function", GCP_RESOURCE_NAME_PATTERN)
 
     @model_validator(mode="after")
     def _function_or_url(self) -> GcpFunctionsTarget:
@@ -228,9 +296,15 @@ class OpenWhiskTarget(_Target):
                     "if": {"properties": {"kind": {"const": "trigger"}}, "required": ["kind"]},
                     "then": {"properties": {"action": {"pattern": OPENWHISK_TRIGGER_PATTERN}}},
                 },
+                excluded_by_name("action", OPENWHISK_NAMESPACED_PATTERN, "namespace"),
             ]
         }
     )
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_once(cls, value: str | None, info: ValidationInfo) -> object:
+        return unless_named(value, info, "action", OPENWHISK_NAMESPACED_PATTERN)
 
     @model_validator(mode="after")
     def _web_options(self) -> OpenWhiskTarget:

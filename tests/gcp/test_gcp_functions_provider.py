@@ -687,17 +687,23 @@ async def test_a_name_no_function_can_have_is_not_found():
 
 
 @pytest.mark.parametrize(
-    "target",
+    "fields",
     [
-        by_name(ECHO, region="europe-west1"),  # the resource name says us-central1
-        by_url("http://:8080/fn"),
+        {"function": ECHO, "region": "europe-west1"},  # the resource name names its region
+        {"function": ECHO, "region": REGION},  # also when they agree: the document says so
+        {"function": ECHO, "project": GCP_PROJECT},
     ],
 )
-def test_malformed_or_contradictory_targets_are_refused(target):
+def test_malformed_or_contradictory_targets_are_field_errors(fields):
+    with pytest.raises(ValidationError):
+        GcpFunctionsTarget(provider="gcp_functions", **fields)
+
+
+def test_the_provider_still_refuses_a_contradictory_resolve():
     provider = GcpFunctionsProvider(GCP_PROJECT, REGION, pool_size=1)
 
-    with pytest.raises(InvalidRequest):
-        provider.function_key(target)
+    with pytest.raises(InvalidRequest, match="names region"):
+        provider.resolve(ECHO, None, "europe-west1")
 
 
 async def test_a_name_needs_a_project():

@@ -145,8 +145,11 @@ async def test_names_are_checked_before_any_call(provider, ow):
     for name in ("a/b/c", "bad name ", "../echo", "/guest", "ech\u00f6", "//echo"):
         with pytest.raises(ValidationError, match="action"):  # the target's schema says so
             action(name)
-    with pytest.raises(InvalidRequest):  # two namespaces: no schema can compare them
-        await provider.invoke(action("/other/echo", namespace="guest"), {}, call())
+    for namespace in ("guest", "other"):  # a /namespace/ name excludes the namespace field
+        with pytest.raises(ValidationError, match="namespace"):
+            action("/other/echo", namespace=namespace)
+    with pytest.raises(InvalidRequest):  # the provider's own check, for its other callers
+        provider.resolve("/other/echo", "guest", "action")
     assert ow.server.requests == []
 
 

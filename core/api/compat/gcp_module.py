@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from starlette.responses import Response
 
 from core import __version__
@@ -51,10 +51,13 @@ from core.targets import (
     GCP_FUNCTION_PATTERN,
     GCP_PROJECT_PATTERN,
     GCP_REGION_PATTERN,
+    GCP_RESOURCE_NAME_PATTERN,
     HTTP_URL_PATTERN,
     GcpFunctionsTarget,
     Headers,
     HttpTarget,
+    excluded_by_name,
+    unless_named,
 )
 
 MODULE = "gcp_functions_action_module"
@@ -98,8 +101,22 @@ class GcpInvokeRequest(_SeedBody):
     """A function id, or its resource name (projects/P/locations/R/functions/F)."""
     project: str | None = Field(default=None, max_length=128, pattern=GCP_PROJECT_PATTERN)
     region: str | None = Field(default=None, max_length=64, pattern=GCP_REGION_PATTERN)
+    """Absent or null with a resource name, which names its own project and region."""
     payload: Any = Field(default_factory=dict)
     headers: Headers | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                excluded_by_name("function_name", GCP_RESOURCE_NAME_PATTERN, "project", "region")
+            ]
+        }
+    )
+
+    @field_validator("project", "region")
+    @classmethod
+    def _location_once(cls, value: str | None, info: ValidationInfo) -> object:
+        return unless_named(value, info, "function_name", GCP_RESOURCE_NAME_PATTERN)
 
     def to_request(self) -> InvocationRequest:
         target = GcpFunctionsTarget(

@@ -10,6 +10,7 @@ as problem+json that also carries the seed's `success: false`, `error` and `stat
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -40,7 +41,7 @@ from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode
 from core.providers.base import Provider
-from core.targets import AwsLambdaTarget
+from core.targets import AWS_NAMED_QUALIFIER_PATTERN, AwsLambdaTarget
 
 PREFIX = "/lambda"
 API = f"{PREFIX}/api/v1"
@@ -228,8 +229,19 @@ def to_request(
     )
 
 
+def names_qualifier(function_name: str, qualifier: str) -> bool:
+    """Whether `function_name` (`name:qualifier`, an ARN ending in one) names `qualifier`: the
+    seed's clients may give it again as `alias` or `version`, which Lambda accepts when the two
+    agree (a different one stays refused: the target's qualifier is then a field error)."""
+    return bool(re.match(AWS_NAMED_QUALIFIER_PATTERN, function_name)) and (
+        function_name.rpartition(":")[2] == qualifier
+    )
+
+
 def invoke_request(settings: Settings, body: LambdaInvokeRequest) -> InvocationRequest:
     qualifier = body.alias or body.version or None
+    if qualifier and names_qualifier(body.function_name, qualifier):
+        qualifier = None  # the target takes it once; the seed (through Lambda) took it twice
     return to_request(settings, body.function_name, body.payload, body.invocation_type, qualifier)
 
 

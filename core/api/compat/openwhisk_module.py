@@ -20,7 +20,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from starlette.responses import Response
 
 from core import __version__
@@ -40,10 +48,13 @@ from core.targets import (
     OPENWHISK_ACTION_PATTERN,
     OPENWHISK_ENTITY_PATTERN,
     OPENWHISK_NAMESPACE_PATTERN,
+    OPENWHISK_NAMESPACED_PATTERN,
     OPENWHISK_TRIGGER_PATTERN,
     Headers,
     OpenWhiskTarget,
     WebMethod,
+    excluded_by_name,
+    unless_named,
 )
 
 PREFIX = "/openwhisk"
@@ -62,6 +73,18 @@ _NAME = Field(min_length=1, max_length=256, pattern=OPENWHISK_ACTION_PATTERN)
 """`name`, `package/name` or `/namespace/[package/]name`."""
 _ENTITY = Field(min_length=1, max_length=256, pattern=OPENWHISK_ENTITY_PATTERN)
 _NAMESPACE = Field(default=None, min_length=1, max_length=256, pattern=OPENWHISK_ENTITY_PATTERN)
+
+
+def _namespace_once(name: str) -> tuple[ConfigDict, Any]:
+    """The document's rule and the `namespace` validator of a body whose `name` may be
+    `/namespace/...`: such a name carries its namespace, so `namespace` is then absent or null
+    (also when the two agree: a rule the document can state)."""
+
+    def check(cls: type, value: str | None, info: ValidationInfo) -> object:
+        return unless_named(value, info, name, OPENWHISK_NAMESPACED_PATTERN)
+
+    rule = excluded_by_name(name, OPENWHISK_NAMESPACED_PATTERN, "namespace")
+    return ConfigDict(json_schema_extra={"allOf": [rule]}), field_validator("namespace")(check)
 
 
 class _SeedBody(BaseModel):
@@ -85,6 +108,7 @@ class OpenWhiskTokenResponse(BaseModel):
 class OpenWhiskActionInvokeRequest(_SeedBody):
     action_name: str = _NAME
     namespace: str | None = _NAMESPACE
+    model_config, _namespace_checked = _namespace_once("action_name")
     payload: dict[str, Any] = Field(default_factory=dict)
     blocking: bool = True
     """False queues the invocation (as `invoke-async` does)."""
@@ -181,12 +205,14 @@ class OpenWhiskHealth(SeedHealth):
 class OpenWhiskActionAsyncRequest(_SeedBody):
     action_name: str = _NAME
     namespace: str | None = _NAMESPACE
+    model_config, _namespace_checked = _namespace_once("action_name")
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
 class OpenWhiskSequenceInvokeRequest(_SeedBody):
     sequence_name: str = _NAME
     namespace: str | None = _NAMESPACE
+    model_config, _namespace_checked = _namespace_once("sequence_name")
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -224,6 +250,7 @@ class OpenWhiskTriggerFireRequest(_SeedBody):
     trigger_name: str = Field(min_length=1, max_length=256, pattern=OPENWHISK_TRIGGER_PATTERN)
     """`name` or `/namespace/name`."""
     namespace: str | None = _NAMESPACE
+    model_config, _namespace_checked = _namespace_once("trigger_name")
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
