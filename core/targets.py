@@ -187,17 +187,67 @@ def canonical_path(path: str) -> str:
     return "/" + "/".join(segments)
 
 
-HTTP_URL_PATTERN = (
-    r"^https?://[^/\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+"
+_URL_USERINFO = r"[\x21\x22\x24-\x2e\x30-\x3e\x41-\x5a\x5c\x5e-\x7e]*@"
+"""Printable ASCII but `#/?@[]`: urlsplit reads a bracket anywhere before the path as an IPv6
+literal's, and refuses a non-ASCII one that NFKC maps to a separator."""
+_HOST_LABEL = r"[A-Za-z0-9_-]{1,63}"
+"""1 to 63 characters: IDNA (the http client encodes every host) refuses a longer label."""
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_IPV4})"
+_IPV6 = "|".join(
+    (
+        rf"(?:{_H16}:){{6}}{_LS32}",
+        rf"::(?:{_H16}:){{5}}{_LS32}",
+        rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+        rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+        rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+        rf"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+    )
 )
-"""http(s) with a host: no `/` nor whitespace after the scheme. The whitespace spelt out (what
-`\\s` is in ECMA, Python or Rust: U+0085 is Rust's, U+FEFF ECMA's), so every engine agrees."""
+"""RFC 3986's IPv6address (what urlsplit's ipaddress check takes; no zone id)."""
+_PORT = (
+    r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
+)
+"""0 to 65535, without leading zeros."""
+_URL_AUTHORITY = (
+    rf"https?://(?:{_URL_USERINFO})?"
+    rf"(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[(?:{_IPV6})\])(?::{_PORT})?"
+)
+HTTP_URL_PATTERN = rf"^{_URL_AUTHORITY}(?:[/?#]|$)"
+"""An http(s) URL whose authority canonical_url and the providers take: optional userinfo, a
+host name of 1-63 character ASCII labels (letters, digits, `_`, `-`) or a bracketed IPv6
+literal, an optional port 0-65535, then the path, query or fragment, or the end. No lookaround
+and ASCII classes only, so Python, Rust (pydantic) and ECMA read it alike."""
+_is_http_url = re.compile(rf"{_URL_AUTHORITY}(?:[/?#]|\Z)").match
+"""HTTP_URL_PATTERN in Python (whose `$` also matches before a final newline)."""
+
+
+def checked_http_url(url: str) -> str:
+    """`url` if HTTP_URL_PATTERN admits it, else `ValueError` (a short message: the pattern is
+    the document's, and too long to repeat in every error)."""
+    if not _is_http_url(url):
+        raise ValueError(
+            "not an http(s) URL with a host (1-63 character labels of letters, digits, '_' "
+            "and '-', or a bracketed IPv6 address) and an optional port 0-65535"
+        )
+    return url
+
+
 Headers = Annotated[dict[str, str], AfterValidator(checked_headers), WithJsonSchema(HEADERS_SCHEMA)]
 CanonicalUrl = Annotated[str, AfterValidator(canonical_url)]
-HttpUrl = Annotated[
-    str, Field(pattern=r"^https?://", max_length=2048), AfterValidator(canonical_url)
+HttpUrlText = Annotated[
+    str,
+    Field(max_length=2048, json_schema_extra={"pattern": HTTP_URL_PATTERN}),
+    AfterValidator(checked_http_url),
 ]
-"""An http(s) URL, canonical (its bounds stated before the AfterValidator, so the document
+"""An http(s) URL (HTTP_URL_PATTERN, stated in the document and checked)."""
+HttpUrl = Annotated[HttpUrlText, AfterValidator(canonical_url)]
+"""An http(s) URL, canonical (its bounds stated before the AfterValidators, so the document
 keeps them)."""
 WebMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 """The methods an OpenWhisk web action is invoked with here."""
@@ -320,7 +370,7 @@ _is_trigger = re.compile(OPENWHISK_TRIGGER_PATTERN).fullmatch
 
 class HttpTarget(_Target):
     provider: Literal["http"]
-    url: CanonicalUrl = Field(pattern=HTTP_URL_PATTERN, max_length=2048)
+    url: HttpUrl
     method: str = Field(default="POST", pattern=r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)$")
     headers: Headers = Field(default_factory=dict)
 

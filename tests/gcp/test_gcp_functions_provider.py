@@ -692,6 +692,7 @@ async def test_a_name_no_function_can_have_is_not_found():
         {"function": ECHO, "region": "europe-west1"},  # the resource name names its region
         {"function": ECHO, "region": REGION},  # also when they agree: the document says so
         {"function": ECHO, "project": GCP_PROJECT},
+        {"url": "http://:8080/fn"},  # no host
     ],
 )
 def test_malformed_or_contradictory_targets_are_field_errors(fields):

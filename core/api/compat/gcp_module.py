@@ -52,10 +52,10 @@ from core.targets import (
     GCP_PROJECT_PATTERN,
     GCP_REGION_PATTERN,
     GCP_RESOURCE_NAME_PATTERN,
-    HTTP_URL_PATTERN,
     GcpFunctionsTarget,
     Headers,
     HttpTarget,
+    HttpUrlText,
     excluded_by_name,
     unless_named,
 )
@@ -130,7 +130,7 @@ class GcpInvokeRequest(_SeedBody):
 
 
 class GcpHttpInvokeRequest(_SeedBody):
-    url: str = Field(max_length=2048, pattern=HTTP_URL_PATTERN)
+    url: HttpUrlText
     """http(s), with a host (the http target's rule)."""
     method: str = Field(default="POST", max_length=16, pattern=HTTP_METHOD_PATTERN)
     """Any case; one of the http target's methods."""
