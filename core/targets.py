@@ -129,9 +129,21 @@ def excluded_by_name(name: str, pattern: str, *fields: str) -> dict[str, object]
     }
 
 
+STORED = {"stored": True}
+"""The validation context of a target read back from the store (`core.invoke.service.
+parse_target`): it was valid when it was written, and the rules a request must meet since (a
+name that excludes a separate field, the URL pattern) do not fail it now."""
+
+
+def is_stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
+
+
 def unless_named(value: object, info: ValidationInfo, name: str, pattern: str) -> object:
     """`value` (a field validator's), unless the model's `name` carries it too
     (`excluded_by_name`'s rule): then `ValueError`, a validation error of the field."""
+    if is_stored(info):  # the provider still checks that the two agree
+        return value
     named = info.data.get(name)
     if value is not None and isinstance(named, str) and re.match(pattern, named):
         raise ValueError(
@@ -227,10 +239,10 @@ _is_http_url = re.compile(rf"{_URL_AUTHORITY}(?:[/?#]|\Z)").match
 """HTTP_URL_PATTERN in Python (whose `$` also matches before a final newline)."""
 
 
-def checked_http_url(url: str) -> str:
+def checked_http_url(url: str, info: ValidationInfo) -> str:
     """`url` if HTTP_URL_PATTERN admits it, else `ValueError` (a short message: the pattern is
-    the document's, and too long to repeat in every error)."""
-    if not _is_http_url(url):
+    the document's, and too long to repeat in every error). A stored target's URL passes."""
+    if not _is_http_url(url) and not is_stored(info):
         raise ValueError(
             "not an http(s) URL with a host (1-63 character labels of letters, digits, '_' "
             "and '-', or a bracketed IPv6 address) and an optional port 0-65535"

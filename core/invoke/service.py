@@ -42,7 +42,7 @@ from core.providers.registry import ProviderRegistry
 from core.redaction import redact_target, redact_url
 from core.sealing import SealBroken, Sealer
 from core.store.base import Store
-from core.targets import Target
+from core.targets import STORED, Target
 
 logger = logging.getLogger("fnproxy.invoke")
 
@@ -389,4 +389,5 @@ def _target_adapter() -> TypeAdapter:
 
 
 def parse_target(data: dict[str, Any]) -> Any:
-    return _target_adapter().validate_python(data)
+    """A target read back from the store (`core.targets.STORED`)."""
+    return _target_adapter().validate_python(data, context=STORED)
