@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from core.auth.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN
 from core.registry.policy import FunctionPolicy
-from core.targets import Target
+from core.targets import HttpUrlText, Target
 
 MAX_TIMEOUT_S = 900.0
 INVOCATION_RULES = [
@@ -99,7 +99,7 @@ class InvokeRequest(_Body):
     mode: Literal["sync", "async", "dry_run"] = "sync"
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     session_id: str | None = Field(default=None, min_length=1, max_length=64)
-    callback_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    callback_url: HttpUrlText | None = None
     """Async invocations only."""
 
     _callback = field_validator("callback_url")(_callback_when_async)
@@ -211,7 +211,7 @@ class NamedInvokeRequest(_Body):
     mode: Literal["sync", "async", "dry_run"] = "sync"
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     session_id: str | None = Field(default=None, min_length=1, max_length=64)
-    callback_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    callback_url: HttpUrlText | None = None
     """Async invocations only."""
 
     _callback = field_validator("callback_url")(_callback_when_async)

@@ -329,3 +329,11 @@ async def test_a_body_nested_past_128_levels_is_400_and_one_within_runs(client, 
     within = f'{{"target": {target}, "payload": {nested(120)}}}'
     ran = await client.post("/v1/invoke", content=within, headers=admin)
     assert ran.status_code == 200 and ran.json()["success"] is True
+
+
+async def test_a_callback_url_without_a_host_or_with_a_bad_port_is_a_field_error(client, admin):
+    for url in ("http://", "https://h:99999/cb", "https://h:x/cb"):
+        body = {"target": ECHO, "mode": "async", "callback_url": url}
+        response = await client.post("/v1/invoke", json=body, headers=admin)
+        assert response.status_code == 422, url
+        assert response.json()["errors"][0]["loc"] == "callback_url"
