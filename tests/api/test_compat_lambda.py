@@ -495,7 +495,8 @@ async def test_the_seeds_batch_runs_concurrently_and_answers_in_order(
 async def test_a_failing_batch_item_is_that_items_answer(client, seed, function):
     invocations = [
         {"function_name": function["FunctionName"], "payload": '{"key": "value1"}'},
-        {"function_name": "not a function name!", "payload": '{"key": "value2"}'},
+        # the name's own qualifier and another alias: the target refuses the pair
+        {"function_name": "f:1", "alias": "prod", "payload": '{"key": "value2"}'},
     ]
 
     response = await client.post(f"{API}/batch", json={"invocations": invocations}, headers=seed)
@@ -511,7 +512,7 @@ async def test_a_failing_batch_item_is_that_items_answer(client, seed, function)
         "executed_version": "",
         "log_result": "",
     }
-    assert "not a function name!" in failed["error"]
+    assert "'f:1'" in failed["error"] and "qualifier" in failed["error"]
 
 
 async def test_a_batch_with_a_malformed_item_is_refused_whole(client, seed, function):
@@ -747,3 +748,45 @@ async def test_stats_before_any_invocation_are_zero_with_no_rate(client, seed):
         "average_execution_time_ms": None,
         "by_function": {},
     }
+
+
+# --- function_name: the target's Lambda name pattern, stated by the document ------------------
+
+
+def test_the_document_states_the_lambda_name_pattern_of_function_name():
+    from core.targets import AWS_FUNCTION_PATTERN
+
+    schemas = build_openapi(all_endpoints())["components"]["schemas"]
+    for name in ("LambdaInvokeRequest", "LambdaInvokeAsyncRequest"):
+        function_name = schemas[name]["properties"]["function_name"]
+        assert function_name["pattern"] == AWS_FUNCTION_PATTERN
+        assert "LAMBDA_FUNCTION_PREFIX" in function_name["description"]
+
+
+@pytest.mark.parametrize("route", ["invoke", "invoke-async", "batch"])
+async def test_a_function_name_no_function_can_have_is_that_fields_400(client, seed, route):
+    request = {"function_name": "not a function name!", "payload": "{}"}
+    body = {"invocations": [request]} if route == "batch" else request
+
+    response = await client.post(f"{API}/{route}", json=body, headers=seed)
+
+    loc = "invocations.0.function_name" if route == "batch" else "function_name"
+    assert assert_seed_error(response, 400)["errors"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize("route", ["invoke", "invoke-async", "batch"])
+async def test_a_name_the_prefix_makes_too_long_is_a_400_naming_function_name(prefixed, route):
+    client, headers, _ = prefixed
+    request = {"function_name": "f" * 64, "payload": "{}"}  # 64 + len("waddlebot-") characters
+    body = {"invocations": [request]} if route == "batch" else request
+
+    response = await client.post(f"{API}/{route}", json=body, headers=headers)
+
+    if route == "batch":
+        assert response.status_code == 200
+        (failed,) = response.json()["results"]
+        assert failed["success"] is False and failed["status_code"] == 400
+        assert "function_name" in failed["error"] and FUNCTION_PREFIX in failed["error"]
+    else:
+        error = assert_seed_error(response, 400)
+        assert "function_name" in error["detail"] and FUNCTION_PREFIX in error["detail"]

@@ -41,7 +41,7 @@ from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode
 from core.providers.base import Provider
-from core.targets import AWS_NAMED_QUALIFIER_PATTERN, AwsLambdaTarget
+from core.targets import AWS_FUNCTION_PATTERN, AWS_NAMED_QUALIFIER_PATTERN, AwsLambdaTarget
 
 PREFIX = "/lambda"
 API = f"{PREFIX}/api/v1"
@@ -98,8 +98,23 @@ EventText = Annotated[
 """A seed's `payload`: any string (see `event_from_text`)."""
 
 
+FunctionName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=256,
+        pattern=AWS_FUNCTION_PATTERN,
+        description="A Lambda function name, name:qualifier, partial ARN or ARN (the "
+        "aws_lambda target's function). LAMBDA_FUNCTION_PREFIX, when set, is put before a bare "
+        "name and counts toward its 64 characters.",
+    ),
+]
+"""A seed's `function_name`: the target's Lambda name pattern (core.targets), so a name the
+document admits is one the target takes (but for the prefix's length)."""
+
+
 class LambdaInvokeRequest(_SeedBody):
-    function_name: str = Field(min_length=1, max_length=256)
+    function_name: FunctionName
     payload: EventText
     """The event as JSON text, e.g. "{\\"key\\": \\"value\\"}"; text that is not JSON is the
     event as a JSON string (`event_from_text`)."""
@@ -110,7 +125,7 @@ class LambdaInvokeRequest(_SeedBody):
 
 
 class LambdaInvokeAsyncRequest(_SeedBody):
-    function_name: str = Field(min_length=1, max_length=256)
+    function_name: FunctionName
     payload: EventText
 
 
@@ -217,9 +232,16 @@ def to_request(
 ) -> InvocationRequest:
     """Lambda's invocation types as fnproxy's: Event is the target's own, DryRun a mode. The
     module's settings apply: the function prefix and LAMBDA_TIMEOUT."""
+    function = prefixed(function_name, settings.lambda_function_prefix)
+    if function != function_name and not re.match(AWS_FUNCTION_PATTERN, function):
+        raise InvalidRequest(
+            f"function_name {function_name!r} with LAMBDA_FUNCTION_PREFIX "
+            f"{settings.lambda_function_prefix!r} is no Lambda function name (the prefix counts "
+            "toward its 64 characters)"
+        )
     target = AwsLambdaTarget(
         provider="aws_lambda",
-        function=prefixed(function_name, settings.lambda_function_prefix),
+        function=function,
         qualifier=qualifier,
         invocation_type="Event" if invocation_type == "Event" else "RequestResponse",
     )
@@ -352,6 +374,8 @@ def batch_request(
     function can have: the target's rules, core.targets, refuse it)."""
     try:
         return invoke_request(settings, item)
+    except InvalidRequest as invalid:  # the prefix made the name too long
+        return invalid
     except ValidationError as invalid:
         reasons = "; ".join(error["msg"] for error in invalid.errors())
         return InvalidRequest(f"cannot invoke {item.function_name!r}: {reasons}")
