@@ -71,7 +71,13 @@ _has_control = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]").search
 # check names with the same patterns, so the document and the checks cannot drift.
 AWS_FUNCTION_NAME = r"[a-zA-Z0-9_.-]{1,64}"
 AWS_NAME_QUALIFIER = r"\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]{1,128}"
-AWS_ARN_REGION = r"[a-z0-9-]+"
+AWS_REGION = r"[a-z]{2,}(?:-[a-z]+)+-[0-9]{1,2}"
+"""An AWS region's syntax (us-east-1, us-gov-west-1, cn-north-1, eu-isoe-west-1,
+eusc-de-east-1): every region botocore knows, and any later one. The region only names the
+endpoint's host (`lambda.REGION.amazonaws.com`, its partition's domain), so these letters,
+digits and hyphens can name no other host; an unknown one is unreachable (502)."""
+AWS_REGION_PATTERN = rf"^{AWS_REGION}$"
+AWS_ARN_REGION = AWS_REGION
 AWS_ACCOUNT = r"[0-9]{12}"
 AWS_FUNCTION_PATTERN = (
     rf"^(?:(?:arn:aws[a-zA-Z-]*:lambda:{AWS_ARN_REGION}:)?{AWS_ACCOUNT}:function:)?"
@@ -273,7 +279,7 @@ class AwsLambdaTarget(_Target):
     provider: Literal["aws_lambda"]
     function: str = Field(min_length=1, max_length=256, pattern=AWS_FUNCTION_PATTERN)
     qualifier: str | None = Field(default=None, max_length=128, pattern=AWS_QUALIFIER_PATTERN)
-    region: str | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=32, pattern=AWS_REGION_PATTERN)
     invocation_type: Literal["RequestResponse", "Event"] = "RequestResponse"
     """Lambda's own Event type hands the call to Lambda's queue (202, no result)."""
 

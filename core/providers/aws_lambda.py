@@ -2,8 +2,10 @@
 
 boto3 is synchronous: every call runs in this provider's own thread pool, sized like the
 connection pool of its clients (`pool_size`), never on the event loop. One client per region is
-built on first use (in a pool thread, under a lock) and kept; regions are checked against
-botocore's list so that callers cannot make the provider build clients without end. botocore
+built on first use (in a pool thread, under a lock) and kept for the default region and those
+in botocore's list; any other region of the AWS region syntax (`core.targets.AWS_REGION_PATTERN`,
+which names the endpoint's host and no other) gets a client for its call only, so that callers
+cannot make the provider keep clients without end. botocore
 does not retry (fnproxy's runner does, with backoff honouring `retryAfterSeconds`).
 
 A target's `function` is a name, `name:qualifier`, a partial ARN (`123456789012:function:name`)
@@ -73,6 +75,7 @@ from core.targets import (
     AWS_FUNCTION_NAME,
     AWS_NAME_QUALIFIER,
     AWS_QUALIFIER_PATTERN,
+    AWS_REGION_PATTERN,
     AwsLambdaTarget,
 )
 
@@ -94,6 +97,7 @@ _FUNCTION = re.compile(
     rf"(?::(?P<qualifier>{AWS_NAME_QUALIFIER}))?"
 )
 _QUALIFIER = re.compile(AWS_QUALIFIER_PATTERN)
+_REGION = re.compile(AWS_REGION_PATTERN)
 
 # A function that exists but cannot start because of its own configuration: repeating will not
 # help and it is not the caller's mistake, so it is the function's failed outcome.
@@ -273,8 +277,8 @@ class AwsLambdaProvider:
         qualifier = _agreed("qualifier", match["qualifier"], qualifier)
         located = bool(match["account"] or region)
         region = _agreed("region", match["region"], region) or self._default_region
-        if region != self._default_region and region not in _lambda_regions():
-            raise InvalidRequest(f"{region!r} is not an AWS region with Lambda")
+        if region != self._default_region and not _REGION.fullmatch(region):
+            raise InvalidRequest(f"{region!r} is not an AWS region")
         function_name = function[: match.start("qualifier") - 1] if match["qualifier"] else function
         return FunctionRef(
             function_name, match["name"], qualifier, region, match["account"], located
@@ -308,10 +312,13 @@ class AwsLambdaProvider:
             raise UpstreamUnavailable("fnproxy has no usable AWS credentials") from error
 
     def _call_blocking(self, region: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        response = getattr(self.client(region), operation)(**params)
-        if "Payload" in response:  # a stream: read it here, off the event loop
-            response["Payload"] = response["Payload"].read()
-        return response
+        if region == self._default_region or region in _lambda_regions():
+            return _performed(self.client(region), operation, params)
+        client = self._new_client(region)  # a region botocore does not know: never kept
+        try:
+            return _performed(client, operation, params)
+        finally:
+            client.close()
 
     async def _request(
         self, region: str, operation: str, params: dict[str, Any], subject: str
@@ -334,6 +341,13 @@ class AwsLambdaProvider:
 @functools.cache
 def _lambda_regions() -> frozenset[str]:
     return available_regions("lambda")
+
+
+def _performed(client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    response = getattr(client, operation)(**params)
+    if "Payload" in response:  # a stream: read it here, off the event loop
+        response["Payload"] = response["Payload"].read()
+    return response
 
 
 def _function_params(ref: FunctionRef, **more: Any) -> dict[str, Any]:

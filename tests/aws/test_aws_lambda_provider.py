@@ -255,6 +255,42 @@ async def test_an_unreachable_endpoint_is_transient():
         await provider.close()
 
 
+def test_every_region_botocore_knows_is_of_the_region_syntax():
+    import re
+
+    from core.aws_clients import available_regions
+    from core.targets import AWS_REGION_PATTERN
+
+    known = {region for service in ("lambda", "ec2", "s3") for region in available_regions(service)}
+    assert {"us-gov-west-1", "cn-north-1", "eu-isoe-west-1", "us-isob-east-1"} <= known
+    assert [region for region in known if not re.match(AWS_REGION_PATTERN, region)] == []
+    for region in known:
+        assert target("my-fn", region=region).region == region
+
+
+@pytest.mark.parametrize("region", ["zz-moon-1", "us-east-99", "eu-isoz-north-7"])
+def test_a_well_formed_region_botocore_does_not_know_is_taken(region):
+    provider = AwsLambdaProvider(REGION, pool_size=1)
+
+    assert provider.resolve(target("my-fn", region=region).function, None, region).region == region
+    # the region only names the endpoint's host
+    client = provider._new_client(region)
+    assert client.meta.endpoint_url == f"https://lambda.{region}.amazonaws.com"
+    client.close()
+
+
+async def test_a_well_formed_unknown_region_fails_as_unreachable_and_keeps_no_client():
+    provider = AwsLambdaProvider(
+        REGION, pool_size=1, endpoint_url=f"http://127.0.0.1:{free_port()}"
+    )
+    try:
+        with pytest.raises(TransientFailure, match="Lambda in zz-moon-1 unreachable"):
+            await provider.invoke(target("fn", region="zz-moon-1"), {}, call())
+        assert "zz-moon-1" not in provider._clients  # callers cannot make it keep clients
+    finally:
+        await provider.close()
+
+
 # --- error paths and response fields moto cannot produce, with Stubber -------------------
 
 
@@ -527,7 +563,9 @@ def test_a_target_naming_an_account_or_region_has_a_key_naming_both(fields, key)
             {"function": "arn:aws:lambda:eu-west-1:123456789012:function:f", "region": "us-west-2"},
             "region 'eu-west-1' but the target 'us-west-2'",
         ),
-        ({"function": "my-fn", "region": "moon-base-1"}, "not an AWS region with Lambda"),
+        ({"function": "my-fn", "region": "39"}, "'39' is not an AWS region"),
+        ({"function": "my-fn", "region": "evil.example/x"}, "is not an AWS region"),
+        ({"function": "my-fn", "region": "us-east-1.evil.example"}, "is not an AWS region"),
     ],
 )
 def test_a_malformed_or_contradictory_target_is_refused(fields, message):
@@ -548,6 +586,10 @@ def test_a_malformed_or_contradictory_target_is_refused(fields, message):
         {"function": "my-fn:1", "qualifier": "2"},  # the name carries its qualifier
         {"function": "my-fn:1", "qualifier": "1"},  # even the same one
         {"function": "arn:aws:lambda:eu-west-1:123456789012:function:f", "region": "eu-west-1"},
+        {"function": "my-fn", "region": "39"},  # no AWS region's syntax
+        {"function": "my-fn", "region": "us-east-1.evil.example"},
+        {"function": "my-fn", "region": "US-EAST-1"},
+        {"function": "arn:aws:lambda:39:123456789012:function:f"},
     ],
 )
 def test_what_the_schema_refuses_is_a_field_error(fields):
@@ -557,7 +599,7 @@ def test_what_the_schema_refuses_is_a_field_error(fields):
 
 async def test_a_name_no_function_can_have_is_not_found():
     provider = AwsLambdaProvider(REGION, pool_size=1)
-    for name in ("0" * 128, "my fn", "arn:aws:lambda:moon-base-1:123456789012:function:f"):
+    for name in ("0" * 128, "my fn", "arn:aws:lambda:39:123456789012:function:f"):
         with pytest.raises(FunctionNotFound):
             await provider.get_function(name)
 
