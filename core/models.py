@@ -227,6 +227,11 @@ class FunctionVersion:
         return asdict(self)
 
 
+FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+"""A registered function's name: 1-128 letters, digits, '_', '-' or '.', starting with a letter
+or digit (the document states it; the registry checks it)."""
+
+
 @dataclass
 class RegisteredFunction:
     """A logical function of the registry: its active version, canary split and policy.

@@ -6,7 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from core.auth.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN
+from core.auth.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN, WHITESPACE_CLASS
+from core.json_types import WholeNumber
+from core.models import FUNCTION_NAME_PATTERN
 from core.registry.policy import FunctionPolicy
 from core.targets import HttpUrlText, Target
 
@@ -80,7 +82,8 @@ Scope = Annotated[
 
 
 class ClientCreate(_Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=f"[^{WHITESPACE_CLASS}]")
+    """Not only whitespace."""
     scopes: list[Scope] = Field(min_length=1, max_length=32)
 
     model_config = ConfigDict(
@@ -122,7 +125,7 @@ class InvokeRequest(_Body):
 
 class BatchRequest(_Body):
     invocations: list[InvokeRequest] = Field(min_length=1)
-    concurrency: int | None = Field(default=None, ge=1)
+    concurrency: WholeNumber | None = Field(default=None, ge=1)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -153,16 +156,16 @@ class SessionCreate(_Body):
         description="An id of your choosing (letters, digits, . _ : -); a new one if omitted",
     )
     data: dict[str, Any] = Field(default_factory=dict)
-    ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+    ttl_s: WholeNumber | None = Field(default=None, gt=0, le=30 * 24 * 3600)
 
 
 class SessionUpdate(_Body):
     data: dict[str, Any]
-    ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+    ttl_s: WholeNumber | None = Field(default=None, gt=0, le=30 * 24 * 3600)
 
 
 class FunctionCreate(_Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
     description: str = Field(default="", max_length=1024)
     target: Target
     policy: FunctionPolicy = Field(default_factory=FunctionPolicy)
@@ -198,12 +201,14 @@ MAX_VERSION_NUMBER = 2**53
 
 
 class ActiveVersion(_Body):
-    version: int = Field(ge=1, le=MAX_VERSION_NUMBER)
+    version: WholeNumber = Field(ge=1, le=MAX_VERSION_NUMBER)
 
 
 class CanarySplit(_Body):
-    version: int = Field(ge=1, le=MAX_VERSION_NUMBER)
-    weight: int = Field(ge=1, le=99, description="percent of invocations that run `version`")
+    version: WholeNumber = Field(ge=1, le=MAX_VERSION_NUMBER)
+    weight: WholeNumber = Field(
+        ge=1, le=99, description="percent of invocations that run `version`"
+    )
 
 
 class NamedInvokeRequest(_Body):

@@ -27,7 +27,14 @@ from core.errors import Conflict, FunctionNotFound, InvalidRequest, NotFound, Se
 from core.events.base import CloudEvent, EventBus
 from core.invoke.retry import retry_write
 from core.invoke.service import Invocation, InvocationRequest, InvocationService, parse_target
-from core.models import ChangeAction, FunctionVersion, Page, RegisteredFunction, VersionChange
+from core.models import (
+    FUNCTION_NAME_PATTERN,
+    ChangeAction,
+    FunctionVersion,
+    Page,
+    RegisteredFunction,
+    VersionChange,
+)
 from core.providers.registry import ProviderRegistry
 from core.redaction import redact_target
 from core.registry.policy import FunctionPolicy
@@ -36,7 +43,7 @@ from core.store.base import FunctionRepository
 
 logger = logging.getLogger("fnproxy.registry")
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+NAME_PATTERN = re.compile(FUNCTION_NAME_PATTERN.removesuffix("$"))
 """Function names: no `:`, so they never collide with provider keys like `local:echo`."""
 COMMIT_ATTEMPTS = 20
 MAX_VERSION = 2**63 - 1

@@ -156,12 +156,12 @@ async def test_a_taken_name_is_409_and_keeps_the_original(client, admin):
 
 @pytest.mark.parametrize(
     ("name", "status"),
-    [
-        ("has space", 400),
-        ("local:echo", 400),
-        ("-leading-dash", 400),
-        (".hidden", 400),
-        ("slash/name", 400),
+    [  # the document's pattern: each a field error of the body
+        ("has space", 422),
+        ("local:echo", 422),
+        ("-leading-dash", 422),
+        (".hidden", 422),
+        ("slash/name", 422),
         ("", 422),
         ("x" * 129, 422),
     ],

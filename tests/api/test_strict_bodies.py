@@ -21,7 +21,7 @@ OPENWHISK = {"provider": "openwhisk", "action": "hello"}
         {"retry": {"max_retries": "1"}},
         {"timeout_s": False},
         {"timeout_s": "5"},
-        {"rate_limit": {"requests": 1.0, "per_s": 60}},
+        {"rate_limit": {"requests": 1.5, "per_s": 60}},
     ],
 )
 async def test_a_policy_value_of_another_type_is_422(client, admin, policy):
@@ -93,13 +93,23 @@ async def test_an_integer_timeout_is_a_number(client, admin):
     assert response.json()["result"] == {"a": 1}
 
 
-@pytest.mark.parametrize("version", [1.0, "1", True])
+@pytest.mark.parametrize("version", [1.5, "1", True])
 async def test_a_version_number_must_be_an_integer(client, admin, version):
     await register(client, admin, "numbered")
     response = await client.post(
         "/v1/functions/numbered/active-version", json={"version": version}, headers=admin
     )
     assert response.status_code == 422, response.text
+
+
+async def test_a_whole_float_is_an_integer_as_json_schema_says(client, admin):
+    await register(client, admin, "whole")
+    response = await client.post(
+        "/v1/functions/whole/active-version", json={"version": 1.0}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    session = await client.post("/v1/sessions", json={"ttl_s": 60.0}, headers=admin)
+    assert session.status_code == 201, session.text
 
 
 @pytest.mark.parametrize("blocking", [0, "false"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import Response
@@ -25,6 +26,8 @@ from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode, Status
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+IDEMPOTENCY_KEY_PATTERN = rf"^[ -~]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}$"
+IDEMPOTENCY_KEY_TEXT = re.compile(IDEMPOTENCY_KEY_PATTERN.removesuffix("$"))
 UNREACHED_PROBLEMS: dict[str, type[FnproxyError]] = {
     "UpstreamUnavailable": UpstreamUnavailable,
     "UpstreamUnreachable": UpstreamUnreachable,
@@ -90,9 +93,9 @@ def idempotency_key(call: Call) -> str | None:
     key = call.request.headers.get("idempotency-key")
     if key is None:
         return None
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+    if not IDEMPOTENCY_KEY_TEXT.fullmatch(key):
         raise InvalidRequest(
-            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} printable characters"
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters"
         )
     return key
 
@@ -154,6 +157,7 @@ IDEMPOTENCY_KEY = HeaderParam(
     "Run once per key: a repeat with the same key and body answers the first outcome "
     "(Idempotent-Replayed: true); with another body, 422 idempotency_key_reused",
     max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+    pattern=IDEMPOTENCY_KEY_PATTERN,
 )
 ACCEPTED = Reply(
     "Accepted (mode async): poll Location", Accepted, ("Location", "Idempotent-Replayed")
