@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 
 def _whole_float_as_int(value: Any) -> Any:
@@ -15,5 +15,8 @@ def _whole_float_as_int(value: Any) -> Any:
     return value
 
 
-WholeNumber = Annotated[int, BeforeValidator(_whole_float_as_int)]
-"""An `integer` of the document: 2 and 2.0 alike, never 2.5, true or "2"."""
+def whole_number(**bounds: int) -> Any:
+    """An `integer` of the document within `bounds` (Field's ge, gt, le, lt): 2 and 2.0 alike,
+    never 2.5, true or "2". The bounds come before the conversion so that the document states
+    them as minimum/maximum."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_whole_float_as_int)]

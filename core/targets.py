@@ -71,16 +71,20 @@ _has_control = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]").search
 # check names with the same patterns, so the document and the checks cannot drift.
 AWS_FUNCTION_NAME = r"[a-zA-Z0-9_.-]{1,64}"
 AWS_NAME_QUALIFIER = r"\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]{1,128}"
-AWS_REGION = r"[a-z]{2,}(?:-[a-z]+)+-[0-9]{1,2}"
+AWS_REGION = r"[a-z]{2,4}(?:-[a-z]{1,12}){1,3}-[0-9]{1,2}"
 """An AWS region's syntax (us-east-1, us-gov-west-1, cn-north-1, eu-isoe-west-1,
 eusc-de-east-1): every region botocore knows, and any later one. The region only names the
 endpoint's host (`lambda.REGION.amazonaws.com`, its partition's domain), so these letters,
-digits and hyphens can name no other host; an unknown one is unreachable (502)."""
+digits and hyphens can name no other host; an unknown one is unreachable (502). Its parts are
+bounded so that it stays one DNS label (at most 63 characters; a longer one failed in botocore's
+endpoint building as a 500)."""
 AWS_REGION_PATTERN = rf"^{AWS_REGION}$"
 AWS_ARN_REGION = AWS_REGION
+AWS_PARTITION = r"aws(?:-[a-z]{1,12}){0,2}"
+"""aws, aws-cn, aws-us-gov, aws-iso-b, ...: an ARN's partition."""
 AWS_ACCOUNT = r"[0-9]{12}"
 AWS_FUNCTION_PATTERN = (
-    rf"^(?:(?:arn:aws[a-zA-Z-]*:lambda:{AWS_ARN_REGION}:)?{AWS_ACCOUNT}:function:)?"
+    rf"^(?:(?:arn:{AWS_PARTITION}:lambda:{AWS_ARN_REGION}:)?{AWS_ACCOUNT}:function:)?"
     rf"{AWS_FUNCTION_NAME}(?::(?:{AWS_NAME_QUALIFIER}))?$"
 )
 """A Lambda function name, `name:qualifier`, partial ARN or ARN."""
@@ -112,7 +116,7 @@ OPENWHISK_ACTIVATION_ID_PATTERN = r"^[0-9A-Za-z]{1,64}$"
 # then be absent or null (the document's if/then, and a field error), whether the two agree or
 # not. Each is exact among the names the field's own pattern admits.
 AWS_NAMED_QUALIFIER_PATTERN = (
-    rf"^(?:(?:arn:aws[a-zA-Z-]*:lambda:{AWS_ARN_REGION}:)?{AWS_ACCOUNT}:function:)?"
+    rf"^(?:(?:arn:{AWS_PARTITION}:lambda:{AWS_ARN_REGION}:)?{AWS_ACCOUNT}:function:)?"
     rf"{AWS_FUNCTION_NAME}:(?:{AWS_NAME_QUALIFIER})$"
 )
 """A Lambda name that carries its qualifier (`name:qualifier`, an ARN ending in one)."""

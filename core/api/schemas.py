@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from core.auth.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN, WHITESPACE_CLASS
-from core.json_types import WholeNumber
+from core.json_types import whole_number
 from core.models import FUNCTION_NAME_PATTERN
 from core.registry.policy import FunctionPolicy
 from core.targets import HttpUrlText, Target
@@ -125,7 +125,7 @@ class InvokeRequest(_Body):
 
 class BatchRequest(_Body):
     invocations: list[InvokeRequest] = Field(min_length=1)
-    concurrency: WholeNumber | None = Field(default=None, ge=1)
+    concurrency: whole_number(ge=1) | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -156,12 +156,12 @@ class SessionCreate(_Body):
         description="An id of your choosing (letters, digits, . _ : -); a new one if omitted",
     )
     data: dict[str, Any] = Field(default_factory=dict)
-    ttl_s: WholeNumber | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+    ttl_s: whole_number(gt=0, le=30 * 24 * 3600) | None = None
 
 
 class SessionUpdate(_Body):
     data: dict[str, Any]
-    ttl_s: WholeNumber | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+    ttl_s: whole_number(gt=0, le=30 * 24 * 3600) | None = None
 
 
 class FunctionCreate(_Body):
@@ -201,13 +201,13 @@ MAX_VERSION_NUMBER = 2**53
 
 
 class ActiveVersion(_Body):
-    version: WholeNumber = Field(ge=1, le=MAX_VERSION_NUMBER)
+    version: whole_number(ge=1, le=MAX_VERSION_NUMBER)
 
 
 class CanarySplit(_Body):
-    version: WholeNumber = Field(ge=1, le=MAX_VERSION_NUMBER)
-    weight: WholeNumber = Field(
-        ge=1, le=99, description="percent of invocations that run `version`"
+    version: whole_number(ge=1, le=MAX_VERSION_NUMBER)
+    weight: whole_number(ge=1, le=99) = Field(
+        description="percent of invocations that run `version`"
     )
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.auth.principal import Principal
 from core.errors import Forbidden
-from core.json_types import WholeNumber
+from core.json_types import whole_number
 
 MAX_TIMEOUT_S = 900.0
 MAX_WINDOW_S = 86400
@@ -24,7 +24,7 @@ class _Strict(BaseModel):
 class RetryOverride(_Strict):
     """Replaces the service's MAX_RETRIES / RETRY_DELAY for this function's invocations."""
 
-    max_retries: WholeNumber = Field(ge=0, le=10)
+    max_retries: whole_number(ge=0, le=10)
     base_delay_s: float | None = Field(default=None, ge=0, le=60)
 
 
@@ -32,8 +32,8 @@ class RateLimit(_Strict):
     """At most `requests` invocations per caller in each fixed window of `per_s` seconds,
     counted in the store, so every instance serving fnproxy shares the count."""
 
-    requests: WholeNumber = Field(ge=1, le=1_000_000)
-    per_s: WholeNumber = Field(ge=1, le=MAX_WINDOW_S)
+    requests: whole_number(ge=1, le=1_000_000)
+    per_s: whole_number(ge=1, le=MAX_WINDOW_S)
 
 
 class FunctionPolicy(_Strict):

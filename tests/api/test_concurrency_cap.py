@@ -126,7 +126,9 @@ async def test_a_queue_delivery_is_never_refused(client, admin, services):
     message one that can never run (dead-lettered), so it takes no slot."""
     holders = await hold_every_slot(client, admin)
     delivered = await services.invocations.invoke(
-        InvocationRequest(target=LocalTarget(provider="local", function="echo"), payload={"q": 1}, mode="async"),
+        InvocationRequest(
+            target=LocalTarget(provider="local", function="echo"), payload={"q": 1}, mode="async"
+        ),
         Principal(subject="sqs:queue", scopes=frozenset({"invoke"}), token_id="m-1"),
         enqueue=False,
     )

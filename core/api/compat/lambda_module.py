@@ -41,7 +41,12 @@ from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
 from core.models import Execution, Mode
 from core.providers.base import Provider
-from core.targets import AWS_FUNCTION_PATTERN, AWS_NAMED_QUALIFIER_PATTERN, AwsLambdaTarget
+from core.targets import (
+    AWS_FUNCTION_PATTERN,
+    AWS_NAMED_QUALIFIER_PATTERN,
+    AWS_QUALIFIER_PATTERN,
+    AwsLambdaTarget,
+)
 
 PREFIX = "/lambda"
 API = f"{PREFIX}/api/v1"
@@ -119,8 +124,8 @@ class LambdaInvokeRequest(_SeedBody):
     """The event as JSON text, e.g. "{\\"key\\": \\"value\\"}"; text that is not JSON is the
     event as a JSON string (`event_from_text`)."""
     invocation_type: Literal["RequestResponse", "Event", "DryRun"] = "RequestResponse"
-    alias: str | None = Field(default=None, max_length=128)
-    version: str | None = Field(default=None, max_length=128)
+    alias: str | None = Field(default=None, max_length=128, pattern=AWS_QUALIFIER_PATTERN)
+    version: str | None = Field(default=None, max_length=128, pattern=AWS_QUALIFIER_PATTERN)
     """Used when no alias is given."""
 
 

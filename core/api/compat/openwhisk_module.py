@@ -43,7 +43,7 @@ from core.api.views import StatsFigures
 from core.auth.scopes import READ, require
 from core.errors import FunctionFailed, NotFound
 from core.invoke.service import Invocation, InvocationRequest
-from core.json_types import WholeNumber
+from core.json_types import whole_number
 from core.models import Execution, Mode, Status
 from core.targets import (
     OPENWHISK_ACTION_PATTERN,
@@ -113,7 +113,7 @@ class OpenWhiskActionInvokeRequest(_SeedBody):
     payload: dict[str, Any] = Field(default_factory=dict)
     blocking: bool = True
     """False queues the invocation (as `invoke-async` does)."""
-    timeout: WholeNumber | None = Field(default=None, gt=0, le=int(MAX_TIMEOUT_S * 1000))
+    timeout: whole_number(gt=0, le=int(MAX_TIMEOUT_S * 1000)) | None = None
     """Milliseconds: fnproxy's deadline, and OpenWhisk's blocking wait (a little shorter)."""
 
 
