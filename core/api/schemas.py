@@ -24,6 +24,14 @@ INVOCATION_RULES = [
     },
 ]
 """What `_callback_when_async` and `_session_with_object` check, as the document says it."""
+OPENWHISK_OBJECT_PAYLOAD = {
+    "if": {
+        "properties": {"target": {"properties": {"provider": {"const": "openwhisk"}}}},
+        "required": ["target"],
+    },
+    "then": {"properties": {"payload": {"type": ["object", "null"]}}},
+}
+"""An OpenWhisk action's parameters are an object (the provider refuses anything else)."""
 
 
 def _callback_when_async(value: str | None, info: ValidationInfo) -> str | None:
@@ -111,7 +119,7 @@ class InvokeRequest(_Body):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "allOf": INVOCATION_RULES,
+            "allOf": [*INVOCATION_RULES, OPENWHISK_OBJECT_PAYLOAD],
             "examples": [
                 {
                     "target": {"provider": "local", "function": "hello"},

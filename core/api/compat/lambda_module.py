@@ -46,6 +46,7 @@ from core.targets import (
     AWS_NAMED_QUALIFIER_PATTERN,
     AWS_QUALIFIER_PATTERN,
     AwsLambdaTarget,
+    excluded_by_name,
 )
 
 PREFIX = "/lambda"
@@ -127,6 +128,19 @@ class LambdaInvokeRequest(_SeedBody):
     alias: str | None = Field(default=None, max_length=128, pattern=AWS_QUALIFIER_PATTERN)
     version: str | None = Field(default=None, max_length=128, pattern=AWS_QUALIFIER_PATTERN)
     """Used when no alias is given."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "A function_name that carries its own qualifier (name:qualifier, "
+            "an ARN ending in one) takes no alias or version (a seed client repeating the "
+            "same qualifier is still accepted, as Lambda took it)",
+            "allOf": [
+                excluded_by_name(
+                    "function_name", AWS_NAMED_QUALIFIER_PATTERN, "alias", "version"
+                )
+            ],
+        }
+    )
 
 
 class LambdaInvokeAsyncRequest(_SeedBody):
