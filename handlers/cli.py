@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,15 +203,9 @@ def cmd_history(args: argparse.Namespace, api: Api) -> None:
     if args.execution_id:
         print(json.dumps(api.call("GET", f"/v1/invocations/{args.execution_id}"), indent=2))
         return
-    query = "&".join(
-        f"{name}={value}"
-        for name, value in (
-            ("function", args.function),
-            ("status", args.status),
-            ("limit", args.limit),
-        )
-        if value
-    )
+    filters = [("function", args.function), ("status", args.status), ("limit", args.limit)]
+    filters = [(name, value) for name, value in filters if value]
+    query = urllib.parse.urlencode([*filters, ("cursor", args.cursor)] if args.cursor else filters)
     page = api.call("GET", f"/v1/invocations?{query}")
     for item in page["invocations"]:
         print(
@@ -217,7 +213,9 @@ def cmd_history(args: argparse.Namespace, api: Api) -> None:
             f"{item['duration_ms'] or 0:>9.1f} ms  {item['function']}"
         )
     if page["next_cursor"]:
-        print(f"(more: --cursor {page['next_cursor']})", file=sys.stderr)
+        again = " ".join(f"--{name} {shlex.quote(str(value))}" for name, value in filters)
+        cursor = shlex.quote(page["next_cursor"])
+        print(f"(more: fnproxy history {again} --cursor {cursor})", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--function")
     history.add_argument("--status")
     history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--cursor", help="the next page: the value printed after (more: ...)")
     return parser
 
 
