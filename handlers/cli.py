@@ -34,13 +34,19 @@ class CliError(Exception):
     """A failure to report in one line, exit status 1."""
 
 
-def parse_target(text: str) -> dict[str, Any]:
-    """`local:echo`, `http:https://host/fn`, `aws_lambda:name`, ... or a JSON target object."""
+def parse_target(text: str) -> dict[str, Any] | str:
+    """`local:echo`, `http:https://host/fn`, `aws_lambda:name`, ... or a JSON target object;
+    a bare NAME (no colon) is a registered function's name, returned as the string."""
     if text.lstrip().startswith("{"):
         return json.loads(text)
     provider, sep, name = text.partition(":")
-    if not sep or provider not in TARGET_FIELDS:
-        raise CliError(f"target must be PROVIDER:NAME with PROVIDER in {', '.join(TARGET_FIELDS)}")
+    if not sep:
+        return text
+    if provider not in TARGET_FIELDS:
+        raise CliError(
+            f"target must be a registered function's NAME or PROVIDER:NAME with PROVIDER in "
+            f"{', '.join(TARGET_FIELDS)}"
+        )
     field = "url" if provider == "gcp_functions" and "://" in name else TARGET_FIELDS[provider]
     return {"provider": provider, field: name}
 
@@ -127,11 +133,7 @@ def cmd_token(args: argparse.Namespace, api: Api) -> None:
 
 
 def invocation_body(args: argparse.Namespace, payload: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "target": parse_target(args.target),
-        "payload": payload,
-        "mode": args.mode,
-    }
+    body: dict[str, Any] = {"payload": payload, "mode": args.mode}
     if args.timeout:
         body["timeout_s"] = args.timeout
     if args.session:
@@ -142,9 +144,17 @@ def invocation_body(args: argparse.Namespace, payload: Any) -> dict[str, Any]:
 def cmd_invoke(args: argparse.Namespace, api: Api) -> None:
     api.ensure_token(args)
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
-    result = api.call(
-        "POST", "/v1/invoke", invocation_body(args, read_payload(args.payload)), headers
-    )
+    target = parse_target(args.target)
+    body = invocation_body(args, read_payload(args.payload))
+    if isinstance(target, str):
+        path = f"/v1/functions/{urllib.parse.quote(target, safe='')}/invoke"
+        if args.version is not None:
+            path += f"?version={args.version}"
+    elif args.version is not None:
+        raise CliError("--version applies to a registered function's NAME, not PROVIDER:NAME")
+    else:
+        path, body = "/v1/invoke", {"target": target, **body}
+    result = api.call("POST", path, body, headers)
     print(json.dumps(result, indent=2))
 
 
@@ -240,7 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("-q", "--quiet", action="store_true", help="print only the token")
 
     invoke = client("invoke", "invoke one function")
-    invoke.add_argument("target", help="PROVIDER:NAME (local:echo, http:https://...) or JSON")
+    invoke.add_argument(
+        "target",
+        help="a registered function's NAME (no colon), PROVIDER:NAME (local:echo, "
+        "http:https://...) or a JSON target object",
+    )
+    invoke.add_argument(
+        "--version", type=int, help="with NAME: run this version instead of the active one"
+    )
     invoke.add_argument("-p", "--payload", help="JSON payload file, or - for stdin")
     invoke.add_argument("-m", "--mode", choices=["sync", "async", "dry_run"], default="sync")
     invoke.add_argument("--timeout", type=float, help="seconds")

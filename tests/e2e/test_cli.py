@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (tests take the imported `server` fixture as an argument)
 """The `fnproxy` CLI against a live `fnproxy serve`: the mistakes of issue 13 stay fixed."""
 
 from __future__ import annotations
@@ -7,12 +8,12 @@ import shlex
 
 import pytest
 
-from tests.e2e.test_serve import cli, server  # noqa: F401  (the live server fixture)
+from tests.e2e.test_serve import cli, post, server  # noqa: F401  (the live server fixture)
 
 pytestmark = pytest.mark.e2e
 
 
-def test_history_pages_with_the_cursor_it_prints(server):  # noqa: F811
+def test_history_pages_with_the_cursor_it_prints(server):
     for n in range(3):
         run = cli(server, "invoke", "local:echo", "-p", "-", stdin=json.dumps({"n": n}))
         assert run.returncode == 0, run.stderr
@@ -27,3 +28,30 @@ def test_history_pages_with_the_cursor_it_prints(server):  # noqa: F811
     first_ids = {line.split()[1] for line in first.stdout.splitlines()}
     second_ids = {line.split()[1] for line in second.stdout.splitlines()}
     assert len(first_ids) == 2 and second_ids and not first_ids & second_ids
+
+
+def register(server, name: str, function: str = "echo") -> None:
+    token = cli(server, "token", "-q").stdout.strip()
+    body = {"name": name, "target": {"provider": "local", "function": function}}
+    post(f"{server['url']}/v1/functions", body, token)
+
+
+def test_invoke_a_registered_function_by_name_and_version(server):
+    register(server, "greet", "echo")
+    token = cli(server, "token", "-q").stdout.strip()
+    body = {"target": {"provider": "local", "function": "hello"}}
+    post(f"{server['url']}/v1/functions/greet/versions", body, token)
+    by_name = cli(server, "invoke", "greet", "-p", "-", stdin='{"name": "you"}')
+    assert by_name.returncode == 0, by_name.stderr
+    assert json.loads(by_name.stdout)["result"] == {"name": "you"}  # version 1 stays active
+    second = cli(server, "invoke", "greet", "--version", "2", "-p", "-", stdin='{"name": "you"}')
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["result"] == {"message": "Hello, you!"}
+    provider = cli(server, "invoke", "local:echo", "-p", "-", stdin='{"still": "works"}')
+    assert json.loads(provider.stdout)["result"] == {"still": "works"}
+
+
+def test_version_with_a_provider_target_is_refused_in_one_line(server):
+    result = cli(server, "invoke", "local:echo", "--version", "2")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--version" in result.stderr
