@@ -33,6 +33,22 @@ TARGET_FIELDS = {
 class CliError(Exception):
     """A failure to report in one line, exit status 1."""
 
+    status = 1
+
+
+class UsageError(CliError):
+    """A mistake in the command line or its input, exit status 2 (as argparse's own)."""
+
+    status = 2
+
+
+def parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        at = f"line {error.lineno} column {error.colno}"
+        raise UsageError(f"payload: invalid JSON at {at} {where}: {error.msg}") from None
+
 
 def parse_target(text: str) -> dict[str, Any] | str:
     """`local:echo`, `http:https://host/fn`, `aws_lambda:name`, ... or a JSON target object;
@@ -51,11 +67,27 @@ def parse_target(text: str) -> dict[str, Any] | str:
     return {"provider": provider, field: name}
 
 
+PAYLOAD_HELP = (
+    "the payload: inline JSON when the value starts with { or [ (after spaces), - for stdin, "
+    "a JSON file's path otherwise (write ./{name} for a file whose name starts with { or [)"
+)
+
+
 def read_payload(source: str | None) -> Any:
+    """PAYLOAD_HELP's rule: it looks only at the value, never at which files exist."""
     if source is None:
         return None
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    return json.loads(text) if text.strip() else None
+    if source.lstrip().startswith(("{", "[")):
+        text, where = source, "of the inline -p value"
+    elif source == "-":
+        text, where = sys.stdin.read(), "of stdin"
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"payload: cannot read {source}: {error.strerror or error}") from None
+        where = f"of {source}"
+    return parse_json(text, where) if text.strip() else None
 
 
 class Api:
@@ -258,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument(
         "--version", type=int, help="with NAME: run this version instead of the active one"
     )
-    invoke.add_argument("-p", "--payload", help="JSON payload file, or - for stdin")
+    invoke.add_argument("-p", "--payload", help=PAYLOAD_HELP)
     invoke.add_argument("-m", "--mode", choices=["sync", "async", "dry_run"], default="sync")
     invoke.add_argument("--timeout", type=float, help="seconds")
     invoke.add_argument("--session", help="session id to thread through the call")
@@ -291,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         {"token": cmd_token, "invoke": cmd_invoke, "batch": cmd_batch, "history": cmd_history}[
             args.command
         ](args, api)
-    except (CliError, ConfigError, json.JSONDecodeError, OSError) as error:
+    except CliError as error:
+        print(f"fnproxy: {error}", file=sys.stderr)
+        return error.status
+    except (ConfigError, json.JSONDecodeError, OSError) as error:
         print(f"fnproxy: {error}", file=sys.stderr)
         return 1
     return 0

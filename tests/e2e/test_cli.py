@@ -55,3 +55,9 @@ def test_version_with_a_provider_target_is_refused_in_one_line(server):
     result = cli(server, "invoke", "local:echo", "--version", "2")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "--version" in result.stderr
+
+
+def test_inline_payload(server):
+    result = cli(server, "invoke", "local:echo", "-p", '{"a": 1}')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["result"] == {"a": 1}
