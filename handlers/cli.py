@@ -30,6 +30,13 @@ TARGET_FIELDS = {
 }
 
 
+EXIT_CODES = """exit status:
+  0    success: the invocation (or every item of a batch) succeeded
+  1    the invoked function failed (success: false), a batch had failures, or the server
+       could not be reached or refused the request (the error is printed in one line)
+  2    usage error: bad options, an unreadable or invalid payload"""
+
+
 class CliError(Exception):
     """A failure to report in one line, exit status 1."""
 
@@ -173,7 +180,7 @@ def invocation_body(args: argparse.Namespace, payload: Any) -> dict[str, Any]:
     return body
 
 
-def cmd_invoke(args: argparse.Namespace, api: Api) -> None:
+def cmd_invoke(args: argparse.Namespace, api: Api) -> int:
     api.ensure_token(args)
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
     target = parse_target(args.target)
@@ -188,6 +195,7 @@ def cmd_invoke(args: argparse.Namespace, api: Api) -> None:
         path, body = "/v1/invoke", {"target": target, **body}
     result = api.call("POST", path, body, headers)
     print(json.dumps(result, indent=2))
+    return 1 if isinstance(result, dict) and result.get("success") is False else 0
 
 
 def read_invocations(source: str) -> list[dict[str, Any]]:
@@ -213,7 +221,7 @@ def progress(done: int, total: int, failures: int) -> None:
     print(f"\r[{bar}] {done}/{total} ({failures} failed)", end="", file=sys.stderr, flush=True)
 
 
-def cmd_batch(args: argparse.Namespace, api: Api) -> None:
+def cmd_batch(args: argparse.Namespace, api: Api) -> int:
     api.ensure_token(args)
     invocations = read_invocations(args.file)
     responses: list[Any] = []
@@ -238,6 +246,7 @@ def cmd_batch(args: argparse.Namespace, api: Api) -> None:
             indent=2,
         )
     )
+    return 1 if failures else 0
 
 
 def cmd_history(args: argparse.Namespace, api: Api) -> None:
@@ -261,7 +270,12 @@ def cmd_history(args: argparse.Namespace, api: Api) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fnproxy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="fnproxy",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run fnproxy locally (SQLite, sample functions)")
@@ -270,7 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--functions", help="folder of local functions (LOCAL_FUNCTIONS_DIR)")
 
     def client(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.add_argument("--url", default=os.environ.get("FNPROXY_URL"), help="fnproxy base URL")
         sub.add_argument("--token", default=os.environ.get("FNPROXY_TOKEN"), help="bearer token")
         sub.add_argument("--client-id", help="client credentials instead of the module key")
@@ -320,16 +340,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         settings = load_settings()
         api = Api(args.url or f"http://{settings.rest_host}:{settings.rest_port}", args.token)
-        {"token": cmd_token, "invoke": cmd_invoke, "batch": cmd_batch, "history": cmd_history}[
-            args.command
-        ](args, api)
+        status = {
+            "token": cmd_token,
+            "invoke": cmd_invoke,
+            "batch": cmd_batch,
+            "history": cmd_history,
+        }[args.command](args, api)
     except CliError as error:
         print(f"fnproxy: {error}", file=sys.stderr)
         return error.status
     except (ConfigError, json.JSONDecodeError, OSError) as error:
         print(f"fnproxy: {error}", file=sys.stderr)
         return 1
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -61,3 +61,22 @@ def test_inline_payload(server):
     result = cli(server, "invoke", "local:echo", "-p", '{"a": 1}')
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["result"] == {"a": 1}
+
+
+def test_exit_status_follows_the_function_outcome(server, tmp_path):
+    failed = cli(server, "invoke", "local:fail", "-p", '{"message": "no"}')
+    assert failed.returncode == 1, failed.stderr
+    assert json.loads(failed.stdout)["success"] is False
+    ok = cli(server, "invoke", "local:echo", "-p", "{}")
+    assert ok.returncode == 0, ok.stderr
+    items = [{"target": {"provider": "local", "function": f}} for f in ("echo", "fail")]
+    batch = tmp_path / "mixed.json"
+    batch.write_text(json.dumps(items))
+    mixed = cli(server, "batch", str(batch))
+    assert mixed.returncode == 1 and json.loads(mixed.stdout)["failure_count"] == 1
+
+
+def test_help_documents_exit_codes(server):
+    for args in ((), ("invoke",), ("batch",)):
+        text = cli(server, *args, "--help").stdout
+        assert "exit status:" in text and "success: false" in text
