@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ EXIT_CODES = """exit status:
   0    success: the invocation (or every item of a batch) succeeded
   1    the invoked function failed (success: false), a batch had failures, or the server
        could not be reached or refused the request (the error is printed in one line)
-  2    usage error: bad options, an unreadable or invalid payload"""
+  2    usage error: bad options, an unreadable or invalid payload or batch file, or a
+       batch with nothing to run (nothing is sent)"""
 
 
 class CliError(Exception):
@@ -198,20 +199,33 @@ def cmd_invoke(args: argparse.Namespace, api: Api) -> int:
     return 1 if isinstance(result, dict) and result.get("success") is False else 0
 
 
-def read_invocations(source: str) -> list[dict[str, Any]]:
-    """A JSON document `{"invocations": [...]}` / a JSON list, or JSON lines."""
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+def read_invocations(source: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """A JSON document `{"invocations": [...]}` / a JSON list, or JSON lines; with each item's
+    place ("line 3 of batch.jsonl", "item 3 of batch.json") for error messages."""
+    name = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"batch: cannot read {source}: {error.strerror or error}") from None
     stripped = text.strip()
-    if stripped.startswith("{") and "\n{" not in stripped:
-        return json.loads(stripped)["invocations"]
-    if stripped.startswith("["):
-        return json.loads(stripped)
-    return [json.loads(line) for line in stripped.splitlines() if line.strip()]
-
-
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    if stripped.startswith("[") or (stripped.startswith("{") and "\n{" not in stripped):
+        document = parse_json(stripped, f"of {name}")
+        items = document.get("invocations") if isinstance(document, dict) else document
+        if not isinstance(items, list):
+            raise UsageError(f'batch: {name} is neither a list nor {{"invocations": [...]}}')
+        places = [f"item {n} of {name}" for n in range(1, len(items) + 1)]
+    else:
+        items, places = [], []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                items.append(parse_json(line, f"of {name} (its line {number})"))
+                places.append(f"line {number} of {name}")
+    for item, place in zip(items, places, strict=True):
+        if not isinstance(item, dict):
+            raise UsageError(f"batch: {place} is not a JSON object")
+    if not items:
+        raise UsageError(f"batch: nothing to run, {name} has no invocations")
+    return items, places
 
 
 def progress(done: int, total: int, failures: int) -> None:
@@ -221,32 +235,53 @@ def progress(done: int, total: int, failures: int) -> None:
     print(f"\r[{bar}] {done}/{total} ({failures} failed)", end="", file=sys.stderr, flush=True)
 
 
+def refused_item(error: CliError, places: list[str], start: int) -> str:
+    """The place of the item the server named in its refusal of the chunk at `start`."""
+    found = re.search(r"invocations\W{1,3}(\d+)", str(error))
+    if found and int(found.group(1)) + start < len(places):
+        return places[int(found.group(1)) + start]
+    return f"one of {places[start]} to {places[-1]}"
+
+
 def cmd_batch(args: argparse.Namespace, api: Api) -> int:
+    if args.chunk < 1:
+        raise UsageError("batch: --chunk must be at least 1")
+    invocations, places = read_invocations(args.file)
     api.ensure_token(args)
-    invocations = read_invocations(args.file)
     responses: list[Any] = []
     failures = 0
+    stopped = None
     progress(0, len(invocations), 0)
-    for chunk in chunks(invocations, args.chunk):
-        answer = api.call(
-            "POST", "/v1/invoke/batch", {"invocations": chunk, "concurrency": args.concurrency}
-        )
+    for start in range(0, len(invocations), args.chunk):
+        chunk = invocations[start : start + args.chunk]
+        try:
+            answer = api.call(
+                "POST", "/v1/invoke/batch", {"invocations": chunk, "concurrency": args.concurrency}
+            )
+        except CliError as error:
+            place = refused_item(error, places[: start + len(chunk)], start)
+            stopped = f"batch stopped at {place}: {error}"
+            break
         responses += answer["responses"]
         failures += answer["failure_count"]
         progress(len(responses), len(invocations), failures)
     print(file=sys.stderr)
-    print(
-        json.dumps(
-            {
-                "responses": responses,
-                "total_count": len(responses),
-                "success_count": len(responses) - failures,
-                "failure_count": failures,
-            },
-            indent=2,
+    summary = {
+        "responses": responses,
+        "total_count": len(responses),
+        "success_count": len(responses) - failures,
+        "failure_count": failures,
+    }
+    if stopped:
+        summary |= {"not_run_count": len(invocations) - len(responses), "error": stopped}
+    print(json.dumps(summary, indent=2))
+    if stopped:
+        print(
+            f"fnproxy: {stopped} ({len(responses)} ran and are printed above, "
+            f"{len(invocations) - len(responses)} not run)",
+            file=sys.stderr,
         )
-    )
-    return 1 if failures else 0
+    return 1 if failures or stopped else 0
 
 
 def cmd_history(args: argparse.Namespace, api: Api) -> None:

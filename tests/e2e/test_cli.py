@@ -80,3 +80,35 @@ def test_help_documents_exit_codes(server):
     for args in ((), ("invoke",), ("batch",)):
         text = cli(server, *args, "--help").stdout
         assert "exit status:" in text and "success: false" in text
+
+
+def test_empty_batch_says_so_in_one_line(server, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    for args, stdin in (((str(empty),), None), (("-",), ""), (("-",), '{"invocations": []}')):
+        result = cli(server, "batch", *args, stdin=stdin)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+        assert "nothing to run" in result.stderr
+
+
+def test_a_refused_chunk_keeps_what_ran_and_names_the_line(server, tmp_path):
+    good = json.dumps({"target": {"provider": "local", "function": "echo"}, "payload": 1})
+    bad = json.dumps({"target": {"provider": "nowhere"}})
+    lines = [good] * 5 + [bad] + [good] * 2
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("\n".join(lines))
+    result = cli(server, "batch", str(batch), "--chunk", "3")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["total_count"] == 3 and summary["success_count"] == 3
+    assert summary["not_run_count"] == 5
+    assert f"batch stopped at line 6 of {batch}: HTTP 4" in result.stderr.strip().splitlines()[-1]
+
+
+def test_invalid_json_line_is_named_before_anything_runs(server, tmp_path):
+    batch = tmp_path / "broken.jsonl"
+    batch.write_text('{"target": {"provider": "local", "function": "echo"}}\n{"target": }\n')
+    result = cli(server, "batch", str(batch))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "invalid JSON" in result.stderr and "line 2" in result.stderr
