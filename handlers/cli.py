@@ -35,7 +35,8 @@ EXIT_CODES = """exit status:
   1    the invoked function failed (success: false), a batch had failures, or the server
        could not be reached or refused the request (the error is printed in one line)
   2    usage error: bad options, an unreadable or invalid payload or batch file, or a
-       batch with nothing to run (nothing is sent)"""
+       batch with nothing to run (nothing is sent)
+  130  interrupted (Ctrl-C)"""
 
 
 class CliError(Exception):
@@ -98,10 +99,25 @@ def read_payload(source: str | None) -> Any:
     return parse_json(text, where) if text.strip() else None
 
 
+DEFAULT_TIMEOUT_S = 120.0
+
+
+def positive_seconds(text: str) -> float:
+    """--timeout's type (argparse applies it to a string default too: FNPROXY_TIMEOUT)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
+
+
 class Api:
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.url = url.rstrip("/")
         self.token = token
+        self.timeout = timeout
 
     def call(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -112,14 +128,23 @@ class Api:
         for name, value in (headers or {}).items():
             request.add_header(name, value)
         try:
-            with urllib.request.urlopen(request) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
+        except TimeoutError:
+            raise self.timed_out() from None
         except urllib.error.HTTPError as error:
             raw = error.read()
             raise CliError(f"HTTP {error.code}: {raw.decode('utf-8', 'replace')}") from None
         except urllib.error.URLError as error:
+            if isinstance(error.reason, TimeoutError):
+                raise self.timed_out() from None
             raise CliError(f"cannot reach fnproxy at {self.url}: {error.reason}") from None
         return json.loads(raw) if raw else None
+
+    def timed_out(self) -> CliError:
+        return CliError(
+            f"no answer from fnproxy at {self.url} within {self.timeout:g} s (--timeout)"
+        )
 
     def ensure_token(self, args: argparse.Namespace) -> None:
         if not self.token:
@@ -140,7 +165,7 @@ def fetch_token(api: Api, args: argparse.Namespace) -> dict[str, Any]:
         body = {"client_id": args.client_id, "client_secret": args.client_secret or ""}
     else:
         body = {"api_key": getattr(args, "api_key", None) or module_key()}
-    return Api(api.url, None).call("POST", "/v1/auth/token", body)
+    return Api(api.url, None, api.timeout).call("POST", "/v1/auth/token", body)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -174,8 +199,8 @@ def cmd_token(args: argparse.Namespace, api: Api) -> None:
 
 def invocation_body(args: argparse.Namespace, payload: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"payload": payload, "mode": args.mode}
-    if args.timeout:
-        body["timeout_s"] = args.timeout
+    if args.function_timeout:
+        body["timeout_s"] = args.function_timeout
     if args.session:
         body["session_id"] = args.session
     return body
@@ -228,7 +253,15 @@ def read_invocations(source: str) -> tuple[list[dict[str, Any]], list[str]]:
     return items, places
 
 
-def progress(done: int, total: int, failures: int) -> None:
+def progress(done: int, total: int, failures: int, final: bool = False) -> None:
+    """A bar redrawn with \\r on a terminal; elsewhere (a file, a pipe) one summary line."""
+    if not sys.stderr.isatty():
+        if final:
+            print(f"batch: {done}/{total} ran ({failures} failed)", file=sys.stderr)
+        return
+    if final:
+        print(file=sys.stderr)
+        return
     width = 30
     filled = width * done // total
     bar = "#" * filled + "-" * (width - filled)
@@ -265,7 +298,7 @@ def cmd_batch(args: argparse.Namespace, api: Api) -> int:
         responses += answer["responses"]
         failures += answer["failure_count"]
         progress(len(responses), len(invocations), failures)
-    print(file=sys.stderr)
+    progress(len(responses), len(invocations), failures, final=True)
     summary = {
         "responses": responses,
         "total_count": len(responses),
@@ -331,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--client-id", help="client credentials instead of the module key")
         sub.add_argument("--client-secret", default=os.environ.get("FNPROXY_CLIENT_SECRET"))
         sub.add_argument("--api-key", help="the module secret key (default: MODULE_SECRET_KEY)")
+        sub.add_argument(
+            "--timeout",
+            type=positive_seconds,
+            default=os.environ.get("FNPROXY_TIMEOUT") or DEFAULT_TIMEOUT_S,
+            help="seconds to wait for each answer from fnproxy (FNPROXY_TIMEOUT, "
+            f"default {DEFAULT_TIMEOUT_S:g})",
+        )
         return sub
 
     token = client("token", "get a bearer token")
@@ -347,11 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("-p", "--payload", help=PAYLOAD_HELP)
     invoke.add_argument("-m", "--mode", choices=["sync", "async", "dry_run"], default="sync")
-    invoke.add_argument("--timeout", type=float, help="seconds")
+    invoke.add_argument(
+        "--function-timeout",
+        type=float,
+        help="seconds the server gives the function (FUNCTION_TIMEOUT by default); "
+        "keep --timeout above it",
+    )
     invoke.add_argument("--session", help="session id to thread through the call")
     invoke.add_argument("--idempotency-key", help="replays the first execution on repeat")
 
-    batch = client("batch", "invoke many functions, with a progress bar")
+    batch = client(
+        "batch", "invoke many functions, with a progress bar (a summary line when not a terminal)"
+    )
     batch.add_argument(
         "file", help='JSON {"invocations": [...]}, a JSON list, or JSON lines; - for stdin'
     )
@@ -374,13 +421,17 @@ def main(argv: list[str] | None = None) -> int:
             cmd_serve(args)
             return 0
         settings = load_settings()
-        api = Api(args.url or f"http://{settings.rest_host}:{settings.rest_port}", args.token)
+        url = args.url or f"http://{settings.rest_host}:{settings.rest_port}"
+        api = Api(url, args.token, args.timeout)
         status = {
             "token": cmd_token,
             "invoke": cmd_invoke,
             "batch": cmd_batch,
             "history": cmd_history,
         }[args.command](args, api)
+    except KeyboardInterrupt:
+        print("fnproxy: interrupted", file=sys.stderr)
+        return 130
     except CliError as error:
         print(f"fnproxy: {error}", file=sys.stderr)
         return error.status

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
+import subprocess
+import time
 
 import pytest
 
-from tests.e2e.test_serve import cli, post, server  # noqa: F401  (the live server fixture)
+from tests.e2e.test_serve import FNPROXY, cli, post, server  # noqa: F401  (the live server fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -112,3 +115,26 @@ def test_invalid_json_line_is_named_before_anything_runs(server, tmp_path):
     result = cli(server, "batch", str(batch))
     assert result.returncode == 2 and result.stdout == ""
     assert "invalid JSON" in result.stderr and "line 2" in result.stderr
+
+
+def test_ctrl_c_exits_130_in_one_line(server):
+    process = subprocess.Popen(
+        [FNPROXY, "invoke", "local:slow", "-p", '{"seconds": 5}', "--url", server["url"]],
+        env=server["env"],
+        cwd=server["data_dir"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 130 and err == "fnproxy: interrupted\n" and out == ""
+
+
+def test_client_timeout_ends_a_long_call(server):
+    started = time.monotonic()
+    result = cli(server, "invoke", "local:slow", "-p", '{"seconds": 4}', "--timeout", "1")
+    assert time.monotonic() - started < 3.5
+    assert result.returncode == 1 and "within 1 s (--timeout)" in result.stderr
+    assert "Traceback" not in result.stderr

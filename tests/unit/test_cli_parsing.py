@@ -38,3 +38,36 @@ def test_main_exits_2_on_a_bad_inline_payload(capsys):
     assert cli.main(["invoke", "local:echo", "-p", "{oops", "--token", "t"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fnproxy: payload: invalid JSON at line 1") and len(err.splitlines()) == 1
+
+
+def test_progress_writes_no_carriage_returns_when_stderr_is_not_a_terminal(capsys):
+    cli.progress(0, 7, 0)
+    cli.progress(3, 7, 1)
+    cli.progress(7, 7, 1, final=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and err == "batch: 7/7 ran (1 failed)\n"
+
+
+def test_timeout_option_and_its_environment_variable(monkeypatch):
+    assert cli.build_parser().parse_args(["token"]).timeout == cli.DEFAULT_TIMEOUT_S
+    assert cli.build_parser().parse_args(["token", "--timeout", "2.5"]).timeout == 2.5
+    monkeypatch.setenv("FNPROXY_TIMEOUT", "7")
+    assert cli.build_parser().parse_args(["token"]).timeout == 7.0
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(["token", "--timeout", "0"])
+    assert exited.value.code == 2
+
+
+def test_a_hung_server_times_out_in_one_line(capsys):
+    import socket
+
+    with socket.socket() as listener:  # accepts (backlog) but never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        status = cli.main(["history", "--url", url, "--token", "t", "--timeout", "0.5"])
+    err = capsys.readouterr().err
+    assert (
+        status == 1
+        and err == f"fnproxy: no answer from fnproxy at {url} within 0.5 s (--timeout)\n"
+    )
