@@ -104,8 +104,10 @@ class ClientCreate(_Body):
     )
 
 
-class InvokeRequest(_Body):
-    target: Target
+class _InvocationOptions(_Body):
+    """What an invocation asks besides its target: the same for a target named in the body
+    (`InvokeRequest`) and for a registered function named in the path (`NamedInvokeRequest`)."""
+
     payload: Any = None
     mode: Literal["sync", "async", "dry_run"] = "sync"
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
@@ -115,6 +117,10 @@ class InvokeRequest(_Body):
 
     _callback = field_validator("callback_url")(_callback_when_async)
     _session = field_validator("session_id")(_session_with_object)
+
+
+class InvokeRequest(_InvocationOptions):
+    target: Target
 
     model_config = ConfigDict(
         extra="forbid",
@@ -219,17 +225,7 @@ class CanarySplit(_Body):
     )
 
 
-class NamedInvokeRequest(_Body):
-    payload: Any = None
-    mode: Literal["sync", "async", "dry_run"] = "sync"
-    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
-    session_id: str | None = Field(default=None, min_length=1, max_length=64)
-    callback_url: HttpUrlText | None = None
-    """Async invocations only."""
-
-    _callback = field_validator("callback_url")(_callback_when_async)
-    _session = field_validator("session_id")(_session_with_object)
-
+class NamedInvokeRequest(_InvocationOptions):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
