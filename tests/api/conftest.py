@@ -34,8 +34,14 @@ def api_settings(data_dir: Path, **overrides: str):
 
 
 @pytest.fixture
-async def services(tmp_path):
-    built = build_services(api_settings(tmp_path))
+def setting_overrides() -> dict[str, str]:
+    """Settings a test module changes for its `services` (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+async def services(tmp_path, setting_overrides):
+    built = build_services(api_settings(tmp_path, **setting_overrides))
     built.queue.start(built.worker.handle)
     yield built
     await built.close()

@@ -11,12 +11,9 @@ import asyncio
 import httpx
 import pytest
 
-from core.api.app import create_app
 from core.auth.principal import Principal
 from core.invoke.service import InvocationRequest
 from core.targets import LocalTarget
-from core.wiring import build_services
-from tests.api.conftest import api_settings, token_for
 
 CAP = 2
 PROBLEM = "application/problem+json"
@@ -25,23 +22,8 @@ SLOW = {"provider": "local", "function": "slow"}
 
 
 @pytest.fixture
-async def services(tmp_path):
-    built = build_services(api_settings(tmp_path, MAX_CONCURRENT_REQUESTS=str(CAP)))
-    built.queue.start(built.worker.handle)
-    yield built
-    await built.close()
-
-
-@pytest.fixture
-async def client(services):
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://fnproxy.test") as http:
-        yield http
-
-
-@pytest.fixture
-async def admin(client) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await token_for(client)}"}
+def setting_overrides() -> dict[str, str]:
+    return {"MAX_CONCURRENT_REQUESTS": str(CAP)}
 
 
 def slow_call(client: httpx.AsyncClient, admin: dict[str, str], seconds: float):
