@@ -184,3 +184,20 @@ def pubsub_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         _stop(server)
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen, log: Path, timeout_s: float = 20
+) -> None:
+    """Until `process` (a fnproxy serve) answers 200 on /health; its log in the failure."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"fnproxy exited: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"fnproxy did not become healthy: {log.read_text()}")

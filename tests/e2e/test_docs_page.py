@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.test_serve import FNPROXY, REPO, wait_until_healthy
+from tests.conftest import free_port, wait_until_healthy
+from tests.e2e.test_serve import FNPROXY, REPO
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")

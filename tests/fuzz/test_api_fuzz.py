@@ -28,7 +28,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_healthy
 
 pytestmark = pytest.mark.fuzz
 
@@ -144,7 +144,7 @@ def fuzz_server(tmp_path_factory):
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(url, process, log_path)
+        wait_until_healthy(url, process, log_path, timeout_s=30)
         yield {"url": url, "key": key, "log": log_path, "tmp": tmp}
     finally:
         process.terminate()
@@ -153,20 +153,6 @@ def fuzz_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"fnproxy exited:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"fnproxy did not become healthy:\n{log.read_text()}")
 
 
 def _get_json(url: str, data: dict | None = None) -> dict:
