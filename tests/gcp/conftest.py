@@ -11,6 +11,7 @@ import pytest
 from aiohttp import ClientSession, web
 
 from tests.fixtures.tls import write_loopback_certificate
+from tests.gcp.fixtures.functions_api import RecordedFunctionsApi
 from tests.gcp.fixtures.google_identity import GoogleIdentityServer
 from tests.gcp.secret_manager_server import SecretManagerServer
 
@@ -74,6 +75,16 @@ def tls_url(tls_front: str, loopback_certificate, monkeypatch) -> str:
 async def google_identity() -> AsyncIterator[GoogleIdentityServer]:
     """Google's token endpoint and metadata server (tests/gcp/fixtures/google_identity.py)."""
     server = GoogleIdentityServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def api(ff_url: str) -> AsyncIterator[RecordedFunctionsApi]:
+    """A fake Cloud Functions admin API that records each request (the functions are
+    functions-framework's)."""
+    server = RecordedFunctionsApi(ff_url)
     await server.start()
     yield server
     await server.stop()

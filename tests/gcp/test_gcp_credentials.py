@@ -52,14 +52,6 @@ IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 
 
 @pytest.fixture
-async def api(ff_url: str) -> AsyncIterator[RecordedFunctionsApi]:
-    server = RecordedFunctionsApi(ff_url)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def key_file(google_identity, tmp_path, monkeypatch) -> Path:
     """The key of `google_identity`'s service account in a file, and no other credentials:
     no GOOGLE_APPLICATION_CREDENTIALS, an empty gcloud configuration."""
@@ -130,6 +122,18 @@ async def use_the_admin_api(provider: GcpFunctionsProvider) -> None:
     assert [info.name for info in listed.items] == ["echo", "resize-image"]
     assert details.details["state"] == "ACTIVE"
     assert outcome.success and outcome.result == {"hello": "gen2"}
+
+
+def impersonating_provider(tmp_path: Path, api: RecordedFunctionsApi, key_file: Path):
+    """The wired provider whose key's account impersonates INVOKER, with ID tokens for
+    functions on 127.0.0.1."""
+    return wired_provider(
+        tmp_path,
+        api,
+        GCP_SERVICE_ACCOUNT_KEY=str(key_file),
+        GCP_SERVICE_ACCOUNT_EMAIL=INVOKER,
+        GCP_ID_TOKEN_AUDIENCES="127.0.0.1",
+    )
 
 
 def the_bearer_token(api: RecordedFunctionsApi) -> str:
@@ -217,13 +221,7 @@ async def test_impersonation_gives_the_admin_api_the_accounts_access_token(
 async def test_impersonation_gives_functions_the_accounts_id_token(
     iam, proxy, api, key_file, tls_url, tmp_path
 ):
-    provider = wired_provider(
-        tmp_path,
-        api,
-        GCP_SERVICE_ACCOUNT_KEY=str(key_file),
-        GCP_SERVICE_ACCOUNT_EMAIL=INVOKER,
-        GCP_ID_TOKEN_AUDIENCES="127.0.0.1",
-    )
+    provider = impersonating_provider(tmp_path, api, key_file)
 
     outcome = await provider.invoke(by_url(f"{tls_url}/headers"), None, call())
     again = await provider.invoke(by_url(f"{tls_url}/headers"), None, call())
@@ -241,13 +239,7 @@ async def test_impersonation_refused_by_iam_is_fnproxys_upstream_problem(
     iam, proxy, api, key_file, tls_url, tmp_path
 ):
     iam.token_creators.clear()  # the key's account lost the Token Creator role
-    provider = wired_provider(
-        tmp_path,
-        api,
-        GCP_SERVICE_ACCOUNT_KEY=str(key_file),
-        GCP_SERVICE_ACCOUNT_EMAIL=INVOKER,
-        GCP_ID_TOKEN_AUDIENCES="127.0.0.1",
-    )
+    provider = impersonating_provider(tmp_path, api, key_file)
 
     with pytest.raises(UpstreamUnavailable, match="access token.*impersonated"):
         await provider.list_functions(limit=2, cursor=None)

@@ -137,14 +137,6 @@ def audience_of(authorization: str) -> str:
 
 
 @pytest.fixture
-async def api(ff_url: str) -> AsyncIterator[RecordedFunctionsApi]:
-    server = RecordedFunctionsApi(ff_url)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def access() -> FakeAccessCredentials:
     return FakeAccessCredentials()
 
