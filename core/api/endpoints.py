@@ -192,15 +192,14 @@ class Endpoint:
     invalid_body_status: int = 422
     """The status of a JSON body that breaks the schema: 422, but 400 on the seed routes (the
     seeds answered their malformed bodies so; `core.api.compat._seed.seed_problem`)."""
-    operation_id: str = ""
-    """The OpenAPI operationId; the handler's name when empty."""
     problem_fields: Callable[[FnproxyError], FnproxyError] | None = None
     """Reshapes every error of this endpoint, the wrapper's own (401, 403, body) included:
     the seed routes add their old failure members this way."""
 
     @property
     def name(self) -> str:
-        return self.operation_id or self.handler.__name__
+        """The route's name and OpenAPI operationId: its handler's."""
+        return self.handler.__name__
 
 
 ANONYMOUS = Principal(subject="anonymous", scopes=frozenset(), token_id="")

@@ -35,11 +35,11 @@ from starlette.responses import Response
 
 from core import __version__
 from core.api.compat._seed import SeedHealth, read_body, seed_problem
-from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, QueryParam, Reply
+from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, QueryParam
 from core.api.problems import from_validation_error
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
-from core.api.routes.health import health_answer, sees_checks
+from core.api.routes.health import health_answer, sees_checks, unhealthy_reply
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.errors import FnproxyError, InvalidRequest
@@ -601,6 +601,6 @@ ENDPOINTS = [
         TAG,
         scope=OPTIONAL_TOKEN,
         response=GcpHealth,
-        replies={503: Reply("A port is failing", GcpHealth, ("Retry-After",))},
+        replies=unhealthy_reply(GcpHealth, "A port is failing"),
     ),
 ]

@@ -28,12 +28,11 @@ from core.api.endpoints import (
     Endpoint,
     Handler,
     QueryParam,
-    Reply,
     too_deep,
 )
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
-from core.api.routes.health import health_answer, sees_checks
+from core.api.routes.health import health_answer, sees_checks, unhealthy_reply
 from core.api.routes.invoke import unreached
 from core.config import Settings
 from core.errors import FnproxyError, FunctionFailed, InvalidRequest
@@ -505,7 +504,7 @@ ENDPOINTS = [
         "Health in the Lambda module's shape (status and version without a `read` token)",
         scope=OPTIONAL_TOKEN,
         response=LambdaHealth,
-        replies={503: Reply("The store is failing", LambdaHealth, ("Retry-After",))},
+        replies=unhealthy_reply(LambdaHealth, "The store is failing"),
     ),
     _endpoint(
         "POST",

@@ -36,7 +36,7 @@ from core.api.compat._seed import SeedHealth, read_body
 from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam, Reply
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
-from core.api.routes.health import health_answer, sees_checks
+from core.api.routes.health import health_answer, sees_checks, unhealthy_reply
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.api.views import StatsFigures
@@ -562,7 +562,7 @@ ENDPOINTS = [
         "Health in the OpenWhisk module's shape (status and version without a `read` token)",
         scope=OPTIONAL_TOKEN,
         response=OpenWhiskHealth,
-        replies={503: Reply("The store is failing", OpenWhiskHealth, ("Retry-After",))},
+        replies=unhealthy_reply(OpenWhiskHealth, "The store is failing"),
     ),
     _post(
         "/auth/token",

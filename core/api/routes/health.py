@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from core import __version__
@@ -30,6 +31,11 @@ def sees_checks(call: Call) -> bool:
 
 UNHEALTHY_RETRY_AFTER = "5"
 """Seconds a prober should wait after a 503: about one HEALTH_CACHE_S round of pings."""
+
+
+def unhealthy_reply(model: type[BaseModel], description: str) -> dict[int, Reply]:
+    """The 503 `health_answer` gives, as a route declares it: the same body, with Retry-After."""
+    return {503: Reply(description, model, ("Retry-After",))}
 
 
 def health_answer(body: dict[str, Any], healthy: bool) -> JSONResponse:
@@ -58,7 +64,6 @@ ENDPOINTS = [
         "health",
         scope=OPTIONAL_TOKEN,
         response=Health,
-        replies={503: Reply("A port is failing: the same body, status degraded", Health,
-                            ("Retry-After",))},
+        replies=unhealthy_reply(Health, "A port is failing: the same body, status degraded"),
     ),
 ]
