@@ -37,7 +37,7 @@ locals {
 }
 
 resource "google_cloudfunctions2_function" "api" {
-  # checkov:skip=CKV_GCP_124:The API is public on purpose (fnproxy authenticates callers with its own JWTs); var.api_ingress = ALLOW_INTERNAL_AND_GCLB puts it behind a load balancer instead.
+  # checkov:skip=CKV_GCP_124:The API is reached from the internet on purpose (callers authenticate with fnproxy's JWTs, and with IAM unless var.public_api); var.api_ingress = ALLOW_INTERNAL_AND_GCLB puts it behind a load balancer instead.
   project     = var.project_id
   location    = var.region
   name        = local.api_function_name
@@ -47,7 +47,7 @@ resource "google_cloudfunctions2_function" "api" {
   build_config {
     runtime         = var.runtime
     entry_point     = "http"
-    service_account = var.build_service_account
+    service_account = local.build_service_account
 
     source {
       storage_source {
@@ -77,8 +77,9 @@ resource "google_cloudfunctions2_function" "api" {
     }
   }
 
-  # The IAM the functions need from their first request on.
+  # The build's IAM, and the IAM the functions need from their first request on.
   depends_on = [
+    terraform_data.build_iam_propagation,
     google_project_iam_member.datastore_user,
     google_pubsub_topic_iam_member.publisher,
     google_secret_manager_secret_iam_member.accessor,
@@ -96,7 +97,7 @@ resource "google_cloudfunctions2_function" "worker" {
   build_config {
     runtime         = var.runtime
     entry_point     = "worker"
-    service_account = var.build_service_account
+    service_account = local.build_service_account
 
     source {
       storage_source {
@@ -139,8 +140,9 @@ resource "google_cloudfunctions2_function" "worker" {
     }
   }
 
-  # The IAM the functions need from their first request on.
+  # The build's IAM, and the IAM the functions need from their first request on.
   depends_on = [
+    terraform_data.build_iam_propagation,
     google_project_iam_member.datastore_user,
     google_pubsub_topic_iam_member.publisher,
     google_secret_manager_secret_iam_member.accessor,

@@ -8,6 +8,8 @@
 #            to the dead-letter topic (malformed messages).
 #   trigger  Eventarc's identity pushing the async topic to the worker: run.invoker on the
 #            worker's service only.
+#   build    Cloud Build's identity building both functions (unless var.build_service_account
+#            names another): build logs, the image in Artifact Registry, read the sources.
 #   Pub/Sub service agent (Google's): mints the trigger's OIDC tokens, forwards messages that
 #            exhausted their attempts to the dead-letter topic.
 
@@ -33,6 +35,84 @@ resource "google_service_account" "trigger" {
   display_name = "fnproxy worker trigger (Eventarc)"
 
   depends_on = [google_project_service.enabled]
+}
+
+# --- the functions' build ------------------------------------------------------------------
+# Cloud Functions builds each function with Cloud Build, as the build service account. Left
+# unset, that is the project's default one, which in a project created since mid-2024 is the
+# Compute Engine default service account: it has no role where the organisation policy
+# iam.automaticIamGrantsForDefaultServiceAccounts is enforced (the default for new
+# organisations), and it exists only once the Compute Engine API is enabled. So fnproxy builds
+# as its own account, with the roles Google documents for a custom build service account:
+# write the build logs, push the image to Artifact Registry (the gcf-artifacts repository the
+# service creates on the first build), and read the source (the copy the service keeps in its
+# gcf-v2-sources-<project number>-<region> bucket, and this module's bucket), limited by an
+# IAM condition to those two buckets.
+
+resource "google_service_account" "build" {
+  count = var.build_service_account == null ? 1 : 0
+
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-build"
+  display_name = "fnproxy functions build (Cloud Build)"
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  build_service_account = var.build_service_account != null ? var.build_service_account : google_service_account.build[0].id
+
+  # Project roles of fnproxy's own build account (none when var.build_service_account is given).
+  build_roles = var.build_service_account == null ? toset([
+    "roles/logging.logWriter",
+    "roles/artifactregistry.writer",
+  ]) : toset([])
+
+  build_source_buckets = [
+    google_storage_bucket.source.name,
+    "gcf-v2-sources-${data.google_project.this.number}-${var.region}",
+  ]
+}
+
+resource "google_project_iam_member" "build" {
+  for_each = local.build_roles
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.build[0].email}"
+}
+
+resource "google_project_iam_member" "build_source_reader" {
+  count = var.build_service_account == null ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.build[0].email}"
+
+  condition {
+    title       = "fnproxy-function-sources"
+    description = "Only the buckets holding fnproxy's function sources"
+    expression = join(" || ", [
+      for bucket in local.build_source_buckets :
+      "resource.name == \"projects/_/buckets/${bucket}\" || resource.name.startsWith(\"projects/_/buckets/${bucket}/\")"
+    ])
+  }
+}
+
+# IAM is eventually consistent: a build started right after its account got its roles can be
+# refused them. The functions wait 60 s once, when those grants are made (terraform_data and
+# local-exec are built in: no provider to add).
+resource "terraform_data" "build_iam_propagation" {
+  count = var.build_service_account == null ? 1 : 0
+
+  triggers_replace = concat(
+    [for grant in google_project_iam_member.build : grant.id],
+    google_project_iam_member.build_source_reader[*].id,
+  )
+
+  provisioner "local-exec" {
+    command = "sleep 60"
+  }
 }
 
 locals {

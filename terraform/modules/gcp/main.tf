@@ -4,15 +4,20 @@
 # firestore.tf (database, indexes and TTL from firestore_schema.json), pubsub.tf (topics and
 # the worker's dead-lettering), secrets.tf, iam.tf (service accounts, least privilege).
 
+# Read at plan time, so the Cloud Resource Manager API must be enabled before the first plan
+# (a prerequisite in docs/deploy.md section 5; enabling it below in the same apply is too late).
 data "google_project" "this" {
   project_id = var.project_id
 }
 
 locals {
+  # Not compute.googleapis.com: the functions are built by fnproxy's own build service account
+  # (iam.tf) and run as fnproxy's, never as the Compute Engine default service account.
   apis = [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",

@@ -77,6 +77,11 @@ output "worker_service_account" {
   value       = google_service_account.worker.email
 }
 
+output "build_service_account" {
+  description = "Service account Cloud Build builds both functions as (projects/P/serviceAccounts/EMAIL): gcloud functions deploy --build-service-account takes it."
+  value       = local.build_service_account
+}
+
 output "trigger_service_account" {
   description = "Email of the service account Eventarc pushes to the worker with."
   value       = google_service_account.trigger.email

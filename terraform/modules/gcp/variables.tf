@@ -32,7 +32,7 @@ variable "labels" {
 variable "enable_apis" {
   type        = bool
   default     = true
-  description = "Enable the Google APIs fnproxy needs (Cloud Functions, Cloud Run, Cloud Build, Artifact Registry, Eventarc, Pub/Sub, Firestore, Secret Manager, IAM, Storage). They are left enabled on destroy."
+  description = "Enable the Google APIs fnproxy needs (Cloud Functions, Cloud Run, Cloud Build, Artifact Registry, Eventarc, Pub/Sub, Firestore, Secret Manager, IAM, Storage, Cloud Resource Manager). They are left enabled on destroy. Cloud Resource Manager must be enabled before the first plan all the same (docs/deploy.md section 5)."
 }
 
 # --- the build artifact ---------------------------------------------------------------------
@@ -52,7 +52,7 @@ variable "runtime" {
 variable "build_service_account" {
   type        = string
   default     = null
-  description = "Service account Cloud Build uses to build the functions, as projects/P/serviceAccounts/EMAIL; null keeps the project's default build service account (it needs roles/logging.logWriter, roles/artifactregistry.writer and read access to the source bucket)."
+  description = "Service account Cloud Build builds the functions as, projects/P/serviceAccounts/EMAIL, with the roles a build needs already granted (roles/logging.logWriter, roles/artifactregistry.writer, roles/storage.objectViewer on the sources); null creates fnproxy's own, <name_prefix>-build, with those roles (iam.tf). Never the project's default build account: in a new project that is the Compute Engine default service account, without roles."
 }
 
 # --- the API function -----------------------------------------------------------------------
@@ -111,8 +111,8 @@ variable "api_ingress" {
 
 variable "public_api" {
   type        = bool
-  default     = true
-  description = "Grant roles/run.invoker to allUsers on the API's Cloud Run service, so callers without a Google identity can reach it. fnproxy authenticates every route but /health, /openapi.json and /docs itself (its own JWTs), so this is the normal setting; false leaves the API to callers with run.invoker (Google-signed ID tokens in X-Serverless-Authorization)."
+  default     = false
+  description = "Grant roles/run.invoker to allUsers on the API's Cloud Run service, so callers without a Google identity can reach it (fnproxy still authenticates every route but /health, /openapi.json and /docs with its own JWTs). Off by default: the domain-restricted-sharing organisation policy (iam.allowedPolicyMemberDomains), enforced in organisations created since 2024, refuses allUsers; set true only where it allows it. false leaves the API to callers with roles/run.invoker, who send a Google ID token in X-Serverless-Authorization beside fnproxy's own token."
 }
 
 # --- the worker function --------------------------------------------------------------------
@@ -256,8 +256,8 @@ variable "invocable_functions" {
 
 variable "allow_list_functions" {
   type        = bool
-  default     = true
-  description = "Grant roles/cloudfunctions.viewer on the PROJECT to both function service accounts, for GET /v1/providers/gcp_functions/functions (listing functions needs project-level cloudfunctions.functions.list: it cannot be granted per function). false grants the viewer role on each of invocable_functions only (enough to resolve a function's URL by name; listing answers 403)."
+  default     = false
+  description = "Grant roles/cloudfunctions.viewer on the PROJECT to both function service accounts, for GET /v1/providers/gcp_functions/functions (listing needs project-level cloudfunctions.functions.list: it cannot be granted per function). Off by default: that role shows every function of the project with its environment variables. false grants the viewer role on each of invocable_functions only (enough to resolve a function's URL by name; listing answers 403 forbidden)."
 }
 
 # --- settings passed to fnproxy -------------------------------------------------------------
