@@ -3,7 +3,6 @@ authentication from an `Authorization: Bearer <jwt>` header."""
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass, field
 
 from core.auth.clients import ClientService
@@ -54,12 +53,13 @@ class AuthService:
         return await self._grant(subject, client.scopes, client_id=client.client_id)
 
     async def token_for_api_key(self, api_key: str, *, source: str) -> TokenGrant:
-        """The seeds' grant: the module secret key itself buys an admin token. Failures are
-        throttled per `source` address only: a count for the one module key would let anyone
-        lock its holder out, and the key (64 characters at least) is beyond guessing."""
+        """The seeds' grant: the module secret key itself buys an admin token (a key this
+        instance does not know yet has the key ring read the keys again, as after a rotation).
+        Failures are throttled per `source` address only: a count for the one module key would
+        let anyone lock its holder out, and the key (64 characters at least) is beyond
+        guessing."""
         async with self._throttle.attempt(address_identity(source)):
-            key = await self._keyring.signing_key()
-            if not hmac.compare_digest(api_key.encode(), key.secret.encode()):
+            if not await self._keyring.is_current_secret(api_key):
                 raise Unauthorized("invalid api key")
         return await self._grant(MODULE_SUBJECT, [ADMIN])
 

@@ -2,7 +2,9 @@
 
 Claims: `iss`, `aud`, `sub`, `scope` (space-separated), `iat`, `exp`, `jti`, and `client_id`
 (RFC 9068) for a client's token; the header names the signing key in `kid`. Verification picks
-the key by `kid` among the current and previous keys and accepts nothing but HS256. Every
+the key by `kid` among the current and previous keys (an unknown kid has the key ring read the
+keys again first, rate-limited: a rotation this instance has not seen yet) and accepts nothing
+but HS256. Every
 rejection is an `Unauthorized` with a short detail that never quotes the token.
 """
 
@@ -83,7 +85,7 @@ class Tokens:
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("malformed token")
         kid = _header_kid(token.partition(".")[0])
-        key = (await self._keyring.verification_keys()).get(kid)
+        key = await self._keyring.verification_key(kid)
         if key is None:
             raise Unauthorized("unknown signing key")
         now = self._clock()

@@ -93,13 +93,14 @@ class AwsSecretsManagerSource:
         self._cache = SecretCache(cache_ttl_s, clock)
         self._executor = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="secretsmanager")
 
-    async def get(self, name: str, stage: Stage = "current") -> str | None:
-        """NAME's value at `stage`, from its referenced secret or else from the environment."""
+    async def get(self, name: str, stage: Stage = "current", *, fresh: bool = False) -> str | None:
+        """NAME's value at `stage`, from its referenced secret or else from the environment;
+        `fresh` asks Secrets Manager even when the cache holds the value."""
         reference = find_reference(self._environ, name)
         if reference is None:
             return self._environ.get(name if stage == "current" else f"{name}_PREVIOUS") or None
         version_stage = VERSION_STAGES[stage]
-        cached = self._cache.fresh((reference.secret_id, version_stage))
+        cached = None if fresh else self._cache.fresh((reference.secret_id, version_stage))
         if cached is None:
             cached = await self._in_thread(self._fetch, reference.secret_id, version_stage)
         return None if cached.value is None else reference.select(cached.value)

@@ -9,8 +9,9 @@ Stage = Literal["current", "previous"]
 
 
 class SecretSource(Protocol):
-    async def get(self, name: str, stage: Stage = "current") -> str | None:
-        """The secret's value, or None when it (or that stage) does not exist."""
+    async def get(self, name: str, stage: Stage = "current", *, fresh: bool = False) -> str | None:
+        """The secret's value, or None when it (or that stage) does not exist; `fresh` reads
+        it from where it lives, past any cache (and caches what it read)."""
 
     async def ping(self) -> None:
         """Raise if the source cannot be reached."""

@@ -118,13 +118,14 @@ class GcpSecretManagerSource:
         self._client_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="secretmanager")
 
-    async def get(self, name: str, stage: Stage = "current") -> str | None:
-        """NAME's value at `stage`, from its referenced secret or else from the environment."""
+    async def get(self, name: str, stage: Stage = "current", *, fresh: bool = False) -> str | None:
+        """NAME's value at `stage`, from its referenced secret or else from the environment;
+        `fresh` asks Secret Manager even when the cache holds the value."""
         reference = find_reference(self._environ, name)
         if reference is None:
             return self._environ.get(name if stage == "current" else f"{name}_PREVIOUS") or None
         secret = self._referenced_path(reference)
-        cached = self._cache.fresh((secret, stage))
+        cached = None if fresh else self._cache.fresh((secret, stage))
         if cached is None:
             cached = await self._in_thread(self._fetch, secret, stage)
         return None if cached.value is None else reference.select(cached.value)

@@ -9,7 +9,6 @@ import secrets
 import uuid
 
 import boto3
-import jwt
 import pytest
 
 from core.auth.keys import KeyRing, key_id
@@ -18,20 +17,18 @@ from core.config import ConfigError, load_settings
 from core.errors import ServiceUnavailable, Unauthorized
 from core.secrets.aws_secrets_manager import AwsSecretsManagerSource
 from core.secrets.references import resolve_setting_references
+from tests.rotation_support import (
+    CACHE_TTL_S,
+    FakeClock,
+    check_a_rotation_logs_nobody_out,
+    signed_with,
+)
 
 REGION = "us-east-1"
 NAME = "MODULE_SECRET_KEY"
 TTL_S = 60
 GET_SECRET_VALUE = "before-call.secrets-manager.GetSecretValue"
 BUILD_GET_SECRET_VALUE = "before-parameter-build.secrets-manager.GetSecretValue"
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CallLog:
@@ -268,8 +265,18 @@ async def test_key_rotation_signs_with_current_and_verifies_previous(admin, make
         await tokens.verify(token_c)
 
 
-def signed_with(token: str) -> str:
-    return jwt.get_unverified_header(token)["kid"]
+async def test_a_stale_instance_takes_a_rotated_in_key_without_waiting_for_the_ttl(
+    admin, make_source, session, clock
+):
+    calls = CallLog(session)
+    secret, _ = create_secret(admin, new_key())
+
+    await check_a_rotation_logs_nobody_out(
+        lambda: make_source({f"{NAME}_SECRET": secret}, cache_ttl_s=CACHE_TTL_S),
+        lambda key: rotate(admin, secret, key),
+        lambda: len(calls.calls),
+        clock,
+    )
 
 
 def test_setting_references_resolve_at_cold_start(admin, make_source):

@@ -11,7 +11,6 @@ import secrets
 import uuid
 
 import grpc
-import jwt
 import pytest
 
 from core.auth.keys import KeyRing, key_id
@@ -21,18 +20,16 @@ from core.errors import ServiceUnavailable, Unauthorized
 from core.secrets.gcp_secret_manager import GcpSecretManagerSource
 from core.secrets.references import resolve_setting_references
 from tests.conftest import GCP_PROJECT
+from tests.rotation_support import (
+    CACHE_TTL_S,
+    FakeClock,
+    check_a_rotation_logs_nobody_out,
+    signed_with,
+)
 
 NAME = "MODULE_SECRET_KEY"
 TTL_S = 60
 LIST, ACCESS, GET = "ListSecretVersions", "AccessSecretVersion", "GetSecret"
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def new_key() -> str:
@@ -288,8 +285,17 @@ async def test_key_rotation_signs_with_current_and_verifies_previous_until_disab
     assert (await tokens.verify(token_b)).subject == "module"
 
 
-def signed_with(token: str) -> str:
-    return jwt.get_unverified_header(token)["kid"]
+async def test_a_stale_instance_takes_a_rotated_in_key_without_waiting_for_the_ttl(
+    admin, make_source, secret_manager, clock
+):
+    secret = create_secret(admin, new_key())
+
+    await check_a_rotation_logs_nobody_out(
+        lambda: make_source({f"{NAME}_SECRET": secret}, cache_ttl_s=CACHE_TTL_S),
+        lambda key: add_version(admin, secret, key),
+        lambda: len(reads_of(secret_manager, secret)),
+        clock,
+    )
 
 
 def test_setting_references_resolve_at_cold_start(admin, make_source, secret_manager):

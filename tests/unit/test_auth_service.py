@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from core.auth.clients import ClientService, hash_secret
-from core.auth.keys import KeyRing
+from core.auth.keys import KeyRing, key_id
 from core.auth.service import AuthService, TokenGrant
 from core.auth.throttle import TokenThrottle
 from core.auth.tokens import Tokens
@@ -18,9 +18,11 @@ from core.config import Settings
 from core.errors import NotFound, Unauthorized, ValidationFailed
 from core.models import Client
 from core.secrets.env import EnvSecretSource
+from tests.rotation_support import FakeClock
 from tests.unit.test_token_throttle import InMemoryCounters
 
 MODULE_KEY = secrets.token_urlsafe(48)
+NEW_KEY = secrets.token_urlsafe(48)
 SOURCE = "198.51.100.7"
 
 
@@ -58,13 +60,16 @@ def clients(repo: InMemoryClients) -> ClientService:
     return ClientService(repo, clock=lambda: 1234.5)
 
 
-@pytest.fixture
-def auth(clients: ClientService) -> AuthService:
+def auth_over(keyring: KeyRing, clients: ClientService) -> AuthService:
     settings = Settings(jwt_issuer="fnproxy-test", jwt_audience="fnproxy-api", token_ttl_s=900)
-    keyring = KeyRing(EnvSecretSource({"MODULE_SECRET_KEY": MODULE_KEY}))
     tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     throttle = TokenThrottle(InMemoryCounters(), max_failures=100, window_s=300)
     return AuthService(tokens, keyring, clients, throttle, settings)
+
+
+@pytest.fixture
+def auth(clients: ClientService) -> AuthService:
+    return auth_over(KeyRing(EnvSecretSource({"MODULE_SECRET_KEY": MODULE_KEY})), clients)
 
 
 # --- clients ------------------------------------------------------------------------------------
@@ -229,3 +234,19 @@ async def test_bearer_header_errors(auth: AuthService, header: str | None, detai
 async def test_bearer_scheme_is_case_insensitive(auth: AuthService, scheme: str) -> None:
     grant = await auth.token_for_api_key(MODULE_KEY, source=SOURCE)
     assert (await auth.authenticate(f"  {scheme}  {grant.access_token} ")).subject == "module"
+
+
+async def test_a_rotated_in_api_key_is_taken_before_the_cache_expires(
+    clients: ClientService,
+) -> None:
+    values, clock = {"MODULE_SECRET_KEY": MODULE_KEY}, FakeClock()
+    auth = auth_over(KeyRing(EnvSecretSource(values), cache_ttl_s=300, clock=clock), clients)
+    await auth.token_for_api_key(MODULE_KEY, source=SOURCE)  # the keys are cached from here
+    clock.now += 60
+
+    values["MODULE_SECRET_KEY"], values["MODULE_SECRET_KEY_PREVIOUS"] = NEW_KEY, MODULE_KEY
+
+    grant = await auth.token_for_api_key(NEW_KEY, source=SOURCE)
+    assert jwt.get_unverified_header(grant.access_token)["kid"] == key_id(NEW_KEY)
+    with pytest.raises(Unauthorized, match="^invalid api key$"):  # the old key buys nothing
+        await auth.token_for_api_key(MODULE_KEY, source=SOURCE)

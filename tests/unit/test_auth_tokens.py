@@ -16,20 +16,19 @@ from core.auth.principal import Principal
 from core.auth.tokens import Tokens, VerifiedTokens
 from core.errors import ServiceUnavailable, Unauthorized
 from core.secrets.env import EnvSecretSource
+from tests.rotation_support import (
+    RECHECK_S,
+    FakeClock,
+    check_a_rotation_logs_nobody_out,
+    instance_tokens,
+    stranger_token,
+)
 
 NAME = "MODULE_SECRET_KEY"
 
 
 def new_key() -> str:
     return secrets.token_urlsafe(48)
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_tokens(values: dict[str, str], token_clock=time.time, **keyring_options) -> Tokens:
@@ -228,7 +227,7 @@ class CountingSource:
         self.inner = EnvSecretSource(values)
         self.reads = 0
 
-    async def get(self, name: str, stage: str = "current") -> str | None:
+    async def get(self, name: str, stage: str = "current", *, fresh: bool = False) -> str | None:
         self.reads += 1
         await asyncio.sleep(0)
         return await self.inner.get(name, stage)
@@ -238,7 +237,7 @@ class CountingSource:
 
 
 class FailingSource:
-    async def get(self, name: str, stage: str = "current") -> str | None:
+    async def get(self, name: str, stage: str = "current", *, fresh: bool = False) -> str | None:
         raise ConnectionError("secret manager down")
 
     async def ping(self) -> None:
@@ -339,3 +338,77 @@ async def test_a_verified_token_stops_working_when_its_key_is_retired(key):
     keyring_clock.now += 11
     with pytest.raises(Unauthorized, match="unknown signing key"):
         await tokens.verify(token)
+
+
+# --- an unknown key after a rotation ------------------------------------------------------------
+
+
+async def test_a_rotation_logs_nobody_out() -> None:
+    values = {NAME: new_key()}
+    sources: list[CountingSource] = []
+
+    def new_source() -> CountingSource:
+        sources.append(CountingSource(values))
+        return sources[-1]
+
+    def rotate(key: str) -> None:
+        values[f"{NAME}_PREVIOUS"], values[NAME] = values[NAME], key
+
+    def reads() -> int:
+        return sum(source.reads for source in sources)
+
+    await check_a_rotation_logs_nobody_out(new_source, rotate, reads, FakeClock())
+
+
+async def test_unknown_kids_read_the_keys_at_most_once_per_interval() -> None:
+    source, clock = CountingSource({NAME: new_key()}), FakeClock()
+    tokens = instance_tokens(source, clock)
+    await tokens.verify((await tokens.issue("module", ["admin"], 60))[0])
+    assert source.reads == 2  # current and previous
+    clock.now += RECHECK_S
+
+    burst = [stranger_token() for _ in range(50)]
+    answers = await asyncio.gather(*(rejection(tokens, t) for t in burst))
+    assert set(answers) == {"unknown signing key"}
+    assert source.reads == 4  # one read again for the whole burst
+
+    clock.now += RECHECK_S - 0.001
+    await rejection(tokens, stranger_token())
+    assert source.reads == 4  # still within the interval
+    clock.now += 0.001
+    await rejection(tokens, stranger_token())
+    assert source.reads == 6
+
+
+async def test_a_fresh_read_within_the_interval_counts_as_the_check() -> None:
+    source, clock = CountingSource({NAME: new_key()}), FakeClock()
+    tokens = instance_tokens(source, clock)
+
+    assert await rejection(tokens, stranger_token()) == "unknown signing key"
+    assert source.reads == 2  # the first read just happened: no second one for the stranger
+
+
+class FlakySource(CountingSource):
+    """Answers until `down` is set, then fails as an unreachable secret manager does."""
+
+    down = False
+
+    async def get(self, name: str, stage: str = "current", *, fresh: bool = False) -> str | None:
+        if self.down:
+            self.reads += 1
+            raise ConnectionError("secret manager down")
+        return await super().get(name, stage, fresh=fresh)
+
+
+async def test_a_failing_read_again_keeps_the_held_keys_and_its_interval() -> None:
+    key = new_key()
+    source, clock = FlakySource({NAME: key}), FakeClock()
+    tokens = instance_tokens(source, clock)
+    token, _ = await tokens.issue("module", ["admin"], 600)
+    clock.now += RECHECK_S
+    source.down, reads = True, source.reads
+
+    for _ in range(5):
+        assert await rejection(tokens, stranger_token()) == "unknown signing key"
+    assert source.reads == reads + 1  # one failed attempt, not one per request
+    assert (await tokens.verify(token)).subject == "module"  # the held key still verifies
