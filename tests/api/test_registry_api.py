@@ -510,13 +510,15 @@ async def test_canary_splits_invocations_by_weight(client, admin, services, monk
     assert put.json()["active_version"] == 1
     # chance * 100 < weight runs the canary: 0.0 and 0.2499 do, 0.25 and 0.99 do not.
     monkeypatch.setattr(services.registry, "_chance", sequence(0.0, 0.25, 0.2499, 0.99))
-    ran = [
-        (await invoke(client, admin, "fn", {"name": "c"})).json()["function_version"]
-        for _ in range(8)
-    ]
-    assert ran == [2, 1, 2, 1, 2, 1, 2, 1]
-    logged = (await client.get("/v1/functions/fn/executions", headers=admin)).json()
-    assert [e["version"] for e in logged["executions"]] == list(reversed(ran))
+    answers = [(await invoke(client, admin, "fn", {"name": "c"})).json() for _ in range(8)]
+    assert [answer["function_version"] for answer in answers] == [2, 1, 2, 1, 2, 1, 2, 1]
+    # The log records each execution with the version it ran. Its order is the ids' order
+    # (newest first), which is the invocations' order only to the millisecond.
+    logged = (await client.get("/v1/functions/fn/executions", headers=admin)).json()["executions"]
+    ran = {answer["execution_id"]: answer["function_version"] for answer in answers}
+    assert {entry["execution_id"]: entry["version"] for entry in logged} == ran
+    ids = [entry["execution_id"] for entry in logged]
+    assert len(ids) == len(ran) and ids == sorted(ids, reverse=True)
     # A pinned version ignores the split.
     monkeypatch.setattr(services.registry, "_chance", sequence(0.0))
     pinned = await invoke(client, admin, "fn", {}, params={"version": 1})
