@@ -1,13 +1,15 @@
-"""The `fnproxy` command: serve, token, invoke, batch, history.
+"""The `fnproxy` command: serve, token, invoke, batch, history, clients bootstrap.
 
-Every command but `serve` talks to a running fnproxy over HTTP: `--url` (or FNPROXY_URL,
-default http://REST_HOST:REST_PORT) with `--token` (or FNPROXY_TOKEN); without a token, one is
-fetched with the module secret key (locally, the generated one in the data folder).
+`token`, `invoke`, `batch` and `history` talk to a running fnproxy over HTTP: `--url` (or
+FNPROXY_URL, default http://REST_HOST:REST_PORT) with `--token` (or FNPROXY_TOKEN); without a
+token, one is fetched with the module secret key (locally, the generated one in the data folder).
+`clients bootstrap` writes a client straight into the deployment's store instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -17,9 +19,22 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.config import GENERATED_KEY_FILE, ConfigError, ensure_local_secret_key, load_settings
+from core.auth.scopes import ADMIN
+from core.config import (
+    GENERATED_KEY_FILE,
+    PLATFORM_DEFAULTS,
+    PLATFORMS,
+    ConfigError,
+    Settings,
+    ensure_local_secret_key,
+    load_settings,
+)
+from core.errors import FnproxyError, ValidationFailed
+
+if TYPE_CHECKING:
+    from core.models import Client
 
 TARGET_FIELDS = {
     "local": "function",
@@ -337,6 +352,93 @@ def cmd_history(args: argparse.Namespace, api: Api) -> None:
         print(f"(more: fnproxy history {again} --cursor {cursor})", file=sys.stderr)
 
 
+BOOTSTRAP_HELP = """Create an API client straight in the deployment's store and print its id
+and secret, shown this once (the store keeps a hash of the secret). It needs no running fnproxy
+and no signing key, only credentials that may write to the store (the cloud CLI's own): the way
+to create the first admin client. The store is the one the function uses, found by the same
+settings, from the environment (or .env) or the flags: the platform's store or STORE_BACKEND;
+FNPROXY_TABLE and AWS_REGION (DynamoDB, AWS_ENDPOINT_URL for an emulator); GCP_PROJECT_ID,
+FIRESTORE_DATABASE and FIRESTORE_COLLECTION_PREFIX (Firestore); FNPROXY_DATA_DIR or SQLITE_PATH
+(SQLite)."""
+STORE_OPTIONS = {
+    "platform": ("FNPROXY_PLATFORM", "the platform, whose store is used"),
+    "store": ("STORE_BACKEND", "the store, when not the platform's"),
+    "table": ("FNPROXY_TABLE", "the DynamoDB table"),
+    "region": ("AWS_REGION", "the DynamoDB table's region"),
+    "project": ("GCP_PROJECT_ID", "the Firestore database's project"),
+    "database": ("FIRESTORE_DATABASE", "the Firestore database"),
+    "prefix": ("FIRESTORE_COLLECTION_PREFIX", "the prefix of fnproxy's Firestore collections"),
+}
+"""Flag -> (the setting it overrides, its help)."""
+STORE_CHOICES = {
+    "platform": PLATFORMS,
+    "store": tuple(sorted({column["store"] for column in PLATFORM_DEFAULTS.values()})),
+}
+BOOTSTRAP_CREATOR = "cli"
+"""`created_by` of a client the CLI wrote into the store."""
+
+
+def store_settings(args: argparse.Namespace) -> Settings:
+    """The settings as the environment (and .env) has them, the store flags given over them."""
+    given = {
+        variable: value
+        for option, (variable, _) in STORE_OPTIONS.items()
+        if (value := getattr(args, option)) is not None
+    }
+    return load_settings({**os.environ, **given})
+
+
+async def create_client_in_store(
+    settings: Settings, name: str, scopes: list[str]
+) -> tuple[Client, str]:
+    """A client created by the client service in the settings' store, and its secret."""
+    from core.auth.clients import ClientService
+    from core.wiring import build_store
+
+    store = build_store(settings)
+    try:
+        return await ClientService(store.clients).create(name, scopes, BOOTSTRAP_CREATOR)
+    finally:
+        await store.close()
+
+
+def cmd_clients_bootstrap(args: argparse.Namespace) -> None:
+    settings = store_settings(args)
+    scopes = args.scope or [ADMIN]
+    try:
+        client, secret = asyncio.run(create_client_in_store(settings, args.name, scopes))
+    except ValidationFailed as error:  # the client service's rules, as POST /v1/clients has them
+        raise UsageError(f"clients bootstrap: {error.detail}") from None
+    created = {"client_id": client.client_id, "name": client.name, "scopes": client.scopes}
+    print(json.dumps(created | {"client_secret": secret}, indent=2))
+    store = settings.backend_for("store")
+    print(
+        f"fnproxy: client created in the {store} store; its secret is shown this once",
+        file=sys.stderr,
+    )
+
+
+def add_clients_commands(commands: Any) -> None:
+    clients = commands.add_parser("clients", help="API clients, in the deployment's store")
+    actions = clients.add_subparsers(dest="clients_command", required=True)
+    bootstrap = actions.add_parser(
+        "bootstrap",
+        help="create a client (the first admin) straight in the store",
+        description=BOOTSTRAP_HELP,
+    )
+    bootstrap.add_argument("--name", required=True, help="the client's name")
+    bootstrap.add_argument(
+        "--scope",
+        action="append",
+        help="a scope of the client (admin, read, invoke, invoke:GLOB); repeat for more "
+        "(default: admin)",
+    )
+    for option, (variable, help_text) in STORE_OPTIONS.items():
+        bootstrap.add_argument(
+            f"--{option}", choices=STORE_CHOICES.get(option), help=f"{help_text} ({variable})"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fnproxy",
@@ -411,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--status")
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--cursor", help="the next page: the value printed after (more: ...)")
+    add_clients_commands(commands)
     return parser
 
 
@@ -419,6 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             cmd_serve(args)
+            return 0
+        if args.command == "clients":
+            cmd_clients_bootstrap(args)
             return 0
         settings = load_settings()
         url = args.url or f"http://{settings.rest_host}:{settings.rest_port}"
@@ -435,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"fnproxy: {error}", file=sys.stderr)
         return error.status
-    except (ConfigError, json.JSONDecodeError, OSError) as error:
+    except (ConfigError, FnproxyError, json.JSONDecodeError, OSError) as error:
         print(f"fnproxy: {error}", file=sys.stderr)
         return 1
     return status or 0
