@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,23 @@ def new_id() -> str:
     id: ids are unique, not secret - every record they name is access-checked."""
     millis = int(time.time() * 1000)
     return f"{millis:012x}{random.getrandbits(80):020x}"
+
+
+ID_CLOCK_AHEAD_S = 86400.0
+"""How far ahead of this instance's clock the clock of the instance that made an id may be."""
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def id_time(value: str) -> float:
+    """When `new_id` made the id `value` (epoch seconds). ValueError, saying why, for any
+    string `new_id` cannot have given: not 32 lowercase hex digits, or a clock later than this
+    instance's by more than ID_CLOCK_AHEAD_S (about 99% of uuid4 hex strings)."""
+    if not _ID.fullmatch(value):
+        raise ValueError("an fnproxy id is 32 lowercase hex digits")
+    created = int(value[:12], 16) / 1000
+    if created > time.time() + ID_CLOCK_AHEAD_S:
+        raise ValueError("not an fnproxy id: its clock (the first 12 hex digits) is in the future")
+    return created
 
 
 def id_floor(epoch: float) -> str:

@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import InvalidRequest
 from core.events.base import EVENT_TYPE_PREFIX, InvocationMessage
+from core.models import id_time
 from core.targets import Target
 
 MAX_TIMEOUT_S = 900.0
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-MAX_EXECUTION_ID_LENGTH = 64
 MAX_REASON_CHARS = 1000
 MAX_REPORTED_ERRORS = 5
 
@@ -75,8 +75,16 @@ class RequestedInvocation(BaseModel):
 class _ExecutionReference(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    execution_id: str = Field(min_length=1, max_length=MAX_EXECUTION_ID_LENGTH)
+    execution_id: str
     payload: Any = None
+
+    @field_validator("execution_id")
+    @classmethod
+    def _fnproxy_id(cls, execution_id: str) -> str:
+        """Only fnproxy makes execution references: another id can name no execution (and
+        the stores key records by its clock)."""
+        id_time(execution_id)
+        return execution_id
 
 
 QueueMessage = InvocationMessage | RequestedInvocation

@@ -259,7 +259,7 @@ def test_sqs_batch_names_only_the_records_that_failed(
     body = {"target": lambda_target(stack), "payload": {"batch": 1}, "mode": "async"}
     status, accepted = runtime.http(http_api_event("POST", "/v1/invoke", body, bearer))
     assert status == 202, accepted
-    unknown = {"execution_id": "f" * 32, "payload": None}  # not in the store (yet): retry it
+    unknown = {"execution_id": new_id(), "payload": None}  # not in the store (yet): retry it
     stack.client("sqs").send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(unknown))
     messages = stack.receive(stack.queue_url, count=2)
     assert len(messages) == 2

@@ -24,7 +24,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from core.config import ConfigError
-from core.models import Execution
+from core.models import Execution, new_id
 from core.store.firestore import FirestoreStore
 from core.wiring import build_services, load_gcp_settings
 from tests.conftest import GCP_PROJECT
@@ -313,7 +313,7 @@ async def test_a_malformed_message_is_recorded_and_acknowledged(
 async def test_a_failing_message_is_retried_then_recorded_when_dead_lettered(
     stack: GcpStack, client: httpx.AsyncClient, bearer: dict[str, str], worker: FunctionProcess
 ) -> None:
-    missing = uuid.uuid4().hex  # an execution reference the store does not have (yet)
+    missing = new_id()  # an execution reference the store does not have (yet)
     data = json.dumps({"execution_id": missing, "payload": None}).encode()
 
     def attempt(number: int) -> tuple[dict[str, str], bytes]:

@@ -36,7 +36,7 @@ def envelope(message: str, **overrides) -> str:
 
 
 def test_an_execution_reference_round_trips():
-    message = InvocationMessage("0190abc", {"a": [1, 2.5, None]})
+    message = InvocationMessage("0190f1c2a3b4c5d6e7f8a9b0c1d2e3f4", {"a": [1, 2.5, None]})
     assert decode_message(encode_message(message)) == message
 
 
@@ -69,9 +69,9 @@ def test_a_request_needs_only_a_target():
 
 
 def test_a_plain_body_keeps_the_queues_id_and_source():
-    received = read_message('{"execution_id": "e1"}', "sqs-id-1", QUEUE)
-    assert received.message == InvocationMessage("e1")
-    assert (received.message_id, received.source) == ("sqs-id-1", QUEUE)
+    received = read_message('{"execution_id": "0190f1c2a3b4c5d6e7f8a9b0c1d2e3f4"}', "q1", QUEUE)
+    assert received.message == InvocationMessage("0190f1c2a3b4c5d6e7f8a9b0c1d2e3f4")
+    assert (received.message_id, received.source) == ("q1", QUEUE)
 
 
 def test_an_sns_envelope_is_unwrapped_and_names_the_topic_and_its_message_id():
@@ -96,7 +96,7 @@ def test_an_sns_envelope_is_unwrapped_and_names_the_topic_and_its_message_id():
         ('{"execution_id": ""}', "invalid execution reference: execution_id:"),
         ('{"execution_id": 7}', "invalid execution reference: execution_id:"),
         (
-            '{"execution_id": "e1", "target": {"provider": "local", "function": "echo"}}',
+            '{"execution_id": "0190f1c2a3b4c5d6e7f8a9b0c1d2e3f4", "target": {"provider": "local"}}',
             "invalid execution reference: target: Extra inputs are not permitted",
         ),
         (
