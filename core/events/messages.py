@@ -40,6 +40,8 @@ class MalformedMessage(InvalidRequest):
 
     def __init__(self, reason: str, **extra: Any) -> None:
         super().__init__(_shorten(reason), **extra)
+        self.source: str | None = None
+        """Who sent the message, when the message says so itself (an SNS envelope's topic)."""
 
     @property
     def reason(self) -> str:
@@ -106,14 +108,20 @@ def encode_message(message: InvocationMessage) -> bytes:
 
 
 def read_message(body: str | bytes, message_id: str, source: str) -> ReceivedMessage:
-    """Decode a delivered body, unwrapping an SNS envelope; raises `MalformedMessage`."""
+    """Decode a delivered body, unwrapping an SNS envelope; raises `MalformedMessage`, whose
+    `source` is the envelope's topic when the body is an envelope naming one, malformed or
+    not."""
     document = _json_object(body)
-    if document.get("Type") is not None and "TopicArn" in document:
-        inner, topic_arn, sns_message_id = _unwrap_sns(document)
-        return ReceivedMessage(
-            decode_document(_json_object(inner)), sns_message_id, SNS_SOURCE_PREFIX + topic_arn
-        )
-    return ReceivedMessage(decode_document(document), message_id, source)
+    if document.get("Type") is None or "TopicArn" not in document:
+        return ReceivedMessage(decode_document(document), message_id, source)
+    topic_arn = document["TopicArn"]
+    sender = SNS_SOURCE_PREFIX + topic_arn if isinstance(topic_arn, str) and topic_arn else source
+    try:
+        inner, sns_message_id = _unwrap_sns(document)
+        return ReceivedMessage(decode_document(_json_object(inner)), sns_message_id, sender)
+    except MalformedMessage as malformed:
+        malformed.source = sender
+        raise
 
 
 def decode_message(body: str | bytes) -> QueueMessage:
@@ -145,8 +153,9 @@ def _json_object(body: str | bytes) -> dict[str, Any]:
     return document
 
 
-def _unwrap_sns(envelope: dict[str, Any]) -> tuple[str, str, str]:
-    """The message, topic ARN and message id of an SNS notification envelope."""
+def _unwrap_sns(envelope: dict[str, Any]) -> tuple[str, str]:
+    """The message and message id of an SNS notification envelope (checked: its topic ARN
+    too)."""
     kind = envelope.get("Type")
     if kind != "Notification":
         raise MalformedMessage(f"an SNS {kind} envelope, not a Notification")
@@ -154,7 +163,7 @@ def _unwrap_sns(envelope: dict[str, Any]) -> tuple[str, str, str]:
     message_id = envelope.get("MessageId")
     if not all(isinstance(value, str) and value for value in (message, topic_arn, message_id)):
         raise MalformedMessage("an SNS envelope needs string Message, TopicArn and MessageId")
-    return message, topic_arn, message_id
+    return message, message_id
 
 
 def _validated(model: type[BaseModel], document: dict[str, Any], kind: str) -> Any:

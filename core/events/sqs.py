@@ -230,7 +230,7 @@ class SqsDelivery:
         try:
             received = read_message(body, message_id, source)
         except MalformedMessage as malformed:
-            await self._reject(body, source, malformed)
+            await self._reject(body, malformed.source or source, malformed)
             return
         try:
             await self._worker.run_delivery(received, body, final, keep_alive)

@@ -235,6 +235,27 @@ async def test_a_request_published_to_sns_runs_once_even_when_delivered_twice(
     assert len(outcomes_of(events, execution.execution_id)) == 1
 
 
+async def test_a_malformed_message_in_an_sns_envelope_is_recorded_as_the_topics(
+    services, delivery, queues
+):
+    """Its caller is the topic whether the message inside is malformed or the envelope is."""
+    topic_arn = queues.sns.create_topic(Name=unique("requests"))["TopicArn"]
+    queues.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queues.arn)
+    queues.sns.publish(TopicArn=topic_arn, Message="not json")
+    [record] = queues.receive()
+    envelope = orjson.loads(record["body"])
+    queues.send(orjson.dumps({**envelope, "Type": "SubscriptionConfirmation"}).decode())
+    [confirmation] = [r for r in queues.receive() if r["messageId"] != record["messageId"]]
+
+    await delivery.handle_record(record)
+    await delivery.handle_record(confirmation)
+
+    executions = sorted(await every_execution(services), key=lambda e: e.error["message"])
+    assert [e.caller for e in executions] == [f"sns:{topic_arn}"] * 2
+    assert executions[0].error["message"].startswith("an SNS SubscriptionConfirmation envelope")
+    assert executions[1].error["message"].startswith("the body is not JSON")
+
+
 async def test_a_request_sent_to_the_queue_runs_as_the_queue_with_its_own_key(
     services, delivery, queues
 ):
