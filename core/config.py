@@ -8,6 +8,7 @@ start-up with a `ConfigError` whose message is one line naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -83,6 +84,24 @@ def _text(name: str, raw: str) -> str:
 def _names(name: str, raw: str) -> tuple[str, ...]:
     """A list separated by commas or white space (CIDRs, host globs, variable names)."""
     return tuple(part for part in raw.replace(",", " ").split() if part)
+
+
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def _base_path(name: str, raw: str) -> str:
+    """`/a/b` from `a/b`, `/a/b/` or `/a/b` (each segment of URL-safe characters); `/` is
+    no base path."""
+    path = raw.strip().strip("/")
+    if not path:
+        return ""
+    segments = path.split("/")
+    if not all(_PATH_SEGMENT.fullmatch(segment) for segment in segments):
+        raise ConfigError(
+            f"{name}: expected path segments of letters, digits and . _ ~ - (e.g. dev or "
+            f"v2/fnproxy), got {raw!r}"
+        )
+    return "/" + "/".join(segments)
 
 
 def _lambda_timeout(name: str, raw: str) -> float:
@@ -190,6 +209,10 @@ class Settings:
     async_max_receive_count: int = _setting("ASYNC_MAX_RECEIVE_COUNT", _positive_int, 3)
     secrets_cache_ttl_s: int = _setting("SECRETS_CACHE_TTL_S", _non_negative_int, 300)
     tracing: bool = _setting("FNPROXY_TRACING", _boolean, False)
+    api_gateway_base_path: str = _setting("API_GATEWAY_BASE_PATH", _base_path, "")
+    """What API Gateway puts before fnproxy's routes in the paths it passes on, taken off
+    before routing: an HTTP API's named stage (`dev`: rawPath /dev/v1/invoke) or a custom
+    domain's API mapping key. Empty for the $default stage and function URLs."""
 
     gcp_project_id: str = _setting("GCP_PROJECT_ID", _text, "")
     gcp_region: str = _setting("GCP_REGION", _text, "us-central1")

@@ -2,7 +2,8 @@
 
 - API Gateway events, REST (v1) and HTTP API (v2), and the function URL's requests (payload
   format 2.0 as HTTP API's: rawPath, rawQueryString, cookies, a base64 body) go to the app
-  through Mangum;
+  through Mangum, which first takes API_GATEWAY_BASE_PATH (an HTTP API's named stage, a custom
+  domain's mapping key) off the path;
 - SQS records (the async work queue) go to the worker, with partial batch failure reporting:
   the answer is `{"batchItemFailures": [...]}`, so SQS redelivers only the failed records;
 - SNS records (a worker subscribed to the topic directly) go to the same worker; a failure
@@ -120,7 +121,11 @@ class Dispatcher:
     def __init__(self, loop: asyncio.AbstractEventLoop, services: Services) -> None:
         self._loop = loop
         self._services = services
-        self._http = Mangum(create_app(services), lifespan="off")
+        self._http = Mangum(
+            create_app(services),
+            lifespan="off",
+            api_gateway_base_path=services.settings.api_gateway_base_path,
+        )
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
         kind = event_kind(event)

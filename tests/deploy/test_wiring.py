@@ -101,6 +101,8 @@ DEFAULTED = {
     "OPENWHISK_INSECURE": "OpenWhisk targets are optional (extra_environment)",
     "LAMBDA_FUNCTION_PREFIX": "default none: /lambda routes take names as given",
     "LAMBDA_TIMEOUT": "default 300 s, the Lambda module's own",
+    "API_GATEWAY_BASE_PATH": "default none: both AWS deployments serve the HTTP API's "
+    "$default stage (GCP has no API Gateway)",
 }
 AWS_SETTINGS = {
     "AWS_REGION": "AWS only",
