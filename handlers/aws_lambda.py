@@ -5,9 +5,12 @@
   through Mangum, which first takes API_GATEWAY_BASE_PATH (an HTTP API's named stage, a custom
   domain's mapping key) off the path;
 - SQS records (the async work queue) go to the worker, with partial batch failure reporting:
-  the answer is `{"batchItemFailures": [...]}`, so SQS redelivers only the failed records;
+  the answer is `{"batchItemFailures": [...]}`, so SQS redelivers only the failed records; a
+  batch whose every record failed raises instead, so the invocation counts in Lambda's Errors
+  metric (the worker-errors alarm) and SQS redelivers them all;
 - SNS records (a worker subscribed to the topic directly) go to the same worker; a failure
   raises, so Lambda retries the event and then hands it to the function's failure destination;
+- a failing SQS or SNS record is logged at ERROR with its message id and the exception;
 - anything else is refused with a clear error.
 
 The services are built once per container, on the first call (secret references resolved,
@@ -26,10 +29,11 @@ true.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +155,8 @@ class Dispatcher:
         handle_record = self._delivery.handle_record
 
         async def record_handler(record: Any) -> None:
-            await handle_record(record.raw_event)
+            with failure_logged(SQS_SOURCE, record.message_id):
+                await handle_record(record.raw_event)
 
         return async_process_partial_response(
             event=event,
@@ -162,7 +167,21 @@ class Dispatcher:
 
     async def _sns_records(self, event: dict[str, Any]) -> None:
         for record in event["Records"]:
-            await self._delivery.handle_sns_record(record)
+            with failure_logged(SNS_SOURCE, record["Sns"]["MessageId"]):
+                await self._delivery.handle_sns_record(record)
+
+
+@contextlib.contextmanager
+def failure_logged(event_source: str, message_id: str) -> Iterator[None]:
+    """A record's failure logged at ERROR, with its message id and the exception, then raised
+    on (its redelivery is the queue's or Lambda's)."""
+    try:
+        yield
+    except Exception:
+        logger.exception(
+            "the worker failed on %s message %s", event_source, message_id, message_id=message_id
+        )
+        raise
 
 
 def event_kind(event: Any) -> str:
@@ -186,8 +205,8 @@ def event_kind(event: Any) -> str:
 def loop_batch_processor(loop: asyncio.AbstractEventLoop) -> Any:
     """powertools' AsyncBatchProcessor for SQS that processes a batch on `loop`, the
     container's (outside Lambda, powertools would `asyncio.run` a loop of its own, which the
-    services bound to the container's loop cannot use). A batch whose every record failed is
-    answered like any other, naming them all, rather than raised as the function's error."""
+    services bound to the container's loop cannot use). A batch whose every record failed
+    raises powertools' BatchProcessingError: the function's error, which Lambda counts."""
     from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 
     class LoopBatchProcessor(AsyncBatchProcessor):
@@ -195,4 +214,4 @@ def loop_batch_processor(loop: asyncio.AbstractEventLoop) -> Any:
             processing = [self._async_process_record(record) for record in self.records]
             return list(loop.run_until_complete(asyncio.gather(*processing)))
 
-    return LoopBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return LoopBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=True)

@@ -8,6 +8,8 @@ across invocations), configured only by its environment."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import os
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 import handlers.aws_lambda as aws_lambda
 from core.config import ConfigError
@@ -31,6 +34,8 @@ from core.models import Execution, new_id
 from core.store.dynamodb import DynamoDBStore
 from core.wiring import build_services, load_aws_settings
 from tests.aws.aws_stack import (
+    ACCOUNT,
+    REGION,
     AwsStack,
     LambdaContext,
     create_stack,
@@ -49,6 +54,8 @@ REPO = Path(__file__).resolve().parents[2]
 EVENTS = Path(__file__).resolve().parent / "events"
 T = TypeVar("T")
 HANDLER_TIMEOUT_S = 60
+STAGE = "dev"
+"""The named stage of the HTTP API the handler is told of (API_GATEWAY_BASE_PATH)."""
 
 
 class LambdaRuntime:
@@ -92,7 +99,7 @@ def stack(moto_url: str) -> AwsStack:
 @pytest.fixture(scope="module")
 def runtime(stack: AwsStack) -> Iterator[LambdaRuntime]:
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in stack.environment().items():
+        for name, value in stack.environment(API_GATEWAY_BASE_PATH=STAGE).items():
             patch.setenv(name, value)
         patch.setattr(aws_lambda, "_container", None)
         lambda_runtime = LambdaRuntime()
@@ -254,7 +261,7 @@ def test_async_invocation_runs_through_sqs_worker(
 
 
 def test_sqs_batch_names_only_the_records_that_failed(
-    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str]
+    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str], lambda_logs: io.StringIO
 ) -> None:
     body = {"target": lambda_target(stack), "payload": {"batch": 1}, "mode": "async"}
     status, accepted = runtime.http(http_api_event("POST", "/v1/invoke", body, bearer))
@@ -272,6 +279,8 @@ def test_sqs_batch_names_only_the_records_that_failed(
         http_api_event("GET", f"/v1/invocations/{accepted['execution_id']}", headers=bearer)
     )
     assert record["status"] == "succeeded"
+    [logged] = errors_logged(lambda_logs)
+    assert logged["message_id"] == failing and "not in the store" in logged["exception"]
 
 
 def test_invocation_request_from_sns_record_runs(
@@ -302,6 +311,193 @@ def test_malformed_sqs_record_goes_to_dead_letter_queue(
     [dead] = stack.receive(stack.dlq_url)
     assert dead["Body"] == "not json"
     assert "not JSON" in dead["MessageAttributes"]["fnproxy_reason"]["StringValue"]
+
+
+# --- the platforms' own sample events (tests/aws/events/README.md) --------------------------
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    """tests/aws/events/`name`, an upstream sample event as it is."""
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def sam_event(name: str, **values: str) -> dict[str, Any]:
+    """tests/aws/events/aws-sam-cli/`name`, a template of `sam local generate-event`, with its
+    `{{{placeholders}}}` filled as that command does (the values escaped for JSON)."""
+    template = (EVENTS / "aws-sam-cli" / name).read_text(encoding="utf-8")
+    for placeholder, value in values.items():
+        template = template.replace("{{{" + placeholder + "}}}", json.dumps(value)[1:-1])
+    assert "{{{" not in template, f"{name}: a placeholder is left"
+    return json.loads(template)
+
+
+def sam_sqs_event(stack: AwsStack, body: str) -> dict[str, Any]:
+    """`sam local generate-event sqs receive-message` of `body`, from the stack's work queue."""
+    return sam_event(
+        "Sqs.json",
+        body=body,
+        md5_of_body=hashlib.md5(body.encode()).hexdigest(),
+        account_id=ACCOUNT,
+        partition="aws",
+        region=REGION,
+        queue_name=stack.queue_url.rsplit("/", 1)[-1],
+    )
+
+
+def log_lines(logs: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in logs.getvalue().splitlines()]
+
+
+def errors_logged(logs: io.StringIO) -> list[dict[str, Any]]:
+    return [line for line in log_lines(logs) if line["level"] == "ERROR"]
+
+
+def dead_letters(stack: AwsStack, count: int) -> dict[str, str]:
+    """The bodies the dead-letter queue got, and each one's fnproxy_reason."""
+    received = stack.receive(stack.dlq_url, count=count)
+    assert len(received) == count, received
+    return {m["Body"]: m["MessageAttributes"]["fnproxy_reason"]["StringValue"] for m in received}
+
+
+def message_records(runtime: LambdaRuntime, bearer: dict[str, str], caller: str) -> list[dict]:
+    """The records of messages that never became an execution, sent by `caller`."""
+    status, page = runtime.http(
+        http_api_event("GET", "/v1/invocations", headers=bearer, query="function=queue%3Amessage")
+    )
+    assert status == 200, page
+    return [record for record in page["invocations"] if record["caller"] == caller]
+
+
+def test_powertools_sqs_sample_is_dead_lettered_record_by_record(
+    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    """Neither body is a queue message: each is recorded with its reason, copied to the
+    dead-letter queue and acknowledged (never retried)."""
+    event = sample_event("powertools/sqsEvent.json")
+
+    assert runtime.invoke(event) == {"batchItemFailures": []}
+
+    reasons = dead_letters(stack, 2)
+    assert reasons["Test message."].startswith("the body is not JSON: ")
+    assert reasons['{"message": "foo1"}'].startswith("expected an execution reference")
+    caller = "sqs:arn:aws:sqs:us-east-2:123456789012:my-queue"
+    recorded = message_records(runtime, bearer, caller)
+    assert sorted(record["payload"] for record in recorded) == [
+        "Test message.",
+        '{"message": "foo1"}',
+    ]
+    assert {record["error"]["type"] for record in recorded} == {"MalformedMessage"}
+
+
+def test_a_batch_whose_every_record_fails_raises_and_logs_each(
+    stack: AwsStack, runtime: LambdaRuntime, lambda_logs: io.StringIO
+) -> None:
+    """What Lambda's Errors metric (the worker-errors alarm) counts: the invocation raised."""
+    event = sample_event("powertools/sqsEvent.json")
+    for record in event["Records"]:  # references to executions not in the table (yet)
+        record["body"] = json.dumps({"execution_id": new_id(), "payload": None})
+
+    with pytest.raises(BatchProcessingError, match="All records failed processing"):
+        runtime.invoke(event)
+
+    logged = errors_logged(lambda_logs)
+    assert sorted(line["message_id"] for line in logged) == [
+        "059f36b4-87a3-44ab-83d2-661975830a7d",
+        "2e1424d4-f796-459a-8184-9c92662be6da",
+    ]
+    for line in logged:
+        assert line["message"] == f"the worker failed on aws:sqs message {line['message_id']}"
+        assert "NotFound" in line["exception_name"] and "not in the store" in line["exception"]
+
+
+def test_an_execution_reference_with_a_foreign_id_is_refused_once(
+    stack: AwsStack, runtime: LambdaRuntime, lambda_logs: io.StringIO
+) -> None:
+    """RFC 4122's sample uuid4, whose first 12 digits as a clock are in the year 10488: not
+    retried, one line with the reason, the record written on DynamoDB."""
+    body = json.dumps({"execution_id": "f47ac10b58cc4372a5670e02b2c3d479", "payload": None})
+
+    assert runtime.invoke(sam_sqs_event(stack, body)) == {"batchItemFailures": []}
+
+    [dead] = stack.receive(stack.dlq_url)
+    assert dead["Body"] == body
+    attributes = dead["MessageAttributes"]
+    reason = attributes["fnproxy_reason"]["StringValue"]
+    assert "execution_id: Value error, not an fnproxy id" in reason
+    stored = runtime.run(
+        read_from_dynamodb(stack, attributes["fnproxy_execution_id"]["StringValue"])
+    )
+    assert stored is not None and stored.error == {"type": "MalformedMessage", "message": reason}
+    assert stored.caller == f"sqs:{stack.queue_arn(stack.queue_url)}"
+    assert errors_logged(lambda_logs) == []
+    [warned] = [line for line in log_lines(lambda_logs) if "not an fnproxy id" in line["message"]]
+    assert warned["level"] == "WARNING"
+
+
+def test_a_malformed_message_in_an_sns_envelope_is_the_topics(
+    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    event = sample_event("powertools/snsSqsEvent.json")
+
+    assert runtime.invoke(event) == {"batchItemFailures": []}
+
+    topic = "sns:arn:aws:sns:eu-west-1:231436140809:powertools265"
+    [record] = message_records(runtime, bearer, topic)
+    assert record["error"]["message"].startswith("expected an execution reference")
+    [reason] = dead_letters(stack, 1).values()
+    assert reason == record["error"]["message"]
+
+
+def test_powertools_sns_sample_is_recorded_as_the_topics(
+    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    assert runtime.invoke(sample_event("powertools/snsEvent.json")) is None  # acknowledged
+
+    [record] = message_records(runtime, bearer, "sns:arn:aws:sns:us-east-2:123456789012:sns-lambda")
+    assert record["payload"] == "Hello from SNS!"
+    assert dead_letters(stack, 1) == {"Hello from SNS!": record["error"]["message"]}
+
+
+def test_a_failing_sns_record_raises_and_is_logged(
+    runtime: LambdaRuntime, lambda_logs: io.StringIO
+) -> None:
+    event = sample_event("powertools/snsEvent.json")
+    event["Records"][0]["Sns"]["Message"] = json.dumps({"execution_id": new_id()})
+
+    with pytest.raises(Exception, match="not in the store"):
+        runtime.invoke(event)
+
+    [logged] = errors_logged(lambda_logs)
+    assert logged["message_id"] == "95df01b4-ee98-5cb9-9903-4c221d41eb5e"
+    assert logged["message"].startswith("the worker failed on aws:sns message 95df01b4")
+
+
+def test_an_http_api_named_stage_routes_to_the_app(
+    runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    request = {"target": {"provider": "local", "function": "echo"}, "payload": {"stage": STAGE}}
+    event = sam_event(
+        "HttpApi.json",
+        stage=STAGE,
+        path=f"{STAGE}/v1/invoke",
+        method="POST",
+        body=base64.b64encode(json.dumps(request).encode()).decode(),
+        account_id=ACCOUNT,
+        dns_suffix=f"{REGION}.amazonaws.com",
+    )
+    event["headers"].update({"content-type": "application/json", **bearer})
+    event["rawQueryString"] = ""  # the sample's parameters, which POST /v1/invoke refuses
+    assert event["rawPath"] == "/dev/v1/invoke"
+
+    status, envelope = runtime.http(event)
+
+    assert status == 200, envelope
+    assert envelope["result"] == {"stage": STAGE}
+
+
+def test_a_bad_api_gateway_base_path_is_named(stack: AwsStack) -> None:
+    with pytest.raises(ConfigError, match="API_GATEWAY_BASE_PATH: expected path segments"):
+        load_aws_settings(stack.environment(API_GATEWAY_BASE_PATH="dev stage"))
 
 
 def function_url_event(headers: dict[str, str], query: str = "") -> dict[str, Any]:
