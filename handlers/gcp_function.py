@@ -9,27 +9,34 @@
   (Starlette under uvicorn); the function answers with an `AppCall`, which Starlette then calls
   as an ASGI app with the request's own scope, receive and send: the app reads the body and
   sends its answer itself, routes, problem+json and headers untouched.
-- `worker` (Pub/Sub trigger through Eventarc) receives the async topic's messages as CloudEvents
-  (`google.cloud.pubsub.topic.v1.messagePublished`) and hands them to
-  `core.events.pubsub.PubSubDelivery`: a completed execution is not run again on redelivery, a
-  transient failure raises (functions-framework answers 500, so Pub/Sub delivers the message
-  again, then dead-letters it), a malformed message is recorded and acknowledged.
+- `worker` receives the async topic's pushed messages in either form and hands them to
+  `core.events.pubsub.PubSubDelivery`: the CloudEvent Eventarc makes of a message for a
+  Pub/Sub-triggered function (`google.cloud.pubsub.topic.v1.messagePublished`, binary mode with
+  `ce-` headers or structured mode with a `specversion` in the JSON body), or the JSON body of
+  a plain push subscription pointed at the function (`{message, subscription, ...}`). It is an
+  HTTP function so that it can take both (functions-framework's CloudEvent functions refuse
+  anything but a CloudEvent with 400); registered with the decorator, it is one whatever the
+  deployment's signature type. A completed execution is not run again on redelivery; a failure
+  is logged at ERROR with the message id and answered 500, so Pub/Sub delivers the message
+  again (then dead-letters it); a malformed message is recorded and acknowledged; a request
+  that is neither form is refused with 400 and logged.
 
 Event loop. The store, the Pub/Sub publishers and the providers' connection pools are bound to
 the event loop they were first used on, so they must live on one loop for the instance's life
 (the Lambda handler owns such a loop per container). Here the server owns it: both entries are
 registered through `functions_framework.aio`, so functions-framework serves them with uvicorn
 (gunicorn's UvicornWorker), whose one loop runs every request of the instance. The services are
-built once per instance, on the first request, on that loop, and reused by every request after;
-the worker is async too, rather than `functions_framework.cloud_event`'s synchronous flavour,
-which would run in gunicorn's threads with no loop and need a second one of our own. Nothing
-needs closing when the instance stops: every write and publish is awaited before the answer.
+built once per instance, on the first request, on that loop, and reused by every request after.
+Nothing needs closing when the instance stops: every write and publish is awaited before the
+answer.
 
 Logs: one JSON object per line on stdout, as Cloud Logging reads them: `severity`, `message`,
 `time`, `logging.googleapis.com/sourceLocation`, and the request's trace
 (`logging.googleapis.com/trace` = `projects/{project}/traces/{trace id}`, `spanId`,
-`trace_sampled`) from `traceparent` (W3C) or `X-Cloud-Trace-Context` (`TRACE/SPAN;o=1`). The
-audit logger's lines carry their fields (request id, principal, action, ...) in the jsonPayload.
+`trace_sampled`) from `traceparent` (W3C) or `X-Cloud-Trace-Context` (`TRACE/SPAN;o=1`); the
+worker's lines take a CloudEvent's own `traceparent` (its Distributed Tracing extension) before
+those. The audit logger's lines carry their fields (request id, principal, action, ...) in the
+jsonPayload.
 """
 
 from __future__ import annotations
@@ -41,14 +48,17 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import functions_framework.aio
 import orjson
+from cloudevents.exceptions import GenericException
+from cloudevents.http import from_http
 from cloudevents.http.event import CloudEvent
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.api.app import create_app
@@ -57,6 +67,7 @@ from core.models import iso
 from core.wiring import Services, build_pubsub_delivery, build_services, load_gcp_settings
 
 FNPROXY_LOGGER = "fnproxy"
+logger = logging.getLogger("fnproxy.gcp")
 LOG_HANDLER = "fnproxy-cloud-logging"
 TRACE_FIELD = "logging.googleapis.com/trace"
 SPAN_FIELD = "logging.googleapis.com/spanId"
@@ -210,7 +221,7 @@ class Instance:
 
     @functools.cached_property
     def delivery(self) -> Any:
-        """The Pub/Sub delivery to the worker, built on the first CloudEvent."""
+        """The Pub/Sub delivery to the worker, built on the first push."""
         return build_pubsub_delivery(self.services)
 
 
@@ -247,13 +258,93 @@ async def http(request: Request) -> AppCall:
     return current_instance().app
 
 
-@functions_framework.aio.cloud_event
-async def worker(event: CloudEvent) -> None:
-    """The Pub/Sub-triggered function: one async-topic message to the async worker; raises
-    when Pub/Sub must deliver it again."""
+@functions_framework.aio.http
+async def worker(request: Request) -> Response:
+    """The async topic's push: one message to the async worker (see the module docstring);
+    500 when Pub/Sub must deliver it again."""
+    if request.method != "POST":
+        return PlainTextResponse("POST a Pub/Sub push", status_code=405, headers={"allow": "POST"})
     instance = current_instance()
-    token = _current_trace.set(parse_traceparent(str(event.get("traceparent") or "")))
     try:
-        await instance.delivery.handle_cloud_event(event)
+        pushed = read_push(request.headers, await request.body())
+    except NotAPush as refused:
+        logger.error("the worker refused a request: %s", refused)
+        return PlainTextResponse(str(refused), status_code=400)
+    token = _current_trace.set(delivery_trace(pushed, request.scope["headers"]))
+    try:
+        await deliver(instance.delivery, pushed)
+    except Exception:
+        logger.exception(
+            "the worker failed on Pub/Sub message %s; Pub/Sub delivers it again",
+            message_id_of(pushed),
+        )
+        return PlainTextResponse("delivery failed", status_code=500)
     finally:
         _current_trace.reset(token)
+    return PlainTextResponse("OK")
+
+
+# --- what a push to the worker carries ------------------------------------------------------
+
+Pushed = CloudEvent | dict[str, Any]
+"""A CloudEvent, or the JSON body of a plain push subscription's request."""
+
+
+_PUSHED = (
+    "a CloudEvent (ce- headers, or a JSON body with specversion) or a Pub/Sub push body "
+    "{message, subscription}"
+)
+
+
+class NotAPush(ValueError):
+    """A request to the worker that carries neither form of a pushed message."""
+
+
+def read_push(headers: Mapping[str, str], body: bytes) -> Pushed:
+    """A CloudEvent (binary mode: a `ce-specversion` header; structured mode: a JSON body with
+    `specversion`), else a push subscription's JSON body (an object with `message`)."""
+    if "ce-specversion" in headers:
+        return _cloud_event(headers, body)
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise NotAPush(f"expected {_PUSHED}; the body is not JSON") from None
+    if isinstance(document, dict) and "specversion" in document:
+        return _cloud_event(headers, body)
+    if isinstance(document, dict) and "message" in document:
+        return document
+    raise NotAPush(f"expected {_PUSHED}; the JSON body has neither specversion nor message")
+
+
+def _cloud_event(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    try:
+        return from_http(headers, body)
+    except GenericException as invalid:
+        raise NotAPush(f"an invalid CloudEvent: {invalid}") from None
+
+
+async def deliver(delivery: Any, pushed: Pushed) -> None:
+    if isinstance(pushed, CloudEvent):
+        await delivery.handle_cloud_event(pushed)
+    else:
+        await delivery.handle_push(pushed)
+
+
+def delivery_trace(pushed: Pushed, headers: Iterable[tuple[bytes, bytes]]) -> Trace | None:
+    """A CloudEvent's own `traceparent` (the Distributed Tracing extension) when it is valid,
+    else the push request's trace headers."""
+    if isinstance(pushed, CloudEvent):
+        trace = parse_traceparent(str(pushed.get("traceparent") or ""))
+        if trace is not None:
+            return trace
+    return trace_from_headers(headers)
+
+
+def message_id_of(pushed: Pushed) -> str:
+    """The pushed message's id, for the log (a CloudEvent's own id when its data names none)."""
+    # Imported here: the API function of this module never loads the Pub/Sub client.
+    from core.events.pubsub import pushed_message_id
+
+    if isinstance(pushed, CloudEvent):
+        return pushed_message_id(pushed.data, str(pushed["id"]))
+    return pushed_message_id(pushed, "(none)")

@@ -1,17 +1,18 @@
-"""Pub/Sub: the event bus, the async work queue, and the delivery of Pub/Sub-triggered
-CloudEvents to the async worker.
+"""Pub/Sub: the event bus, the async work queue, and the delivery of the async topic's pushed
+messages to the async worker.
 
 `PubSubEventBus` publishes each outcome as one message whose data is the CloudEvent JSON
 (structured mode) and whose attributes are the event's filter attributes (type, function,
 provider, success), so a subscription's filter can pick what it gets. `PubSubWorkQueue`
 publishes fnproxy's execution references to the topic feeding the worker function.
 
-`PubSubDelivery` takes what `functions_framework.cloud_event` hands a Pub/Sub-triggered
-function (Eventarc's `google.cloud.pubsub.topic.v1.messagePublished`, whose data is the push
-body `{message: {data, attributes, messageId, publishTime}, subscription, deliveryAttempt?}`;
-`deliveryAttempt` is there when the subscription has a dead-letter policy). The function is
-deployed with retries on, so returning acknowledges the message and raising has it delivered
-again:
+`PubSubDelivery` takes a message in either of the two forms a push brings it: the body of a
+plain push subscription's request, `{message: {data, attributes, messageId, publishTime},
+subscription, deliveryAttempt?}` (`handle_push`), or the CloudEvent Eventarc makes of it for a
+Pub/Sub-triggered function, `google.cloud.pubsub.topic.v1.messagePublished`, whose data is that
+body (`handle_cloud_event`). `deliveryAttempt` is there when the subscription has a dead-letter
+policy. Returning acknowledges the message (the worker answers 2xx); raising has Pub/Sub
+deliver it again (a push subscription's, and Eventarc's with the function's retries on):
 
 - a malformed message is recorded with its reason, copied to the dead-letter topic (when one is
   configured) with a `fnproxy_reason` attribute, and acknowledged: it is never retried;
@@ -224,21 +225,41 @@ class PubSubDelivery:
         )
 
     async def handle_cloud_event(self, event: Any) -> None:
-        """One `cloudevents.http.CloudEvent` of a Pub/Sub message; returns to acknowledge it,
-        raises when it must be delivered again."""
-        source = _source_of(event)
-        try:
-            body, message_id = _message_of(event)
-        except MalformedMessage as malformed:
-            await self._reject(_event_data_bytes(event), source, malformed)
-            return
-        attempt = _delivery_attempt(event)
-        final = attempt is not None and attempt >= self._max_delivery_attempts
-        await self._deliver(body, message_id, source, final)
+        """One `cloudevents.http.CloudEvent` of a Pub/Sub message (its data is the push body);
+        returns to acknowledge it, raises when it must be delivered again."""
+        await self._handle(
+            event.data,
+            sender=str(event["source"]).removeprefix(PUBSUB_EVENT_SOURCE_PREFIX),
+            default_id=str(event["id"]),
+            no_message=f"a {event['type']} CloudEvent whose data has no Pub/Sub message: is the "
+            "worker triggered by something other than its topic?",
+        )
+
+    async def handle_push(self, push: Mapping[str, Any]) -> None:
+        """The JSON body of a push subscription's request, `{message, subscription,
+        deliveryAttempt?}`; returns to acknowledge it, raises when it must be delivered
+        again."""
+        await self._handle(
+            push, sender="push", default_id="", no_message="a Pub/Sub push body with no message"
+        )
 
     async def close(self) -> None:
         if self._dead_letters is not None:
             await self._dead_letters.close()
+
+    async def _handle(self, push: Any, sender: str, default_id: str, no_message: str) -> None:
+        """What a push delivered: `sender` is the source when it names no subscription,
+        `default_id` the message id when the message has none, `no_message` the reason when
+        it carries no message."""
+        source = _source_of(push, sender)
+        try:
+            body, message_id = _message_of(push, default_id, no_message)
+        except MalformedMessage as malformed:
+            await self._reject(_event_data_bytes(push), source, malformed)
+            return
+        attempt = _delivery_attempt(push)
+        final = attempt is not None and attempt >= self._max_delivery_attempts
+        await self._deliver(body, message_id, source, final)
 
     async def _deliver(self, body: bytes, message_id: str, source: str, final: bool) -> None:
         try:
@@ -261,44 +282,50 @@ class PubSubDelivery:
         logger.warning("message from %s rejected: %s", source, malformed.reason)
 
 
-def _source_of(event: Any) -> str:
-    """`pubsub:` and the subscription that delivered the message, else its topic (a push
-    subscription straight to the function gives no subscription)."""
-    data = event.data if isinstance(event.data, Mapping) else {}
-    subscription = data.get("subscription")
+def _source_of(push: Any, sender: str) -> str:
+    """`pubsub:` and the subscription that delivered the message, else `sender` (the topic of
+    a CloudEvent that names no subscription)."""
+    subscription = push.get("subscription") if isinstance(push, Mapping) else None
     if isinstance(subscription, str) and subscription:
         return PUBSUB_SOURCE_PREFIX + subscription
-    return PUBSUB_SOURCE_PREFIX + str(event["source"]).removeprefix(PUBSUB_EVENT_SOURCE_PREFIX)
+    return PUBSUB_SOURCE_PREFIX + sender
 
 
-def _message_of(event: Any) -> tuple[bytes, str]:
-    """The message's decoded data and its id; `MalformedMessage` if it is no Pub/Sub message."""
-    message = event.data.get("message") if isinstance(event.data, Mapping) else None
+def pushed_message_id(push: Any, default_id: str = "") -> str:
+    """The id of the message a push body carries (`messageId`, or `message_id`), else
+    `default_id`."""
+    message = push.get("message") if isinstance(push, Mapping) else None
     if not isinstance(message, Mapping):
-        raise MalformedMessage(
-            f"a {event['type']} CloudEvent whose data has no Pub/Sub message: is the worker "
-            "triggered by something other than its topic?"
-        )
-    message_id = message.get("messageId") or message.get("message_id") or event["id"]
-    encoded = message.get("data", "")
+        return default_id
+    return str(message.get("messageId") or message.get("message_id") or default_id)
+
+
+def _message_of(push: Any, default_id: str, no_message: str) -> tuple[bytes, str]:
+    """The message's decoded data and its id; `MalformedMessage` if there is no message (the
+    reason `no_message`), or no id or base64 data."""
+    message = push.get("message") if isinstance(push, Mapping) else None
+    if not isinstance(message, Mapping):
+        raise MalformedMessage(no_message)
+    message_id = pushed_message_id(push, default_id)
+    if not message_id:
+        raise MalformedMessage("the Pub/Sub message has no messageId")
     try:
-        return base64.b64decode(encoded, validate=True), str(message_id)
+        return base64.b64decode(message.get("data", ""), validate=True), message_id
     except (TypeError, ValueError):  # binascii.Error is a ValueError
         raise MalformedMessage("the Pub/Sub message's data is not base64") from None
 
 
-def _delivery_attempt(event: Any) -> int | None:
-    attempt = event.data.get("deliveryAttempt")
+def _delivery_attempt(push: Mapping[str, Any]) -> int | None:
+    attempt = push.get("deliveryAttempt")
     try:
         return int(attempt) if attempt is not None else None
     except (TypeError, ValueError):
         return None
 
 
-def _event_data_bytes(event: Any) -> bytes:
-    """A CloudEvent's data as bytes, to record and dead-letter an event that carried no
-    Pub/Sub message."""
-    data = event.data
+def _event_data_bytes(data: Any) -> bytes:
+    """What was delivered, as bytes, to record and dead-letter a delivery that carried no
+    usable Pub/Sub message."""
     if isinstance(data, bytes):
         return data
     return orjson.dumps(data, default=str)

@@ -4,18 +4,21 @@ from the module key in Secret Manager (the test server) -> a second functions-fr
 function invoked as a `gcp_functions` target -> the record in the Firestore emulator -> its
 CloudEvent on a subscription of the events topic (Pub/Sub emulator); and async invocations
 that go through the async topic into the `worker` entry (the CloudEvent Eventarc delivers,
-POSTed to a functions-framework process serving `worker`) and complete. Also: Cloud Logging's
-structured JSON with the request's trace, and an entry that never imports the AWS SDK."""
+POSTed to a functions-framework process serving `worker`) and complete; Google's own samples
+of what a push brings (tests/gcp/fixtures/pubsub_push/README.md): a plain push subscription's
+body, binary and structured CloudEvents. Also: Cloud Logging's structured JSON with the
+request's trace, and an entry that never imports the AWS SDK."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,7 @@ pytestmark = pytest.mark.e2e
 LOG_WAIT_S = 5.0
 READY_TIMEOUT_S = 30.0
 MESSAGE_FUNCTION = "queue:message"
+PUSHES = Path(__file__).resolve().parent / "fixtures" / "pubsub_push"
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +83,29 @@ def wait_until_healthy(function: FunctionProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def worker(stack: GcpStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionProcess]:
-    """fnproxy's Pub/Sub entry, `--target=worker --signature-type=cloudevent`."""
+def dead_letters(stack: GcpStack) -> tuple[str, str]:
+    """A dead-letter topic for the worker's malformed messages, and a pull subscription."""
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    try:
+        topic = publisher.create_topic(name=f"{stack.async_topic}-dead").name
+        subscription = subscriber.create_subscription(
+            name=f"{stack.async_subscription}-dead", topic=topic
+        ).name
+    finally:
+        subscriber.close()
+    return topic, subscription
+
+
+@pytest.fixture(scope="module")
+def worker(
+    stack: GcpStack, dead_letters: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FunctionProcess]:
+    """fnproxy's Pub/Sub entry, `--target=worker --signature-type=cloudevent`, the signature
+    type Cloud Functions gives an event-triggered function (the entry's decorator makes it an
+    HTTP function all the same)."""
+    environment = stack.environment(ASYNC_DEAD_LETTER_TOPIC=dead_letters[0])
     function = start_function(
-        "worker", stack.environment(), tmp_path_factory.mktemp("gcp-worker"), "cloudevent"
+        "worker", environment, tmp_path_factory.mktemp("gcp-worker"), "cloudevent"
     )
     try:
         yield function
@@ -133,6 +156,15 @@ async def pull_one(stack: GcpStack, subscription: str) -> Any:
 
 async def wait_for_events(inbox: EventInbox, **data: Any) -> list[tuple[dict, dict]]:
     return await asyncio.to_thread(inbox.wait_for, **data)
+
+
+async def succeeded_as(
+    caller: str, inbox: EventInbox, client: httpx.AsyncClient, bearer: dict[str, str]
+) -> dict[str, Any]:
+    """The record of the one execution `caller` ran that succeeded (found by its event)."""
+    [(event, _)] = await wait_for_events(inbox, caller=caller, status="succeeded")
+    answer = await client.get(f"/v1/invocations/{event['data']['execution_id']}", headers=bearer)
+    return answer.json()
 
 
 def json_log_lines(function: FunctionProcess) -> list[dict[str, Any]]:
@@ -282,10 +314,7 @@ async def test_an_invocation_request_published_by_another_system_runs_in_the_wor
 
     assert status == 200
     caller = f"pubsub:{stack.async_subscription}"
-    [(event, _)] = await wait_for_events(inbox, caller=caller, status="succeeded")
-    record = (
-        await client.get(f"/v1/invocations/{event['data']['execution_id']}", headers=bearer)
-    ).json()
+    record = await succeeded_as(caller, inbox, client, bearer)
     assert record["result"] == payload and record["caller"] == caller
 
 
@@ -332,6 +361,213 @@ async def test_a_failing_message_is_retried_then_recorded_when_dead_lettered(
     assert await deliver(worker, attempt(MAX_DELIVERY_ATTEMPTS)) == 500  # then dead-letters it
     record = (await client.get(f"/v1/invocations/{missing}", headers=bearer)).json()
     assert record["status"] == "failed" and record["error"]["type"] == "DeadLettered"
+
+
+# --- Google's own samples of what a push brings ------------------------------------------------
+
+
+def push_sample(name: str) -> dict[str, Any]:
+    """tests/gcp/fixtures/pubsub_push/`name`, as it is upstream."""
+    return json.loads((PUSHES / name).read_text(encoding="utf-8"))
+
+
+def push_of(stack: GcpStack, data: bytes) -> dict[str, Any]:
+    """Google's push body sample carrying `data`, its message id and subscription (of the
+    stack's project) new: each test finds its own records by their caller."""
+    push = push_sample("MessagePublishedData-complex.json")
+    push["subscription"] = f"projects/{stack.project}/subscriptions/{uuid.uuid4().hex}"
+    push["message"].update(data=base64.b64encode(data).decode(), messageId=uuid.uuid4().hex)
+    return push
+
+
+async def post(worker: FunctionProcess, body: Any, headers: dict[str, str]) -> int:
+    async with httpx.AsyncClient(timeout=60) as http_client:
+        answer = await http_client.post(worker.url, json=body, headers=headers)
+    return answer.status_code
+
+
+def trace_headers() -> tuple[str, dict[str, str]]:
+    """A new trace id, and the W3C `traceparent` header naming it."""
+    trace_id = uuid.uuid4().hex
+    return trace_id, {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+
+
+async def lines_of(
+    function: FunctionProcess, wanted: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """The function's log lines that are `wanted`, once there is one (or LOG_WAIT_S passed)."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    while not (found := [line for line in json_log_lines(function) if wanted(line)]):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def lines_in_trace(function: FunctionProcess, trace_id: str) -> list[dict[str, Any]]:
+    trace = f"projects/{GCP_PROJECT}/traces/{trace_id}"
+    return await lines_of(function, lambda line: line.get("logging.googleapis.com/trace") == trace)
+
+
+async def records_from(
+    client: httpx.AsyncClient, bearer: dict[str, str], caller: str
+) -> list[dict[str, Any]]:
+    """The records of messages from `caller` that never became an execution."""
+    page = (
+        await client.get("/v1/invocations", params={"function": MESSAGE_FUNCTION}, headers=bearer)
+    ).json()
+    return [record for record in page["invocations"] if record["caller"] == caller]
+
+
+async def test_googles_push_sample_is_served_as_a_plain_push_subscription_sends_it(
+    client: httpx.AsyncClient, bearer: dict[str, str], worker: FunctionProcess
+) -> None:
+    """Its data, "test message 3", is no queue message: recorded and acknowledged, in the
+    request's trace."""
+    trace_id, headers = trace_headers()
+
+    assert await post(worker, push_sample("MessagePublishedData-complex.json"), headers) == 200
+
+    caller = "pubsub:projects/test-project/subscriptions/my-subscription"
+    [record] = await records_from(client, bearer, caller)
+    assert record["payload"] == "test message 3"
+    assert record["error"]["message"].startswith("the body is not JSON")
+    [rejected] = await lines_in_trace(worker, trace_id)
+    assert rejected["severity"] == "WARNING" and caller in rejected["message"]
+
+
+async def test_a_plain_push_of_a_request_runs_it(
+    stack: GcpStack,
+    client: httpx.AsyncClient,
+    bearer: dict[str, str],
+    worker: FunctionProcess,
+    inbox: EventInbox,
+    ff_url: str,
+) -> None:
+    payload = {"pushed": uuid.uuid4().hex}
+    push = push_of(stack, json.dumps({"target": echo_target(ff_url), "payload": payload}).encode())
+
+    assert await post(worker, push, {}) == 200
+
+    record = await succeeded_as(f"pubsub:{push['subscription']}", inbox, client, bearer)
+    assert record["result"] == payload
+
+
+async def test_functions_frameworks_structured_cloud_event_is_served(
+    client: httpx.AsyncClient, bearer: dict[str, str], worker: FunctionProcess
+) -> None:
+    """No subscription in its data: the topic is the caller; its trace comes from
+    X-Cloud-Trace-Context."""
+    trace_id = uuid.uuid4().hex
+    headers = {
+        "content-type": "application/cloudevents+json",
+        "x-cloud-trace-context": f"{trace_id}/1;o=1",
+    }
+
+    assert await post(worker, push_sample("pubsub_text-cloudevent-output.json"), headers) == 200
+
+    caller = "pubsub:projects/sample-project/topics/gcf-test"
+    [record] = await records_from(client, bearer, caller)
+    assert record["payload"] == "test message 3"
+    [rejected] = await lines_in_trace(worker, trace_id)
+    assert rejected["logging.googleapis.com/trace_sampled"] is True
+
+
+async def test_a_cloud_events_own_traceparent_comes_before_the_requests(
+    stack: GcpStack, worker: FunctionProcess
+) -> None:
+    """Binary mode, as Eventarc sends it: Google's push body sample as the data, the CloudEvent's
+    attributes in ce- headers (its Distributed Tracing extension too)."""
+    event_trace, request_trace = uuid.uuid4().hex, uuid.uuid4().hex
+    headers, _ = pubsub_cloud_event(b"", stack.async_topic, stack.async_subscription)
+    headers["ce-traceparent"] = f"00-{event_trace}-b7ad6b7169203331-01"
+    headers["traceparent"] = f"00-{request_trace}-00f067aa0ba902b7-01"
+    body = json.dumps(push_of(stack, b"not a request")).encode()
+
+    assert await deliver(worker, (headers, body)) == 200
+
+    [rejected] = await lines_in_trace(worker, event_trace)
+    assert rejected["logging.googleapis.com/spanId"] == "b7ad6b7169203331"
+    assert await lines_in_trace(worker, request_trace) == []
+
+
+async def test_a_failing_push_is_logged_with_its_message_id_and_answered_500(
+    stack: GcpStack, worker: FunctionProcess
+) -> None:
+    trace_id, headers = trace_headers()
+    push = push_of(stack, json.dumps({"execution_id": new_id()}).encode())
+
+    assert await post(worker, push, headers) == 500  # Pub/Sub delivers it again
+
+    [failed] = await lines_in_trace(worker, trace_id)
+    assert failed["severity"] == "ERROR"
+    assert f"Pub/Sub message {push['message']['messageId']}" in failed["message"]
+    assert "not in the store" in failed["message"]
+
+
+async def dead_lettered(stack: GcpStack, subscription: str, data: bytes) -> Any:
+    """The message of the dead-letter subscription whose data is `data` (the copies of other
+    tests' malformed messages are passed over)."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    while time.monotonic() < deadline:
+        for received in await asyncio.to_thread(stack.pull, subscription):
+            if received.message.data == data:
+                return received.message
+    raise AssertionError(f"{data!r} never reached {subscription}")
+
+
+async def test_an_execution_reference_with_a_foreign_id_is_refused_once(
+    stack: GcpStack, worker: FunctionProcess, dead_letters: tuple[str, str]
+) -> None:
+    """Not retried: recorded in Firestore, copied to the dead-letter topic with its reason,
+    one log line."""
+    trace_id, headers = trace_headers()
+    body = json.dumps({"execution_id": "f47ac10b58cc4372a5670e02b2c3d479"}).encode()
+
+    assert await post(worker, push_of(stack, body), headers) == 200
+
+    dead = await dead_lettered(stack, dead_letters[1], body)
+    reason = dead.attributes["fnproxy_reason"]
+    assert "not an fnproxy id" in reason
+    stored = await read_from_firestore(stack, dead.attributes["fnproxy_execution_id"])
+    assert stored is not None and stored.error == {"type": "MalformedMessage", "message": reason}
+    [logged] = await lines_in_trace(worker, trace_id)
+    assert logged["severity"] == "WARNING" and reason in logged["message"]
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("dGVzdA==", "a Pub/Sub push body with no message"),
+        ({"data": "dGVzdA=="}, "the Pub/Sub message has no messageId"),
+        ({"data": "%%%", "messageId": "m1"}, "the Pub/Sub message's data is not base64"),
+    ],
+)
+async def test_a_push_body_without_a_usable_message_is_recorded_and_acknowledged(
+    stack: GcpStack,
+    client: httpx.AsyncClient,
+    bearer: dict[str, str],
+    worker: FunctionProcess,
+    message: Any,
+    reason: str,
+) -> None:
+    push = {**push_of(stack, b""), "message": message}
+
+    assert await post(worker, push, {}) == 200
+
+    [record] = await records_from(client, bearer, f"pubsub:{push['subscription']}")
+    assert record["error"] == {"type": "MalformedMessage", "message": reason}
+    assert json.loads(record["payload"]) == push
+
+
+async def test_a_request_that_is_no_push_is_refused_and_logged(worker: FunctionProcess) -> None:
+    assert await post(worker, {"hello": "world"}, {}) == 400
+
+    refused = await lines_of(
+        worker, lambda line: line["message"].startswith("the worker refused a request")
+    )
+    assert refused and refused[-1]["severity"] == "ERROR"
+    assert "neither specversion nor message" in refused[-1]["message"]
 
 
 # --- the gcp column of the wiring -------------------------------------------------------------
