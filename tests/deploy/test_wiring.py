@@ -37,6 +37,8 @@ TERRAFORM = ROOT / "terraform"
 AWS_MODULE = TERRAFORM / "modules" / "aws"
 GCP_MODULE = TERRAFORM / "modules" / "gcp"
 ENVS = ("dev", "prod")
+CLOUDS = {"aws": {"aws": "hashicorp/aws"}, "gcp": {"google": "hashicorp/google"}}
+"""Each environment has one root per cloud, terraform/envs/<env>/<cloud>, with its provider."""
 SERVERLESS = ROOT / "serverless.yml"
 
 AWS_HANDLER = "handlers.aws_lambda.handler"
@@ -312,6 +314,33 @@ def gcp_environments(module: Module) -> dict[str, dict[str, Any]]:
     }
 
 
+def env_root(env: str, cloud: str) -> Path:
+    return TERRAFORM / "envs" / env / cloud
+
+
+ROOT_ZIP_DEFAULT = re.compile(r'coalesce\(var\.[a-z0-9_]+,\s*"\$\{path\.root\}/([^"]+)"\)')
+
+
+def deployed_zip(env: str, cloud: str, argument: str) -> Path:
+    """The file a root's module call deploys when the operator names none: the default of
+    `coalesce(var.X, "${path.root}/...")`, resolved from the root's folder."""
+    call = load_module(env_root(env, cloud)).modules[cloud]
+    found = ROOT_ZIP_DEFAULT.fullmatch(expression(call[argument]))
+    assert found, f"envs/{env}/{cloud}: {argument} is not coalesce(var, path.root/...)"
+    return (env_root(env, cloud) / found.group(1)).resolve()
+
+
+def required_providers(folder: Path) -> dict[str, str]:
+    """name -> source of every provider the .tf files of a folder require."""
+    found = {}
+    for tf in sorted(folder.glob("*.tf")):
+        parsed = hcl2.loads(tf.read_text(encoding="utf-8"), serialization_options=HCL)
+        for block in parsed.get("terraform", []):
+            for providers in block.get("required_providers", []):
+                found.update({name: body["source"] for name, body in providers.items()})
+    return found
+
+
 # --- settings -----------------------------------------------------------------------------------
 
 
@@ -494,8 +523,7 @@ def test_aws_table_is_built_from_the_generated_file(aws: Module) -> None:
 
 def test_aws_envs_deploy_the_built_zip() -> None:
     for env in ENVS:
-        text = (TERRAFORM / "envs" / env / "aws.tf").read_text(encoding="utf-8")
-        assert build.AWS_ZIP.as_posix() in text, f"envs/{env}/aws.tf does not use the build's zip"
+        assert deployed_zip(env, "aws", "lambda_zip_path") == ROOT / "build" / build.AWS_ZIP, env
 
 
 # --- GCP (Terraform) ----------------------------------------------------------------------------
@@ -592,8 +620,7 @@ def test_gcp_firestore_is_built_from_the_generated_file(gcp: Module) -> None:
 
 def test_gcp_envs_deploy_the_built_zip() -> None:
     for env in ENVS:
-        text = (TERRAFORM / "envs" / env / "gcp.tf").read_text(encoding="utf-8")
-        assert build.GCP_ZIP.as_posix() in text, f"envs/{env}/gcp.tf does not use the build's zip"
+        assert deployed_zip(env, "gcp", "source_zip_path") == ROOT / "build" / build.GCP_ZIP, env
 
 
 # --- serverless.yml -----------------------------------------------------------------------------
@@ -845,7 +872,7 @@ def test_aws_function_url_serves_long_sync_calls(aws: Module) -> None:
     assert integration["timeout_milliseconds"] == API_GATEWAY_TIMEOUT_MS
     assert aws.variables["lambda_timeout_s"]["default"] > longest_fnproxy_deadline_s()
     for env in ENVS:
-        call = load_module(TERRAFORM / "envs" / env).modules["aws"]
+        call = load_module(env_root(env, "aws")).modules["aws"]
         assert call["lambda_timeout_s"] > longest_fnproxy_deadline_s(), env
         assert expression(call["function_url_enabled"]) == "var.aws_function_url_enabled"
 
@@ -869,13 +896,31 @@ def test_serverless_api_function_url_serves_long_sync_calls(serverless: dict) ->
 
 
 def test_variables_are_typed_and_described_and_outputs_described() -> None:
-    folders = [AWS_MODULE, GCP_MODULE] + [TERRAFORM / "envs" / env for env in ENVS]
+    folders = [AWS_MODULE, GCP_MODULE] + [env_root(env, cloud) for env in ENVS for cloud in CLOUDS]
     for folder in folders:
         module = load_module(folder)
         for name, body in module.variables.items():
             assert body.get("type") and body.get("description"), f"{folder.name}: variable {name}"
         for name, body in module.outputs.items():
             assert body.get("description"), f"{folder.name}: output {name}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_root_requires_its_own_cloud_only(env: str) -> None:
+    """An AWS-only operator needs no Google credentials and the reverse (issue 17): a root
+    requires, configures and calls only its own cloud's provider and module."""
+    for cloud, provider in CLOUDS.items():
+        root = load_module(env_root(env, cloud))
+        other = next(c for c in CLOUDS if c != cloud)
+        # Its own provider and what its module needs, nothing of the other cloud.
+        needed = provider | required_providers(TERRAFORM / "modules" / cloud)
+        assert required_providers(root.path) == needed, f"envs/{env}/{cloud}"
+        assert re.findall(r'^provider "([a-z]+)"', root.text, re.M) == list(provider)
+        assert not set(needed.values()) & set(CLOUDS[other].values()), f"modules/{cloud}"
+        assert [call["source"] for call in root.modules.values()] == [f"../../../modules/{cloud}"]
+        assert all("count" not in call and "for_each" not in call for call in root.modules.values())
+        assert not any(name.startswith(f"{other}_") for name in root.variables), env
+        assert not any(name.startswith(f"{other}_") for name in root.outputs), env
 
 
 def test_checkov_skips_give_their_reason() -> None:

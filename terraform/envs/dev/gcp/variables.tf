@@ -1,22 +1,8 @@
-# The GCP side of the prod environment: module "gcp" (terraform/modules/gcp), deployed when
-# enable_gcp is true. The AWS side is aws.tf. Values fixed for prod are set in the module call
-# below; the ones an operator changes are variables (see terraform.tfvars.example).
-#
-# Before `terraform apply`: `make build` (the source zip), gcloud authenticated where terraform
-# runs (it sets the worker subscription's dead-letter policy), and the deploying identity needs
-# roles/iam.serviceAccountUser on the function and trigger service accounts it creates (an owner
-# has it). After it: add the signing key, `gcloud secrets versions add` (output gcp_secret_id).
-
-variable "enable_gcp" {
-  type        = bool
-  description = "Deploy fnproxy to GCP in this environment (needs gcp_project_id)."
-  default     = false
-}
+# Inputs of the dev GCP root; an operator sets them in terraform.tfvars (see terraform.tfvars.example).
 
 variable "gcp_project_id" {
   type        = string
-  description = "GCP project to deploy to (required when enable_gcp is true)."
-  default     = null
+  description = "GCP project to deploy to."
 }
 
 variable "gcp_region" {
@@ -28,7 +14,7 @@ variable "gcp_region" {
 variable "gcp_name_prefix" {
   type        = string
   description = "Prefix of the GCP resource names (functions <prefix>-api / -worker, topics, service accounts, secret)."
-  default     = "fnproxy-prod"
+  default     = "fnproxy-dev"
 }
 
 variable "gcp_source_zip_path" {
@@ -40,7 +26,7 @@ variable "gcp_source_zip_path" {
 variable "gcp_firestore_database" {
   type        = string
   description = "Firestore database of this environment: a named database (so dev and prod may share a project) or \"(default)\"."
-  default     = "fnproxy-prod"
+  default     = "fnproxy-dev"
 }
 
 variable "gcp_create_firestore_database" {
@@ -112,58 +98,4 @@ variable "gcp_secret_kms_key_name" {
   type        = string
   description = "Cloud KMS key (global) for the signing-key secret (CMEK); null: Google-managed encryption."
   default     = null
-}
-
-provider "google" {
-  project = var.gcp_project_id
-  region  = var.gcp_region
-
-  default_labels = {
-    environment = "prod"
-    managed-by  = "terraform"
-  }
-}
-
-module "gcp" {
-  source = "../../modules/gcp"
-  count  = var.enable_gcp ? 1 : 0
-
-  project_id      = var.gcp_project_id
-  region          = var.gcp_region
-  name_prefix     = var.gcp_name_prefix
-  labels          = { environment = "prod" }
-  source_zip_path = coalesce(var.gcp_source_zip_path, "${path.root}/../../../build/gcp/fnproxy-gcp-source.zip")
-
-  build_service_account = var.gcp_build_service_account
-
-  # Warm API instances (no cold start on the first call), room to scale, longer sync calls.
-  api_min_instances      = 1
-  api_max_instances      = 50
-  api_memory             = "1Gi"
-  api_timeout_seconds    = 300
-  public_api             = var.gcp_public_api
-  worker_min_instances   = 0
-  worker_max_instances   = 20
-  worker_timeout_seconds = 540
-
-  async_max_delivery_attempts  = 10
-  configure_worker_dead_letter = var.gcp_configure_worker_dead_letter
-  dead_letter_retention        = "2678400s" # 31 days, Pub/Sub's maximum
-  pubsub_kms_key_name          = var.gcp_pubsub_kms_key_name
-
-  create_firestore_database   = var.gcp_create_firestore_database
-  firestore_database          = var.gcp_firestore_database
-  firestore_location          = var.gcp_firestore_location
-  firestore_collection_prefix = "fnproxy"
-  deletion_protection         = true
-
-  secret_kms_key_name = var.gcp_secret_kms_key_name
-
-  invocable_functions  = var.gcp_invocable_functions
-  allow_list_functions = var.gcp_allow_list_functions
-
-  log_level              = var.gcp_log_level
-  function_timeout       = 60
-  history_retention_days = 30
-  extra_environment      = var.gcp_extra_environment
 }

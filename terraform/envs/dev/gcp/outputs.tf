@@ -1,61 +1,59 @@
-# Outputs of the GCP side (null when enable_gcp is false).
-
 output "gcp_api_url" {
   description = "URL of fnproxy's API on GCP (curl \"$(terraform output -raw gcp_api_url)/health\")."
-  value       = one(module.gcp[*].api_url)
+  value       = module.gcp.api_url
 }
 
 output "gcp_api_function_name" {
   description = "Name of the API Cloud Function."
-  value       = one(module.gcp[*].api_function_name)
+  value       = module.gcp.api_function_name
 }
 
 output "gcp_worker_function_name" {
   description = "Name of the async worker Cloud Function."
-  value       = one(module.gcp[*].worker_function_name)
+  value       = module.gcp.worker_function_name
 }
 
 output "gcp_events_topic" {
   description = "Pub/Sub topic of the outcome CloudEvents (EVENTS_TOPIC)."
-  value       = one(module.gcp[*].events_topic)
+  value       = module.gcp.events_topic
 }
 
 output "gcp_async_topic" {
   description = "Pub/Sub topic feeding the worker (ASYNC_TOPIC): publish invocation requests here."
-  value       = one(module.gcp[*].async_topic)
+  value       = module.gcp.async_topic
 }
 
 output "gcp_async_dead_letter_topic" {
   description = "Dead-letter topic of the async work (ASYNC_DEAD_LETTER_TOPIC)."
-  value       = one(module.gcp[*].async_dead_letter_topic)
+  value       = module.gcp.async_dead_letter_topic
 }
 
 output "gcp_async_dead_letter_subscription" {
   description = "Subscription keeping the dead letters (gcloud pubsub subscriptions pull ... --auto-ack)."
-  value       = one(module.gcp[*].async_dead_letter_subscription)
+  value       = module.gcp.async_dead_letter_subscription
 }
 
 output "gcp_firestore_database" {
   description = "Firestore database of fnproxy's collections (FIRESTORE_DATABASE)."
-  value       = one(module.gcp[*].firestore_database)
+  value       = module.gcp.firestore_database
 }
 
 output "gcp_secret_id" {
   description = "Signing-key secret (MODULE_SECRET_KEY_SECRET): gcloud secrets versions add <it> --data-file=- adds (or rotates) the key."
-  value       = one(module.gcp[*].secret_id)
+  value       = module.gcp.secret_id
 }
 
 output "gcp_api_service_account" {
   description = "Service account of the API function."
-  value       = one(module.gcp[*].api_service_account)
+  value       = module.gcp.api_service_account
 }
 
 output "gcp_worker_service_account" {
   description = "Service account of the worker function."
-  value       = one(module.gcp[*].worker_service_account)
+  value       = module.gcp.worker_service_account
 }
 
 output "gcp_worker_dead_letter_command" {
   description = "The gcloud commands that set the worker subscription's dead-letter policy (run them when gcp_configure_worker_dead_letter is false)."
-  value       = one(module.gcp[*].worker_dead_letter_command)
+  value       = module.gcp.worker_dead_letter_command
 }

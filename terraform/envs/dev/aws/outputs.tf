@@ -1,51 +1,49 @@
-# Outputs of the AWS side (null when enable_aws is false).
-
 output "aws_api_url" {
   description = "Base URL of fnproxy's HTTP API on AWS (curl \"$(terraform output -raw aws_api_url)health\")."
-  value       = one(module.aws[*].api_url)
+  value       = module.aws.api_url
 }
 
 output "aws_function_url" {
   description = "fnproxy's Lambda function URL, for sync calls longer than API Gateway's 30 s (null when aws_function_url_enabled is false)."
-  value       = one(module.aws[*].function_url)
+  value       = module.aws.function_url
 }
 
 output "aws_function_name" {
   description = "Name of the Lambda function."
-  value       = one(module.aws[*].function_name)
+  value       = module.aws.function_name
 }
 
 output "aws_table_name" {
   description = "Name of the DynamoDB table."
-  value       = one(module.aws[*].table_name)
+  value       = module.aws.table_name
 }
 
 output "aws_events_topic_arn" {
   description = "ARN of the SNS events topic."
-  value       = one(module.aws[*].events_topic_arn)
+  value       = module.aws.events_topic_arn
 }
 
 output "aws_async_queue_url" {
   description = "URL of the SQS work queue."
-  value       = one(module.aws[*].async_queue_url)
+  value       = module.aws.async_queue_url
 }
 
 output "aws_dlq_url" {
   description = "URL of the work queue's dead-letter queue."
-  value       = one(module.aws[*].dlq_url)
+  value       = module.aws.dlq_url
 }
 
 output "aws_secret_arn" {
   description = "ARN of the signing-key secret: put its value with `aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...`."
-  value       = one(module.aws[*].secret_arn)
+  value       = module.aws.secret_arn
 }
 
 output "aws_lambda_log_group_name" {
   description = "Log group of the Lambda function."
-  value       = one(module.aws[*].lambda_log_group_name)
+  value       = module.aws.lambda_log_group_name
 }
 
 output "aws_api_log_group_name" {
   description = "Log group of the API access logs."
-  value       = one(module.aws[*].api_log_group_name)
+  value       = module.aws.api_log_group_name
 }

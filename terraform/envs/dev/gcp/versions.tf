@@ -1,0 +1,11 @@
+# The Google provider only: init, validate and plan need nothing of AWS.
+terraform {
+  required_version = ">= 1.5"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 5.20, < 7.0" # the gcp module needs >= 5.20
+    }
+  }
+}
