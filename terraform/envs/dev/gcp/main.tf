@@ -1,12 +1,11 @@
-# The GCP root of the dev environment: module "gcp" (terraform/modules/gcp) and
-# the google provider only, so planning it needs no AWS credentials (the AWS root is
-# terraform/envs/dev/aws). Values fixed for dev are set in the module call below; the
-# ones an operator changes are variables (see terraform.tfvars.example).
+# fnproxy on GCP, dev environment: module "gcp" (terraform/modules/gcp) alone, so deploying it
+# needs Google credentials only. Values fixed for dev are set in the module call below; the ones
+# an operator changes are variables (variables.tf, terraform.tfvars.example).
 #
-# Before `terraform apply`: `make build` (the source zip), gcloud authenticated where terraform
-# runs (it sets the worker subscription's dead-letter policy), and the deploying identity needs
-# roles/iam.serviceAccountUser on the function and trigger service accounts it creates (an owner
-# has it). After it: add the signing key, `gcloud secrets versions add` (output gcp_secret_id).
+# Before the first apply: the project prerequisites of docs/deploy.md section 5, `make build`
+# (the source zip), and gcloud authenticated where terraform runs (it sets the worker
+# subscription's dead-letter policy). After it: add the signing key, `gcloud secrets versions
+# add` (output gcp_secret_id).
 
 provider "google" {
   project = var.gcp_project_id
@@ -29,16 +28,18 @@ module "gcp" {
 
   build_service_account = var.gcp_build_service_account
 
-  # Small and cheap: scale to zero, few instances.
-  api_min_instances      = 0
-  api_max_instances      = 3
-  api_timeout_seconds    = 120
+  # Sizing is variables (Cloud Build substitutions set them); dev's defaults: small and cheap,
+  # scale to zero, few instances.
+  api_min_instances      = var.gcp_api_min_instances
+  api_max_instances      = var.gcp_api_max_instances
+  api_memory             = var.gcp_api_memory
+  api_timeout_seconds    = var.gcp_api_timeout_seconds
   public_api             = var.gcp_public_api
   worker_min_instances   = 0
-  worker_max_instances   = 3
-  worker_timeout_seconds = 300
+  worker_max_instances   = var.gcp_worker_max_instances
+  worker_timeout_seconds = var.gcp_worker_timeout_seconds
 
-  async_max_delivery_attempts  = 5
+  async_max_delivery_attempts  = var.gcp_async_max_delivery_attempts
   configure_worker_dead_letter = var.gcp_configure_worker_dead_letter
   dead_letter_retention        = "604800s"
   pubsub_kms_key_name          = var.gcp_pubsub_kms_key_name
@@ -46,8 +47,8 @@ module "gcp" {
   create_firestore_database   = var.gcp_create_firestore_database
   firestore_database          = var.gcp_firestore_database
   firestore_location          = var.gcp_firestore_location
-  firestore_collection_prefix = "fnproxy"
-  deletion_protection         = false
+  firestore_collection_prefix = var.gcp_firestore_collection_prefix
+  deletion_protection         = var.gcp_deletion_protection
 
   secret_kms_key_name = var.gcp_secret_kms_key_name
 
@@ -55,7 +56,7 @@ module "gcp" {
   allow_list_functions = var.gcp_allow_list_functions
 
   log_level              = var.gcp_log_level
-  function_timeout       = 25
-  history_retention_days = 7
+  function_timeout       = var.gcp_function_timeout
+  history_retention_days = var.gcp_history_retention_days
   extra_environment      = var.gcp_extra_environment
 }

@@ -1,5 +1,5 @@
 output "gcp_api_url" {
-  description = "URL of fnproxy's API on GCP (curl \"$(terraform output -raw gcp_api_url)/health\")."
+  description = "URL of fnproxy's API on GCP (curl \"$(terraform output -raw gcp_api_url)/health\", with an ID token unless gcp_public_api)."
   value       = module.gcp.api_url
 }
 
@@ -51,6 +51,11 @@ output "gcp_api_service_account" {
 output "gcp_worker_service_account" {
   description = "Service account of the worker function."
   value       = module.gcp.worker_service_account
+}
+
+output "gcp_build_service_account" {
+  description = "Service account that builds the functions (projects/P/serviceAccounts/EMAIL)."
+  value       = module.gcp.build_service_account
 }
 
 output "gcp_worker_dead_letter_command" {

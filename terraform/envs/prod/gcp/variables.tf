@@ -1,7 +1,9 @@
-# Inputs of the prod GCP root; an operator sets them in terraform.tfvars (see terraform.tfvars.example).
+# The GCP root's variables: what an operator sets (terraform.tfvars.example). Cloud Build's
+# Terraform path sets the ones its substitutions name with -var (cloudbuild.yaml's header).
 
 variable "gcp_project_id" {
   type        = string
+  nullable    = false
   description = "GCP project to deploy to."
 }
 
@@ -41,10 +43,16 @@ variable "gcp_firestore_location" {
   default     = null
 }
 
+variable "gcp_firestore_collection_prefix" {
+  type        = string
+  description = "FIRESTORE_COLLECTION_PREFIX: fnproxy's collections are <prefix>_<kind>."
+  default     = "fnproxy"
+}
+
 variable "gcp_public_api" {
   type        = bool
-  description = "Let anyone reach the API (allUsers run.invoker): fnproxy authenticates callers itself with its JWTs. false: only callers with run.invoker."
-  default     = true
+  description = "Let anyone reach the API (allUsers run.invoker; fnproxy still authenticates callers with its JWTs). false: only callers with roles/run.invoker. Organisations enforcing domain-restricted sharing refuse true."
+  default     = false
 }
 
 variable "gcp_invocable_functions" {
@@ -60,14 +68,74 @@ variable "gcp_invocable_functions" {
 
 variable "gcp_allow_list_functions" {
   type        = bool
-  description = "Let fnproxy list the project's Cloud Functions (project-level roles/cloudfunctions.viewer); false: only describe gcp_invocable_functions."
-  default     = true
+  description = "Let fnproxy list the project's Cloud Functions (project-level roles/cloudfunctions.viewer, which also shows every function's environment variables); false: only describe gcp_invocable_functions, and listing answers 403."
+  default     = false
 }
 
 variable "gcp_log_level" {
   type        = string
   description = "LOG_LEVEL of both functions."
   default     = "INFO"
+}
+
+variable "gcp_function_timeout" {
+  type        = number
+  description = "FUNCTION_TIMEOUT: default timeout of one invocation, seconds."
+  default     = 60
+}
+
+variable "gcp_history_retention_days" {
+  type        = number
+  description = "HISTORY_RETENTION_DAYS: days an execution record is kept."
+  default     = 30
+}
+
+variable "gcp_async_max_delivery_attempts" {
+  type        = number
+  description = "Deliveries of one async message before it is dead-lettered (5-100): the worker subscription's maxDeliveryAttempts and ASYNC_MAX_RECEIVE_COUNT."
+  default     = 10
+}
+
+variable "gcp_api_memory" {
+  type        = string
+  description = "Memory of one API instance (256Mi, 512Mi, 1Gi, ...)."
+  default     = "1Gi"
+}
+
+variable "gcp_api_timeout_seconds" {
+  type        = number
+  description = "Request timeout of the API function, seconds (above gcp_function_timeout)."
+  default     = 300
+}
+
+variable "gcp_api_min_instances" {
+  type        = number
+  description = "API instances kept warm (0 scales to zero)."
+  default     = 1
+}
+
+variable "gcp_api_max_instances" {
+  type        = number
+  description = "Most API instances at once."
+  default     = 50
+}
+
+variable "gcp_worker_timeout_seconds" {
+  type        = number
+  description = "Timeout of one worker delivery, seconds (at most 540)."
+  default     = 540
+}
+
+variable "gcp_worker_max_instances" {
+  type        = number
+  description = "Most worker instances at once."
+  default     = 20
+}
+
+variable "gcp_deletion_protection" {
+  type        = bool
+  description = "Firestore delete protection (the database is abandoned, not deleted, by a destroy) and a source bucket that is not force-destroyed; false before tearing the environment down."
+  default     = true
 }
 
 variable "gcp_extra_environment" {
@@ -84,7 +152,7 @@ variable "gcp_configure_worker_dead_letter" {
 
 variable "gcp_build_service_account" {
   type        = string
-  description = "Cloud Build service account for the functions (projects/P/serviceAccounts/EMAIL); null: the project's default."
+  description = "Service account that builds the functions (projects/P/serviceAccounts/EMAIL), with the roles a build needs; null: fnproxy's own <prefix>-build, created with them."
   default     = null
 }
 
