@@ -28,6 +28,8 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from core.config import Settings
 from deploy import build, schemas
@@ -330,15 +332,25 @@ def deployed_zip(env: str, cloud: str, argument: str) -> Path:
     return (env_root(env, cloud) / found.group(1)).resolve()
 
 
-def required_providers(folder: Path) -> dict[str, str]:
-    """name -> source of every provider the .tf files of a folder require."""
+def provider_requirements(folder: Path) -> dict[str, dict[str, str]]:
+    """name -> {source, version} of every provider the .tf files of a folder require."""
     found = {}
     for tf in sorted(folder.glob("*.tf")):
         parsed = hcl2.loads(tf.read_text(encoding="utf-8"), serialization_options=HCL)
         for block in parsed.get("terraform", []):
             for providers in block.get("required_providers", []):
-                found.update({name: body["source"] for name, body in providers.items()})
+                found.update(providers)
     return found
+
+
+def required_providers(folder: Path) -> dict[str, str]:
+    """name -> source of every provider the .tf files of a folder require."""
+    return {name: body["source"] for name, body in provider_requirements(folder).items()}
+
+
+def terraform_constraint(text: str) -> SpecifierSet:
+    """A Terraform version constraint as PEP 440 specifiers (Terraform's ~> is PEP 440's ~=)."""
+    return SpecifierSet(",".join(part.strip().replace("~>", "~=") for part in text.split(",")))
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -921,6 +933,24 @@ def test_each_root_requires_its_own_cloud_only(env: str) -> None:
         assert all("count" not in call and "for_each" not in call for call in root.modules.values())
         assert not any(name.startswith(f"{other}_") for name in root.variables), env
         assert not any(name.startswith(f"{other}_") for name in root.outputs), env
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_root_locks_its_own_provider(env: str) -> None:
+    """`terraform init` installs the locked version and checks the download against the locked
+    hashes: a root locks its own cloud's provider only, at a version its constraints and its
+    module's allow."""
+    for cloud, provider in CLOUDS.items():
+        root = env_root(env, cloud)
+        lock = hcl2.loads((root / ".terraform.lock.hcl").read_text(), serialization_options=HCL)
+        locked = {address: body for block in lock["provider"] for address, body in block.items()}
+        assert set(locked) == {f"registry.terraform.io/{s}" for s in provider.values()}, root
+        for name, source in provider.items():
+            entry = locked[f"registry.terraform.io/{source}"]
+            for folder in (root, TERRAFORM / "modules" / cloud):
+                wanted = provider_requirements(folder)[name]["version"]
+                assert Version(entry["version"]) in terraform_constraint(wanted), (folder, wanted)
+            assert entry["hashes"] and all(h.startswith(("zh:", "h1:")) for h in entry["hashes"])
 
 
 def test_checkov_skips_give_their_reason() -> None:

@@ -8,10 +8,11 @@
 # caller sign with AWS credentials. No cors block: CORS is off, fnproxy serves no browser origin.
 #
 # Since AWS's October 2025 change a public URL needs two statements in the function's resource
-# policy: lambda:InvokeFunctionUrl for auth type NONE, which the provider writes when it creates
-# the URL (FunctionURLAllowPublicAccess, outside Terraform's state), and lambda:InvokeFunction
-# only through a function URL (lambda:InvokedViaFunctionUrl), written below (the provider's
-# invoked_via_function_url needs hashicorp/aws >= 6.29). Without the second the URL answers 403.
+# policy: lambda:InvokeFunctionUrl for auth type NONE, and lambda:InvokeFunction only through a
+# function URL (lambda:InvokedViaFunctionUrl). Without the second the URL answers 403. The
+# provider writes both when it creates a URL of auth type NONE, outside Terraform's state; the
+# second is also written below, in the state, so a plan shows it and an apply puts it back if it
+# is removed (invoked_via_function_url needs hashicorp/aws >= 6.28).
 
 resource "aws_lambda_function_url" "this" {
   # checkov:skip=CKV_AWS_258:fnproxy authenticates every request itself (its own JWTs, scopes per route), as on the HTTP API route (CKV_AWS_309); IAM auth would make every caller sign requests with AWS credentials

@@ -5,7 +5,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 6.29" # invoked_via_function_url (function_url.tf)
+      version = "~> 6.30" # the version .terraform.lock.hcl locks; the module needs >= 6.28
     }
   }
 }
