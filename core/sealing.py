@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core.auth.keys import KeyRing
+from core.auth.keys import KeyRing, SigningKey
 
 VERSION = "v1"
 NONCE_BYTES = 12
@@ -53,15 +54,26 @@ class Sealer:
         except ValueError:
             raise SealBroken("the seal is not base64") from None
         nonce, ciphertext = data[:NONCE_BYTES], data[NONCE_BYTES:]
-        for key in (await self._keys.verification_keys()).values():
-            try:
-                clear = AESGCM(_derived_key(key.secret)).decrypt(
-                    nonce, ciphertext, context.encode()
-                )
-            except (InvalidTag, ValueError):
-                continue
-            return orjson.loads(clear)
-        raise SealBroken("no configured MODULE_SECRET_KEY opens the seal")
+        held = await self._keys.verification_keys()
+        clear = _decrypt(held.values(), nonce, ciphertext, context)
+        if clear is None:  # sealed with a key newer than this instance's cache: read them again
+            reread = await self._keys.reread_verification_keys()
+            newer = [key for kid, key in reread.items() if kid not in held]
+            clear = _decrypt(newer, nonce, ciphertext, context)
+        if clear is None:
+            raise SealBroken("no configured MODULE_SECRET_KEY opens the seal")
+        return orjson.loads(clear)
+
+
+def _decrypt(
+    keys: Iterable[SigningKey], nonce: bytes, ciphertext: bytes, context: str
+) -> bytes | None:
+    for key in keys:
+        try:
+            return AESGCM(_derived_key(key.secret)).decrypt(nonce, ciphertext, context.encode())
+        except (InvalidTag, ValueError):
+            continue
+    return None
 
 
 @lru_cache(maxsize=8)

@@ -91,6 +91,11 @@ class KeyRing:
         key = (await self._key_set()).by_kid.get(kid)
         return key if key is not None else (await self._recheck()).by_kid.get(kid)
 
+    async def reread_verification_keys(self) -> Mapping[str, SigningKey]:
+        """The verification keys read again, for a caller whose key is not among those held
+        (a seal made after a rotation); rate-limited like an unknown kid."""
+        return (await self._recheck()).by_kid
+
     async def is_current_secret(self, value: str) -> bool:
         """Whether `value` is the current key's secret (compared in constant time); a value
         that is not has the keys read again first (see the module docstring)."""

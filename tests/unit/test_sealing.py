@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from core.auth.keys import KeyRing
+from core.auth.keys import RECHECK_INTERVAL_S, KeyRing
 from core.sealing import SealBroken, Sealer
 from core.secrets.env import EnvSecretSource
 
@@ -67,3 +67,15 @@ async def test_an_altered_seal_is_refused(damage: str) -> None:
     }[damage]
     with pytest.raises(SealBroken):
         await sealer(key).open(altered, "e1")
+
+
+async def test_a_seal_made_after_a_rotation_opens_on_an_instance_holding_the_old_key() -> None:
+    old, new = new_key(), new_key()
+    values = {NAME: old, f"{NAME}_PREVIOUS": ""}
+    now = [0.0]
+    stale = Sealer(KeyRing(EnvSecretSource(values), cache_ttl_s=3600, clock=lambda: now[0]))
+    await stale.seal(CLEAR, "e1")  # the stale instance has read (and caches) the old key
+    values.update({NAME: new, f"{NAME}_PREVIOUS": old})
+    now[0] += RECHECK_INTERVAL_S  # past the re-read's rate limit, long before the cache's TTL
+    sealed_by_fresh_instance = await sealer(new, previous=old).seal(CLEAR, "e1")
+    assert await stale.open(sealed_by_fresh_instance, "e1") == CLEAR
