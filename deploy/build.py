@@ -2,7 +2,8 @@
 
     build/aws/fnproxy-lambda.zip        core/, the AWS entry (handlers/aws_lambda.py) and the
                                         core + `aws` extra dependencies, installed for Lambda's
-                                        python3.11 (manylinux2014 x86_64 wheels: Amazon Linux 2)
+                                        python3.12 (cp312 manylinux x86_64 wheels up to glibc
+                                        2.34: Amazon Linux 2023)
     build/gcp/source/                   main.py (re-exports `http` and `worker`), core/, the GCP
                                         entry (handlers/gcp_function.py), requirements.txt
                                         (core + `gcp` extra, every version pinned)
@@ -13,7 +14,7 @@ build` runs in the project's venv): every installed distribution is written to
 build/constraints.txt and the installs are constrained by it. A package the environment lacks
 resolves to its newest release with a wheel for the target.
 
-boto3/botocore are bundled in the Lambda zip although the python3.11 runtime has a copy: the
+boto3/botocore are bundled in the Lambda zip although the python3.12 runtime has a copy: the
 runtime's copy is older than the one the code is tested with and changes when AWS updates the
 runtime, while bundling pins the version with the rest. The cost: about 22 MB unzipped and 16 MB
 of the zip (botocore's data files are compressed already), within Lambda's 50 MB upload limit.
@@ -27,7 +28,10 @@ Every build checks what it made and fails otherwise:
 - the entry modules and every backend the platform loads import from the artifact alone, in a
   fresh interpreter without the project's environment (`-S -I`), without importing the other
   cloud's SDK (for GCP, the requirements are installed into build/gcp/check-site first;
-  `--no-verify` skips that one, the slow part).
+  `--no-verify` skips that one, the slow part). A build interpreter of another Python version
+  than Lambda's cannot load the zip's compiled modules: the same distributions, at the same
+  versions, are then installed for the build interpreter into build/aws/check-site, which must
+  hold exactly what the zip holds, and the zip's code imports with those.
 
 The zips are reproducible: entries sorted, fixed timestamps and modes, so the same inputs give
 the same bytes (and Terraform's `source_code_hash` only changes when the code does).
@@ -53,15 +57,41 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "fnproxy"
-PYTHON_VERSION = "3.11"
-# Lambda's python3.11 runs on Amazon Linux 2 (glibc 2.26): manylinux2014 (glibc 2.17) wheels.
-AWS_PLATFORMS = ("manylinux2014_x86_64",)
-# Cloud Functions' python311 runs on Ubuntu 22.04 (glibc 2.35). pip matches a `--platform` tag
-# exactly (it does not widen manylinux_2_35 to the older glibc tags), so every tag is listed.
-GCP_PLATFORMS = (
-    *(f"manylinux_2_{minor}_x86_64" for minor in range(35, 16, -1)),
-    "manylinux2014_x86_64",
-)
+
+
+def manylinux_x86_64(glibc_minor: int) -> tuple[str, ...]:
+    """Every manylinux x86_64 tag a glibc 2.<glibc_minor> system runs, newest first: pip matches
+    a `--platform` tag exactly (it does not widen manylinux_2_35 to the older glibc tags)."""
+    return (
+        *(f"manylinux_2_{minor}_x86_64" for minor in range(glibc_minor, 16, -1)),
+        "manylinux2014_x86_64",
+    )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where an artifact runs: its Python version and the platform tags of the wheels it takes
+    (none: this machine's)."""
+
+    python_version: str
+    platforms: tuple[str, ...]
+
+    def pip_options(self) -> list[str]:
+        return [
+            *(option for tag in self.platforms for option in ("--platform", tag)),
+            "--implementation",
+            "cp",
+            "--python-version",
+            self.python_version,
+            "--only-binary=:all:",
+        ]
+
+
+LAMBDA = Runtime("3.12", manylinux_x86_64(34))
+"""Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34)."""
+CLOUD_FUNCTIONS = Runtime("3.11", manylinux_x86_64(35))
+"""Cloud Functions' python311 runs on Ubuntu 22.04 (glibc 2.35)."""
+BUILD_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 AWS_ZIP = Path("aws/fnproxy-lambda.zip")
 GCP_SOURCE = Path("gcp/source")
@@ -174,21 +204,10 @@ def pip(*args: str) -> None:
         )
 
 
-def platform_options(platforms: Iterable[str]) -> list[str]:
-    return [
-        *(option for tag in platforms for option in ("--platform", tag)),
-        "--implementation",
-        "cp",
-        "--python-version",
-        PYTHON_VERSION,
-        "--only-binary=:all:",
-    ]
-
-
 def install_for(
-    platforms: Iterable[str], requirements: Iterable[str], target: Path, constraints: Path
+    runtime: Runtime, requirements: Iterable[str], target: Path, constraints: Path
 ) -> None:
-    """The requirements and their dependencies as wheels for `platforms`, unpacked in `target`."""
+    """The requirements and their dependencies as wheels for `runtime`, unpacked in `target`."""
     shutil.rmtree(target, ignore_errors=True)
     pip(
         "install",
@@ -199,7 +218,7 @@ def install_for(
         str(target),
         "--constraint",
         str(constraints),
-        *platform_options(platforms),
+        *runtime.pip_options(),
         *requirements,
     )
     # Console scripts (their shebangs name this machine's interpreter) are of no use there.
@@ -207,9 +226,9 @@ def install_for(
 
 
 def resolve_for(
-    platforms: Iterable[str], requirements: Iterable[str], report: Path, constraints: Path
+    runtime: Runtime, requirements: Iterable[str], report: Path, constraints: Path
 ) -> dict[str, str]:
-    """{name: version} of everything pip would install for `platforms` (nothing is installed)."""
+    """{name: version} of everything pip would install for `runtime` (nothing is installed)."""
     pip(
         "install",
         "--quiet",
@@ -219,7 +238,7 @@ def resolve_for(
         str(report),
         "--constraint",
         str(constraints),
-        *platform_options(platforms),
+        *runtime.pip_options(),
         *requirements,
     )
     installs = json.loads(report.read_text(encoding="utf-8"))["install"]
@@ -355,16 +374,34 @@ def seal(folder: Path, archive: Path, what: str) -> tuple[int, int, int]:
     return zipped, unzipped, sum(1 for p in folder.rglob("*") if p.is_file())
 
 
+def lambda_import_paths(
+    stage: Path, requirements: list[str], out: Path, constraints: Path
+) -> list[Path]:
+    """Where the Lambda package is import-checked from: the package itself when this interpreter
+    is Lambda's Python, else its twin for this interpreter (build/aws/check-site, searched first)
+    with the package's own code, after checking the twin holds the same distributions."""
+    if BUILD_PYTHON == LAMBDA.python_version:
+        return [stage]
+    twin = out / "aws" / "check-site"
+    install_for(Runtime(BUILD_PYTHON, platforms=()), requirements, twin, constraints)
+    packaged, checked = installed_distributions(stage), installed_distributions(twin)
+    if packaged != checked:
+        differ = sorted(set(packaged.items()) ^ set(checked.items()))
+        raise BuildError(f"python{BUILD_PYTHON} resolves other distributions: {differ}")
+    return [twin, stage]
+
+
 def build_aws(out: Path, constraints: Path, root: Path = ROOT) -> list[Artifact]:
     stage = out / "aws" / "package"
     requirements = project_requirements("aws", root)
-    install_for(AWS_PLATFORMS, requirements, stage, constraints)
+    install_for(LAMBDA, requirements, stage, constraints)
     google = sorted(n for n in installed_distributions(stage) if is_google_only(n))
     if google or (stage / "google").exists():
         raise BuildError(f"Google libraries ended up in the Lambda package: {google or 'google/'}")
     copy_sources(stage, AWS_HANDLERS, root)
     check_package_data(stage, "the Lambda package", root)
-    import_check([stage], AWS_MODULES, GOOGLE_SDK_MODULES)
+    paths = lambda_import_paths(stage, requirements, out, constraints)
+    import_check(paths, AWS_MODULES, GOOGLE_SDK_MODULES)
     archive = out / AWS_ZIP
     zipped, unzipped, files = seal(stage, archive, "the Lambda package")
     return [Artifact("aws lambda zip", archive, zipped, unzipped, files, digest(archive))]
@@ -386,7 +423,7 @@ def build_gcp(out: Path, constraints: Path, verify: bool, root: Path = ROOT) -> 
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
     requirements = project_requirements("gcp", root)
-    pins = resolve_for(GCP_PLATFORMS, requirements, out / "gcp" / "resolved.json", constraints)
+    pins = resolve_for(CLOUD_FUNCTIONS, requirements, out / "gcp" / "resolved.json", constraints)
     aws = sorted(name for name in pins if is_aws_only(name))
     if aws:
         raise BuildError(f"AWS-only packages ended up in the GCP requirements: {aws}")
@@ -396,7 +433,7 @@ def build_gcp(out: Path, constraints: Path, verify: bool, root: Path = ROOT) -> 
     check_package_data(source, "the GCP source", root)
     if verify:
         site = out / "gcp" / "check-site"
-        install_for(GCP_PLATFORMS, ["-r", str(source / "requirements.txt")], site, constraints)
+        install_for(CLOUD_FUNCTIONS, ["-r", str(source / "requirements.txt")], site, constraints)
         installed = installed_distributions(site)
         aws = sorted(name for name in installed if is_aws_only(name))
         if aws:

@@ -186,11 +186,11 @@ def test_aws_root_validates_and_plans_without_credentials(
     for_the_mirror: Workspace, env: str
 ) -> None:
     root = for_the_mirror.root(env, "aws")
+    (root / "tests").mkdir()
+    shutil.copy(TFTEST, root / "tests" / TFTEST.name)  # before `terraform get`: it runs modules
     report = for_the_mirror.validate(root)
     assert report["valid"] and not errors(report), errors(report)
 
-    (root / "tests").mkdir()
-    shutil.copy(TFTEST, root / "tests" / TFTEST.name)
     result = for_the_mirror.terraform(root, "test")
     output = result.stdout + result.stderr
     runs = len(re.findall(r'^run "', TFTEST.read_text(encoding="utf-8"), re.MULTILINE))

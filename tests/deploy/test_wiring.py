@@ -466,7 +466,7 @@ def defines(module_name: str, name: str) -> bool:
 def test_aws_handler_and_runtime(aws: Module) -> None:
     _, function = lambda_function(aws)
     assert function["handler"] == AWS_HANDLER
-    assert function["runtime"] == f"python{build.PYTHON_VERSION}"
+    assert function["runtime"] == f"python{build.LAMBDA.python_version}"
     module_name, _, attribute = AWS_HANDLER.rpartition(".")
     assert defines(module_name, attribute), f"{module_name} defines no {attribute}"
     assert module_name in build.AWS_MODULES
@@ -538,6 +538,66 @@ def test_aws_envs_deploy_the_built_zip() -> None:
         assert deployed_zip(env, "aws", "lambda_zip_path") == ROOT / "build" / build.AWS_ZIP, env
 
 
+def kms_key_statements(module: Module) -> list[dict[str, Any]]:
+    """The statements of the module key's policy (the object inside jsonencode(...))."""
+    policy = expression(module.resource("aws_kms_key.this")["policy"])
+    assert policy.startswith("jsonencode(") and policy.endswith(")"), policy[:40]
+    document = hcl2.loads(f"x = {policy[len('jsonencode(') : -1]}", serialization_options=HCL)
+    return document["x"]["Statement"]
+
+
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+
+
+def cloudwatch_alarm_statement(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one key-policy statement of CloudWatch (alarms publishing to an encrypted topic),
+    checked to allow exactly what publishing needs, in this account."""
+    [statement] = [s for s in statements if s["Principal"] == {"Service": CLOUDWATCH}]
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert set(statement["Condition"]) == {"StringEquals", "ArnLike"}
+    assert list(statement["Condition"]["StringEquals"]) == ["aws:SourceAccount"]
+    return statement
+
+
+def test_aws_alarms_notify_a_topic_cloudwatch_may_encrypt_for(aws: Module) -> None:
+    """Without alarm_topic_arn the module makes its own topic, encrypted with its key, and every
+    alarm notifies it; the key lets CloudWatch use it for this module's alarms only (issue 17).
+    How the alarms pick the topic is evaluated by Terraform in aws_root.tftest.hcl."""
+    topic = aws.resource("aws_sns_topic.alarms")
+    assert expression(topic["count"]) == "var.alarm_topic_arn == null ? 1 : 0"
+    assert expression(topic["kms_master_key_id"]) == "local.kms_key_arn"
+    assert "aws_sns_topic.alarms[0].arn" in aws.locals["alarm_actions"][0]
+    [alarm] = aws.resources["aws_cloudwatch_metric_alarm"].values()
+    assert expression(alarm["alarm_actions"]) == expression(alarm["ok_actions"])
+    assert expression(alarm["alarm_actions"]) == "local.alarm_actions"
+    assert expression(aws.outputs["alarm_topic_arn"]["value"]) == "local.alarm_actions[0]"
+    for env in ENVS:
+        output = load_module(env_root(env, "aws")).outputs["aws_alarm_topic_arn"]
+        assert expression(output["value"]) == "module.aws.alarm_topic_arn", env
+
+    conditions = cloudwatch_alarm_statement(kms_key_statements(aws))["Condition"]
+    assert conditions["StringEquals"] == {"aws:SourceAccount": "${local.account_id}"}
+    prefix = alarm["alarm_name"].split("${each.key}")[0]
+    assert conditions["ArnLike"]["aws:SourceArn"].endswith(f":alarm:{prefix}*"), prefix
+
+
+# Teardown settings of the module: root variable aws_<name>, default per environment (prod
+# protects the data, dev is easy to tear down).
+TEARDOWN_DEFAULTS = {
+    "table_deletion_protection": {"dev": False, "prod": True},
+    "secret_recovery_window_days": {"dev": 0, "prod": 30},
+    "kms_deletion_window_days": {"dev": 7, "prod": 30},
+}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_aws_teardown_settings_are_root_variables(env: str) -> None:
+    root = load_module(env_root(env, "aws"))
+    for argument, defaults in TEARDOWN_DEFAULTS.items():
+        assert expression(root.modules["aws"][argument]) == f"var.aws_{argument}"
+        assert root.variables[f"aws_{argument}"]["default"] == defaults[env], argument
+
+
 # --- GCP (Terraform) ----------------------------------------------------------------------------
 
 
@@ -551,7 +611,7 @@ def test_gcp_entry_points_exist(gcp: Module) -> None:
     assert f"from {GCP_ENTRY_MODULE} import http, worker" in build.MAIN_PY
     for function in gcp_functions(gcp).values():
         assert function["build_config"][0]["runtime"] in (
-            f"python{build.PYTHON_VERSION.replace('.', '')}",
+            f"python{build.CLOUD_FUNCTIONS.python_version.replace('.', '')}",
             "${var.runtime}",
         )
 
@@ -654,13 +714,40 @@ def test_serverless_functions_and_package(serverless: dict) -> None:
     assert str(serverless["frameworkVersion"]) == "3"
     provider = serverless["provider"]
     assert provider["name"] == "aws"
-    assert provider["runtime"] == f"python{build.PYTHON_VERSION}"
     assert serverless["package"]["artifact"] == f"build/{build.AWS_ZIP.as_posix()}"
     assert serverless["package"].get("individually") is False
     functions = serverless["functions"]
     assert set(functions) == {"api", "worker"}
     assert {f["handler"] for f in functions.values()} == {AWS_HANDLER}
     assert functions["api"]["events"] == [{"httpApi": "*"}]
+
+
+def test_serverless_functions_run_the_builds_python(serverless: dict) -> None:
+    """The framework (v3) refuses python3.12 as provider.runtime, so each function's generated
+    resource gets it through resources.extensions; that runtime must be the build's."""
+    extensions = serverless["resources"]["extensions"]
+    for name in serverless["functions"]:
+        logical_id = f"{name.capitalize()}LambdaFunction"
+        runtime = extensions[logical_id]["Properties"]["Runtime"]
+        assert runtime == f"python{build.LAMBDA.python_version}", logical_id
+
+
+def test_concurrency_is_unreserved_by_default(aws: Module, serverless: dict) -> None:
+    """A new account's concurrency quota (10) must all stay unreserved (issue 17): nothing is
+    reserved unless an operator asks, after a Service Quotas increase."""
+    _, function = lambda_function(aws)
+    wanted = expression(function["reserved_concurrent_executions"])
+    assert wanted == "var.lambda_reserved_concurrency"
+    assert aws.variables["lambda_reserved_concurrency"]["default"] == -1
+    for env in ENVS:
+        root = load_module(env_root(env, "aws"))
+        assert root.variables["aws_lambda_reserved_concurrency"]["default"] == -1, env
+        call = expression(root.modules["aws"]["lambda_reserved_concurrency"])
+        assert call == "var.aws_lambda_reserved_concurrency", env
+    for name, function in serverless["functions"].items():
+        param = f"{name}ReservedConcurrency"
+        assert function["reservedConcurrency"] == f"${{param:{param}, null}}", name
+        assert not any(param in values for values in serverless["params"].values()), param
 
 
 def test_serverless_settings_name_the_resources_created(serverless: dict) -> None:
@@ -684,6 +771,22 @@ def test_serverless_settings_name_the_resources_created(serverless: dict) -> Non
     sqs = events[0]["sqs"]
     assert sqs["arn"] == {"Fn::GetAtt": [queue, "Arn"]}
     assert sqs["functionResponseType"] == "ReportBatchItemFailures"
+
+
+def test_serverless_alarms_notify_a_topic_cloudwatch_may_encrypt_for(serverless: dict) -> None:
+    resources = cf_resources(serverless)
+    alarms = {k: v for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms
+    for name, alarm in alarms.items():
+        properties = alarm["Properties"]
+        assert properties["AlarmActions"] == properties["OKActions"] == [{"Ref": "AlarmsTopic"}]
+        assert properties["AlarmName"].startswith("${self:service}-${sls:stage}-"), name
+    assert resources["AlarmsTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "FnproxyKey"}
+    statements = resources["FnproxyKey"]["Properties"]["KeyPolicy"]["Statement"]
+    conditions = cloudwatch_alarm_statement(statements)["Condition"]
+    assert conditions["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source = conditions["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+    assert source.endswith(":alarm:${self:service}-${sls:stage}-*")
 
 
 def test_serverless_table_is_built_from_the_generated_file(serverless: dict) -> None:
@@ -713,8 +816,9 @@ def test_serverless_variables_resolve(serverless: dict) -> None:
         for source, address in SERVERLESS_VARIABLE.findall(value):
             seen.add(source)
             if source == "param":
-                name = address.split(",")[0].strip()
-                for stage in stages:
+                name, *fallback = address.split(",")
+                name = name.strip()
+                for stage in stages if not fallback else ():  # a fallback needs no value
                     assert name in params.get(stage, {}) or name in params["default"], (
                         f"{path}: ${{param:{name}}} has no value for stage {stage}"
                     )
@@ -812,14 +916,19 @@ def test_gcp_invoker_roles_only_on_the_configured_functions(gcp: Module) -> None
             )
 
 
-def test_aws_invoke_only_on_the_configured_functions(aws: Module) -> None:
-    documents = aws.data["aws_iam_policy_document"]
+def policy_statements(module: Module) -> list[tuple[dict[str, Any], str | None]]:
+    """(statement, the for_each of its dynamic block or None) of every aws_iam_policy_document."""
     statements = []
-    for document in documents.values():
+    for document in module.data["aws_iam_policy_document"].values():
         statements += [(s, None) for s in document.get("statement", [])]
         for dynamic in document.get("dynamic", []):
             block = dynamic["statement"]
             statements += [(s, block["for_each"]) for s in block["content"]]
+    return statements
+
+
+def test_aws_invoke_only_on_the_configured_functions(aws: Module) -> None:
+    statements = policy_statements(aws)
     invoking = [(s, f) for s, f in statements if "lambda:InvokeFunction" in s.get("actions", [])]
     assert len(invoking) == 1
     statement, for_each = invoking[0]
@@ -845,6 +954,52 @@ def test_serverless_iam(serverless: dict) -> None:
     for stage_params in serverless["params"].values():
         for arn in stage_params.get("invocableFunctionArns", []):
             assert "*" not in str(arn).replace("-*", ""), f"invocable function {arn} is too wide"
+
+
+def test_function_listing_is_opt_in(aws: Module, serverless: dict) -> None:
+    """lambda:ListFunctions shows every function of the account and region: granted only when
+    asked for (issue 17), in the module, each AWS root and serverless.yml."""
+    [(statement, for_each)] = [
+        (s, f) for s, f in policy_statements(aws) if "lambda:ListFunctions" in s["actions"]
+    ]
+    assert statement["actions"] == ["lambda:ListFunctions"]
+    assert expression(for_each) == "var.allow_function_listing ? [1] : []"
+    assert aws.variables["allow_function_listing"]["default"] is False
+    for env in ENVS:
+        root = load_module(env_root(env, "aws"))
+        assert root.variables["aws_allow_function_listing"]["default"] is False, env
+        call = root.modules["aws"]
+        assert expression(call["allow_function_listing"]) == "var.aws_allow_function_listing"
+
+    role_actions = json.dumps(serverless["provider"]["iam"]["role"]["statements"])
+    assert "lambda:ListFunctions" not in role_actions
+    listing = cf_resources(serverless)["FunctionListingPolicy"]
+    assert listing["Properties"]["Roles"] == [{"Ref": "IamRoleLambdaExecution"}]
+    condition = serverless["resources"]["Conditions"][listing["Condition"]]
+    assert condition == {"Fn::Equals": [{"Ref": "AllowFunctionListing"}, "true"]}
+    parameter = serverless["resources"]["Parameters"]["AllowFunctionListing"]
+    assert parameter["Default"] == "${param:allowFunctionListing}"
+    assert all(
+        params.get("allowFunctionListing", "false") == "false"
+        for params in serverless["params"].values()
+    )
+
+
+# boto3 operations that need a grant of their own -> the IAM action.
+GRANTED_FOR = {
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "change_message_visibility": "sqs:ChangeMessageVisibility",
+}
+
+
+@pytest.mark.parametrize(("operation", "action"), GRANTED_FOR.items())
+def test_these_actions_are_granted_when_the_code_calls_them(operation: str, action: str) -> None:
+    """No grant without a call (issue 17 removed unused ones), no call without a grant."""
+    code = "".join(f.read_text(encoding="utf-8") for f in sorted((ROOT / "core").rglob("*.py")))
+    called = f'"{operation}"' in code or f".{operation}(" in code
+    module = "".join(tf.read_text(encoding="utf-8") for tf in sorted(AWS_MODULE.glob("*.tf")))
+    assert (f'"{action}"' in module) == called, f"terraform/modules/aws and {operation}"
+    assert (action in SERVERLESS.read_text(encoding="utf-8")) == called, "serverless.yml"
 
 
 # --- long sync calls: the function URL (issue 12) ----------------------------------------------

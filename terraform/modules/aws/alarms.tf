@@ -1,9 +1,20 @@
 # Alarms: function errors and throttles, messages in either dead-letter queue, API 5xx. Each
-# notifies var.alarm_topic_arn (when given) on alarm and on recovery. One resource over a map:
-# the alarms differ only in what they watch and when they fire.
+# notifies the alarm topic on alarm and on recovery: var.alarm_topic_arn, or else the module's
+# own <name>-alarms topic (output alarm_topic_arn; subscribe an address to it). One resource
+# over a map: the alarms differ only in what they watch and when they fire.
+
+# Encrypted with the module's key, whose policy lets CloudWatch use it for this module's alarms
+# (kms.tf); without that CloudWatch cannot publish to an encrypted topic.
+resource "aws_sns_topic" "alarms" {
+  count = var.alarm_topic_arn == null ? 1 : 0
+
+  name              = "${var.name}-alarms"
+  kms_master_key_id = local.kms_key_arn
+  tags              = var.tags
+}
 
 locals {
-  alarm_actions = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+  alarm_actions = [var.alarm_topic_arn != null ? var.alarm_topic_arn : aws_sns_topic.alarms[0].arn]
 
   # Every alarm: "<name>-<key>"; a queue alarm fires on any visible message.
   alarms = {

@@ -1,7 +1,9 @@
 # The function's role, least privilege: each statement names the actions fnproxy calls (no `*`
 # action anywhere) on this module's resources only. The two exceptions with resource "*" are
 # actions that take no resource at all: lambda:ListFunctions (GET /v1/providers/aws_lambda/
-# functions) and X-Ray's PutTraceSegments/PutTelemetryRecords (only with tracing on).
+# functions; only with var.allow_function_listing, since it shows every function of the account
+# and region, and without it that route answers 403 forbidden) and X-Ray's
+# PutTraceSegments/PutTelemetryRecords (only with tracing on).
 #
 # lambda:InvokeFunction and lambda:GetFunctionConfiguration are granted on
 # var.invocable_function_arns only (and ARN:* for their versions and aliases): fnproxy can
@@ -43,7 +45,6 @@ data "aws_iam_policy_document" "lambda" {
     sid = "UseTheStoreTable"
     actions = [
       "dynamodb:BatchGetItem",
-      "dynamodb:BatchWriteItem",
       "dynamodb:ConditionCheckItem",
       "dynamodb:DeleteItem",
       "dynamodb:DescribeTable", # the /health check
@@ -116,10 +117,13 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
-  statement {
-    sid       = "ListFunctionsTakesNoResource"
-    actions   = ["lambda:ListFunctions"]
-    resources = ["*"]
+  dynamic "statement" {
+    for_each = var.allow_function_listing ? [1] : []
+    content {
+      sid       = "ListFunctionsTakesNoResource"
+      actions   = ["lambda:ListFunctions"]
+      resources = ["*"]
+    }
   }
 
   dynamic "statement" {

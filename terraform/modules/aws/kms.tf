@@ -4,8 +4,9 @@
 #
 # The key policy names its actions one by one (no `kms:*`): the account (through IAM policies,
 # e.g. the function's role and whoever runs Terraform) may administer and use the key;
-# CloudWatch Logs may use it for this module's two log groups only; SNS may use it to deliver
-# to the work queue when an operator subscribes the queue to a requests topic
+# CloudWatch Logs may use it for this module's two log groups only; CloudWatch may use it to
+# publish this module's alarms (<name>-*) to the encrypted alarm topic; SNS may use it to
+# deliver to the work queue when an operator subscribes the queue to a requests topic
 # (docs/queue-messages.md), for topics of this account only.
 
 resource "aws_kms_key" "this" {
@@ -78,6 +79,17 @@ resource "aws_kms_key" "this" {
               "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.api_log_group_name}",
             ]
           }
+        }
+      },
+      {
+        Sid       = "CloudWatchPublishesThisModulesAlarms"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name}-*" }
         }
       },
       {

@@ -47,8 +47,8 @@ resource "aws_lambda_function" "this" {
   filename         = var.lambda_zip_path
   source_code_hash = filebase64sha256(var.lambda_zip_path)
   handler          = "handlers.aws_lambda.handler"
-  runtime          = "python3.11"
-  architectures    = ["x86_64"] # the build installs manylinux2014_x86_64 wheels
+  runtime          = "python3.12" # on Amazon Linux 2023; deploy/build.py builds for it
+  architectures    = ["x86_64"]   # the build installs x86_64 wheels
 
   memory_size                    = var.lambda_memory_mb
   timeout                        = var.lambda_timeout_s

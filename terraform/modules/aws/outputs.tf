@@ -97,3 +97,8 @@ output "api_log_group_name" {
   description = "CloudWatch log group of the API's access logs."
   value       = aws_cloudwatch_log_group.api.name
 }
+
+output "alarm_topic_arn" {
+  description = "ARN of the SNS topic every alarm notifies: alarm_topic_arn, or the module's <name>-alarms topic (subscribe e.g. an e-mail address to it)."
+  value       = local.alarm_actions[0]
+}

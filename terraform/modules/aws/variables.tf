@@ -51,8 +51,8 @@ variable "lambda_timeout_s" {
 
 variable "lambda_reserved_concurrency" {
   type        = number
-  description = "Reserved concurrent executions of the function: caps its concurrency (and so its load on the table and on the functions it invokes). -1 leaves it unreserved; a new account with the default quota of 10 must use -1 (AWS keeps 10 unreserved)."
-  default     = 50
+  description = "Reserved concurrent executions of the function: caps its concurrency (and so its load on the table and on the functions it invokes). -1 leaves it unreserved, what a new account allows: its quota is 10 concurrent executions and AWS keeps 10 unreserved; reserve after a Service Quotas increase."
+  default     = -1
 
   validation {
     condition     = var.lambda_reserved_concurrency >= -1
@@ -250,6 +250,12 @@ variable "dlq_message_retention_s" {
 
 # --- invocation targets ------------------------------------------------------------------------
 
+variable "allow_function_listing" {
+  type        = bool
+  description = "Grant lambda:ListFunctions (on \"*\": the action takes no resource) so GET /v1/providers/aws_lambda/functions lists the region's functions, every one of the account, not only invocable_function_arns. false: that route answers 403 forbidden."
+  default     = false
+}
+
 variable "invocable_function_arns" {
   type        = list(string)
   description = "Lambda functions fnproxy may invoke and describe: function ARNs, or name-prefix patterns like arn:aws:lambda:eu-west-1:123456789012:function:billing-*. Each also grants its versions and aliases (ARN:*). Empty: no Lambda target can be invoked."
@@ -267,7 +273,7 @@ variable "invocable_function_arns" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "ARN of an existing customer-managed KMS key for the table, topic, queues, secret, log groups and environment variables; null makes the module create one (with rotation). An existing key's policy must let CloudWatch Logs (logs.<region>.amazonaws.com) use it."
+  description = "ARN of an existing customer-managed KMS key for the table, topics, queues, secret, log groups and environment variables; null makes the module create one (with rotation). An existing key's policy must let CloudWatch Logs (logs.<region>.amazonaws.com) use it, and CloudWatch (cloudwatch.amazonaws.com: kms:Decrypt, kms:GenerateDataKey) when the module creates the alarm topic."
   default     = null
 }
 
@@ -275,6 +281,11 @@ variable "kms_deletion_window_days" {
   type        = number
   description = "Waiting period (7-30 days) before the module's KMS key is deleted after a destroy."
   default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
 }
 
 variable "secret_recovery_window_days" {
@@ -303,7 +314,7 @@ variable "log_retention_days" {
 
 variable "alarm_topic_arn" {
   type        = string
-  description = "SNS topic notified when an alarm fires and recovers; null: the alarms only change state."
+  description = "Existing SNS topic notified when an alarm fires and recovers; null: the module creates <name>-alarms, encrypted with its key (output alarm_topic_arn)."
   default     = null
 }
 

@@ -75,6 +75,11 @@ run "defaults" {
     condition     = output.aws_function_url != null
     error_message = "The function URL is on by default, but the root outputs none."
   }
+
+  assert {
+    condition     = output.aws_alarm_topic_arn != null
+    error_message = "The root outputs no alarm topic."
+  }
 }
 
 run "without_function_url" {
@@ -87,5 +92,70 @@ run "without_function_url" {
   assert {
     condition     = output.aws_function_url == null
     error_message = "aws_function_url_enabled = false still gives the function a URL."
+  }
+}
+
+
+# The module itself (its resources are visible to the assertions only when it is the run's root).
+
+run "alarms_notify_the_module_topic" {
+  command = apply
+
+  module {
+    source = "../../../modules/aws"
+  }
+
+  variables {
+    name                    = "fnproxy-test"
+    lambda_zip_path         = "../../../../build/aws/fnproxy-lambda.zip"
+    invocable_function_arns = []
+  }
+
+  # Every topic's mocked ARN is the same: this one tells the alarm topic apart.
+  override_resource {
+    target = aws_sns_topic.alarms
+    values = {
+      arn = "arn:aws:sns:us-east-1:123456789012:fnproxy-test-alarms"
+    }
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.alarms) == 1 && aws_sns_topic.alarms[0].kms_master_key_id == aws_kms_key.this[0].arn
+    error_message = "Without alarm_topic_arn the module must create one alarm topic, encrypted with its key."
+  }
+
+  assert {
+    condition = length(aws_cloudwatch_metric_alarm.this) > 0 && alltrue([
+      for alarm in aws_cloudwatch_metric_alarm.this :
+      alarm.alarm_actions == toset([aws_sns_topic.alarms[0].arn]) && alarm.ok_actions == alarm.alarm_actions
+    ])
+    error_message = "Every alarm must notify the module's alarm topic, on alarm and on recovery."
+  }
+
+  assert {
+    condition     = output.alarm_topic_arn == aws_sns_topic.alarms[0].arn
+    error_message = "Output alarm_topic_arn is not the module's alarm topic."
+  }
+}
+
+run "alarms_notify_the_operators_topic" {
+  command = apply
+
+  module {
+    source = "../../../modules/aws"
+  }
+
+  variables {
+    name                    = "fnproxy-test"
+    lambda_zip_path         = "../../../../build/aws/fnproxy-lambda.zip"
+    invocable_function_arns = []
+    alarm_topic_arn         = "arn:aws:sns:us-east-1:123456789012:ops-alerts"
+  }
+
+  assert {
+    condition = length(aws_sns_topic.alarms) == 0 && alltrue([
+      for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_actions == toset([var.alarm_topic_arn])
+    ])
+    error_message = "With alarm_topic_arn the alarms must notify it, and the module create no topic."
   }
 }

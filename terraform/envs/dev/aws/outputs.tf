@@ -47,3 +47,8 @@ output "aws_api_log_group_name" {
   description = "Log group of the API access logs."
   value       = module.aws.api_log_group_name
 }
+
+output "aws_alarm_topic_arn" {
+  description = "SNS topic every alarm notifies: aws sns subscribe --topic-arn <it> --protocol email --notification-endpoint you@example.com."
+  value       = module.aws.alarm_topic_arn
+}

@@ -37,13 +37,14 @@ module "aws" {
   async_batch_size        = 10
 
   invocable_function_arns = var.aws_invocable_function_arns
+  allow_function_listing  = var.aws_allow_function_listing
   extra_environment       = var.aws_extra_environment
   extra_secret_arns       = var.aws_extra_secret_arns
 
   kms_key_arn                 = var.aws_kms_key_arn
-  kms_deletion_window_days    = 30
-  table_deletion_protection   = true
-  secret_recovery_window_days = 30
+  kms_deletion_window_days    = var.aws_kms_deletion_window_days
+  table_deletion_protection   = var.aws_table_deletion_protection
+  secret_recovery_window_days = var.aws_secret_recovery_window_days
   log_retention_days          = 365
   alarm_topic_arn             = var.aws_alarm_topic_arn
 }

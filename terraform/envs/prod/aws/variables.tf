@@ -26,8 +26,14 @@ variable "aws_invocable_function_arns" {
 
 variable "aws_lambda_reserved_concurrency" {
   type        = number
-  description = "Reserved concurrency of the function; caps the function's concurrency, and so its load on the table and the functions it invokes."
-  default     = 100
+  description = "Reserved concurrency of the function (caps its load on the table and the functions it invokes); -1: unreserved, what a new account allows (its quota of 10 is all unreserved). Reserve after a Service Quotas increase (docs/deploy.md section 2)."
+  default     = -1
+}
+
+variable "aws_allow_function_listing" {
+  type        = bool
+  description = "Let fnproxy list every Lambda function of the account and region (lambda:ListFunctions) for GET /v1/providers/aws_lambda/functions; false: that route answers 403."
+  default     = false
 }
 
 variable "aws_function_url_enabled" {
@@ -62,6 +68,26 @@ variable "aws_kms_key_arn" {
 
 variable "aws_alarm_topic_arn" {
   type        = string
-  description = "SNS topic notified by the alarms; null for none."
+  description = "Existing SNS topic the alarms notify; null: the module creates <aws_name>-alarms (output aws_alarm_topic_arn)."
   default     = null
+}
+
+# --- teardown: protective in prod --------------------------------------------------------------
+
+variable "aws_table_deletion_protection" {
+  type        = bool
+  description = "DynamoDB deletion protection on the table: a destroy fails until it is false and applied."
+  default     = true
+}
+
+variable "aws_secret_recovery_window_days" {
+  type        = number
+  description = "Days Secrets Manager keeps the signing-key secret after a destroy (7-30, or 0: deleted at once)."
+  default     = 30
+}
+
+variable "aws_kms_deletion_window_days" {
+  type        = number
+  description = "Days (7-30) before the module's KMS key is deleted after a destroy (unusable meanwhile; aws kms cancel-key-deletion brings it back)."
+  default     = 30
 }
