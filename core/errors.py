@@ -58,6 +58,12 @@ class Conflict(FnproxyError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class FunctionDisabled(Conflict):
+    """A registered function an admin disabled: it refuses invocations until enabled."""
+
+    code, title = "function_disabled", "Function disabled"
+
+
 class PreconditionFailed(FnproxyError):
     status, code, title = 412, "precondition_failed", "Precondition failed"
 

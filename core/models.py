@@ -271,6 +271,9 @@ class RegisteredFunction:
     """Bumped by every change; the store writes a change only over the revision it read."""
     canary: dict[str, int] | None = None
     """`{"version": n, "weight": percent}`: that share of invocations runs version n."""
+    enabled: bool = True
+    """False refuses every invocation (409 `function_disabled`). A record stored before the
+    field existed reads as enabled."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,6 +288,8 @@ class ChangeAction:
     CANARY_SET = "canary_set"
     CANARY_CLEARED = "canary_cleared"
     POLICY_UPDATED = "policy_updated"
+    ENABLED = "enabled"
+    DISABLED = "disabled"
 
 
 @dataclass

@@ -216,6 +216,8 @@ class FunctionView(_Answer):
     created_by: str
     updated_at: Timestamp
     revision: int
+    enabled: bool
+    """False: every invocation is refused with 409 function_disabled."""
 
 
 class FunctionDetail(FunctionView):
@@ -244,6 +246,8 @@ class ChangeView(_Answer):
         "canary_set",
         "canary_cleared",
         "policy_updated",
+        "enabled",
+        "disabled",
     ]
     at: Timestamp
     by: str

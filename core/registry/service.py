@@ -23,7 +23,14 @@ from typing import Any
 
 from core.auth.principal import Principal
 from core.auth.scopes import require_invoke
-from core.errors import Conflict, FunctionNotFound, InvalidRequest, NotFound, ServiceUnavailable
+from core.errors import (
+    Conflict,
+    FunctionDisabled,
+    FunctionNotFound,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+)
 from core.events.base import CloudEvent, EventBus
 from core.invoke.retry import retry_write
 from core.invoke.service import Invocation, InvocationRequest, InvocationService, parse_target
@@ -300,6 +307,20 @@ class RegistryService:
 
         return (await self._commit(name, principal, plan)).function
 
+    async def set_enabled(
+        self, name: str, enabled: bool, principal: Principal
+    ) -> RegisteredFunction:
+        """Let the function's invocations run, or refuse them all (`invoke` raises
+        `FunctionDisabled`). Asking for the state it is in changes nothing."""
+
+        def plan(function: RegisteredFunction) -> Plan | None:
+            if function.enabled == enabled:
+                return None
+            action = ChangeAction.ENABLED if enabled else ChangeAction.DISABLED
+            return Plan(action, {"enabled": enabled})
+
+        return (await self._commit(name, principal, plan)).function
+
     async def delete(self, name: str) -> None:
         if not await self._functions.delete(name):
             raise FunctionNotFound(f"function {name!r} is not registered", function=name)
@@ -308,11 +329,14 @@ class RegistryService:
 
     async def invoke(self, name: str, request: NamedInvocation, principal: Principal) -> Invocation:
         """Run the active version (or the canary by its weight, or the pinned version) under
-        the function's policy: callers, rate limit, timeout and retries."""
+        the function's policy: callers, rate limit, timeout and retries. A disabled function
+        is refused like the policy's refusals, before anything is recorded or counted."""
         require_invoke(principal, name)
         function = await self.get(name)
         policy = FunctionPolicy.model_validate(function.policy)
         policy.check_caller(principal, name)
+        if not function.enabled:
+            raise FunctionDisabled(f"function {name!r} is disabled", function=name)
         version = await self.version(name, request.version or self.pick_version(function))
         if policy.rate_limit is not None:
             await self._rate_limiter.admit(name, principal.subject, policy.rate_limit)

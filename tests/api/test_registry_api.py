@@ -231,6 +231,8 @@ async def test_only_admins_change_the_registry_and_read_scope_lists_and_gets(cli
                 "/v1/functions/shared/canary", json={"version": 1, "weight": 5}, headers=headers
             ),
             await client.delete("/v1/functions/shared/versions/1", headers=headers),
+            await client.post("/v1/functions/shared/disable", headers=headers),
+            await client.post("/v1/functions/shared/enable", headers=headers),
             await client.delete("/v1/functions/shared", headers=headers),
         ]
         assert [r.status_code for r in refused] == [403] * len(refused)
@@ -274,6 +276,8 @@ async def test_unknown_function_is_404_everywhere(client, admin):
         client.put("/v1/functions/ghost/canary", json={"version": 2, "weight": 5}, headers=admin),
         client.delete("/v1/functions/ghost/canary", headers=admin),
         client.get("/v1/functions/ghost/history", headers=admin),
+        client.post("/v1/functions/ghost/disable", headers=admin),
+        client.post("/v1/functions/ghost/enable", headers=admin),
         invoke(client, admin, "ghost", {}),
         client.get("/v1/functions/ghost/executions", headers=admin),
     ]
@@ -338,6 +342,58 @@ async def test_activating_the_active_version_changes_nothing(client, admin, even
     assert again.status_code == 200 and again.json()["revision"] == 1
     assert len(await history(client, admin, "fn")) == 1
     assert len(activations(events)) == 1
+
+
+# --- enabling and disabling -------------------------------------------------------------------
+
+
+async def test_a_disabled_function_refuses_every_invocation_and_records_none(client, admin):
+    await register(client, admin, "fn", ECHO)
+    assert (await get_function(client, admin, "fn"))["enabled"] is True
+    assert (await invoke(client, admin, "fn", {"n": 1})).status_code == 200
+
+    disabled = await client.post("/v1/functions/fn/disable", headers=admin)
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+    assert (await get_function(client, admin, "fn"))["enabled"] is False
+    listed = (await client.get("/v1/functions", headers=admin)).json()["functions"]
+    assert [f["enabled"] for f in listed] == [False]
+    for refused in (
+        await invoke(client, admin, "fn", {"n": 2}),
+        await invoke(client, admin, "fn", {"n": 3}, mode="async"),
+        await invoke(client, admin, "fn", {"n": 4}, params={"version": 1}),
+    ):
+        assert refused.status_code == 409 and refused.headers["content-type"] == PROBLEM
+        assert refused.json()["code"] == "function_disabled"
+        assert refused.json()["function"] == "fn"
+    logged = (await client.get("/v1/functions/fn/executions", headers=admin)).json()
+    assert len(logged["executions"]) == 1
+
+    enabled = await client.post("/v1/functions/fn/enable", headers=admin)
+    assert enabled.status_code == 200 and enabled.json()["enabled"] is True
+    assert (await invoke(client, admin, "fn", {"n": 5})).json()["result"] == {"n": 5}
+
+
+async def test_disabling_and_enabling_are_in_the_history_and_a_repeat_changes_nothing(
+    client, admin
+):
+    await register(client, admin, "fn")
+    for _ in range(2):
+        assert (await client.post("/v1/functions/fn/disable", headers=admin)).status_code == 200
+    again = await client.post("/v1/functions/fn/enable", headers=admin)
+    assert (await client.post("/v1/functions/fn/enable", headers=admin)).json()["revision"] == 3
+    assert again.json()["revision"] == 3
+    changes = await history(client, admin, "fn")
+    assert [c["action"] for c in changes] == ["enabled", "disabled", "created"]
+    assert changes[1]["by"] == changes[2]["by"]
+    assert changes[1]["from_version"] is None and changes[1]["to_version"] is None
+
+
+async def test_a_caller_the_policy_refuses_learns_nothing_of_the_disabled_state(client, admin):
+    await register(client, admin, "fn", policy={"allowed_clients": ["client:nobody"]})
+    invoker = await new_client(client, admin, "invoke")
+    await client.post("/v1/functions/fn/disable", headers=admin)
+    refused = await invoke(client, invoker, "fn", {})
+    assert refused.status_code == 403
 
 
 async def test_version_query_pins_a_version_and_unknown_versions_are_404(client, admin):

@@ -88,7 +88,7 @@ async def add_version(store: Store, function: RegisteredFunction) -> RegisteredF
 
 
 async def test_function_roundtrips_every_field(store: Store) -> None:
-    function = make_function(canary={"version": 1, "weight": 10}, revision=3)
+    function = make_function(canary={"version": 1, "weight": 10}, revision=3, enabled=False)
     version = make_version(target={"provider": "http", "url": "http://x", "headers": {"a": "b"}})
     change = make_change(detail={"note": "first"})
     await store.functions.create(function, version, change)
@@ -138,6 +138,20 @@ async def test_update_over_the_current_revision_writes_everything_together(store
     assert (await store.functions.get_version("orders", 2)).target["note"] == "v2"
     actions = [change.action for change in (await store.functions.list_changes("orders")).items]
     assert actions == [ChangeAction.VERSION_ADDED, ChangeAction.CREATED]
+
+
+async def test_disabling_and_enabling_roundtrip_through_updates(store: Store) -> None:
+    function = await create(store)
+    assert function.enabled
+    for enabled, action in ((False, ChangeAction.DISABLED), (True, ChangeAction.ENABLED)):
+        changed = next_revision(function, enabled=enabled)
+        change = make_change(action=action, revision=changed.revision, to_version=None)
+        assert await store.functions.update(changed, function.revision, change)
+        assert await store.functions.get("orders") == changed
+        assert [f.enabled for f in (await store.functions.list()).items] == [enabled]
+        function = changed
+    actions = [change.action for change in (await store.functions.list_changes("orders")).items]
+    assert actions == [ChangeAction.ENABLED, ChangeAction.DISABLED, ChangeAction.CREATED]
 
 
 async def test_update_over_a_stale_revision_writes_nothing(store: Store) -> None:

@@ -76,6 +76,7 @@ def function_view(
         "created_by": function.created_by,
         "updated_at": iso(function.updated_at),
         "revision": function.revision,
+        "enabled": function.enabled,
     }
     if versions is not None:
         view["versions"] = versions
@@ -216,6 +217,19 @@ async def set_canary(call: Call) -> Response:
 
 async def clear_canary(call: Call) -> Response:
     function = await call.services.registry.clear_canary(call.path("name"), call.principal)
+    return JSONResponse(function_view(function))
+
+
+async def enable_function(call: Call) -> Response:
+    return await set_enabled(call, True)
+
+
+async def disable_function(call: Call) -> Response:
+    return await set_enabled(call, False)
+
+
+async def set_enabled(call: Call, enabled: bool) -> Response:
+    function = await call.services.registry.set_enabled(call.path("name"), enabled, call.principal)
     return JSONResponse(function_view(function))
 
 
@@ -425,6 +439,26 @@ ENDPOINTS = [
         extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
     ),
     Endpoint(
+        "POST",
+        "/v1/functions/{name}/enable",
+        enable_function,
+        "Let invocations of the function run again",
+        NAME,
+        scope="admin",
+        response=FunctionView,
+        extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
+    ),
+    Endpoint(
+        "POST",
+        "/v1/functions/{name}/disable",
+        disable_function,
+        "Refuse every invocation of the function (function_disabled) until it is enabled",
+        NAME,
+        scope="admin",
+        response=FunctionView,
+        extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
+    ),
+    Endpoint(
         "GET",
         "/v1/functions/{name}/history",
         version_history,
@@ -451,6 +485,7 @@ ENDPOINTS = [
             403: "Not allowed by the policy, or the egress policy refuses the destination "
             "(egress_denied)",
             404: "No such function or version",
+            409: "The function is disabled (function_disabled)",
             429: "The function's rate limit is reached (rate_limited); or: " + TOO_MANY,
             502: UNREACHABLE,
             503: CIRCUIT_OR_BACKEND,
