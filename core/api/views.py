@@ -170,6 +170,29 @@ class StatsSummary(StatsFigures):
     bucket_s: int
 
 
+class StatsPoint(_Answer):
+    start: int
+    """The step's start, epoch seconds."""
+    invocations: int
+    failures: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    """Latency percentiles; null for a step without invocations."""
+
+
+class StatsSeries(_Answer):
+    function: str | None
+    """The function key asked for; null: every function's counts summed."""
+    since: int
+    """The first step's start (the asked since, down to a whole step), epoch seconds."""
+    until: float
+    """The end of the series (the asked until, at most now), epoch seconds."""
+    step_s: int
+    buckets: list[StatsPoint]
+    """Every step from since up to until, oldest first, empty ones included."""
+
+
 class ClientView(_Answer):
     client_id: str
     name: str

@@ -4,6 +4,7 @@ left running is settled when it is read (see `core.invoke.settle`)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -92,6 +93,41 @@ class HistoryService:
         summary["bucket_s"] = self._bucket_s
         return summary
 
+    async def series(
+        self,
+        principal: Principal,
+        *,
+        function: str | None,
+        since: float | None,
+        until: float | None,
+        step_s: int,
+    ) -> dict[str, Any]:
+        """Invocations, failures and latency percentiles per `step_s` (a multiple of the
+        rollup bucket) from `since` (default 24 h before `until`) up to
+        `until` (default and at most now): one read of the rollups, at most `MAX_BUCKETS`."""
+        require(principal, "read")
+        step = step_s
+        if step < 1 or step % self._bucket_s:
+            raise InvalidRequest(f"step must be a multiple of the stats bucket, {self._bucket_s} s")
+        end = self._clock() if until is None else min(until, self._clock())
+        begin = end - DEFAULT_WINDOW_S if since is None else since
+        if begin >= end:
+            raise InvalidRequest("since must be before until")
+        start, stop = int(begin // step) * step, math.ceil(end)
+        buckets = list(range(start, stop, self._bucket_s))
+        if len(buckets) > MAX_BUCKETS:
+            raise InvalidRequest(f"since to until spans more than {MAX_BUCKETS} buckets")
+        steps: dict[int, list[StatsRollup]] = {at: [] for at in range(start, stop, step)}
+        for rollup in await self._stats.read(buckets, function):
+            steps[start + (rollup.bucket_start - start) // step * step].append(rollup)
+        return {
+            "function": function,
+            "since": start,
+            "until": end,
+            "step_s": step,
+            "buckets": [_point(at, rollups) for at, rollups in steps.items()],
+        }
+
     async def all_time_stats(self, principal: Principal) -> dict[str, Any]:
         """Every function's counts of all time: one read of the all-time rollups, whatever
         the store's age (they count from the version that keeps them; rollups never expire)."""
@@ -123,7 +159,24 @@ def _summarise(rollups: list[StatsRollup]) -> dict[str, Any]:
         "failures": sum(r.failures for r in rollups),
         "success_rate": round(successes / count, 4) if count else None,
         "avg_ms": round(sum(r.duration_sum_ms for r in rollups) / count, 3) if count else None,
+        **_percentiles(merged),
+    }
+
+
+def _percentiles(merged: list[int]) -> dict[str, float | None]:
+    return {
         "p50_ms": histogram.percentile(merged, 0.50),
         "p95_ms": histogram.percentile(merged, 0.95),
         "p99_ms": histogram.percentile(merged, 0.99),
+    }
+
+
+def _point(start: int, rollups: list[StatsRollup]) -> dict[str, Any]:
+    """One step of a series: the figures of its rollups."""
+    merged = histogram.merge([r.histogram for r in rollups])
+    return {
+        "start": start,
+        "invocations": sum(r.count for r in rollups),
+        "failures": sum(r.failures for r in rollups),
+        **_percentiles(merged),
     }

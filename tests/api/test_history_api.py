@@ -182,6 +182,26 @@ async def test_stats_count_successes_failures_and_percentiles(client, admin):
     assert unreadable.status_code == 400 and unreadable.json()["code"] == "invalid_request"
 
 
+async def test_stats_series_counts_the_current_bucket_and_checks_its_query(client, admin):
+    for _ in range(2):
+        await invoke(client, admin, HELLO)
+    await invoke(client, admin, FAIL, {"message": "x"})
+    answer = await client.get("/v1/stats/series?function=local:fail", headers=admin)
+    assert answer.status_code == 200, answer.text
+    series = answer.json()
+    assert series["function"] == "local:fail" and series["step_s"] == 3600
+    assert len(series["buckets"]) in (24, 25)  # 24 h back, from a whole hour
+    last = series["buckets"][-1]
+    assert last["invocations"] == 1 and last["failures"] == 1 and last["p50_ms"] > 0
+    every = (await client.get("/v1/stats/series?step=86400", headers=admin)).json()
+    assert sum(p["invocations"] for p in every["buckets"]) == 3
+    for query in ("step=3601", "step=0", "since=yesterday", "since=2000-01-02&until=2000-01-01"):
+        refused = await client.get(f"/v1/stats/series?{query}", headers=admin)
+        assert refused.status_code == 400, query
+    invoker = await new_client(client, admin, "invoke")
+    assert (await client.get("/v1/stats/series", headers=invoker)).status_code == 403
+
+
 async def test_provider_function_listing(client, admin):
     listed = (await client.get("/v1/providers/local/functions?limit=3", headers=admin)).json()
     assert len(listed["functions"]) == 3 and listed["next_cursor"]

@@ -10,8 +10,9 @@ from starlette.responses import Response
 
 from core.api.endpoints import Call, Endpoint, QueryParam
 from core.api.responses import JSONResponse
-from core.api.views import ExecutionRecord, InvocationPage, StatsSummary
+from core.api.views import ExecutionRecord, InvocationPage, StatsSeries, StatsSummary
 from core.errors import InvalidRequest
+from core.history.service import MAX_BUCKETS
 
 
 async def get_invocation(call: Call) -> Response:
@@ -92,6 +93,19 @@ async def stats(call: Call) -> Response:
     return JSONResponse(summary)
 
 
+async def stats_series(call: Call) -> Response:
+    retention_days = call.services.settings.history_retention_days
+    series = await call.services.history.series(
+        call.principal,
+        function=call.query("function"),
+        since=stats_since(call.query("since"), retention_days),
+        until=parse_time(call.query("until"), "until"),
+        step_s=call.int_query("step", call.services.settings.stats_bucket_s, 1, MAX_STEP_S),
+    )
+    return JSONResponse(series)
+
+
+MAX_STEP_S = 31 * 86400
 TIME_TEXT = (
     "epoch seconds (0 to 253402300799), or an RFC 3339 / ISO 8601 time (a time without a zone "
     "is UTC; one before 1970 counts as 1970)"
@@ -178,6 +192,32 @@ ENDPOINTS = [
                 "since",
                 "counted from (default: 24 h ago; at most HISTORY_RETENTION_DAYS ago, an "
                 "earlier or a future time is brought within that window)",
+            ),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/stats/series",
+        stats_series,
+        "Invocations, failures and latency percentiles per time step, from the stats rollups",
+        "history",
+        scope="read",
+        response=StatsSeries,
+        query=(
+            FUNCTION_KEY,
+            time_param(
+                "since",
+                "from (default: 24 h before until; at most HISTORY_RETENTION_DAYS ago, an "
+                "earlier time is brought within that window)",
+            ),
+            time_param("until", "up to (default and at most: now)"),
+            QueryParam(
+                "step",
+                "seconds per point: a multiple of STATS_BUCKET_S (the default); at most "
+                f"{MAX_BUCKETS} buckets from since to until",
+                "integer",
+                minimum=1,
+                maximum=MAX_STEP_S,
             ),
         ),
     ),
