@@ -199,6 +199,9 @@ class Client:
     created_at: float
     created_by: str
     revoked_at: float | None = None
+    uses: int = 0
+    """Requests its tokens authenticated, as flushed so far (`core.auth.usage`)."""
+    last_used_at: float | None = None
 
     @property
     def active(self) -> bool:

@@ -200,6 +200,10 @@ class ClientView(_Answer):
     created_at: Timestamp
     created_by: str
     revoked_at: Timestamp | None
+    uses: int
+    """Requests its tokens authenticated, written by each instance at most once a minute."""
+    last_used_at: Timestamp | None
+    """Its latest use as last written (up to a minute behind); null: never used."""
 
 
 class ClientCreated(ClientView):

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from core.auth.scopes import validate_scopes
+from core.auth.usage import UsageCounter
 from core.errors import NotFound, Unauthorized, ValidationFailed
 from core.models import Client
 from core.store.base import ClientRepository
@@ -36,6 +37,7 @@ class ClientService:
     def __init__(self, repo: ClientRepository, clock: Callable[[], float] = time.time) -> None:
         self._repo = repo
         self._clock = clock
+        self._usage = UsageCounter(repo, clock)
 
     async def create(self, name: str, scopes: list[str], created_by: str) -> tuple[Client, str]:
         """A new client and its secret; the secret is returned this once and stored hashed."""
@@ -72,3 +74,7 @@ class ClientService:
     async def is_active(self, client_id: str) -> bool:
         client = await self._repo.get(client_id)
         return client is not None and client.active
+
+    async def used(self, client_id: str) -> None:
+        """Count a request the client's token authenticated (`core.auth.usage`)."""
+        await self._usage.used(client_id)

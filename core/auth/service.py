@@ -64,11 +64,14 @@ class AuthService:
         return await self._grant(MODULE_SUBJECT, [ADMIN])
 
     async def authenticate(self, authorization_header: str | None) -> Principal:
-        """The caller of a request; a revoked client's tokens stop working at once."""
+        """The caller of a request; a revoked client's tokens stop working at once, and a
+        client's requests are counted (`ClientService.used`)."""
         principal = await self._tokens.verify(bearer_token(authorization_header))
         client_id = principal.client_id
-        if client_id is not None and not await self._clients.is_active(client_id):
-            raise Unauthorized("token revoked")
+        if client_id is not None:
+            if not await self._clients.is_active(client_id):
+                raise Unauthorized("token revoked")
+            await self._clients.used(client_id)
         return principal
 
     async def _grant(

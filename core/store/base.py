@@ -158,6 +158,11 @@ class ClientRepository(Protocol):
     async def revoke(self, client_id: str, at: float) -> bool:
         """Mark the client revoked; False when it does not exist."""
 
+    async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
+        """In one atomic step, add `uses` to the client's count and raise its `last_used_at`
+        to `last_used_at` (an earlier time leaves it); False when the client does not exist.
+        Concurrent calls from any instances all count."""
+
 
 class StatsRepository(Protocol):
     """Stats rollups, read only: an outcome is counted by `ExecutionRepository.

@@ -670,10 +670,37 @@ class _Clients:
             return False
         return True
 
+    async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
+        """One update when `last_used_at` is the latest (DynamoDB has no max()); else a second
+        that only counts."""
+        later = "attribute_not_exists(last_used_at) OR last_used_at < :at"
+        if await self._update_use(client_id, uses, last_used_at, later):
+            return True
+        return await self._update_use(client_id, uses, None, None)
+
+    async def _update_use(
+        self, client_id: str, uses: int, last_used_at: float | None, condition: str | None
+    ) -> bool:
+        update = "ADD uses :uses" + (" SET last_used_at = :at" if last_used_at is not None else "")
+        exists = "attribute_exists(pk)" + (f" AND ({condition})" if condition else "")
+        try:
+            await self._table.call(
+                "update_item",
+                TableName=self._table.name,
+                Key=to_attributes(schema.client_key(client_id)),
+                UpdateExpression=update,
+                ConditionExpression=exists,
+                ExpressionAttributeValues=to_attributes({":uses": uses, ":at": last_used_at}),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
 
 def _client_from(item: dict[str, Any]) -> Client:
     values = from_attributes(item)
     revoked_at = values.get("revoked_at")
+    last_used_at = values.get("last_used_at")
     return Client(
         client_id=values["client_id"],
         name=values["name"],
@@ -682,6 +709,8 @@ def _client_from(item: dict[str, Any]) -> Client:
         created_at=float(values["created_at"]),
         created_by=values["created_by"],
         revoked_at=float(revoked_at) if revoked_at is not None else None,
+        uses=int(values.get("uses", 0)),
+        last_used_at=float(last_used_at) if last_used_at is not None else None,
     )
 
 

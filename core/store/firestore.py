@@ -49,7 +49,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from google.api_core.exceptions import AlreadyExists, FailedPrecondition
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 from google.cloud.firestore_v1 import (
     AsyncClient,
     AsyncCollectionReference,
@@ -57,6 +57,7 @@ from google.cloud.firestore_v1 import (
     AsyncQuery,
     FieldFilter,
     Increment,
+    Maximum,
 )
 
 from core import histogram
@@ -484,6 +485,18 @@ class _Clients:
             lambda stored: {**stored, "revoked_at": at} if stored["revoked_at"] is None else None,
         )
         return stored is not None
+
+    async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
+        """One update of server-side transforms: `update` fails on a missing document."""
+        ref = document(self._collection, client_id)
+        if ref is None:
+            return False
+        with calling("update"):
+            try:
+                await ref.update({"uses": Increment(uses), "last_used_at": Maximum(last_used_at)})
+            except NotFound:
+                return False
+        return True
 
 
 def rollups_query(

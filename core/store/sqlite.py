@@ -989,6 +989,23 @@ class _Clients:
 
         return await self._db.write(revoke)
 
+    async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
+        def record(conn: sqlite3.Connection) -> bool:
+            rows = conn.execute(
+                "SELECT body FROM clients WHERE client_id = ?", (client_id,)
+            ).fetchall()
+            if not rows:
+                return False
+            data = orjson.loads(rows[0][0])
+            data["uses"] = data.get("uses", 0) + uses
+            data["last_used_at"] = max(data.get("last_used_at") or last_used_at, last_used_at)
+            conn.execute(
+                "UPDATE clients SET body = ? WHERE client_id = ?", (orjson.dumps(data), client_id)
+            )
+            return True
+
+        return await self._db.write(record)
+
 
 class _Functions:
     _UPDATE = "UPDATE functions SET revision = ?, body = ? WHERE name = ? AND revision = ?"

@@ -244,6 +244,24 @@ async def test_clients_list_hides_secrets_and_revocation_is_immediate(client, ad
     assert (await client.delete("/v1/clients/cl_missing", headers=admin)).status_code == 404
 
 
+async def test_clients_list_shows_uses_written_at_most_once_a_minute(client, admin):
+    created = (
+        await client.post("/v1/clients", json={"name": "used", "scopes": ["read"]}, headers=admin)
+    ).json()
+    assert created["uses"] == 0 and created["last_used_at"] is None
+    token = await token_for(
+        client, client_id=created["client_id"], client_secret=created["client_secret"]
+    )
+    for _ in range(3):
+        assert (
+            await client.get("/v1/stats", headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 200
+    listed = (await client.get("/v1/clients", headers=admin)).json()["clients"]
+    [used] = [c for c in listed if c["client_id"] == created["client_id"]]
+    assert used["uses"] == 1  # the first use at once; the next two wait for the minute
+    assert used["last_used_at"] is not None
+
+
 async def test_unknown_scope_is_refused(client, admin):
     response = await client.post(
         "/v1/clients", json={"name": "x", "scopes": ["root"]}, headers=admin

@@ -407,6 +407,37 @@ async def test_revoke_of_unknown_client_is_false(store: Store) -> None:
     assert await store.clients.revoke(new_id(), time.time()) is False
 
 
+async def test_record_use_counts_and_keeps_the_latest_time(store: Store) -> None:
+    client, other = make_client(), make_client()
+    await store.clients.add(client)
+    await store.clients.add(other)
+    assert (await store.clients.get(client.client_id)).uses == 0
+    at = time.time()
+
+    assert await store.clients.record_use(client.client_id, 3, at) is True
+    assert await store.clients.record_use(client.client_id, 2, at - 30) is True  # a late flush
+
+    used = await store.clients.get(client.client_id)
+    assert used.uses == 5 and used.last_used_at == at
+    assert [c.uses for c in await store.clients.list()] == [5, 0]
+    assert await store.clients.get(other.client_id) == other
+
+
+async def test_concurrent_record_uses_all_count(store: Store) -> None:
+    client = make_client()
+    await store.clients.add(client)
+    at = time.time()
+    await asyncio.gather(*(store.clients.record_use(client.client_id, 1, at + n) for n in range(8)))
+    used = await store.clients.get(client.client_id)
+    assert used.uses == 8 and used.last_used_at == at + 7
+
+
+async def test_record_use_of_an_unknown_client_is_false_and_creates_none(store: Store) -> None:
+    ghost = new_id()
+    assert await store.clients.record_use(ghost, 1, time.time()) is False
+    assert await store.clients.get(ghost) is None
+
+
 # --- stats --------------------------------------------------------------------------------
 
 

@@ -49,6 +49,14 @@ class InMemoryClients:
         client.revoked_at = at
         return True
 
+    async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
+        client = self.rows.get(client_id)
+        if client is None:
+            return False
+        client.uses += uses
+        client.last_used_at = max(client.last_used_at or last_used_at, last_used_at)
+        return True
+
 
 @pytest.fixture
 def repo() -> InMemoryClients:

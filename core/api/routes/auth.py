@@ -105,6 +105,8 @@ def _client_view(client: Client) -> dict:
         "created_at": iso(client.created_at),
         "created_by": client.created_by,
         "revoked_at": iso(client.revoked_at),
+        "uses": client.uses,
+        "last_used_at": iso(client.last_used_at),
     }
 
 
