@@ -972,39 +972,36 @@ class _Clients:
     async def revoke(self, client_id: str, at: float) -> bool:
         """Sets `revoked_at` (kept when already revoked); False when the client is unknown."""
 
-        def revoke(conn: sqlite3.Connection) -> bool:
-            rows = conn.execute(
-                "SELECT body FROM clients WHERE client_id = ?", (client_id,)
-            ).fetchall()
-            if not rows:
-                return False
-            data = orjson.loads(rows[0][0])
-            if data["revoked_at"] is None:
-                data["revoked_at"] = at
-                conn.execute(
-                    "UPDATE clients SET body = ? WHERE client_id = ?",
-                    (orjson.dumps(data), client_id),
-                )
-            return True
+        def revoked(data: dict[str, Any]) -> dict[str, Any]:
+            return {"revoked_at": at if data["revoked_at"] is None else data["revoked_at"]}
 
-        return await self._db.write(revoke)
+        return await self._change(client_id, revoked)
 
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
-        def record(conn: sqlite3.Connection) -> bool:
+        def used(data: dict[str, Any]) -> dict[str, Any]:
+            latest = max(data.get("last_used_at") or last_used_at, last_used_at)
+            return {"uses": data.get("uses", 0) + uses, "last_used_at": latest}
+
+        return await self._change(client_id, used)
+
+    async def _change(
+        self, client_id: str, fields_of: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> bool:
+        """Update the client's record with `fields_of(stored)` in one write transaction;
+        False when the client is unknown."""
+
+        def change(conn: sqlite3.Connection) -> bool:
             rows = conn.execute(
                 "SELECT body FROM clients WHERE client_id = ?", (client_id,)
             ).fetchall()
             if not rows:
                 return False
             data = orjson.loads(rows[0][0])
-            data["uses"] = data.get("uses", 0) + uses
-            data["last_used_at"] = max(data.get("last_used_at") or last_used_at, last_used_at)
-            conn.execute(
-                "UPDATE clients SET body = ? WHERE client_id = ?", (orjson.dumps(data), client_id)
-            )
+            body = orjson.dumps({**data, **fields_of(data)})
+            conn.execute("UPDATE clients SET body = ? WHERE client_id = ?", (body, client_id))
             return True
 
-        return await self._db.write(record)
+        return await self._db.write(change)
 
 
 class _Functions:

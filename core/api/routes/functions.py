@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from core.api.endpoints import MAX_NUMBER_LENGTH, Call, Endpoint, QueryParam
+from core.api.endpoints import MAX_NUMBER_LENGTH, Call, Endpoint, Handler, QueryParam
 from core.api.responses import JSONResponse
 from core.api.routes.history import CURSOR, LISTING_QUERY, STATUS, limit_param, parse_time
 from core.api.routes.invoke import (
@@ -297,6 +297,22 @@ async def recent_activity(call: Call) -> Response:
 PAGE = (limit_param(500, 50), CURSOR)
 NAME = "registry"
 NOT_REGISTERED = {404: "Not registered (function_not_found)"}
+
+
+def switch_endpoint(action: str, handler: Handler, summary: str) -> Endpoint:
+    """POST /v1/functions/{name}/<action>: an admin's switch answered with the function."""
+    return Endpoint(
+        "POST",
+        f"/v1/functions/{{name}}/{action}",
+        handler,
+        summary,
+        NAME,
+        scope="admin",
+        response=FunctionView,
+        extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
+    )
+
+
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -438,25 +454,11 @@ ENDPOINTS = [
         response=FunctionView,
         extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
     ),
-    Endpoint(
-        "POST",
-        "/v1/functions/{name}/enable",
-        enable_function,
-        "Let invocations of the function run again",
-        NAME,
-        scope="admin",
-        response=FunctionView,
-        extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
-    ),
-    Endpoint(
-        "POST",
-        "/v1/functions/{name}/disable",
+    switch_endpoint("enable", enable_function, "Let invocations of the function run again"),
+    switch_endpoint(
+        "disable",
         disable_function,
         "Refuse every invocation of the function (function_disabled) until it is enabled",
-        NAME,
-        scope="admin",
-        response=FunctionView,
-        extra_responses={**NOT_REGISTERED, 409: "Changed meanwhile by another request"},
     ),
     Endpoint(
         "GET",
