@@ -247,6 +247,7 @@ async def test_floats_round_trip_exactly(store: DynamoDBStore) -> None:
     await store.executions.add(execution)
     await store.clients.add(client)
     await store.clients.revoke(client.client_id, 1_700_000_123.987654321)
+    await store.clients.record_use(client.client_id, 2, 1_700_000_456.123456789)
     await store.idempotency.claim(claim, time.time())
     await count_outcome(store, "alpha", BUCKET, True, 0.1)
     await count_outcome(store, "alpha", BUCKET, True, 0.2)
@@ -256,6 +257,7 @@ async def test_floats_round_trip_exactly(store: DynamoDBStore) -> None:
     assert repr(stored.payload) == repr(execution.payload)
     revoked = await store.clients.get(client.client_id)
     assert (revoked.created_at, revoked.revoked_at) == (client.created_at, 1_700_000_123.987654321)
+    assert (revoked.uses, revoked.last_used_at) == (2, 1_700_000_456.123456789)
     assert await store.idempotency.claim(make_claim(), time.time()) == claim
     [rollup] = await store.stats.read([BUCKET], function="alpha")
     assert rollup.duration_sum_ms == 0.3  # decimal addition, not 0.30000000000000004

@@ -324,6 +324,7 @@ async def test_odd_keys_are_stored_under_valid_document_ids(store: FirestoreStor
     assert await store.executions.get("y" * 2000) is None
     assert await store.sessions.get("y" * 2000, now) is None
     assert await store.clients.revoke("y" * 2000, now) is False
+    assert await store.clients.record_use("y" * 2000, 1, now) is False
 
 
 async def test_a_record_too_large_for_a_document_is_refused(store: FirestoreStore) -> None:
