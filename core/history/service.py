@@ -100,13 +100,12 @@ class HistoryService:
         function: str | None,
         since: float | None,
         until: float | None,
-        step_s: int,
+        step: int,
     ) -> dict[str, Any]:
-        """Invocations, failures and latency percentiles per `step_s` (a multiple of the
-        rollup bucket) from `since` (default 24 h before `until`) up to
+        """Invocations, failures and latency percentiles per `step` seconds (a multiple of the
+        rollup bucket) from `since` (default 24 h before `until`, down to a whole step) up to
         `until` (default and at most now): one read of the rollups, at most `MAX_BUCKETS`."""
         require(principal, "read")
-        step = step_s
         if step < 1 or step % self._bucket_s:
             raise InvalidRequest(f"step must be a multiple of the stats bucket, {self._bucket_s} s")
         end = self._clock() if until is None else min(until, self._clock())

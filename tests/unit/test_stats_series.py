@@ -58,9 +58,7 @@ async def test_each_step_counts_its_buckets_and_empty_steps_are_listed(store, hi
     await count(store, "b", hour(3), True, 10.0)
     await count(store, "a", hour(0), True, 100.0)
 
-    series = await history.series(
-        READER, function="a", since=hour(4) + 1, until=None, step_s=BUCKET
-    )
+    series = await history.series(READER, function="a", since=hour(4) + 1, until=None, step=BUCKET)
     assert series["since"] == hour(4) and series["until"] == NOW and series["step_s"] == BUCKET
     points = series["buckets"]
     assert [p["start"] for p in points] == [hour(n) for n in (4, 3, 2, 1, 0)]
@@ -70,7 +68,7 @@ async def test_each_step_counts_its_buckets_and_empty_steps_are_listed(store, hi
     assert points[1]["p50_ms"] < points[1]["p99_ms"] and points[1]["p99_ms"] > 800
     assert 80 < points[4]["p50_ms"] < 120
 
-    every = await history.series(READER, function=None, since=hour(4), until=None, step_s=BUCKET)
+    every = await history.series(READER, function=None, since=hour(4), until=None, step=BUCKET)
     assert [p["invocations"] for p in every["buckets"]] == [0, 3, 0, 0, 1]
 
 
@@ -79,7 +77,7 @@ async def test_a_step_of_several_buckets_sums_them_from_a_whole_step(store, hist
     await count(store, "a", hour(4), True, 10.0)
     await count(store, "a", hour(1), False, 10.0)
     step = 2 * BUCKET
-    series = await history.series(READER, function="a", since=hour(5), until=None, step_s=step)
+    series = await history.series(READER, function="a", since=hour(5), until=None, step=step)
     starts = [p["start"] for p in series["buckets"]]
     assert all(start % step == 0 for start in starts) and starts[0] <= hour(5)
     assert sum(p["invocations"] for p in series["buckets"]) == 3
@@ -88,10 +86,10 @@ async def test_a_step_of_several_buckets_sums_them_from_a_whole_step(store, hist
 
 async def test_until_ends_the_series_and_a_future_until_is_now(store, history):
     await count(store, "a", hour(0), True, 10.0)
-    past = await history.series(READER, function="a", since=hour(3), until=hour(1), step_s=BUCKET)
+    past = await history.series(READER, function="a", since=hour(3), until=hour(1), step=BUCKET)
     assert [p["start"] for p in past["buckets"]] == [hour(3), hour(2)]
     future = await history.series(
-        READER, function="a", since=hour(1), until=NOW + 9 * BUCKET, step_s=BUCKET
+        READER, function="a", since=hour(1), until=NOW + 9 * BUCKET, step=BUCKET
     )
     assert future["until"] == NOW and future["buckets"][-1]["invocations"] == 1
 
@@ -106,10 +104,10 @@ async def test_until_ends_the_series_and_a_future_until_is_now(store, history):
 )
 async def test_unanswerable_series_are_refused(history, since, until, step):
     with pytest.raises(InvalidRequest):
-        await history.series(READER, function=None, since=since, until=until, step_s=step)
+        await history.series(READER, function=None, since=since, until=until, step=step)
 
 
 async def test_a_series_needs_the_read_scope(history):
     invoker = Principal(subject="client:i", scopes=frozenset({"invoke"}), token_id="t")
     with pytest.raises(Forbidden):
-        await history.series(invoker, function=None, since=None, until=None, step_s=BUCKET)
+        await history.series(invoker, function=None, since=None, until=None, step=BUCKET)

@@ -100,7 +100,7 @@ async def stats_series(call: Call) -> Response:
         function=call.query("function"),
         since=stats_since(call.query("since"), retention_days),
         until=parse_time(call.query("until"), "until"),
-        step_s=call.int_query("step", call.services.settings.stats_bucket_s, 1, MAX_STEP_S),
+        step=call.int_query("step", call.services.settings.stats_bucket_s, 1, MAX_STEP_S),
     )
     return JSONResponse(series)
 
