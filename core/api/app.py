@@ -87,7 +87,10 @@ def create_app(
         if not openapi_document:
             settings = services.settings
             document = build_openapi(
-                endpoints, settings.max_batch_size, https_callbacks=settings.platform != "local"
+                endpoints,
+                settings.max_batch_size,
+                https_callbacks=settings.platform != "local",
+                stats_bucket_s=settings.stats_bucket_s,
             )
             openapi_document.update(document)
         return JSONResponse(openapi_document)

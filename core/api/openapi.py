@@ -140,10 +140,12 @@ def build_openapi(
     endpoints: Iterable[Endpoint],
     max_batch_size: int | None = None,
     https_callbacks: bool = False,
+    stats_bucket_s: int | None = None,
 ) -> dict:
     """The document of `endpoints`, stating the deployment's own rules where it is given them:
-    `max_batch_size` (MAX_BATCH_SIZE) as the batch bodies' `maxItems`, and `https_callbacks`
-    (the cloud platforms' egress policy) as the callback URLs' scheme."""
+    `max_batch_size` (MAX_BATCH_SIZE) as the batch bodies' `maxItems`, `https_callbacks`
+    (the cloud platforms' egress policy) as the callback URLs' scheme, and `stats_bucket_s`
+    (STATS_BUCKET_S) as what a stats series' `step` is a multiple of."""
     endpoints = list(endpoints)
     refs, schemas = _schemas(endpoints)
     for name in BATCH_LISTS:
@@ -156,6 +158,8 @@ def build_openapi(
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)
+    if stats_bucket_s is not None and SERIES_PATH in paths:
+        _step_in_buckets(paths[SERIES_PATH]["get"], stats_bucket_s)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -171,6 +175,16 @@ def build_openapi(
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
+
+
+SERIES_PATH = "/v1/stats/series"
+
+
+def _step_in_buckets(operation: dict, stats_bucket_s: int) -> None:
+    """The series' `step` parameter narrowed to whole stats buckets."""
+    for parameter in operation["parameters"]:
+        if parameter["name"] == "step":
+            parameter["schema"].update(minimum=stats_bucket_s, multipleOf=stats_bucket_s)
 
 
 def _https_only(schema: Any) -> None:
@@ -192,8 +206,10 @@ def _schemas(endpoints: list[Endpoint]) -> tuple[dict[Any, Any], dict[str, Any]]
         models |= {reply.model for reply in endpoint.replies.values()}
     models.discard(None)
     ordered = sorted(models, key=lambda m: (m.__name__, m.__module__))
-    modes = {model: "serialization" if model in _answers(endpoints) else "validation"
-             for model in ordered}
+    modes = {
+        model: "serialization" if model in _answers(endpoints) else "validation"
+        for model in ordered
+    }
     keyed, schemas = models_json_schema(
         [(model, modes[model]) for model in ordered], ref_template=REF_TEMPLATE
     )
@@ -228,8 +244,9 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
-    main = Reply("OK" if endpoint.status < 300 else "Done", endpoint.response,
-                 endpoint.response_headers)
+    main = Reply(
+        "OK" if endpoint.status < 300 else "Done", endpoint.response, endpoint.response_headers
+    )
     answers = {endpoint.status: main, **endpoint.replies}
     responses = {str(status): _reply(reply, refs) for status, reply in answers.items()}
     for status, description in _problems(endpoint).items():
@@ -329,4 +346,3 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
         for h in endpoint.headers
     ]
     return parameters
-

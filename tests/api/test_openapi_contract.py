@@ -111,3 +111,19 @@ def test_a_cloud_deployment_states_its_https_callbacks_and_batch_size():
     assert "^https://" in callback and "^https?://" not in callback
     local = build_openapi(all_endpoints())
     assert "^https?://" in str(local["components"]["schemas"]["InvokeRequest"])
+
+
+async def test_a_stats_series_step_is_documented_in_the_deployments_buckets(client, admin):
+    document = build_openapi(all_endpoints(), stats_bucket_s=900)
+    [step] = [
+        p for p in document["paths"]["/v1/stats/series"]["get"]["parameters"] if p["name"] == "step"
+    ]
+    assert step["schema"]["multipleOf"] == 900 and step["schema"]["minimum"] == 900
+    served = (await client.get("/openapi.json")).json()
+    bucket_s = served["paths"]["/v1/stats/series"]["get"]["parameters"]
+    [served_step] = [p["schema"] for p in bucket_s if p["name"] == "step"]
+    off_bucket = served_step["multipleOf"] + 1
+    answer = await client.get(f"/v1/stats/series?step={off_bucket}", headers=admin)
+    assert answer.status_code == 400
+    answer = await client.get(f"/v1/stats/series?step={served_step['multipleOf']}", headers=admin)
+    assert answer.status_code == 200, answer.text
