@@ -13,6 +13,7 @@ from core import __version__
 from core.api.endpoints import AUTHENTICATED, OPTIONAL_TOKEN, PUBLIC, Endpoint, Reply
 from core.api.routes.providers import LISTABLE
 from core.api.views import Problem
+from core.history.service import MAX_BUCKETS
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
@@ -184,7 +185,11 @@ def _step_in_buckets(operation: dict, stats_bucket_s: int) -> None:
     """The series' `step` parameter narrowed to whole stats buckets."""
     for parameter in operation["parameters"]:
         if parameter["name"] == "step":
-            parameter["schema"].update(minimum=stats_bucket_s, multipleOf=stats_bucket_s)
+            parameter["schema"].update(
+                minimum=stats_bucket_s,
+                maximum=MAX_BUCKETS * stats_bucket_s,
+                multipleOf=stats_bucket_s,
+            )
 
 
 def _https_only(schema: Any) -> None:

@@ -103,19 +103,23 @@ class HistoryService:
         step: int,
     ) -> dict[str, Any]:
         """Invocations, failures and latency percentiles per `step` seconds (a multiple of the
-        rollup bucket) from `since` (default 24 h before `until`, down to a whole step) up to
-        `until` (default and at most now): one read of the rollups, at most `MAX_BUCKETS`."""
+        rollup bucket, at most `MAX_BUCKETS` of them) from `since` (default 24 h before
+        `until`, down to a whole step) up to `until` (default and at most now): one read of the
+        rollups, at most `MAX_BUCKETS`, so a longer span is shortened from its start; a `since`
+        after `until` counts from `until`."""
         require(principal, "read")
-        if step < 1 or step % self._bucket_s:
-            raise InvalidRequest(f"step must be a multiple of the stats bucket, {self._bucket_s} s")
+        if step < 1 or step % self._bucket_s or step > MAX_BUCKETS * self._bucket_s:
+            raise InvalidRequest(
+                f"step must be a multiple of the stats bucket, {self._bucket_s} s, "
+                f"at most {MAX_BUCKETS} of them"
+            )
         end = self._clock() if until is None else min(until, self._clock())
-        begin = end - DEFAULT_WINDOW_S if since is None else since
-        if begin >= end:
-            raise InvalidRequest("since must be before until")
-        start, stop = int(begin // step) * step, math.ceil(end)
+        begin = end - DEFAULT_WINDOW_S if since is None else min(since, end)
+        stop = math.ceil(end)
+        start = int(max(begin, stop - MAX_BUCKETS * self._bucket_s) // step) * step
+        if stop - start > MAX_BUCKETS * self._bucket_s:
+            start += step  # the step rounding down reached past the buckets one read may take
         buckets = list(range(start, stop, self._bucket_s))
-        if len(buckets) > MAX_BUCKETS:
-            raise InvalidRequest(f"since to until spans more than {MAX_BUCKETS} buckets")
         steps: dict[int, list[StatsRollup]] = {at: [] for at in range(start, stop, step)}
         for rollup in await self._stats.read(buckets, function):
             steps[start + (rollup.bucket_start - start) // step * step].append(rollup)

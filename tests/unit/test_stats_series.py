@@ -4,6 +4,8 @@ real SQLite store keeps, the outcomes counted into chosen buckets as the recorde
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from core import histogram
@@ -94,12 +96,24 @@ async def test_until_ends_the_series_and_a_future_until_is_now(store, history):
     assert future["until"] == NOW and future["buckets"][-1]["invocations"] == 1
 
 
+async def test_a_span_longer_than_one_read_is_shortened_from_its_start(history):
+    series = await history.series(
+        READER, function=None, since=hour(MAX_BUCKETS + 5), until=None, step=2 * BUCKET
+    )
+    assert NOW - series["since"] <= MAX_BUCKETS * BUCKET
+    assert len(series["buckets"]) == math.ceil((NOW - series["since"]) / (2 * BUCKET))
+
+
+async def test_a_since_after_until_counts_from_until(history):
+    series = await history.series(READER, function=None, since=hour(1), until=hour(2), step=BUCKET)
+    assert series["since"] <= hour(2) and len(series["buckets"]) <= 1
+
+
 @pytest.mark.parametrize(
     ("since", "until", "step"),
     [
         (hour(2), None, BUCKET + 1),  # not a whole number of buckets
-        (hour(1), hour(2), BUCKET),  # since after until
-        (hour(MAX_BUCKETS + 1), None, BUCKET),  # too many buckets to read
+        (hour(2), None, BUCKET * (MAX_BUCKETS + 1)),  # one step more than a read may take
     ],
 )
 async def test_unanswerable_series_are_refused(history, since, until, step):

@@ -95,17 +95,20 @@ async def stats(call: Call) -> Response:
 
 async def stats_series(call: Call) -> Response:
     retention_days = call.services.settings.history_retention_days
+    bucket_s = call.services.settings.stats_bucket_s
     series = await call.services.history.series(
         call.principal,
         function=call.query("function"),
         since=stats_since(call.query("since"), retention_days),
         until=parse_time(call.query("until"), "until"),
-        step=call.int_query("step", call.services.settings.stats_bucket_s, 1, MAX_STEP_S),
+        step=call.int_query("step", bucket_s, 1, MAX_BUCKETS * bucket_s),
     )
     return JSONResponse(series)
 
 
-MAX_STEP_S = 31 * 86400
+MAX_STEP_S = MAX_BUCKETS * 3600
+"""A series' longest step with the default STATS_BUCKET_S; the served document states the
+deployment's own (core.api.openapi)."""
 TIME_TEXT = (
     "epoch seconds (0 to 253402300799), or an RFC 3339 / ISO 8601 time (a time without a zone "
     "is UTC; one before 1970 counts as 1970)"
@@ -121,9 +124,11 @@ TIME_SCHEMA = {
 def time_param(name: str, description: str) -> QueryParam:
     return QueryParam(name, f"{description}: {TIME_TEXT}", json_schema=TIME_SCHEMA)
 
+
 STATUS = QueryParam(
-    "status", "only executions in this status", enum=("queued", "running", "succeeded",
-                                                      "failed", "timed_out")
+    "status",
+    "only executions in this status",
+    enum=("queued", "running", "succeeded", "failed", "timed_out"),
 )
 CURSOR = QueryParam(
     "cursor",
@@ -207,14 +212,15 @@ ENDPOINTS = [
             FUNCTION_KEY,
             time_param(
                 "since",
-                "from (default: 24 h before until; at most HISTORY_RETENTION_DAYS ago, an "
-                "earlier time is brought within that window)",
+                "from (default: 24 h before until; at most HISTORY_RETENTION_DAYS ago and "
+                f"{MAX_BUCKETS} stats buckets before until, an earlier time is brought within "
+                "that window; a time after until counts from until)",
             ),
             time_param("until", "up to (default and at most: now)"),
             QueryParam(
                 "step",
-                "seconds per point: a multiple of STATS_BUCKET_S (the default); at most "
-                f"{MAX_BUCKETS} buckets from since to until",
+                "seconds per point: a multiple of STATS_BUCKET_S (the default), at most "
+                f"{MAX_BUCKETS} of them",
                 "integer",
                 minimum=1,
                 maximum=MAX_STEP_S,
