@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (tests take the imported fixtures as arguments)
 """The /docs page in headless Chromium against a real `fnproxy serve`: Swagger UI renders from
 /openapi.json, Authorize gets a token with client credentials from /v1/auth/token, and try-it
 runs `local:hello` through POST /v1/invoke, all without a request to any other host and without
@@ -6,61 +7,13 @@ a Content-Security-Policy violation."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import urllib.request
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import free_port, wait_until_healthy
-from tests.e2e.test_serve import FNPROXY, REPO
+from tests.e2e.browser_support import chromium, page, post_json, server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("fnproxy-docs")
-    port = free_port()
-    module_key = secrets.token_urlsafe(48)
-    env = os.environ | {
-        "FNPROXY_DATA_DIR": str(data_dir),
-        "MODULE_SECRET_KEY": module_key,
-        "REST_PORT": str(port),
-        "LOCAL_FUNCTIONS_DIR": str(REPO / "functions"),
-    }
-    log_path = data_dir / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([FNPROXY, "serve"], cwd=data_dir, env=env, stdout=log,
-                                   stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process, log_path)
-        yield {"url": url, "module_key": module_key}
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
-def post_json(url: str, body: dict, token: str | None = None) -> dict:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 @pytest.fixture(scope="module")
@@ -72,27 +25,6 @@ def invoker(server) -> dict:
         {"name": "docs-page", "scopes": ["invoke"]},
         admin["access_token"],
     )
-
-
-@pytest.fixture
-def page(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile",  # a fresh user data dir
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 1000},
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
 
 
 def test_authorize_then_try_it_invokes_a_local_function(server, invoker, page, tmp_path):
@@ -128,8 +60,11 @@ def test_authorize_then_try_it_invokes_a_local_function(server, invoker, page, t
         raise
 
     origin = urlsplit(server["url"]).netloc
-    elsewhere = [r.url for r in requests if urlsplit(r.url).scheme in ("http", "https")
-                 and urlsplit(r.url).netloc != origin]
+    elsewhere = [
+        r.url
+        for r in requests
+        if urlsplit(r.url).scheme in ("http", "https") and urlsplit(r.url).netloc != origin
+    ]
     assert not elsewhere, f"the page reached other hosts: {elsewhere}"
     token_calls = [r for r in requests if urlsplit(r.url).path == "/v1/auth/token"]
     assert [r.headers.get("authorization", "")[:6] for r in token_calls] == ["Basic "]
