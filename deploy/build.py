@@ -97,7 +97,7 @@ AWS_ZIP = Path("aws/fnproxy-lambda.zip")
 GCP_SOURCE = Path("gcp/source")
 GCP_ZIP = Path("gcp/fnproxy-gcp-source.zip")
 
-PACKAGE_DATA = ("core/api/docs_assets",)
+PACKAGE_DATA = ("core/api/docs_assets", "core/api/dashboard/assets")
 """Folders of files the code reads at run time that are not Python (pyproject's package-data)."""
 
 AWS_HANDLERS = ("handlers/__init__.py", "handlers/aws_lambda.py")

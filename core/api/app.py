@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from core.api import docs
+from core.api import dashboard, docs
 from core.api.compat import compat_endpoints
 from core.api.endpoints import Endpoint, route_for
 from core.api.middleware import RequestContext
@@ -107,6 +107,7 @@ def create_app(
     routes += [
         Route("/openapi.json", openapi, methods=["GET"]),
         *docs.ROUTES,
+        *dashboard.ROUTES,
     ]
     app = Starlette(
         routes=routes,
