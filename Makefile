@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean build deploy-check
+.PHONY: run test bench lint clean build deploy-check screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# the dashboard's pictures in docs/images/ (README), taken in Debian's Chromium
+screenshots: $(STAMP)
+	$(BIN)/python -m docs.screenshots
 
 build: $(STAMP)
 	$(BIN)/python -m deploy.build

@@ -4,17 +4,23 @@ a JSON helper for setting things up through the API, and Debian's Chromium drive
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import free_port, wait_until_healthy
 from tests.e2e.test_serve import FNPROXY, REPO
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,9 +33,10 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("fnproxy-browser")
+@contextlib.contextmanager
+def running_fnproxy(data_dir: Path) -> Iterator[dict]:
+    """`fnproxy serve` on a free port with a new module key and the sample functions, its data
+    in `data_dir`: {url, module_key} until the block ends."""
     port = free_port()
     module_key = secrets.token_urlsafe(48)
     env = os.environ | {
@@ -52,6 +59,12 @@ def server(tmp_path_factory):
         process.wait(timeout=15)
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_fnproxy(tmp_path_factory.mktemp("fnproxy-browser")) as running:
+        yield running
+
+
 def call_json(url: str, body: dict | None = None, token: str | None = None, method: str = "POST"):
     headers = {"Content-Type": "application/json"}
     if token:
@@ -66,10 +79,8 @@ def post_json(url: str, body: dict, token: str | None = None) -> dict:
     return call_json(url, body, token)
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)")
+@contextlib.contextmanager
+def launched_chromium() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -80,6 +91,23 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)")
+    with launched_chromium() as browser:
+        yield browser
+
+
+def sign_in_with_module_key(page: Page, server: dict) -> None:
+    """Through the dashboard's sign-in form, as an operator holding the module key."""
+    page.goto(f"{server['url']}/dashboard")
+    page.get_by_label("Sign in with").select_option("module")
+    page.get_by_label("Module key").fill(server["module_key"])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Overview").wait_for()
 
 
 @pytest.fixture

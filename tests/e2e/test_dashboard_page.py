@@ -12,7 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser_support import call_json, chromium, page, server  # noqa: F401  (fixtures)
+from tests.e2e.browser_support import (  # noqa: F401  (fixtures)
+    call_json,
+    chromium,
+    page,
+    server,
+    sign_in_with_module_key,
+)
 
 pytestmark = pytest.mark.e2e
 LOCAL_HELLO = '{"provider": "local", "function": "hello"}'
@@ -29,14 +35,6 @@ def create_client(server, name: str, scopes: list[str]) -> dict:
     return call_json(
         f"{server['url']}/v1/clients", {"name": name, "scopes": scopes}, admin_token(server)
     )
-
-
-def sign_in_with_module_key(page, server) -> None:
-    page.goto(f"{server['url']}/dashboard")
-    page.get_by_label("Sign in with").select_option("module")
-    page.get_by_label("Module key").fill(server["module_key"])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
 def sign_in_with_client(page, server, client: dict) -> None:
@@ -285,3 +283,72 @@ def test_a_read_client_sees_the_pages_without_admin_buttons(server, page):
         "Invoke",
     ):
         expect(page.get_by_role("button", name=action)).to_have_count(0)
+
+
+FOCUSED = "document.activeElement.textContent.trim()"
+UNLABELLED_CONTROLS = """[...document.querySelectorAll('input, select, textarea, button')]
+    .filter((c) => c.offsetParent !== null)
+    .filter((c) => c.tagName === 'BUTTON' ? !c.textContent.trim()
+                                          : !c.labels.length && !c.getAttribute('aria-label'))
+    .map((c) => c.outerHTML)"""
+
+
+def tab_to(page, text: str, most: int = 40) -> None:
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate(FOCUSED) == text:
+            return
+    raise AssertionError(f"{text!r} cannot be reached with Tab")
+
+
+def test_signing_in_and_moving_around_by_keyboard_alone(server, page):
+    page.goto(f"{server['url']}/dashboard")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Sign in with")).to_be_focused()
+    page.keyboard.press("ArrowDown")  # to "Module key"
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Module key")).to_be_focused()
+    page.keyboard.type(server["module_key"])
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Overview")).to_be_focused()
+
+    tab_to(page, "Functions")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Functions")).to_be_focused()
+    expect(page.get_by_role("link", name="Functions")).to_have_attribute("aria-current", "page")
+    tab_to(page, "Register")  # the register form is in the tab order
+
+
+def test_every_page_fits_a_phone_and_labels_every_control(server, chromium):
+    token = admin_token(server)
+    call_json(
+        f"{server['url']}/v1/functions",
+        {"name": "phone", "target": {"provider": "local", "function": "hello"}},
+        token,
+    )
+    execution = call_json(
+        f"{server['url']}/v1/functions/phone/invoke",
+        {"payload": {"name": "a rather long name " * 8}},
+        token,
+    )
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    try:
+        sign_in_with_module_key(page, server)
+        for route in (
+            "#/",
+            "#/functions",
+            "#/functions/phone",
+            "#/invocations",
+            f"#/executions/{execution['execution_id']}",
+            "#/clients",
+        ):
+            page.goto(f"{server['url']}/dashboard{route}")
+            page.locator("h1").wait_for()
+            page.wait_for_load_state("networkidle")
+            wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wider <= 0, f"{route} is {wider} px wider than the phone"
+            assert page.evaluate(UNLABELLED_CONTROLS) == [], route
+    finally:
+        context.close()

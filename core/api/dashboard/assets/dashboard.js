@@ -201,7 +201,7 @@
           expires_at: Date.now() / 1000 + grant.expires_in,
         }));
         secret.value = "";
-        say("Signed in.", "ok");
+        say("");
         location.hash = "#/";
       },
     },
