@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -493,6 +494,31 @@ def test_an_http_api_named_stage_routes_to_the_app(
 
     assert status == 200, envelope
     assert envelope["result"] == {"stage": STAGE}
+
+
+def test_the_dashboard_and_its_assets_are_served_under_the_stage(runtime: LambdaRuntime) -> None:
+    def get(path: str) -> dict[str, Any]:
+        event = sam_event(
+            "HttpApi.json",
+            stage=STAGE,
+            path=f"{STAGE}/{path}",
+            method="GET",
+            body="",
+            account_id=ACCOUNT,
+            dns_suffix=f"{REGION}.amazonaws.com",
+        )
+        event["rawQueryString"] = ""
+        return runtime.invoke(event)
+
+    page = get("dashboard")
+    assert page["statusCode"] == 200 and page["headers"]["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page["headers"]["content-security-policy"]
+    script = re.search(r'src="(dashboard/assets/dashboard\.[0-9a-f]{12}\.js)"', page["body"])
+    assert script, page["body"]  # relative: the browser asks for /dev/dashboard/assets/...
+    asset = get(script.group(1))
+    assert asset["statusCode"] == 200, asset
+    body = base64.b64decode(asset["body"]) if asset["isBase64Encoded"] else asset["body"].encode()
+    assert b"v1/auth/token" in body
 
 
 def test_a_bad_api_gateway_base_path_is_named(stack: AwsStack) -> None:

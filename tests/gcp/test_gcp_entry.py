@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import subprocess
 import sys
 import time
@@ -202,6 +203,17 @@ async def test_the_app_answers_through_functions_framework_untouched(
 
     missing = await client.delete("/v1/no-such-route")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+async def test_the_dashboard_and_its_assets_are_served(client: httpx.AsyncClient) -> None:
+    page = await client.get("/dashboard")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    script = re.search(r'src="(dashboard/assets/dashboard\.[0-9a-f]{12}\.js)"', page.text)
+    assert script, page.text
+    asset = await client.get(f"/{script.group(1)}")
+    assert asset.status_code == 200 and b"v1/auth/token" in asset.content
+    assert (await client.get("/ui")).headers["location"] == "dashboard"
 
 
 async def test_invoke_records_in_firestore_and_publishes_on_pubsub(
