@@ -37,12 +37,12 @@ def create_client(server, name: str, scopes: list[str]) -> dict:
     )
 
 
-def sign_in_with_client(page, server, client: dict) -> None:
+def sign_in_with_client(page, server, client: dict, lands_on: str = "Overview") -> None:
     page.goto(f"{server['url']}/dashboard")
     page.get_by_label("Client ID").fill(client["client_id"])
     page.get_by_label("Client secret").fill(client["client_secret"])
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_role("heading", name=lands_on)).to_be_visible()
 
 
 def figure(page, name: str):
@@ -352,3 +352,34 @@ def test_every_page_fits_a_phone_and_labels_every_control(server, chromium):
             assert page.evaluate(UNLABELLED_CONTROLS) == [], route
     finally:
         context.close()
+
+
+def test_the_change_history_pages_back_to_the_first_change(server, page):
+    token = admin_token(server)
+    call_json(
+        f"{server['url']}/v1/functions",
+        {"name": "busy", "target": {"provider": "local", "function": "hello"}},
+        token,
+    )
+    for timeout_s in range(1, 30):  # 29 changes after the creation: more than a page
+        call_json(
+            f"{server['url']}/v1/functions/busy",
+            {"policy": {"timeout_s": timeout_s}},
+            token,
+            method="PATCH",
+        )
+    sign_in_with_module_key(page, server)
+    page.goto(f"{server['url']}/dashboard#/functions/busy")
+    history = page.get_by_role("region", name="Change history")
+    expect(history.get_by_role("cell", name="30", exact=True)).to_be_visible()
+    expect(history.get_by_role("cell", name="created", exact=True)).to_have_count(0)
+    history.get_by_role("button", name="Older changes").click()
+    expect(history.get_by_role("cell", name="created", exact=True)).to_be_visible()
+    expect(history.locator("tbody tr")).to_have_count(30)
+    expect(history.get_by_role("button", name="Older changes")).to_have_count(0)
+
+
+def test_a_client_without_read_is_told_why_it_sees_nothing(server, page):
+    invoker = create_client(server, "invoker-only", ["invoke"])
+    sign_in_with_client(page, server, invoker, lands_on="Nothing to show")
+    expect(page.get_by_text("do not include read")).to_be_visible()

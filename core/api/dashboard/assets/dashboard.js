@@ -543,15 +543,28 @@
     h("button.primary", { type: "submit", text: "Invoke" })), answer];
   }
 
-  async function loadChanges(name, into) {
-    const page = await attempt(() => api("GET", `${fn(name)}/history`, { query: { limit: 50 } }));
+  async function loadChanges(name, into, cursor) {
+    const page = await attempt(() => api("GET", `${fn(name)}/history`, { query: { limit: PAGE_SIZE, cursor } }));
     if (!page) return;
-    into.replaceChildren(table(["Revision", "Change", "Versions", "By", "At"], page.changes.map((change) => h("tr", {},
+    const rows = page.changes.map((change) => h("tr", {},
       h("td", { text: change.revision }),
       h("td", { text: change.action.replace(/_/g, " ") }),
       h("td", { text: [change.from_version, change.to_version].filter((v) => v !== null).map((v) => `v${v}`).join(" → ") || "—" }),
       h("td", { text: change.by }),
-      h("td", { text: when(change.at) })))));
+      h("td", { text: when(change.at) })));
+    const older = page.next_cursor ? h("button", {
+      type: "button", text: "Older changes", onclick: (event) => {
+        event.target.remove();
+        loadChanges(name, into, page.next_cursor);
+      },
+    }) : null;
+    const body = into.querySelector("tbody");
+    if (cursor && body) {
+      body.append(...rows);
+      if (older) into.append(older);
+    } else {
+      into.replaceChildren(table(["Revision", "Change", "Versions", "By", "At"], rows), ...(older ? [older] : []));
+    }
   }
 
   // Filters (function, status, time), a table of executions and paging by cursor, for one
@@ -705,6 +718,10 @@
     document.getElementById("who").textContent = `${current.who} (${current.scope})`;
     document.getElementById("sign-out").hidden = false;
     const hash = location.hash || "#/";
+    if (!can.read()) {
+      show("Nothing to show", h("p", { text: `This client's scopes (${current.scope}) do not include read, which every page needs. Sign in with a client that has it.` }));
+      return;
+    }
     for (const [pattern, page] of ROUTES) {
       const match = hash.match(pattern);
       if (match) return page(...match.slice(1));
