@@ -45,6 +45,15 @@ def sign_in_with_client(page, server, client: dict, lands_on: str = "Overview") 
     expect(page.get_by_role("heading", name=lands_on)).to_be_visible()
 
 
+def register(server, name: str, *functions: str) -> None:
+    """The function `name`, its versions calling the local `functions` in order (v1 active)."""
+    token = admin_token(server)
+    first, *later = [{"provider": "local", "function": function} for function in functions]
+    call_json(f"{server['url']}/v1/functions", {"name": name, "target": first}, token)
+    for target in later:
+        call_json(f"{server['url']}/v1/functions/{name}/versions", {"target": target}, token)
+
+
 def figure(page, name: str):
     return page.locator(f'[data-figure="{name}"] .value')
 
@@ -168,17 +177,7 @@ def test_a_function_from_registration_to_rollback_all_seen_on_the_page(server, p
 
 
 def test_test_console_invokes_a_version_and_opens_its_execution(server, page):
-    token = admin_token(server)
-    call_json(
-        f"{server['url']}/v1/functions",
-        {"name": "console", "target": {"provider": "local", "function": "hello"}},
-        token,
-    )
-    call_json(
-        f"{server['url']}/v1/functions/console/versions",
-        {"target": {"provider": "local", "function": "echo"}},
-        token,
-    )
+    register(server, "console", "hello", "echo")
     sign_in_with_module_key(page, server)
     page.goto(f"{server['url']}/dashboard#/functions/console")
     page.get_by_label("Version", exact=True).select_option("2")  # not the active one
@@ -253,17 +252,7 @@ def test_a_client_is_created_with_its_secret_shown_once_then_revoked(server, pag
 
 
 def test_a_read_client_sees_the_pages_without_admin_buttons(server, page):
-    token = admin_token(server)
-    call_json(
-        f"{server['url']}/v1/functions",
-        {"name": "readonly", "target": {"provider": "local", "function": "hello"}},
-        token,
-    )
-    call_json(
-        f"{server['url']}/v1/functions/readonly/versions",
-        {"target": {"provider": "local", "function": "echo"}},
-        token,
-    )
+    register(server, "readonly", "hello", "echo")
     sign_in_with_client(page, server, create_client(server, "viewer", ["read"]))
     expect(page.get_by_role("link", name="Clients")).to_be_hidden()
     page.get_by_role("link", name="Functions").click()
@@ -322,11 +311,7 @@ def test_signing_in_and_moving_around_by_keyboard_alone(server, page):
 
 def test_every_page_fits_a_phone_and_labels_every_control(server, chromium):
     token = admin_token(server)
-    call_json(
-        f"{server['url']}/v1/functions",
-        {"name": "phone", "target": {"provider": "local", "function": "hello"}},
-        token,
-    )
+    register(server, "phone", "hello")
     execution = call_json(
         f"{server['url']}/v1/functions/phone/invoke",
         {"payload": {"name": "a rather long name " * 8}},
@@ -356,11 +341,7 @@ def test_every_page_fits_a_phone_and_labels_every_control(server, chromium):
 
 def test_the_change_history_pages_back_to_the_first_change(server, page):
     token = admin_token(server)
-    call_json(
-        f"{server['url']}/v1/functions",
-        {"name": "busy", "target": {"provider": "local", "function": "hello"}},
-        token,
-    )
+    register(server, "busy", "hello")
     for timeout_s in range(1, 30):  # 29 changes after the creation: more than a page
         call_json(
             f"{server['url']}/v1/functions/busy",
