@@ -11,6 +11,7 @@ import typer
 from core import __version__
 from core.config import ConfigError
 from core.errors import FnproxyError
+from handlers.cli.api import DEFAULT_TIMEOUT_S
 from handlers.cli.commands import (
     batch,
     clients,
@@ -23,7 +24,7 @@ from handlers.cli.commands import (
     sessions,
     token,
 )
-from handlers.cli.context import Cli, Options
+from handlers.cli.context import Cli, Options, hoist_global_options
 from handlers.cli.errors import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -32,7 +33,6 @@ from handlers.cli.errors import (
     EXIT_USAGE,
     CliError,
 )
-from handlers.cli.http import DEFAULT_TIMEOUT_S
 from handlers.cli.inputs import positive_seconds
 from handlers.cli.output import OutputMode, note
 
@@ -126,8 +126,6 @@ app.add_typer(profile.app, name="profile")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from handlers.cli.context import hoist_global_options
-
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     command = typer.main.get_command(app)
     try:

@@ -10,8 +10,8 @@ from typing import Any
 import typer
 
 from core.config import GENERATED_KEY_FILE, ensure_local_secret_key, load_settings
+from handlers.cli.api import DEFAULT_TIMEOUT_S, TOKEN_PATH, Api
 from handlers.cli.errors import UsageError
-from handlers.cli.http import TOKEN_PATH, Api
 from handlers.cli.output import Output, OutputMode
 from handlers.cli.profiles import Profile, load
 
@@ -75,7 +75,7 @@ class Options:
     token: str | None = None
     profile: str | None = None
     output: OutputMode | None = None
-    timeout: float = 120.0
+    timeout: float = DEFAULT_TIMEOUT_S
     client_id: str | None = None
     client_secret: str | None = None
     api_key: str | None = None
@@ -99,8 +99,9 @@ class Cli:
 
     @property
     def url(self) -> str:
-        if self.options.url or self.profile.url:
-            return self.options.url or self.profile.url
+        given = self.options.url or self.profile.url
+        if given:
+            return given
         settings = load_settings()
         return f"http://{settings.rest_host}:{settings.rest_port}"
 

@@ -156,18 +156,15 @@ def parse_since(text: str, now: float | None = None) -> str:
 
 def checked_time(text: str) -> str:
     """`text` if it is epoch seconds or an ISO 8601 time (the forms GET /v1/stats reads)."""
-    try:
-        float(text)
-        return text
-    except ValueError:
-        pass
-    try:
-        datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--since {text!r}: expected 30m, 1h, 2d (ago), epoch seconds or an ISO 8601 time"
-        ) from None
-    return text
+    for parse in (float, lambda t: datetime.fromisoformat(t.upper().replace("Z", "+00:00"))):
+        try:
+            parse(text)
+            return text
+        except ValueError:
+            continue
+    raise UsageError(
+        f"--since {text!r}: expected 30m, 1h, 2d (ago), epoch seconds or an ISO 8601 time"
+    )
 
 
 def positive_seconds(text: str) -> float:

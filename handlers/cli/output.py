@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -59,7 +59,7 @@ class Output:
         sys.stdout.write(dumps(value) + "\n")
         sys.stdout.flush()
 
-    def answer(self, value: Any, render: Any = None) -> None:
+    def answer(self, value: Any, render: Callable[[Any], None] | None = None) -> None:
         """The API's answer: as JSON in json mode, else drawn by `render(value)` (a record
         table when no renderer is given)."""
         if self.json:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import shlex
-import signal
-import subprocess
 import time
 
 import pytest
 
-from tests.e2e.test_serve import FNPROXY, cli, post, server  # noqa: F401  (the live server fixture)
+from tests.e2e.test_serve import cli, interrupt, post, server, spawn  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -127,17 +125,9 @@ def test_invalid_json_line_is_named_before_anything_runs(server, tmp_path):
 
 
 def test_ctrl_c_exits_130_in_one_line(server):
-    process = subprocess.Popen(
-        [FNPROXY, "invoke", "local:slow", "-p", '{"seconds": 5}', "--url", server["url"]],
-        env=server["env"],
-        cwd=server["data_dir"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = spawn(server, "invoke", "local:slow", "-p", '{"seconds": 5}')
     time.sleep(1.5)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=10)
+    out, err = interrupt(process)
     assert process.returncode == 130 and err == "fnproxy: interrupted\n" and out == ""
 
 

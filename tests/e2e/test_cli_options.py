@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import pty
-import signal
 import stat
 import subprocess
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_serve import FNPROXY, cli, fnproxy, server  # noqa: F401  (live server)
+from tests.e2e.test_serve import FNPROXY, cli, fnproxy, interrupt, server, spawn  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -125,29 +124,11 @@ def test_history_all_follows_the_cursors_to_the_end(server):
 
 
 def test_logs_follow_prints_new_executions_and_ctrl_c_ends_it(server):
-    process = subprocess.Popen(
-        [
-            FNPROXY,
-            "logs",
-            "-f",
-            "--function",
-            "local:hello",
-            "--interval",
-            "0.2",
-            "--url",
-            server["url"],
-        ],
-        env=server["env"],
-        cwd=server["data_dir"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = spawn(server, "logs", "-f", "--function", "local:hello", "--interval", "0.2")
     time.sleep(1.5)
     new = json.loads(cli(server, "invoke", "local:hello", "-d", '{"name": "tail"}').stdout)
     time.sleep(1.5)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=10)
+    out, err = interrupt(process)
     assert process.returncode == 130 and err == "fnproxy: interrupted\n"
     followed = [json.loads(line) for line in out.splitlines()]
     assert new["execution_id"] in [record["execution_id"] for record in followed]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -73,6 +74,24 @@ def fnproxy(
 def cli(server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """`fnproxy ARGS --url <the server>`: the global option after the command."""
     return fnproxy(server, *args, "--url", server["url"], stdin=stdin)
+
+
+def spawn(server, *args: str) -> subprocess.Popen:
+    """`cli` left running, for a test that interrupts it (`interrupt`)."""
+    return subprocess.Popen(
+        [FNPROXY, *args, "--url", server["url"]],
+        env=server["env"],
+        cwd=server["data_dir"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def interrupt(process: subprocess.Popen) -> tuple[str, str]:
+    """Ctrl-C (SIGINT) to a `spawn`ed CLI; what it printed on stdout and stderr."""
+    process.send_signal(signal.SIGINT)
+    return process.communicate(timeout=10)
 
 
 def post(url: str, body: dict, token: str) -> dict:

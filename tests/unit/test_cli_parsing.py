@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import socket
 import stat
+import threading
 
 import pytest
 
@@ -171,3 +173,26 @@ def test_a_hung_server_times_out_in_one_line(capsys):
     err = capsys.readouterr().err
     assert status == 3
     assert err == f"fnproxy: no answer from fnproxy at {url} within 0.5 s (--timeout)\n"
+
+
+def test_a_url_that_is_no_fnproxy_is_one_line(capsys):
+    assert main(["history", "--url", "localhost:8080", "--token", "t"]) == 2
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>a web page</html>")
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page) as web:
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{web.server_address[1]}"
+        status = main(["history", "--url", url, "--token", "t"])
+        web.shutdown()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "fnproxy: --url 'localhost:8080': expected http://HOST:PORT or https://HOST"
+    assert status == 3 and lines[1].startswith(f"fnproxy: {url}/v1/invocations?limit=20 answered")
+    assert lines[1].endswith(f"without JSON: is {url} fnproxy? (--url / FNPROXY_URL)")

@@ -53,7 +53,6 @@ def progress_bar(total: int) -> Iterator[Any]:
         TextColumn("{task.fields[failed]} failed"),
         console=console,
         disable=not console.is_terminal,
-        transient=False,
     )
     with progress:
         task = progress.add_task("batch", total=total, failed=0)

@@ -12,10 +12,10 @@ import typer
 from core.auth.scopes import ADMIN
 from core.config import PLATFORM_DEFAULTS, PLATFORMS, Settings, load_settings
 from core.errors import ValidationFailed
+from handlers.cli.api import quoted
 from handlers.cli.commands import command, group
 from handlers.cli.context import current
 from handlers.cli.errors import UsageError
-from handlers.cli.http import quoted
 from handlers.cli.output import note
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
+from handlers.cli.api import Api, query, quoted
 from handlers.cli.commands import command, group
 from handlers.cli.context import Cli, current
 from handlers.cli.errors import UsageError
-from handlers.cli.http import Api, query, quoted
 from handlers.cli.inputs import DATA_HELP, provider_target, read_object
 from handlers.cli.output import note
 

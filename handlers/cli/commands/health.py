@@ -7,10 +7,10 @@ from typing import Any
 import typer
 
 from core import __version__
+from handlers.cli.api import Api
 from handlers.cli.commands import command
 from handlers.cli.context import Cli, current
 from handlers.cli.errors import EXIT_SERVER, CliError, UsageError
-from handlers.cli.http import Api
 from handlers.cli.output import note
 
 UNHEALTHY = 503

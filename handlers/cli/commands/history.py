@@ -11,9 +11,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from handlers.cli.api import Api, query, quoted
 from handlers.cli.commands import command
 from handlers.cli.context import Cli, current
-from handlers.cli.http import Api, query, quoted
 from handlers.cli.inputs import parse_since
 from handlers.cli.output import dumps, note
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
+from handlers.cli.api import Api, query, quoted
 from handlers.cli.commands import command
 from handlers.cli.context import current
 from handlers.cli.errors import EXIT_FAILED, UsageError
-from handlers.cli.http import Api, query, quoted
 from handlers.cli.inputs import DATA_HELP, parse_target, read_data
 
 FINAL_STATUSES = ("succeeded", "failed", "timed_out")

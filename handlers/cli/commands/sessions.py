@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from handlers.cli.api import quoted
 from handlers.cli.commands import command, group
 from handlers.cli.context import current
-from handlers.cli.http import quoted
 from handlers.cli.inputs import DATA_HELP, read_object
 from handlers.cli.output import note
 

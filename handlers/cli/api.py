@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -10,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.cli.errors import ServerError
+from handlers.cli.errors import ServerError, UsageError
 
 DEFAULT_TIMEOUT_S = 120.0
 TOKEN_PATH = "/v1/auth/token"
@@ -44,6 +45,9 @@ class Api:
     """Calls to one fnproxy; `token` is sent as the bearer when set."""
 
     def __init__(self, url: str, token: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"--url {url!r}: expected http://HOST:PORT or https://HOST")
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -71,7 +75,9 @@ class Api:
             request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return Answer(response.status, decoded(response.read()), lowered(response.headers))
+                answer = Answer(
+                    response.status, decoded(response.read()), lowered(response.headers)
+                )
         except urllib.error.HTTPError as error:
             answer = Answer(error.code, decoded(error.read()), lowered(error.headers))
             if error.code in accept:
@@ -79,6 +85,8 @@ class Api:
             raise self.refused(answer, path) from None
         except TimeoutError:
             raise self.timed_out() from None
+        except (http.client.HTTPException, ConnectionError) as error:  # it went away mid-answer
+            raise ServerError(f"fnproxy at {self.url} broke off the answer: {error!r}") from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, TimeoutError):
                 raise self.timed_out() from None
@@ -86,6 +94,12 @@ class Api:
                 f"cannot reach fnproxy at {self.url} ({error.reason}): is `fnproxy serve` "
                 "running? (--url / FNPROXY_URL)"
             ) from None
+        if isinstance(answer.body, str):  # fnproxy always answers JSON
+            raise ServerError(
+                f"{self.url}{path} answered {answer.status} without JSON: is {self.url} fnproxy? "
+                "(--url / FNPROXY_URL)"
+            )
+        return answer
 
     def timed_out(self) -> ServerError:
         return ServerError(
