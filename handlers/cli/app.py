@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         return fail(str(error), error.status)
     except typer.TyperException as error:  # Click's usage errors (bad option, missing argument)
-        return fail(error.format_message(), getattr(error, "exit_code", EXIT_USAGE))
+        return fail(usage_message(error), getattr(error, "exit_code", EXIT_USAGE))
     except typer.Abort:
         status = EXIT_INTERRUPTED
     except ConfigError as error:
@@ -147,6 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     if status == EXIT_INTERRUPTED:
         note("fnproxy: interrupted")
     return status if isinstance(status, int) else 0
+
+
+def usage_message(error: typer.TyperException) -> str:
+    """Click's message, with where to read the command's usage."""
+    message = error.format_message()
+    context = getattr(error, "ctx", None)
+    if message.strip() and context is not None:
+        return f"{message} (see `{context.command_path} --help`)"
+    return message
 
 
 def fail(message: str, status: int) -> int:
