@@ -147,5 +147,5 @@ def test_a_store_that_cannot_be_reached_is_one_line(tmp_path):
         {},
     )
     run = bootstrap(missing, tmp_path, "--name", "x")
-    assert run.returncode == 1 and run.stdout == ""
+    assert run.returncode == 3 and run.stdout == ""
     assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("fnproxy: ")

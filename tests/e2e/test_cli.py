@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import shlex
-import signal
-import subprocess
 import time
 
 import pytest
 
-from tests.e2e.test_serve import FNPROXY, cli, post, server  # noqa: F401  (the live server fixture)
+from tests.e2e.test_serve import cli, interrupt, post, server, spawn  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -28,9 +26,13 @@ def test_history_pages_with_the_cursor_it_prints(server):
     assert "--cursor" in again and "--function" in again
     second = cli(server, *again)
     assert second.returncode == 0, second.stderr
-    first_ids = {line.split()[1] for line in first.stdout.splitlines()}
-    second_ids = {line.split()[1] for line in second.stdout.splitlines()}
+    first_ids = execution_ids(first)
+    second_ids = execution_ids(second)
     assert len(first_ids) == 2 and second_ids and not first_ids & second_ids
+
+
+def execution_ids(run) -> set[str]:
+    return {item["execution_id"] for item in json.loads(run.stdout)["invocations"]}
 
 
 def register(server, name: str, function: str = "echo") -> None:
@@ -80,9 +82,12 @@ def test_exit_status_follows_the_function_outcome(server, tmp_path):
 
 
 def test_help_documents_exit_codes(server):
-    for args in ((), ("invoke",), ("batch",)):
-        text = cli(server, *args, "--help").stdout
-        assert "exit status:" in text and "success: false" in text
+    for args in ((), ("invoke",), ("batch",), ("functions", "list")):
+        run = cli(server, *args, "--help")
+        text = " ".join(run.stdout.split())
+        assert run.returncode == 0 and "Exit status:" in text, text
+        assert "1: the invoked function failed (success: false)" in text
+        assert "3: fnproxy could not be reached" in text
 
 
 def test_empty_batch_says_so_in_one_line(server, tmp_path):
@@ -102,7 +107,7 @@ def test_a_refused_chunk_keeps_what_ran_and_names_the_line(server, tmp_path):
     batch = tmp_path / "batch.jsonl"
     batch.write_text("\n".join(lines))
     result = cli(server, "batch", str(batch), "--chunk", "3")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr
     summary = json.loads(result.stdout)
     assert summary["total_count"] == 3 and summary["success_count"] == 3
     assert summary["not_run_count"] == 5
@@ -114,21 +119,15 @@ def test_invalid_json_line_is_named_before_anything_runs(server, tmp_path):
     batch.write_text('{"target": {"provider": "local", "function": "echo"}}\n{"target": }\n')
     result = cli(server, "batch", str(batch))
     assert result.returncode == 2 and result.stdout == ""
-    assert "invalid JSON" in result.stderr and "line 2" in result.stderr
+    assert result.stderr.startswith(
+        f"fnproxy: payload: invalid JSON at line 2 column 12 of {batch}: Expecting value"
+    )
 
 
 def test_ctrl_c_exits_130_in_one_line(server):
-    process = subprocess.Popen(
-        [FNPROXY, "invoke", "local:slow", "-p", '{"seconds": 5}', "--url", server["url"]],
-        env=server["env"],
-        cwd=server["data_dir"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = spawn(server, "invoke", "local:slow", "-p", '{"seconds": 5}')
     time.sleep(1.5)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=10)
+    out, err = interrupt(process)
     assert process.returncode == 130 and err == "fnproxy: interrupted\n" and out == ""
 
 
@@ -136,5 +135,5 @@ def test_client_timeout_ends_a_long_call(server):
     started = time.monotonic()
     result = cli(server, "invoke", "local:slow", "-p", '{"seconds": 4}', "--timeout", "1")
     assert time.monotonic() - started < 3.5
-    assert result.returncode == 1 and "within 1 s (--timeout)" in result.stderr
+    assert result.returncode == 3 and "within 1 s (--timeout)" in result.stderr
     assert "Traceback" not in result.stderr

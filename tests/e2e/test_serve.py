@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -17,15 +18,28 @@ from tests.conftest import free_port, wait_until_healthy
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 FNPROXY = str(Path(sys.executable).with_name("fnproxy"))
+CLI_VARIABLES = (
+    "MODULE_SECRET_KEY",
+    "FNPROXY_URL",
+    "FNPROXY_TOKEN",
+    "FNPROXY_PROFILE",
+    "FNPROXY_OUTPUT",
+    "FNPROXY_TIMEOUT",
+    "FNPROXY_CLIENT_ID",
+    "FNPROXY_CLIENT_SECRET",
+)
+"""Left out of the environment the server and the CLI inherit: each test sets what it uses."""
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A fresh fnproxy with no MODULE_SECRET_KEY set: it must generate one and say so."""
+    """A fresh fnproxy with no MODULE_SECRET_KEY set: it must generate one and say so. The
+    CLI's profiles go to a folder of its own (XDG_CONFIG_HOME)."""
     data_dir = tmp_path_factory.mktemp("fnproxy-data")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MODULE_SECRET_KEY"}
+    env = {k: v for k, v in os.environ.items() if k not in CLI_VARIABLES}
     env |= {
+        "XDG_CONFIG_HOME": str(data_dir / "config"),
         "FNPROXY_DATA_DIR": str(data_dir),
         "REST_PORT": str(port),
         "LOG_LEVEL": "INFO",
@@ -41,16 +55,43 @@ def server(tmp_path_factory):
     log.close()
 
 
-def cli(server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def fnproxy(
+    server, *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """The `fnproxy` command as a user runs it, in the server's data folder and environment
+    (its stdout a pipe, so answers are JSON), with `env` over that environment."""
     return subprocess.run(
-        [FNPROXY, *args, "--url", server["url"]],
+        [FNPROXY, *args],
         input=stdin,
         text=True,
         capture_output=True,
-        env=server["env"],
+        env=server["env"] | (env or {}),
         cwd=server["data_dir"],
         timeout=60,
     )
+
+
+def cli(server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`fnproxy ARGS --url <the server>`: the global option after the command."""
+    return fnproxy(server, *args, "--url", server["url"], stdin=stdin)
+
+
+def spawn(server, *args: str) -> subprocess.Popen:
+    """`cli` left running, for a test that interrupts it (`interrupt`)."""
+    return subprocess.Popen(
+        [FNPROXY, *args, "--url", server["url"]],
+        env=server["env"],
+        cwd=server["data_dir"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def interrupt(process: subprocess.Popen) -> tuple[str, str]:
+    """Ctrl-C (SIGINT) to a `spawn`ed CLI; what it printed on stdout and stderr."""
+    process.send_signal(signal.SIGINT)
+    return process.communicate(timeout=10)
 
 
 def post(url: str, body: dict, token: str) -> dict:
@@ -112,8 +153,11 @@ def test_cli_batch_shows_progress_and_counts(server, tmp_path):
 
 def test_cli_reports_errors_in_one_line(server):
     result = cli(server, "invoke", "local:does_not_exist")
-    assert result.returncode == 1
-    assert result.stderr.startswith("fnproxy: HTTP 404") and "Traceback" not in result.stderr
+    assert result.returncode == 3 and result.stdout == ""
+    assert (
+        result.stderr
+        == "fnproxy: HTTP 404 function_not_found: no local function 'does_not_exist'\n"
+    )
 
 
 def test_bad_setting_stops_start_up_naming_the_variable(tmp_path):
@@ -121,7 +165,7 @@ def test_bad_setting_stops_start_up_naming_the_variable(tmp_path):
     result = subprocess.run(
         [FNPROXY, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert (
         result.stderr.strip().splitlines()[-1]
         == "fnproxy: FUNCTION_TIMEOUT: expected a number, got 'soon'"
@@ -134,6 +178,6 @@ def test_short_module_secret_key_is_refused(tmp_path):
         [FNPROXY, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
     assert (
-        result.returncode == 1
+        result.returncode == 2
         and "MODULE_SECRET_KEY: must be at least 64 characters" in result.stderr
     )

@@ -1,0 +1,38 @@
+"""`fnproxy serve`: fnproxy as one local process (SQLite, the sample functions)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from core.config import ensure_local_secret_key, load_settings
+from handlers.cli.commands import command
+from handlers.cli.output import note
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address [default: REST_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: REST_PORT]")] = None,
+    functions: Annotated[
+        str | None, typer.Option(help="folder of local functions [default: LOCAL_FUNCTIONS_DIR]")
+    ] = None,
+) -> None:
+    """Run fnproxy locally: SQLite, the sample functions, a generated key on first run."""
+    from handlers.local import configure_logging, serve
+
+    given = {"rest_host": host, "rest_port": port, "local_functions_dir": functions}
+    settings = load_settings().with_overrides(
+        **{name: value for name, value in given.items() if value is not None}
+    )
+    configure_logging(settings.log_level)
+    settings = ensure_local_secret_key(settings, note)
+    note(
+        f"fnproxy listening on http://{settings.rest_host}:{settings.rest_port} "
+        f"(docs: /docs, functions from {settings.local_functions_dir}/)"
+    )
+    serve(settings)
+
+
+def register(app: typer.Typer) -> None:
+    command(app)(serve)
