@@ -29,7 +29,7 @@ def import_fnproxy():
     from handlers.local import configure_logging, local_app
 
     def build():
-        # exactly as `fnproxy serve` (handlers/cli.py, handlers/local.py) builds it
+        # exactly as `fnproxy serve` (handlers/cli/commands/serve.py, handlers/local.py) builds it
         settings = load_settings()
         configure_logging(settings.log_level)
         settings = ensure_local_secret_key(settings, lambda _line: None)

@@ -6,6 +6,7 @@ as plain single lines, never wrapped."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
@@ -25,9 +26,13 @@ def dumps(value: Any, indent: int | None = 2) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False)
 
 
+UTC_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?\+00:00")
+"""The API's timestamps (ISO 8601, UTC): a table shows them to the second, `2026-12-06 17:18:22`."""
+
+
 def cell(value: Any) -> Text:
     """A table cell: text as it is (no Rich markup read from data), `-` for nothing, compact
-    JSON for objects and lists."""
+    JSON for objects and lists, UTC timestamps to the second."""
     if value is None:
         return Text("-")
     if isinstance(value, bool):
@@ -36,6 +41,8 @@ def cell(value: Any) -> Text:
         return Text(f"{value:.1f}" if value >= 10 else f"{value:.3g}")
     if isinstance(value, dict | list):
         return Text(dumps(value, indent=None))
+    if isinstance(value, str) and (timestamp := UTC_TIMESTAMP.fullmatch(value)):
+        return Text(f"{timestamp[1]} {timestamp[2]}")
     return Text(str(value))
 
 

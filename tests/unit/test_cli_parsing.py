@@ -20,6 +20,7 @@ from handlers.cli.inputs import (
     read_data,
     read_invocations,
 )
+from handlers.cli.output import cell
 from handlers.cli.profiles import Profile, load, load_all, save_all
 
 
@@ -196,3 +197,11 @@ def test_a_url_that_is_no_fnproxy_is_one_line(capsys):
     assert lines[0] == "fnproxy: --url 'localhost:8080': expected http://HOST:PORT or https://HOST"
     assert status == 3 and lines[1].startswith(f"fnproxy: {url}/v1/invocations?limit=20 answered")
     assert lines[1].endswith(f"without JSON: is {url} fnproxy? (--url / FNPROXY_URL)")
+
+
+def test_table_cells_show_timestamps_to_the_second_and_leave_other_text_alone():
+    assert cell("2026-12-06T17:18:22.033+00:00").plain == "2026-12-06 17:18:22"
+    assert cell("2026-12-06T17:18:22+00:00").plain == "2026-12-06 17:18:22"
+    assert cell("2026-12-06T17:18:22.033+02:00").plain == "2026-12-06T17:18:22.033+02:00"
+    assert cell("run at 2026-12-06T17:18:22+00:00").plain == "run at 2026-12-06T17:18:22+00:00"
+    assert cell(None).plain == "-" and cell({"a": 1}).plain == '{"a": 1}'
