@@ -29,7 +29,7 @@ def serve(
     settings = ensure_local_secret_key(settings, note)
     note(
         f"fnproxy listening on http://{settings.rest_host}:{settings.rest_port} "
-        f"(docs: /docs, functions from {settings.local_functions_dir}/)"
+        f"(dashboard: /dashboard, docs: /docs, functions from {settings.local_functions_dir}/)"
     )
     serve(settings)
 
