@@ -80,16 +80,18 @@ def records(server: Server, headers: dict[str, str], ids: list[str]) -> list[dic
         return [http.get(f"/v1/invocations/{i}", headers=headers).json() for i in ids]
 
 
-def eventually(read: Callable[[], Any], done: Callable[[Any], bool], within_s: float) -> Any:
-    """What `read` returns once `done` holds for it, read every 0.5 s for up to `within_s` s
-    (the last reading is in the failure)."""
+def eventually(
+    read: Callable[[], Any], done: Callable[[Any], bool], within_s: float, what: str = ""
+) -> Any:
+    """What `read` returns once `done` holds for it, read every 0.25 s for up to `within_s` s
+    (`what`, or else the last reading, is in the failure)."""
     deadline = time.monotonic() + within_s
     while True:
         found = read()
         if done(found):
             return found
-        assert time.monotonic() < deadline, found
-        time.sleep(0.5)
+        assert time.monotonic() < deadline, what or found
+        time.sleep(0.25)
 
 
 def until_ended(server: Server, headers: dict[str, str], ids: list[str], within_s: float):

@@ -29,6 +29,7 @@ import pytest
 
 from tests.faults.test_async_durability import (
     accept,
+    eventually,
     listener,  # noqa: F401 - the fixture
     published,
     serve,
@@ -47,13 +48,6 @@ def kill(server: Server) -> str:
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
     return server.log
-
-
-def until(check: Any, within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.25)
 
 
 def hooked(target: Listener) -> Counter[str]:
@@ -116,7 +110,7 @@ def test_a_bus_down_after_the_save_then_kill_9_each_outcome_told_and_counted_onc
     headers = first.admin()
     ids = accept(first, headers, N, **request)
     until_ended(first, headers, ids, within_s=30)
-    until(lambda: "could not record execution" in first.log, 10, "a failed publish")
+    eventually(lambda: "could not record execution" in first.log, bool, 10, "a failed publish")
     kill(first)
     queue_url = topic["create"]()
 
@@ -124,7 +118,7 @@ def test_a_bus_down_after_the_save_then_kill_9_each_outcome_told_and_counted_onc
     try:
         headers = second.admin()
         events = sns_events(topic["sqs"], queue_url, ids, within_s=40)
-        until(lambda: hooked(target) >= Counter(ids), 30, "every callback")
+        eventually(lambda: hooked(target) >= Counter(ids), bool, 30, "every callback")
         ended = until_ended(second, headers, ids, within_s=5)
         counted = stats_count(second, headers, ended[0]["function"])
     finally:
@@ -150,7 +144,7 @@ def test_kill_9_while_callbacks_hang_delivers_each_callback_after_the_restart(
     headers = first.admin()
     ids = accept(first, headers, N, **request)
     until_ended(first, headers, ids, within_s=30)
-    until(lambda: set(hooked(target)) == set(ids), 10, "every callback in flight")
+    eventually(lambda: set(hooked(target)) == set(ids), bool, 10, "every callback in flight")
     first_log = kill(first)
     delays["/hook"] = 0.0
     target.clear()
@@ -158,7 +152,7 @@ def test_kill_9_while_callbacks_hang_delivers_each_callback_after_the_restart(
     second = serve(data_dir)
     try:
         headers = second.admin()
-        until(lambda: hooked(target) >= Counter(ids), 30, "every callback again")
+        eventually(lambda: hooked(target) >= Counter(ids), bool, 30, "every callback again")
         ended = until_ended(second, headers, ids, within_s=5)
         time.sleep(2.5)  # two more sweeps: nothing more goes out
         counted = stats_count(second, headers, ended[0]["function"])
@@ -186,7 +180,7 @@ def test_callbacks_still_hanging_when_the_stop_grace_ends_are_sent_after_the_res
     headers = first.admin()
     ids = accept(first, headers, N, **request)
     until_ended(first, headers, ids, within_s=30)
-    until(lambda: set(hooked(target)) == set(ids), 10, "every callback in flight")
+    eventually(lambda: set(hooked(target)) == set(ids), bool, 10, "every callback in flight")
     first.process.send_signal(signal.SIGTERM)
     first.process.wait(timeout=20)
     delays["/hook"] = 0.0
@@ -195,7 +189,7 @@ def test_callbacks_still_hanging_when_the_stop_grace_ends_are_sent_after_the_res
     second = serve(data_dir)
     try:
         headers = second.admin()
-        until(lambda: hooked(target) >= Counter(ids), 30, "every callback again")
+        eventually(lambda: hooked(target) >= Counter(ids), bool, 30, "every callback again")
         ended = until_ended(second, headers, ids, within_s=5)
     finally:
         second.stop()
