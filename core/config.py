@@ -252,6 +252,9 @@ class Settings:
     rest_max_connections: int = _setting("REST_MAX_CONNECTIONS", _positive_int, 1000)
     rest_header_timeout_s: float = _setting("REST_HEADER_TIMEOUT_S", _positive_float, 10.0)
     rest_idle_timeout_s: float = _setting("REST_IDLE_TIMEOUT_S", _positive_float, 5.0)
+    grpc_port: int = _setting("GRPC_PORT", _port, 0)
+    """Seed name: `fnproxy serve` also serves the seeds' gRPC services on this port (on
+    REST_HOST); 0 (unset): no gRPC server."""
 
     @property
     def data_path(self) -> Path:
