@@ -14,14 +14,28 @@ from handlers.cli.output import note
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address [default: REST_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="port [default: REST_PORT]")] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="also serve the seeds' gRPC services on this port [default: GRPC_PORT]",
+        ),
+    ] = None,
     functions: Annotated[
         str | None, typer.Option(help="folder of local functions [default: LOCAL_FUNCTIONS_DIR]")
     ] = None,
 ) -> None:
-    """Run fnproxy locally: SQLite, the sample functions, a generated key on first run."""
+    """Run fnproxy locally: SQLite, the sample functions, a generated key on first run; with a
+    gRPC port, the seeds' gRPC services too."""
     from handlers.local import configure_logging, serve
 
-    given = {"rest_host": host, "rest_port": port, "local_functions_dir": functions}
+    given = {
+        "rest_host": host,
+        "rest_port": port,
+        "grpc_port": grpc_port,
+        "local_functions_dir": functions,
+    }
     settings = load_settings().with_overrides(
         **{name: value for name, value in given.items() if value is not None}
     )
@@ -31,6 +45,8 @@ def serve(
         f"fnproxy listening on http://{settings.rest_host}:{settings.rest_port} "
         f"(docs: /docs, functions from {settings.local_functions_dir}/)"
     )
+    if settings.grpc_port:
+        note(f"gRPC listening on {settings.rest_host}:{settings.grpc_port}")
     serve(settings)
 
 
