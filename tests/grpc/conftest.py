@@ -137,8 +137,8 @@ def stop_fnproxy(server: Fnproxy) -> None:
 def fnproxy(
     tmp_path_factory,
     moto_url,
-    openwhisk_session: RunningOpenWhisk,
-    google_apis,  # noqa: F811
+    openwhisk_session: RunningOpenWhisk,  # noqa: F811
+    google_apis,
 ) -> Iterator[Fnproxy]:
     backends = {
         **AWS_TEST_ENV,
