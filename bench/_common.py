@@ -179,7 +179,9 @@ def fnproxy_command() -> list[str]:
     return [str(script), "serve"] if script.exists() else [PYTHON, "-m", "handlers.cli", "serve"]
 
 
-def spawn_fnproxy(secret_key: str, data_dir: Path, log_dir: Path) -> Server:
+def spawn_fnproxy(secret_key: str, data_dir: Path, log_dir: Path,
+                  grpc_port: int | None = None) -> Server:
+    """fnproxy serve; with `grpc_port`, serving the seeds' gRPC services there too."""
     port = free_port()
     env = child_env(
         FNPROXY_DATA_DIR=str(data_dir),
@@ -188,7 +190,8 @@ def spawn_fnproxy(secret_key: str, data_dir: Path, log_dir: Path) -> Server:
         MAX_BATCH_SIZE="1000",
         MODULE_SECRET_KEY=secret_key,
     )
-    return spawn_server("fnproxy", fnproxy_command(), env, port, log_dir)
+    grpc = ["--grpc-port", str(grpc_port)] if grpc_port else []
+    return spawn_server("fnproxy", fnproxy_command() + grpc, env, port, log_dir)
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -240,6 +243,8 @@ class Stack:
     fnproxy: Server | None = None
     secret_key: str = ""
     token: str = ""
+    grpc_port: int | None = None
+    """Where fnproxy serves gRPC too (`start_stack(with_grpc=True)`)."""
 
     @property
     def servers(self) -> list[Server]:
@@ -257,14 +262,15 @@ class Stack:
         self.stop()
 
 
-def start_stack(with_fnproxy: bool = True) -> Stack:
+def start_stack(with_fnproxy: bool = True, with_grpc: bool = False) -> Stack:
     work_dir = Path(tempfile.mkdtemp(prefix="fnproxy-bench-"))
     key = new_secret_key()
     stack = Stack(work_dir, spawn_function_server(0.0, work_dir),
-                  spawn_function_server(SLOW_FUNCTION_DELAY_S, work_dir), secret_key=key)
+                  spawn_function_server(SLOW_FUNCTION_DELAY_S, work_dir), secret_key=key,
+                  grpc_port=free_port() if with_grpc else None)
     try:
         if with_fnproxy:
-            stack.fnproxy = spawn_fnproxy(key, work_dir / "data", work_dir)
+            stack.fnproxy = spawn_fnproxy(key, work_dir / "data", work_dir, stack.grpc_port)
         stack.instant.wait_ready("/")
         stack.slow.wait_ready("/")
         if stack.fnproxy is not None:
@@ -306,13 +312,14 @@ class LoadResult:
 
 
 def run_load(url: str, body: Any, *, clients: int, duration_s: float, warmup_s: float,
-             expect: str, token: str | None = None) -> LoadResult:
+             expect: str, token: str | None = None, loadgen: str = "_loadgen.py") -> LoadResult:
     """`clients` closed-loop workers POSTing `body` to `url` for `duration_s` after
-    `warmup_s`; a request counts as good when it answers 200 with `expect` in its body."""
+    `warmup_s`; a request counts as good when it answers 200 with `expect` in its body.
+    `loadgen` _grpc_loadgen.py calls a gRPC method instead (its docstring says how)."""
     spec = {"url": url, "body": body, "clients": clients, "duration_s": duration_s,
             "warmup_s": warmup_s, "expect": expect,
             "headers": {"Authorization": f"Bearer {token}"} if token else {}}
-    completed = subprocess.run([PYTHON, str(BENCH_DIR / "_loadgen.py")], input=json.dumps(spec),
+    completed = subprocess.run([PYTHON, str(BENCH_DIR / loadgen)], input=json.dumps(spec),
                                capture_output=True, text=True, cwd=REPO_DIR,
                                timeout=warmup_s + duration_s + 60)
     if completed.returncode != 0:
@@ -403,10 +410,11 @@ class Measured:
 
 
 def measure_load(url: str, body: Any, expect: str, servers: Sequence[Server], clients: int,
-                 options: Options, token: str | None = None) -> Measured:
+                 options: Options, token: str | None = None,
+                 loadgen: str = "_loadgen.py") -> Measured:
     before = {server.name: server.cpu_seconds() for server in servers}
     result = run_load(url, body, clients=clients, duration_s=options.duration_s,
-                      warmup_s=options.warmup_s, expect=expect, token=token)
+                      warmup_s=options.warmup_s, expect=expect, token=token, loadgen=loadgen)
     per_request = 1e6 / max(result.all_requests, 1)
     cpu_us = {"loadgen": result.cpu_s * per_request}
     cpu_us.update({server.name: (server.cpu_seconds() - before[server.name]) * per_request
@@ -418,14 +426,17 @@ def measure_load(url: str, body: Any, expect: str, servers: Sequence[Server], cl
 class LoadPair:
     direct: Measured
     fnproxy: Measured
+    sides: tuple[str, str] = ("direct", "fnproxy")
+    """What the notes call the two runs."""
 
     def notes(self, label: str) -> list[str]:
         direct, proxied = self.direct.result, self.fnproxy.result
-        lines = [f"{label}: {direct.requests} direct / {proxied.requests} fnproxy requests "
+        first, second = self.sides
+        lines = [f"{label}: {direct.requests} {first} / {proxied.requests} {second} requests "
                  f"measured, {direct.errors} / {proxied.errors} errors",
-                 f"{label}: CPU us per request: direct = {self.direct.cpu_text()}; "
-                 f"through fnproxy = {self.fnproxy.cpu_text()}"]
-        for side, result in (("direct", direct), ("fnproxy", proxied)):
+                 f"{label}: CPU us per request: {first} = {self.direct.cpu_text()}; "
+                 f"through {second} = {self.fnproxy.cpu_text()}"]
+        for side, result in ((first, direct), (second, proxied)):
             if result.first_error:
                 lines.append(f"{label}: first {side} error: {result.first_error}")
         return lines
@@ -471,10 +482,10 @@ def progress(message: str) -> None:
 
 
 def run_standalone(description: str, run: Callable[[Stack, Options], list[Row]],
-                   with_fnproxy: bool = True) -> None:
+                   with_fnproxy: bool = True, with_grpc: bool = False) -> None:
     """`python bench/bench_x.py`: start the stack, run one benchmark, print its table."""
     options = parse_options(description)
-    with start_stack(with_fnproxy) as stack:
+    with start_stack(with_fnproxy, with_grpc) as stack:
         rows = run(stack, options)
     print(machine_line())
     print(format_table(rows))
