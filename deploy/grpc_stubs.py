@@ -2,19 +2,17 @@
 dependency), next to the protos: `NAME_pb2.py` (the messages and the file's descriptor, which
 the server binds its methods from) and `NAME_pb2.pyi` (their types).
 
-    python -m deploy.grpc_stubs           # (re)write the stale modules
-    python -m deploy.grpc_stubs --check   # exit 1 naming the stale modules, if any
+    python -m deploy.grpc_stubs    # (re)write the stale modules
 
 The modules are committed, so that running fnproxy needs grpcio and protobuf only (no protoc);
-tests/grpc/test_protos.py compares them with what `render()` gives, so a changed .proto fails
-the tests until they are regenerated. No `NAME_pb2_grpc.py` is generated: it imports its
+tests/grpc/test_protos.py checks that none is `stale()`, so a changed .proto fails the tests
+until they are regenerated. No `NAME_pb2_grpc.py` is generated: it imports its
 `NAME_pb2` as a top-level module (it cannot live in a package) and refuses any grpcio older
 than grpcio-tools; core/grpc/server.py binds the services from the descriptors instead.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -74,15 +72,7 @@ def write(root: Path = ROOT) -> list[Path]:
     return changed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.grpc_stubs", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 when stale")
-    args = parser.parse_args(argv)
-    if args.check:
-        outdated = stale()
-        for path in outdated:
-            print(f"stale: {path} (run python -m deploy.grpc_stubs)", file=sys.stderr)
-        return 1 if outdated else 0
+def main() -> int:
     for path in write():
         print(f"wrote {path}")
     return 0
