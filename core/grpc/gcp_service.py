@@ -70,13 +70,17 @@ def invoke_body(request: pb.InvokeFunctionRequest) -> dict[str, Any]:
     }
 
 
-async def invoke_function(call: GrpcCall, request: pb.InvokeFunctionRequest):
+async def invoke_function(
+    call: GrpcCall, request: pb.InvokeFunctionRequest
+) -> pb.InvokeFunctionResponse:
     body = rest.GcpInvokeRequest.model_validate(invoke_body(request))
     invocation = await rest.reached(call, body.to_request())
     return message(pb.InvokeFunctionResponse, rest.invocation_view(invocation))
 
 
-async def invoke_http_function(call: GrpcCall, request: pb.InvokeHTTPRequest):
+async def invoke_http_function(
+    call: GrpcCall, request: pb.InvokeHTTPRequest
+) -> pb.InvokeHTTPResponse:
     body = rest.GcpHttpInvokeRequest.model_validate(
         {
             "url": request.url,
@@ -90,20 +94,24 @@ async def invoke_http_function(call: GrpcCall, request: pb.InvokeHTTPRequest):
     return message(pb.InvokeHTTPResponse, rest.http_invocation_view(invocation))
 
 
-async def batch_invoke(call: GrpcCall, request: pb.BatchInvokeRequest):
+async def batch_invoke(call: GrpcCall, request: pb.BatchInvokeRequest) -> pb.BatchInvokeResponse:
     answer = await rest.batch_answer(call, [invoke_body(item) for item in request.invocations])
     built = message(pb.BatchInvokeResponse, answer)
     built.responses.extend(message(pb.InvokeFunctionResponse, view) for view in answer["responses"])
     return built
 
 
-async def list_functions(call: GrpcCall, request: pb.ListFunctionsRequest):
+async def list_functions(
+    call: GrpcCall, request: pb.ListFunctionsRequest
+) -> pb.ListFunctionsResponse:
     project, region = rest.location(call.services.settings, request.project, request.region)
     functions = rest.all_functions(rest.gcp_provider(call), project, region)
     return pb.ListFunctionsResponse(functions=[function_info(info) async for info in functions])
 
 
-async def get_function_details(call: GrpcCall, request: pb.GetFunctionDetailsRequest):
+async def get_function_details(
+    call: GrpcCall, request: pb.GetFunctionDetailsRequest
+) -> pb.GetFunctionDetailsResponse:
     info = await rest.function_details(
         call, request.function_name, request.project or None, request.region or None
     )

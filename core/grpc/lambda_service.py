@@ -55,7 +55,9 @@ def function_info(details: dict[str, Any]) -> pb.FunctionInfo:
     return message(pb.FunctionInfo, details)
 
 
-async def invoke_function(call: GrpcCall, request: pb.InvokeFunctionRequest):
+async def invoke_function(
+    call: GrpcCall, request: pb.InvokeFunctionRequest
+) -> pb.InvokeFunctionResponse:
     body = rest.LambdaInvokeRequest.model_validate(invoke_body(request))
     invocation = await call.invoke(rest.invoke_request(call.services.settings, body))
     problem = unreached(invocation.execution)
@@ -64,14 +66,14 @@ async def invoke_function(call: GrpcCall, request: pb.InvokeFunctionRequest):
     return invocation_message(invocation)
 
 
-async def invoke_async(call: GrpcCall, request: pb.InvokeAsyncRequest):
+async def invoke_async(call: GrpcCall, request: pb.InvokeAsyncRequest) -> pb.InvokeAsyncResponse:
     body = rest.LambdaInvokeAsyncRequest.model_validate(
         {"function_name": request.function_name, "payload": request.payload or EMPTY_PAYLOAD}
     )
     return message(pb.InvokeAsyncResponse, await rest.accepted_event(call, body))
 
 
-async def batch_invoke(call: GrpcCall, request: pb.BatchInvokeRequest):
+async def batch_invoke(call: GrpcCall, request: pb.BatchInvokeRequest) -> pb.BatchInvokeResponse:
     body = rest.LambdaBatchRequest.model_validate(
         {"invocations": [invoke_body(item) for item in request.invocations]}
     )
@@ -79,7 +81,9 @@ async def batch_invoke(call: GrpcCall, request: pb.BatchInvokeRequest):
     return pb.BatchInvokeResponse(responses=[item_message(item) for item in items])
 
 
-async def list_functions(call: GrpcCall, request: pb.ListFunctionsRequest):
+async def list_functions(
+    call: GrpcCall, request: pb.ListFunctionsRequest
+) -> pb.ListFunctionsResponse:
     max_items = request.max_items or rest.DEFAULT_LIST_ITEMS
     if not 1 <= max_items <= rest.MAX_LIST_ITEMS:
         raise InvalidRequest(f"max_items must be between 1 and {rest.MAX_LIST_ITEMS}")
@@ -89,7 +93,9 @@ async def list_functions(call: GrpcCall, request: pb.ListFunctionsRequest):
     return answer
 
 
-async def get_function_config(call: GrpcCall, request: pb.GetFunctionConfigRequest):
+async def get_function_config(
+    call: GrpcCall, request: pb.GetFunctionConfigRequest
+) -> pb.GetFunctionConfigResponse:
     if not request.function_name:
         raise InvalidRequest("function_name is required")
     details = await rest.function_config(call, request.function_name)

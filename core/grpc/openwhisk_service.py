@@ -53,7 +53,7 @@ def outcome_fields(invocation: Invocation) -> dict[str, Any]:
     }
 
 
-async def invoke_action(call: GrpcCall, request: pb.InvokeActionRequest):
+async def invoke_action(call: GrpcCall, request: pb.InvokeActionRequest) -> pb.InvokeActionResponse:
     body = rest.OpenWhiskActionInvokeRequest.model_validate(
         located(
             request,
@@ -68,7 +68,9 @@ async def invoke_action(call: GrpcCall, request: pb.InvokeActionRequest):
     return message(pb.InvokeActionResponse, outcome_fields(invocation))
 
 
-async def invoke_action_async(call: GrpcCall, request: pb.InvokeActionAsyncRequest):
+async def invoke_action_async(
+    call: GrpcCall, request: pb.InvokeActionAsyncRequest
+) -> pb.InvokeActionAsyncResponse:
     body = rest.OpenWhiskActionAsyncRequest.model_validate(
         located(request, action_name=request.action_name)
     )
@@ -79,7 +81,9 @@ async def invoke_action_async(call: GrpcCall, request: pb.InvokeActionAsyncReque
     )
 
 
-async def invoke_sequence(call: GrpcCall, request: pb.InvokeSequenceRequest):
+async def invoke_sequence(
+    call: GrpcCall, request: pb.InvokeSequenceRequest
+) -> pb.InvokeSequenceResponse:
     body = rest.OpenWhiskSequenceInvokeRequest.model_validate(
         located(request, sequence_name=request.sequence_name)
     )
@@ -88,7 +92,9 @@ async def invoke_sequence(call: GrpcCall, request: pb.InvokeSequenceRequest):
     return message(pb.InvokeSequenceResponse, outcome_fields(invocation))
 
 
-async def invoke_web_action(call: GrpcCall, request: pb.InvokeWebActionRequest):
+async def invoke_web_action(
+    call: GrpcCall, request: pb.InvokeWebActionRequest
+) -> pb.InvokeWebActionResponse:
     body = rest.OpenWhiskWebActionRequest.model_validate(
         located(
             request,
@@ -111,7 +117,7 @@ async def invoke_web_action(call: GrpcCall, request: pb.InvokeWebActionRequest):
     )
 
 
-async def fire_trigger(call: GrpcCall, request: pb.FireTriggerRequest):
+async def fire_trigger(call: GrpcCall, request: pb.FireTriggerRequest) -> pb.FireTriggerResponse:
     body = rest.OpenWhiskTriggerFireRequest.model_validate(
         located(request, trigger_name=request.trigger_name)
     )
@@ -122,14 +128,16 @@ async def fire_trigger(call: GrpcCall, request: pb.FireTriggerRequest):
     )
 
 
-async def get_activation(call: GrpcCall, request: pb.GetActivationRequest):
+async def get_activation(
+    call: GrpcCall, request: pb.GetActivationRequest
+) -> pb.GetActivationResponse:
     if not request.activation_id:
         raise InvalidRequest("activation_id is required")
     found = await rest.activation(call, request.activation_id, request.namespace or None)
     return message(pb.GetActivationResponse, found | {"result": json_text(found["result"])})
 
 
-async def list_actions(call: GrpcCall, request: pb.ListActionsRequest):
+async def list_actions(call: GrpcCall, request: pb.ListActionsRequest) -> pb.ListActionsResponse:
     limit = request.limit or rest.DEFAULT_LIST_LIMIT
     if not 1 <= limit <= rest.MAX_LIST_LIMIT or not 0 <= request.skip <= rest.MAX_LIST_SKIP:
         raise InvalidRequest(

@@ -10,7 +10,7 @@ import json
 import grpc
 import pytest
 
-from tests.grpc.conftest import bearer, refused
+from tests.grpc.conftest import bearer, failure_answer, refused
 
 pytestmark = pytest.mark.e2e
 POLL_S = 10.0
@@ -151,3 +151,22 @@ async def test_a_payload_that_is_no_object_is_an_invalid_argument(openwhisk):
     )
 
     assert "payload" in error.details()
+
+
+async def test_openwhisk_throttled_or_down_is_resource_exhausted_or_unavailable(
+    openwhisk, openwhisk_session
+):
+    pb, stub, metadata = openwhisk
+    path = f"/api/v1/namespaces/{openwhisk_session.server.namespace}/actions/hello"
+    request = pb.InvokeActionRequest(action_name="hello", blocking=True)
+
+    openwhisk_session.server.answer_next(path, 429, {"error": "slow down"}, {"Retry-After": "0"})
+    throttled = await refused(
+        stub.InvokeAction(request, metadata=metadata), grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
+    openwhisk_session.server.answer_next(path, 503, {"error": "maintenance"})
+    down = await refused(stub.InvokeAction(request, metadata=metadata), grpc.StatusCode.UNAVAILABLE)
+
+    for error in (throttled, down):
+        answer = failure_answer(error, pb.InvokeActionResponse)
+        assert answer.success is False and answer.error == error.details()
