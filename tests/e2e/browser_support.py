@@ -31,6 +31,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 20_000
+"""How long a browser test waits for an action or an expectation (Playwright's `expect` waits
+5 s by default: less than the dashboard's 5 s activity refresh, and short for a loaded CI)."""
 
 
 @contextlib.contextmanager
@@ -95,6 +97,9 @@ def launched_chromium() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def chromium():
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)")
     with launched_chromium() as browser:

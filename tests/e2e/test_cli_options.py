@@ -10,12 +10,20 @@ import os
 import pty
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_serve import FNPROXY, cli, fnproxy, interrupt, server, spawn  # noqa: F401
+from tests.e2e.test_serve import (  # noqa: F401
+    FNPROXY,
+    answered,
+    cli,
+    fnproxy,
+    interrupt,
+    server,
+    spawn,
+    until_answered,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -124,10 +132,12 @@ def test_history_all_follows_the_cursors_to_the_end(server):
 
 
 def test_logs_follow_prints_new_executions_and_ctrl_c_ends_it(server):
-    process = spawn(server, "logs", "-f", "--function", "local:hello", "--interval", "0.2")
-    time.sleep(1.5)
+    # its first read done, the follower knows what is old
+    process = spawn(server, "logs", "-f", "--function", "local:hello", "--interval", "0.2",
+                    running_once="GET /v1/invocations")
     new = json.loads(cli(server, "invoke", "local:hello", "-d", '{"name": "tail"}').stdout)
-    time.sleep(1.5)
+    polls = answered(server, "GET /v1/invocations")
+    until_answered(server, "GET /v1/invocations", polls + 2, process)  # it has read again
     out, err = interrupt(process)
     assert process.returncode == 130 and err == "fnproxy: interrupted\n"
     followed = [json.loads(line) for line in out.splitlines()]

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -76,9 +77,18 @@ def cli(server, *args: str, stdin: str | None = None) -> subprocess.CompletedPro
     return fnproxy(server, *args, "--url", server["url"], stdin=stdin)
 
 
-def spawn(server, *args: str) -> subprocess.Popen:
-    """`cli` left running, for a test that interrupts it (`interrupt`)."""
-    return subprocess.Popen(
+def answered(server, action: str) -> int:
+    """How many `action` requests (`GET /v1/invocations`) the server has answered: its audit
+    lines."""
+    return server["log"].read_text().count(f'"action":"{action}"')
+
+
+def spawn(server, *args: str, running_once: str) -> subprocess.Popen:
+    """`cli` left running, for a test that interrupts it (`interrupt`), once the server has
+    answered the `running_once` request it makes: past its start-up, whatever the machine's
+    load, so a Ctrl-C meets the CLI's own handling."""
+    before = answered(server, running_once)
+    process = subprocess.Popen(
         [FNPROXY, *args, "--url", server["url"]],
         env=server["env"],
         cwd=server["data_dir"],
@@ -86,6 +96,18 @@ def spawn(server, *args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+    until_answered(server, running_once, before + 1, process)
+    return process
+
+
+def until_answered(server, action: str, count: int, process: subprocess.Popen) -> None:
+    """Until the server has answered `count` `action` requests, `process` still running."""
+    deadline = time.monotonic() + 30
+    while answered(server, action) < count:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{process.args} never made {action}: {process.communicate()}")
+        time.sleep(0.05)
 
 
 def interrupt(process: subprocess.Popen) -> tuple[str, str]:

@@ -80,14 +80,34 @@ def records(server: Server, headers: dict[str, str], ids: list[str]) -> list[dic
         return [http.get(f"/v1/invocations/{i}", headers=headers).json() for i in ids]
 
 
-def until_ended(server: Server, headers: dict[str, str], ids: list[str], within_s: float):
+def eventually(read: Callable[[], Any], done: Callable[[Any], bool], within_s: float) -> Any:
+    """What `read` returns once `done` holds for it, read every 0.5 s for up to `within_s` s
+    (the last reading is in the failure)."""
     deadline = time.monotonic() + within_s
     while True:
-        found = records(server, headers, ids)
-        if all(r["status"] not in ("queued", "running") for r in found):
+        found = read()
+        if done(found):
             return found
-        assert time.monotonic() < deadline, Counter(r["status"] for r in found)
+        assert time.monotonic() < deadline, found
         time.sleep(0.5)
+
+
+def until_ended(server: Server, headers: dict[str, str], ids: list[str], within_s: float):
+    return eventually(
+        lambda: records(server, headers, ids),
+        lambda found: all(r["status"] not in ("queued", "running") for r in found),
+        within_s,
+    )
+
+
+def until_called_back(server: Server, headers: dict[str, str], ids: list[str], within_s: float):
+    """The records once each has its callback's outcome, written after the callback (which
+    follows the stored outcome: the record ends before its callback is sent)."""
+    return eventually(
+        lambda: records(server, headers, ids),
+        lambda found: all(r["callback_result"] is not None for r in found),
+        within_s,
+    )
 
 
 def published(*logs: str) -> Counter[str]:
@@ -131,8 +151,10 @@ def test_kill_9_with_200_queued_runs_each_once_after_the_restart(tmp_path, liste
         headers = second.admin()
         ended = until_ended(second, headers, ids, within_s=60)
         runs = Counter(r.headers[ID_HEADER] for r in target.hits("/work"))
-        events = published(first_log, second.log)
-        counted = stats_count(second, headers, ended[0]["function"])
+        # the event and the stats count follow each stored outcome, so they may trail it
+        events = eventually(lambda: published(first_log, second.log), Counter(ids).__eq__, 10)
+        function = ended[0]["function"]
+        counted = eventually(lambda: stats_count(second, headers, function), (200).__eq__, 10)
     finally:
         second.stop()
 
@@ -165,8 +187,7 @@ def test_sigterm_finishes_what_runs_and_the_restart_runs_the_rest_with_callbacks
     second = serve(data_dir, ASYNC_WORKERS="2")
     try:
         headers = second.admin()
-        ended = until_ended(second, headers, ids, within_s=30)
-        time.sleep(0.5)  # the last callback
+        ended = until_called_back(second, headers, ids, within_s=30)
     finally:
         second.stop()
 

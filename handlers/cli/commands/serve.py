@@ -43,7 +43,7 @@ def serve(
     settings = ensure_local_secret_key(settings, note)
     note(
         f"fnproxy listening on http://{settings.rest_host}:{settings.rest_port} "
-        f"(docs: /docs, functions from {settings.local_functions_dir}/)"
+        f"(dashboard: /dashboard, docs: /docs, functions from {settings.local_functions_dir}/)"
     )
     if settings.grpc_port:
         note(f"gRPC listening on {settings.rest_host}:{settings.grpc_port}")
