@@ -52,7 +52,11 @@ def local_app(services: Services, grpc_server: GrpcServer | None = None):
     earlier run left queued or running under an expired lease, and delivers what ended
     executions still owe (their event and stats count, their callback: the outbox). A stop lets
     the running executions and their callbacks finish for SHUTDOWN_GRACE_S, and leaves the rest
-    queued. `grpc_server` starts and stops with it: its calls drain before the services close."""
+    queued. `grpc_server` starts and stops with it: its calls drain before the services close.
+
+    On a cloud's queue (FNPROXY_PLATFORM aws or gcp: the container on Cloud Run, ECS or
+    Kubernetes) the app only enqueues: SQS or Pub/Sub delivers the work to that cloud's worker
+    (the Lambda's SQS trigger, the worker function), which also sweeps the outbox."""
 
     async def stop() -> None:
         if grpc_server is not None:
@@ -63,7 +67,8 @@ def local_app(services: Services, grpc_server: GrpcServer | None = None):
         await services.close()
 
     async def start() -> None:
-        services.queue.start(services.worker.handle, services.worker.outbox.sweep)
+        if services.settings.backend_for("queue") == "local":
+            services.queue.start(services.worker.handle, services.worker.outbox.sweep)
         if grpc_server is not None:
             await grpc_server.start()
 
