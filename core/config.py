@@ -255,6 +255,9 @@ class Settings:
     grpc_port: int = _setting("GRPC_PORT", _port, 0)
     """Seed name: `fnproxy serve` also serves the seeds' gRPC services on this port (on
     REST_HOST); 0 (unset): no gRPC server."""
+    serve_workers: int = _setting("SERVE_WORKERS", _positive_int, 1)
+    """`fnproxy serve`'s server processes, sharing the REST (and gRPC) port; more than one
+    needs a store other processes can share (not SQLite)."""
 
     @property
     def data_path(self) -> Path:

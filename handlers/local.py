@@ -1,6 +1,7 @@
 """`fnproxy serve`: the app under uvicorn, with the in-process async worker, behind the bounds
 uvicorn's httptools protocol lacks (`BoundedHttpProtocol`); with a gRPC port, the seeds' gRPC
-services too (core/grpc), in the same process and on the same event loop."""
+services too (core/grpc), in the same process and on the same event loop. With SERVE_WORKERS
+above 1, several such processes share the ports under a supervisor (handlers/workers.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import resource
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import orjson
@@ -20,7 +22,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from core.api.app import create_app
 from core.api.problems import MEDIA_TYPE, PROBLEM_BASE
-from core.config import Settings
+from core.config import ConfigError, Settings
 from core.wiring import Services, build_services
 
 if TYPE_CHECKING:
@@ -250,11 +252,23 @@ def bounded_protocol(settings: Settings) -> type[BoundedHttpProtocol]:
 
 class RestAndGrpcServer(uvicorn.Server):
     """uvicorn's server that starts draining the gRPC server when it stops taking REST
-    connections, so that both drain together (the app's lifespan waits for gRPC's drain)."""
+    connections, so that both drain together (the app's lifespan waits for gRPC's drain), and
+    calls `on_started` once it serves both."""
 
-    def __init__(self, config: uvicorn.Config, grpc_server: GrpcServer | None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        grpc_server: GrpcServer | None,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.grpc_server = grpc_server
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.grpc_server is not None:
@@ -263,16 +277,54 @@ class RestAndGrpcServer(uvicorn.Server):
 
 
 def grpc_server_for(services: Services) -> GrpcServer | None:
-    """The gRPC server of GRPC_PORT, or None when it is unset (grpcio is then not imported)."""
+    """The gRPC server of GRPC_PORT, or None when it is unset (grpcio is then not imported);
+    with several workers, each binds the port with SO_REUSEPORT."""
     settings = services.settings
     if not settings.grpc_port:
         return None
     from core.grpc.server import GrpcServer
 
-    return GrpcServer(services, settings.rest_host, settings.grpc_port)
+    return GrpcServer(
+        services, settings.rest_host, settings.grpc_port, shared=settings.serve_workers > 1
+    )
+
+
+def refuse_shared_sqlite(settings: Settings) -> None:
+    """SQLite takes one writer at a time: worker processes writing every invocation's records
+    would queue for its lock (each write waiting up to STORE_BUSY_TIMEOUT_S) rather than add
+    throughput, so several workers need a store built for them."""
+    if settings.serve_workers == 1 or settings.backend_for("store") != "sqlite":
+        return
+    chosen = (
+        "STORE_BACKEND=sqlite"
+        if settings.store_backend
+        else f"FNPROXY_PLATFORM={settings.platform}, whose store is SQLite"
+    )
+    raise ConfigError(
+        f"SERVE_WORKERS={settings.serve_workers}: worker processes cannot share the SQLite "
+        f"store ({chosen}); run one worker, or a store they can share (FNPROXY_PLATFORM=aws "
+        "or gcp, or STORE_BACKEND=dynamodb or firestore)"
+    )
 
 
 def serve(settings: Settings) -> None:
+    """One server process, or SERVE_WORKERS of them under a supervisor (after
+    `refuse_shared_sqlite`)."""
+    if settings.serve_workers == 1:
+        run_server(settings)
+        return
+    from handlers.workers import Supervisor
+
+    Supervisor(settings).run()
+
+
+def run_server(
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """The server, on `sockets` (a supervisor's) or binding REST_HOST:REST_PORT itself;
+    `on_started` is called once it serves."""
     services = build_services(settings)
     grpc_server = grpc_server_for(services)
     protocol = bounded_protocol(settings)
@@ -290,7 +342,7 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    server = RestAndGrpcServer(config, grpc_server)
-    server.run()
+    server = RestAndGrpcServer(config, grpc_server, on_started)
+    server.run(sockets)
     if not server.started:
         sys.exit(STARTUP_FAILURE)

@@ -25,17 +25,19 @@ class GrpcServer:
     """Started and stopped by the app's lifespan (handlers/local.py); `stop` may be called
     more than once (a signal, then the lifespan): every call waits for the same drain."""
 
-    def __init__(self, services: Services, host: str, port: int) -> None:
+    def __init__(self, services: Services, host: str, port: int, shared: bool = False) -> None:
         self._services = services
         self.address = f"{host}:{port}"
+        self._shared = shared
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
         self._stopping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # Without SO_REUSEPORT (gRPC's default on Linux), a port another server holds is an
-        # error, not a port silently shared with it.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        # error, not a port silently shared with it; `shared`, it is the port of every worker
+        # process (handlers/workers.py checked that no other server holds it).
+        server = grpc.aio.server(options=[("grpc.so_reuseport", int(self._shared))])
         for service in SERVICES:
             server.add_generic_rpc_handlers((service.handler(self._services),))
         self._health = health.aio.HealthServicer()

@@ -64,6 +64,7 @@ LOCAL_ONLY = {
     "REST_HEADER_TIMEOUT_S": "a limit of `fnproxy serve`; the clouds' front ends time out",
     "REST_IDLE_TIMEOUT_S": "a limit of `fnproxy serve`; the clouds' front ends time out",
     "GRPC_PORT": "`fnproxy serve`'s gRPC port; Lambda and Cloud Functions serve no gRPC",
+    "SERVE_WORKERS": "`fnproxy serve`'s server processes; the clouds scale instances instead",
     "LOCAL_FUNCTION_ENV": "the environment of the local provider's workers",
     "SHUTDOWN_GRACE_S": "how long `fnproxy serve` lets running executions finish on a stop",
     "STORE_BUSY_TIMEOUT_S": "SQLite's lock wait; DynamoDB and Firestore do not lock",

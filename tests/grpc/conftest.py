@@ -108,12 +108,13 @@ def post(url: str, body: dict, token: str | None = None) -> dict:
         return json.loads(answer.read())
 
 
-def start_fnproxy(data_dir: Path, backends: dict[str, str]) -> Fnproxy:
+def start_fnproxy(data_dir: Path, backends: dict[str, str], *options: str) -> Fnproxy:
+    """`fnproxy serve --grpc-port P [options]` on `backends`, once it answers /health."""
     ports = (free_port(), free_port())
     log = data_dir / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [FNPROXY, "serve", "--grpc-port", str(ports[1])],
+            [FNPROXY, "serve", "--grpc-port", str(ports[1]), *options],
             cwd=data_dir,
             env=server_env(data_dir, ports, backends),
             stdout=output,
