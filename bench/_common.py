@@ -18,7 +18,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (those of each of its threads)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(child) for task in tasks.iterdir()
+            for child in (task / "children").read_text().split()]
+
+
 def peak_rss_mib(pid: int) -> float:
     """VmHWM (peak resident set size) of a running process, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -113,6 +121,8 @@ class Server:
     process: subprocess.Popen
     port: int
     log_path: Path
+    with_children: bool = False
+    """Its CPU time counts its children's (`fnproxy serve --workers`: theirs is the work)."""
 
     @property
     def url(self) -> str:
@@ -123,7 +133,8 @@ class Server:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        pids = [self.pid, *(children(self.pid) if self.with_children else [])]
+        return sum(cpu_seconds(pid) for pid in pids)
 
     def wait_ready(self, path: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -180,18 +191,35 @@ def fnproxy_command() -> list[str]:
 
 
 def spawn_fnproxy(secret_key: str, data_dir: Path, log_dir: Path,
-                  grpc_port: int | None = None) -> Server:
-    """fnproxy serve; with `grpc_port`, serving the seeds' gRPC services there too."""
+                  grpc_port: int | None = None, workers: int = 1,
+                  settings: dict[str, str] | None = None) -> Server:
+    """fnproxy serve; with `grpc_port`, serving the seeds' gRPC services there too; with
+    `workers`, that many server processes; `settings` over the benchmarks' own."""
     port = free_port()
-    env = child_env(
-        FNPROXY_DATA_DIR=str(data_dir),
-        REST_PORT=str(port),
-        LOG_LEVEL="WARNING",
-        MAX_BATCH_SIZE="1000",
-        MODULE_SECRET_KEY=secret_key,
-    )
-    grpc = ["--grpc-port", str(grpc_port)] if grpc_port else []
-    return spawn_server("fnproxy", fnproxy_command() + grpc, env, port, log_dir)
+    own = {"FNPROXY_DATA_DIR": str(data_dir), "REST_PORT": str(port), "LOG_LEVEL": "WARNING",
+           "MAX_BATCH_SIZE": "1000", "MODULE_SECRET_KEY": secret_key}
+    env = child_env(**own | (settings or {}))
+    options = ["--grpc-port", str(grpc_port)] if grpc_port else []
+    options += ["--workers", str(workers)] if workers > 1 else []
+    server = spawn_server("fnproxy", fnproxy_command() + options, env, port, log_dir)
+    server.with_children = workers > 1
+    return server
+
+
+@contextmanager
+def moto_server(work_dir: Path) -> Iterator[Server]:
+    """moto with its DynamoDB requests one at a time (tests/moto_serialized.py, as the tests
+    run it) and Lambda on its simple (no Docker) backend, for the block."""
+    port = free_port()
+    command = [PYTHON, str(REPO_DIR / "tests" / "moto_serialized.py"),
+               "-H", "127.0.0.1", "-p", str(port)]
+    moto = spawn_server("moto", command, child_env(), port, work_dir)
+    try:
+        moto.wait_ready("/moto-api/")
+        post_json(moto.url + "/moto-api/config", {"lambda": {"use_docker": False}})
+        yield moto
+    finally:
+        moto.stop()
 
 
 # --- tokens -------------------------------------------------------------------------------

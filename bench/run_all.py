@@ -1,8 +1,8 @@
 """Every benchmark in one run, against one set of processes, with one combined table:
 (a) 16 clients / 20 ms function, (a2) 128 clients / instant function, (b) a batch of 1000,
-(g) gRPC against REST, (d) fnproxy's peak RSS after that load, (c) cold start and (d) the
-cold-start children's peaks, (e) sent = answered = recorded = published = stats on the local,
-moto and emulator stacks.
+(g) gRPC against REST, (w) 2 worker processes against 1 on moto, (d) fnproxy's peak RSS after
+that load, (c) cold start and (d) the cold-start children's peaks, (e) sent = answered =
+recorded = published = stats on the local, moto and emulator stacks.
 
     .venv/bin/python bench/run_all.py [--duration S] [--warmup S] [--cold-runs N] [--batches N]
 """
@@ -19,6 +19,7 @@ import bench_memory
 import bench_registry
 import bench_saturation
 import bench_throughput
+import bench_workers
 from _common import format_table, machine_line, parse_options, progress, start_stack
 
 BENCHMARKS = (
@@ -27,6 +28,7 @@ BENCHMARKS = (
     bench_batch,
     bench_registry,
     bench_grpc,
+    bench_workers,
     bench_memory,
     bench_cold_start,
     bench_accounting,
@@ -43,7 +45,7 @@ def main() -> None:
     progress(f"all benchmarks ran in {time.monotonic() - started:.0f} s")
     print(machine_line())
     print(f"load: {options.warmup_s:g} s warm-up + {options.duration_s:g} s measured per run; "
-          "ratio = fnproxy / reference, except (b): ideal / fnproxy")
+          "ratio = fnproxy / reference, except (b): ideal / fnproxy, (w): 2 workers / 1")
     print(format_table(rows))
 
 
