@@ -39,9 +39,14 @@ def configure_logging(level: str) -> None:
 
 def local_app(services: Services):
     """The app with the local queue's worker started in its lifespan: it resumes whatever an
-    earlier run left queued or running under an expired lease, and delivers what ended executions
-still owe (their event and stats count, their callback: the outbox). A stop lets the running
-    executions and their callbacks finish for SHUTDOWN_GRACE_S, and leaves the rest queued."""
+    earlier run left queued or running under an expired lease, and delivers what ended
+    executions still owe (their event and stats count, their callback: the outbox). A stop lets
+    the running executions and their callbacks finish for SHUTDOWN_GRACE_S, and leaves the rest
+    queued.
+
+    On a cloud's queue (FNPROXY_PLATFORM aws or gcp: the container on Cloud Run, ECS or
+    Kubernetes) the app only enqueues: SQS or Pub/Sub delivers the work to that cloud's worker
+    (the Lambda's SQS trigger, the worker function), which also sweeps the outbox."""
 
     async def stop() -> None:
         deadline = time.monotonic() + services.settings.shutdown_grace_s
@@ -50,7 +55,8 @@ still owe (their event and stats count, their callback: the outbox). A stop lets
         await services.close()
 
     async def start() -> None:
-        services.queue.start(services.worker.handle, services.worker.outbox.sweep)
+        if services.settings.backend_for("queue") == "local":
+            services.queue.start(services.worker.handle, services.worker.outbox.sweep)
 
     return create_app(services, on_startup=start, on_shutdown=stop)
 
