@@ -22,6 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 IMAGE_FOLDERS = ("opt", "src", "app", "data")
+GRPC_PORT = "50051"
+"""The gRPC port the image exposes, the one docs/deploy.md and compose.yaml set GRPC_PORT to."""
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 

@@ -34,12 +34,10 @@ from deploy import build
 from tests.aws.aws_stack import AwsStack, create_stack
 from tests.conftest import AWS_TEST_ENV, free_port, wait_until_healthy
 from tests.deploy import dockerfile
-from tests.deploy.dockerfile import REPO, ImageRoot, Runtime, Stage
+from tests.deploy.dockerfile import GRPC_PORT, REPO, ImageRoot, Runtime, Stage
 
 REQUIREMENTS = REPO / build.CONTAINER_REQUIREMENTS
 DOCKERIGNORE = REPO / ".dockerignore"
-GRPC_PORT = "50051"
-"""The gRPC port the image exposes, the one docs/deploy.md and compose.yaml set GRPC_PORT to."""
 DEBIAN_GLIBC_MINOR = {"bookworm": 36, "trixie": 41}
 BUILD_TOOLS = re.compile(r"\b(apt-get|apt|apk|gcc|g\+\+|make|build-essential|pip install)\b")
 PINNED_BASE = re.compile(
