@@ -159,7 +159,7 @@ GCP_NOT_WIRED = {
 }
 # The Cloud Run service (terraform/modules/gcp/cloud_run.tf) runs the container image's `fnproxy
 # serve`: the functions' settings, and those of a server Cloud Run stops.
-CLOUD_RUN_WIRED = {"SHUTDOWN_GRACE_S"}
+CLOUD_RUN_WIRED = {"SHUTDOWN_GRACE_S", "GRPC_PORT"}
 CLOUD_RUN_NOT_WIRED = {
     **{name: reason for name, reason in GCP_NOT_WIRED.items() if name not in CLOUD_RUN_WIRED},
     "REST_HOST": "the image sets 0.0.0.0 (Dockerfile)",
@@ -168,7 +168,6 @@ CLOUD_RUN_NOT_WIRED = {
 # Environment variables that are not settings of core/config.py, with their reader.
 OTHER_VARIABLES = {
     "POWERTOOLS_METRICS_NAMESPACE": "handlers/aws_lambda.py (powertools' Metrics namespace)",
-    "GRPC_PORT": "`fnproxy serve`'s gRPC port (issue 14's gRPC server), which Cloud Run forwards",
 }
 
 # --- reading the files ------------------------------------------------------------------------
@@ -774,7 +773,7 @@ def test_cloud_run_has_the_api_functions_account_settings_and_access(gcp: Module
     own = {
         name: value for name, value in cloud_run_environment(gcp).items() if name not in functions
     }
-    assert set(own) == {"GRPC_PORT"} | CLOUD_RUN_WIRED
+    assert set(own) == CLOUD_RUN_WIRED
     assert {name: cloud_run_environment(gcp)[name] for name in functions} == functions
     # Its SHUTDOWN_GRACE_S ends before Cloud Run's 10 s between SIGTERM and SIGKILL.
     assert float(own["SHUTDOWN_GRACE_S"]) < 10
