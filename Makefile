@@ -3,7 +3,7 @@
 #   make test   run the test suite
 #   make build         the deployable artifacts: build/aws/fnproxy-lambda.zip, build/gcp/source/
 #   make deploy-check  the offline deployment checks (terraform fmt, serverless package,
-#                      cfn-lint, checkov); docs/deploy.md
+#                      cfn-lint, checkov, hadolint); docs/deploy.md
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

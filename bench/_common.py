@@ -18,7 +18,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (those of each of its threads)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(child) for task in tasks.iterdir()
+            for child in (task / "children").read_text().split()]
+
+
 def peak_rss_mib(pid: int) -> float:
     """VmHWM (peak resident set size) of a running process, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -113,6 +121,8 @@ class Server:
     process: subprocess.Popen
     port: int
     log_path: Path
+    with_children: bool = False
+    """Its CPU time counts its children's (`fnproxy serve --workers`: theirs is the work)."""
 
     @property
     def url(self) -> str:
@@ -123,7 +133,8 @@ class Server:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        pids = [self.pid, *(children(self.pid) if self.with_children else [])]
+        return sum(cpu_seconds(pid) for pid in pids)
 
     def wait_ready(self, path: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -179,16 +190,36 @@ def fnproxy_command() -> list[str]:
     return [str(script), "serve"] if script.exists() else [PYTHON, "-m", "handlers.cli", "serve"]
 
 
-def spawn_fnproxy(secret_key: str, data_dir: Path, log_dir: Path) -> Server:
+def spawn_fnproxy(secret_key: str, data_dir: Path, log_dir: Path,
+                  grpc_port: int | None = None, workers: int = 1,
+                  settings: dict[str, str] | None = None) -> Server:
+    """fnproxy serve; with `grpc_port`, serving the seeds' gRPC services there too; with
+    `workers`, that many server processes; `settings` over the benchmarks' own."""
     port = free_port()
-    env = child_env(
-        FNPROXY_DATA_DIR=str(data_dir),
-        REST_PORT=str(port),
-        LOG_LEVEL="WARNING",
-        MAX_BATCH_SIZE="1000",
-        MODULE_SECRET_KEY=secret_key,
-    )
-    return spawn_server("fnproxy", fnproxy_command(), env, port, log_dir)
+    own = {"FNPROXY_DATA_DIR": str(data_dir), "REST_PORT": str(port), "LOG_LEVEL": "WARNING",
+           "MAX_BATCH_SIZE": "1000", "MODULE_SECRET_KEY": secret_key}
+    env = child_env(**own | (settings or {}))
+    options = ["--grpc-port", str(grpc_port)] if grpc_port else []
+    options += ["--workers", str(workers)] if workers > 1 else []
+    server = spawn_server("fnproxy", fnproxy_command() + options, env, port, log_dir)
+    server.with_children = workers > 1
+    return server
+
+
+@contextmanager
+def moto_server(work_dir: Path) -> Iterator[Server]:
+    """moto with its DynamoDB requests one at a time (tests/moto_serialized.py, as the tests
+    run it) and Lambda on its simple (no Docker) backend, for the block."""
+    port = free_port()
+    command = [PYTHON, str(REPO_DIR / "tests" / "moto_serialized.py"),
+               "-H", "127.0.0.1", "-p", str(port)]
+    moto = spawn_server("moto", command, child_env(), port, work_dir)
+    try:
+        moto.wait_ready("/moto-api/")
+        post_json(moto.url + "/moto-api/config", {"lambda": {"use_docker": False}})
+        yield moto
+    finally:
+        moto.stop()
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -240,6 +271,8 @@ class Stack:
     fnproxy: Server | None = None
     secret_key: str = ""
     token: str = ""
+    grpc_port: int | None = None
+    """Where fnproxy serves gRPC too (`start_stack(with_grpc=True)`)."""
 
     @property
     def servers(self) -> list[Server]:
@@ -257,14 +290,15 @@ class Stack:
         self.stop()
 
 
-def start_stack(with_fnproxy: bool = True) -> Stack:
+def start_stack(with_fnproxy: bool = True, with_grpc: bool = False) -> Stack:
     work_dir = Path(tempfile.mkdtemp(prefix="fnproxy-bench-"))
     key = new_secret_key()
     stack = Stack(work_dir, spawn_function_server(0.0, work_dir),
-                  spawn_function_server(SLOW_FUNCTION_DELAY_S, work_dir), secret_key=key)
+                  spawn_function_server(SLOW_FUNCTION_DELAY_S, work_dir), secret_key=key,
+                  grpc_port=free_port() if with_grpc else None)
     try:
         if with_fnproxy:
-            stack.fnproxy = spawn_fnproxy(key, work_dir / "data", work_dir)
+            stack.fnproxy = spawn_fnproxy(key, work_dir / "data", work_dir, stack.grpc_port)
         stack.instant.wait_ready("/")
         stack.slow.wait_ready("/")
         if stack.fnproxy is not None:
@@ -306,13 +340,14 @@ class LoadResult:
 
 
 def run_load(url: str, body: Any, *, clients: int, duration_s: float, warmup_s: float,
-             expect: str, token: str | None = None) -> LoadResult:
+             expect: str, token: str | None = None, loadgen: str = "_loadgen.py") -> LoadResult:
     """`clients` closed-loop workers POSTing `body` to `url` for `duration_s` after
-    `warmup_s`; a request counts as good when it answers 200 with `expect` in its body."""
+    `warmup_s`; a request counts as good when it answers 200 with `expect` in its body.
+    `loadgen` _grpc_loadgen.py calls a gRPC method instead (its docstring says how)."""
     spec = {"url": url, "body": body, "clients": clients, "duration_s": duration_s,
             "warmup_s": warmup_s, "expect": expect,
             "headers": {"Authorization": f"Bearer {token}"} if token else {}}
-    completed = subprocess.run([PYTHON, str(BENCH_DIR / "_loadgen.py")], input=json.dumps(spec),
+    completed = subprocess.run([PYTHON, str(BENCH_DIR / loadgen)], input=json.dumps(spec),
                                capture_output=True, text=True, cwd=REPO_DIR,
                                timeout=warmup_s + duration_s + 60)
     if completed.returncode != 0:
@@ -403,10 +438,11 @@ class Measured:
 
 
 def measure_load(url: str, body: Any, expect: str, servers: Sequence[Server], clients: int,
-                 options: Options, token: str | None = None) -> Measured:
+                 options: Options, token: str | None = None,
+                 loadgen: str = "_loadgen.py") -> Measured:
     before = {server.name: server.cpu_seconds() for server in servers}
     result = run_load(url, body, clients=clients, duration_s=options.duration_s,
-                      warmup_s=options.warmup_s, expect=expect, token=token)
+                      warmup_s=options.warmup_s, expect=expect, token=token, loadgen=loadgen)
     per_request = 1e6 / max(result.all_requests, 1)
     cpu_us = {"loadgen": result.cpu_s * per_request}
     cpu_us.update({server.name: (server.cpu_seconds() - before[server.name]) * per_request
@@ -418,14 +454,17 @@ def measure_load(url: str, body: Any, expect: str, servers: Sequence[Server], cl
 class LoadPair:
     direct: Measured
     fnproxy: Measured
+    sides: tuple[str, str] = ("direct", "fnproxy")
+    """What the notes call the two runs."""
 
     def notes(self, label: str) -> list[str]:
         direct, proxied = self.direct.result, self.fnproxy.result
-        lines = [f"{label}: {direct.requests} direct / {proxied.requests} fnproxy requests "
+        first, second = self.sides
+        lines = [f"{label}: {direct.requests} {first} / {proxied.requests} {second} requests "
                  f"measured, {direct.errors} / {proxied.errors} errors",
-                 f"{label}: CPU us per request: direct = {self.direct.cpu_text()}; "
-                 f"through fnproxy = {self.fnproxy.cpu_text()}"]
-        for side, result in (("direct", direct), ("fnproxy", proxied)):
+                 f"{label}: CPU us per request: {first} = {self.direct.cpu_text()}; "
+                 f"through {second} = {self.fnproxy.cpu_text()}"]
+        for side, result in ((first, direct), (second, proxied)):
             if result.first_error:
                 lines.append(f"{label}: first {side} error: {result.first_error}")
         return lines
@@ -471,10 +510,10 @@ def progress(message: str) -> None:
 
 
 def run_standalone(description: str, run: Callable[[Stack, Options], list[Row]],
-                   with_fnproxy: bool = True) -> None:
+                   with_fnproxy: bool = True, with_grpc: bool = False) -> None:
     """`python bench/bench_x.py`: start the stack, run one benchmark, print its table."""
     options = parse_options(description)
-    with start_stack(with_fnproxy) as stack:
+    with start_stack(with_fnproxy, with_grpc) as stack:
         rows = run(stack, options)
     print(machine_line())
     print(format_table(rows))

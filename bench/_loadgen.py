@@ -15,7 +15,9 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import aiohttp
 import uvloop
@@ -66,12 +68,13 @@ async def one_request(session: aiohttp.ClientSession, spec: Spec) -> str:
     return ""
 
 
-async def worker(session: aiohttp.ClientSession, spec: Spec, window: Window, tally: Tally) -> None:
+async def worker(request: Callable[[], Awaitable[str]], window: Window, tally: Tally) -> None:
+    """Closed-loop: `request` (answering '' when good, else what was wrong) again and again."""
     for _ in range(MAX_REQUESTS_PER_WORKER):
         started = time.perf_counter()
         if started >= window.end:
             return
-        problem = await one_request(session, spec)
+        problem = await request()
         finished = time.perf_counter()
         tally.all_requests += 1
         if not window.holds(finished):
@@ -92,7 +95,12 @@ async def generate(raw: dict) -> dict:
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
         start = time.perf_counter() + raw["warmup_s"]
         window, tally = Window(start, start + duration_s), Tally()
-        await asyncio.gather(*(worker(session, spec, window, tally) for _ in range(clients)))
+        request = partial(one_request, session, spec)
+        await asyncio.gather(*(worker(request, window, tally) for _ in range(clients)))
+    return summary(tally, duration_s)
+
+
+def summary(tally: Tally, duration_s: float) -> dict:
     return {
         "requests": len(tally.latencies_ms) + tally.errors,
         "errors": tally.errors,

@@ -44,6 +44,7 @@ from _common import (
     fnproxy_command,
     free_port,
     machine_line,
+    moto_server,
     new_secret_key,
     progress,
     spawn_function_server,
@@ -414,13 +415,7 @@ def aws_stack(work_dir: Path) -> Iterator[AwsDeployment]:
     from tests.conftest import AWS_TEST_ENV
 
     with ExitStack() as exits:
-        port = free_port()
-        command = [sys.executable, str(REPO_DIR / "tests" / "moto_serialized.py"),
-                   "-H", "127.0.0.1", "-p", str(port)]
-        moto = spawn_server("moto", command, child_env(), port, work_dir)
-        exits.callback(moto.stop)
-        moto.wait_ready("/moto-api/")
-        _post(moto.url + "/moto-api/config", {"lambda": {"use_docker": False}})
+        moto = exits.enter_context(moto_server(work_dir))
         exits.enter_context(redirect_stdout(exits.enter_context(open(os.devnull, "w"))))
         exits.enter_context(environment(AWS_TEST_ENV))
         stack = create_stack(moto.url)
@@ -431,15 +426,6 @@ def aws_stack(work_dir: Path) -> Iterator[AwsDeployment]:
         assert status == 200, grant
         deployment.token = grant["access_token"]
         yield deployment
-
-
-def _post(url: str, body: Any) -> None:
-    import urllib.request
-
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 # --- the emulator stack: functions-framework -------------------------------------------------

@@ -1,7 +1,8 @@
 """Every benchmark in one run, against one set of processes, with one combined table:
 (a) 16 clients / 20 ms function, (a2) 128 clients / instant function, (b) a batch of 1000,
-(d) fnproxy's peak RSS after that load, (c) cold start and (d) the cold-start children's peaks,
-(e) sent = answered = recorded = published = stats on the local, moto and emulator stacks.
+(g) gRPC against REST, (w) 2 worker processes against 1 on moto, (d) fnproxy's peak RSS after
+that load, (c) cold start and (d) the cold-start children's peaks, (e) sent = answered =
+recorded = published = stats on the local, moto and emulator stacks.
 
     .venv/bin/python bench/run_all.py [--duration S] [--warmup S] [--cold-runs N] [--batches N]
 """
@@ -13,10 +14,12 @@ import time
 import bench_accounting
 import bench_batch
 import bench_cold_start
+import bench_grpc
 import bench_memory
 import bench_registry
 import bench_saturation
 import bench_throughput
+import bench_workers
 from _common import format_table, machine_line, parse_options, progress, start_stack
 
 BENCHMARKS = (
@@ -24,6 +27,8 @@ BENCHMARKS = (
     bench_saturation,
     bench_batch,
     bench_registry,
+    bench_grpc,
+    bench_workers,
     bench_memory,
     bench_cold_start,
     bench_accounting,
@@ -34,13 +39,13 @@ def main() -> None:
     options = parse_options(__doc__.split("\n\n")[0])
     started = time.monotonic()
     rows = []
-    with start_stack() as stack:
+    with start_stack(with_grpc=True) as stack:
         for bench in BENCHMARKS:
             rows += bench.run(stack, options)
     progress(f"all benchmarks ran in {time.monotonic() - started:.0f} s")
     print(machine_line())
     print(f"load: {options.warmup_s:g} s warm-up + {options.duration_s:g} s measured per run; "
-          "ratio = fnproxy / reference, except (b): ideal / fnproxy")
+          "ratio = fnproxy / reference, except (b): ideal / fnproxy, (w): 2 workers / 1")
     print(format_table(rows))
 
 

@@ -252,6 +252,12 @@ class Settings:
     rest_max_connections: int = _setting("REST_MAX_CONNECTIONS", _positive_int, 1000)
     rest_header_timeout_s: float = _setting("REST_HEADER_TIMEOUT_S", _positive_float, 10.0)
     rest_idle_timeout_s: float = _setting("REST_IDLE_TIMEOUT_S", _positive_float, 5.0)
+    grpc_port: int = _setting("GRPC_PORT", _port, 0)
+    """Seed name: `fnproxy serve` also serves the seeds' gRPC services on this port (on
+    REST_HOST); 0 (unset): no gRPC server."""
+    serve_workers: int = _setting("SERVE_WORKERS", _positive_int, 1)
+    """`fnproxy serve`'s server processes, sharing the REST (and gRPC) port; more than one
+    needs a store other processes can share (not SQLite)."""
 
     @property
     def data_path(self) -> Path:

@@ -9,6 +9,16 @@
                                         (core + `gcp` extra, every version pinned)
     build/gcp/fnproxy-gcp-source.zip    that folder, zipped (Cloud Functions' source upload)
 
+and, only when asked for (`--only container`: the file is committed, so `docker build` works
+from a clone):
+
+    deploy/container/requirements.txt   what the image installs (Dockerfile): core + the local,
+                                        aws and gcp extras for CPython 3.11 on Debian 12, every
+                                        version pinned with the sha256 of its amd64 and arm64
+                                        wheels; plus the build-only requirements of fnproxy
+                                        itself (pyproject's build-system), named on its
+                                        `# build-only:` line
+
 Dependency versions are the ones of the environment running the build (the tested ones: `make
 build` runs in the project's venv): every installed distribution is written to
 build/constraints.txt and the installs are constrained by it. A package the environment lacks
@@ -59,12 +69,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "fnproxy"
 
 
-def manylinux_x86_64(glibc_minor: int) -> tuple[str, ...]:
-    """Every manylinux x86_64 tag a glibc 2.<glibc_minor> system runs, newest first: pip matches
-    a `--platform` tag exactly (it does not widen manylinux_2_35 to the older glibc tags)."""
+def manylinux(glibc_minor: int, machine: str = "x86_64") -> tuple[str, ...]:
+    """Every manylinux tag of `machine` a glibc 2.<glibc_minor> system runs, newest first: pip
+    matches a `--platform` tag exactly (it does not widen manylinux_2_35 to the older glibc
+    tags)."""
     return (
-        *(f"manylinux_2_{minor}_x86_64" for minor in range(glibc_minor, 16, -1)),
-        "manylinux2014_x86_64",
+        *(f"manylinux_2_{minor}_{machine}" for minor in range(glibc_minor, 16, -1)),
+        f"manylinux2014_{machine}",
     )
 
 
@@ -87,9 +98,9 @@ class Runtime:
         ]
 
 
-LAMBDA = Runtime("3.12", manylinux_x86_64(34))
+LAMBDA = Runtime("3.12", manylinux(34))
 """Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34)."""
-CLOUD_FUNCTIONS = Runtime("3.11", manylinux_x86_64(35))
+CLOUD_FUNCTIONS = Runtime("3.11", manylinux(35))
 """Cloud Functions' python311 runs on Ubuntu 22.04 (glibc 2.35)."""
 BUILD_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -170,10 +181,15 @@ def requirement_name(requirement: str) -> str:
     return normalize(found.group(1))
 
 
-def project_requirements(extra: str, root: Path = ROOT) -> list[str]:
-    """The core dependencies plus those of one optional extra, from pyproject.toml."""
-    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return [*project["dependencies"], *project["optional-dependencies"][extra]]
+def pyproject(root: Path = ROOT) -> dict:
+    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def project_requirements(*extras: str, root: Path = ROOT) -> list[str]:
+    """The core dependencies plus those of the optional `extras`, from pyproject.toml."""
+    project = pyproject(root)["project"]
+    optional = project["optional-dependencies"]
+    return [*project["dependencies"], *(r for extra in extras for r in optional[extra])]
 
 
 def is_google_only(name: str) -> bool:
@@ -225,10 +241,12 @@ def install_for(
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
-def resolve_for(
-    runtime: Runtime, requirements: Iterable[str], report: Path, constraints: Path
-) -> dict[str, str]:
-    """{name: version} of everything pip would install for `runtime` (nothing is installed)."""
+def resolve_report(
+    runtime: Runtime, requirements: Iterable[str], report: Path, constraints: Path | None
+) -> list[dict]:
+    """pip's report of everything it would install for `runtime` (nothing is installed): one
+    item per distribution, with its metadata and the file it would download."""
+    report.parent.mkdir(parents=True, exist_ok=True)
     pip(
         "install",
         "--quiet",
@@ -236,12 +254,18 @@ def resolve_for(
         "--ignore-installed",
         "--report",
         str(report),
-        "--constraint",
-        str(constraints),
+        *(("--constraint", str(constraints)) if constraints else ()),
         *runtime.pip_options(),
         *requirements,
     )
-    installs = json.loads(report.read_text(encoding="utf-8"))["install"]
+    return json.loads(report.read_text(encoding="utf-8"))["install"]
+
+
+def resolve_for(
+    runtime: Runtime, requirements: Iterable[str], report: Path, constraints: Path
+) -> dict[str, str]:
+    """{name: version} of everything pip would install for `runtime` (nothing is installed)."""
+    installs = resolve_report(runtime, requirements, report, constraints)
     return {normalize(item["metadata"]["name"]): item["metadata"]["version"] for item in installs}
 
 
@@ -393,7 +417,7 @@ def lambda_import_paths(
 
 def build_aws(out: Path, constraints: Path, root: Path = ROOT) -> list[Artifact]:
     stage = out / "aws" / "package"
-    requirements = project_requirements("aws", root)
+    requirements = project_requirements("aws", root=root)
     install_for(LAMBDA, requirements, stage, constraints)
     google = sorted(n for n in installed_distributions(stage) if is_google_only(n))
     if google or (stage / "google").exists():
@@ -422,7 +446,7 @@ def build_gcp(out: Path, constraints: Path, verify: bool, root: Path = ROOT) -> 
     source = out / GCP_SOURCE
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
-    requirements = project_requirements("gcp", root)
+    requirements = project_requirements("gcp", root=root)
     pins = resolve_for(CLOUD_FUNCTIONS, requirements, out / "gcp" / "resolved.json", constraints)
     aws = sorted(name for name in pins if is_aws_only(name))
     if aws:
@@ -453,6 +477,108 @@ def build_gcp(out: Path, constraints: Path, verify: bool, root: Path = ROOT) -> 
             )
         )
     return artifacts
+
+
+CONTAINER_MACHINES = ("x86_64", "aarch64")
+CONTAINER_RUNTIMES = tuple(
+    Runtime("3.11", manylinux(36, machine)) for machine in CONTAINER_MACHINES
+)
+"""The image's Python: the Dockerfile's python:3.11 slim base (Debian 12, glibc 2.36), on amd64
+and arm64."""
+CONTAINER_EXTRAS = ("local", "aws", "gcp")
+"""`fnproxy serve` (local) and both clouds' backends: FNPROXY_PLATFORM picks them at run time."""
+CONTAINER_REQUIREMENTS = Path("deploy/container/requirements.txt")
+BUILD_ONLY = "# build-only:"
+"""The line naming what the image installs only to build fnproxy itself, then removes."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    version: str
+    hashes: frozenset[str]
+
+
+def hashed_pins(items: list[dict]) -> dict[str, Pin]:
+    """{name: version and the sha256 of the file pip chose} of a resolution report."""
+    pins = {}
+    for item in items:
+        name = normalize(item["metadata"]["name"])
+        sha256 = item.get("download_info", {}).get("archive_info", {}).get("hashes", {})
+        if "sha256" not in sha256:
+            raise BuildError(f"pip names no sha256 of the file of {name}")
+        pins[name] = Pin(item["metadata"]["version"], frozenset({sha256["sha256"]}))
+    return pins
+
+
+def merge_pins(resolutions: list[dict[str, Pin]]) -> dict[str, Pin]:
+    """One pin per distribution with the hashes of every resolution's file; every resolution
+    must hold the same distributions at the same versions (one file serves them all)."""
+    versions = [{name: pin.version for name, pin in pins.items()} for pins in resolutions]
+    for other in versions[1:]:
+        if other != versions[0]:
+            differ = sorted(set(versions[0].items()) ^ set(other.items()))
+            raise BuildError(f"the image's architectures resolve other distributions: {differ}")
+    return {
+        name: Pin(version, frozenset().union(*(pins[name].hashes for pins in resolutions)))
+        for name, version in versions[0].items()
+    }
+
+
+def resolve_hashed(
+    requirements: list[str], report: Path, constraints: Path | None
+) -> dict[str, Pin]:
+    """The requirements resolved for every architecture of the image, hashes merged."""
+    return merge_pins(
+        [
+            hashed_pins(
+                resolve_report(
+                    runtime,
+                    requirements,
+                    report.with_name(f"{report.stem}-{machine}.json"),
+                    constraints,
+                )
+            )
+            for machine, runtime in zip(CONTAINER_MACHINES, CONTAINER_RUNTIMES, strict=True)
+        ]
+    )
+
+
+def container_requirements_text(
+    runtime: dict[str, Pin], build_only: dict[str, Pin], direct: Iterable[str]
+) -> str:
+    extras = ", ".join(CONTAINER_EXTRAS[:-1]) + f" and {CONTAINER_EXTRAS[-1]}"
+    lines = [
+        "# fnproxy's container image (Dockerfile, deploy/container/install.sh): the core",
+        f"# dependencies and the {extras} extras of pyproject.toml for CPython 3.11 on",
+        f"# Debian 12 (glibc 2.36), {' and '.join(CONTAINER_MACHINES)}; every version pinned, with",
+        "# the sha256 of each architecture's wheel. Generated from the tested environment's",
+        "# versions by `python -m deploy.build --only container`: do not edit.",
+        f"# direct: {', '.join(sorted({requirement_name(r) for r in direct}))}",
+        " ".join([BUILD_ONLY, *sorted(build_only)]),
+    ]
+    for name, pin in sorted((runtime | build_only).items()):
+        hashes = (f"    --hash=sha256:{sha256}" for sha256 in sorted(pin.hashes))
+        lines.append(" \\\n".join([f"{name}=={pin.version}", *hashes]))
+    return "\n".join(lines) + "\n"
+
+
+def build_container(out: Path, constraints: Path, root: Path = ROOT) -> list[Artifact]:
+    """deploy/container/requirements.txt: what the image installs, hashed. fnproxy's own build
+    requirements (pyproject's build-system) resolve without the environment's versions (its
+    setuptools may be older than the build needs); those the runtime lacks are build-only."""
+    requirements = project_requirements(*CONTAINER_EXTRAS, root=root)
+    runtime = resolve_hashed(requirements, out / "container" / "runtime.json", constraints)
+    builder = resolve_hashed(
+        pyproject(root)["build-system"]["requires"], out / "container" / "build.json", None
+    )
+    clash = sorted(n for n in builder if n in runtime and builder[n] != runtime[n])
+    if clash:
+        raise BuildError(f"the build and the runtime need other versions of {clash}")
+    build_only = {name: pin for name, pin in builder.items() if name not in runtime}
+    target = root / CONTAINER_REQUIREMENTS
+    target.write_text(container_requirements_text(runtime, build_only, requirements), "utf-8")
+    name = f"container requirements ({len(runtime) + len(build_only)} pins)"
+    return [Artifact(name, target, None, target.stat().st_size, 1, None)]
 
 
 def human(size: int | None) -> str:
@@ -492,7 +618,7 @@ def write_constraints(out: Path) -> Path:
 
 
 def steps(targets: Iterable[str]) -> Iterator[str]:
-    yield from (t for t in ("aws", "gcp") if t in targets)
+    yield from (t for t in ("aws", "gcp", "container") if t in targets)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,7 +627,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (build/)")
     parser.add_argument(
-        "--only", choices=("aws", "gcp"), action="append", help="build one cloud (repeatable)"
+        "--only",
+        choices=("aws", "gcp", "container"),
+        action="append",
+        help="build one target (repeatable); container, which rewrites the committed "
+        "deploy/container/requirements.txt, is built only when named",
     )
     parser.add_argument(
         "--no-verify",
@@ -518,8 +648,10 @@ def main(argv: list[str] | None = None) -> int:
             step_start = time.monotonic()
             if target == "aws":
                 artifacts += build_aws(out, constraints)
-            else:
+            elif target == "gcp":
                 artifacts += build_gcp(out, constraints, verify=not args.no_verify)
+            else:
+                artifacts += build_container(out, constraints)
             print(f"built {target} in {time.monotonic() - step_start:.1f} s", file=sys.stderr)
     except BuildError as error:
         print(f"build failed: {error}", file=sys.stderr)

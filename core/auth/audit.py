@@ -1,12 +1,14 @@
 """The AAA audit trail: one JSON line per request on the `fnproxy.audit` logger.
 
-Only who, what, on which resource, the decision and the outcome: never a token, a secret or a
-payload.
+Only who, what, on which resource, the decision and the outcome, and the process that answered
+(`pid`: which of `fnproxy serve`'s worker processes, when it runs several): never a token, a
+secret or a payload.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -49,6 +51,7 @@ class AuditLog:
             "resource": resource,
             "decision": decision,
             "outcome": outcome,
+            "pid": os.getpid(),
         }
         if duration_ms is not None:
             entry["duration_ms"] = round(duration_ms, 3)

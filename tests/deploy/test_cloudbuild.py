@@ -224,3 +224,49 @@ def test_both_paths_build_as_the_build_account(build) -> None:
         deploy
     )
     assert deploy.count('"$${common[@]}"') == 2  # both functions take the common flags
+
+
+# --- the container image (_CLOUD_RUN) -----------------------------------------------------------
+
+IMAGE_STEPS = ("image-repository", "image", "deploy-cloud-run", "terraform-apply")
+IMAGE = "$_REGION-docker.pkg.dev/$PROJECT_ID/$_NAME_PREFIX/fnproxy:$BUILD_ID"
+SKIPPED_WITHOUT_CLOUD_RUN = re.compile(r'\[ "\$\$CLOUD_RUN" != true \][^\n]*exit 0; fi')
+
+
+def test_the_image_is_built_pushed_and_deployed_only_with_cloud_run(build) -> None:
+    for step_id in IMAGE_STEPS:
+        body = step(build, step_id)
+        assert step_env(body)["CLOUD_RUN"] == "$_CLOUD_RUN", step_id
+    for step_id in ("image-repository", "image", "deploy-cloud-run"):
+        assert SKIPPED_WITHOUT_CLOUD_RUN.search(script(step(build, step_id))), step_id
+    passed = script(step(build, "terraform-apply"))
+    assert '-var="gcp_cloud_run_enabled=$$CLOUD_RUN"' in passed
+    assert build["substitutions"]["_CLOUD_RUN"] == "false"
+
+
+def test_one_image_name_from_the_dockerfile_to_the_service(build) -> None:
+    named = {step_id: step_env(step(build, step_id)).get("IMAGE") for step_id in IMAGE_STEPS}
+    del named["image-repository"]
+    assert set(named.values()) == {IMAGE}, named
+    built = script(step(build, "image"))
+    assert 'docker build --tag "$$IMAGE" .' in built and 'docker push "$$IMAGE"' in built
+    assert (ROOT / "Dockerfile").is_file()
+    # The repository the image goes to is the one the step before creates.
+    repository = step(build, "image-repository")
+    env, text = step_env(repository), script(repository)
+    assert (env["REGION"], env["PREFIX"]) == ("$_REGION", "$_NAME_PREFIX")
+    assert 'repositories create "$$PREFIX"' in text and "--repository-format=docker" in text
+    assert '-var="gcp_cloud_run_image=$$IMAGE"' in script(step(build, "terraform-apply"))
+    ids = [s["id"] for s in build["steps"]]
+    assert ids.index("build") < ids.index("image-repository") < ids.index("image")
+    assert ids.index("image") < min(ids.index("deploy-cloud-run"), ids.index("terraform-apply"))
+
+
+def test_the_gcloud_path_rolls_the_image_onto_terraforms_service(build) -> None:
+    module = load_module(GCP_MODULE)
+    assert module.locals["grpc_service_name"] == "${var.name_prefix}-grpc"
+    deploy = step(build, "deploy-cloud-run")
+    assert step_env(deploy)["PREFIX"] == "$_NAME_PREFIX"
+    text = script(deploy)
+    assert '[ "$$DEPLOY_WITH" != gcloud ]' in text
+    assert 'gcloud run services update "$$PREFIX-grpc"' in text and '--image="$$IMAGE"' in text

@@ -33,6 +33,7 @@ from packaging.version import Version
 
 from core.config import Settings
 from deploy import build, schemas
+from tests.deploy import dockerfile
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -63,6 +64,8 @@ LOCAL_ONLY = {
     "REST_MAX_CONNECTIONS": "a limit of `fnproxy serve`; the clouds scale instances instead",
     "REST_HEADER_TIMEOUT_S": "a limit of `fnproxy serve`; the clouds' front ends time out",
     "REST_IDLE_TIMEOUT_S": "a limit of `fnproxy serve`; the clouds' front ends time out",
+    "GRPC_PORT": "`fnproxy serve`'s gRPC port; Lambda and Cloud Functions serve no gRPC",
+    "SERVE_WORKERS": "`fnproxy serve`'s server processes; the clouds scale instances instead",
     "LOCAL_FUNCTION_ENV": "the environment of the local provider's workers",
     "SHUTDOWN_GRACE_S": "how long `fnproxy serve` lets running executions finish on a stop",
     "STORE_BUSY_TIMEOUT_S": "SQLite's lock wait; DynamoDB and Firestore do not lock",
@@ -153,6 +156,14 @@ GCP_NOT_WIRED = {
     "GCP_SERVICE_ACCOUNT_EMAIL": "no impersonation: the function's own service account",
     "GCP_FUNCTIONS_API_URL": "the real Cloud Functions API (default); set only for a test server",
     "GCP_ID_TOKENS": "on (default): off only for local emulation",
+}
+# The Cloud Run service (terraform/modules/gcp/cloud_run.tf) runs the container image's `fnproxy
+# serve`: the functions' settings, and those of a server Cloud Run stops.
+CLOUD_RUN_WIRED = {"SHUTDOWN_GRACE_S", "GRPC_PORT"}
+CLOUD_RUN_NOT_WIRED = {
+    **{name: reason for name, reason in GCP_NOT_WIRED.items() if name not in CLOUD_RUN_WIRED},
+    "REST_HOST": "the image sets 0.0.0.0 (Dockerfile)",
+    "REST_PORT": "the image's 8080; Cloud Run forwards the gRPC port only",
 }
 # Environment variables that are not settings of core/config.py, with their reader.
 OTHER_VARIABLES = {
@@ -316,6 +327,22 @@ def gcp_environments(module: Module) -> dict[str, dict[str, Any]]:
     }
 
 
+def cloud_run_service(module: Module) -> dict[str, Any]:
+    [service] = module.resources["google_cloud_run_v2_service"].values()
+    return service
+
+
+def cloud_run_container(module: Module) -> dict[str, Any]:
+    [container] = cloud_run_service(module)["template"][0]["containers"]
+    return container
+
+
+def cloud_run_environment(module: Module) -> dict[str, Any]:
+    """The service's `dynamic "env"` entries: its for_each map."""
+    [block] = cloud_run_container(module)["dynamic"]
+    return resolve_map(module, block["env"]["for_each"])
+
+
 def env_root(env: str, cloud: str) -> Path:
     return TERRAFORM / "envs" / env / cloud
 
@@ -383,6 +410,11 @@ def environments() -> Iterator[tuple[str, dict[str, Any], dict[str, str]]]:
     yield "serverless.yml", document["provider"]["environment"], AWS_NOT_WIRED
     for name, environment in gcp_environments(gcp_module).items():
         yield f"terraform/modules/gcp ({name})", environment, GCP_NOT_WIRED
+    yield (
+        "terraform/modules/gcp (cloud run)",
+        cloud_run_environment(gcp_module),
+        CLOUD_RUN_NOT_WIRED,
+    )
 
 
 ENVIRONMENTS = list(environments())
@@ -695,6 +727,75 @@ def test_gcp_envs_deploy_the_built_zip() -> None:
         assert deployed_zip(env, "gcp", "source_zip_path") == ROOT / "build" / build.GCP_ZIP, env
 
 
+# --- GCP: the container on Cloud Run (issue 14) ------------------------------------------------
+
+SERVICE = "google_cloud_run_v2_service"
+
+
+def test_cloud_run_is_an_option_off_by_default(gcp: Module) -> None:
+    [(name, service)] = gcp.resources[SERVICE].items()
+    assert expression(service["count"]) == "var.cloud_run_enabled ? 1 : 0"
+    assert gcp.variables["cloud_run_enabled"]["default"] is False
+    assert gcp.variables["cloud_run_image"]["default"] is None
+    assert expression(cloud_run_container(gcp)["image"]) == "var.cloud_run_image"
+    assert "var.cloud_run_image != null" in json.dumps(service["lifecycle"])
+    assert expression(service["deletion_protection"]) == "var.deletion_protection"
+    assert f"{SERVICE}.{name}[*].uri" in gcp.outputs["grpc_url"]["value"]
+    for env in ENVS:
+        root = load_module(env_root(env, "gcp"))
+        assert root.variables["gcp_cloud_run_enabled"]["default"] is False, env
+        call = root.modules["gcp"]
+        assert expression(call["cloud_run_enabled"]) == "var.gcp_cloud_run_enabled"
+        assert expression(call["cloud_run_image"]) == "var.gcp_cloud_run_image"
+        assert "module.gcp.grpc_url" in root.outputs["gcp_grpc_url"]["value"]
+
+
+def test_cloud_run_speaks_http2_end_to_end_to_the_grpc_port(gcp: Module) -> None:
+    container = cloud_run_container(gcp)
+    [port] = container["ports"]
+    assert port["name"] == "h2c", "Cloud Run forwards HTTP/2 cleartext: gRPC needs it"
+    grpc_port = gcp.locals[expression(port["container_port"]).removeprefix("local.")]
+    assert expression(cloud_run_environment(gcp)["GRPC_PORT"]) == "tostring(local.grpc_port)"
+    assert str(grpc_port) == dockerfile.GRPC_PORT, "the port the image exposes"
+    [probe] = container["startup_probe"]
+    assert expression(probe["grpc"][0]["port"]) == "local.grpc_port"
+
+
+def test_cloud_run_has_the_api_functions_account_settings_and_access(gcp: Module) -> None:
+    service = cloud_run_service(gcp)
+    [api] = [
+        f for f in gcp_functions(gcp).values() if f["build_config"][0]["entry_point"] == "http"
+    ]
+    config = api["service_config"][0]
+    template = service["template"][0]
+    assert template["service_account"] == config["service_account_email"]
+    functions = resolve_map(gcp, config["environment_variables"])
+    own = {
+        name: value for name, value in cloud_run_environment(gcp).items() if name not in functions
+    }
+    assert set(own) == CLOUD_RUN_WIRED
+    assert {name: cloud_run_environment(gcp)[name] for name in functions} == functions
+    # Its SHUTDOWN_GRACE_S ends before Cloud Run's 10 s between SIGTERM and SIGKILL.
+    assert float(own["SHUTDOWN_GRACE_S"]) < 10
+    # Sizing and access follow the API function's variables.
+    assert template["timeout"] == "${var.api_timeout_seconds}s"
+    assert template["scaling"][0]["max_instance_count"] == config["max_instance_count"]
+    assert (
+        template["max_instance_request_concurrency"] == config["max_instance_request_concurrency"]
+    )
+    assert service["ingress"] == "${local.cloud_run_ingress[var.api_ingress]}"
+    assert set(gcp.locals["cloud_run_ingress"]) == set(
+        gcp.variables["api_ingress"]["validation"][0]["condition"].split('"')[1::2]
+    )
+    [public] = [
+        body
+        for body in gcp.resources["google_cloud_run_v2_service_iam_member"].values()
+        if SERVICE in str(body["name"])
+    ]
+    assert public["member"] == "allUsers"
+    assert expression(public["count"]) == "var.cloud_run_enabled && var.public_api ? 1 : 0"
+
+
 # --- serverless.yml -----------------------------------------------------------------------------
 
 
@@ -897,6 +998,7 @@ def test_no_gcp_role_is_primitive_or_a_wildcard() -> None:
 def test_gcp_invoker_roles_only_on_the_configured_functions(gcp: Module) -> None:
     invoker_roles = {"roles/run.invoker", "roles/cloudfunctions.invoker"}
     own = {f"google_cloudfunctions2_function.{name}.name" for name in gcp_functions(gcp)}
+    own |= {f"google_cloud_run_v2_service.{name}[0].name" for name in gcp.resources[SERVICE]}
     for kind, named in gcp.resources.items():
         for name, body in named.items():
             if body.get("role") not in invoker_roles:

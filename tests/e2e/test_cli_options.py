@@ -169,8 +169,13 @@ def test_batch_progress_is_drawn_on_a_terminal_only(server, tmp_path):
 
 
 def test_shell_completion_is_offered(server):
-    script = fnproxy(server, "--show-completion", "bash")
-    assert script.returncode == 0 and "_fnproxy_completion" in script.stdout
+    # from bash, as a user types it: Typer finds the shell among the command's parents (`; exit`
+    # keeps bash from replacing itself with the command)
+    script = subprocess.run(
+        ["bash", "-c", f'{FNPROXY} --show-completion; exit "$?"'],
+        capture_output=True, text=True, env=server["env"], timeout=60,
+    )
+    assert script.returncode == 0 and "_fnproxy_completion" in script.stdout, script.stderr
     completion = fnproxy(
         server,
         env={"_FNPROXY_COMPLETE": "complete_bash", "COMP_WORDS": "fnproxy func", "COMP_CWORD": "1"},

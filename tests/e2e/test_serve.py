@@ -95,6 +95,9 @@ def spawn(server, *args: str, running_once: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a test run in the background (nohup, `&`) ignores SIGINT, and a
+        # child inherits that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     until_answered(server, running_once, before + 1, process)
     return process

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 
@@ -45,6 +46,7 @@ def test_one_json_line_with_every_field(caplog: pytest.LogCaptureFixture) -> Non
         "decision": "allow",
         "outcome": 200,
         "duration_ms": 12.346,
+        "pid": os.getpid(),
     }
     [record] = [record for record in caplog.records if record.name == AUDIT_LOGGER]
     assert "\n" not in record.getMessage()

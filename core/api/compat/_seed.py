@@ -1,14 +1,48 @@
-"""What the three seed route modules share: their failure members on every problem, their
-body reading, and the base of their health answers."""
+"""What the three seed route modules share: who calls them (`Caller`: a REST call or a gRPC
+one, core/grpc), their failure members on every problem, their body reading, the JSON text of
+their payloads, and the base of their health answers."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import orjson
 from pydantic import BaseModel
 
-from core.api.endpoints import Call, parse_body
+from core.api.endpoints import MAX_JSON_DEPTH, Call, parse_body, too_deep
 from core.errors import FnproxyError, InvalidRequest, ValidationFailed
+
+if TYPE_CHECKING:
+    from core.auth.principal import Principal
+    from core.invoke.batch import BatchItemResult
+    from core.invoke.service import Invocation, InvocationRequest
+    from core.wiring import Services
+
+
+class Caller(Protocol):
+    """What the seed mappings need of a call, REST (core.api.endpoints.Call) or gRPC
+    (core.grpc.calls.GrpcCall, whose deadline caps each invocation's timeout)."""
+
+    services: Services
+    principal: Principal
+
+    async def invoke(self, request: InvocationRequest) -> Invocation: ...
+
+    async def invoke_all(self, requests: list[InvocationRequest]) -> list[BatchItemResult]: ...
+
+
+def event_from_text(text: str) -> Any:
+    """The event a `payload` string stands for: the JSON value it is, else (text that is no
+    JSON, "" too) the text itself as a JSON string. Every string is an event, as the document
+    says: a seed client's JSON text is read as the seed sent it to Lambda. JSON nesting deeper
+    than a request body may (MAX_JSON_DEPTH) is refused, as such a body is."""
+    try:
+        event = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    if too_deep(event):
+        raise ValueError(f"the JSON text nests more than {MAX_JSON_DEPTH} levels deep")
+    return event
 
 
 def seed_problem(error: FnproxyError) -> FnproxyError:

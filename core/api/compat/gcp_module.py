@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from starlette.responses import Response
 
 from core import __version__
-from core.api.compat._seed import SeedHealth, read_body, seed_problem
+from core.api.compat._seed import Caller, SeedHealth, read_body, seed_problem
 from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, QueryParam
 from core.api.problems import from_validation_error
 from core.api.responses import JSONResponse
@@ -42,6 +42,7 @@ from core.api.routes.auth import THROTTLED
 from core.api.routes.health import health_answer, sees_checks, unhealthy_reply
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
+from core.config import Settings
 from core.errors import FnproxyError, InvalidRequest
 from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
@@ -236,6 +237,8 @@ class GcpHealth(SeedHealth):
     gcp_project: str | None = None
     gcp_region: str | None = None
     rest_port: int | None = None
+    grpc_port: int | None = None
+    """The gRPC port `fnproxy serve` listens on (GRPC_PORT); null when it serves none."""
     checks: dict[str, str] | None = None
 
 
@@ -279,9 +282,9 @@ def refusal_view(error: FnproxyError) -> dict[str, Any]:
     return {**seed_problem(error).extra, "code": error.code}
 
 
-async def _reached(call: Call, request: InvocationRequest) -> Invocation:
+async def reached(caller: Caller, request: InvocationRequest) -> Invocation:
     """The sync invocation of `request`; a 502/504 problem if the function was not reached."""
-    invocation = await call.services.invocations.invoke(request, call.principal)
+    invocation = await caller.invoke(request)
     problem = _unreached(invocation.execution)
     if problem is not None:
         raise problem
@@ -299,15 +302,19 @@ async def gcp_token(call: Call) -> Response:
 
 async def gcp_invoke(call: Call) -> Response:
     body = await read_body(call, GcpInvokeRequest)
-    return JSONResponse(invocation_view(await _reached(call, body.to_request())))
+    return JSONResponse(invocation_view(await reached(call, body.to_request())))
 
 
 async def gcp_invoke_http(call: Call) -> Response:
-    """`response_headers`: what the provider records of the answer's headers (none yet)."""
     body = await read_body(call, GcpHttpInvokeRequest)
-    invocation = await _reached(call, body.to_request())
+    return JSONResponse(http_invocation_view(await reached(call, body.to_request())))
+
+
+def http_invocation_view(invocation: Invocation) -> dict[str, Any]:
+    """`invocation_view` and `response_headers`: what the provider records of the answer's
+    headers."""
     headers = invocation.execution.provider_info.get("response_headers", {})
-    return JSONResponse(invocation_view(invocation) | {"response_headers": headers})
+    return invocation_view(invocation) | {"response_headers": headers}
 
 
 def _batch_request(item: dict[str, Any]) -> InvocationRequest | FnproxyError:
@@ -331,32 +338,33 @@ def _item_view(result: BatchItemResult) -> dict[str, Any]:
     return invocation_view(result.invocation)
 
 
-async def gcp_batch(call: Call) -> Response:
-    body = await read_body(call, GcpBatchRequest)
-    limit = call.services.settings.max_batch_size
-    if len(body.invocations) > limit:
+async def batch_answer(caller: Caller, invocations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The seed's batch: each invocation (by name or URL, `_batch_request`) run concurrently,
+    a refused one answered in its place; responses in request order, and their counts."""
+    limit = caller.services.settings.max_batch_size
+    if len(invocations) > limit:
         raise InvalidRequest(
-            f"a batch holds at most {limit} invocations (MAX_BATCH_SIZE), "
-            f"got {len(body.invocations)}"
+            f"a batch holds at most {limit} invocations (MAX_BATCH_SIZE), got {len(invocations)}"
         )
-    items = [_batch_request(item) for item in body.invocations]
+    items = [_batch_request(item) for item in invocations]
     requests = [item for item in items if isinstance(item, InvocationRequest)]
-    results = iter(
-        await call.services.batches.invoke_all(requests, call.principal, None) if requests else []
-    )
+    results = iter(await caller.invoke_all(requests) if requests else [])
     responses = [
         _item_view(next(results)) if isinstance(item, InvocationRequest) else refusal_view(item)
         for item in items
     ]
     successes = sum(1 for response in responses if response["success"])
-    return JSONResponse(
-        {
-            "responses": responses,
-            "total_count": len(responses),
-            "success_count": successes,
-            "failure_count": len(responses) - successes,
-        }
-    )
+    return {
+        "responses": responses,
+        "total_count": len(responses),
+        "success_count": successes,
+        "failure_count": len(responses) - successes,
+    }
+
+
+async def gcp_batch(call: Call) -> Response:
+    body = await read_body(call, GcpBatchRequest)
+    return JSONResponse(await batch_answer(call, body.invocations))
 
 
 def function_view(info: FunctionInfo) -> dict[str, Any]:
@@ -384,20 +392,16 @@ def details_view(info: FunctionInfo) -> dict[str, Any]:
     }
 
 
-def _provider(call: Call) -> Provider:
-    return call.services.providers.get(PROVIDER)
+def gcp_provider(caller: Caller) -> Provider:
+    return caller.services.providers.get(PROVIDER)
 
 
-def _listed_location(call: Call) -> tuple[str, str]:
-    """The query's project and region, else the provider's own."""
-    settings = call.services.settings
-    return (
-        call.query("project") or settings.gcp_project_id,
-        call.query("region") or settings.gcp_region,
-    )
+def location(settings: Settings, project: str | None, region: str | None) -> tuple[str, str]:
+    """`project` and `region`, else (absent or empty) the provider's own."""
+    return project or settings.gcp_project_id, region or settings.gcp_region
 
 
-async def _all_functions(
+async def all_functions(
     provider: Provider, project: str, region: str
 ) -> AsyncIterator[FunctionInfo]:
     cursor = None
@@ -411,26 +415,28 @@ async def _all_functions(
 
 
 async def gcp_list_functions(call: Call) -> Response:
-    project, region = _listed_location(call)
-    provider = _provider(call)
-    functions = [function_view(info) async for info in _all_functions(provider, project, region)]
+    project, region = location(call.services.settings, call.query("project"), call.query("region"))
+    provider = gcp_provider(call)
+    functions = [function_view(info) async for info in all_functions(provider, project, region)]
     return JSONResponse(
         {"project": project, "region": region, "functions": functions, "count": len(functions)}
     )
 
 
-def _function_resource(call: Call) -> str:
-    """The function's resource name, in the query's project and region or the defaults."""
-    settings = call.services.settings
-    project = call.query("project") or settings.gcp_project_id
-    region = call.query("region") or settings.gcp_region
-    if not project:
-        return call.path("name")  # the provider answers that no project is set
-    return f"projects/{project}/locations/{region}/functions/{call.path('name')}"
+async def function_details(
+    caller: Caller, name: str, project: str | None, region: str | None
+) -> FunctionInfo:
+    """The function `name` of `project` and `region` (else the provider's own)."""
+    project, region = location(caller.services.settings, project, region)
+    # Without a project the provider answers that none is set.
+    resource = f"projects/{project}/locations/{region}/functions/{name}" if project else name
+    return await gcp_provider(caller).get_function(resource)
 
 
 async def gcp_function_details(call: Call) -> Response:
-    info = await _provider(call).get_function(_function_resource(call))
+    info = await function_details(
+        call, call.path("name"), call.query("project"), call.query("region")
+    )
     return JSONResponse({"success": True, "function": details_view(info)})
 
 
@@ -481,6 +487,7 @@ async def gcp_health(call: Call) -> Response:
             "timestamp": iso(time.time()),
             "database": "connected" if checks["store"] == "ok" else "disconnected",
             **_location(call),
+            "grpc_port": call.services.settings.grpc_port or None,
             "checks": checks,
         }
     return health_answer(body, healthy)

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from starlette.responses import Response
 
 from core import __version__
-from core.api.compat._seed import SeedHealth, read_body, seed_problem
+from core.api.compat._seed import Caller, SeedHealth, event_from_text, read_body, seed_problem
 from core.api.endpoints import (
     MAX_JSON_DEPTH,
     OPTIONAL_TOKEN,
@@ -28,7 +28,6 @@ from core.api.endpoints import (
     Endpoint,
     Handler,
     QueryParam,
-    too_deep,
 )
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
@@ -55,6 +54,9 @@ TAG = "lambda (seed)"
 NO_STORE = {"Cache-Control": "no-store"}
 KEY_PREFIX = "aws_lambda:"
 """Every Lambda function key starts with it."""
+DEFAULT_LIST_ITEMS = 50
+MAX_LIST_ITEMS = 10000
+"""A function listing's page size: the default and the most (ListFunctions' MaxItems)."""
 NO_PAYLOAD_STATUSES = frozenset({202, 204})
 """Lambda answers an Event (202) or a DryRun (204) with no payload."""
 
@@ -74,20 +76,6 @@ class LambdaTokenRequest(_SeedBody):
 class LambdaTokenResponse(BaseModel):
     token: str
     expires_in: int
-
-
-def event_from_text(text: str) -> Any:
-    """The event a `payload` string stands for: the JSON value it is, else (text that is no
-    JSON, "" too) the text itself as a JSON string. Every string is an event, as the document
-    says: a seed client's JSON text is read as the seed sent it to Lambda. JSON nesting deeper
-    than a request body may (MAX_JSON_DEPTH) is refused, as such a body is."""
-    try:
-        event = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-    if too_deep(event):
-        raise ValueError(f"the JSON text nests more than {MAX_JSON_DEPTH} levels deep")
-    return event
 
 
 EventText = Annotated[
@@ -134,9 +122,7 @@ class LambdaInvokeRequest(_SeedBody):
             "an ARN ending in one) takes no alias or version (a seed client repeating the "
             "same qualifier is still accepted, as Lambda took it)",
             "allOf": [
-                excluded_by_name(
-                    "function_name", AWS_NAMED_QUALIFIER_PATTERN, "alias", "version"
-                )
+                excluded_by_name("function_name", AWS_NAMED_QUALIFIER_PATTERN, "alias", "version")
             ],
         }
     )
@@ -215,6 +201,8 @@ class LambdaHealthConfig(BaseModel):
     module_name: str
     module_version: str
     rest_port: int
+    grpc_port: int | None
+    """The gRPC port `fnproxy serve` listens on (GRPC_PORT), null when it serves none."""
     database_configured: bool
     store_backend: str
     aws_region: str | None
@@ -229,8 +217,8 @@ class LambdaHealth(SeedHealth):
     error: str | None = None
 
 
-def lambda_provider(call: Call) -> Provider:
-    return call.services.providers.get("aws_lambda")
+def lambda_provider(caller: Caller) -> Provider:
+    return caller.services.providers.get("aws_lambda")
 
 
 def prefixed(function_name: str, prefix: str) -> str:
@@ -347,41 +335,47 @@ async def lambda_token(call: Call) -> Response:
 
 async def lambda_invoke(call: Call) -> Response:
     body: LambdaInvokeRequest = await read_body(call, LambdaInvokeRequest)
-    request = invoke_request(call.services.settings, body)
-    invocation = await call.services.invocations.invoke(request, call.principal)
+    invocation = await call.invoke(invoke_request(call.services.settings, body))
     problem = failure(invocation.execution)
     if problem is not None:
         raise problem
     return JSONResponse(invoke_answer(invocation, None))
 
 
-async def lambda_invoke_async(call: Call) -> Response:
-    body: LambdaInvokeAsyncRequest = await read_body(call, LambdaInvokeAsyncRequest)
-    request = to_request(call.services.settings, body.function_name, body.payload, "Event")
-    execution = (await call.services.invocations.invoke(request, call.principal)).execution
+async def accepted_event(caller: Caller, body: LambdaInvokeAsyncRequest) -> dict[str, Any]:
+    """The seed's invoke-async: the function invoked with the Event type; raises the problem
+    of an event Lambda did not accept."""
+    request = to_request(caller.services.settings, body.function_name, body.payload, "Event")
+    execution = (await caller.invoke(request)).execution
     problem = failure(execution)
     if problem is not None:
         raise problem
-    return JSONResponse(
-        {
-            "success": True,
-            "status_code": execution.status_code,
-            "request_id": execution.provider_info.get("request_id") or "",
-        }
-    )
+    return {
+        "success": True,
+        "status_code": execution.status_code,
+        "request_id": execution.provider_info.get("request_id") or "",
+    }
+
+
+async def lambda_invoke_async(call: Call) -> Response:
+    body: LambdaInvokeAsyncRequest = await read_body(call, LambdaInvokeAsyncRequest)
+    return JSONResponse(await accepted_event(call, body))
+
+
+async def batch_items(caller: Caller, bodies: list[LambdaInvokeRequest]) -> list[BatchItemResult]:
+    """Each invocation's result, in request order: a refused one (`batch_request`) in place."""
+    built = [batch_request(caller.services.settings, item) for item in bodies]
+    requests = [item for item in built if isinstance(item, InvocationRequest)]
+    results = iter(await caller.invoke_all(requests) if requests else [])
+    return [
+        next(results) if isinstance(item, InvocationRequest) else BatchItemResult(error=item)
+        for item in built
+    ]
 
 
 async def lambda_batch(call: Call) -> Response:
     body: LambdaBatchRequest = await read_body(call, LambdaBatchRequest)
-    built = [batch_request(call.services.settings, item) for item in body.invocations]
-    requests = [item for item in built if isinstance(item, InvocationRequest)]
-    results = iter(
-        await call.services.batches.invoke_all(requests, call.principal, None) if requests else []
-    )
-    items = [
-        next(results) if isinstance(item, InvocationRequest) else BatchItemResult(error=item)
-        for item in built
-    ]
+    items = await batch_items(call, body.invocations)
     return JSONResponse({"results": [batch_answer(item) for item in items]})
 
 
@@ -399,23 +393,28 @@ def batch_request(
         return InvalidRequest(f"cannot invoke {item.function_name!r}: {reasons}")
 
 
+async def function_list(caller: Caller, max_items: int, next_marker: str | None) -> dict:
+    page = await lambda_provider(caller).list_functions(max_items, next_marker)
+    return {
+        "success": True,
+        "functions": [info.details for info in page.items],
+        "next_marker": page.next_cursor or "",
+    }
+
+
 async def lambda_list_functions(call: Call) -> Response:
-    page = await lambda_provider(call).list_functions(
-        call.int_query("max_items", 50, 1, 10000), call.query("next_marker")
-    )
-    return JSONResponse(
-        {
-            "success": True,
-            "functions": [info.details for info in page.items],
-            "next_marker": page.next_cursor or "",
-        }
-    )
+    max_items = call.int_query("max_items", DEFAULT_LIST_ITEMS, 1, MAX_LIST_ITEMS)
+    return JSONResponse(await function_list(call, max_items, call.query("next_marker")))
+
+
+async def function_config(caller: Caller, name: str) -> dict[str, Any]:
+    """The function's configuration (the prefix put before a bare `name`)."""
+    prefix = caller.services.settings.lambda_function_prefix
+    return (await lambda_provider(caller).get_function(prefixed(name, prefix))).details
 
 
 async def lambda_function_config(call: Call) -> Response:
-    name = prefixed(call.path("name"), call.services.settings.lambda_function_prefix)
-    info = await lambda_provider(call).get_function(name)
-    return JSONResponse({"success": True, "config": info.details})
+    return JSONResponse({"success": True, "config": await function_config(call, call.path("name"))})
 
 
 async def lambda_health(call: Call) -> Response:
@@ -466,6 +465,7 @@ def _health_details(settings: Settings, database: str) -> dict[str, Any]:
             "module_name": MODULE_NAME,
             "module_version": __version__,
             "rest_port": settings.rest_port,
+            "grpc_port": settings.grpc_port or None,
             "database_configured": True,
             "store_backend": settings.backend_for("store"),
             "aws_region": settings.aws_region,
@@ -556,10 +556,10 @@ ENDPOINTS = [
         query=(
             QueryParam(
                 "max_items",
-                "page size (1-10000, default 50)",
+                f"page size (1-{MAX_LIST_ITEMS}, default {DEFAULT_LIST_ITEMS})",
                 "integer",
                 minimum=1,
-                maximum=10000,
+                maximum=MAX_LIST_ITEMS,
             ),
             QueryParam("next_marker", "next_marker of the previous page", max_length=1024),
         ),

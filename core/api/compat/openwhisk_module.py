@@ -32,7 +32,7 @@ from pydantic import (
 from starlette.responses import Response
 
 from core import __version__
-from core.api.compat._seed import SeedHealth, read_body
+from core.api.compat._seed import Caller, SeedHealth, read_body
 from core.api.endpoints import OPTIONAL_TOKEN, PUBLIC, Call, Endpoint, Handler, QueryParam, Reply
 from core.api.responses import JSONResponse
 from core.api.routes.auth import THROTTLED
@@ -198,6 +198,8 @@ class OpenWhiskStatsResponse(BaseModel):
 class OpenWhiskHealth(SeedHealth):
     database: str | None = None
     rest_port: int | None = None
+    grpc_port: int | None = None
+    """The gRPC port `fnproxy serve` listens on (GRPC_PORT); null when it serves none."""
     openwhisk_api_host: str | None = None
     namespace: str | None = None
     error: str | None = None
@@ -255,10 +257,10 @@ class OpenWhiskTriggerFireRequest(_SeedBody):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-def openwhisk(call: Call) -> Any:
+def openwhisk(caller: Caller) -> Any:
     """The openwhisk provider: the provider port, plus `get_activation(id, namespace)` and a
     `namespace` for `list_functions`."""
-    return call.services.providers.get(PROVIDER)
+    return caller.services.providers.get(PROVIDER)
 
 
 def to_target(name: str, namespace: str | None, kind: str = "action") -> OpenWhiskTarget:
@@ -266,7 +268,7 @@ def to_target(name: str, namespace: str | None, kind: str = "action") -> OpenWhi
 
 
 async def invoke(
-    call: Call,
+    caller: Caller,
     target: OpenWhiskTarget,
     payload: dict[str, Any],
     mode: str = Mode.SYNC,
@@ -279,7 +281,7 @@ async def invoke(
         mode=mode,
         timeout_s=timeout_ms / 1000 if timeout_ms else None,
     )
-    invocation = await call.services.invocations.invoke(request, call.principal)
+    invocation = await caller.invoke(request)
     problem = unreached(invocation.execution)
     if problem is not None:
         raise problem
@@ -372,9 +374,7 @@ async def openwhisk_invoke_sequence(call: Call) -> Response:
     return action_answer(await invoke(call, target, body.payload))
 
 
-async def openwhisk_invoke_web_action(call: Call) -> Response:
-    """The web action's own HTTP answer, whatever its status (the seed's shape carries it)."""
-    body: OpenWhiskWebActionRequest = await read_body(call, OpenWhiskWebActionRequest)
+async def web_action(caller: Caller, body: OpenWhiskWebActionRequest) -> Invocation:
     target = OpenWhiskTarget(
         provider=PROVIDER,
         action=f"{body.package_name}/{body.action_name}",
@@ -383,18 +383,25 @@ async def openwhisk_invoke_web_action(call: Call) -> Response:
         method=body.method,
         headers=body.headers or None,
     )
-    invocation = await invoke(call, target, body.payload)
+    return await invoke(caller, target, body.payload)
+
+
+def web_action_view(invocation: Invocation) -> dict[str, Any]:
+    """The web action's own HTTP answer, whatever its status (the seed's shape carries it)."""
     execution = invocation.execution
-    return JSONResponse(
-        {
-            "execution_id": execution.execution_id,
-            "success": execution.success,
-            "status_code": execution.status_code,
-            "response": invocation.result,
-            "response_headers": execution.provider_info.get("response_headers") or {},
-        },
-        status_code=http_status(execution),
-    )
+    return {
+        "execution_id": execution.execution_id,
+        "success": execution.success,
+        "status_code": execution.status_code,
+        "response": invocation.result,
+        "response_headers": execution.provider_info.get("response_headers") or {},
+    }
+
+
+async def openwhisk_invoke_web_action(call: Call) -> Response:
+    body: OpenWhiskWebActionRequest = await read_body(call, OpenWhiskWebActionRequest)
+    invocation = await web_action(call, body)
+    return JSONResponse(web_action_view(invocation), status_code=http_status(invocation.execution))
 
 
 async def openwhisk_fire_trigger(call: Call) -> Response:
@@ -435,30 +442,33 @@ def openwhisk_activation(activation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def visible_execution(call: Call, execution_id: str) -> Execution | None:
+async def visible_execution(caller: Caller, execution_id: str) -> Execution | None:
     try:
-        return await call.services.history.get(call.principal, execution_id)
+        return await caller.services.history.get(caller.principal, execution_id)
     except NotFound:
         return None
 
 
-async def openwhisk_get_activation(call: Call) -> Response:
+async def activation(caller: Caller, requested: str, namespace: str | None) -> dict[str, Any]:
     """By the id an invocation answered with: an execution's own, else OpenWhisk's (any
     activation of the namespace: the `read` scope)."""
-    requested = call.path("activation_id")
-    execution = await visible_execution(call, requested)
+    execution = await visible_execution(caller, requested)
     if execution is not None:
-        return JSONResponse(execution_activation(execution))
-    require(call.principal, READ)
-    activation = await openwhisk(call).get_activation(requested, call.query("namespace"))
-    return JSONResponse(openwhisk_activation(activation))
+        return execution_activation(execution)
+    require(caller.principal, READ)
+    return openwhisk_activation(await openwhisk(caller).get_activation(requested, namespace))
 
 
-async def openwhisk_list_actions(call: Call) -> Response:
-    limit = call.int_query("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
-    skip = call.int_query("skip", 0, 0, MAX_LIST_SKIP)
-    page = await openwhisk(call).list_functions(limit, str(skip), namespace=call.query("namespace"))
-    actions = [
+async def openwhisk_get_activation(call: Call) -> Response:
+    requested = call.path("activation_id")
+    return JSONResponse(await activation(call, requested, call.query("namespace")))
+
+
+async def action_list(
+    caller: Caller, limit: int, skip: int, namespace: str | None
+) -> list[dict[str, Any]]:
+    page = await openwhisk(caller).list_functions(limit, str(skip), namespace=namespace)
+    return [
         {
             "name": info.name,
             "namespace": info.details.get("namespace"),
@@ -467,6 +477,12 @@ async def openwhisk_list_actions(call: Call) -> Response:
         }
         for info in page.items
     ]
+
+
+async def openwhisk_list_actions(call: Call) -> Response:
+    limit = call.int_query("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+    skip = call.int_query("skip", 0, 0, MAX_LIST_SKIP)
+    actions = await action_list(call, limit, skip, call.query("namespace"))
     return JSONResponse({"success": True, "actions": actions})
 
 
@@ -517,6 +533,7 @@ async def openwhisk_health(call: Call) -> Response:
             "timestamp": now_iso(),
             "database": "connected" if healthy else database,
             "rest_port": settings.rest_port,
+            "grpc_port": settings.grpc_port or None,
             "openwhisk_api_host": settings.openwhisk_api_host,
             "namespace": settings.openwhisk_namespace,
         }

@@ -90,7 +90,11 @@ def unreached(execution: Execution) -> FnproxyError | None:
 
 
 def idempotency_key(call: Call) -> str | None:
-    key = call.request.headers.get("idempotency-key")
+    return checked_idempotency_key(call.request.headers.get("idempotency-key"))
+
+
+def checked_idempotency_key(key: str | None) -> str | None:
+    """An Idempotency-Key as given (an HTTP header, gRPC metadata), or None when absent."""
     if key is None:
         return None
     if not IDEMPOTENCY_KEY_TEXT.fullmatch(key):

@@ -2,8 +2,9 @@
 # editor role, or a project-level role beyond Firestore data access and (optionally) listing
 # Cloud Functions.
 #
-#   api      the API function: Firestore data (its database only), publish events and async work,
-#            read the signing-key secret, invoke var.invocable_functions.
+#   api      the API function (and the Cloud Run service of cloud_run.tf, when enabled):
+#            Firestore data (its database only), publish events and async work, read the
+#            signing-key secret, invoke var.invocable_functions.
 #   worker   the worker function: the same store, events, secret and invoke needs, plus publish
 #            to the dead-letter topic (malformed messages).
 #   trigger  Eventarc's identity pushing the async topic to the worker: run.invoker on the
@@ -252,6 +253,17 @@ resource "google_cloud_run_v2_service_iam_member" "public_api" {
   project  = var.project_id
   location = var.region
   name     = google_cloudfunctions2_function.api.name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# The same for the gRPC service (cloud_run.tf), when enabled.
+resource "google_cloud_run_v2_service_iam_member" "public_grpc" {
+  count = var.cloud_run_enabled && var.public_api ? 1 : 0
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.grpc[0].name
   role     = "roles/run.invoker"
   member   = "allUsers"
 }

@@ -3,6 +3,11 @@ output "api_url" {
   value       = google_cloudfunctions2_function.api.service_config[0].uri
 }
 
+output "grpc_url" {
+  description = "HTTPS URL of the Cloud Run service serving fnproxy's gRPC API (cloud_run_enabled; null otherwise): grpcurl <its host>:443 list."
+  value       = one(google_cloud_run_v2_service.grpc[*].uri)
+}
+
 output "api_function_name" {
   description = "Name of the API Cloud Function (entry point http)."
   value       = google_cloudfunctions2_function.api.name

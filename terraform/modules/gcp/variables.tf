@@ -115,6 +115,20 @@ variable "public_api" {
   description = "Grant roles/run.invoker to allUsers on the API's Cloud Run service, so callers without a Google identity can reach it (fnproxy still authenticates every route but /health, /openapi.json and /docs with its own JWTs). Off by default: the domain-restricted-sharing organisation policy (iam.allowedPolicyMemberDomains), enforced in organisations created since 2024, refuses allUsers; set true only where it allows it. false leaves the API to callers with roles/run.invoker, who send a Google ID token in X-Serverless-Authorization beside fnproxy's own token."
 }
 
+# --- the container on Cloud Run (cloud_run.tf) ----------------------------------------------
+
+variable "cloud_run_enabled" {
+  type        = bool
+  default     = false
+  description = "Run fnproxy's container image (the Dockerfile's `fnproxy serve`) as the Cloud Run service <name_prefix>-grpc: fnproxy's gRPC API over HTTP/2 end to end (h2c, port 50051), as the API function's service account, with the functions' settings and the API's ingress, public_api and api_* sizing. Needs cloud_run_image, an image with fnproxy's gRPC server (GRPC_PORT)."
+}
+
+variable "cloud_run_image" {
+  type        = string
+  default     = null
+  description = "Image of the Cloud Run service, REGION-docker.pkg.dev/PROJECT/REPOSITORY/fnproxy:TAG, built from the Dockerfile (cloudbuild.yaml with _CLOUD_RUN=true builds and pushes one). Required with cloud_run_enabled."
+}
+
 # --- the worker function --------------------------------------------------------------------
 
 variable "worker_memory" {

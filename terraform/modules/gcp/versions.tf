@@ -6,8 +6,9 @@ terraform {
     google = {
       source = "hashicorp/google"
       # google_firestore_database.deletion_policy, google_cloudfunctions2_function.build_config
-      # .service_account and google_cloud_run_v2_service_iam_member are all in 5.x.
-      version = ">= 5.20, < 7.0"
+      # .service_account and google_cloud_run_v2_service_iam_member are in 5.x;
+      # google_cloud_run_v2_service.deletion_protection (true unless set) came with 6.0.
+      version = ">= 6.0, < 7.0"
     }
   }
 }

@@ -55,6 +55,9 @@ module "gcp" {
   invocable_functions  = var.gcp_invocable_functions
   allow_list_functions = var.gcp_allow_list_functions
 
+  cloud_run_enabled = var.gcp_cloud_run_enabled
+  cloud_run_image   = var.gcp_cloud_run_image
+
   log_level              = var.gcp_log_level
   function_timeout       = var.gcp_function_timeout
   history_retention_days = var.gcp_history_retention_days

@@ -3,6 +3,11 @@ output "gcp_api_url" {
   value       = module.gcp.api_url
 }
 
+output "gcp_grpc_url" {
+  description = "URL of the Cloud Run service serving fnproxy's gRPC API (gcp_cloud_run_enabled; null otherwise): grpcurl <its host>:443 list."
+  value       = module.gcp.grpc_url
+}
+
 output "gcp_api_function_name" {
   description = "Name of the API Cloud Function."
   value       = module.gcp.api_function_name

@@ -167,3 +167,15 @@ variable "gcp_secret_kms_key_name" {
   description = "Cloud KMS key (global) for the signing-key secret (CMEK); null: Google-managed encryption."
   default     = null
 }
+
+variable "gcp_cloud_run_enabled" {
+  type        = bool
+  description = "Also run the container image as the Cloud Run service <prefix>-grpc (fnproxy's gRPC API, HTTP/2 end to end); needs gcp_cloud_run_image."
+  default     = false
+}
+
+variable "gcp_cloud_run_image" {
+  type        = string
+  description = "Image of that service (REGION-docker.pkg.dev/PROJECT/REPOSITORY/fnproxy:TAG, from the Dockerfile); Cloud Build's _CLOUD_RUN=true pushes one and sets it."
+  default     = null
+}

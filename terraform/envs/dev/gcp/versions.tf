@@ -5,7 +5,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 5.20, < 7.0" # the gcp module needs >= 5.20
+      version = ">= 6.0, < 7.0" # the gcp module needs >= 6.0
     }
   }
 }
