@@ -69,7 +69,24 @@ LOCAL_ONLY = {
 }
 PLATFORM_COLUMN = {
     name: "FNPROXY_PLATFORM picks every port's backend (core.config.PLATFORM_DEFAULTS)"
-    for name in ("STORE_BACKEND", "SECRETS_BACKEND", "EVENTS_BACKEND", "QUEUE_BACKEND")
+    for name in (
+        "STORE_BACKEND",
+        "SECRETS_BACKEND",
+        "EVENTS_BACKEND",
+        "QUEUE_BACKEND",
+        "BLOBS_BACKEND",
+    )
+}
+BLOBS_NOT_DEPLOYED = {
+    name: "no bucket is deployed yet (issue 15's infrastructure slice): without BLOBS_BUCKET "
+    "a cloud function runs without the blobs port (core/wiring.py build_blobs)"
+    for name in (
+        "BLOBS_BUCKET",
+        "BLOBS_PREFIX",
+        "BLOBS_INLINE_BYTES",
+        "BLOBS_RETENTION_DAYS",
+        "BLOBS_URL_TTL_S",
+    )
 }
 SIGNING_KEY = "MODULE_SECRET_KEY"  # wired by reference only: asserted on its own
 PREVIOUS_KEY = {
@@ -130,7 +147,14 @@ GCP_SETTINGS = {
     "ASYNC_TOPIC": "GCP only (Pub/Sub)",
     "ASYNC_DEAD_LETTER_TOPIC": "GCP only (Pub/Sub)",
 }
-COMMON = {**LOCAL_ONLY, **PLATFORM_COLUMN, **PREVIOUS_KEY, **EMULATORS, **DEFAULTED}
+COMMON = {
+    **LOCAL_ONLY,
+    **PLATFORM_COLUMN,
+    **PREVIOUS_KEY,
+    **EMULATORS,
+    **DEFAULTED,
+    **BLOBS_NOT_DEPLOYED,
+}
 
 AWS_NOT_WIRED = {
     **COMMON,
