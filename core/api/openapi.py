@@ -13,6 +13,7 @@ from core import __version__
 from core.api.endpoints import AUTHENTICATED, OPTIONAL_TOKEN, PUBLIC, Endpoint, Reply
 from core.api.routes.providers import LISTABLE
 from core.api.views import Problem
+from core.blobs.links import MAX_TOKEN_LENGTH
 from core.history.service import MAX_BUCKETS
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -20,6 +21,7 @@ PATH_PARAM = re.compile(r"{(\w+)}")
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "version": {"type": "integer", "minimum": 1, "maximum": 2**53},
     "provider": {"type": "string", "enum": list(LISTABLE)},
+    "token": {"type": "string", "maxLength": MAX_TOKEN_LENGTH},
 }
 """Path parameters that are not plain strings."""
 HEADERS: dict[str, dict[str, Any]] = {
@@ -58,6 +60,21 @@ HEADERS: dict[str, dict[str, Any]] = {
         "description": 'The session\'s version, quoted (e.g. "3"): send it back as If-Match',
         "required": True,
         "schema": {"type": "string"},
+    },
+    "Content-Type": {
+        "description": "The content type the object was stored with",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Content-Disposition": {
+        "description": "attachment: a browser saves the object, never shows it as a page",
+        "required": True,
+        "schema": {"type": "string", "const": "attachment"},
+    },
+    "Content-Security-Policy": {
+        "description": "default-src 'none'; sandbox: nothing in the object runs as fnproxy's",
+        "required": True,
+        "schema": {"type": "string", "const": "default-src 'none'; sandbox"},
     },
     "Idempotent-Replayed": {
         "description": "true when the answer is the stored one of an earlier request with the "
@@ -250,7 +267,10 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
 
 def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     main = Reply(
-        "OK" if endpoint.status < 300 else "Done", endpoint.response, endpoint.response_headers
+        "OK" if endpoint.status < 300 else "Done",
+        endpoint.response,
+        endpoint.response_headers,
+        endpoint.raw_response,
     )
     answers = {endpoint.status: main, **endpoint.replies}
     responses = {str(status): _reply(reply, refs) for status, reply in answers.items()}
@@ -263,6 +283,8 @@ def _reply(reply: Reply, refs: dict[Any, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": reply.description}
     if reply.model is not None:
         answer["content"] = {"application/json": {"schema": refs[reply.model]}}
+    elif reply.raw:
+        answer["content"] = {"*/*": {"schema": {"description": reply.raw}}}
     answer["headers"] = _headers(EVERY_ANSWER + reply.headers)
     return answer
 
