@@ -135,7 +135,7 @@ def _google_sdk() -> Path:
     return Path(root)
 
 
-def _start_java(command: list[str], log_path: Path) -> subprocess.Popen:
+def _start_server(command: list[str], log_path: Path) -> subprocess.Popen:
     with log_path.open("wb") as log:
         return subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -151,7 +151,7 @@ def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     main = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
     command = ["java", "-cp", str(jar), main, "start", "--host=127.0.0.1", f"--port={port}"]
     log_path = tmp_path_factory.mktemp("firestore") / "emulator.log"
-    server = _start_java(command, log_path)
+    server = _start_server(command, log_path)
     try:
         _wait_until_listening(server, port, log_path)
         os.environ["FIRESTORE_EMULATOR_HOST"] = f"127.0.0.1:{port}"
@@ -176,12 +176,31 @@ def pubsub_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     command = ["java", "-jar", str(jars[-1]), "--host=127.0.0.1", f"--port={port}"]
     log_path = tmp_path_factory.mktemp("pubsub") / "emulator.log"
-    server = _start_java(command, log_path)
+    server = _start_server(command, log_path)
     try:
         _wait_until_listening(server, port, log_path)
         os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
         os.environ.setdefault("GOOGLE_CLOUD_PROJECT", GCP_PROJECT)
         yield f"127.0.0.1:{port}"
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="session")
+def gcs_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `gcp-storage-emulator` (PyPI) per test session, in memory (`http://host:port`);
+    STORAGE_EMULATOR_HOST is set so google-cloud-storage talks to it anonymously. Tests keep
+    apart by unique bucket names."""
+    port = free_port()
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1"]
+    command += [f"--port={port}", "--in-memory"]
+    log_path = tmp_path_factory.mktemp("gcs") / "emulator.log"
+    server = _start_server(command, log_path)
+    try:
+        _wait_until_listening(server, port, log_path)
+        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
+        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", GCP_PROJECT)
+        yield f"http://127.0.0.1:{port}"
     finally:
         _stop(server)
 
