@@ -111,16 +111,6 @@ def _lambda_timeout(name: str, raw: str) -> float:
     return value
 
 
-MAX_SIGNED_URL_S = 7 * 24 * 3600
-
-
-def _signed_url_lifetime(name: str, raw: str) -> int:
-    value = _positive_int(name, raw)
-    if value > MAX_SIGNED_URL_S:
-        raise ConfigError(f"{name}: at most {MAX_SIGNED_URL_S} (7 days), got {raw!r}")
-    return value
-
-
 def _secret_key(name: str, raw: str) -> str:
     if len(raw) < MIN_SECRET_KEY_LENGTH:
         raise ConfigError(
@@ -253,13 +243,6 @@ class Settings:
     """The S3 or Cloud Storage bucket of large payloads, results and logs (private)."""
     blobs_prefix: str = _setting("BLOBS_PREFIX", _base_path, "/fnproxy")
     """Where fnproxy's objects live in the bucket (or under FNPROXY_DATA_DIR/blobs locally)."""
-    blobs_inline_bytes: int = _setting("BLOBS_INLINE_BYTES", _positive_int, 64 * 1024)
-    """A payload, result or log larger than this goes to blobs: three of them stay well inside
-    a DynamoDB item (400 KB) and a Firestore document (1 MiB)."""
-    blobs_retention_days: int = _setting("BLOBS_RETENTION_DAYS", _positive_int, 90)
-    """How long the archive keeps an object (the bucket's lifecycle rule)."""
-    blobs_url_ttl_s: int = _setting("BLOBS_URL_TTL_S", _signed_url_lifetime, 300)
-    """How long a signed URL to a blob reads it (at most 7 days, S3's and Cloud Storage's)."""
 
     openwhisk_api_host: str = _setting("OPENWHISK_API_HOST", _text, "")
     openwhisk_namespace: str = _setting("OPENWHISK_NAMESPACE", _text, "_")

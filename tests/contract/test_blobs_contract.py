@@ -6,9 +6,9 @@ way a caller would: a cloud's absolute URL over the network, the local backend's
 through the app itself (in process). The clouds' signatures are checked by the cloud, not by
 its emulator: neither moto nor gcp-storage-emulator checks a signed URL's signature or expiry
 (tests/aws/test_s3_presigned_urls.py and tests/gcp/test_gcs_signed_urls.py check the clouds'
-signatures as the clouds do; tests/unit/test_blob_links.py the local links'). gcp-storage-emulator also
-drops a media type's parameters (`; charset=...`), which Cloud Storage keeps, so no test here
-depends on them.
+signatures as the clouds do; tests/unit/test_blob_links.py the local links').
+gcp-storage-emulator also drops a media type's parameters (`; charset=...`), which Cloud
+Storage keeps, so no test here depends on them.
 """
 
 from __future__ import annotations

@@ -80,13 +80,7 @@ PLATFORM_COLUMN = {
 BLOBS_NOT_DEPLOYED = {
     name: "no bucket is deployed yet (issue 15's infrastructure slice): without BLOBS_BUCKET "
     "a cloud function runs without the blobs port (core/wiring.py build_blobs)"
-    for name in (
-        "BLOBS_BUCKET",
-        "BLOBS_PREFIX",
-        "BLOBS_INLINE_BYTES",
-        "BLOBS_RETENTION_DAYS",
-        "BLOBS_URL_TTL_S",
-    )
+    for name in ("BLOBS_BUCKET", "BLOBS_PREFIX")
 }
 SIGNING_KEY = "MODULE_SECRET_KEY"  # wired by reference only: asserted on its own
 PREVIOUS_KEY = {
