@@ -283,8 +283,9 @@ def _reply(reply: Reply, refs: dict[Any, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": reply.description}
     if reply.model is not None:
         answer["content"] = {"application/json": {"schema": refs[reply.model]}}
-    elif reply.raw:
-        answer["content"] = {"*/*": {"schema": {"description": reply.raw}}}
+    elif reply.raw:  # any type; octet-stream named too, for generators that need one
+        raw = {"schema": {"type": "string", "format": "binary", "description": reply.raw}}
+        answer["content"] = {"*/*": raw, "application/octet-stream": raw}
     answer["headers"] = _headers(EVERY_ANSWER + reply.headers)
     return answer
 

@@ -10,6 +10,7 @@ or the new one, never half of one. The signed URL is fnproxy's own link (core/bl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -94,5 +95,5 @@ class LocalBlobs:
 def _remove_empty_folders(top: Path) -> None:
     """The folders under `top` that deleting left empty, deepest first (not `top`)."""
     for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        if not any(folder.iterdir()):
+        with contextlib.suppress(OSError):  # not empty: other objects, or a put just now
             folder.rmdir()

@@ -38,7 +38,7 @@ def test_every_success_but_204_has_a_json_schema(document):
     for path, method, operation in operations(document):
         for status, answer in operation["responses"].items():
             if path in RAW_ANSWERS:
-                assert status != "200" or list(answer["content"]) == ["*/*"], path
+                assert status != "200" or "*/*" in answer["content"], path
             elif status.startswith("2") and status != "204":
                 schema = answer["content"]["application/json"]["schema"]
                 assert "$ref" in schema, (method, path, status)
