@@ -92,8 +92,8 @@ STATUS_HEADERS = {
     "503": ("Retry-After",),
 }
 BACKEND_UNAVAILABLE = (
-    "A backend is unavailable (store_unavailable, or service_unavailable for the secrets, "
-    "events or queue): retry after Retry-After"
+    "A backend is unavailable (store_unavailable, blobs_unavailable, or service_unavailable "
+    "for the secrets, events or queue): retry after Retry-After"
 )
 MALFORMED = (
     "The request cannot be read: a body that is not JSON, not an object or nested more than "

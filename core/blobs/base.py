@@ -11,11 +11,34 @@ Storage) implements `BlobStore` and passes the contract suite
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from core.errors import ServiceUnavailable
+
+T = TypeVar("T")
 
 MAX_KEY_LENGTH = 512
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]*")
+
+
+class BlobsUnavailable(ServiceUnavailable):
+    """The bucket or folder could not be reached or refused the request (a missing bucket, no
+    permission, a network failure): what the backend's own library raised, by kind only."""
+
+    code, title = "blobs_unavailable", "Blob storage unavailable"
+
+
+async def reported(work: Awaitable[T], errors: tuple[type[BaseException], ...], action: str) -> T:
+    """`work`'s result; any of `errors` it raises becomes `BlobsUnavailable` naming `action`
+    and the error's kind (never its text, which may carry a URL or a token)."""
+    try:
+        return await work
+    except errors as error:
+        raise BlobsUnavailable(
+            f"blob storage failed to {action}: {type(error).__name__}"
+        ) from error
 
 
 class InvalidBlobKey(ValueError):
@@ -53,6 +76,9 @@ class Blob:
 
 
 class BlobStore(Protocol):
+    """Every method but `ping` raises `BlobsUnavailable` when the storage fails, and
+    `InvalidBlobKey` (or `ValueError` for a content type) before it reaches it."""
+
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store `data` under `key` (replacing what was there)."""
 

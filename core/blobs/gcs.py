@@ -18,15 +18,33 @@ The client is synchronous: its calls run in threads, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from core.blobs.base import Blob, checked_content_type, checked_key
+from core.blobs.base import Blob, checked_content_type, checked_key, reported
 from core.gcp_credentials import default_credentials, key_credentials
 
 EMULATOR_VARIABLE = "STORAGE_EMULATOR_HOST"
+T = TypeVar("T")
+
+
+@functools.cache
+def _failures() -> tuple[type[BaseException], ...]:
+    """What google-cloud-storage and google-auth raise when Google fails or refuses (imported
+    with the first call, as the client is)."""
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+    from requests import RequestException
+
+    return GoogleAPIError, GoogleAuthError, RequestException, OSError
+
+
+async def _reported(work: Awaitable[T], action: str) -> T:
+    return await reported(work, _failures(), action)
 
 
 class GcsBlobs:
@@ -50,19 +68,21 @@ class GcsBlobs:
         self._signer: Any = None
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        blob = self._blob(key)
-        content_type = checked_content_type(content_type)
-        await asyncio.to_thread(blob.upload_from_string, data, content_type=content_type)
+        work = asyncio.to_thread(
+            self._upload, self._object(key), data, checked_content_type(content_type)
+        )
+        await _reported(work, "store")
 
     async def get(self, key: str) -> Blob | None:
-        return await asyncio.to_thread(self._get, self._blob(key))
+        return await _reported(asyncio.to_thread(self._get, self._object(key)), "read")
 
     async def delete_prefix(self, prefix: str) -> int:
         full = self._prefix + checked_key(prefix, prefix=True)
-        return await asyncio.to_thread(self._delete_prefix, full)
+        return await _reported(asyncio.to_thread(self._delete_prefix, full), "delete")
 
     async def signed_url(self, key: str, expires_in_s: int) -> str:
-        return await asyncio.to_thread(self._signed_url, self._blob(key), expires_in_s)
+        work = asyncio.to_thread(self._signed_url, self._object(key), expires_in_s)
+        return await _reported(work, "sign")
 
     async def ping(self) -> None:
         await asyncio.to_thread(lambda: self._bucket_handle().reload())
@@ -70,8 +90,8 @@ class GcsBlobs:
     async def close(self) -> None:
         return None
 
-    def _blob(self, key: str) -> Any:
-        return self._bucket_handle().blob(self._prefix + checked_key(key))
+    def _object(self, key: str) -> str:
+        return self._prefix + checked_key(key)
 
     def _bucket_handle(self) -> Any:
         """The bucket of a client made on first use (in a thread: google-auth may look up
@@ -90,9 +110,13 @@ class GcsBlobs:
             self._signer = key_credentials(self._key) or default_credentials()
         return self._signer
 
-    def _get(self, blob: Any) -> Blob | None:
+    def _upload(self, name: str, data: bytes, content_type: str) -> None:
+        self._bucket_handle().blob(name).upload_from_string(data, content_type=content_type)
+
+    def _get(self, name: str) -> Blob | None:
         from google.api_core.exceptions import NotFound
 
+        blob = self._bucket_handle().blob(name)
         try:
             data = blob.download_as_bytes()
         except NotFound:
@@ -107,9 +131,10 @@ class GcsBlobs:
             deleted += 1
         return deleted
 
-    def _signed_url(self, blob: Any, expires_in_s: int) -> str:
+    def _signed_url(self, name: str, expires_in_s: int) -> str:
         from google.auth.credentials import Signing
 
+        blob = self._bucket_handle().blob(name)
         with self._lock:
             credentials = self._signing_credentials()
         options: dict[str, Any] = {}

@@ -15,10 +15,11 @@ import os
 import secrets
 from pathlib import Path
 
-from core.blobs.base import Blob, checked_content_type, checked_key
+from core.blobs.base import Blob, checked_content_type, checked_key, reported
 from core.blobs.links import BlobLinks
 
 SUFFIX = "@"
+FAILURES = (OSError,)
 
 
 class LocalBlobs:
@@ -29,18 +30,14 @@ class LocalBlobs:
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
         header = checked_content_type(content_type).encode() + b"\n"
-        await asyncio.to_thread(self._write, path, header + data)
+        await reported(asyncio.to_thread(self._write, path, header + data), FAILURES, "store")
 
     async def get(self, key: str) -> Blob | None:
-        try:
-            stored = await asyncio.to_thread(self._path(key).read_bytes)
-        except FileNotFoundError:
-            return None
-        content_type, _, data = stored.partition(b"\n")
-        return Blob(data, content_type.decode())
+        return await reported(asyncio.to_thread(_read, self._path(key)), FAILURES, "read")
 
     async def delete_prefix(self, prefix: str) -> int:
-        return await asyncio.to_thread(self._delete_prefix, checked_key(prefix, prefix=True))
+        work = asyncio.to_thread(self._delete_prefix, checked_key(prefix, prefix=True))
+        return await reported(work, FAILURES, "delete")
 
     async def signed_url(self, key: str, expires_in_s: int) -> str:
         return await self._links.link(key, expires_in_s)
@@ -90,6 +87,15 @@ class LocalBlobs:
                 deleted += 1
         _remove_empty_folders(folder)
         return deleted
+
+
+def _read(path: Path) -> Blob | None:
+    try:
+        stored = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    content_type, _, data = stored.partition(b"\n")
+    return Blob(data, content_type.decode())
 
 
 def _remove_empty_folders(top: Path) -> None:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.blobs.base import Blob, checked_content_type, checked_key
+from botocore.exceptions import BotoCoreError, ClientError
+
+from core.blobs.base import Blob, checked_content_type, checked_key, reported
 from core.events.sqs import PooledClient
+
+FAILURES = (BotoCoreError, ClientError)
 
 DELETE_BATCH = 1000
 """S3's most keys per DeleteObjects."""
@@ -34,28 +38,30 @@ class S3Blobs:
         self._s3 = PooledClient("s3", region, endpoint_url, pool_size, config=config)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await self._s3.call(
+        work = self._s3.call(
             "put_object",
             Bucket=self.bucket,
             Key=self._object(key),
             Body=data,
             ContentType=checked_content_type(content_type),
         )
+        await reported(work, FAILURES, "store")
 
     async def get(self, key: str) -> Blob | None:
-        return await self._s3.run(self._get, self._object(key))
+        return await reported(self._s3.run(self._get, self._object(key)), FAILURES, "read")
 
     async def delete_prefix(self, prefix: str) -> int:
         full = self._prefix + checked_key(prefix, prefix=True)
-        return await self._s3.run(self._delete_prefix, full)
+        return await reported(self._s3.run(self._delete_prefix, full), FAILURES, "delete")
 
     async def signed_url(self, key: str, expires_in_s: int) -> str:
-        return await self._s3.call(
+        work = self._s3.call(
             "generate_presigned_url",
             ClientMethod="get_object",
             Params={"Bucket": self.bucket, "Key": self._object(key)},
             ExpiresIn=expires_in_s,
         )
+        return await reported(work, FAILURES, "sign")
 
     async def ping(self) -> None:
         await self._s3.call("head_bucket", Bucket=self.bucket)

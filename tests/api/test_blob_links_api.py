@@ -1,6 +1,6 @@
 """GET /v1/blobs/{token}: the local backend's signed URLs, read through the app with no
 Bearer token; the bytes as stored, as a sandboxed attachment; refused when the link is altered or
-expired, 404 once the object is gone."""
+expired, 404 once the object is gone, 503 when the storage fails."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 from core.auth.keys import KeyRing
 from core.blobs.links import BlobLinks
+from core.blobs.local import LocalBlobs
 from core.secrets.env import EnvSecretSource
 from tests.api.conftest import MODULE_KEY
 
@@ -65,3 +66,15 @@ async def test_a_link_to_a_deleted_object_is_not_found(client, services):
 
     assert answer.status_code == 404
     assert answer.json()["code"] == "not_found"
+
+
+async def test_storage_that_fails_is_503_with_retry_after(client, services, tmp_path):
+    link = await services.blobs.signed_url("executions/e1/result", 60)
+    (tmp_path / "occupied").write_text("a file where the blobs folder goes")
+    services.blobs = LocalBlobs(tmp_path / "occupied", services.blob_links)
+
+    answer = await client.get(link)
+
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "blobs_unavailable"
+    assert int(answer.headers["retry-after"]) >= 1

@@ -23,7 +23,7 @@ import httpx
 import orjson
 import pytest
 
-from core.blobs.base import BlobStore, InvalidBlobKey
+from core.blobs.base import BlobStore, BlobsUnavailable, InvalidBlobKey
 from tests.api.conftest import api_settings
 
 Fetch = Callable[[str], Awaitable[httpx.Response]]
@@ -33,18 +33,23 @@ Fetch = Callable[[str], Awaitable[httpx.Response]]
 class Case:
     blobs: BlobStore
     fetch: Fetch
+    unreachable: BlobStore
+    """The same backend where its storage is not: no bucket, or a file where the folder goes."""
 
 
 async def _local(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Case]:
     """The local backend of services built for the local platform, its links read through
     the app."""
     from core.api.app import create_app
+    from core.blobs.local import LocalBlobs
     from core.wiring import build_services
 
     services = build_services(api_settings(tmp_path))
+    (tmp_path / "occupied").write_text("a file, not a folder")
+    unreachable = LocalBlobs(tmp_path / "occupied", services.blob_links)
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://fnproxy.test") as http:
-        yield Case(services.blobs, http.get)
+        yield Case(services.blobs, http.get, unreachable)
     await services.close()
 
 
@@ -57,9 +62,11 @@ async def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[C
     bucket = f"fnproxy-blobs-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", region_name="us-east-1", endpoint_url=moto_url).create_bucket(Bucket=bucket)
     blobs = S3Blobs(bucket, "fnproxy", "us-east-1", moto_url)
+    unreachable = S3Blobs(f"{bucket}-missing", "fnproxy", "us-east-1", moto_url)
     async with httpx.AsyncClient() as http:
-        yield Case(blobs, http.get)
+        yield Case(blobs, http.get, unreachable)
     await blobs.close()
+    await unreachable.close()
 
 
 async def _gcs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Case]:
@@ -79,8 +86,9 @@ async def _gcs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     blobs = GcsBlobs(
         bucket, "fnproxy", "demo-fnproxy", service_account_key=orjson.dumps(key).decode()
     )
+    unreachable = GcsBlobs(f"{bucket}-missing", "fnproxy", "demo-fnproxy")
     async with httpx.AsyncClient() as http:
-        yield Case(blobs, http.get)
+        yield Case(blobs, http.get, unreachable)
     await blobs.close()
 
 
@@ -173,3 +181,10 @@ async def test_a_content_type_that_is_not_a_media_type_is_refused(case: Case):
 
 async def test_ping_answers(case: Case):
     await case.blobs.ping()
+
+
+async def test_storage_that_is_not_there_is_unavailable_never_a_library_error(case: Case):
+    with pytest.raises(BlobsUnavailable, match="failed to store: "):
+        await case.unreachable.put("executions/e1/result", b"x", "text/plain")
+    with pytest.raises(Exception):  # noqa: B017 - /health reports whatever a ping raises
+        await case.unreachable.ping()
