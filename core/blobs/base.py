@@ -20,7 +20,7 @@ from core.errors import ServiceUnavailable
 T = TypeVar("T")
 
 MAX_KEY_LENGTH = 512
-_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]*")
+_SEGMENT = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]*")
 
 
 class BlobsUnavailable(ServiceUnavailable):
@@ -48,7 +48,8 @@ class InvalidBlobKey(ValueError):
 
 def checked_key(key: str, *, prefix: bool = False) -> str:
     """`key` when it is one or more `/`-separated segments of letters, digits and `. _ = -`
-    (each starting with a letter or digit); a `prefix` may also end with `/`."""
+    (base64url fits), none starting with `.` (so no `..`, no hidden file); a `prefix` may also
+    end with `/`."""
     body = key[:-1] if prefix and key.endswith("/") else key
     if not body or len(key) > MAX_KEY_LENGTH:
         raise InvalidBlobKey(f"blob key must be 1 to {MAX_KEY_LENGTH} characters")

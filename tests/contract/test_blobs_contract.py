@@ -126,6 +126,13 @@ async def test_a_missing_object_is_none_and_a_put_replaces(case: Case):
     assert (blob.data, blob.content_type) == (b"second", "text/csv")
 
 
+async def test_a_base64url_segment_is_a_key(case: Case):
+    await case.blobs.put("functions/-_bG9jYWw6ZWNobw==/e1", b"x", "text/plain")
+
+    assert (await case.blobs.get("functions/-_bG9jYWw6ZWNobw==/e1")).data == b"x"
+    assert await case.blobs.delete_prefix("functions/-_bG9jYWw6ZWNobw==/") == 1
+
+
 async def test_an_empty_object_is_an_object(case: Case):
     await case.blobs.put("empty", b"", "application/octet-stream")
 
@@ -164,7 +171,7 @@ async def test_a_signed_url_reads_the_object_without_credentials(case: Case):
 
 
 @pytest.mark.parametrize(
-    "key", ["", "/abs", "a//b", "../x", "a/../b", "a/b/", "a b", "é", "x" * 513]
+    "key", ["", "/abs", "a//b", "../x", "a/../b", "a/.x", "a/b/", "a b", "a:b", "é", "x" * 513]
 )
 async def test_a_key_that_is_not_url_safe_segments_is_refused(case: Case, key: str):
     with pytest.raises(InvalidBlobKey):
