@@ -243,6 +243,13 @@ class Settings:
     """The S3 or Cloud Storage bucket of large payloads, results and logs (private)."""
     blobs_prefix: str = _setting("BLOBS_PREFIX", _base_path, "/fnproxy")
     """Where fnproxy's objects live in the bucket (or under FNPROXY_DATA_DIR/blobs locally)."""
+    blobs_inline_bytes: int = _setting("BLOBS_INLINE_BYTES", _positive_int, 64 * 1024)
+    """A payload, result or log larger than this (encoded) goes to blobs, not the record:
+    three at most this size keep a record well within DynamoDB's 400 KB item."""
+    blobs_read_inline_bytes: int = _setting("BLOBS_READ_INLINE_BYTES", _positive_int, 1024 * 1024)
+    """An archived part up to this size is read back inline; a larger one as a signed URL."""
+    blobs_url_ttl_s: int = _setting("BLOBS_URL_TTL_S", _positive_int, 300)
+    """How long a signed URL handed to a reader works."""
 
     openwhisk_api_host: str = _setting("OPENWHISK_API_HOST", _text, "")
     openwhisk_namespace: str = _setting("OPENWHISK_NAMESPACE", _text, "_")

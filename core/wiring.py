@@ -24,6 +24,7 @@ from core.egress import EgressPolicy
 from core.events.base import EventBus, WorkQueue
 from core.health import HealthChecks
 from core.history.service import HistoryService
+from core.invoke.archive import Archive, ArchiveLimits
 from core.invoke.batch import BatchService
 from core.invoke.breaker import CircuitBreakers
 from core.invoke.callbacks import CallbackSender, CallbackTasks
@@ -226,6 +227,15 @@ def build_blobs(settings: Settings, links: BlobLinks) -> BlobStore | None:
     raise ConfigError(f"BLOBS_BACKEND: {backend!r} is not available in this build")
 
 
+def archive_limits(settings: Settings) -> ArchiveLimits:
+    return ArchiveLimits(
+        inline_bytes=settings.blobs_inline_bytes,
+        max_stored_bytes=settings.max_stored_bytes,
+        read_inline_bytes=settings.blobs_read_inline_bytes,
+        url_ttl_s=settings.blobs_url_ttl_s,
+    )
+
+
 def build_sqs_delivery(services: Services) -> Any:
     """What hands SQS and SNS records to the async worker (`core.events.sqs.SqsDelivery`);
     messages that can never run go to the dead-letter queue ASYNC_DLQ_URL."""
@@ -323,6 +333,8 @@ class Services:
     """None when the deployment has no bucket for them (see `build_blobs`)."""
     blob_links: BlobLinks
     """Makes and checks fnproxy's own blob links (GET /v1/blobs/{token})."""
+    archive: Archive
+    """Keeps large payloads, results and logs in `blobs` and shows them to readers."""
     providers: ProviderRegistry
     auth: AuthService
     clients: ClientService
@@ -374,14 +386,16 @@ def build_services(
     providers = ProviderRegistry(provider_factories(settings))
     retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
     recorder = Recorder(store, events, settings.stats_bucket_s)
-    settler = Settler(store.executions, providers, recorder, settings.max_stored_bytes)
+    archive = Archive(blobs, archive_limits(settings))
+    settler = Settler(store.executions, providers, recorder, archive)
     sessions = SessionService(store.sessions, settings.session_ttl_s)
     circuits = CircuitBreakers(settings.circuit_failure_threshold, settings.circuit_cooldown_s)
     target_limits = TargetLimits(settings.target_max_concurrency)
     runner = Runner(
         recorder,
         sessions,
-        RunLimits(retry, settings.max_stored_bytes),
+        RunLimits(retry),
+        archive,
         breakers=circuits,
         targets=target_limits,
     )
@@ -394,12 +408,12 @@ def build_services(
         sealer=Sealer(keyring),
         limits=ServiceLimits(
             default_timeout_s=settings.function_timeout,
-            max_stored_bytes=settings.max_stored_bytes,
             idempotency_ttl_s=settings.idempotency_ttl_s,
             retention_s=settings.history_retention_days * 86400,
             max_concurrent_requests=settings.max_concurrent_requests,
             claim_margin_s=settings.execution_lease_s,
         ),
+        archive=archive,
     )
     registry = RegistryService(
         store.functions, providers, invocations, RateLimiter(store.rate_limits), events
@@ -417,6 +431,7 @@ def build_services(
         queue=queue,
         blobs=blobs,
         blob_links=blob_links,
+        archive=archive,
         providers=providers,
         auth=AuthService(tokens, keyring, clients, throttle, settings),
         clients=clients,
@@ -432,8 +447,8 @@ def build_services(
             invocations,
             recorder,
             CallbackSender(providers, retry),
+            archive,
             retention_s=settings.history_retention_days * 86400,
-            max_stored_bytes=settings.max_stored_bytes,
             settler=settler,
             lease_s=settings.execution_lease_s,
             callback_tasks=CallbackTasks() if settings.backend_for("queue") == "local" else None,
