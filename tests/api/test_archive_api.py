@@ -5,6 +5,7 @@ record's SHA-256."""
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import orjson
 import pytest
@@ -86,6 +87,18 @@ async def test_a_2_mb_result_comes_whole_through_its_signed_link(client, admin):
     assert fetched.status_code == 200 and fetched.headers["content-type"] == "application/json"
     assert hashlib.sha256(fetched.content).hexdigest() == reference["sha256"]
     assert orjson.loads(fetched.content) == TWO_MB
+
+
+async def test_a_link_read_leaves_no_token_in_the_audit_line(client, admin, caplog):
+    done = await invoke(client, admin, of_json_size(INLINE_BYTES + 10))
+    url = (await record_of(client, admin, done["execution_id"], inline="false"))["result_blob"]
+    caplog.set_level(logging.INFO, logger="fnproxy.audit")
+
+    assert (await client.get(url["url"])).status_code == 200
+
+    lines = [orjson.loads(r.getMessage()) for r in caplog.records if r.name == "fnproxy.audit"]
+    assert [line["resource"] for line in lines] == ["/v1/blobs/{token}"]
+    assert url["url"].removeprefix("/v1/blobs/") not in caplog.text
 
 
 async def test_inline_false_gives_the_link_even_for_a_small_archived_part(client, admin):
