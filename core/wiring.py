@@ -446,7 +446,7 @@ def build_services(
             store.executions,
             invocations,
             recorder,
-            CallbackSender(providers, retry),
+            CallbackSender(providers, retry, archive),
             archive,
             retention_s=settings.history_retention_days * 86400,
             settler=settler,

@@ -4,6 +4,7 @@ record's SHA-256."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 
@@ -11,7 +12,11 @@ import orjson
 import pytest
 
 from tests.api.conftest import new_client
-from tests.api.test_invoke_api import ECHO, wait_for_status
+from tests.api.test_invoke_api import (
+    ECHO,
+    callback_sink,  # noqa: F401 - the fixture
+    wait_for_status,
+)
 
 INLINE_BYTES = 4096
 READ_INLINE_BYTES = 16384
@@ -136,6 +141,26 @@ async def test_an_async_run_reads_its_archived_payload_back(client, admin, servi
     assert record["status"] == "succeeded" and record["result"] == payload
     stored = await services.store.executions.get(queued["execution_id"])
     assert stored.payload_blob is not None and stored.result_blob is not None
+
+
+async def test_a_callback_gets_archived_parts_as_a_reader_does(
+    client,
+    admin,
+    callback_sink,  # noqa: F811 - the fixture
+):
+    url, received = callback_sink
+    small, large = of_json_size(INLINE_BYTES * 2), {"big": "b" * (READ_INLINE_BYTES * 2)}
+    for payload in (small, large):
+        await invoke(client, admin, payload, mode="async", callback_url=url)
+    for _ in range(100):
+        if len(received) == 2:
+            break
+        await asyncio.sleep(0.05)
+
+    by_size = sorted(received, key=lambda body: body["result_blob"]["size"])
+    assert by_size[0]["result"] == small and "url" not in by_size[0]["result_blob"]
+    assert by_size[1]["result"] is None
+    assert (await client.get(by_size[1]["result_blob"]["url"])).content == orjson.dumps(large)
 
 
 async def test_an_idempotent_replay_answers_the_whole_archived_result(client, admin):
