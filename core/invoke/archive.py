@@ -17,6 +17,7 @@ who may read the record, and never logged."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import logging
 import time
@@ -124,6 +125,11 @@ class Archive:
         if blob is None:
             raise NotFound(f"the archived {part} of execution {execution.execution_id} is gone")
         return _decoded(blob.data, reference["content_type"])
+
+    async def restored(self, execution: Execution) -> Execution:
+        """A copy of `execution` with every archived part read back into the record."""
+        parts = {part: await self.full(execution, part) for part in PARTS}
+        return dataclasses.replace(execution, **parts)
 
     async def shown(self, execution: Execution, *, inline: bool = True) -> dict[str, Any]:
         """The record as a reader sees it: each archived part inline (up to

@@ -72,7 +72,9 @@ class InvocationRequest:
 class Invocation:
     execution: Execution
     result: Any = None
-    """The function's full result (the execution record keeps a size-capped copy)."""
+    """The function's full result (the record may keep it archived or cut)."""
+    logs: str | None = None
+    """The function's full logs, likewise (read back when the record archived them)."""
     replayed: bool = False
     """True when an Idempotency-Key matched an earlier request: nothing ran again."""
 
@@ -162,7 +164,8 @@ class InvocationService:
             earlier = await self._claim(request, principal, execution)
             if earlier is not None:
                 result = await self._archive.full(earlier, "result")
-                return Invocation(earlier, result=result, replayed=True)
+                logs = await self._archive.full(earlier, "logs")
+                return Invocation(earlier, result=result, logs=logs, replayed=True)
         await self._archive.keep(execution, "payload", request.payload)
         try:
             result = await self._accept(execution, provider, request, enqueue)
@@ -171,7 +174,8 @@ class InvocationService:
                 await self._keep_claim(execution)
             raise
         await self._keep_claim(execution)
-        return Invocation(execution, result=result)
+        logs = await self._archive.full(execution, "logs")
+        return Invocation(execution, result=result, logs=logs)
 
     async def _accept(
         self, execution: Execution, provider: Provider, request: InvocationRequest, enqueue: bool

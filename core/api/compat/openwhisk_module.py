@@ -448,7 +448,7 @@ async def openwhisk_get_activation(call: Call) -> Response:
     requested = call.path("activation_id")
     execution = await visible_execution(call, requested)
     if execution is not None:
-        return JSONResponse(execution_activation(execution))
+        return JSONResponse(execution_activation(await call.services.archive.restored(execution)))
     require(call.principal, READ)
     activation = await openwhisk(call).get_activation(requested, call.query("namespace"))
     return JSONResponse(openwhisk_activation(activation))
