@@ -113,6 +113,10 @@ async def test_inline_false_gives_the_link_even_for_a_small_archived_part(client
 
     assert record["result"] is None and record["result_blob"]["url"].startswith("/v1/blobs/")
     assert "key" not in record["result_blob"]
+    unclear = await client.get(
+        f"/v1/invocations/{done['execution_id']}", params={"inline": "no"}, headers=admin
+    )
+    assert unclear.status_code == 400 and "inline" in unclear.text
 
 
 async def test_the_execution_log_entry_shows_archived_parts_alike(client, admin):
