@@ -88,9 +88,9 @@ class Archive:
 
     async def keep(self, execution: Execution, part: str, value: Any) -> None:
         """Set `execution`'s `part` to `value`: inline when small enough, else archived (the
-        record keeps the reference), or cut when there are no blobs. Raises
-        the record keeps a cut copy, with a warning, when the archive fails (a run's outcome
-        is recorded all the same)."""
+        record keeps the reference), or cut when there are no blobs. When the archive fails,
+        the record keeps a cut copy and a warning says so: a run's outcome is recorded all
+        the same."""
         setattr(execution, f"{part}_blob", None)
         setattr(execution, f"{part}_truncated", False)
         setattr(execution, part, value)
