@@ -135,6 +135,7 @@ class Settings:
     secrets_backend: str = _setting("SECRETS_BACKEND", _one_of("", "env", "aws", "gcp"), "")
     events_backend: str = _setting("EVENTS_BACKEND", _one_of("", "local", "sns", "pubsub"), "")
     queue_backend: str = _setting("QUEUE_BACKEND", _one_of("", "local", "sqs", "pubsub"), "")
+    blobs_backend: str = _setting("BLOBS_BACKEND", _one_of("", "local", "s3", "gcs"), "")
     sqlite_path: str = _setting("SQLITE_PATH", _text, "")
 
     module_secret_key: str = _setting("MODULE_SECRET_KEY", _secret_key, "", secret=True)
@@ -238,6 +239,18 @@ class Settings:
     """Pub/Sub topic receiving a copy of every malformed async message."""
     secretmanager_emulator_host: str = _setting("SECRETMANAGER_EMULATOR_HOST", _text, "")
 
+    blobs_bucket: str = _setting("BLOBS_BUCKET", _text, "")
+    """The S3 or Cloud Storage bucket of large payloads, results and logs (private)."""
+    blobs_prefix: str = _setting("BLOBS_PREFIX", _base_path, "/fnproxy")
+    """Where fnproxy's objects live in the bucket (or under FNPROXY_DATA_DIR/blobs locally)."""
+    blobs_inline_bytes: int = _setting("BLOBS_INLINE_BYTES", _positive_int, 64 * 1024)
+    """A payload, result or log larger than this (encoded) goes to blobs, not the record:
+    three at most this size keep a record well within DynamoDB's 400 KB item."""
+    blobs_read_inline_bytes: int = _setting("BLOBS_READ_INLINE_BYTES", _positive_int, 1024 * 1024)
+    """An archived part up to this size is read back inline; a larger one as a signed URL."""
+    blobs_url_ttl_s: int = _setting("BLOBS_URL_TTL_S", _positive_int, 300)
+    """How long a signed URL handed to a reader works."""
+
     openwhisk_api_host: str = _setting("OPENWHISK_API_HOST", _text, "")
     openwhisk_namespace: str = _setting("OPENWHISK_NAMESPACE", _text, "_")
     openwhisk_auth_key: str = _setting("OPENWHISK_AUTH_KEY", _text, "", secret=True)
@@ -278,9 +291,21 @@ class Settings:
 
 
 PLATFORM_DEFAULTS: dict[str, dict[str, str]] = {
-    "local": {"store": "sqlite", "secrets": "env", "events": "local", "queue": "local"},
-    "aws": {"store": "dynamodb", "secrets": "aws", "events": "sns", "queue": "sqs"},
-    "gcp": {"store": "firestore", "secrets": "gcp", "events": "pubsub", "queue": "pubsub"},
+    "local": {
+        "store": "sqlite",
+        "secrets": "env",
+        "events": "local",
+        "queue": "local",
+        "blobs": "local",
+    },
+    "aws": {"store": "dynamodb", "secrets": "aws", "events": "sns", "queue": "sqs", "blobs": "s3"},
+    "gcp": {
+        "store": "firestore",
+        "secrets": "gcp",
+        "events": "pubsub",
+        "queue": "pubsub",
+        "blobs": "gcs",
+    },
 }
 
 

@@ -80,6 +80,7 @@ INTERNAL_FIELDS = (
     "announcement_pending",
 )
 """Execution fields kept in the store but never shown to callers."""
+BLOB_FIELDS = ("payload_blob", "result_blob", "logs_blob")
 
 
 @dataclass
@@ -106,6 +107,11 @@ class Execution:
     error: dict[str, Any] | None = None
     logs: str | None = None
     logs_truncated: bool = False
+    payload_blob: dict[str, Any] | None = None
+    """Where the payload is kept when the record is not (`core.invoke.archive`): the object's
+    `key`, `size` in bytes, `sha256` (hex) and `content_type`; None when inline."""
+    result_blob: dict[str, Any] | None = None
+    logs_blob: dict[str, Any] | None = None
     started_at: float | None = None
     finished_at: float | None = None
     duration_ms: float | None = None
@@ -167,6 +173,9 @@ class Execution:
         record["target"] = redact_target(record["target"])
         if record["callback_url"] is not None:
             record["callback_url"] = redact_url(record["callback_url"])
+        for name in BLOB_FIELDS:
+            if record[name] is not None:
+                del record[name]["key"]  # where it is stored: fnproxy's business alone
         for name in ("created_at", "updated_at", "expires_at", "started_at", "finished_at"):
             record[name] = iso(record[name])
         return record

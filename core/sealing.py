@@ -39,7 +39,7 @@ class Sealer:
 
     async def seal(self, value: Any, context: str) -> str:
         """`value` as JSON, encrypted and authenticated with `context`: `v1.<base64url>`."""
-        key = _derived_key((await self._keys.signing_key()).secret)
+        key = derived_key((await self._keys.signing_key()).secret)
         nonce = os.urandom(NONCE_BYTES)
         sealed = AESGCM(key).encrypt(nonce, orjson.dumps(value), context.encode())
         return f"{VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
@@ -70,14 +70,13 @@ def _decrypt(
 ) -> bytes | None:
     for key in keys:
         try:
-            return AESGCM(_derived_key(key.secret)).decrypt(nonce, ciphertext, context.encode())
+            return AESGCM(derived_key(key.secret)).decrypt(nonce, ciphertext, context.encode())
         except (InvalidTag, ValueError):
             continue
     return None
 
 
-@lru_cache(maxsize=8)
-def _derived_key(secret: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO).derive(
-        secret.encode()
-    )
+@lru_cache(maxsize=16)
+def derived_key(secret: str, info: bytes = KEY_INFO) -> bytes:
+    """A 32-byte key for one use (`info`) of the module secret key: each use has its own."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())

@@ -1,4 +1,4 @@
-"""The composition root: builds the store, secrets, events, queue and providers that the
+"""The composition root: builds the store, secrets, events, queue, blobs and providers that the
 settings choose, and the services on top of them. Backend and provider modules are imported
 here only, lazily, so an entry point never loads another cloud's SDK."""
 
@@ -17,11 +17,14 @@ from core.auth.keys import KeyRing
 from core.auth.service import AuthService
 from core.auth.throttle import TokenThrottle
 from core.auth.tokens import Tokens
+from core.blobs.base import BlobStore
+from core.blobs.links import BlobLinks
 from core.config import ConfigError, Settings, load_settings
 from core.egress import EgressPolicy
 from core.events.base import EventBus, WorkQueue
 from core.health import HealthChecks
 from core.history.service import HistoryService
+from core.invoke.archive import Archive, ArchiveLimits
 from core.invoke.batch import BatchService
 from core.invoke.breaker import CircuitBreakers
 from core.invoke.callbacks import CallbackSender, CallbackTasks
@@ -195,6 +198,44 @@ def build_queue(settings: Settings, store: Store) -> WorkQueue:
     raise ConfigError(f"QUEUE_BACKEND: {backend!r} is not available in this build")
 
 
+def build_blobs(settings: Settings, links: BlobLinks) -> BlobStore | None:
+    """Large payloads, results and logs; `links` signs the local backend's URLs. None on a
+    cloud platform whose column was not overridden and that names no BLOBS_BUCKET (a
+    deployment made before the port); an explicit BLOBS_BACKEND=s3|gcs needs the bucket."""
+    backend = settings.backend_for("blobs")
+    if backend != "local" and not settings.blobs_backend and not settings.blobs_bucket:
+        return None
+    prefix = settings.blobs_prefix.lstrip("/")
+    if backend == "local":
+        return _load("core.blobs.local.LocalBlobs")(settings.data_path / "blobs", links)
+    if backend == "s3":
+        return _load("core.blobs.s3.S3Blobs")(
+            _required(settings.blobs_bucket, "BLOBS_BUCKET", backend),
+            prefix,
+            settings.aws_region,
+            _endpoint(settings),
+            pool_size=settings.max_batch_size,
+        )
+    if backend == "gcs":
+        return _load("core.blobs.gcs.GcsBlobs")(
+            _required(settings.blobs_bucket, "BLOBS_BUCKET", backend),
+            prefix,
+            settings.gcp_project_id,
+            service_account_key=settings.gcp_service_account_key,
+            service_account_email=settings.gcp_service_account_email,
+        )
+    raise ConfigError(f"BLOBS_BACKEND: {backend!r} is not available in this build")
+
+
+def archive_limits(settings: Settings) -> ArchiveLimits:
+    return ArchiveLimits(
+        inline_bytes=settings.blobs_inline_bytes,
+        max_stored_bytes=settings.max_stored_bytes,
+        read_inline_bytes=settings.blobs_read_inline_bytes,
+        url_ttl_s=settings.blobs_url_ttl_s,
+    )
+
+
 def build_sqs_delivery(services: Services) -> Any:
     """What hands SQS and SNS records to the async worker (`core.events.sqs.SqsDelivery`);
     messages that can never run go to the dead-letter queue ASYNC_DLQ_URL."""
@@ -288,6 +329,12 @@ class Services:
     secrets: SecretSource
     events: EventBus
     queue: WorkQueue
+    blobs: BlobStore | None
+    """None when the deployment has no bucket for them (see `build_blobs`)."""
+    blob_links: BlobLinks
+    """Makes and checks fnproxy's own blob links (GET /v1/blobs/{token})."""
+    archive: Archive
+    """Keeps large payloads, results and logs in `blobs` and shows them to readers."""
     providers: ProviderRegistry
     auth: AuthService
     clients: ClientService
@@ -306,6 +353,8 @@ class Services:
 
     async def close(self) -> None:
         await self.queue.close()
+        if self.blobs is not None:
+            await self.blobs.close()
         await self.providers.close()
         await self.events.close()
         await self.store.close()
@@ -331,21 +380,25 @@ def build_services(
     if wrap_events is not None:
         events = wrap_events(events)
     queue = build_queue(settings, store)
+    keyring = KeyRing(secrets, SIGNING_KEY_SECRET, cache_ttl_s=settings.secrets_cache_ttl_s)
+    blob_links = BlobLinks(keyring)
+    blobs = build_blobs(settings, blob_links)
     providers = ProviderRegistry(provider_factories(settings))
     retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
     recorder = Recorder(store, events, settings.stats_bucket_s)
-    settler = Settler(store.executions, providers, recorder, settings.max_stored_bytes)
+    archive = Archive(blobs, archive_limits(settings))
+    settler = Settler(store.executions, providers, recorder, archive)
     sessions = SessionService(store.sessions, settings.session_ttl_s)
     circuits = CircuitBreakers(settings.circuit_failure_threshold, settings.circuit_cooldown_s)
     target_limits = TargetLimits(settings.target_max_concurrency)
     runner = Runner(
         recorder,
         sessions,
-        RunLimits(retry, settings.max_stored_bytes),
+        RunLimits(retry),
+        archive,
         breakers=circuits,
         targets=target_limits,
     )
-    keyring = KeyRing(secrets, SIGNING_KEY_SECRET, cache_ttl_s=settings.secrets_cache_ttl_s)
     invocations = InvocationService(
         store=store,
         providers=providers,
@@ -355,12 +408,12 @@ def build_services(
         sealer=Sealer(keyring),
         limits=ServiceLimits(
             default_timeout_s=settings.function_timeout,
-            max_stored_bytes=settings.max_stored_bytes,
             idempotency_ttl_s=settings.idempotency_ttl_s,
             retention_s=settings.history_retention_days * 86400,
             max_concurrent_requests=settings.max_concurrent_requests,
             claim_margin_s=settings.execution_lease_s,
         ),
+        archive=archive,
     )
     registry = RegistryService(
         store.functions, providers, invocations, RateLimiter(store.rate_limits), events
@@ -376,6 +429,9 @@ def build_services(
         secrets=secrets,
         events=events,
         queue=queue,
+        blobs=blobs,
+        blob_links=blob_links,
+        archive=archive,
         providers=providers,
         auth=AuthService(tokens, keyring, clients, throttle, settings),
         clients=clients,
@@ -390,9 +446,9 @@ def build_services(
             store.executions,
             invocations,
             recorder,
-            CallbackSender(providers, retry),
+            CallbackSender(providers, retry, archive),
+            archive,
             retention_s=settings.history_retention_days * 86400,
-            max_stored_bytes=settings.max_stored_bytes,
             settler=settler,
             lease_s=settings.execution_lease_s,
             callback_tasks=CallbackTasks() if settings.backend_for("queue") == "local" else None,
@@ -404,7 +460,8 @@ def build_services(
                 "secrets": secrets.ping,
                 "events": events.ping,
                 "queue": queue.ping,
-            },
+            }
+            | ({"blobs": blobs.ping} if blobs is not None else {}),
             settings.health_cache_s,
         ),
         circuits=circuits,

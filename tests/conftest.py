@@ -135,11 +135,32 @@ def _google_sdk() -> Path:
     return Path(root)
 
 
-def _start_java(command: list[str], log_path: Path) -> subprocess.Popen:
+def _start_server(command: list[str], log_path: Path) -> subprocess.Popen:
     with log_path.open("wb") as log:
         return subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+
+def _emulator(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    command: list[str],
+    port: int,
+    variable: str,
+    address: str,
+) -> Iterator[str]:
+    """Run a Google emulator's `command` until it listens on `port`, point `variable` (and the
+    default project) at it, yield its `address`, and stop it after."""
+    log_path = tmp_path_factory.mktemp(name) / "emulator.log"
+    server = _start_server(command, log_path)
+    try:
+        _wait_until_listening(server, port, log_path)
+        os.environ[variable] = address
+        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", GCP_PROJECT)
+        yield address
+    finally:
+        _stop(server)
 
 
 @pytest.fixture(scope="session")
@@ -150,15 +171,10 @@ def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     main = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
     command = ["java", "-cp", str(jar), main, "start", "--host=127.0.0.1", f"--port={port}"]
-    log_path = tmp_path_factory.mktemp("firestore") / "emulator.log"
-    server = _start_java(command, log_path)
-    try:
-        _wait_until_listening(server, port, log_path)
-        os.environ["FIRESTORE_EMULATOR_HOST"] = f"127.0.0.1:{port}"
-        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", GCP_PROJECT)
-        yield f"127.0.0.1:{port}"
-    finally:
-        _stop(server)
+    address = f"127.0.0.1:{port}"
+    yield from _emulator(
+        tmp_path_factory, "firestore", command, port, "FIRESTORE_EMULATOR_HOST", address
+    )
 
 
 def wipe_firestore(host: str, project: str = GCP_PROJECT) -> None:
@@ -175,15 +191,20 @@ def pubsub_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     port = free_port()
     command = ["java", "-jar", str(jars[-1]), "--host=127.0.0.1", f"--port={port}"]
-    log_path = tmp_path_factory.mktemp("pubsub") / "emulator.log"
-    server = _start_java(command, log_path)
-    try:
-        _wait_until_listening(server, port, log_path)
-        os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
-        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", GCP_PROJECT)
-        yield f"127.0.0.1:{port}"
-    finally:
-        _stop(server)
+    address = f"127.0.0.1:{port}"
+    yield from _emulator(tmp_path_factory, "pubsub", command, port, "PUBSUB_EMULATOR_HOST", address)
+
+
+@pytest.fixture(scope="session")
+def gcs_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `gcp-storage-emulator` (PyPI) per test session, in memory (`http://host:port`);
+    STORAGE_EMULATOR_HOST is set so google-cloud-storage talks to it anonymously. Tests keep
+    apart by unique bucket names."""
+    port = free_port()
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1"]
+    command += [f"--port={port}", "--in-memory"]
+    address = f"http://127.0.0.1:{port}"
+    yield from _emulator(tmp_path_factory, "gcs", command, port, "STORAGE_EMULATOR_HOST", address)
 
 
 def wait_until_healthy(

@@ -19,7 +19,16 @@ from core.api.middleware import RequestContext
 from core.api.openapi import build_openapi
 from core.api.problems import problem_response
 from core.api.responses import JSONResponse
-from core.api.routes import auth, functions, health, history, invoke, providers, sessions
+from core.api.routes import (
+    auth,
+    blobs,
+    functions,
+    health,
+    history,
+    invoke,
+    providers,
+    sessions,
+)
 from core.errors import FnproxyError, NotFound
 
 Lifecycle = Callable[[], Awaitable[None]]
@@ -34,6 +43,7 @@ def native_endpoints() -> list[Endpoint]:
         *functions.ENDPOINTS,
         *sessions.ENDPOINTS,
         *providers.ENDPOINTS,
+        *blobs.ENDPOINTS,
     ]
 
 

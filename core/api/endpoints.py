@@ -173,6 +173,8 @@ class Reply:
     description: str
     model: type[BaseModel] | None = None
     headers: tuple[str, ...] = ()
+    raw: str = ""
+    """The description of a body of bytes of any content type (instead of a `model`)."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,10 @@ class Endpoint:
     custom_body: bool = False
     """The handler reads the body itself (e.g. JSON or a form); `body` only documents it."""
     response: type[BaseModel] | None = None
-    """The model of the main answer's body; None only for an answer without one (204)."""
+    """The model of the main answer's JSON body; None for an answer without one (204) or
+    with a `raw_response`."""
+    raw_response: str = ""
+    """The description of the main answer's body when it is bytes of any content type."""
     status: int = 200
     response_headers: tuple[str, ...] = ()
     """Headers of the main answer besides those on every answer (e.g. ETag, Location)."""

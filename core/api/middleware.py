@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.auth.audit import AuditLog
+from core.blobs.links import LINK_PATH
 from core.models import new_id
 
 MAX_REQUEST_ID_LENGTH = 128
@@ -40,6 +41,12 @@ def edge_headers(headers: Headers, private: bool) -> list[tuple[bytes, bytes]]:
     if private and not any(name.lower() == b"cache-control" for name, _ in headers):
         added.append(NO_STORE)
     return [*headers, *added]
+
+
+def audited_path(path: str) -> str:
+    """`path` as the audit line names it: a blob link's token is the grant to read the
+    object (a signed URL), so it is never written."""
+    return LINK_PATH + "{token}" if path.startswith(LINK_PATH) else path
 
 
 class RequestContext:
@@ -76,7 +83,7 @@ class RequestContext:
                 request_id=request_id,
                 principal=principal.subject if principal else "anonymous",
                 action=state.get("action") or f"{scope['method']} (no route)",
-                resource=scope["path"],
+                resource=audited_path(scope["path"]),
                 decision="deny" if status in DENIED else "allow",
                 outcome=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),

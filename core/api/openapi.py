@@ -13,6 +13,7 @@ from core import __version__
 from core.api.endpoints import AUTHENTICATED, OPTIONAL_TOKEN, PUBLIC, Endpoint, Reply
 from core.api.routes.providers import LISTABLE
 from core.api.views import Problem
+from core.blobs.links import MAX_TOKEN_LENGTH
 from core.history.service import MAX_BUCKETS
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -20,6 +21,7 @@ PATH_PARAM = re.compile(r"{(\w+)}")
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "version": {"type": "integer", "minimum": 1, "maximum": 2**53},
     "provider": {"type": "string", "enum": list(LISTABLE)},
+    "token": {"type": "string", "maxLength": MAX_TOKEN_LENGTH},
 }
 """Path parameters that are not plain strings."""
 HEADERS: dict[str, dict[str, Any]] = {
@@ -59,6 +61,21 @@ HEADERS: dict[str, dict[str, Any]] = {
         "required": True,
         "schema": {"type": "string"},
     },
+    "Content-Type": {
+        "description": "The content type the object was stored with",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Content-Disposition": {
+        "description": "attachment: a browser saves the object, never shows it as a page",
+        "required": True,
+        "schema": {"type": "string", "const": "attachment"},
+    },
+    "Content-Security-Policy": {
+        "description": "default-src 'none'; sandbox: nothing in the object runs as fnproxy's",
+        "required": True,
+        "schema": {"type": "string", "const": "default-src 'none'; sandbox"},
+    },
     "Idempotent-Replayed": {
         "description": "true when the answer is the stored one of an earlier request with the "
         "same Idempotency-Key",
@@ -75,8 +92,8 @@ STATUS_HEADERS = {
     "503": ("Retry-After",),
 }
 BACKEND_UNAVAILABLE = (
-    "A backend is unavailable (store_unavailable, or service_unavailable for the secrets, "
-    "events or queue): retry after Retry-After"
+    "A backend is unavailable (store_unavailable, blobs_unavailable, or service_unavailable "
+    "for the secrets, events or queue): retry after Retry-After"
 )
 MALFORMED = (
     "The request cannot be read: a body that is not JSON, not an object or nested more than "
@@ -250,7 +267,10 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
 
 def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     main = Reply(
-        "OK" if endpoint.status < 300 else "Done", endpoint.response, endpoint.response_headers
+        "OK" if endpoint.status < 300 else "Done",
+        endpoint.response,
+        endpoint.response_headers,
+        endpoint.raw_response,
     )
     answers = {endpoint.status: main, **endpoint.replies}
     responses = {str(status): _reply(reply, refs) for status, reply in answers.items()}
@@ -263,6 +283,9 @@ def _reply(reply: Reply, refs: dict[Any, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": reply.description}
     if reply.model is not None:
         answer["content"] = {"application/json": {"schema": refs[reply.model]}}
+    elif reply.raw:  # any type; octet-stream named too, for generators that need one
+        raw = {"schema": {"type": "string", "format": "binary", "description": reply.raw}}
+        answer["content"] = {"*/*": raw, "application/octet-stream": raw}
     answer["headers"] = _headers(EVERY_ANSWER + reply.headers)
     return answer
 

@@ -72,6 +72,18 @@ class Accepted(_Answer):
     """`queued` when new; an idempotent replay answers the execution's status now."""
 
 
+class BlobReference(_Answer):
+    """Where a payload, result or log too large for the record is kept: its size, SHA-256
+    (hex) and media type, and, when it is not given inline, a signed URL that reads it with a
+    plain GET until `url_expires_at` (relative to fnproxy's base URL on the local backend)."""
+
+    size: int
+    sha256: str
+    content_type: str
+    url: str | None = None
+    url_expires_at: Timestamp | None = None
+
+
 class ExecutionRecord(_Answer):
     """One execution in full, as recorded: target and callback URL redacted."""
 
@@ -88,13 +100,16 @@ class ExecutionRecord(_Answer):
     timeout_s: float
     payload: Any = None
     payload_truncated: bool
+    payload_blob: BlobReference | None
     result: Any = None
     result_truncated: bool
+    result_blob: BlobReference | None
     status_code: int | None
     success: bool | None
     error: dict[str, Any] | None
     logs: str | None
     logs_truncated: bool
+    logs_blob: BlobReference | None
     started_at: Timestamp | None
     finished_at: Timestamp | None
     duration_ms: float | None
@@ -139,9 +154,7 @@ class BatchRejected(_Answer):
     error: BatchRejection
 
 
-BatchItem = Annotated[
-    BatchInvocation | BatchAccepted | BatchRejected, Field(discriminator="kind")
-]
+BatchItem = Annotated[BatchInvocation | BatchAccepted | BatchRejected, Field(discriminator="kind")]
 
 
 class BatchAnswer(_Answer):

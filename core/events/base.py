@@ -55,8 +55,8 @@ class EventBus(Protocol):
 
 @dataclass(frozen=True)
 class InvocationMessage:
-    """What the async queue carries: the queued execution's id and its full payload (the
-    stored record keeps only a size-capped copy of the payload)."""
+    """What the async queue carries: the queued execution's id and its full payload, or None
+    when the record archived it (`core.invoke.archive`: the worker reads it back)."""
 
     execution_id: str
     payload: Any = None

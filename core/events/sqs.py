@@ -26,9 +26,9 @@ import functools
 import logging
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.config import Config
 
@@ -54,6 +54,7 @@ MAX_MESSAGE_BYTES = 256 * 1024
 REASON_ATTRIBUTE = "fnproxy_reason"
 EXECUTION_ATTRIBUTE = "fnproxy_execution_id"
 SQS_SOURCE_PREFIX = "sqs:"
+T = TypeVar("T")
 
 
 class PooledClient:
@@ -67,7 +68,10 @@ class PooledClient:
         endpoint_url: str | None,
         pool_size: int,
         max_attempts: int = 3,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
+        """`config`: botocore `Config` options of this service besides the pool's (S3's
+        addressing style and signature version)."""
         self._service = service
         self._region = region
         self._endpoint_url = endpoint_url or None
@@ -77,6 +81,7 @@ class PooledClient:
             connect_timeout=5,
             read_timeout=20,
             retries={"mode": "standard", "total_max_attempts": max_attempts},
+            **(config or {}),
         )
         self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix=f"fnproxy-{service}")
         self._lock = threading.Lock()
@@ -92,11 +97,13 @@ class PooledClient:
                 )
             return self._client
 
-    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+    async def call(self, operation: str, **params: Any) -> Any:
+        return await self.run(self._call, operation, params)
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` on the client's thread pool (several calls of the client in one go)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, functools.partial(self._call, operation, params)
-        )
+        return await loop.run_in_executor(self._executor, functools.partial(work, *args))
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return getattr(self.client, operation)(**params)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from core.errors import FnproxyError
+from core.invoke.archive import Archive
 from core.invoke.retry import RetryPolicy
 from core.models import Execution
 from core.providers.base import CallContext, TransientFailure
@@ -24,11 +25,14 @@ CALLBACK_TIMEOUT_S = 10.0
 
 
 class CallbackSender:
-    """Reuses the http provider's pooled client; the record is the callback's JSON body."""
+    """Reuses the http provider's pooled client; the record is the callback's JSON body, as
+    its caller reads it (`Archive.shown`): an archived part inline up to
+    BLOBS_READ_INLINE_BYTES, else a signed URL (the callback URL is the caller's choice)."""
 
-    def __init__(self, providers: ProviderRegistry, retry: RetryPolicy) -> None:
+    def __init__(self, providers: ProviderRegistry, retry: RetryPolicy, archive: Archive) -> None:
         self._providers = providers
         self._retry = retry
+        self._archive = archive
 
     async def send(self, execution: Execution) -> dict[str, Any]:
         try:
@@ -36,7 +40,7 @@ class CallbackSender:
         except (ValueError, FnproxyError) as unusable:  # pydantic's ValidationError included
             logger.error("callback for %s unusable: %s", execution.execution_id, unusable)
             return {"delivered": False, "error": "invalid_callback_url", "attempts": 0}
-        body = execution.to_public_dict()
+        body = await self._archive.shown(execution)
         attempt = 0
         while True:
             attempt += 1

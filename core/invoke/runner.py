@@ -27,9 +27,9 @@ from core.errors import (
     PreconditionFailed,
     UpstreamUnreachable,
 )
+from core.invoke.archive import Archive
 from core.invoke.breaker import CircuitBreakers
 from core.invoke.limits import TargetLimits
-from core.invoke.payloads import cap
 from core.invoke.recorder import Recorder
 from core.invoke.retry import RetryPolicy
 from core.models import Execution, Session, Status
@@ -52,7 +52,6 @@ class RetriesExhausted(Exception):
 @dataclass(frozen=True)
 class RunLimits:
     retry: RetryPolicy
-    max_stored_bytes: int
 
 
 class Runner:
@@ -61,6 +60,7 @@ class Runner:
         recorder: Recorder,
         sessions: SessionService,
         limits: RunLimits,
+        archive: Archive,
         clock: Callable[[], float] = time.time,
         *,
         breakers: CircuitBreakers | None = None,
@@ -69,6 +69,7 @@ class Runner:
         self._recorder = recorder
         self._sessions = sessions
         self._limits = limits
+        self._archive = archive
         self._clock = clock
         self.breakers = breakers or CircuitBreakers(
             _DEFAULTS.circuit_failure_threshold, _DEFAULTS.circuit_cooldown_s
@@ -76,9 +77,10 @@ class Runner:
         self.targets = targets or TargetLimits(_DEFAULTS.target_max_concurrency)
 
     async def run(self, execution: Execution, provider: Provider, target: Any, payload: Any) -> Any:
-        """Run and record `execution`; return the function's full result (the record keeps a
-        size-capped copy). Raises a `FnproxyError` carrying `execution_id` when the caller's
-        request was at fault (unknown function, payload too large, ...); the record says so."""
+        """Run and record `execution`; return the function's full result (the record may
+        keep it archived or cut: `core.invoke.archive`). Raises a `FnproxyError` carrying
+        `execution_id` when the caller's request was at fault (unknown function, payload too
+        large, ...); the record says so."""
         outcome: InvocationOutcome | None = None
         started = time.monotonic()
         execution.started_at = self._clock()
@@ -103,7 +105,7 @@ class Runner:
             mark_recorded(error)
             raise
         else:
-            self._apply(execution, outcome)
+            await self._apply(execution, outcome)
             if session is not None and outcome.success:
                 await self._store_session(execution, session, outcome.result)
         await self._settle(execution, started)
@@ -181,14 +183,13 @@ class Runner:
             return
         execution.session_version = updated.version
 
-    def _apply(self, execution: Execution, outcome: InvocationOutcome) -> None:
-        limit = self._limits.max_stored_bytes
+    async def _apply(self, execution: Execution, outcome: InvocationOutcome) -> None:
         if outcome.settled:
             execution.status = Status.SUCCEEDED if outcome.success else Status.FAILED
         execution.success = outcome.success
         execution.status_code = outcome.status_code
-        execution.result, execution.result_truncated = cap(outcome.result, limit)
-        execution.logs, execution.logs_truncated = cap(outcome.logs, limit)
+        await self._archive.keep(execution, "result", outcome.result)
+        await self._archive.keep(execution, "logs", outcome.logs)
         execution.error = outcome.error
         execution.provider_info = outcome.info
 

@@ -30,9 +30,10 @@ from core.errors import (
     UpstreamUnreachable,
 )
 from core.events.base import InvocationMessage, WorkQueue
+from core.invoke.archive import Archive
 from core.invoke.callbacks import check_callback_url
 from core.invoke.limits import InFlightLimit
-from core.invoke.payloads import cap, fingerprint
+from core.invoke.payloads import fingerprint
 from core.invoke.recorder import Recorder
 from core.invoke.retry import retry_write
 from core.invoke.runner import Runner, record_exhausted, record_failure, record_unanswered
@@ -71,7 +72,9 @@ class InvocationRequest:
 class Invocation:
     execution: Execution
     result: Any = None
-    """The function's full result (the execution record keeps a size-capped copy)."""
+    """The function's full result (the record may keep it archived or cut)."""
+    logs: str | None = None
+    """The function's full logs, likewise (read back when the record archived them)."""
     replayed: bool = False
     """True when an Idempotency-Key matched an earlier request: nothing ran again."""
 
@@ -87,7 +90,6 @@ class ClearParts:
 @dataclass(frozen=True)
 class ServiceLimits:
     default_timeout_s: float
-    max_stored_bytes: int
     idempotency_ttl_s: int
     retention_s: int
     max_concurrent_requests: int
@@ -108,6 +110,7 @@ class InvocationService:
         queue: WorkQueue,
         sealer: Sealer,
         limits: ServiceLimits,
+        archive: Archive,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -117,6 +120,7 @@ class InvocationService:
         self._queue = queue
         self._sealer = sealer
         self._limits = limits
+        self._archive = archive
         self._in_flight = InFlightLimit(limits.max_concurrent_requests)
         self._clock = clock
 
@@ -159,7 +163,10 @@ class InvocationService:
         if request.idempotency_key:
             earlier = await self._claim(request, principal, execution)
             if earlier is not None:
-                return Invocation(earlier, result=earlier.result, replayed=True)
+                result = await self._archive.full(earlier, "result")
+                logs = await self._archive.full(earlier, "logs")
+                return Invocation(earlier, result=result, logs=logs, replayed=True)
+        await self._archive.keep(execution, "payload", request.payload)
         try:
             result = await self._accept(execution, provider, request, enqueue)
         except FnproxyError as refused:
@@ -167,7 +174,8 @@ class InvocationService:
                 await self._keep_claim(execution)
             raise
         await self._keep_claim(execution)
-        return Invocation(execution, result=result)
+        logs = await self._archive.full(execution, "logs")
+        return Invocation(execution, result=result, logs=logs)
 
     async def _accept(
         self, execution: Execution, provider: Provider, request: InvocationRequest, enqueue: bool
@@ -188,8 +196,9 @@ class InvocationService:
     async def _enqueue(self, execution: Execution, payload: Any) -> None:
         """Queue the execution; if the queue refuses or fails, the record says so and the
         caller gets the error (413 for a message too large, else 503): nothing is dropped."""
+        carried = None if execution.payload_blob else payload  # an archived one is read back
         try:
-            await self._queue.enqueue(InvocationMessage(execution.execution_id, payload))
+            await self._queue.enqueue(InvocationMessage(execution.execution_id, carried))
         except FnproxyError as refused:
             await self._record_unqueued(execution, refused.code, refused.detail)
             refused.extra.setdefault("execution_id", execution.execution_id)
@@ -259,7 +268,6 @@ class InvocationService:
         self, request: InvocationRequest, principal: Principal, provider: Provider, function: str
     ) -> Execution:
         now = self._clock()
-        payload, truncated = cap(request.payload, self._limits.max_stored_bytes)
         return Execution(
             execution_id=new_id(),
             target=redact_target(request.target.model_dump(exclude_none=True)),
@@ -272,8 +280,6 @@ class InvocationService:
             updated_at=now,
             expires_at=now + self._limits.retention_s,
             timeout_s=request.timeout_s or self._limits.default_timeout_s,
-            payload=payload,
-            payload_truncated=truncated,
             session_id=request.session_id,
             callback_url=redact_url(request.callback_url) if request.callback_url else None,
             idempotency_key=request.idempotency_key,

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from core.errors import FnproxyError
-from core.invoke.payloads import cap
+from core.invoke.archive import Archive
 from core.invoke.recorder import Recorder
 from core.models import Execution, Status
 from core.providers.base import InvocationOutcome, SettlingProvider
@@ -39,14 +39,14 @@ class Settler:
         executions: ExecutionRepository,
         providers: ProviderRegistry,
         recorder: Recorder,
-        max_stored_bytes: int,
+        archive: Archive,
         clock: Callable[[], float] = time.time,
         ask_timeout_s: float = ASK_TIMEOUT_S,
     ) -> None:
         self._executions = executions
         self._providers = providers
         self._recorder = recorder
-        self._max_stored_bytes = max_stored_bytes
+        self._archive = archive
         self._clock = clock
         self._ask_timeout_s = ask_timeout_s
 
@@ -85,20 +85,19 @@ class Settler:
     async def _record(self, execution: Execution, outcome: InvocationOutcome) -> Execution:
         """Write the settled record only if it is still running (two readers may settle at
         once: one wins, the other reloads), then its rollup and event."""
-        settled = self._applied(execution, outcome)
+        settled = await self._applied(execution, outcome)
         if not await self._executions.save(settled, only_if_status=[Status.RUNNING]):
             return await self._executions.get(execution.execution_id) or execution
         await self._recorder.announce(settled)
         return settled
 
-    def _applied(self, execution: Execution, outcome: InvocationOutcome) -> Execution:
+    async def _applied(self, execution: Execution, outcome: InvocationOutcome) -> Execution:
         settled = dataclasses.replace(execution)
-        limit = self._max_stored_bytes
         settled.status = Status.SUCCEEDED if outcome.success else Status.FAILED
         settled.success = bool(outcome.success)
         settled.status_code = outcome.status_code
-        settled.result, settled.result_truncated = cap(outcome.result, limit)
-        settled.logs, settled.logs_truncated = cap(outcome.logs, limit)
+        await self._archive.keep(settled, "result", outcome.result)
+        await self._archive.keep(settled, "logs", outcome.logs)
         settled.error = outcome.error
         settled.provider_info = {**execution.provider_info, **outcome.info}
         duration_ms = outcome.info.get("duration_ms")

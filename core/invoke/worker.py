@@ -39,9 +39,9 @@ from core.events.messages import (
     ReceivedMessage,
     RequestedInvocation,
 )
+from core.invoke.archive import Archive
 from core.invoke.callbacks import CallbackSender, CallbackTasks
 from core.invoke.outbox import OutboxSweep
-from core.invoke.payloads import cap
 from core.invoke.recorder import LeaseLost, Recorder
 from core.invoke.runner import recorded
 from core.invoke.service import InvocationRequest, InvocationService
@@ -74,10 +74,10 @@ class AsyncWorker:
         invocations: InvocationService,
         recorder: Recorder,
         callbacks: CallbackSender,
+        archive: Archive,
         clock: Callable[[], float] = time.time,
         *,
         retention_s: int = _DEFAULTS.history_retention_days * 86400,
-        max_stored_bytes: int = _DEFAULTS.max_stored_bytes,
         settler: Settler | None = None,
         lease_s: float = _DEFAULTS.execution_lease_s,
         callback_tasks: CallbackTasks | None = None,
@@ -90,7 +90,7 @@ class AsyncWorker:
         self._callbacks = callbacks
         self._clock = clock
         self._retention_s = retention_s
-        self._max_stored_bytes = max_stored_bytes
+        self._archive = archive
         self._settler = settler
         self._lease_s = lease_s
         self._callback_tasks = callback_tasks
@@ -143,7 +143,8 @@ class AsyncWorker:
         claimed = dataclasses.replace(execution)
         try:
             async with self._lease(execution, keep_alive):
-                await self._invocations.run_queued(execution, _payload(execution, message))
+                payload = await self._payload(execution, message)
+                await self._invocations.run_queued(execution, payload)
         except LeaseLost as lost:
             logger.warning("%s: its outcome is not recorded here", lost.detail)
             return None
@@ -361,6 +362,13 @@ class AsyncWorker:
             return None
         return claimed
 
+    async def _payload(self, execution: Execution, message: InvocationMessage) -> Any:
+        """The run's full payload: the message's when the record keeps only a cut copy, else
+        the record's, read back from the archive when it went there."""
+        if execution.payload_truncated:
+            return message.payload
+        return await self._archive.full(execution, "payload")
+
     async def _claim_quietly(self, execution_id: str) -> Execution | None:
         now = self._clock()
         return await self._executions.claim(execution_id, new_id(), now + self._lease_s, now)
@@ -369,7 +377,6 @@ class AsyncWorker:
         self, body: str, source: str, error: dict[str, Any], execution_id: str | None = None
     ) -> Execution:
         now = self._clock()
-        payload, truncated = cap(body, self._max_stored_bytes)
         execution = Execution(
             execution_id=execution_id or new_id(),
             target={},
@@ -381,12 +388,11 @@ class AsyncWorker:
             created_at=now,
             updated_at=now,
             expires_at=now + self._retention_s,
-            payload=payload,
-            payload_truncated=truncated,
             success=False,
             error=error,
             finished_at=now,
         )
+        await self._archive.keep(execution, "payload", body)
         await self._recorder.finish(execution)
         return execution
 
@@ -395,11 +401,6 @@ def has_run(execution: Execution) -> bool:
     """Whether the execution's run is over: it ended, or the platform took it to settle later
     (a Lambda Event invocation; the runner then recorded a duration but no end)."""
     return execution.is_terminal or execution.duration_ms is not None
-
-
-def _payload(execution: Execution, message: InvocationMessage) -> Any:
-    """The run's full payload: the record's, unless it keeps only a cut copy (the message's)."""
-    return message.payload if execution.payload_truncated else execution.payload
 
 
 def _running_elsewhere(execution_id: str) -> Conflict:

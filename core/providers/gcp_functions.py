@@ -53,7 +53,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import SplitResult, urlencode, urlsplit
 
@@ -64,6 +63,12 @@ from core.errors import (
     FunctionNotFound,
     InvalidRequest,
     UpstreamUnavailable,
+)
+from core.gcp_credentials import (
+    CLOUD_PLATFORM_SCOPE,
+    default_credentials,
+    key_credentials,
+    service_account_info,
 )
 from core.models import Page
 from core.providers._http_client import HttpClient, HttpConnectionError, HttpResponse
@@ -84,7 +89,6 @@ from core.targets import (
 )
 
 DEFAULT_API_URL = "https://cloudfunctions.googleapis.com/v2"
-CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 URL_TTL_S = 300.0
 """How long a function's resolved URL is reused before the API is asked again."""
 TOKEN_REFRESH_MARGIN_S = 300.0
@@ -395,7 +399,7 @@ class GcpFunctionsProvider:
     def _google_credentials(self) -> Any:
         """fnproxy's own credentials (the key's, else the default ones), impersonating
         GCP_SERVICE_ACCOUNT_EMAIL when it is set."""
-        own = _key_credentials(self._service_account_key) or _default_credentials()
+        own = key_credentials(self._service_account_key) or default_credentials()
         if not self._service_account_email:
             return own
         from google.auth import impersonated_credentials
@@ -418,34 +422,13 @@ class GcpFunctionsProvider:
         if self._service_account_key:
             from google.oauth2 import service_account
 
-            info = _service_account_info(self._service_account_key)
+            info = service_account_info(self._service_account_key)
             return service_account.IDTokenCredentials.from_service_account_info(
                 info, target_audience=audience
             )
         from google.oauth2 import id_token
 
         return id_token.fetch_id_token_credentials(audience, request=_auth_request())
-
-
-def _key_credentials(key: str) -> Any:
-    """The service account credentials of GCP_SERVICE_ACCOUNT_KEY (cloud-platform scope), or
-    None without a key."""
-    if not key:
-        return None
-    from google.oauth2 import service_account
-
-    return service_account.Credentials.from_service_account_info(
-        _service_account_info(key), scopes=[CLOUD_PLATFORM_SCOPE]
-    )
-
-
-def _default_credentials() -> Any:
-    """The application default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's, or the
-    metadata server's), with the cloud-platform scope."""
-    import google.auth
-
-    credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-    return credentials
 
 
 async def _refreshed(make_credentials: Callable[[], Any], what: str) -> tuple[str, float]:
@@ -487,18 +470,6 @@ def _auth_request() -> Any:
     import google.auth.transport.requests
 
     return google.auth.transport.requests.Request()
-
-
-def _service_account_info(key: str) -> dict[str, Any]:
-    """GCP_SERVICE_ACCOUNT_KEY: the key's JSON itself, or the path of its file."""
-    text = key if key.lstrip().startswith("{") else Path(key).read_text(encoding="utf-8")
-    try:
-        info = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise ValueError("GCP_SERVICE_ACCOUNT_KEY is not a service account key's JSON") from None
-    if not isinstance(info, dict):
-        raise ValueError("GCP_SERVICE_ACCOUNT_KEY is not a service account key's JSON")
-    return info
 
 
 def _seconds_left(expiry: datetime | None) -> float:

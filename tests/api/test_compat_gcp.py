@@ -574,5 +574,11 @@ async def test_health_in_the_seeds_shape(client, seed):
     assert body["version"] == __version__ and body["database"] == "connected"
     assert body["gcp_project"] == PROJECT and body["gcp_region"] == REGION
     assert body["rest_port"] == 8080
-    assert body["checks"] == {"store": "ok", "secrets": "ok", "events": "ok", "queue": "ok"}
+    assert body["checks"] == {
+        "store": "ok",
+        "secrets": "ok",
+        "events": "ok",
+        "queue": "ok",
+        "blobs": "ok",
+    }
     datetime.fromisoformat(body["timestamp"])

@@ -249,8 +249,15 @@ async def test_a_version_alone_is_the_qualifier(client, seed, function):
     assert len(await history(client, seed, f"aws_lambda:{name}:1")) == 1
 
 
-async def test_executed_version_and_the_log_tail_are_returned(client, seed, services):
-    logs = "START RequestId: abc123\nhello\nEND RequestId: abc123\n"
+LOG_LINE = "START RequestId: abc123\nhello\nEND RequestId: abc123\n"
+
+
+@pytest.mark.parametrize(
+    "logs",
+    [LOG_LINE, LOG_LINE * 2000],  # the long one's record keeps it in blobs (BLOBS_INLINE_BYTES)
+    ids=["short", "archived"],
+)
+async def test_executed_version_and_the_log_tail_are_returned(client, seed, services, logs):
     answer = lambda_answer(
         b'{"result": "success"}',
         ExecutedVersion="1",

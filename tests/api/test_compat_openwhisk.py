@@ -24,6 +24,7 @@ from tests.store_support import count_outcome
 
 API = "/openwhisk/api/v1"
 PROBLEM = "application/problem+json"
+BLOBS_INLINE_BYTES = 4096
 ACTIONS = "/api/v1/namespaces/guest/actions"
 INVOKE_FIELDS = {
     "execution_id",
@@ -56,7 +57,12 @@ async def services(tmp_path, ow: RunningOpenWhisk, monkeypatch) -> AsyncIterator
         )
     }
     monkeypatch.setattr(wiring, "provider_factories", lambda s: {**factories(s), **openwhisk})
-    settings = api_settings(tmp_path, OPENWHISK_API_HOST=ow.url, OPENWHISK_NAMESPACE="guest")
+    settings = api_settings(
+        tmp_path,
+        OPENWHISK_API_HOST=ow.url,
+        OPENWHISK_NAMESPACE="guest",
+        BLOBS_INLINE_BYTES=str(BLOBS_INLINE_BYTES),
+    )
     built = wiring.build_services(settings)
     built.queue.start(built.worker.handle)
     yield built
@@ -292,6 +298,20 @@ async def test_invoke_async_queues_the_action(client, ow, services):
     assert ow.server.invocations_of("hello") == 1
     ended = await activation_when_ended(client, body["activation_id"])
     assert ended["result"] == {"greeting": "Hello, Cy!"}
+
+
+async def test_an_activation_of_an_archived_result_answers_it_whole(client, services):
+    payload = {"text": "w" * (2 * BLOBS_INLINE_BYTES)}
+    queued = await client.post(
+        f"{API}/actions/invoke-async", json={"action_name": "echo", "payload": payload}
+    )
+    await services.queue.drain()
+
+    ended = await activation_when_ended(client, queued.json()["activation_id"])
+
+    record = await services.store.executions.get(queued.json()["execution_id"])
+    assert record.result_blob is not None and record.result is None
+    assert ended["result"]["text"] == payload["text"]
 
 
 async def test_a_queued_invocation_that_outlives_the_wait_leads_to_its_activation(

@@ -231,7 +231,13 @@ async def test_health_checks_every_port_for_a_reader(client, admin):
     body = (await client.get("/health", headers=admin)).json()
     assert body["status"] == "ok" and body["version"] and body["module"] == "fnproxy"
     assert body["timestamp"].endswith("+00:00")
-    assert body["checks"] == {"store": "ok", "secrets": "ok", "events": "ok", "queue": "ok"}
+    assert body["checks"] == {
+        "store": "ok",
+        "secrets": "ok",
+        "events": "ok",
+        "queue": "ok",
+        "blobs": "ok",
+    }
 
 
 async def test_openapi_documents_every_route_and_docs_page_renders(client):

@@ -174,7 +174,7 @@ async def test_only_executions_left_running_by_their_provider_are_asked_about(
 ):
     """A running record without a duration is a call still in flight (the async worker's)."""
     recorder = Recorder(services.store, services.events, services.settings.stats_bucket_s)
-    settler = Settler(services.store.executions, services.providers, recorder, 1024)
+    settler = Settler(services.store.executions, services.providers, recorder, services.archive)
     execution = Execution(
         execution_id=new_id(),
         target=SLOW,

@@ -128,7 +128,13 @@ def queues(moto_url) -> Queues:
 
 
 @pytest.fixture
-async def services(tmp_path, moto_url, queues):
+def inline_bytes() -> int:
+    """BLOBS_INLINE_BYTES of `services` (a test parametrizes it to keep a payload inline)."""
+    return 64 * 1024
+
+
+@pytest.fixture
+async def services(tmp_path, moto_url, queues, inline_bytes):
     """Real services over SQLite whose async queue is the SQS work queue."""
     settings = api_settings(
         tmp_path,
@@ -136,6 +142,7 @@ async def services(tmp_path, moto_url, queues):
         ASYNC_QUEUE_URL=queues.url,
         AWS_ENDPOINT_URL=moto_url,
         AWS_REGION=REGION,
+        BLOBS_INLINE_BYTES=str(inline_bytes),
     )
     built = build_services(settings)
     assert isinstance(built.queue, SqsWorkQueue)
@@ -186,6 +193,22 @@ async def test_a_redelivered_message_does_not_run_a_completed_execution_again(
     assert len(outcomes_of(events, queued.execution_id)) == 1
 
 
+async def test_a_payload_over_the_sqs_limit_goes_to_blobs_and_the_worker_reads_it_back(
+    services, delivery, queues
+):
+    big = "x" * MAX_MESSAGE_BYTES
+    queued = await queue_async_invocation(services, big)
+    [record] = queues.receive()
+    assert orjson.loads(record["body"]) == {"execution_id": queued.execution_id, "payload": None}
+
+    await delivery.handle_record(record)
+
+    execution = await stored(services, queued.execution_id)
+    assert execution.status == "succeeded" and execution.payload_blob is not None
+    assert await services.archive.full(execution, "result") == big
+
+
+@pytest.mark.parametrize("inline_bytes", [2 * MAX_MESSAGE_BYTES])  # the record keeps it
 async def test_a_message_over_the_sqs_limit_is_refused_before_sending(services, queues):
     big = "x" * MAX_MESSAGE_BYTES
     with pytest.raises(PayloadTooLarge) as refused:

@@ -103,6 +103,18 @@ async def test_execution_roundtrips_every_field(store: Store) -> None:
         error={"type": "Boom", "message": "no", "trace": ["a", "b"]},
         logs="line 1\nline 2",
         logs_truncated=True,
+        result_blob={
+            "key": "functions/bG9jYWw6ZWNobw==/e1/result",
+            "size": 2 * 1024 * 1024,
+            "sha256": "ab" * 32,
+            "content_type": "application/json",
+        },
+        logs_blob={
+            "key": "k/logs",
+            "size": 70000,
+            "sha256": "cd" * 32,
+            "content_type": "text/plain",
+        },
         started_at=now + 0.001,
         finished_at=now + 0.123456789,
         duration_ms=122.456789,

@@ -72,7 +72,24 @@ LOCAL_ONLY = {
 }
 PLATFORM_COLUMN = {
     name: "FNPROXY_PLATFORM picks every port's backend (core.config.PLATFORM_DEFAULTS)"
-    for name in ("STORE_BACKEND", "SECRETS_BACKEND", "EVENTS_BACKEND", "QUEUE_BACKEND")
+    for name in (
+        "STORE_BACKEND",
+        "SECRETS_BACKEND",
+        "EVENTS_BACKEND",
+        "QUEUE_BACKEND",
+        "BLOBS_BACKEND",
+    )
+}
+BLOBS_NOT_DEPLOYED = {
+    name: "no bucket is deployed yet (issue 15's infrastructure slice): without BLOBS_BUCKET "
+    "a cloud function runs without the blobs port (core/wiring.py build_blobs)"
+    for name in (
+        "BLOBS_BUCKET",
+        "BLOBS_PREFIX",
+        "BLOBS_INLINE_BYTES",
+        "BLOBS_READ_INLINE_BYTES",
+        "BLOBS_URL_TTL_S",
+    )
 }
 SIGNING_KEY = "MODULE_SECRET_KEY"  # wired by reference only: asserted on its own
 PREVIOUS_KEY = {
@@ -88,7 +105,7 @@ EMULATORS = {
 DEFAULTED = {
     "RETRY_MAX_DELAY": "default 20 s cap on one backoff",
     "MAX_REQUEST_BYTES": "default 6 MiB, Lambda's own request limit",
-    "MAX_STORED_BYTES": "default 256 KiB of payload/result/logs kept in history",
+    "MAX_STORED_BYTES": "default 256 KiB of payload/result/logs kept in history (without blobs)",
     "HTTP_POOL_SIZE": "default 256 pooled connections",
     "SESSION_TTL_S": "default one day",
     "IDEMPOTENCY_TTL_S": "default one day",
@@ -133,7 +150,14 @@ GCP_SETTINGS = {
     "ASYNC_TOPIC": "GCP only (Pub/Sub)",
     "ASYNC_DEAD_LETTER_TOPIC": "GCP only (Pub/Sub)",
 }
-COMMON = {**LOCAL_ONLY, **PLATFORM_COLUMN, **PREVIOUS_KEY, **EMULATORS, **DEFAULTED}
+COMMON = {
+    **LOCAL_ONLY,
+    **PLATFORM_COLUMN,
+    **PREVIOUS_KEY,
+    **EMULATORS,
+    **DEFAULTED,
+    **BLOBS_NOT_DEPLOYED,
+}
 
 AWS_NOT_WIRED = {
     **COMMON,

@@ -100,6 +100,17 @@ def test_invoke_async_prints_the_id_and_wait_prints_the_outcome(server):
     assert one["execution_id"] == bare_id.stdout.strip() and one["mode"] == "async"
 
 
+def test_wait_names_a_result_kept_in_blobs_by_its_link(server, tmp_path):
+    large = tmp_path / "large.json"
+    large.write_text(json.dumps({"rows": ["r" * 1024] * 1100}))  # past 1 MiB: not inline
+
+    envelope = ok(server, "invoke", "local:echo", "--async", "--wait", "-d", f"@{large}")
+
+    assert envelope["status"] == "succeeded" and envelope["result"] is None
+    assert envelope["result_blob"]["url"].startswith("/v1/blobs/")
+    assert envelope["result_blob"]["size"] == len(large.read_bytes().replace(b" ", b""))
+
+
 def test_invoke_payload_sources_and_the_alias(server, tmp_path):
     payload = tmp_path / "payload.json"
     payload.write_text('{"from": "file"}')

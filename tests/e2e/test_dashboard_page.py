@@ -4,6 +4,7 @@ through labelled controls, with every action going to the public API with the si
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.request
@@ -200,6 +201,21 @@ def test_test_console_invokes_a_version_and_opens_its_execution(server, page):
     page.get_by_label("Payload (JSON)").fill("{not json")
     page.get_by_role("button", name="Invoke").click()
     expect(answer.locator(".error")).to_contain_text("payload")
+
+
+def test_a_result_kept_in_blobs_is_a_download_link_on_its_execution(server, page):
+    large = {"rows": ["r" * 1024] * 1100}  # past BLOBS_READ_INLINE_BYTES (1 MiB): a link
+    done = call_json(
+        f"{server['url']}/v1/invoke",
+        {"target": {"provider": "local", "function": "echo"}, "payload": large},
+        admin_token(server),
+    )
+    sign_in_with_module_key(page, server)
+    page.goto(f"{server['url']}/dashboard#/executions/{done['execution_id']}")
+
+    link = page.get_by_role("region", name="Result").get_by_role("link", name="download the result")
+    with urllib.request.urlopen(server["url"] + link.get_attribute("href"), timeout=10) as answer:
+        assert json.loads(answer.read()) == large
 
 
 def test_invocations_explorer_filters_by_status_and_opens_an_execution(server, page):

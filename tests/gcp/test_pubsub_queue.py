@@ -132,10 +132,20 @@ def topics(pubsub) -> Topics:
 
 
 @pytest.fixture
-async def services(tmp_path, topics):
+def inline_bytes() -> int:
+    """BLOBS_INLINE_BYTES of `services` (a test parametrizes it to keep a payload inline)."""
+    return 64 * 1024
+
+
+@pytest.fixture
+async def services(tmp_path, topics, inline_bytes):
     """Real services over SQLite whose async queue is the Pub/Sub work topic."""
     settings = api_settings(
-        tmp_path, QUEUE_BACKEND="pubsub", ASYNC_TOPIC=topics.work, GCP_PROJECT_ID=GCP_PROJECT
+        tmp_path,
+        QUEUE_BACKEND="pubsub",
+        ASYNC_TOPIC=topics.work,
+        GCP_PROJECT_ID=GCP_PROJECT,
+        BLOBS_INLINE_BYTES=str(inline_bytes),
     )
     built = build_services(settings)
     assert isinstance(built.queue, PubSubWorkQueue)
@@ -183,6 +193,24 @@ async def test_a_redelivered_message_does_not_run_a_completed_execution_again(
     assert len(outcomes_of(events, queued.execution_id)) == 1
 
 
+async def test_a_payload_over_the_pubsub_limit_goes_to_blobs_and_the_worker_reads_it_back(
+    services, delivery, topics
+):
+    big = "x" * MAX_PUBLISH_REQUEST_BYTES
+    queued = await queue_async_invocation(services, big)
+    [event] = topics.deliveries()
+    assert base64.b64decode(event.data["message"]["data"]) == orjson.dumps(
+        {"execution_id": queued.execution_id, "payload": None}
+    )
+
+    await delivery.handle_cloud_event(event)
+
+    execution = await stored(services, queued.execution_id)
+    assert execution.status == "succeeded" and execution.payload_blob is not None
+    assert await services.archive.full(execution, "result") == big
+
+
+@pytest.mark.parametrize("inline_bytes", [2 * MAX_PUBLISH_REQUEST_BYTES])  # the record keeps it
 async def test_a_message_over_the_pubsub_limit_is_refused_before_publishing(services, topics):
     big = "x" * MAX_PUBLISH_REQUEST_BYTES
     with pytest.raises(PayloadTooLarge) as refused:

@@ -10,6 +10,7 @@ from email.utils import formatdate
 import pytest
 from pydantic import ValidationError
 
+from core.config import Settings
 from core.egress import EgressPolicy
 from core.errors import (
     EgressDenied,
@@ -20,6 +21,7 @@ from core.errors import (
     ResponseTooLarge,
     UpstreamUnreachable,
 )
+from core.invoke.archive import Archive
 from core.invoke.callbacks import CallbackSender
 from core.invoke.retry import RetryPolicy
 from core.models import Execution
@@ -27,6 +29,7 @@ from core.providers.base import CallContext, TransientFailure
 from core.providers.http import HttpProvider, retry_after_seconds
 from core.providers.registry import ProviderRegistry
 from core.targets import GcpFunctionsTarget, HttpTarget
+from core.wiring import archive_limits
 from tests.conftest import free_port
 from tests.faults.fault_target import FaultTarget
 
@@ -535,7 +538,10 @@ async def test_a_callback_resolving_to_a_refused_address_is_not_sent_nor_retried
         return ["127.0.0.1"]
 
     provider = HttpProvider(pool_size=1, egress=EgressPolicy("aws", (), to_loopback))
-    sender = CallbackSender(ProviderRegistry({"http": lambda: provider}), RetryPolicy(3, 0, 0))
+    registry = ProviderRegistry({"http": lambda: provider})
+    sender = CallbackSender(
+        registry, RetryPolicy(3, 0, 0), Archive(None, archive_limits(Settings()))
+    )
     async with scripted(JSON_OK) as (url, seen):
         named = url.replace("http://127.0.0.1", "https://hooks.invalid")
         provider.check_callback_url(named)  # passes at request time

@@ -301,7 +301,7 @@ def invoke_answer(invocation: Invocation, problem: FnproxyError | None) -> dict[
         "payload": None if problem else payload_text(invocation),
         "error": problem.detail if problem else None,
         "executed_version": execution.provider_info.get("executed_version", ""),
-        "log_result": execution.logs or "",
+        "log_result": invocation.logs or "",
     }
 
 

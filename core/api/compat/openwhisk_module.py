@@ -454,7 +454,7 @@ async def activation(caller: Caller, requested: str, namespace: str | None) -> d
     activation of the namespace: the `read` scope)."""
     execution = await visible_execution(caller, requested)
     if execution is not None:
-        return execution_activation(execution)
+        return execution_activation(await caller.services.archive.restored(execution))
     require(caller.principal, READ)
     return openwhisk_activation(await openwhisk(caller).get_activation(requested, namespace))
 

@@ -9,7 +9,15 @@ from starlette.responses import Response
 
 from core.api.endpoints import MAX_NUMBER_LENGTH, Call, Endpoint, Handler, QueryParam
 from core.api.responses import JSONResponse
-from core.api.routes.history import CURSOR, LISTING_QUERY, STATUS, limit_param, parse_time
+from core.api.routes.history import (
+    CURSOR,
+    INLINE,
+    LISTING_QUERY,
+    STATUS,
+    limit_param,
+    parse_time,
+    shown_record,
+)
 from core.api.routes.invoke import (
     ACCEPTED,
     CIRCUIT_OR_BACKEND,
@@ -278,7 +286,7 @@ async def execution_log(call: Call) -> Response:
     execution = await call.services.history.get(call.principal, call.path("execution_id"))
     if execution.function != name:
         raise NotFound(f"execution {execution.execution_id} is not one of {name!r}")
-    return JSONResponse(execution.to_public_dict())
+    return JSONResponse(await shown_record(call, execution))
 
 
 async def recent_activity(call: Call) -> Response:
@@ -512,6 +520,7 @@ ENDPOINTS = [
         "One execution in full: payload, result, logs and error",
         NAME,
         response=ExecutionRecord,
+        query=(INLINE,),
         extra_responses={404: "No such function, or no such execution of it"},
     ),
     Endpoint(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.responses import Response
 
@@ -13,11 +14,27 @@ from core.api.responses import JSONResponse
 from core.api.views import ExecutionRecord, InvocationPage, StatsSeries, StatsSummary
 from core.errors import InvalidRequest
 from core.history.service import MAX_BUCKETS
+from core.models import Execution
 
 
 async def get_invocation(call: Call) -> Response:
     execution = await call.services.history.get(call.principal, call.path("execution_id"))
-    return JSONResponse(execution.to_public_dict())
+    return JSONResponse(await shown_record(call, execution))
+
+
+async def shown_record(call: Call, execution: Execution) -> dict[str, Any]:
+    """The whole record for a caller who may read it: archived parts inline or as signed
+    URLs (`INLINE`)."""
+    inline = call.query("inline") != "false"
+    return await call.services.archive.shown(execution, inline=inline)
+
+
+INLINE = QueryParam(
+    "inline",
+    "false: a payload, result or log kept in blobs always as its signed URL (default true: "
+    "inline up to BLOBS_READ_INLINE_BYTES)",
+    enum=("true", "false"),
+)
 
 
 async def list_invocations(call: Call) -> Response:
@@ -168,6 +185,7 @@ ENDPOINTS = [
         "One execution in full (payload, result, logs, error)",
         "history",
         response=ExecutionRecord,
+        query=(INLINE,),
         extra_responses={404: "Unknown execution, or not the caller's"},
     ),
     Endpoint(

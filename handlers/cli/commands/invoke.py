@@ -62,7 +62,9 @@ def await_execution(api: Api, execution_id: str) -> dict[str, Any]:
 
 
 def as_envelope(record: dict[str, Any]) -> dict[str, Any]:
-    """An execution record in the shape a sync call answers."""
+    """An execution record in the shape a sync call answers; a result too large to come inline
+    comes as `result_blob` (its size, SHA-256 and signed URL)."""
+    archived = {"result_blob": record["result_blob"]} if record.get("result_blob") else {}
     return {
         "execution_id": record["execution_id"],
         "status": record["status"],
@@ -78,6 +80,7 @@ def as_envelope(record: dict[str, Any]) -> dict[str, Any]:
             "function": record["function"],
             **record["provider_info"],
         },
+        **archived,
     }
 
 

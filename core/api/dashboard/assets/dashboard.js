@@ -619,6 +619,15 @@
     show("Invocations", ...executionsExplorer(null));
   }
 
+  function part(record, name, view) { // a payload, result or log: inline, cut, or a blob's link
+    const blob = record[`${name}_blob`];
+    if (blob && blob.url) {
+      return [h("p", {}, `${blob.size} bytes, kept in blob storage: `,
+        h("a", { href: blob.url, rel: "noreferrer", text: `download the ${name}` }), " (the link expires soon)")];
+    }
+    return [view(record[name]), record[`${name}_truncated`] ? h("p.muted", { text: "truncated" }) : null];
+  }
+
   async function executionPage(id) {
     const record = await attempt(() => api("GET", `v1/invocations/${encodeURIComponent(id)}`));
     if (!record) {
@@ -635,10 +644,10 @@
     ];
     show(`Execution ${record.execution_id}`,
       section("Summary", h("dl.facts", {}, facts.flatMap(([term, value]) => [h("dt", { text: term }), h("dd", {}, value)]))),
-      section("Payload", pre(record.payload), record.payload_truncated ? h("p.muted", { text: "truncated" }) : null),
-      section("Result", pre(record.result), record.result_truncated ? h("p.muted", { text: "truncated" }) : null),
+      section("Payload", ...part(record, "payload", pre)),
+      section("Result", ...part(record, "result", pre)),
       record.error ? section("Error", pre(record.error)) : null,
-      section("Logs", h("pre.logs", { tabindex: 0, text: record.logs || "(no logs)" })),
+      section("Logs", ...part(record, "logs", (logs) => h("pre.logs", { tabindex: 0, text: logs || "(no logs)" }))),
       section("Target and provider", pre({ target: record.target, provider: record.provider, provider_info: record.provider_info })));
   }
 
