@@ -289,6 +289,22 @@ def grpc_server_for(services: Services) -> GrpcServer | None:
     )
 
 
+def refuse_unservable(settings: Settings) -> None:
+    """What `fnproxy serve` refuses before it starts anything: settings it could only fail on
+    later, with a less telling error."""
+    refuse_shared_sqlite(settings)
+    refuse_shared_port(settings)
+
+
+def refuse_shared_port(settings: Settings) -> None:
+    """REST and gRPC each need a port of their own: on the same one, the second bind fails
+    after the first server is up."""
+    if settings.grpc_port == settings.rest_port:
+        raise ConfigError(
+            f"GRPC_PORT={settings.grpc_port} is REST_PORT too: give gRPC a port of its own"
+        )
+
+
 def refuse_shared_sqlite(settings: Settings) -> None:
     """SQLite takes one writer at a time: worker processes writing every invocation's records
     would queue for its lock (each write waiting up to STORE_BUSY_TIMEOUT_S) rather than add
@@ -309,7 +325,7 @@ def refuse_shared_sqlite(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """One server process, or SERVE_WORKERS of them under a supervisor (after
-    `refuse_shared_sqlite`)."""
+    `refuse_unservable`)."""
     if settings.serve_workers == 1:
         run_server(settings)
         return

@@ -2,7 +2,7 @@
 environment): REST and gRPC calls answered by both worker processes, known by the `pid` of
 their audit lines; async work left in SQS for the Lambda's worker; a killed worker replaced; a
 SIGTERM that lets the calls in flight finish; workers that stop with their supervisor. And the
-refusal of several workers on SQLite."""
+refusal of several workers on SQLite, and of gRPC on the REST port."""
 
 from __future__ import annotations
 
@@ -260,5 +260,25 @@ def test_several_workers_on_sqlite_are_refused_before_anything_starts(tmp_path, 
         f"fnproxy: SERVE_WORKERS=2: worker processes cannot share the SQLite store ({store}); "
         "run one worker, or a store they can share (FNPROXY_PLATFORM=aws or gcp, or "
         "STORE_BACKEND=dynamodb or firestore)\n"
+    )
+    assert not (tmp_path / "data").exists()
+
+
+def test_grpc_on_the_rest_port_is_refused_before_anything_starts(tmp_path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FNPROXY_")}
+    env |= {"FNPROXY_DATA_DIR": str(tmp_path / "data"), "REST_PORT": "18093"}
+
+    result = subprocess.run(
+        [FNPROXY, "serve", "--grpc-port", "18093"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "fnproxy: GRPC_PORT=18093 is REST_PORT too: give gRPC a port of its own\n"
     )
     assert not (tmp_path / "data").exists()

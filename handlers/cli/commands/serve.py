@@ -37,7 +37,7 @@ def serve(
     """Run fnproxy locally: SQLite, the sample functions, a generated key on first run; with a
     gRPC port, the seeds' gRPC services too; with --workers, several server processes on a
     cloud store."""
-    from handlers.local import configure_logging, refuse_shared_sqlite, serve
+    from handlers.local import configure_logging, refuse_unservable, serve
 
     given = {
         "rest_host": host,
@@ -49,7 +49,7 @@ def serve(
     settings = load_settings().with_overrides(
         **{name: value for name, value in given.items() if value is not None}
     )
-    refuse_shared_sqlite(settings)
+    refuse_unservable(settings)
     configure_logging(settings.log_level)
     settings = ensure_local_secret_key(settings, note)
     note(
