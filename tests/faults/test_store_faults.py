@@ -6,9 +6,10 @@
 
 While the fault lasts, each call answers 503 with Retry-After within about STORE_BUSY_TIMEOUT_S
 (the default, 2 s; before: 15.2 s each, p50 30 s at 16 clients) and /health reports the store
-(before: "ok"). Once it passes, the very next calls answer 200, stats count them again and
-/health is ok (before: `echo` answered 503 for the rest of its stats bucket, up to an hour, and
-its stats stopped counting). Run with `-s` to see the latencies.
+(before: "ok"), and so does gRPC health (NOT_SERVING). Once it passes, the very next calls
+answer 200, stats count them again and /health is ok, gRPC health SERVING (before: `echo`
+answered 503 for the rest of its stats bucket, up to an hour, and its stats stopped counting).
+Run with `-s` to see the latencies.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.conftest import free_port
 from tests.security.support import Server, start_server
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +51,10 @@ conn.execute("COMMIT")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = start_server(tmp_path_factory.mktemp("store-faults") / "data", env=SERVER_ENV)
+    started = start_server(
+        tmp_path_factory.mktemp("store-faults") / "data",
+        env=SERVER_ENV | {"GRPC_PORT": str(free_port())},
+    )
     yield started
     started.stop()
 
@@ -113,17 +120,27 @@ def assert_fast_503s(caller: httpx.Client, what: str) -> None:
     assert max(seconds) < STORE_BUSY_TIMEOUT_S + MARGIN_S
 
 
-def assert_store_reported(caller: httpx.Client) -> None:
+def grpc_health(server: Server) -> health_pb2.HealthCheckResponse.ServingStatus:
+    with grpc.insecure_channel(f"127.0.0.1:{server.env['GRPC_PORT']}") as channel:
+        answer = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+    return answer.status
+
+
+def assert_store_reported(server: Server, caller: httpx.Client) -> None:
     answer = caller.get("/health")
     assert answer.status_code == 503, answer.text
     assert answer.json()["checks"]["store"] != "ok"
     assert int(answer.headers["retry-after"]) >= 1
+    assert grpc_health(server) == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def assert_recovered(caller: httpx.Client) -> None:
+def assert_recovered(server: Server, caller: httpx.Client) -> None:
     """The next calls work and count, and health is ok again."""
     health = caller.get("/health")
     assert health.status_code == 200 and health.json()["checks"]["store"] == "ok", health.text
+    assert grpc_health(server) == health_pb2.HealthCheckResponse.SERVING
     before = echo_count(caller)
     for _ in range(3):
         answer, _ = invoke(caller)
@@ -138,8 +155,8 @@ def test_a_lock_held_by_another_process_fails_fast_and_is_forgotten(
     assert invoke(caller)[0].status_code == 200
     with lock_held_by_another_process(server.data_dir / "fnproxy.db"):
         assert_fast_503s(caller, "lock held by another process")
-        assert_store_reported(caller)
-    assert_recovered(caller)
+        assert_store_reported(server, caller)
+    assert_recovered(server, caller)
 
 
 def test_writes_the_disk_refuses_fail_fast_and_are_forgotten(
@@ -148,5 +165,5 @@ def test_writes_the_disk_refuses_fail_fast_and_are_forgotten(
     assert invoke(caller)[0].status_code == 200
     with disk_refusing_writes(server.process.pid):
         assert_fast_503s(caller, "disk refusing writes")
-        assert_store_reported(caller)
-    assert_recovered(caller)
+        assert_store_reported(server, caller)
+    assert_recovered(server, caller)
