@@ -89,6 +89,7 @@ BLOBS_NOT_DEPLOYED = {
         "BLOBS_INLINE_BYTES",
         "BLOBS_READ_INLINE_BYTES",
         "BLOBS_URL_TTL_S",
+        "BLOBS_RETENTION_DAYS",
     )
 }
 SIGNING_KEY = "MODULE_SECRET_KEY"  # wired by reference only: asserted on its own
