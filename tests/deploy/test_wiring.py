@@ -171,11 +171,6 @@ GCP_NOT_WIRED = {
     "GCP_SERVICE_ACCOUNT_EMAIL": "no impersonation: the function's own service account",
     "GCP_FUNCTIONS_API_URL": "the real Cloud Functions API (default); set only for a test server",
     "GCP_ID_TOKENS": "on (default): off only for local emulation",
-    **{
-        name: "no Cloud Storage bucket yet: without BLOBS_BUCKET a GCP function runs without "
-        "the blobs port (core/wiring.py build_blobs)"
-        for name in ("BLOBS_BUCKET", "BLOBS_PREFIX", "BLOBS_RETENTION_DAYS")
-    },
 }
 # The Cloud Run service (terraform/modules/gcp/cloud_run.tf) runs the container image's `fnproxy
 # serve`: the functions' settings, and those of a server Cloud Run stops.
@@ -1353,3 +1348,39 @@ def test_serverless_archive_is_the_terraform_one(serverless: dict) -> None:
     [tls_only] = policy["PolicyDocument"]["Statement"]
     assert tls_only["Effect"] == "Deny" and tls_only["Action"] == "s3:*"
     assert tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_gcp_archive_is_private_expires_and_is_reached_under_its_prefix_only(gcp: Module) -> None:
+    env = next(iter(gcp_environments(gcp).values()))
+    kind, name, attribute = reference(env["BLOBS_BUCKET"])
+    assert (kind, attribute) == ("google_storage_bucket", "name")
+    assert expression(env["BLOBS_PREFIX"]) == "var.blobs_prefix"
+    assert gcp.locals["blobs_key_prefix"] == "${var.blobs_prefix}/"
+    bucket = gcp.resource(f"{kind}.{name}")
+    assert bucket["uniform_bucket_level_access"] is True
+    assert bucket["public_access_prevention"] == "enforced"
+    assert bucket["versioning"] == [{"enabled": False}]
+    assert bucket["soft_delete_policy"] == [{"retention_duration_seconds": 0}]
+    [expiry] = [r for r in bucket["lifecycle_rule"] if r["action"][0]["type"] == "Delete"]
+    assert expression(expiry["condition"][0]["age"]) == "var.archive_retention_days"
+    assert expiry["condition"][0]["matches_prefix"] == ["${local.blobs_key_prefix}"]
+
+    [grant] = [
+        g
+        for g in gcp.resources["google_storage_bucket_iam_member"].values()
+        if expression(g["bucket"]) == f"{kind}.{name}.name"
+    ]
+    assert grant["role"] == "roles/storage.objectUser"
+    assert expression(grant["for_each"]) == "local.runtime_members"
+    condition = grant["condition"][0]["expression"]
+    objects = f'resource.name.startsWith(\\"projects/_/buckets/${{{kind}.{name}.name}}/objects/'
+    assert f"{objects}${{local.blobs_key_prefix}}" in condition
+    listing = 'api.getAttribute(\\"storage.googleapis.com/objectListPrefix\\", \\"\\")'
+    assert f'{listing}.startsWith(\\"${{local.blobs_key_prefix}}\\")' in condition
+
+    # Signing without a key: each runtime account may signBlob as itself, and nothing more.
+    signer = gcp.resource("google_service_account_iam_member.blobs_self_signer")
+    assert signer["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert expression(signer["member"]) == "local.runtime_members[each.key]"
+    assert expression(signer["service_account_id"]) == "each.value.name"
+    assert "iamcredentials.googleapis.com" in gcp.locals["apis"]
