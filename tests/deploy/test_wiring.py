@@ -20,7 +20,7 @@ import ast
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,15 +294,20 @@ def reference(value: Any) -> tuple[str, str, str]:
     return found.group(1), found.group(2), found.group(3)
 
 
-def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(path, value) of every node of a parsed document."""
+def walk(
+    node: Any, path: str = "", skip: Callable[[Any], bool] = lambda node: False
+) -> Iterator[tuple[str, Any]]:
+    """(path, value) of every node of a parsed document, but those `skip` takes out (and what
+    is inside them)."""
+    if skip(node):
+        return
     yield path, node
     if isinstance(node, dict):
         for key, child in node.items():
-            yield from walk(child, f"{path}.{key}")
+            yield from walk(child, f"{path}.{key}", skip)
     elif isinstance(node, list):
         for index, child in enumerate(node):
-            yield from walk(child, f"{path}[{index}]")
+            yield from walk(child, f"{path}[{index}]", skip)
 
 
 @pytest.fixture(scope="module")
@@ -991,17 +996,9 @@ def denies(node: Any) -> bool:
     return isinstance(node, dict) and str(node.get("effect", node.get("Effect"))) == "Deny"
 
 
-def grants(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def grants(node: Any) -> Iterator[tuple[str, Any]]:
     """`walk`, leaving out Deny statements (a bucket policy refusing every action without TLS)."""
-    if denies(node):
-        return
-    yield path, node
-    if isinstance(node, dict):
-        for key, child in node.items():
-            yield from grants(child, f"{path}.{key}")
-    elif isinstance(node, list):
-        for index, child in enumerate(node):
-            yield from grants(child, f"{path}[{index}]")
+    return walk(node, skip=denies)
 
 
 def test_no_terraform_iam_action_is_a_wildcard() -> None:
