@@ -128,3 +128,24 @@ async def test_deleting_a_function_that_is_not_there_deletes_nothing(
         left = await services.blobs.get(key)
 
     assert missing.status_code == 404 and left is not None
+
+
+async def test_a_function_whose_objects_cannot_be_deleted_stays_to_be_deleted_again(
+    request: pytest.FixtureRequest, tmp_path: Path
+):
+    missing_bucket = {  # S3 on moto, over the local column, in a bucket never created
+        "BLOBS_BACKEND": "s3",
+        "BLOBS_BUCKET": f"fnproxy-missing-{uuid.uuid4().hex[:12]}",
+        "AWS_ENDPOINT_URL": request.getfixturevalue("moto_url"),
+        "AWS_REGION": "us-east-1",
+    }
+    async with running("local", request, tmp_path, **missing_bucket) as (app, admin, _):
+        created = await app.post(
+            "/v1/functions", json={"name": "stuck", "target": ECHO}, headers=admin
+        )
+        refused = await app.delete("/v1/functions/stuck", headers=admin)
+        still = await app.get("/v1/functions/stuck", headers=admin)
+
+    assert created.status_code == 201
+    assert refused.status_code == 503 and refused.json()["code"] == "blobs_unavailable"
+    assert still.status_code == 200

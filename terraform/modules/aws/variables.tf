@@ -309,7 +309,7 @@ variable "blobs_force_destroy" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "ARN of an existing customer-managed KMS key for the table, topics, queues, secret, log groups and environment variables; null makes the module create one (with rotation). An existing key's policy must let CloudWatch Logs (logs.<region>.amazonaws.com) use it, and CloudWatch (cloudwatch.amazonaws.com: kms:Decrypt, kms:GenerateDataKey) when the module creates the alarm topic."
+  description = "ARN of an existing customer-managed KMS key for the table, topics, queues, secret, log groups, archive bucket and environment variables; null makes the module create one (with rotation). An existing key's policy must let CloudWatch Logs (logs.<region>.amazonaws.com) use it, and CloudWatch (cloudwatch.amazonaws.com: kms:Decrypt, kms:GenerateDataKey) when the module creates the alarm topic."
   default     = null
 }
 
