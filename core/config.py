@@ -250,6 +250,10 @@ class Settings:
     """An archived part up to this size is read back inline; a larger one as a signed URL."""
     blobs_url_ttl_s: int = _setting("BLOBS_URL_TTL_S", _positive_int, 300)
     """How long a signed URL handed to a reader works."""
+    blobs_retention_days: int = _setting("BLOBS_RETENTION_DAYS", _non_negative_int, 0)
+    """How long the archive keeps its objects (the bucket's lifecycle rule). Above
+    HISTORY_RETENTION_DAYS every payload, result and log is archived, so an execution's content
+    outlives its record; 0: only the parts above BLOBS_INLINE_BYTES are. Needs a blobs backend."""
 
     openwhisk_api_host: str = _setting("OPENWHISK_API_HOST", _text, "")
     openwhisk_namespace: str = _setting("OPENWHISK_NAMESPACE", _text, "_")

@@ -204,6 +204,11 @@ def build_blobs(settings: Settings, links: BlobLinks) -> BlobStore | None:
     deployment made before the port); an explicit BLOBS_BACKEND=s3|gcs needs the bucket."""
     backend = settings.backend_for("blobs")
     if backend != "local" and not settings.blobs_backend and not settings.blobs_bucket:
+        if settings.blobs_retention_days:
+            raise ConfigError(
+                "BLOBS_RETENTION_DAYS: needs a blobs backend, and this deployment has none "
+                "(set BLOBS_BUCKET, or BLOBS_RETENTION_DAYS=0)"
+            )
         return None
     prefix = settings.blobs_prefix.lstrip("/")
     if backend == "local":
@@ -228,11 +233,20 @@ def build_blobs(settings: Settings, links: BlobLinks) -> BlobStore | None:
 
 
 def archive_limits(settings: Settings) -> ArchiveLimits:
+    """The archive's limits; a BLOBS_RETENTION_DAYS that would let a record outlive the
+    objects it refers to is refused."""
+    retention, history = settings.blobs_retention_days, settings.history_retention_days
+    if 0 < retention <= history:
+        raise ConfigError(
+            f"BLOBS_RETENTION_DAYS: must be 0 or longer than HISTORY_RETENTION_DAYS ({history}), "
+            f"or records outlive their archived parts, got {retention}"
+        )
     return ArchiveLimits(
         inline_bytes=settings.blobs_inline_bytes,
         max_stored_bytes=settings.max_stored_bytes,
         read_inline_bytes=settings.blobs_read_inline_bytes,
         url_ttl_s=settings.blobs_url_ttl_s,
+        archive_all=retention > history,
     )
 
 
@@ -416,7 +430,12 @@ def build_services(
         archive=archive,
     )
     registry = RegistryService(
-        store.functions, providers, invocations, RateLimiter(store.rate_limits), events
+        store.functions,
+        providers,
+        invocations,
+        RateLimiter(store.rate_limits),
+        events,
+        archive=archive,
     )
     clients = ClientService(store.clients)
     tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)

@@ -85,7 +85,9 @@ class GcsBlobs:
         return await _reported(work, "sign")
 
     async def ping(self) -> None:
-        await asyncio.to_thread(lambda: self._bucket_handle().reload())
+        """Lists one object under the prefix: the service account may list only there (the
+        bucket's own metadata would need storage.buckets.get)."""
+        await asyncio.to_thread(self._list_one)
 
     async def close(self) -> None:
         return None
@@ -122,6 +124,10 @@ class GcsBlobs:
         except NotFound:
             return None
         return Blob(data, blob.content_type)
+
+    def _list_one(self) -> None:
+        bucket = self._bucket_handle()
+        list(bucket.client.list_blobs(bucket, prefix=self._prefix, max_results=1))
 
     def _delete_prefix(self, prefix: str) -> int:
         bucket = self._bucket_handle()

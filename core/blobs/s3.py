@@ -64,7 +64,9 @@ class S3Blobs:
         return await reported(work, FAILURES, "sign")
 
     async def ping(self) -> None:
-        await self._s3.call("head_bucket", Bucket=self.bucket)
+        """Lists one key under the prefix: the role may list only there (HeadBucket would
+        need s3:ListBucket on the whole bucket)."""
+        await self._s3.call("list_objects_v2", Bucket=self.bucket, Prefix=self._prefix, MaxKeys=1)
 
     async def close(self) -> None:
         await self._s3.close()

@@ -1,14 +1,17 @@
 """Where an execution's payload, result and logs are kept: in the record up to
 BLOBS_INLINE_BYTES each, above it whole in the blobs port, the record keeping a reference
 (`<part>_blob`: key, size, SHA-256, content type). So every record fits its store's item
-(DynamoDB's 400 KB with three parts at the default 64 KiB) and nothing is cut. A deployment
+(DynamoDB's 400 KB with three parts at the default 64 KiB) and nothing is cut. When the
+archive keeps its objects longer than the store keeps records (BLOBS_RETENTION_DAYS above
+HISTORY_RETENTION_DAYS), every part goes to blobs, so the content outlives its record. A deployment
 without blobs (a cloud one without BLOBS_BUCKET) cuts each part to MAX_STORED_BYTES as before
 and marks it `<part>_truncated`.
 
 An object's key is `functions/<function key>/<execution id>/<part>`, the function key as
 base64url (its SHA-256 when that would be too long), so one prefix holds a function's objects
-and one a record's. Records outlive their function's deletion, and their objects with them;
-the bucket's lifecycle is what removes objects with the records' retention.
+and one a record's. Deleting a registered function removes its objects (`forget`); its records
+stay until their TTL, their archived parts then answering 404. A record's expiry leaves its
+objects to the bucket's lifecycle rule (locally, nothing expires them).
 
 Reading back (`shown`): a part up to BLOBS_READ_INLINE_BYTES comes inline, a larger one (or any
 with `inline=False`) as a signed URL that lives BLOBS_URL_TTL_S, only in the answer to a caller
@@ -51,6 +54,9 @@ class ArchiveLimits:
     """BLOBS_READ_INLINE_BYTES: an archived part up to this size is read back inline."""
     url_ttl_s: int
     """BLOBS_URL_TTL_S: how long a signed URL handed to a reader works."""
+    archive_all: bool = False
+    """Every part is archived, whatever its size: the archive keeps its objects longer than
+    the store keeps records (BLOBS_RETENTION_DAYS above HISTORY_RETENTION_DAYS)."""
 
 
 def function_segment(function: str) -> str:
@@ -98,7 +104,7 @@ class Archive:
             self._cut(execution, part, value)
             return
         data, content_type = _encoded(part, value)
-        if len(data) <= self._limits.inline_bytes:
+        if len(data) <= self._limits.inline_bytes and not self._limits.archive_all:
             return
         key = part_key(execution, part)
         try:
@@ -151,6 +157,15 @@ class Archive:
                 "url_expires_at": iso(time.time() + ttl_s),
             }
         return record
+
+    async def forget(self, function: str) -> int:
+        """Delete every object of `function`'s executions; how many there were.
+        `BlobsUnavailable` when the storage fails (nothing is then known to be gone)."""
+        if self._blobs is None:
+            return 0
+        deleted = await self._blobs.delete_prefix(function_prefix(function))
+        logger.info("deleted %d archived objects of function %s", deleted, function)
+        return deleted
 
     async def _read(self, reference: dict[str, Any]) -> Blob | None:
         return await self._blobs.get(reference["key"]) if self._blobs is not None else None

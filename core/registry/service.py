@@ -32,6 +32,7 @@ from core.errors import (
     ServiceUnavailable,
 )
 from core.events.base import CloudEvent, EventBus
+from core.invoke.archive import Archive
 from core.invoke.retry import retry_write
 from core.invoke.service import Invocation, InvocationRequest, InvocationService, parse_target
 from core.models import (
@@ -104,6 +105,7 @@ class RegistryService:
         rate_limiter: RateLimiter,
         events: EventBus,
         *,
+        archive: Archive | None = None,
         clock: Callable[[], float] = time.time,
         chance: Callable[[], float] = random.random,
     ) -> None:
@@ -112,6 +114,7 @@ class RegistryService:
         self._invocations = invocations
         self._rate_limiter = rate_limiter
         self._events = events
+        self._archive = archive
         self._clock = clock
         self._chance = chance
 
@@ -208,6 +211,7 @@ class RegistryService:
 
     async def activate(self, name: str, number: int, principal: Principal) -> RegisteredFunction:
         """Make version `number` the active one: a switch forward, or a rollback."""
+
         def plan(function: RegisteredFunction) -> Plan | None:
             if function.active_version == number:
                 return None
@@ -232,6 +236,7 @@ class RegistryService:
         self, name: str, number: int, weight: int, principal: Principal
     ) -> RegisteredFunction:
         """Run version `number` for `weight` percent of the invocations that name no version."""
+
         def plan(function: RegisteredFunction) -> Plan:
             if number == function.active_version:
                 raise Conflict(f"version {number} is the active version; pick another as canary")
@@ -322,6 +327,13 @@ class RegistryService:
         return (await self._commit(name, principal, plan)).function
 
     async def delete(self, name: str) -> None:
+        """Delete the function's archived payloads, results and logs, then the function (its
+        versions and change history). The objects go first: when the storage fails (503) the
+        function stays, so the deletion can be asked again. Its execution records stay until
+        their TTL; an object a run still going writes afterwards is left to the lifecycle."""
+        await self.get(name)
+        if self._archive is not None:
+            await self._archive.forget(name)
         if not await self._functions.delete(name):
             raise FunctionNotFound(f"function {name!r} is not registered", function=name)
 

@@ -20,7 +20,7 @@ import ast
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,17 +80,6 @@ PLATFORM_COLUMN = {
         "BLOBS_BACKEND",
     )
 }
-BLOBS_NOT_DEPLOYED = {
-    name: "no bucket is deployed yet (issue 15's infrastructure slice): without BLOBS_BUCKET "
-    "a cloud function runs without the blobs port (core/wiring.py build_blobs)"
-    for name in (
-        "BLOBS_BUCKET",
-        "BLOBS_PREFIX",
-        "BLOBS_INLINE_BYTES",
-        "BLOBS_READ_INLINE_BYTES",
-        "BLOBS_URL_TTL_S",
-    )
-}
 SIGNING_KEY = "MODULE_SECRET_KEY"  # wired by reference only: asserted on its own
 PREVIOUS_KEY = {
     "MODULE_SECRET_KEY_PREVIOUS": "the secret's previous version verifies (AWSPREVIOUS, or the "
@@ -127,6 +116,9 @@ DEFAULTED = {
     "LAMBDA_TIMEOUT": "default 300 s, the Lambda module's own",
     "API_GATEWAY_BASE_PATH": "default none: both AWS deployments serve the HTTP API's "
     "$default stage (GCP has no API Gateway)",
+    "BLOBS_INLINE_BYTES": "default 64 KiB: three parts keep a record within DynamoDB's item",
+    "BLOBS_READ_INLINE_BYTES": "default 1 MiB of an archived part read back inline",
+    "BLOBS_URL_TTL_S": "default 5-minute signed URLs",
 }
 AWS_SETTINGS = {
     "AWS_REGION": "AWS only",
@@ -156,7 +148,6 @@ COMMON = {
     **PREVIOUS_KEY,
     **EMULATORS,
     **DEFAULTED,
-    **BLOBS_NOT_DEPLOYED,
 }
 
 AWS_NOT_WIRED = {
@@ -303,15 +294,20 @@ def reference(value: Any) -> tuple[str, str, str]:
     return found.group(1), found.group(2), found.group(3)
 
 
-def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(path, value) of every node of a parsed document."""
+def walk(
+    node: Any, path: str = "", skip: Callable[[Any], bool] = lambda node: False
+) -> Iterator[tuple[str, Any]]:
+    """(path, value) of every node of a parsed document, but those `skip` takes out (and what
+    is inside them)."""
+    if skip(node):
+        return
     yield path, node
     if isinstance(node, dict):
         for key, child in node.items():
-            yield from walk(child, f"{path}.{key}")
+            yield from walk(child, f"{path}.{key}", skip)
     elif isinstance(node, list):
         for index, child in enumerate(node):
-            yield from walk(child, f"{path}[{index}]")
+            yield from walk(child, f"{path}[{index}]", skip)
 
 
 @pytest.fixture(scope="module")
@@ -995,11 +991,21 @@ def terraform_files() -> list[Path]:
     return sorted(TERRAFORM.rglob("*.tf"))
 
 
+def denies(node: Any) -> bool:
+    """Whether `node` is a policy statement that denies: its wildcard refuses more, not grants."""
+    return isinstance(node, dict) and str(node.get("effect", node.get("Effect"))) == "Deny"
+
+
+def grants(node: Any) -> Iterator[tuple[str, Any]]:
+    """`walk`, leaving out Deny statements (a bucket policy refusing every action without TLS)."""
+    return walk(node, skip=denies)
+
+
 def test_no_terraform_iam_action_is_a_wildcard() -> None:
     for tf in terraform_files():
         text = tf.read_text(encoding="utf-8")
         parsed = hcl2.loads(text, serialization_options=HCL)
-        for path, value in walk(parsed):
+        for path, value in grants(parsed):
             key = path.rsplit(".", 1)[-1]
             if key in ACTION_KEYS:
                 actions = value if isinstance(value, list) else [value]
@@ -1068,7 +1074,7 @@ def test_aws_invoke_only_on_the_configured_functions(aws: Module) -> None:
 
 def test_serverless_iam(serverless: dict) -> None:
     statements = serverless["provider"]["iam"]["role"]["statements"]
-    for path, value in walk(serverless):
+    for path, value in grants(serverless):
         if path.rsplit(".", 1)[-1] in ("Action", "NotAction"):
             actions = value if isinstance(value, list) else [value]
             bad = [a for a in actions if "*" in str(a)]
@@ -1244,3 +1250,134 @@ def test_checkov_skips_give_their_reason() -> None:
     for check in skipped:
         index = next(i for i, line in enumerate(lines) if line.strip() == f"- {check}")
         assert lines[index - 1].strip().startswith("#"), f".checkov.yaml: {check} has no reason"
+
+
+# --- the archive (issue 15) ---------------------------------------------------------------------
+
+
+def bucket_part(module: Module, kind: str, bucket: str) -> dict[str, Any]:
+    """The one `kind` resource (public access block, encryption, lifecycle...) of `bucket`."""
+    [body] = [b for b in module.resources[kind].values() if expression(b["bucket"]) == bucket]
+    return body
+
+
+def test_aws_archive_is_private_encrypted_and_expires(aws: Module) -> None:
+    env = aws_environment(aws)
+    kind, name, attribute = reference(env["BLOBS_BUCKET"])
+    assert (kind, attribute) == ("aws_s3_bucket", "bucket") and name in aws.resources[kind]
+    assert expression(env["BLOBS_PREFIX"]) == "var.blobs_prefix"
+    assert aws.locals["blobs_key_prefix"] == "${var.blobs_prefix}/"
+    bucket = f"aws_s3_bucket.{name}.id"
+
+    block = bucket_part(aws, "aws_s3_bucket_public_access_block", bucket)
+    assert all(block[flag] is True for flag in ("block_public_acls", "block_public_policy"))
+    assert all(block[flag] is True for flag in ("ignore_public_acls", "restrict_public_buckets"))
+    [ownership] = bucket_part(aws, "aws_s3_bucket_ownership_controls", bucket)["rule"]
+    assert ownership["object_ownership"] == "BucketOwnerEnforced"
+    [sse] = bucket_part(aws, "aws_s3_bucket_server_side_encryption_configuration", bucket)["rule"]
+    default = sse["apply_server_side_encryption_by_default"][0]
+    assert default["sse_algorithm"] == "aws:kms"
+    assert expression(default["kms_master_key_id"]) == "local.kms_key_arn"
+
+    rules = bucket_part(aws, "aws_s3_bucket_lifecycle_configuration", bucket)["rule"]
+    assert all(rule["status"] == "Enabled" for rule in rules)
+    [expiry, aborting] = rules
+    assert expression(expiry["filter"][0]["prefix"]) == "local.blobs_key_prefix"
+    assert expression(expiry["expiration"][0]["days"]) == "var.archive_retention_days"
+    assert aborting["filter"] == [{}]  # the whole bucket
+    assert aborting["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == 1
+    defaults = {
+        v: aws.variables[v]["default"] for v in ("archive_retention_days", "history_retention_days")
+    }
+    assert defaults["archive_retention_days"] > defaults["history_retention_days"]
+
+
+def test_aws_role_reaches_the_archive_under_its_prefix_only(aws: Module) -> None:
+    statements = [
+        s for s, _ in policy_statements(aws) if any(a.startswith("s3:") for a in s["actions"])
+    ]
+    [objects, listing] = [s for s in statements if not denies(s)]
+    assert sorted(objects["actions"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert objects["resources"] == ["${aws_s3_bucket.blobs.arn}/${local.blobs_key_prefix}*"]
+    assert listing["actions"] == ["s3:ListBucket"]
+    assert listing["condition"] == [
+        {"test": "StringLike", "variable": "s3:prefix", "values": ["${local.blobs_key_prefix}*"]}
+    ]
+    # The bucket policy's one statement refuses every request made without TLS.
+    [tls_only] = [s for s in statements if denies(s)]
+    assert tls_only["actions"] == ["s3:*"]
+    assert tls_only["condition"] == [
+        {"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}
+    ]
+
+
+def test_serverless_archive_is_the_terraform_one(serverless: dict) -> None:
+    env = serverless["provider"]["environment"]
+    bucket_id = ref(env["BLOBS_BUCKET"], serverless, "AWS::S3::Bucket")
+    properties = cf_resources(serverless)[bucket_id]["Properties"]
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert properties["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    [sse] = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {
+        "Fn::GetAtt": ["FnproxyKey", "Arn"]
+    }
+    [expiry, aborting] = properties["LifecycleConfiguration"]["Rules"]
+    assert expiry["Prefix"] == f"{env['BLOBS_PREFIX']}/"
+    assert expiry["ExpirationInDays"] == "${param:archiveRetentionDays}"
+    assert "Prefix" not in aborting  # the whole bucket
+    assert aborting["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    params = serverless["params"]["default"]
+    assert params["archiveRetentionDays"] > int(params["historyRetentionDays"])
+
+    statements = {s["Sid"]: s for s in serverless["provider"]["iam"]["role"]["statements"]}
+    objects, listing = (
+        statements["UseTheArchiveUnderItsPrefix"],
+        statements["ListTheArchivePrefixOnly"],
+    )
+    assert objects["Resource"] == [{"Fn::Sub": f"${{{bucket_id}.Arn}}/{env['BLOBS_PREFIX']}/*"}]
+    assert listing["Action"] == ["s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{env['BLOBS_PREFIX']}/*"}}
+    [policy] = [
+        r["Properties"]
+        for r in cf_resources(serverless).values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    [tls_only] = policy["PolicyDocument"]["Statement"]
+    assert tls_only["Effect"] == "Deny" and tls_only["Action"] == "s3:*"
+    assert tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_gcp_archive_is_private_expires_and_is_reached_under_its_prefix_only(gcp: Module) -> None:
+    env = next(iter(gcp_environments(gcp).values()))
+    kind, name, attribute = reference(env["BLOBS_BUCKET"])
+    assert (kind, attribute) == ("google_storage_bucket", "name")
+    assert expression(env["BLOBS_PREFIX"]) == "var.blobs_prefix"
+    assert gcp.locals["blobs_key_prefix"] == "${var.blobs_prefix}/"
+    bucket = gcp.resource(f"{kind}.{name}")
+    assert bucket["uniform_bucket_level_access"] is True
+    assert bucket["public_access_prevention"] == "enforced"
+    assert bucket["versioning"] == [{"enabled": False}]
+    assert bucket["soft_delete_policy"] == [{"retention_duration_seconds": 0}]
+    [expiry] = [r for r in bucket["lifecycle_rule"] if r["action"][0]["type"] == "Delete"]
+    assert expression(expiry["condition"][0]["age"]) == "var.archive_retention_days"
+    assert expiry["condition"][0]["matches_prefix"] == ["${local.blobs_key_prefix}"]
+
+    [grant] = [
+        g
+        for g in gcp.resources["google_storage_bucket_iam_member"].values()
+        if expression(g["bucket"]) == f"{kind}.{name}.name"
+    ]
+    assert grant["role"] == "roles/storage.objectUser"
+    assert expression(grant["for_each"]) == "local.runtime_members"
+    condition = grant["condition"][0]["expression"]
+    objects = f'resource.name.startsWith(\\"projects/_/buckets/${{{kind}.{name}.name}}/objects/'
+    assert f"{objects}${{local.blobs_key_prefix}}" in condition
+    listing = 'api.getAttribute(\\"storage.googleapis.com/objectListPrefix\\", \\"\\")'
+    assert f'{listing}.startsWith(\\"${{local.blobs_key_prefix}}\\")' in condition
+
+    # Signing without a key: each runtime account may signBlob as itself, and nothing more.
+    signer = gcp.resource("google_service_account_iam_member.blobs_self_signer")
+    assert signer["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert expression(signer["member"]) == "local.runtime_members[each.key]"
+    assert expression(signer["service_account_id"]) == "each.value.name"
+    assert "iamcredentials.googleapis.com" in gcp.locals["apis"]

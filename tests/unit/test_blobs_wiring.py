@@ -11,7 +11,7 @@ from core.auth.keys import KeyRing
 from core.blobs.links import BlobLinks
 from core.config import ConfigError, load_settings
 from core.secrets.env import EnvSecretSource
-from core.wiring import build_blobs
+from core.wiring import archive_limits, build_blobs
 
 LINKS = BlobLinks(KeyRing(EnvSecretSource({"MODULE_SECRET_KEY": secrets.token_urlsafe(48)})))
 
@@ -65,3 +65,37 @@ def test_a_bad_blobs_setting_names_itself(environ, message):
     with pytest.raises(ConfigError) as caught:
         load_settings(environ, dotenv=None)
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(("retention", "archive_all"), [("0", False), ("31", True)])
+def test_an_archive_outliving_the_records_takes_every_part(retention, archive_all):
+    settings = load_settings(
+        {"HISTORY_RETENTION_DAYS": "30", "BLOBS_RETENTION_DAYS": retention}, dotenv=None
+    )
+
+    assert archive_limits(settings).archive_all is archive_all
+
+
+@pytest.mark.parametrize("retention", ["1", "30"])
+def test_an_archive_shorter_than_the_records_is_refused(retention):
+    settings = load_settings(
+        {"HISTORY_RETENTION_DAYS": "30", "BLOBS_RETENTION_DAYS": retention}, dotenv=None
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        archive_limits(settings)
+    assert str(caught.value) == (
+        "BLOBS_RETENTION_DAYS: must be 0 or longer than HISTORY_RETENTION_DAYS (30), "
+        f"or records outlive their archived parts, got {retention}"
+    )
+
+
+@pytest.mark.parametrize("platform", ["aws", "gcp"])
+def test_an_archive_retention_without_a_bucket_is_refused(platform):
+    with pytest.raises(ConfigError, match="^BLOBS_RETENTION_DAYS: needs a blobs backend"):
+        blobs_for(FNPROXY_PLATFORM=platform, BLOBS_RETENTION_DAYS="90")
+
+
+def test_a_negative_archive_retention_names_itself():
+    with pytest.raises(ConfigError, match="^BLOBS_RETENTION_DAYS: must not be below 0"):
+        load_settings({"BLOBS_RETENTION_DAYS": "-1"}, dotenv=None)

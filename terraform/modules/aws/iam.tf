@@ -8,6 +8,9 @@
 # lambda:InvokeFunction and lambda:GetFunctionConfiguration are granted on
 # var.invocable_function_arns only (and ARN:* for their versions and aliases): fnproxy can
 # invoke nothing else. A prefix pattern (function:billing-*) already covers qualifiers.
+#
+# The archive bucket (blobs.tf): objects under var.blobs_prefix only (get, put, delete: no
+# other action on them), and listing only with an s3:prefix inside it.
 
 data "aws_iam_policy_document" "lambda_assume" {
   statement {
@@ -99,6 +102,29 @@ data "aws_iam_policy_document" "lambda" {
       sid       = "ReadReferencedSecrets"
       actions   = ["secretsmanager:GetSecretValue"]
       resources = statement.value
+    }
+  }
+
+  statement {
+    sid = "UseTheArchiveUnderItsPrefix"
+    actions = [
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:PutObject",
+    ]
+    resources = ["${aws_s3_bucket.blobs.arn}/${local.blobs_key_prefix}*"]
+  }
+
+  statement {
+    # Listing serves the prefix delete (a function's objects) and the /health check.
+    sid       = "ListTheArchivePrefixOnly"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.blobs.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.blobs_key_prefix}*"]
     }
   }
 

@@ -1,6 +1,6 @@
 # One customer-managed key (rotated yearly) encrypts the table, the topic, the queues, the
-# secret, the log groups and the function's environment variables; `var.kms_key_arn` replaces
-# it with an existing key.
+# secret, the log groups, the archive bucket (blobs.tf) and the function's environment
+# variables; `var.kms_key_arn` replaces it with an existing key.
 #
 # The key policy names its actions one by one (no `kms:*`): the account (through IAM policies,
 # e.g. the function's role and whoever runs Terraform) may administer and use the key;

@@ -10,7 +10,10 @@
 #   (AWSCURRENT signs, AWSPREVIOUS verifies, docs/secrets.md);
 # - AWS_REGION is set by the Lambda runtime itself (a reserved variable: it cannot be set here);
 # - ASYNC_MAX_RECEIVE_COUNT and the redrive policy's maxReceiveCount both come from
-#   var.async_max_receive_count.
+#   var.async_max_receive_count;
+# - BLOBS_BUCKET and BLOBS_PREFIX name the archive (blobs.tf); BLOBS_BACKEND is left to the
+#   platform column (s3), and BLOBS_RETENTION_DAYS is archive_retention_days only with
+#   var.archive_all_parts (0 otherwise: only large parts are archived).
 
 locals {
   # Every variable the module sets (a literal map, so tools can read its names); they win over
@@ -36,6 +39,9 @@ locals {
     EGRESS_ALLOW                 = join(",", var.egress_allow)
     MAX_CONCURRENT_REQUESTS      = tostring(var.max_concurrent_requests)
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
+    BLOBS_BUCKET                 = aws_s3_bucket.blobs.bucket
+    BLOBS_PREFIX                 = var.blobs_prefix
+    BLOBS_RETENTION_DAYS         = var.archive_all_parts ? tostring(var.archive_retention_days) : "0"
   }
 }
 

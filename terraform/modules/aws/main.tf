@@ -1,6 +1,7 @@
 # fnproxy on AWS: one Lambda function (handlers.aws_lambda.handler) serves the HTTP API and the
 # async worker (SQS), with a DynamoDB table, an SNS events topic, an SQS work queue with its
-# dead-letter queue, the signing-key secret, logs and alarms. See terraform/README.md.
+# dead-letter queue, the signing-key secret, the archive bucket (blobs.tf), logs and alarms.
+# See terraform/README.md.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -13,6 +14,9 @@ locals {
 
   # The module's key, or the caller's.
   kms_key_arn = var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.this[0].arn
+
+  # Every key of fnproxy's objects starts with it (core/blobs/s3.py).
+  blobs_key_prefix = "${var.blobs_prefix}/"
 
   lambda_log_group_name = "/aws/lambda/${var.name}"
   api_log_group_name    = "/aws/apigateway/${var.name}"

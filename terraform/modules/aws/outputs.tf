@@ -83,6 +83,11 @@ output "secret_name" {
   value       = aws_secretsmanager_secret.module_key.name
 }
 
+output "blobs_bucket" {
+  description = "Name of the archive bucket (BLOBS_BUCKET): payloads, results and logs kept out of the records, under blobs_prefix."
+  value       = aws_s3_bucket.blobs.bucket
+}
+
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the module's resources (created by the module unless var.kms_key_arn was given)."
   value       = local.kms_key_arn

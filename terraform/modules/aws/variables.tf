@@ -269,11 +269,47 @@ variable "invocable_function_arns" {
   }
 }
 
+# --- the archive (blobs.tf) ----------------------------------------------------------------------
+
+variable "blobs_prefix" {
+  type        = string
+  description = "BLOBS_PREFIX: the key prefix of fnproxy's objects in the archive bucket (no leading or trailing '/'). The function's role, the lifecycle rule and the keys all use it."
+  default     = "fnproxy"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$", var.blobs_prefix))
+    error_message = "blobs_prefix must be one or more '/'-separated segments of letters, digits and . _ ~ - (e.g. fnproxy), without a leading or trailing '/'."
+  }
+}
+
+variable "archive_retention_days" {
+  type        = number
+  description = "Days the archive bucket's lifecycle rule keeps an object. Longer than history_retention_days (checked): a record must never outlive the objects it refers to, and DynamoDB's TTL deletes expired records only within a few days."
+  default     = 90
+
+  validation {
+    condition     = var.archive_retention_days >= 1
+    error_message = "archive_retention_days must be at least 1."
+  }
+}
+
+variable "archive_all_parts" {
+  type        = bool
+  description = "true: every payload, result and log goes to the archive (BLOBS_RETENTION_DAYS = archive_retention_days), so an execution's content is kept archive_retention_days while its record goes after history_retention_days, at one S3 PUT per part. false: only parts above BLOBS_INLINE_BYTES (64 KiB) go there (BLOBS_RETENTION_DAYS = 0)."
+  default     = false
+}
+
+variable "blobs_force_destroy" {
+  type        = bool
+  description = "Let a destroy delete the archive bucket with the objects in it (dev); false: a destroy fails while it holds objects."
+  default     = false
+}
+
 # --- encryption, secret, logs --------------------------------------------------------------------
 
 variable "kms_key_arn" {
   type        = string
-  description = "ARN of an existing customer-managed KMS key for the table, topics, queues, secret, log groups and environment variables; null makes the module create one (with rotation). An existing key's policy must let CloudWatch Logs (logs.<region>.amazonaws.com) use it, and CloudWatch (cloudwatch.amazonaws.com: kms:Decrypt, kms:GenerateDataKey) when the module creates the alarm topic."
+  description = "ARN of an existing customer-managed KMS key for the table, topics, queues, secret, log groups, archive bucket and environment variables; null makes the module create one (with rotation). An existing key's policy must let CloudWatch Logs (logs.<region>.amazonaws.com) use it, and CloudWatch (cloudwatch.amazonaws.com: kms:Decrypt, kms:GenerateDataKey) when the module creates the alarm topic."
   default     = null
 }
 

@@ -6,6 +6,8 @@ locals {
 
   # The settings both functions read (core/config.py). The signing key is never here: fnproxy
   # reads it from Secret Manager through the MODULE_SECRET_KEY_SECRET reference (docs/secrets.md).
+  # BLOBS_BACKEND is left to the platform column (gcs); BLOBS_RETENTION_DAYS is
+  # archive_retention_days only with var.archive_all_parts (0: only large parts are archived).
   environment = {
     FNPROXY_PLATFORM            = "gcp"
     GCP_PROJECT_ID              = var.project_id
@@ -30,6 +32,9 @@ locals {
     EGRESS_ALLOW                = join(",", var.egress_allow)
     MAX_CONCURRENT_REQUESTS     = tostring(var.max_concurrent_requests)
     GCP_ID_TOKEN_AUDIENCES      = join(",", var.id_token_audiences)
+    BLOBS_BUCKET                = google_storage_bucket.blobs.name
+    BLOBS_PREFIX                = var.blobs_prefix
+    BLOBS_RETENTION_DAYS        = var.archive_all_parts ? tostring(var.archive_retention_days) : "0"
   }
 
   function_environment = merge(var.extra_environment, local.environment)

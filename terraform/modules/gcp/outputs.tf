@@ -101,3 +101,8 @@ output "source_object" {
   description = "Object name of the deployed source zip (carries its MD5)."
   value       = google_storage_bucket_object.source.name
 }
+
+output "blobs_bucket" {
+  description = "Name of the archive bucket (BLOBS_BUCKET): payloads, results and logs kept out of the records, under blobs_prefix."
+  value       = google_storage_bucket.blobs.name
+}

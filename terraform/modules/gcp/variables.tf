@@ -238,7 +238,37 @@ variable "restrict_firestore_to_database" {
 variable "deletion_protection" {
   type        = bool
   default     = false
-  description = "Protect the data: Firestore delete protection on (and the database abandoned, not deleted, on destroy), and the source bucket not force-destroyed. true in prod."
+  description = "Protect the data: Firestore delete protection on (and the database abandoned, not deleted, on destroy), and the source and archive buckets not force-destroyed. true in prod."
+}
+
+# --- the archive (blobs.tf) -----------------------------------------------------------------
+
+variable "blobs_prefix" {
+  type        = string
+  default     = "fnproxy"
+  description = "BLOBS_PREFIX: the name prefix of fnproxy's objects in the archive bucket (no leading or trailing '/'). The runtime accounts' IAM condition, the lifecycle rule and the names all use it."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$", var.blobs_prefix))
+    error_message = "blobs_prefix must be one or more '/'-separated segments of letters, digits and . _ ~ - (e.g. fnproxy), without a leading or trailing '/'."
+  }
+}
+
+variable "archive_retention_days" {
+  type        = number
+  default     = 90
+  description = "Days the archive bucket's lifecycle rule keeps an object. Longer than history_retention_days (checked): a record must never outlive the objects it refers to, and Firestore's TTL deletes expired records only some time after they expire."
+
+  validation {
+    condition     = var.archive_retention_days >= 1
+    error_message = "archive_retention_days must be at least 1."
+  }
+}
+
+variable "archive_all_parts" {
+  type        = bool
+  default     = false
+  description = "true: every payload, result and log goes to the archive (BLOBS_RETENTION_DAYS = archive_retention_days), kept archive_retention_days while its record goes after history_retention_days, at one object write per part. false: only parts above BLOBS_INLINE_BYTES (64 KiB) go there (BLOBS_RETENTION_DAYS = 0)."
 }
 
 # --- secret ---------------------------------------------------------------------------------

@@ -52,3 +52,8 @@ output "aws_alarm_topic_arn" {
   description = "SNS topic every alarm notifies: aws sns subscribe --topic-arn <it> --protocol email --notification-endpoint you@example.com."
   value       = module.aws.alarm_topic_arn
 }
+
+output "aws_blobs_bucket" {
+  description = "The archive bucket: payloads, results and logs above 64 KiB (or all, with aws_archive_all_parts), under the fnproxy/ prefix."
+  value       = module.aws.blobs_bucket
+}

@@ -72,6 +72,18 @@ variable "aws_alarm_topic_arn" {
   default     = null
 }
 
+variable "aws_archive_retention_days" {
+  type        = number
+  description = "Days the archive bucket keeps payloads, results and logs (its lifecycle rule); longer than the records' 30 days."
+  default     = 90
+}
+
+variable "aws_archive_all_parts" {
+  type        = bool
+  description = "Archive every payload, result and log (kept aws_archive_retention_days), not only those above 64 KiB; one S3 PUT per part."
+  default     = false
+}
+
 # --- teardown: easy in dev ---------------------------------------------------------------------
 
 variable "aws_table_deletion_protection" {
@@ -90,4 +102,10 @@ variable "aws_kms_deletion_window_days" {
   type        = number
   description = "Days (7-30) before the module's KMS key is deleted after a destroy (unusable meanwhile; aws kms cancel-key-deletion brings it back)."
   default     = 7
+}
+
+variable "aws_blobs_force_destroy" {
+  type        = bool
+  description = "Let a destroy delete the archive bucket with its objects; false: a destroy fails while it holds objects."
+  default     = true
 }

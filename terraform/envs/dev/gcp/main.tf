@@ -61,5 +61,7 @@ module "gcp" {
   log_level              = var.gcp_log_level
   function_timeout       = var.gcp_function_timeout
   history_retention_days = var.gcp_history_retention_days
+  archive_retention_days = var.gcp_archive_retention_days
+  archive_all_parts      = var.gcp_archive_all_parts
   extra_environment      = var.gcp_extra_environment
 }

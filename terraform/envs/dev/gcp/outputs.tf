@@ -67,3 +67,8 @@ output "gcp_worker_dead_letter_command" {
   description = "The gcloud commands that set the worker subscription's dead-letter policy (run them when gcp_configure_worker_dead_letter is false)."
   value       = module.gcp.worker_dead_letter_command
 }
+
+output "gcp_blobs_bucket" {
+  description = "The archive bucket: payloads, results and logs above 64 KiB (or all, with gcp_archive_all_parts), under the fnproxy/ prefix."
+  value       = module.gcp.blobs_bucket
+}

@@ -47,4 +47,8 @@ module "aws" {
   secret_recovery_window_days = var.aws_secret_recovery_window_days
   log_retention_days          = 365
   alarm_topic_arn             = var.aws_alarm_topic_arn
+
+  archive_retention_days = var.aws_archive_retention_days
+  archive_all_parts      = var.aws_archive_all_parts
+  blobs_force_destroy    = var.aws_blobs_force_destroy
 }

@@ -179,3 +179,15 @@ variable "gcp_cloud_run_image" {
   description = "Image of that service (REGION-docker.pkg.dev/PROJECT/REPOSITORY/fnproxy:TAG, from the Dockerfile); Cloud Build's _CLOUD_RUN=true pushes one and sets it."
   default     = null
 }
+
+variable "gcp_archive_retention_days" {
+  type        = number
+  description = "Days the archive bucket keeps payloads, results and logs (its lifecycle rule); longer than gcp_history_retention_days."
+  default     = 90
+}
+
+variable "gcp_archive_all_parts" {
+  type        = bool
+  description = "Archive every payload, result and log (kept gcp_archive_retention_days), not only those above 64 KiB; one object write per part."
+  default     = false
+}
