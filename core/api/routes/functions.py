@@ -370,7 +370,7 @@ ENDPOINTS = [
         "DELETE",
         "/v1/functions/{name}",
         delete_function,
-        "Delete a function, its versions and history",
+        "Delete a function, its versions, history and archived objects",
         NAME,
         scope="admin",
         status=204,
