@@ -120,7 +120,7 @@ def create(
 
 @command(app)
 def delete(ctx: typer.Context, name: Name) -> None:
-    """Delete a function with its versions and change history."""
+    """Delete a function with its versions, change history and archived objects."""
     current(ctx).api.call("DELETE", path(name))
     note(f"deleted function {name}")
 
