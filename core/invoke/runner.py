@@ -32,6 +32,7 @@ from core.invoke.breaker import CircuitBreakers
 from core.invoke.limits import TargetLimits
 from core.invoke.recorder import Recorder
 from core.invoke.retry import RetryPolicy
+from core.metrics.base import NO_METRICS, Metrics
 from core.models import Execution, Session, Status
 from core.providers.base import CallContext, InvocationOutcome, Provider, TransientFailure
 from core.sessions.service import SessionService
@@ -65,6 +66,7 @@ class Runner:
         *,
         breakers: CircuitBreakers | None = None,
         targets: TargetLimits | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._recorder = recorder
         self._sessions = sessions
@@ -75,6 +77,7 @@ class Runner:
             _DEFAULTS.circuit_failure_threshold, _DEFAULTS.circuit_cooldown_s
         )
         self.targets = targets or TargetLimits(_DEFAULTS.target_max_concurrency)
+        self._metrics = metrics
 
     async def run(self, execution: Execution, provider: Provider, target: Any, payload: Any) -> Any:
         """Run and record `execution`; return the function's full result (the record may
@@ -130,6 +133,7 @@ class Runner:
                     logger.info(
                         "retrying %s in %.3f s after: %s", execution.execution_id, delay, failure
                     )
+                    self._metrics.retry(execution.function, execution.provider)
                     await asyncio.sleep(delay)
 
     async def _attempt(

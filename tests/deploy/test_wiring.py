@@ -78,6 +78,7 @@ PLATFORM_COLUMN = {
         "EVENTS_BACKEND",
         "QUEUE_BACKEND",
         "BLOBS_BACKEND",
+        "METRICS_BACKEND",
     )
 }
 BLOBS_NOT_DEPLOYED = {
