@@ -175,6 +175,8 @@ class Reply:
     headers: tuple[str, ...] = ()
     raw: str = ""
     """The description of a body of bytes of any content type (instead of a `model`)."""
+    media_type: str = ""
+    """The one content type of a `raw` body, when it has one."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,8 @@ class Endpoint:
     with a `raw_response`."""
     raw_response: str = ""
     """The description of the main answer's body when it is bytes of any content type."""
+    raw_media_type: str = ""
+    """The content type of a `raw_response` that always has the same one."""
     status: int = 200
     response_headers: tuple[str, ...] = ()
     """Headers of the main answer besides those on every answer (e.g. ETag, Location)."""
