@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core.api.problems import from_validation_error, problem_response
+from core.api.unexpected import HTTP_REQUEST, http_request_context
 from core.auth.principal import Principal
 from core.auth.scopes import require
 from core.errors import FnproxyError, InvalidRequest, PayloadTooLarge
@@ -246,8 +247,9 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
             return problem_response(shaped(from_validation_error(error)), request.url.path)
         except ClientDisconnect:
             return Response(status_code=CLIENT_CLOSED_REQUEST)
-        except Exception:
-            logger.exception("unhandled error on %s", action)
+        except Exception:  # logged for Error Reporting (core.api.unexpected), answered bare
+            context = {HTTP_REQUEST: http_request_context(request)}
+            logger.exception("unhandled error on %s", action, extra=context)
             return problem_response(FnproxyError("an internal error occurred"), request.url.path)
 
     return Route(endpoint.path, serve, methods=[endpoint.method], name=endpoint.name)

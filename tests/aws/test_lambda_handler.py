@@ -62,8 +62,8 @@ class LambdaRuntime:
     def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="lambda-runtime")
 
-    def invoke(self, event: dict[str, Any]) -> Any:
-        call = self._thread.submit(aws_lambda.handler, event, LambdaContext())
+    def invoke(self, event: dict[str, Any], context: LambdaContext | None = None) -> Any:
+        call = self._thread.submit(aws_lambda.handler, event, context or LambdaContext())
         return call.result(timeout=HANDLER_TIMEOUT_S)
 
     def http(self, event: dict[str, Any]) -> tuple[int, Any]:
@@ -567,6 +567,37 @@ def test_a_function_url_request_without_a_token_is_401(runtime: LambdaRuntime) -
 def test_unknown_event_is_refused(runtime: LambdaRuntime) -> None:
     with pytest.raises(InvalidRequest, match="API Gateway"):
         runtime.invoke({"detail-type": "Scheduled Event", "source": "aws.events"})
+
+
+def test_an_unexpected_error_is_logged_with_the_lambda_request_id_and_no_secret(
+    runtime: LambdaRuntime,
+    bearer: dict[str, str],
+    lambda_logs: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken() -> dict[str, str]:
+        raise RuntimeError("the health checks broke")
+
+    monkeypatch.setattr(aws_lambda._container.services.health, "results", broken)
+    context = LambdaContext()
+
+    response = runtime.invoke(http_api_event("GET", "/health", headers=bearer), context)
+
+    assert response["statusCode"] == 500
+    assert response_json(response)["detail"] == "an internal error occurred"
+    [error] = errors_logged(lambda_logs)
+    assert error["function_request_id"] == context.aws_request_id
+    assert error["message"] == "unhandled error on GET /health"
+    assert "RuntimeError: the health checks broke" in error["exception"]
+    assert error["http_request"] == {
+        "method": "GET",
+        "url": "https://api123.execute-api.us-east-1.amazonaws.com/health",
+        "responseStatusCode": 500,
+        "userAgent": "pytest",
+        "remoteIp": "203.0.113.7",
+    }
+    token = bearer["authorization"].removeprefix("Bearer ")
+    assert token not in lambda_logs.getvalue()
 
 
 def emf_points(out: str) -> list[dict[str, Any]]:
