@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.metrics.cloud_logging import LogMetrics
 from tests.api.conftest import new_client
 
 SUCCESSES = 3
@@ -87,3 +88,36 @@ async def test_metrics_need_the_read_scope(client, admin):
     assert refused.json()["required_scope"] == "read"
     reader = await new_client(client, admin, "read")
     assert (await client.get("/metrics", headers=reader)).status_code == 200
+
+
+async def test_a_failed_store_write_is_a_store_error_and_the_outcome_counts_once(
+    client, admin, services, monkeypatch
+):
+    settle = services.store.executions.settle_announcement
+    failures = ["database is locked"]
+
+    async def settle_after_a_failure(*args, **kwargs):
+        if failures:
+            raise RuntimeError(failures.pop())
+        return await settle(*args, **kwargs)
+
+    monkeypatch.setattr(services.store.executions, "settle_announcement", settle_after_a_failure)
+    echo = {"target": {"provider": "local", "function": "echo"}, "payload": {}}
+    assert (await client.post("/v1/invoke", json=echo, headers=admin)).status_code == 200
+
+    found = families((await client.get("/metrics", headers=admin)).text)
+
+    store_errors = samples(found["fnproxy_store_errors"], "fnproxy_store_errors_total")
+    assert store_errors == {(("operation", "count in stats"),): 1.0}
+    invocations = samples(found["fnproxy_invocations"], "fnproxy_invocations_total")
+    assert sum(invocations.values()) == 1
+
+
+async def test_a_sink_that_pushes_its_metrics_answers_404(client, admin, services, monkeypatch):
+    monkeypatch.setattr(services, "metrics", LogMetrics())
+
+    answer = await client.get("/metrics", headers=admin)
+
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "cloud's monitoring" in answer.json()["detail"]
