@@ -179,3 +179,9 @@ variable "gcp_cloud_run_image" {
   description = "Image of that service (REGION-docker.pkg.dev/PROJECT/REPOSITORY/fnproxy:TAG, from the Dockerfile); Cloud Build's _CLOUD_RUN=true pushes one and sets it."
   default     = null
 }
+
+variable "gcp_alert_notification_channels" {
+  type        = list(string)
+  description = "Notification channels (projects/P/notificationChannels/N) the alert policies notify; empty: incidents show in Cloud Monitoring only."
+  default     = []
+}
