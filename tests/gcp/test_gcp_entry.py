@@ -436,8 +436,13 @@ async def lines_of(
 
 
 async def lines_in_trace(function: FunctionProcess, trace_id: str) -> list[dict[str, Any]]:
+    """The function's lines in the trace, but for the metrics lines (one per outcome, whatever
+    LOG_LEVEL: test_an_outcome_is_a_metrics_line_for_the_log_based_metrics)."""
     trace = f"projects/{GCP_PROJECT}/traces/{trace_id}"
-    return await lines_of(function, lambda line: line.get("logging.googleapis.com/trace") == trace)
+    return await lines_of(
+        function,
+        lambda line: line.get("logging.googleapis.com/trace") == trace and "metric" not in line,
+    )
 
 
 async def records_from(
