@@ -3,12 +3,13 @@ session out, and the outcome recorded. Shared by sync invocations and the async 
 
 Each attempt first takes one of its target's slots (`TargetLimits`: a hanging target holds only
 its own), then passes the target's circuit breaker (`CircuitBreakers`: an open circuit fails the
-call fast), then goes. Only a `TransientFailure` (which never reached the function) is retried.
-What kept the function from answering is recorded as the execution's error, and the API answers
-it as a problem (see `core.api.routes.invoke.unreached`): `UpstreamUnavailable` (502, retries
-exhausted), `UpstreamThrottled` (429 still after retries, with Retry-After),
-`UpstreamUnreachable` (502, lost after the request was sent: not retried), `CircuitOpen` (503,
-with Retry-After and the circuit's state)."""
+call fast), then goes. Only a `TransientFailure` (which never reached the function) is retried;
+each retry is told to the metrics port (`retries`). What kept the function from answering is
+recorded as the execution's error, and the API answers it as a problem (see
+`core.api.routes.invoke.unreached`): `UpstreamUnavailable` (502, retries exhausted),
+`UpstreamThrottled` (429 still after retries, with Retry-After), `UpstreamUnreachable` (502,
+lost after the request was sent: not retried), `CircuitOpen` (503, with Retry-After and the
+circuit's state)."""
 
 from __future__ import annotations
 
