@@ -136,6 +136,7 @@ class Settings:
     events_backend: str = _setting("EVENTS_BACKEND", _one_of("", "local", "sns", "pubsub"), "")
     queue_backend: str = _setting("QUEUE_BACKEND", _one_of("", "local", "sqs", "pubsub"), "")
     blobs_backend: str = _setting("BLOBS_BACKEND", _one_of("", "local", "s3", "gcs"), "")
+    metrics_backend: str = _setting("METRICS_BACKEND", _one_of("", "prometheus", "emf", "log"), "")
     sqlite_path: str = _setting("SQLITE_PATH", _text, "")
 
     module_secret_key: str = _setting("MODULE_SECRET_KEY", _secret_key, "", secret=True)
@@ -301,14 +302,23 @@ PLATFORM_DEFAULTS: dict[str, dict[str, str]] = {
         "events": "local",
         "queue": "local",
         "blobs": "local",
+        "metrics": "prometheus",
     },
-    "aws": {"store": "dynamodb", "secrets": "aws", "events": "sns", "queue": "sqs", "blobs": "s3"},
+    "aws": {
+        "store": "dynamodb",
+        "secrets": "aws",
+        "events": "sns",
+        "queue": "sqs",
+        "blobs": "s3",
+        "metrics": "emf",
+    },
     "gcp": {
         "store": "firestore",
         "secrets": "gcp",
         "events": "pubsub",
         "queue": "pubsub",
         "blobs": "gcs",
+        "metrics": "log",
     },
 }
 

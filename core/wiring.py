@@ -1,5 +1,5 @@
-"""The composition root: builds the store, secrets, events, queue, blobs and providers that the
-settings choose, and the services on top of them. Backend and provider modules are imported
+"""The composition root: builds the store, secrets, events, queue, blobs, metrics and providers
+that the settings choose, and the services on top of them. Backend and provider modules are imported
 here only, lazily, so an entry point never loads another cloud's SDK."""
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from core.invoke.service import InvocationService, ServiceLimits
 from core.invoke.settle import Settler
 from core.invoke.worker import AsyncWorker
 from core.memory import return_large_buffers
+from core.metrics.base import Metrics
 from core.providers.base import Provider
 from core.providers.registry import ProviderRegistry
 from core.registry.ratelimit import RateLimiter
@@ -232,6 +233,19 @@ def build_blobs(settings: Settings, links: BlobLinks) -> BlobStore | None:
     raise ConfigError(f"BLOBS_BACKEND: {backend!r} is not available in this build")
 
 
+def build_metrics(settings: Settings) -> Metrics:
+    """The metrics sink (`core.metrics.base`): Prometheus for GET /metrics, EMF on AWS, a
+    structured log line on GCP."""
+    backend = settings.backend_for("metrics")
+    if backend == "prometheus":
+        return _load("core.metrics.prometheus.PrometheusMetrics")()
+    if backend == "emf":
+        return _load("core.metrics.emf.EmfMetrics")()
+    if backend == "log":
+        return _load("core.metrics.cloud_logging.LogMetrics")()
+    raise ConfigError(f"METRICS_BACKEND: {backend!r} is not available in this build")
+
+
 def archive_limits(settings: Settings) -> ArchiveLimits:
     """The archive's limits; a BLOBS_RETENTION_DAYS that would let a record outlive the
     objects it refers to is refused."""
@@ -364,6 +378,8 @@ class Services:
     """Every target's circuit breaker (shown by /health to a read token)."""
     target_limits: TargetLimits
     """The per-target concurrency cap every call to a function passes."""
+    metrics: Metrics
+    """Where outcomes, retries, circuit changes, the queue depth and store errors are told."""
 
     async def close(self) -> None:
         await self.queue.close()
@@ -377,33 +393,31 @@ class Services:
             await close_secrets()
 
 
-def build_services(
-    settings: Settings,
-    *,
-    secrets: SecretSource | None = None,
-    wrap_events: Callable[[EventBus], EventBus] | None = None,
-) -> Services:
+def build_services(settings: Settings, *, secrets: SecretSource | None = None) -> Services:
     """The services over the backends `settings` choose. `secrets` is a source built already
-    (see `load_aws_settings`, `load_gcp_settings`); `wrap_events` decorates the event bus (the
-    Lambda handler adds metrics with it)."""
+    (see `load_aws_settings`, `load_gcp_settings`)."""
     return_large_buffers()  # answers of up to MAX_RESPONSE_BYTES pass through this process
     store = build_store(settings)
     if secrets is None:
         secrets = build_secrets(settings)
     events = build_events(settings)
-    if wrap_events is not None:
-        events = wrap_events(events)
+    metrics = build_metrics(settings)
     queue = build_queue(settings, store)
+    depth = getattr(queue, "depth", None)  # only the local queue: SQS and Pub/Sub tell theirs
+    if depth is not None:
+        metrics.watch_queue(depth)
     keyring = KeyRing(secrets, SIGNING_KEY_SECRET, cache_ttl_s=settings.secrets_cache_ttl_s)
     blob_links = BlobLinks(keyring)
     blobs = build_blobs(settings, blob_links)
     providers = ProviderRegistry(provider_factories(settings))
     retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
-    recorder = Recorder(store, events, settings.stats_bucket_s)
+    recorder = Recorder(store, events, settings.stats_bucket_s, metrics)
     archive = Archive(blobs, archive_limits(settings))
     settler = Settler(store.executions, providers, recorder, archive)
     sessions = SessionService(store.sessions, settings.session_ttl_s)
-    circuits = CircuitBreakers(settings.circuit_failure_threshold, settings.circuit_cooldown_s)
+    circuits = CircuitBreakers(
+        settings.circuit_failure_threshold, settings.circuit_cooldown_s, metrics=metrics
+    )
     target_limits = TargetLimits(settings.target_max_concurrency)
     runner = Runner(
         recorder,
@@ -412,6 +426,7 @@ def build_services(
         archive,
         breakers=circuits,
         targets=target_limits,
+        metrics=metrics,
     )
     invocations = InvocationService(
         store=store,
@@ -485,4 +500,5 @@ def build_services(
         ),
         circuits=circuits,
         target_limits=target_limits,
+        metrics=metrics,
     )

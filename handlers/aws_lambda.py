@@ -20,8 +20,9 @@ reused.
 
 Logs: powertools' JSON Logger named `fnproxy`, which fnproxy's own loggers (`fnproxy.*`, the
 audit log `fnproxy.audit`) reach by propagation; the request id of API Gateway (or of the
-function URL) is the correlation id. Metrics: EMF, one record per invocation outcome
-(`core.events.emf_metrics`), plus the cold-start metric flushed at the end of each invocation.
+function URL) is the correlation id, and each line carries the Lambda request id
+(`function_request_id`). Metrics: EMF, one record per observation of the metrics port
+(`core.metrics.emf`), plus the cold-start metric flushed at the end of each invocation.
 Tracing (the X-Ray SDK, through powertools' Tracer) is imported only when FNPROXY_TRACING is
 true.
 """
@@ -43,7 +44,6 @@ from mangum import Mangum
 
 from core.api.app import create_app
 from core.errors import InvalidRequest
-from core.events.emf_metrics import MetricsEventBus
 from core.wiring import Services, build_services, build_sqs_delivery, load_aws_settings
 
 SERVICE = "fnproxy"
@@ -54,7 +54,7 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", SERVICE), service=SERVICE
 )
-# Every invocation's metrics are per data point (emf_metrics); the shared set is often empty.
+# Every observation's metrics are per data point (core.metrics.emf); the shared set is empty.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 LambdaEntry = Callable[[dict[str, Any], Any], Any]
@@ -87,9 +87,7 @@ def _start_container() -> Container:
         settings, secrets = load_aws_settings()
         logger.setLevel(settings.log_level)
         tracer = _tracer() if settings.tracing else None
-        services = build_services(
-            settings, secrets=secrets, wrap_events=lambda bus: MetricsEventBus(bus, metrics)
-        )
+        services = build_services(settings, secrets=secrets)
         entry = _instrumented(Dispatcher(loop, services), tracer)
     except BaseException:
         loop.close()

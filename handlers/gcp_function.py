@@ -36,7 +36,10 @@ Logs: one JSON object per line on stdout, as Cloud Logging reads them: `severity
 `trace_sampled`) from `traceparent` (W3C) or `X-Cloud-Trace-Context` (`TRACE/SPAN;o=1`); the
 worker's lines take a CloudEvent's own `traceparent` (its Distributed Tracing extension) before
 those. The audit logger's lines carry their fields (request id, principal, action, ...) in the
-jsonPayload.
+jsonPayload, and so do the metrics lines (`core.metrics.cloud_logging`: `metric` and its labels,
+read by the log-based metrics of terraform/modules/gcp/monitoring.tf). An unexpected error
+answered 500 is an Error Reporting event: `@type` ReportedErrorEvent, the stack trace as
+`message`, `context.httpRequest` and `serviceContext` (`K_SERVICE`, `K_REVISION`).
 """
 
 from __future__ import annotations
@@ -61,9 +64,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core import __version__
 from core.api.app import create_app
+from core.api.unexpected import HTTP_REQUEST
 from core.auth.audit import AUDIT_LOGGER
+from core.metrics.cloud_logging import JSON_FIELDS
 from core.models import iso
+from core.redaction import redact_urls_in
 from core.wiring import Services, build_pubsub_delivery, build_services, load_gcp_settings
 
 FNPROXY_LOGGER = "fnproxy"
@@ -73,6 +80,9 @@ TRACE_FIELD = "logging.googleapis.com/trace"
 SPAN_FIELD = "logging.googleapis.com/spanId"
 SAMPLED_FIELD = "logging.googleapis.com/trace_sampled"
 SOURCE_FIELD = "logging.googleapis.com/sourceLocation"
+REPORTED_ERROR_EVENT = (
+    "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
+)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?$")
 _NO_TRACE = "0" * 32
@@ -130,11 +140,14 @@ _current_trace: contextvars.ContextVar[Trace | None] = contextvars.ContextVar(
 
 class CloudLoggingFormatter(logging.Formatter):
     """One log record as one line of Cloud Logging's structured JSON (see the module
-    docstring); the audit logger's JSON message becomes jsonPayload fields."""
+    docstring); the audit logger's JSON message and a metrics line's `json_fields` become
+    jsonPayload fields; an unexpected error with its request (`core.api.unexpected`) becomes an
+    Error Reporting event."""
 
-    def __init__(self, project: str) -> None:
+    def __init__(self, project: str, service: dict[str, str] | None = None) -> None:
         super().__init__()
         self._project = project
+        self._service = service or service_context(os.environ)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {"severity": record.levelname}
@@ -142,7 +155,11 @@ class CloudLoggingFormatter(logging.Formatter):
             entry.update(_audit_fields(record.getMessage()))
         else:
             entry["message"] = record.getMessage()
-        if record.exc_info:
+        entry.update(getattr(record, JSON_FIELDS, None) or {})
+        http_request = getattr(record, HTTP_REQUEST, None)
+        if record.exc_info and http_request is not None:
+            entry.update(self._reported_error(record, http_request))
+        elif record.exc_info:
             entry["message"] = (
                 f"{entry.get('message', '')}\n{self.formatException(record.exc_info)}"
             )
@@ -155,6 +172,19 @@ class CloudLoggingFormatter(logging.Formatter):
         self._add_trace(entry)
         return orjson.dumps(entry, default=str).decode()
 
+    def _reported_error(
+        self, record: logging.LogRecord, http_request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Error Reporting's ReportedErrorEvent: the stack trace as the message (as
+        `traceback.format_exc()` writes it, any URL in it redacted), the request, the service."""
+        assert record.exc_info is not None
+        return {
+            "@type": REPORTED_ERROR_EVENT,
+            "message": redact_urls_in(self.formatException(record.exc_info)),
+            "context": {"httpRequest": http_request},
+            "serviceContext": self._service,
+        }
+
     def _add_trace(self, entry: dict[str, Any]) -> None:
         trace = _current_trace.get()
         if trace is None or not self._project:
@@ -163,6 +193,15 @@ class CloudLoggingFormatter(logging.Formatter):
         if trace.span_id:
             entry[SPAN_FIELD] = trace.span_id
         entry[SAMPLED_FIELD] = trace.sampled
+
+
+def service_context(environ: Mapping[str, str]) -> dict[str, str]:
+    """Error Reporting's service: the Cloud Run service of the function (`K_SERVICE`) and its
+    revision (`K_REVISION`), else fnproxy and its version."""
+    return {
+        "service": environ.get("K_SERVICE") or FNPROXY_LOGGER,
+        "version": environ.get("K_REVISION") or __version__,
+    }
 
 
 def _audit_fields(message: str) -> dict[str, Any]:

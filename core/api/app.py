@@ -26,6 +26,7 @@ from core.api.routes import (
     health,
     history,
     invoke,
+    metrics,
     providers,
     sessions,
 )
@@ -37,6 +38,7 @@ Lifecycle = Callable[[], Awaitable[None]]
 def native_endpoints() -> list[Endpoint]:
     return [
         *health.ENDPOINTS,
+        *metrics.ENDPOINTS,
         *auth.ENDPOINTS,
         *invoke.ENDPOINTS,
         *history.ENDPOINTS,

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core.api.problems import from_validation_error, problem_response
+from core.api.unexpected import HTTP_REQUEST, http_request_context
 from core.auth.principal import Principal
 from core.auth.scopes import require
 from core.errors import FnproxyError, InvalidRequest, PayloadTooLarge
@@ -175,6 +176,8 @@ class Reply:
     headers: tuple[str, ...] = ()
     raw: str = ""
     """The description of a body of bytes of any content type (instead of a `model`)."""
+    media_type: str = ""
+    """The one content type of a `raw` body, when it has one."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,8 @@ class Endpoint:
     with a `raw_response`."""
     raw_response: str = ""
     """The description of the main answer's body when it is bytes of any content type."""
+    raw_media_type: str = ""
+    """The content type of a `raw_response` that always has the same one."""
     status: int = 200
     response_headers: tuple[str, ...] = ()
     """Headers of the main answer besides those on every answer (e.g. ETag, Location)."""
@@ -242,8 +247,9 @@ def route_for(endpoint: Endpoint, services: Services) -> Route:
             return problem_response(shaped(from_validation_error(error)), request.url.path)
         except ClientDisconnect:
             return Response(status_code=CLIENT_CLOSED_REQUEST)
-        except Exception:
-            logger.exception("unhandled error on %s", action)
+        except Exception:  # logged for Error Reporting (core.api.unexpected), answered bare
+            context = {HTTP_REQUEST: http_request_context(request)}
+            logger.exception("unhandled error on %s", action, extra=context)
             return problem_response(FnproxyError("an internal error occurred"), request.url.path)
 
     return Route(endpoint.path, serve, methods=[endpoint.method], name=endpoint.name)

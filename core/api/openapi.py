@@ -271,6 +271,7 @@ def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         endpoint.response,
         endpoint.response_headers,
         endpoint.raw_response,
+        endpoint.raw_media_type,
     )
     answers = {endpoint.status: main, **endpoint.replies}
     responses = {str(status): _reply(reply, refs) for status, reply in answers.items()}
@@ -283,6 +284,9 @@ def _reply(reply: Reply, refs: dict[Any, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": reply.description}
     if reply.model is not None:
         answer["content"] = {"application/json": {"schema": refs[reply.model]}}
+    elif reply.raw and reply.media_type:
+        text = {"schema": {"type": "string", "description": reply.raw}}
+        answer["content"] = {reply.media_type: text}
     elif reply.raw:  # any type; octet-stream named too, for generators that need one
         raw = {"schema": {"type": "string", "format": "binary", "description": reply.raw}}
         answer["content"] = {"*/*": raw, "application/octet-stream": raw}

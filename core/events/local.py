@@ -165,6 +165,10 @@ class LocalWorkQueue:
             await asyncio.wait(list(self._held.values()))
             await asyncio.sleep(0)  # their done callbacks forget them
 
+    def depth(self) -> int:
+        """How many executions the queue holds (waiting for a slot or running)."""
+        return len(self._held)
+
     async def ping(self) -> None:
         return None
 

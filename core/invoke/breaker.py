@@ -11,6 +11,9 @@
   cool-down; a probe that ends otherwise (timed out, cancelled, refused for the caller's own
   mistake) frees the place for the next one.
 
+Each change of state is told to the metrics port (`circuit_state`): opened by a failure,
+half-open when a probe goes, closed by an answer after it had opened.
+
 Only targets with a failure on record are kept (at most `MAX_TRACKED` of them: the oldest
 streak is forgotten first), so `states()` is short and memory stays bounded.
 """
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import CircuitOpen
+from core.metrics.base import NO_METRICS, Metrics
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 MAX_TRACKED = 10_000
@@ -47,10 +51,12 @@ class CircuitBreakers:
         threshold: int,
         cooldown_s: float,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.threshold = threshold
         self.cooldown_s = cooldown_s
         self._clock = clock
+        self._metrics = metrics
         self._circuits: dict[str, _Circuit] = {}
 
     def admit(self, key: str) -> None:
@@ -61,6 +67,7 @@ class CircuitBreakers:
         now = self._clock()
         if circuit.state(now, self.cooldown_s) == HALF_OPEN and not circuit.probing:
             circuit.probing = True
+            self._metrics.circuit(key, HALF_OPEN)
             return
         raise CircuitOpen(
             f"{key} failed {circuit.failures} times in a row: calls fail fast until a probe "
@@ -71,18 +78,23 @@ class CircuitBreakers:
 
     def succeeded(self, key: str) -> None:
         """The target answered: its circuit closes (and is forgotten)."""
-        self._circuits.pop(key, None)
+        circuit = self._circuits.pop(key, None)
+        if circuit is not None and circuit.opened_at is not None:
+            self._metrics.circuit(key, CLOSED)
 
     def failed(self, key: str) -> None:
         """A transient failure of an attempt at `key`."""
         now = self._clock()
         circuit = self._circuits.pop(key, None) or _Circuit()
+        before = circuit.state(now, self.cooldown_s)
         if circuit.opened_at is None and now - circuit.last_failure > self.cooldown_s:
             circuit.failures = 0  # an old streak: this one starts afresh
         circuit.failures += 1
         circuit.last_failure = now
         if circuit.probing or circuit.failures >= self.threshold:
             circuit.opened_at, circuit.probing = now, False
+            if before != OPEN:
+                self._metrics.circuit(key, OPEN)
         self._circuits[key] = circuit  # last: the most recently failing
         if len(self._circuits) > MAX_TRACKED:
             del self._circuits[next(iter(self._circuits))]

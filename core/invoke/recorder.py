@@ -9,7 +9,9 @@ the event goes out at least once, always with the same CloudEvent id (`outcome_e
 A runner holding an execution's lease writes only while it still holds it (`LeaseLost`
 otherwise: another runner took the execution over, and its outcome is the one told). A failing
 store or bus is retried; what still fails is logged whole (so it is never silently lost) and
-reported to the caller. A URL an error message echoes is redacted before any of it
+reported to the caller. The metrics port hears of each outcome when its stats count is
+written (so its counts are /v1/stats' counts), and of each failed attempt of a store write. A
+URL an error message echoes is redacted before any of it
 (`core.redaction`): the record's target already is."""
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from core import histogram
 from core.errors import Conflict, ServiceUnavailable
 from core.events.base import EVENT_TYPE_PREFIX, CloudEvent, EventBus
 from core.invoke.retry import retry_write
+from core.metrics.base import NO_METRICS, Metrics
 from core.models import Execution
 from core.redaction import redact_urls_in
 from core.store.base import StatsCount, Store
@@ -35,17 +38,26 @@ class LeaseLost(Conflict):
 
 
 class Recorder:
-    def __init__(self, store: Store, events: EventBus, stats_bucket_s: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        events: EventBus,
+        stats_bucket_s: int,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self._store = store
         self._events = events
         self._bucket_s = stats_bucket_s
+        self._metrics = metrics
 
     async def save(self, execution: Execution) -> None:
         """Write the record; only while its runner still holds the lease, when it has one."""
         redact_error(execution)
         owner = execution.lease_owner
         written = await retry_write(
-            lambda: self._store.executions.save(execution, only_if_owner=owner), "save execution"
+            lambda: self._store.executions.save(execution, only_if_owner=owner),
+            "save execution",
+            self._metrics.store_error,
         )
         if owner is not None and not written:
             raise LeaseLost(
@@ -55,7 +67,11 @@ class Recorder:
 
     async def save_callback_result(self, execution: Execution) -> None:
         """Write an ended record again with its callback's result (its one later change)."""
-        await retry_write(lambda: self._store.executions.save(execution), "save callback result")
+        await retry_write(
+            lambda: self._store.executions.save(execution),
+            "save callback result",
+            self._metrics.store_error,
+        )
 
     async def finish(self, execution: Execution) -> None:
         """Record a settled execution: history first, with its announcement pending (in the
@@ -103,10 +119,19 @@ class Recorder:
             duration,
             histogram.slot_for(duration),
         )
-        await retry_write(
+        counted = await retry_write(
             lambda: self._store.executions.settle_announcement(execution.execution_id, count),
             "count in stats",
+            self._metrics.store_error,
         )
+        if counted:
+            self._metrics.invocation(
+                execution.function,
+                execution.provider,
+                execution.status,
+                bool(execution.success),
+                duration,
+            )
 
     async def _publish(self, execution: Execution) -> None:
         await retry_write(lambda: self._events.publish(outcome_event(execution)), "publish event")

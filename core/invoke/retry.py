@@ -35,14 +35,20 @@ class RetryPolicy:
         return max(jittered, retry_after_s or 0.0)
 
 
-async def retry_write(operation: Callable[[], Awaitable[T]], what: str) -> T:
+async def retry_write(
+    operation: Callable[[], Awaitable[T]],
+    what: str,
+    failed: Callable[[str], None] | None = None,
+) -> T:
     """Run a store or bus write, again after a short pause when it fails, WRITE_ATTEMPTS times
-    in all; then raise, naming `what`."""
+    in all; then raise, naming `what`. `failed(what)` is told of each failed attempt."""
     attempt = 1
     while True:
         try:
             return await operation()
         except Exception as error:
+            if failed is not None:
+                failed(what)
             if attempt >= WRITE_ATTEMPTS:
                 raise RuntimeError(f"{what} failed {WRITE_ATTEMPTS} times: {error}") from error
             logger.warning("%s failed (attempt %d): %s", what, attempt, error)

@@ -3,12 +3,13 @@ session out, and the outcome recorded. Shared by sync invocations and the async 
 
 Each attempt first takes one of its target's slots (`TargetLimits`: a hanging target holds only
 its own), then passes the target's circuit breaker (`CircuitBreakers`: an open circuit fails the
-call fast), then goes. Only a `TransientFailure` (which never reached the function) is retried.
-What kept the function from answering is recorded as the execution's error, and the API answers
-it as a problem (see `core.api.routes.invoke.unreached`): `UpstreamUnavailable` (502, retries
-exhausted), `UpstreamThrottled` (429 still after retries, with Retry-After),
-`UpstreamUnreachable` (502, lost after the request was sent: not retried), `CircuitOpen` (503,
-with Retry-After and the circuit's state)."""
+call fast), then goes. Only a `TransientFailure` (which never reached the function) is retried;
+each retry is told to the metrics port (`retries`). What kept the function from answering is
+recorded as the execution's error, and the API answers it as a problem (see
+`core.api.routes.invoke.unreached`): `UpstreamUnavailable` (502, retries exhausted),
+`UpstreamThrottled` (429 still after retries, with Retry-After), `UpstreamUnreachable` (502,
+lost after the request was sent: not retried), `CircuitOpen` (503, with Retry-After and the
+circuit's state)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from core.invoke.breaker import CircuitBreakers
 from core.invoke.limits import TargetLimits
 from core.invoke.recorder import Recorder
 from core.invoke.retry import RetryPolicy
+from core.metrics.base import NO_METRICS, Metrics
 from core.models import Execution, Session, Status
 from core.providers.base import CallContext, InvocationOutcome, Provider, TransientFailure
 from core.sessions.service import SessionService
@@ -65,6 +67,7 @@ class Runner:
         *,
         breakers: CircuitBreakers | None = None,
         targets: TargetLimits | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._recorder = recorder
         self._sessions = sessions
@@ -75,6 +78,7 @@ class Runner:
             _DEFAULTS.circuit_failure_threshold, _DEFAULTS.circuit_cooldown_s
         )
         self.targets = targets or TargetLimits(_DEFAULTS.target_max_concurrency)
+        self._metrics = metrics
 
     async def run(self, execution: Execution, provider: Provider, target: Any, payload: Any) -> Any:
         """Run and record `execution`; return the function's full result (the record may
@@ -130,6 +134,7 @@ class Runner:
                     logger.info(
                         "retrying %s in %.3f s after: %s", execution.execution_id, delay, failure
                     )
+                    self._metrics.retry(execution.function, execution.provider)
                     await asyncio.sleep(delay)
 
     async def _attempt(

@@ -32,6 +32,8 @@ def test_operation_ids_are_unique(document):
 
 RAW_ANSWERS = {"/v1/blobs/{token}"}
 """Routes whose answer is bytes of the content type stored with them."""
+TEXT_ANSWERS = {"/metrics"}
+"""Routes whose answer is text/plain (Prometheus' exposition format)."""
 
 
 def test_every_success_but_204_has_a_json_schema(document):
@@ -39,6 +41,8 @@ def test_every_success_but_204_has_a_json_schema(document):
         for status, answer in operation["responses"].items():
             if path in RAW_ANSWERS:
                 assert status != "200" or "*/*" in answer["content"], path
+            elif path in TEXT_ANSWERS and status == "200":
+                assert list(answer["content"]) == ["text/plain"], path
             elif status.startswith("2") and status != "204":
                 schema = answer["content"]["application/json"]["schema"]
                 assert "$ref" in schema, (method, path, status)
@@ -133,3 +137,12 @@ async def test_a_stats_series_step_is_documented_in_the_deployments_buckets(clie
     assert answer.status_code == 400
     answer = await client.get(f"/v1/stats/series?step={served_step['multipleOf']}", headers=admin)
     assert answer.status_code == 200, answer.text
+
+
+def test_metrics_answer_text_for_a_read_token_and_problems_otherwise(document):
+    operation = document["paths"]["/metrics"]["get"]
+    assert operation["security"] and "read" in operation["description"]
+    problems = {status for status in operation["responses"] if status != "200"}
+    assert {"401", "403"} <= problems
+    for status in problems:
+        assert list(operation["responses"][status]["content"]) == ["application/problem+json"]

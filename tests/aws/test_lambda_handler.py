@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,9 +27,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 import handlers.aws_lambda as aws_lambda
 from core.config import ConfigError
 from core.errors import InvalidRequest
-from core.events.base import CloudEvent
-from core.events.emf_metrics import MetricsEventBus
-from core.invoke.recorder import outcome_event
+from core.metrics.emf import EmfMetrics
 from core.models import Execution, new_id
 from core.store.dynamodb import DynamoDBStore
 from core.wiring import build_services, load_aws_settings
@@ -65,8 +62,8 @@ class LambdaRuntime:
     def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="lambda-runtime")
 
-    def invoke(self, event: dict[str, Any]) -> Any:
-        call = self._thread.submit(aws_lambda.handler, event, LambdaContext())
+    def invoke(self, event: dict[str, Any], context: LambdaContext | None = None) -> Any:
+        call = self._thread.submit(aws_lambda.handler, event, context or LambdaContext())
         return call.result(timeout=HANDLER_TIMEOUT_S)
 
     def http(self, event: dict[str, Any]) -> tuple[int, Any]:
@@ -572,48 +569,61 @@ def test_unknown_event_is_refused(runtime: LambdaRuntime) -> None:
         runtime.invoke({"detail-type": "Scheduled Event", "source": "aws.events"})
 
 
-class RecordingBus:
-    def __init__(self) -> None:
-        self.published: list[CloudEvent] = []
+def test_an_unexpected_error_is_logged_with_the_lambda_request_id_and_no_secret(
+    runtime: LambdaRuntime,
+    bearer: dict[str, str],
+    lambda_logs: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken() -> dict[str, str]:
+        raise RuntimeError("the health checks broke")
 
-    async def publish(self, event: CloudEvent) -> None:
-        self.published.append(event)
+    monkeypatch.setattr(aws_lambda._container.services.health, "results", broken)
+    context = LambdaContext()
+
+    response = runtime.invoke(http_api_event("GET", "/health", headers=bearer), context)
+
+    assert response["statusCode"] == 500
+    assert response_json(response)["detail"] == "an internal error occurred"
+    [error] = errors_logged(lambda_logs)
+    assert error["function_request_id"] == context.aws_request_id
+    assert error["message"] == "unhandled error on GET /health"
+    assert "RuntimeError: the health checks broke" in error["exception"]
+    assert error["http_request"] == {
+        "method": "GET",
+        "url": "https://api123.execute-api.us-east-1.amazonaws.com/health",
+        "responseStatusCode": 500,
+        "userAgent": "pytest",
+        "remoteIp": "203.0.113.7",
+    }
+    token = bearer["authorization"].removeprefix("Bearer ")
+    assert token not in lambda_logs.getvalue()
 
 
-def failed_execution() -> Execution:
-    now = time.time()
-    return Execution(
-        execution_id=new_id(),
-        target={"provider": "local", "function": "fail"},
-        provider="local",
-        function="local:fail",
-        mode="sync",
-        status="failed",
-        caller="tester",
-        created_at=now,
-        updated_at=now,
-        expires_at=now + 60,
-        success=False,
-        duration_ms=12.5,
-    )
+def emf_points(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
 
 
-async def test_metrics_count_each_outcome_once_with_its_own_dimensions(
+def test_emf_records_carry_the_ports_names_and_their_own_dimensions(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    inner = RecordingBus()
-    bus = MetricsEventBus(inner, aws_lambda.metrics)
-    execution = failed_execution()
+    metrics = EmfMetrics()
 
-    await bus.publish(outcome_event(execution))
-    await bus.publish(outcome_event(execution))  # the recorder retrying a failed publish
-    await bus.publish(CloudEvent(type="dev.fnproxy.other", subject="x", data={}))
+    metrics.invocation("local:fail", "local", "failed", False, 12.5)
+    metrics.retry("http:x", "http")
+    metrics.circuit("http:x", "open")
+    metrics.store_error("count in stats")
 
-    assert len(inner.published) == 3
-    [point] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert (point["provider"], point["function"]) == ("local", "local:fail")
-    assert point["invocations"] == [1.0] and point["errors"] == [1.0]
-    assert point["duration"] == [12.5]
+    outcome, retry, circuit, store = emf_points(capsys.readouterr().out)
+    assert (outcome["provider"], outcome["function"]) == ("local", "local:fail")
+    assert outcome["invocations"] == [1.0] and outcome["errors"] == [1.0]
+    assert outcome["duration"] == [12.5]
+    assert (retry["retries"], retry["function"]) == ([1.0], "http:x")
+    assert (circuit["circuit_state"], circuit["target"]) == ([2.0], "http:x")
+    assert (store["store_errors"], store["operation"]) == ([1.0], "count in stats")
+    for point in (outcome, retry, circuit, store):
+        [directive] = point["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "fnproxy" and "service" in directive["Dimensions"][0]
 
 
 async def test_aws_column_and_single_port_overrides(stack: AwsStack) -> None:

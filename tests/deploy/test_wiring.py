@@ -78,6 +78,7 @@ PLATFORM_COLUMN = {
         "EVENTS_BACKEND",
         "QUEUE_BACKEND",
         "BLOBS_BACKEND",
+        "METRICS_BACKEND",
     )
 }
 SIGNING_KEY = "MODULE_SECRET_KEY"  # wired by reference only: asserted on its own

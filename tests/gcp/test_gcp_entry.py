@@ -255,6 +255,25 @@ async def test_invoke_records_in_firestore_and_publishes_on_pubsub(
     }
 
 
+async def test_an_outcome_is_a_metrics_line_for_the_log_based_metrics(
+    client: httpx.AsyncClient, bearer: dict[str, str], api: FunctionProcess, ff_url: str
+) -> None:
+    body = {"target": echo_target(ff_url), "payload": {"metric": "line"}}
+    answer = await client.post("/v1/invoke", json=body, headers=bearer)
+    assert answer.status_code == 200, answer.text
+    function = answer.json()["provider"]["function"]
+
+    deadline = time.monotonic() + LOG_WAIT_S
+    while not (lines := [e for e in json_log_lines(api) if e.get("metric") == "invocations"]):
+        assert time.monotonic() < deadline, "no invocations line"
+        await asyncio.sleep(0.05)
+
+    line = lines[-1]
+    assert line["severity"] == "INFO" and line["provider"] == "gcp_functions"
+    assert function in line["function"] and line["status"] == "succeeded"
+    assert line["success"] is True and line["duration_ms"] > 0
+
+
 async def test_a_large_body_goes_through_functions_framework_whole(
     client: httpx.AsyncClient, bearer: dict[str, str], ff_url: str
 ) -> None:
@@ -417,8 +436,13 @@ async def lines_of(
 
 
 async def lines_in_trace(function: FunctionProcess, trace_id: str) -> list[dict[str, Any]]:
+    """The function's lines in the trace, but for the metrics lines (one per outcome, whatever
+    LOG_LEVEL: test_an_outcome_is_a_metrics_line_for_the_log_based_metrics)."""
     trace = f"projects/{GCP_PROJECT}/traces/{trace_id}"
-    return await lines_of(function, lambda line: line.get("logging.googleapis.com/trace") == trace)
+    return await lines_of(
+        function,
+        lambda line: line.get("logging.googleapis.com/trace") == trace and "metric" not in line,
+    )
 
 
 async def records_from(

@@ -11,6 +11,7 @@ from core.errors import CircuitOpen
 from core.invoke import breaker as breaker_module
 from core.invoke.breaker import CircuitBreakers
 from core.invoke.limits import TargetLimits
+from core.metrics.prometheus import PrometheusMetrics
 
 KEY = "http:fn.test/f"
 THRESHOLD = 3
@@ -53,9 +54,7 @@ def test_a_circuit_stays_closed_below_the_threshold(breakers):
     }
 
 
-def test_the_threshold_opens_it_and_calls_fail_fast_with_the_rest_of_the_cooldown(
-    breakers, clock
-):
+def test_the_threshold_opens_it_and_calls_fail_fast_with_the_rest_of_the_cooldown(breakers, clock):
     trip(breakers)
     clock.now += 4
 
@@ -88,9 +87,7 @@ def test_failures_further_apart_than_the_cooldown_start_a_new_streak(breakers, c
     assert breakers.states()[KEY]["consecutive_failures"] == 1
 
 
-def test_after_the_cooldown_one_probe_goes_and_its_success_closes_the_circuit(
-    breakers, clock
-):
+def test_after_the_cooldown_one_probe_goes_and_its_success_closes_the_circuit(breakers, clock):
     trip(breakers)
     clock.now += COOLDOWN_S
 
@@ -168,3 +165,33 @@ async def test_a_wait_ends_with_the_callers_deadline():
     async with asyncio.timeout(0.5):  # the cancelled waiter gave its place up
         async with limits.slot(KEY):
             pass
+
+
+def test_each_change_of_state_reaches_the_metrics_once(clock):
+    metrics = PrometheusMetrics()
+    breakers = CircuitBreakers(THRESHOLD, COOLDOWN_S, clock, metrics=metrics)
+
+    def current() -> list[str]:
+        return [
+            state
+            for state in ("closed", "half_open", "open")
+            if metrics.registry.get_sample_value(
+                "fnproxy_circuit_state", {"target": KEY, "fnproxy_circuit_state": state}
+            )
+        ]
+
+    trip(breakers)
+    breakers.failed(KEY)  # a late failure of an attempt admitted before: still open
+    assert current() == ["open"]
+    clock.now += COOLDOWN_S
+    breakers.admit(KEY)
+    assert current() == ["half_open"]
+    breakers.succeeded(KEY)
+    assert current() == ["closed"]
+    breakers.succeeded("never:failed")
+    assert (
+        metrics.registry.get_sample_value(
+            "fnproxy_circuit_state", {"target": "never:failed", "fnproxy_circuit_state": "closed"}
+        )
+        is None
+    )

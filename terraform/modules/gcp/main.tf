@@ -3,8 +3,8 @@
 # over Firestore, Pub/Sub and Secret Manager. Files: storage.tf (source zip), functions.tf,
 # firestore.tf (database, indexes and TTL from firestore_schema.json), pubsub.tf (topics and
 # the worker's dead-lettering), secrets.tf, iam.tf (service accounts, least privilege), blobs.tf
-# (the archive bucket), and, optionally, cloud_run.tf (the container image on Cloud Run, serving
-# gRPC).
+# (the archive bucket), monitoring.tf (log-based metrics and alert policies), and, optionally,
+# cloud_run.tf (the container image on Cloud Run, serving gRPC).
 
 # Read at plan time, so the Cloud Resource Manager API must be enabled before the first plan
 # (a prerequisite in docs/deploy.md section 5; enabling it below in the same apply is too late).
@@ -24,6 +24,8 @@ locals {
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # signBlob: the archive's signed URLs (blobs.tf)
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",

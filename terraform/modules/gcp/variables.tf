@@ -32,7 +32,7 @@ variable "labels" {
 variable "enable_apis" {
   type        = bool
   default     = true
-  description = "Enable the Google APIs fnproxy needs (Cloud Functions, Cloud Run, Cloud Build, Artifact Registry, Eventarc, Pub/Sub, Firestore, Secret Manager, IAM, Storage, Cloud Resource Manager). They are left enabled on destroy. Cloud Resource Manager must be enabled before the first plan all the same (docs/deploy.md section 5)."
+  description = "Enable the Google APIs fnproxy needs (Cloud Functions, Cloud Run, Cloud Build, Artifact Registry, Eventarc, Pub/Sub, Firestore, Secret Manager, IAM, Storage, Logging, Monitoring, Cloud Resource Manager). They are left enabled on destroy. Cloud Resource Manager must be enabled before the first plan all the same (docs/deploy.md section 5)."
 }
 
 # --- the build artifact ---------------------------------------------------------------------
@@ -398,4 +398,35 @@ variable "extra_environment" {
   type        = map(string)
   default     = {}
   description = "More environment variables for both functions: any other fnproxy setting (see core/config.py, e.g. MAX_STORED_BYTES, SESSION_TTL_S, OPENWHISK_API_HOST, OPENWHISK_AUTH_KEY_SECRET). It may not repeat a variable the module sets itself (checked at plan time)."
+}
+
+# --- alert policies (monitoring.tf) -------------------------------------------------------------
+
+variable "alert_notification_channels" {
+  type        = list(string)
+  default     = []
+  description = "Notification channels every alert policy notifies when it opens and closes (projects/P/notificationChannels/N: e-mail, Pub/Sub, ...); empty: the incidents are only shown in Cloud Monitoring."
+}
+
+variable "alert_period_s" {
+  type        = number
+  default     = 300
+  description = "Period every alert policy sums (or, for the dead letters, takes the maximum of) its metric over, in seconds."
+
+  validation {
+    condition     = var.alert_period_s >= 60 && var.alert_period_s % 60 == 0
+    error_message = "alert_period_s: a whole number of minutes, at least 60."
+  }
+}
+
+variable "alert_errors_threshold" {
+  type        = number
+  default     = 1
+  description = "fnproxy's ERROR lines (sum over one period) at or above which the errors policy fires."
+}
+
+variable "alert_api_5xx_threshold" {
+  type        = number
+  default     = 1
+  description = "API 5xx answers (sum over one period) at or above which the API policy fires."
 }

@@ -58,6 +58,8 @@ module "gcp" {
   cloud_run_enabled = var.gcp_cloud_run_enabled
   cloud_run_image   = var.gcp_cloud_run_image
 
+  alert_notification_channels = var.gcp_alert_notification_channels
+
   log_level              = var.gcp_log_level
   function_timeout       = var.gcp_function_timeout
   history_retention_days = var.gcp_history_retention_days

@@ -191,3 +191,9 @@ variable "gcp_archive_all_parts" {
   description = "Archive every payload, result and log (kept gcp_archive_retention_days), not only those above 64 KiB; one object write per part."
   default     = false
 }
+
+variable "gcp_alert_notification_channels" {
+  type        = list(string)
+  description = "Notification channels (projects/P/notificationChannels/N) the alert policies notify; empty: incidents show in Cloud Monitoring only."
+  default     = []
+}
