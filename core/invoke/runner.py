@@ -35,6 +35,7 @@ from core.invoke.retry import RetryPolicy
 from core.models import Execution, Session, Status
 from core.providers.base import CallContext, InvocationOutcome, Provider, TransientFailure
 from core.sessions.service import SessionService
+from core.tracing import TraceContext, recorded_trace
 
 logger = logging.getLogger("fnproxy.invoke")
 
@@ -114,6 +115,7 @@ class Runner:
     async def _attempts(
         self, execution: Execution, provider: Provider, target: Any, event: Any
     ) -> InvocationOutcome:
+        trace = recorded_trace(execution)
         policy = self._limits.retry.overridden_by(execution.retry_policy)
         key = provider.function_key(target)
         deadline = time.monotonic() + execution.timeout_s
@@ -121,7 +123,9 @@ class Runner:
         async with asyncio.timeout(execution.timeout_s):
             while True:
                 try:
-                    return await self._attempt(execution, provider, target, event, key, deadline)
+                    return await self._attempt(
+                        execution, provider, target, event, key, deadline, trace.child()
+                    )
                 except TransientFailure as failure:
                     retries += 1
                     delay = policy.delay_before(retries, failure.retry_after_s)
@@ -140,9 +144,11 @@ class Runner:
         event: Any,
         key: str,
         deadline: float,
+        trace: TraceContext,
     ) -> InvocationOutcome:
         """One attempt within one of the target's slots, past its circuit breaker (which
-        learns how it went); `CircuitOpen` when the breaker lets nothing through."""
+        learns how it went); `CircuitOpen` when the breaker lets nothing through. `trace` is
+        the attempt's own span, a child of the execution's, which the target gets."""
         async with self.targets.slot(key):
             self.breakers.admit(key)
             execution.attempts += 1
@@ -153,6 +159,8 @@ class Runner:
                 attempt=execution.attempts,
                 mode=execution.mode,
                 invoke_scopes=execution.invoke_scopes,
+                traceparent=trace.traceparent,
+                tracestate=trace.state,
             )
             try:
                 outcome = await provider.invoke(target, event, context)
