@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.auth.audit import AuditLog
 from core.auth.clients import ClientService
@@ -44,6 +44,9 @@ from core.sealing import Sealer
 from core.secrets.base import SecretSource
 from core.sessions.service import SessionService
 from core.store.base import Store
+
+if TYPE_CHECKING:
+    from core.otel import OtelSpans
 
 SIGNING_KEY_SECRET = "MODULE_SECRET_KEY"
 
@@ -350,9 +353,13 @@ class Services:
     """Every target's circuit breaker (shown by /health to a read token)."""
     target_limits: TargetLimits
     """The per-target concurrency cap every call to a function passes."""
+    spans: OtelSpans | None = None
+    """The OpenTelemetry span exporter, when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
 
     async def close(self) -> None:
         await self.queue.close()
+        if self.spans is not None:
+            self.spans.close()
         if self.blobs is not None:
             await self.blobs.close()
         await self.providers.close()
@@ -361,6 +368,22 @@ class Services:
         close_secrets = getattr(self.secrets, "close", None)  # only sources with a pool have one
         if close_secrets is not None:
             await close_secrets()
+
+
+def build_spans(settings: Settings) -> OtelSpans | None:
+    """The OpenTelemetry span exporter when OTEL_EXPORTER_OTLP_ENDPOINT is set; the SDK is
+    imported only then."""
+    if not settings.otel_exporter_otlp_endpoint:
+        return None
+    try:
+        from core.otel import OtelSpans
+
+        return OtelSpans.exporting_to(settings.otel_exporter_otlp_endpoint)
+    except ImportError as missing:
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_ENDPOINT is set but {missing.name} is not installed: "
+            "install fnproxy[otel]"
+        ) from None
 
 
 def build_services(
@@ -391,6 +414,7 @@ def build_services(
     sessions = SessionService(store.sessions, settings.session_ttl_s)
     circuits = CircuitBreakers(settings.circuit_failure_threshold, settings.circuit_cooldown_s)
     target_limits = TargetLimits(settings.target_max_concurrency)
+    spans = build_spans(settings)
     runner = Runner(
         recorder,
         sessions,
@@ -398,6 +422,7 @@ def build_services(
         archive,
         breakers=circuits,
         targets=target_limits,
+        spans=spans,
     )
     invocations = InvocationService(
         store=store,
@@ -466,4 +491,5 @@ def build_services(
         ),
         circuits=circuits,
         target_limits=target_limits,
+        spans=spans,
     )

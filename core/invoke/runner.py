@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
 from core.errors import (
@@ -36,6 +37,9 @@ from core.models import Execution, Session, Status
 from core.providers.base import CallContext, InvocationOutcome, Provider, TransientFailure
 from core.sessions.service import SessionService
 from core.tracing import TraceContext, recorded_trace
+
+if TYPE_CHECKING:
+    from core.otel import OtelSpans
 
 logger = logging.getLogger("fnproxy.invoke")
 
@@ -66,7 +70,9 @@ class Runner:
         *,
         breakers: CircuitBreakers | None = None,
         targets: TargetLimits | None = None,
+        spans: OtelSpans | None = None,
     ) -> None:
+        """`spans`: where the invocation and attempt spans go (None: OpenTelemetry off)."""
         self._recorder = recorder
         self._sessions = sessions
         self._limits = limits
@@ -76,6 +82,7 @@ class Runner:
             _DEFAULTS.circuit_failure_threshold, _DEFAULTS.circuit_cooldown_s
         )
         self.targets = targets or TargetLimits(_DEFAULTS.target_max_concurrency)
+        self.spans = spans
 
     async def run(self, execution: Execution, provider: Provider, target: Any, payload: Any) -> Any:
         """Run and record `execution`; return the function's full result (the record may
@@ -163,7 +170,7 @@ class Runner:
                 tracestate=trace.state,
             )
             try:
-                outcome = await provider.invoke(target, event, context)
+                outcome = await self._invoke(execution, provider, target, event, context, trace)
             except (TransientFailure, UpstreamUnreachable):
                 self.breakers.failed(key)
                 raise
@@ -172,6 +179,26 @@ class Runner:
                 raise
             self.breakers.succeeded(key)
             return outcome
+
+    async def _invoke(
+        self,
+        execution: Execution,
+        provider: Provider,
+        target: Any,
+        event: Any,
+        context: CallContext,
+        trace: TraceContext,
+    ) -> InvocationOutcome:
+        """The provider's answer to one attempt, which ends as a span when spans are on."""
+        if self.spans is None:
+            return await provider.invoke(target, event, context)
+        started_ns = time.time_ns()
+        outcome = None
+        try:
+            outcome = await provider.invoke(target, event, context)
+            return outcome
+        finally:
+            self.spans.attempt(execution, trace, started_ns, outcome, sys.exc_info()[1])
 
     async def _load_session(self, execution: Execution) -> Session | None:
         if execution.session_id is None:
@@ -208,6 +235,8 @@ class Runner:
         if execution.status in Status.TERMINAL:
             execution.finished_at = now
             await self._recorder.finish(execution)
+            if self.spans is not None:
+                self.spans.invocation(execution)
         else:
             await self._recorder.save(execution)
 

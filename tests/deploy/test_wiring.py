@@ -127,6 +127,8 @@ DEFAULTED = {
     "LAMBDA_TIMEOUT": "default 300 s, the Lambda module's own",
     "API_GATEWAY_BASE_PATH": "default none: both AWS deployments serve the HTTP API's "
     "$default stage (GCP has no API Gateway)",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "default off: the deployed packages leave out the otel "
+    "extra; a deployment that wants spans adds it and sets this in extra_environment",
 }
 AWS_SETTINGS = {
     "AWS_REGION": "AWS only",
