@@ -58,7 +58,7 @@ _TRACESTATE_MEMBER = re.compile(
     r"=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
 )
 _AMZN_ROOT = re.compile(r"1-([0-9a-f]{8})-([0-9a-f]{24})")
-_CLOUD_TRACE = re.compile(r"([0-9a-f]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?")
+_CLOUD_TRACE = re.compile(r"([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
@@ -153,7 +153,7 @@ def parse_cloud_trace(value: str) -> TraceContext | None:
     match = _CLOUD_TRACE.fullmatch(value.strip())
     if match is None or match.group(1) == _ZERO_TRACE:
         return None
-    trace_id, span, sampled = match.groups()
+    trace_id, span, sampled = match.group(1).lower(), match.group(2), match.group(3)
     span_number = int(span) if span else 0
     span_id = f"{span_number:016x}" if 0 < span_number < 2**64 else new_span_id()
     return TraceContext(trace_id, span_id, SAMPLED if sampled == "1" else NOT_SAMPLED)

@@ -90,8 +90,8 @@ def test_an_xray_header_without_a_valid_root_is_refused(value: str) -> None:
     assert parse_amzn(value) is None
 
 
-def test_a_cloud_trace_header_becomes_a_traceparent() -> None:
-    found = parse_cloud_trace("105445aa7843bc8bf206b12000100000/1;o=1")
+def test_a_cloud_trace_header_becomes_a_traceparent_in_lower_case() -> None:
+    found = parse_cloud_trace("105445AA7843BC8BF206B12000100000/1;o=1")
 
     assert found is not None
     assert found.traceparent == "00-105445aa7843bc8bf206b12000100000-0000000000000001-01"
