@@ -410,11 +410,11 @@ def build_services(
     retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
     recorder = Recorder(store, events, settings.stats_bucket_s)
     archive = Archive(blobs, archive_limits(settings))
-    settler = Settler(store.executions, providers, recorder, archive)
+    spans = build_spans(settings)
+    settler = Settler(store.executions, providers, recorder, archive, spans=spans)
     sessions = SessionService(store.sessions, settings.session_ttl_s)
     circuits = CircuitBreakers(settings.circuit_failure_threshold, settings.circuit_cooldown_s)
     target_limits = TargetLimits(settings.target_max_concurrency)
-    spans = build_spans(settings)
     runner = Runner(
         recorder,
         sessions,
