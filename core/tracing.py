@@ -16,7 +16,9 @@ invocation's, and that is the `traceparent` its target sees. Ids come from `rand
 from the OS), as execution ids do: they are unique, not secret.
 
 The request's headers reach the invocation service through a context variable
-(`incoming_headers`), set by the API middleware and the gRPC calls for the request's task.
+(`incoming_headers`), set by the API middleware and the gRPC calls for the request's task, and
+by the SQS, SNS and Pub/Sub deliveries from a message's attributes of the same names (an
+invocation request another system queued).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.models import Execution
@@ -210,6 +212,19 @@ def trace_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str] | None:
     """The trace headers among `pairs` (name, value; any case), or None when there are none."""
     found = {name.lower(): value for name, value in pairs if name.lower() in HEADERS}
     return found or None
+
+
+def message_trace_headers(attributes: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The trace headers among a queue message's attributes, whose values are plain strings
+    (Pub/Sub), `{"stringValue": ...}` (an SQS record) or `{"Value": ...}` (an SNS record)."""
+    pairs = ((name, _attribute_text(value)) for name, value in (attributes or {}).items())
+    return trace_headers((name, value) for name, value in pairs if value is not None)
+
+
+def _attribute_text(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("stringValue", value.get("Value"))
+    return value if isinstance(value, str) else None
 
 
 @contextmanager
