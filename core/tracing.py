@@ -60,6 +60,7 @@ _TRACESTATE_MEMBER = re.compile(
     r"=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
 )
 _AMZN_ROOT = re.compile(r"1-([0-9a-f]{8})-([0-9a-f]{24})")
+_SPAN = re.compile(r"[0-9a-f]{16}")
 _CLOUD_TRACE = re.compile(r"([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
@@ -139,10 +140,11 @@ def parse_amzn(value: str) -> TraceContext | None:
         return None
     fields = dict(part.strip().partition("=")[::2] for part in value.split(";"))
     root = _AMZN_ROOT.fullmatch(fields.get("Root", ""))
-    if root is None:
+    if root is None or root.group(1) + root.group(2) == _ZERO_TRACE:
         return None
     parent = fields.get("Parent", "")
-    span_id = parent if re.fullmatch(r"[0-9a-f]{16}", parent) else new_span_id()
+    valid_parent = _SPAN.fullmatch(parent) and parent != _ZERO_SPAN
+    span_id = parent if valid_parent else new_span_id()
     flags = SAMPLED if fields.get("Sampled") == "1" else NOT_SAMPLED
     return TraceContext(root.group(1) + root.group(2), span_id, flags)
 

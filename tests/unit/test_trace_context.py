@@ -75,16 +75,24 @@ def test_an_xray_header_becomes_a_traceparent() -> None:
     assert found.traceparent == "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
 
 
-def test_an_xray_header_without_parent_gets_a_span_id_and_unsampled_flags() -> None:
-    found = parse_amzn("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0")
+@pytest.mark.parametrize("parent", ["", ";Parent=0000000000000000", ";Parent=53995c3f"])
+def test_an_xray_header_without_a_valid_parent_gets_a_span_id(parent: str) -> None:
+    found = parse_amzn(f"Root=1-5759e988-bd862e3fe1be46a994272793{parent};Sampled=0")
 
     assert found is not None
     assert (found.trace_id, found.flags) == ("5759e988bd862e3fe1be46a994272793", "00")
     assert len(found.span_id) == 16 and found.span_id != "0" * 16
+    assert parse_traceparent(found.traceparent) == found
 
 
 @pytest.mark.parametrize(
-    "value", ["Root=2-5759e988-bd862e3f", "Parent=53995c3f42cd8ad8", "x" * 300]
+    "value",
+    [
+        "Root=2-5759e988-bd862e3f",
+        "Parent=53995c3f42cd8ad8",
+        f"Root=1-00000000-{'0' * 24}",
+        "x" * 300,
+    ],
 )
 def test_an_xray_header_without_a_valid_root_is_refused(value: str) -> None:
     assert parse_amzn(value) is None
