@@ -91,6 +91,13 @@ def child_env(**overrides: str) -> dict[str, str]:
 
 
 
+def tree_env(env: dict[str, str], repo: Path) -> dict[str, str]:
+    """`env` for a child that must run the code of `repo` (another tree of fnproxy, e.g. an
+    earlier commit's `git archive`): its folder goes first on PYTHONPATH, before the editable
+    install of this one."""
+    return env if repo == REPO_DIR else {**env, "PYTHONPATH": str(repo)}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a running process (all its threads), in seconds."""
     stat = Path(f"/proc/{pid}/stat").read_text()

@@ -187,6 +187,7 @@ from _common import (  # noqa: E402
     progress,
     ratio,
     spawn_server,
+    tree_env,
 )
 from bench_cold_start import (  # noqa: E402
     CHILD_TIMEOUT_S,
@@ -218,16 +219,18 @@ class ColdRun:
     """The child's own clock: its imports, before the first event."""
 
 
-def cold_start(side: str, env: dict[str, str]) -> ColdRun:
+def cold_start(side: str, env: dict[str, str], repo: Path = REPO_DIR) -> ColdRun:
+    """One cold start of `side`'s child, run from the tree `repo` (by default this one)."""
     child = BASELINE if side == BASELINE else "fnproxy"
-    command = [PYTHON, str(Path(__file__).resolve()), "child", child]
+    script = repo / Path(__file__).resolve().relative_to(REPO_DIR)
+    command = [PYTHON, str(script), "child", child]
     deadline = time.monotonic() + CHILD_TIMEOUT_S
     with tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(
             command,
-            cwd=REPO_DIR,
-            env=env,
+            cwd=repo,
+            env=tree_env(env, repo),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,

@@ -38,6 +38,7 @@ from _common import (
     progress,
     ratio,
     run_standalone,
+    tree_env,
 )
 
 SIDES = ("fnproxy", "baseline")
@@ -90,15 +91,17 @@ def reap(process: subprocess.Popen, deadline: float) -> os.struct_rusage:
     raise RuntimeError("cold-start child did not exit")
 
 
-def cold_start(side: str, function_url: str, env: dict[str, str], work_dir: Path) -> ColdRun:
+def cold_start(side: str, function_url: str, env: dict[str, str], work_dir: Path,
+               repo: Path = REPO_DIR) -> ColdRun:
+    """One cold start of `side`'s child, run from the tree `repo` (by default this one)."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"{side}-", dir=work_dir))
-    command = [PYTHON, str(BENCH_DIR / "_cold_child.py"), side, function_url]
+    command = [PYTHON, str(repo / BENCH_DIR.name / "_cold_child.py"), side, function_url]
     deadline = time.monotonic() + CHILD_TIMEOUT_S
     with open(data_dir / "stderr.log", "w+") as stderr:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=REPO_DIR, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(command, cwd=repo, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                   env={**env, "FNPROXY_DATA_DIR": str(data_dir)})
+                                   env={**tree_env(env, repo), "FNPROXY_DATA_DIR": str(data_dir)})
         try:
             milestones = read_marker(process, deadline)
             answered = time.perf_counter()

@@ -211,6 +211,9 @@ class Settings:
     async_max_receive_count: int = _setting("ASYNC_MAX_RECEIVE_COUNT", _positive_int, 3)
     secrets_cache_ttl_s: int = _setting("SECRETS_CACHE_TTL_S", _non_negative_int, 300)
     tracing: bool = _setting("FNPROXY_TRACING", _boolean, False)
+    otel_exporter_otlp_endpoint: str = _setting("OTEL_EXPORTER_OTLP_ENDPOINT", _text, "")
+    """OpenTelemetry's own name: when set, invocation and attempt spans go over OTLP/HTTP to
+    `{endpoint}/v1/traces` (`core.otel`, the `otel` extra); unset, the SDK is never imported."""
     api_gateway_base_path: str = _setting("API_GATEWAY_BASE_PATH", _base_path, "")
     """What API Gateway puts before fnproxy's routes in the paths it passes on, taken off
     before routing: an HTTP API's named stage (`dev`: rawPath /dev/v1/invoke) or a custom

@@ -78,6 +78,7 @@ INTERNAL_FIELDS = (
     "lease_owner",
     "lease_until",
     "announcement_pending",
+    "parent_span_id",
 )
 """Execution fields kept in the store but never shown to callers."""
 BLOB_FIELDS = ("payload_blob", "result_blob", "logs_blob")
@@ -143,6 +144,13 @@ class Execution:
     lease_takeovers: int = 0
     """How often a runner took the execution over from one whose lease had expired (a runner
     that died or stalled mid-run): a count callers see, as each one may have run it again."""
+    traceparent: str | None = None
+    """The invocation's own W3C trace context (`core.tracing`): the trace it belongs to and
+    its span id; each attempt's span is a child of that span."""
+    tracestate: str | None = None
+    """The caller's `tracestate`, passed on to the target unchanged."""
+    parent_span_id: str | None = None
+    """The caller's span id (None for a trace fnproxy started): the invocation span's parent."""
     announcement_pending: bool = False
     """The outbox: set by the save that stores the outcome, cleared (with the stats count, in
     one atomic step) once its event went out (`ExecutionRepository.settle_announcement`)."""

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.auth.audit import AuditLog
 from core.auth.clients import ClientService
@@ -45,6 +45,9 @@ from core.sealing import Sealer
 from core.secrets.base import SecretSource
 from core.sessions.service import SessionService
 from core.store.base import Store
+
+if TYPE_CHECKING:
+    from core.otel import OtelSpans
 
 SIGNING_KEY_SECRET = "MODULE_SECRET_KEY"
 
@@ -380,9 +383,13 @@ class Services:
     """The per-target concurrency cap every call to a function passes."""
     metrics: Metrics
     """Where outcomes, retries, circuit changes, the queue depth and store errors are told."""
+    spans: OtelSpans | None = None
+    """The OpenTelemetry span exporter, when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
 
     async def close(self) -> None:
         await self.queue.close()
+        if self.spans is not None:
+            self.spans.close()
         if self.blobs is not None:
             await self.blobs.close()
         await self.providers.close()
@@ -391,6 +398,22 @@ class Services:
         close_secrets = getattr(self.secrets, "close", None)  # only sources with a pool have one
         if close_secrets is not None:
             await close_secrets()
+
+
+def build_spans(settings: Settings) -> OtelSpans | None:
+    """The OpenTelemetry span exporter when OTEL_EXPORTER_OTLP_ENDPOINT is set; the SDK is
+    imported only then."""
+    if not settings.otel_exporter_otlp_endpoint:
+        return None
+    try:
+        from core.otel import OtelSpans
+
+        return OtelSpans.exporting_to(settings.otel_exporter_otlp_endpoint)
+    except ImportError as missing:
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_ENDPOINT is set but {missing.name} is not installed: "
+            "install fnproxy[otel]"
+        ) from None
 
 
 def build_services(settings: Settings, *, secrets: SecretSource | None = None) -> Services:
@@ -413,7 +436,8 @@ def build_services(settings: Settings, *, secrets: SecretSource | None = None) -
     retry = RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_max_delay)
     recorder = Recorder(store, events, settings.stats_bucket_s, metrics)
     archive = Archive(blobs, archive_limits(settings))
-    settler = Settler(store.executions, providers, recorder, archive)
+    spans = build_spans(settings)
+    settler = Settler(store.executions, providers, recorder, archive, spans=spans)
     sessions = SessionService(store.sessions, settings.session_ttl_s)
     circuits = CircuitBreakers(
         settings.circuit_failure_threshold, settings.circuit_cooldown_s, metrics=metrics
@@ -427,6 +451,7 @@ def build_services(settings: Settings, *, secrets: SecretSource | None = None) -
         breakers=circuits,
         targets=target_limits,
         metrics=metrics,
+        spans=spans,
     )
     invocations = InvocationService(
         store=store,
@@ -501,4 +526,5 @@ def build_services(settings: Settings, *, secrets: SecretSource | None = None) -
         circuits=circuits,
         target_limits=target_limits,
         metrics=metrics,
+        spans=spans,
     )

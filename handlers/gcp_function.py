@@ -49,7 +49,6 @@ import contextvars
 import functools
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -71,6 +70,7 @@ from core.auth.audit import AUDIT_LOGGER
 from core.metrics.cloud_logging import JSON_FIELDS
 from core.models import iso
 from core.redaction import redact_urls_in
+from core.tracing import TraceContext, from_lookup, parse_traceparent, trace_headers
 from core.wiring import Services, build_pubsub_delivery, build_services, load_gcp_settings
 
 FNPROXY_LOGGER = "fnproxy"
@@ -83,54 +83,19 @@ SOURCE_FIELD = "logging.googleapis.com/sourceLocation"
 REPORTED_ERROR_EVENT = (
     "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
 )
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?$")
-_NO_TRACE = "0" * 32
 
 
 # --- trace context --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Trace:
-    trace_id: str
-    span_id: str | None = None
-    """16 hex digits, as Cloud Logging wants it."""
-    sampled: bool = False
+def trace_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> TraceContext | None:
+    """The request's trace (`core.tracing`): `traceparent` when it is valid, else
+    `X-Cloud-Trace-Context`."""
+    found = trace_headers((n.decode("latin-1"), v.decode("latin-1")) for n, v in headers)
+    return from_lookup(found.get) if found else None
 
 
-def parse_traceparent(value: str) -> Trace | None:
-    """A W3C `traceparent` header (`00-<trace id>-<parent id>-<flags>`), or None."""
-    found = _TRACEPARENT.match(value.strip())
-    if found is None or found[1] == _NO_TRACE:
-        return None
-    return Trace(found[1], found[2], bool(int(found[3], 16) & 1))
-
-
-def parse_cloud_trace(value: str) -> Trace | None:
-    """An `X-Cloud-Trace-Context` header (`TRACE_ID/SPAN_ID;o=1`, span id in decimal), or None."""
-    found = _CLOUD_TRACE.match(value.strip())
-    if found is None or found[1] == _NO_TRACE:
-        return None
-    span_id = f"{int(found[2]):016x}" if found[2] and int(found[2]) < 2**64 else None
-    return Trace(found[1].lower(), span_id, found[3] == "1")
-
-
-def trace_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> Trace | None:
-    """The request's trace: `traceparent` when it is valid, else `X-Cloud-Trace-Context`."""
-    values = {
-        name: value for name, value in headers if name in (b"traceparent", b"x-cloud-trace-context")
-    }
-    if b"traceparent" in values:
-        trace = parse_traceparent(values[b"traceparent"].decode("latin-1"))
-        if trace is not None:
-            return trace
-    if b"x-cloud-trace-context" in values:
-        return parse_cloud_trace(values[b"x-cloud-trace-context"].decode("latin-1"))
-    return None
-
-
-_current_trace: contextvars.ContextVar[Trace | None] = contextvars.ContextVar(
+_current_trace: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
     "fnproxy_trace", default=None
 )
 
@@ -369,7 +334,7 @@ async def deliver(delivery: Any, pushed: Pushed) -> None:
         await delivery.handle_push(pushed)
 
 
-def delivery_trace(pushed: Pushed, headers: Iterable[tuple[bytes, bytes]]) -> Trace | None:
+def delivery_trace(pushed: Pushed, headers: Iterable[tuple[bytes, bytes]]) -> TraceContext | None:
     """A CloudEvent's own `traceparent` (the Distributed Tracing extension) when it is valid,
     else the push request's trace headers."""
     if isinstance(pushed, CloudEvent):

@@ -2,7 +2,8 @@
 id (`X-Request-Id`, kept from the caller when sane), writes one audit line per request, and puts
 the headers every answer needs on it: `X-Content-Type-Options: nosniff` always, and
 `Cache-Control: no-store` on an answer to a request that carried credentials (an Authorization
-header) unless the route chose its own."""
+header) unless the route chose its own. It also makes the request's trace headers the ones
+invocations take their trace from (`core.tracing.incoming_headers`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.auth.audit import AuditLog
 from core.blobs.links import LINK_PATH
 from core.models import new_id
+from core.tracing import serving, trace_headers
 
 MAX_REQUEST_ID_LENGTH = 128
 DENIED = (401, 403)
@@ -75,8 +77,10 @@ class RequestContext:
                 ]
             await send(message)
 
+        headers = ((n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"])
         try:
-            await self.app(scope, receive, send_with_id)
+            with serving(trace_headers(headers)):
+                await self.app(scope, receive, send_with_id)
         finally:
             principal = state.get("principal")
             self.audit.record(

@@ -123,6 +123,9 @@ class ExecutionRecord(_Answer):
     function_version: int | None
     retry_policy: dict[str, Any] | None
     lease_takeovers: int
+    traceparent: str | None
+    """The invocation's W3C trace context: its trace id and its own span id."""
+    tracestate: str | None
 
 
 class InvocationPage(_Answer):

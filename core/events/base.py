@@ -30,9 +30,13 @@ class CloudEvent:
     attributes: dict[str, str] = field(default_factory=dict)
     """Flat string attributes for subscribers' filters (SNS message attributes, Pub/Sub
     attributes); not part of the CloudEvent body."""
+    extensions: dict[str, str] = field(default_factory=dict)
+    """CloudEvents extension attributes (e.g. `traceparent`, the Distributed Tracing
+    extension), top-level members of the body."""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
+            **self.extensions,
             "specversion": SPEC_VERSION,
             "id": self.id,
             "source": self.source,

@@ -57,6 +57,7 @@ from core.events.messages import (
     decode_message,
     encode_message,
 )
+from core.tracing import message_trace_headers, serving
 
 if TYPE_CHECKING:
     from core.invoke.worker import AsyncWorker
@@ -259,7 +260,8 @@ class PubSubDelivery:
             return
         attempt = _delivery_attempt(push)
         final = attempt is not None and attempt >= self._max_delivery_attempts
-        await self._deliver(body, message_id, source, final)
+        with serving(message_trace_headers(push["message"].get("attributes"))):
+            await self._deliver(body, message_id, source, final)
 
     async def _deliver(self, body: bytes, message_id: str, source: str, final: bool) -> None:
         try:

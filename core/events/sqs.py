@@ -41,6 +41,7 @@ from core.events.messages import (
     encode_message,
     read_message,
 )
+from core.tracing import message_trace_headers, serving
 
 if TYPE_CHECKING:
     from core.invoke.worker import AsyncWorker, KeepAlive
@@ -194,13 +195,14 @@ class SqsDelivery:
         """One Lambda SQS event record (`body`, `messageId`, `eventSourceARN`,
         `attributes.ApproximateReceiveCount`); raises when it must be delivered again."""
         receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
-        await self._deliver(
-            record["body"],
-            record["messageId"],
-            SQS_SOURCE_PREFIX + record["eventSourceARN"],
-            final=receive_count >= self._max_receive_count,
-            keep_alive=self._visibility_keeper(record),
-        )
+        with serving(message_trace_headers(record.get("messageAttributes"))):
+            await self._deliver(
+                record["body"],
+                record["messageId"],
+                SQS_SOURCE_PREFIX + record["eventSourceARN"],
+                final=receive_count >= self._max_receive_count,
+                keep_alive=self._visibility_keeper(record),
+            )
 
     def _visibility_keeper(self, record: Mapping[str, Any]) -> KeepAlive | None:
         """What extends the record's message visibility (None without a receipt handle)."""
@@ -219,12 +221,13 @@ class SqsDelivery:
         SNS gives no receive count: a raised failure is left to Lambda's async retries and the
         function's on-failure destination."""
         notification = record["Sns"]
-        await self._deliver(
-            notification["Message"],
-            notification["MessageId"],
-            SNS_SOURCE_PREFIX + notification["TopicArn"],
-            final=False,
-        )
+        with serving(message_trace_headers(notification.get("MessageAttributes"))):
+            await self._deliver(
+                notification["Message"],
+                notification["MessageId"],
+                SNS_SOURCE_PREFIX + notification["TopicArn"],
+                final=False,
+            )
 
     async def _deliver(
         self,

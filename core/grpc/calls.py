@@ -5,6 +5,8 @@
   RPC's scope;
 - the client's deadline caps the timeout of each sync invocation, a little short of it, so
   the invocation ends (and is recorded) before the client gives up;
+- `traceparent`, `tracestate` (and the platforms' trace headers) metadata entries are the trace
+  the invocation joins, as the REST headers are (`core.tracing`);
 - an `idempotency-key` metadata entry is the REST Idempotency-Key header (a replay answers
   with `idempotent-replayed: true` in the initial metadata);
 - one audit line per call, as the REST middleware writes per request;
@@ -42,6 +44,7 @@ from core.auth.scopes import require
 from core.errors import FnproxyError, InvalidRequest, UpstreamTimeout
 from core.grpc.messages import message
 from core.models import Mode, new_id
+from core.tracing import serving, trace_headers
 
 if TYPE_CHECKING:
     from core.invoke.batch import BatchItemResult
@@ -214,7 +217,8 @@ def serve(
         try:
             principal = await authenticate(services, context, request, rpc.scope)
             key = checked_idempotency_key(metadata_value(context, "idempotency-key"))
-            return await rpc.handler(GrpcCall(services, principal, context, key), request)
+            with serving(trace_headers(context.invocation_metadata() or ())):
+                return await rpc.handler(GrpcCall(services, principal, context, key), request)
         except asyncio.CancelledError:
             outcome = grpc.StatusCode.CANCELLED
             raise

@@ -171,4 +171,5 @@ def outcome_event(execution: Execution) -> CloudEvent:
             "provider": execution.provider,
             "success": "true" if execution.success else "false",
         },
+        extensions={"traceparent": execution.traceparent} if execution.traceparent else {},
     )

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
 from core.errors import (
@@ -37,6 +38,10 @@ from core.metrics.base import NO_METRICS, Metrics
 from core.models import Execution, Session, Status
 from core.providers.base import CallContext, InvocationOutcome, Provider, TransientFailure
 from core.sessions.service import SessionService
+from core.tracing import TraceContext, recorded_trace
+
+if TYPE_CHECKING:
+    from core.otel import OtelSpans
 
 logger = logging.getLogger("fnproxy.invoke")
 
@@ -68,7 +73,9 @@ class Runner:
         breakers: CircuitBreakers | None = None,
         targets: TargetLimits | None = None,
         metrics: Metrics = NO_METRICS,
+        spans: OtelSpans | None = None,
     ) -> None:
+        """`spans`: where the invocation and attempt spans go (None: OpenTelemetry off)."""
         self._recorder = recorder
         self._sessions = sessions
         self._limits = limits
@@ -79,6 +86,7 @@ class Runner:
         )
         self.targets = targets or TargetLimits(_DEFAULTS.target_max_concurrency)
         self._metrics = metrics
+        self.spans = spans
 
     async def run(self, execution: Execution, provider: Provider, target: Any, payload: Any) -> Any:
         """Run and record `execution`; return the function's full result (the record may
@@ -118,6 +126,7 @@ class Runner:
     async def _attempts(
         self, execution: Execution, provider: Provider, target: Any, event: Any
     ) -> InvocationOutcome:
+        trace = recorded_trace(execution)
         policy = self._limits.retry.overridden_by(execution.retry_policy)
         key = provider.function_key(target)
         deadline = time.monotonic() + execution.timeout_s
@@ -125,7 +134,9 @@ class Runner:
         async with asyncio.timeout(execution.timeout_s):
             while True:
                 try:
-                    return await self._attempt(execution, provider, target, event, key, deadline)
+                    return await self._attempt(
+                        execution, provider, target, event, key, deadline, trace.child()
+                    )
                 except TransientFailure as failure:
                     retries += 1
                     delay = policy.delay_before(retries, failure.retry_after_s)
@@ -145,9 +156,11 @@ class Runner:
         event: Any,
         key: str,
         deadline: float,
+        trace: TraceContext,
     ) -> InvocationOutcome:
         """One attempt within one of the target's slots, past its circuit breaker (which
-        learns how it went); `CircuitOpen` when the breaker lets nothing through."""
+        learns how it went); `CircuitOpen` when the breaker lets nothing through. `trace` is
+        the attempt's own span, a child of the execution's, which the target gets."""
         async with self.targets.slot(key):
             self.breakers.admit(key)
             execution.attempts += 1
@@ -158,9 +171,11 @@ class Runner:
                 attempt=execution.attempts,
                 mode=execution.mode,
                 invoke_scopes=execution.invoke_scopes,
+                traceparent=trace.traceparent,
+                tracestate=trace.state,
             )
             try:
-                outcome = await provider.invoke(target, event, context)
+                outcome = await self._invoke(execution, provider, target, event, context, trace)
             except (TransientFailure, UpstreamUnreachable):
                 self.breakers.failed(key)
                 raise
@@ -169,6 +184,26 @@ class Runner:
                 raise
             self.breakers.succeeded(key)
             return outcome
+
+    async def _invoke(
+        self,
+        execution: Execution,
+        provider: Provider,
+        target: Any,
+        event: Any,
+        context: CallContext,
+        trace: TraceContext,
+    ) -> InvocationOutcome:
+        """The provider's answer to one attempt, which ends as a span when spans are on."""
+        if self.spans is None:
+            return await provider.invoke(target, event, context)
+        started_ns = time.time_ns()
+        outcome = None
+        try:
+            outcome = await provider.invoke(target, event, context)
+            return outcome
+        finally:
+            self.spans.attempt(execution, trace, started_ns, outcome, sys.exc_info()[1])
 
     async def _load_session(self, execution: Execution) -> Session | None:
         if execution.session_id is None:
@@ -205,6 +240,8 @@ class Runner:
         if execution.status in Status.TERMINAL:
             execution.finished_at = now
             await self._recorder.finish(execution)
+            if self.spans is not None:
+                self.spans.invocation(execution)
         else:
             await self._recorder.save(execution)
 

@@ -44,6 +44,7 @@ from core.redaction import redact_target, redact_url
 from core.sealing import SealBroken, Sealer
 from core.store.base import Store
 from core.targets import STORED, Target
+from core.tracing import for_invocation
 
 logger = logging.getLogger("fnproxy.invoke")
 
@@ -268,6 +269,7 @@ class InvocationService:
         self, request: InvocationRequest, principal: Principal, provider: Provider, function: str
     ) -> Execution:
         now = self._clock()
+        trace, parent_span_id = for_invocation()
         return Execution(
             execution_id=new_id(),
             target=redact_target(request.target.model_dump(exclude_none=True)),
@@ -286,6 +288,9 @@ class InvocationService:
             function_version=request.function_version,
             retry_policy=request.retry_policy,
             invoke_scopes=None if request.function_name else invoke_scopes(principal),
+            traceparent=trace.traceparent,
+            tracestate=trace.state,
+            parent_span_id=parent_span_id,
         )
 
     async def _claim(

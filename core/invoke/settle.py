@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.errors import FnproxyError
 from core.invoke.archive import Archive
@@ -18,6 +19,9 @@ from core.models import Execution, Status
 from core.providers.base import InvocationOutcome, SettlingProvider
 from core.providers.registry import ProviderRegistry
 from core.store.base import ExecutionRepository
+
+if TYPE_CHECKING:
+    from core.otel import OtelSpans
 
 logger = logging.getLogger("fnproxy.settle")
 
@@ -42,13 +46,16 @@ class Settler:
         archive: Archive,
         clock: Callable[[], float] = time.time,
         ask_timeout_s: float = ASK_TIMEOUT_S,
+        spans: OtelSpans | None = None,
     ) -> None:
+        """`spans`: where a settled invocation's span goes (None: OpenTelemetry off)."""
         self._executions = executions
         self._providers = providers
         self._recorder = recorder
         self._archive = archive
         self._clock = clock
         self._ask_timeout_s = ask_timeout_s
+        self._spans = spans
 
     async def settle(self, execution: Execution) -> Execution:
         """`execution` settled and recorded if its provider knows the outcome now; else as
@@ -89,6 +96,8 @@ class Settler:
         if not await self._executions.save(settled, only_if_status=[Status.RUNNING]):
             return await self._executions.get(execution.execution_id) or execution
         await self._recorder.announce(settled)
+        if self._spans is not None:
+            self._spans.invocation(settled)
         return settled
 
     async def _applied(self, execution: Execution, outcome: InvocationOutcome) -> Execution:

@@ -74,14 +74,32 @@ def serve(channel_fd: int, functions_dir: str, memory_mb: int, private_paths: li
             channel.sendall(runner.run(request))
 
 
+class ClientContext:
+    """Lambda's `context.client_context`: here `custom` holds the attempt's `traceparent` and
+    `tracestate`, as a Lambda function invoked by fnproxy finds them."""
+
+    client = None
+    env = None
+
+    def __init__(self, custom: dict[str, str]) -> None:
+        self.custom = custom
+
+
 class LambdaContext:
     """The parts of AWS Lambda's Python context object that make sense locally."""
 
     function_version = "$LATEST"
     identity = None
-    client_context = None
 
-    def __init__(self, function: str, request_id: str, memory_mb: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        function: str,
+        request_id: str,
+        memory_mb: int,
+        timeout_s: float,
+        trace: dict[str, str] | None = None,
+    ) -> None:
+        self.client_context = ClientContext(trace or {})
         self.function_name = function
         self.invoked_function_arn = f"local:{function}"
         self.aws_request_id = request_id
@@ -163,7 +181,11 @@ class FunctionRunner:
             message = f"{request['module']}.py has no function {request['attr']!r}"
             return {"kind": "not_found", "message": message}
         context = LambdaContext(
-            request["function"], request["execution_id"], self._memory_mb, request["timeout_s"]
+            request["function"],
+            request["execution_id"],
+            self._memory_mb,
+            request["timeout_s"],
+            request.get("trace"),
         )
         try:
             return {"kind": "ok", "result": _called(handler, request["event"], context)}

@@ -87,7 +87,8 @@ READ_TIMEOUT_S = 900 + 15
 """Lambda's longest run (15 min) and a margin: a sync call is never cut short by botocore."""
 CONNECT_TIMEOUT_S = 5
 EXECUTION_ID_KEY = "fnproxy_execution_id"
-"""Where a function finds the execution id: `context.client_context.custom[...]` (sync only)."""
+"""Where a function finds the execution id: `context.client_context.custom[...]` (sync only),
+next to the attempt's `traceparent` and `tracestate`."""
 
 # core.targets.AWS_FUNCTION_PATTERN (what the target's schema states), with its parts named.
 _FUNCTION = re.compile(
@@ -213,7 +214,7 @@ class AwsLambdaProvider:
             params["Payload"] = body
         if invocation_type == "RequestResponse":
             params["LogType"] = "Tail"
-            params["ClientContext"] = _client_context(context.execution_id)
+            params["ClientContext"] = _client_context(context)
         info = _info(ref, invocation_type)
         try:
             response = await self._call(ref.region, "invoke", params)
@@ -389,8 +390,12 @@ def _encode(payload: Any, invocation_type: str) -> bytes | None:
     return body
 
 
-def _client_context(execution_id: str) -> str:
-    return base64.b64encode(orjson.dumps({"custom": {EXECUTION_ID_KEY: execution_id}})).decode()
+def _client_context(context: CallContext) -> str:
+    """The base64 JSON ClientContext whose `custom` holds the execution id and the attempt's
+    trace context. Lambda takes at most 3583 bytes; this is under 1.5 KiB: a tracestate is at
+    most 512 characters (`core.tracing`), twice that with every one JSON-escaped."""
+    custom = {EXECUTION_ID_KEY: context.execution_id, **context.trace_fields()}
+    return base64.b64encode(orjson.dumps({"custom": custom})).decode()
 
 
 def _info(ref: FunctionRef, invocation_type: str) -> dict[str, Any]:

@@ -72,6 +72,16 @@ class CallContext:
     invoke_scopes: list[str] | None = None
     """The caller's invoke scopes, which a followed redirect must satisfy too; None when the
     target is not the caller's choice (a registered function, a callback)."""
+    traceparent: str | None = None
+    """The attempt's W3C trace context (`core.tracing`), which the target gets; None for a
+    dry run."""
+    tracestate: str | None = None
+
+    def trace_fields(self) -> dict[str, str]:
+        """`traceparent` and `tracestate` as the target gets them (headers, parameters or
+        the client context), those that are set."""
+        fields = {"traceparent": self.traceparent, "tracestate": self.tracestate}
+        return {name: value for name, value in fields.items() if value}
 
 
 class Provider(Protocol):

@@ -3,8 +3,9 @@
 One pooled `HttpClient` (core/providers/_http_client.py, created on first use) serves every
 call. Its connections go only to addresses the egress policy (core/egress.py) checked, and its
 answers are read up to `max_response_bytes` (past it: 502 `response_too_large`, not retried).
-The payload goes as the body (JSON unless it is already bytes or text); the answer's JSON,
-or text, is the result.
+The payload goes as the body (JSON unless it is already bytes or text), with the execution id
+and the attempt's `traceparent` (and `tracestate`) headers; the answer's JSON, or text, is the
+result.
 
 Redirects are followed only within the origin (scheme, host, port), at most 10 (303, and 301/302
 after a POST, go on as a GET without a body); a redirect to another origin is not followed: the
@@ -58,6 +59,8 @@ from core.targets import HttpTarget, canonical_url
 
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 EXECUTION_ID_HEADER = "X-Fnproxy-Execution-Id"
+TRACE_HEADERS = ("traceparent", "tracestate")
+"""The attempt's W3C trace context headers; they replace a target's own of the same name."""
 KEEPALIVE_S = 30.0
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
@@ -98,7 +101,9 @@ class HttpProvider:
         self, target: HttpTarget, payload: Any, context: CallContext
     ) -> InvocationOutcome:
         body, headers = _request_body(target, payload)
+        headers = _without(headers, TRACE_HEADERS)
         headers[EXECUTION_ID_HEADER] = context.execution_id
+        headers.update(context.trace_fields())
         try:
             response = await self._send(target.method, target.url, headers, body, context)
         except InvalidRequestError as exc:

@@ -114,6 +114,7 @@ class LocalProvider:
                 "event": payload,
                 "execution_id": context.execution_id,
                 "timeout_s": context.timeout_s,
+                "trace": context.trace_fields(),
             }
         )
         worker = await self._acquire()

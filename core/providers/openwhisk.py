@@ -71,7 +71,7 @@ from core.providers.base import (
     TransientFailure,
     answered_at_once,
 )
-from core.providers.http import EXECUTION_ID_HEADER, retry_after_seconds
+from core.providers.http import EXECUTION_ID_HEADER, TRACE_HEADERS, retry_after_seconds
 from core.targets import OPENWHISK_ACTIVATION_ID_PATTERN, OPENWHISK_ENTITY, OpenWhiskTarget
 
 DEFAULT_BLOCKING_TIMEOUT_MS = 60_000
@@ -103,7 +103,7 @@ ACTIVATION_ERROR_TYPES = {
 MESSAGE_MAX_CHARS = 500
 DEFAULT_PACKAGE = "default"
 DEFAULT_WEB_METHOD = "POST"
-WEB_OWN_HEADERS = frozenset({"accept", "content-type", EXECUTION_ID_HEADER.lower()})
+WEB_OWN_HEADERS = frozenset({"accept", "content-type", EXECUTION_ID_HEADER.lower(), *TRACE_HEADERS})
 """Headers fnproxy writes on a web action's request: a caller's of the same name is dropped."""
 MAX_WEB_QUERY_CHARS = 8192
 """A GET web action's parameters as a query string, at most (URLs past this are refused by
@@ -178,7 +178,7 @@ class OpenWhiskProvider:
         entity = self.resolve(target.action, target.namespace, target.kind)
         if target.kind == "web":
             return await self._call_web(entity, target, payload, context)
-        body = _body(payload)
+        body = _body(payload, context.trace_fields())
         if target.kind == "trigger":
             return await self._fire(entity, body, context)
         return await self._run_action(entity, target.kind, body, target.blocking, context)
@@ -329,7 +329,7 @@ class OpenWhiskProvider:
         body: bytes | None = _body(payload)
         if method == "GET":
             path, body = path + _query(payload or {}), None
-        headers = _web_headers(target.headers or {}, context.execution_id)
+        headers = _web_headers(target.headers or {}, context)
         response = await self._send(
             method, path, body, context.timeout_s, headers=headers, authenticated=False
         )
@@ -417,14 +417,15 @@ def _skip(cursor: str | None) -> int:
     return int(cursor)
 
 
-def _body(payload: Any) -> bytes:
-    """The payload as a JSON object: an action's parameters."""
+def _body(payload: Any, trace: dict[str, str] | None = None) -> bytes:
+    """The payload as a JSON object: an action's parameters, plus `trace` (the attempt's
+    `traceparent` and `tracestate` parameters, replacing the payload's own)."""
     if payload is None:
-        return b"{}"
+        payload = {}
     if not isinstance(payload, dict):
         raise InvalidRequest("OpenWhisk takes a JSON object payload (the action's parameters)")
     try:
-        return orjson.dumps(payload)
+        return orjson.dumps({**payload, **trace} if trace else payload)
     except TypeError as exc:
         raise InvalidRequest(f"payload is not JSON-serializable: {exc}") from None
 
@@ -443,11 +444,12 @@ def _query(params: dict[str, Any]) -> str:
     return f"?{query}" if query else ""
 
 
-def _web_headers(caller: dict[str, str], execution_id: str) -> dict[str, str]:
-    """The caller's headers (already through the deny-list) but those fnproxy writes, and the
-    execution id."""
+def _web_headers(caller: dict[str, str], context: CallContext) -> dict[str, str]:
+    """The caller's headers (already through the deny-list) but those fnproxy writes, the
+    execution id and the attempt's trace context."""
     headers = {k: v for k, v in caller.items() if k.lower() not in WEB_OWN_HEADERS}
-    headers[EXECUTION_ID_HEADER] = execution_id
+    headers[EXECUTION_ID_HEADER] = context.execution_id
+    headers.update(context.trace_fields())
     return headers
 
 

@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from core import wiring
 from core.api.app import create_app
@@ -17,6 +20,7 @@ from core.events.base import CloudEvent, InvocationMessage
 from core.invoke.recorder import Recorder
 from core.invoke.settle import Settler
 from core.models import Execution, new_id
+from core.otel import OtelSpans
 from core.providers.openwhisk import OpenWhiskProvider
 from tests.api.conftest import api_settings, token_for
 from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
@@ -118,6 +122,29 @@ async def test_reading_it_after_the_activation_ended_settles_it_once(client, ow,
     stats = await count(client)
     assert stats["count"] == 1 and stats["successes"] == 1
     assert [event.type for event in events] == ["dev.fnproxy.invocation.succeeded"]
+
+
+@pytest.fixture
+def exported(monkeypatch) -> InMemorySpanExporter:
+    """What the services built after it export (as with OTEL_EXPORTER_OTLP_ENDPOINT set)."""
+    exporter = InMemorySpanExporter()
+    spans = OtelSpans(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(wiring, "build_spans", lambda settings: spans)
+    return exporter
+
+
+async def test_a_settled_invocation_ends_its_span_when_it_settles(exported, client, ow):
+    envelope = await invoke(client, {"sleep_ms": 300})
+    assert [span.kind for span in exported.get_finished_spans()] == [SpanKind.CLIENT]
+    await ow.server.ended(envelope["provider"]["activation_id"])
+
+    record = await read(client, envelope["execution_id"])
+
+    attempt, invocation = exported.get_finished_spans()
+    assert invocation.kind == SpanKind.SERVER
+    assert invocation.attributes["fnproxy.status"] == record["status"] == "succeeded"
+    assert f"{invocation.context.span_id:016x}" == record["traceparent"].split("-")[2]
+    assert attempt.parent.span_id == invocation.context.span_id
 
 
 async def test_a_failed_activation_settles_as_failed_with_its_error(client, ow):

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -132,6 +133,25 @@ async def test_sync_invoke_returns_the_functions_answer(provider, function):
     assert outcome.info["request_id"]
     assert outcome.info["invocation_type"] == "RequestResponse"
     assert outcome.info["function"] == function["FunctionName"]
+
+
+async def test_the_attempts_trace_context_reaches_moto_in_the_client_context(provider, function):
+    sent: dict[str, Any] = {}
+    provider.client().meta.events.register(
+        "provide-client-params.lambda.Invoke", lambda params, **_: sent.update(params)
+    )
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    context = replace(call("exec-7"), traceparent=traceparent, tracestate="rojo=1")
+
+    outcome = await provider.invoke(target(function["FunctionName"]), {"a": 1}, context)
+
+    assert outcome.success and outcome.result == {"a": 1}
+    custom = orjson.loads(base64.b64decode(sent["ClientContext"]))["custom"]
+    assert custom == {
+        EXECUTION_ID_KEY: "exec-7",
+        "traceparent": traceparent,
+        "tracestate": "rojo=1",
+    }
 
 
 async def test_text_and_bytes_payloads_are_sent_as_they_are(provider, function):

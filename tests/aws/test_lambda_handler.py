@@ -216,6 +216,45 @@ def test_http_api_event_invokes_lambda_records_and_publishes(
     assert audit["correlation_id"] == event["requestContext"]["requestId"]
 
 
+XRAY_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
+
+
+def test_api_gateways_xray_header_is_the_trace_of_the_record_and_its_event(
+    stack: AwsStack, runtime: LambdaRuntime, bearer: dict[str, str]
+) -> None:
+    xray = {"x-amzn-trace-id": f"Root={XRAY_ROOT};Parent=53995c3f42cd8ad8;Sampled=1"}
+    body = {"target": lambda_target(stack), "payload": {"traced": True}}
+
+    status, envelope = runtime.http(http_api_event("POST", "/v1/invoke", body, bearer | xray))
+
+    assert status == 200, envelope
+    status, record = runtime.http(
+        http_api_event("GET", f"/v1/invocations/{envelope['execution_id']}", headers=bearer)
+    )
+    assert record["traceparent"].startswith("00-5759e988bd862e3fe1be46a994272793-")
+    [(cloud_event, _)] = events_of(stack, envelope["execution_id"])
+    assert cloud_event["traceparent"] == record["traceparent"]
+
+
+def test_without_a_trace_header_the_lambda_runtimes_trace_is_taken(
+    stack: AwsStack,
+    runtime: LambdaRuntime,
+    bearer: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={XRAY_ROOT};Sampled=0")
+    body = {"target": lambda_target(stack), "payload": None}
+
+    status, envelope = runtime.http(http_api_event("POST", "/v1/invoke", body, bearer))
+
+    assert status == 200, envelope
+    status, record = runtime.http(
+        http_api_event("GET", f"/v1/invocations/{envelope['execution_id']}", headers=bearer)
+    )
+    assert record["traceparent"].startswith("00-5759e988bd862e3fe1be46a994272793-")
+    assert record["traceparent"].endswith("-00")  # not sampled, as X-Ray said
+
+
 def test_rest_api_event_smoke(runtime: LambdaRuntime, bearer: dict[str, str]) -> None:
     status, health = runtime.http(rest_api_event("GET", "/health", headers=bearer))
 

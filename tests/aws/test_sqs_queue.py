@@ -293,6 +293,27 @@ async def test_a_request_sent_to_the_queue_runs_as_the_queue_with_its_own_key(
     assert (execution.mode, execution.status) == ("async", "succeeded")
 
 
+async def test_a_requests_traceparent_message_attribute_is_its_trace(services, delivery, queues):
+    trace_id = uuid.uuid4().hex
+    queues.sqs.send_message(
+        QueueUrl=queues.url,
+        MessageBody=request_body(),
+        MessageAttributes={
+            "traceparent": {
+                "DataType": "String",
+                "StringValue": f"00-{trace_id}-00f067aa0ba902b7-01",
+            },
+            "tracestate": {"DataType": "String", "StringValue": "rojo=1"},
+        },
+    )
+    for record in queues.receive():
+        await delivery.handle_record(record)
+
+    [execution] = await every_execution(services)
+    assert execution.traceparent.split("-")[1] == trace_id
+    assert (execution.parent_span_id, execution.tracestate) == ("00f067aa0ba902b7", "rojo=1")
+
+
 @pytest.fixture
 async def callback_sink():
     received: list[dict] = []
@@ -586,6 +607,19 @@ async def test_sns_records_run_requests_once_and_dead_letter_malformed_ones(
         "message": "expected a JSON object, got an array",
     }
     assert [r["body"] for r in queues.receive(queues.dlq_url)] == ["[]"]
+
+
+async def test_an_sns_records_traceparent_attribute_is_its_requests_trace(services, delivery):
+    topic_arn = f"arn:aws:sns:{REGION}:123456789012:{unique('requests')}"
+    record = sns_lambda_record(topic_arn, request_body(), "sns-traced")
+    trace_id = uuid.uuid4().hex
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    record["Sns"]["MessageAttributes"] = {"traceparent": {"Type": "String", "Value": traceparent}}
+
+    await delivery.handle_sns_record(record)
+
+    [execution] = await every_execution(services)
+    assert execution.traceparent.split("-")[1] == trace_id
 
 
 async def test_a_delivery_then_announces_what_the_outbox_holds(services, delivery, queues, events):

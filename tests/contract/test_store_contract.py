@@ -126,6 +126,9 @@ async def test_execution_roundtrips_every_field(store: Store) -> None:
         lease_owner="runner-1",
         lease_until=now + 30.123456789,
         lease_takeovers=2,
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        tracestate="congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+        parent_span_id="00f067aa0ba902b7",
     )
     bare = make_execution(payload=None, result=None)
     await store.executions.add(full)

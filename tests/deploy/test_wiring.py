@@ -120,6 +120,8 @@ DEFAULTED = {
     "BLOBS_INLINE_BYTES": "default 64 KiB: three parts keep a record within DynamoDB's item",
     "BLOBS_READ_INLINE_BYTES": "default 1 MiB of an archived part read back inline",
     "BLOBS_URL_TTL_S": "default 5-minute signed URLs",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "default off: the deployed packages leave out the otel "
+    "extra; a deployment that wants spans adds it and sets this in extra_environment",
 }
 AWS_SETTINGS = {
     "AWS_REGION": "AWS only",

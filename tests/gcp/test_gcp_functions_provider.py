@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,16 @@ async def test_no_id_token_when_they_are_off(provider, ff_url):
 
     assert "authorization" not in outcome.result["headers"]
     assert outcome.result["headers"]["x-fnproxy-execution-id"] == "exec-1"
+
+
+async def test_the_attempts_trace_context_reaches_the_function_as_headers(provider, ff_url):
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    context = replace(call(), traceparent=traceparent, tracestate="rojo=1")
+
+    outcome = await provider.invoke(by_url(f"{ff_url}/headers"), {"a": 1}, context)
+
+    headers = outcome.result["headers"]
+    assert (headers["traceparent"], headers["tracestate"]) == (traceparent, "rojo=1")
 
 
 async def test_id_token_is_sent_with_the_function_url_as_audience(signing, id_tokens, tls_url):

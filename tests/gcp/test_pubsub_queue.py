@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -269,6 +270,18 @@ async def test_a_request_resent_by_its_sender_runs_once_under_its_own_key(
     [execution] = await every_execution(services)
     assert (execution.idempotency_key, execution.timeout_s) == ("order-17", 5)
     assert (execution.mode, execution.status) == ("async", "succeeded")
+
+
+async def test_a_requests_traceparent_attribute_is_its_trace(services, delivery, topics):
+    trace_id = uuid.uuid4().hex
+    topics.publish(request_body(), traceparent=f"00-{trace_id}-00f067aa0ba902b7-01")
+    [event] = topics.deliveries()
+
+    await delivery.handle_cloud_event(event)
+
+    [execution] = await every_execution(services)
+    assert execution.traceparent.split("-")[1] == trace_id
+    assert execution.parent_span_id == "00f067aa0ba902b7"
 
 
 async def test_a_message_pushed_straight_to_the_function_runs_as_its_topic(services, delivery):

@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import urllib.parse
+import uuid
 
 import grpc
 import pytest
@@ -137,6 +138,22 @@ async def test_an_idempotency_key_replays_the_first_answer(seed, channel, admin_
         grpc.StatusCode.INVALID_ARGUMENT,
     )
     assert "Idempotency-Key" in too_long.details()
+
+
+async def test_traceparent_metadata_is_the_trace_the_invocation_joins(
+    seed, channel, admin_token, fnproxy
+):
+    pb, stub = seed["openwhisk_action"].messages, seed["openwhisk_action"].stub(channel)
+    request = pb.InvokeActionRequest(
+        action_name="hello", payload='{"name": "traced"}', blocking=True
+    )
+    trace_id = uuid.uuid4().hex
+    metadata = (*bearer(admin_token), ("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"))
+
+    await stub.InvokeAction(request, metadata=metadata)
+
+    listed = fnproxy.get("/v1/invocations?limit=50", admin_token)["invocations"]
+    assert [r["traceparent"].split("-")[1] for r in listed].count(trace_id) == 1
 
 
 async def test_every_call_writes_an_audit_line(gcp, fnproxy):

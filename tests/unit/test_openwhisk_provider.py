@@ -7,6 +7,7 @@ import base64
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from pydantic import ValidationError
@@ -120,6 +121,30 @@ async def test_blocking_wait_stays_within_openwhisks_limit_and_before_the_deadli
 
     await provider.invoke(action("echo"), {}, call(timeout_s=1))
     assert last_request(ow).query["timeout"] == "900"
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def traced() -> CallContext:
+    return replace(call(), traceparent=TRACEPARENT, tracestate="rojo=1")
+
+
+async def test_an_action_gets_the_trace_context_as_parameters_over_the_payloads(provider):
+    payload = {"n": 1, "traceparent": "the payload's own"}
+
+    outcome = await provider.invoke(action("echo"), payload, traced())
+
+    assert outcome.result == {"n": 1, "traceparent": TRACEPARENT, "tracestate": "rojo=1"}
+
+
+async def test_a_web_action_gets_the_trace_context_as_headers(provider):
+    target = action("echo", "web", headers={"Traceparent": "forged"})
+
+    outcome = await provider.invoke(target, {"q": "x"}, traced())
+
+    headers = outcome.result["__ow_headers"]
+    assert (headers["traceparent"], headers["tracestate"]) == (TRACEPARENT, "rojo=1")
 
 
 async def test_no_payload_sends_an_empty_object_and_a_non_object_is_refused(provider, ow):
