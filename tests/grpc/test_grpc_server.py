@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 import urllib.parse
 import uuid
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -164,14 +167,26 @@ async def test_every_call_writes_an_audit_line(gcp, fnproxy):
         grpc.StatusCode.UNAUTHENTICATED,
     )
 
-    lines = [json.loads(line) for line in fnproxy.log.read_text().splitlines() if '"RPC ' in line]
     action = "RPC /gcp_functions_action.GCPFunctionsActionService/GetFunctionDetails"
     assert {
         "action": action,
         "principal": "anonymous",
         "decision": "deny",
         "outcome": "UNAUTHENTICATED",
-    }.items() <= [line for line in lines if line["action"] == action][-1].items()
+    }.items() <= (await latest_audit_line(fnproxy.log, action)).items()
+
+
+async def latest_audit_line(log: Path, action: str, within_s: float = 10.0) -> dict[str, Any]:
+    """The last audit line of `action`, once the server wrote it: it writes the line after the
+    client has its answer."""
+    deadline = time.monotonic() + within_s
+    while True:
+        lines = [json.loads(line) for line in log.read_text().splitlines() if '"RPC ' in line]
+        found = [line for line in lines if line["action"] == action]
+        if found or time.monotonic() > deadline:
+            assert found, f"no audit line of {action} within {within_s} s"
+            return found[-1]
+        await asyncio.sleep(0.05)
 
 
 # health and reflection
