@@ -75,7 +75,7 @@ class Accepted(_Answer):
 class BlobReference(_Answer):
     """Where a payload, result or log too large for the record is kept: its size, SHA-256
     (hex) and media type, and, when it is not given inline, a signed URL that reads it with a
-    plain GET until `url_expires_at` (relative to fnproxy's base URL on the local backend)."""
+    plain GET until `url_expires_at` (on the local backend, a route of fnproxy's own)."""
 
     size: int
     sha256: str

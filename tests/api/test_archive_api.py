@@ -112,7 +112,8 @@ async def test_inline_false_gives_the_link_even_for_a_small_archived_part(client
 
     record = await record_of(client, admin, done["execution_id"], inline="false")
 
-    assert record["result"] is None and record["result_blob"]["url"].startswith("/v1/blobs/")
+    assert record["result"] is None
+    assert record["result_blob"]["url"].startswith(f"{client.base_url}/v1/blobs/")
     assert "key" not in record["result_blob"]
     unclear = await client.get(
         f"/v1/invocations/{done['execution_id']}", params={"inline": "no"}, headers=admin

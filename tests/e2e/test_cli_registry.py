@@ -4,7 +4,9 @@ versions, canary, switch, rollback, disable, history, delete) and invoking it by
 
 from __future__ import annotations
 
+import hashlib
 import json
+import urllib.request
 
 import pytest
 
@@ -100,15 +102,19 @@ def test_invoke_async_prints_the_id_and_wait_prints_the_outcome(server):
     assert one["execution_id"] == bare_id.stdout.strip() and one["mode"] == "async"
 
 
-def test_wait_names_a_result_kept_in_blobs_by_its_link(server, tmp_path):
+def test_wait_names_a_result_kept_in_blobs_by_a_link_that_reads_it(server, tmp_path):
     large = tmp_path / "large.json"
     large.write_text(json.dumps({"rows": ["r" * 1024] * 1100}))  # past 1 MiB: not inline
 
     envelope = ok(server, "invoke", "local:echo", "--async", "--wait", "-d", f"@{large}")
 
     assert envelope["status"] == "succeeded" and envelope["result"] is None
-    assert envelope["result_blob"]["url"].startswith("/v1/blobs/")
-    assert envelope["result_blob"]["size"] == len(large.read_bytes().replace(b" ", b""))
+    blob = envelope["result_blob"]
+    assert blob["url"].startswith(f"{server['url']}/v1/blobs/")
+    with urllib.request.urlopen(blob["url"], timeout=10) as answer:
+        content = answer.read()
+    assert len(content) == blob["size"] == len(large.read_bytes().replace(b" ", b""))
+    assert hashlib.sha256(content).hexdigest() == blob["sha256"]
 
 
 def test_invoke_payload_sources_and_the_alias(server, tmp_path):

@@ -14,6 +14,7 @@ from core.api.responses import JSONResponse
 from core.api.views import ExecutionRecord, InvocationPage, StatsSeries, StatsSummary
 from core.errors import InvalidRequest
 from core.history.service import MAX_BUCKETS
+from core.invoke.archive import PARTS
 from core.models import Execution
 
 
@@ -24,9 +25,16 @@ async def get_invocation(call: Call) -> Response:
 
 async def shown_record(call: Call, execution: Execution) -> dict[str, Any]:
     """The whole record for a caller who may read it: archived parts inline or as signed
-    URLs (`INLINE`)."""
+    URLs (`INLINE`), each a URL a client can fetch as it is (the local backend's links are
+    fnproxy routes: made absolute on the request's own base URL)."""
     inline = call.query("inline") != "false"
-    return await call.services.archive.shown(execution, inline=inline)
+    record = await call.services.archive.shown(execution, inline=inline)
+    base = str(call.request.base_url).rstrip("/")
+    for part in PARTS:
+        blob = record.get(f"{part}_blob")
+        if blob and blob.get("url", "").startswith("/"):
+            blob["url"] = base + blob["url"]
+    return record
 
 
 INLINE = QueryParam(
