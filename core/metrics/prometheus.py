@@ -7,6 +7,10 @@ namespace, with the exposition's suffixes: `fnproxy_invocations_total`, `fnproxy
 (an enum: one series per state, 1 for the current one), `fnproxy_queue_depth`,
 `fnproxy_store_errors_total`. A registry counts what its own process saw: `fnproxy serve` with
 several worker processes answers a scrape from one of them.
+
+A caller chooses its http targets, each a function key of its own: the first MAX_LABELLED
+functions (and circuit targets) get series of their own, any further one counts under
+OTHER, so no caller can grow the registry (and every scrape) without bound.
 """
 
 from __future__ import annotations
@@ -24,11 +28,32 @@ DURATION_BUCKETS_MS = (
 )  # fmt: skip
 """Upper bounds, up to the 15-minute ceiling of a Lambda target (+Inf is added)."""
 TARGET_LABELS = ("function", "provider")
+MAX_LABELLED = 1000
+"""Functions (and circuit targets) with series of their own; the rest share OTHER."""
+OTHER = "_other"
+
+
+class BoundedLabels:
+    """Label values as given, up to `most` distinct ones; OTHER for any value after those."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._most:
+            return OTHER
+        self._seen.add(value)
+        return value
 
 
 class PrometheusMetrics:
-    def __init__(self) -> None:
+    def __init__(self, max_labelled: int = MAX_LABELLED) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._function = BoundedLabels(max_labelled)
+        self._target = BoundedLabels(max_labelled)
         known = {"namespace": NAMESPACE, "registry": self.registry}
         self._invocations = Counter(
             base.INVOCATIONS, "Invocation outcomes", (*TARGET_LABELS, "status"), **known
@@ -58,16 +83,17 @@ class PrometheusMetrics:
     def invocation(
         self, function: str, provider: str, status: str, success: bool, duration_ms: float
     ) -> None:
+        function = self._function(function)
         self._invocations.labels(function, provider, status).inc()
         if not success:
             self._errors.labels(function, provider).inc()
         self._duration.labels(function, provider).observe(duration_ms)
 
     def retry(self, function: str, provider: str) -> None:
-        self._retries.labels(function, provider).inc()
+        self._retries.labels(self._function(function), provider).inc()
 
     def circuit(self, target: str, state: str) -> None:
-        self._circuits.labels(target).state(state)
+        self._circuits.labels(self._target(target)).state(state)
 
     def store_error(self, operation: str) -> None:
         self._store_errors.labels(operation).inc()
