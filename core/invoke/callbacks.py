@@ -2,7 +2,8 @@
 
 The POST goes through the http provider, so the callback URL passes the egress policy (a refusal
 is final: never retried). `check_callback_url` refuses at request time what the policy would
-refuse by name or scheme.
+refuse by name or scheme. Each attempt carries the execution's trace (`traceparent`, a span of
+its own), as a target's call does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.models import Execution
 from core.providers.base import CallContext, TransientFailure
 from core.providers.registry import ProviderRegistry
 from core.targets import HttpTarget
+from core.tracing import recorded_trace
 
 logger = logging.getLogger("fnproxy.callbacks")
 CALLBACK_TIMEOUT_S = 10.0
@@ -41,11 +43,18 @@ class CallbackSender:
             logger.error("callback for %s unusable: %s", execution.execution_id, unusable)
             return {"delivered": False, "error": "invalid_callback_url", "attempts": 0}
         body = await self._archive.shown(execution)
+        trace = recorded_trace(execution)
         attempt = 0
         while True:
             attempt += 1
+            sent = trace.child()
             context = CallContext(
-                execution.execution_id, execution.caller, CALLBACK_TIMEOUT_S, attempt
+                execution.execution_id,
+                execution.caller,
+                CALLBACK_TIMEOUT_S,
+                attempt,
+                traceparent=sent.traceparent,
+                tracestate=sent.state,
             )
             try:
                 async with asyncio.timeout(CALLBACK_TIMEOUT_S):

@@ -163,7 +163,8 @@ async def test_a_callback_gets_archived_parts_as_a_reader_does(
             break
         await asyncio.sleep(0.05)
 
-    by_size = sorted(received, key=lambda body: body["result_blob"]["size"])
+    bodies = [body for body, _headers in received]
+    by_size = sorted(bodies, key=lambda body: body["result_blob"]["size"])
     assert by_size[0]["result"] == small and "url" not in by_size[0]["result_blob"]
     assert by_size[1]["result"] is None
     assert (await client.get(by_size[1]["result_blob"]["url"])).content == orjson.dumps(large)

@@ -115,10 +115,10 @@ async def test_async_invocation_runs_on_the_worker(client, admin):
 
 @pytest.fixture
 async def callback_sink():
-    received: list[dict] = []
+    received: list[tuple[dict, dict[str, str]]] = []  # (body, headers)
 
     async def collect(request: web.Request) -> web.Response:
-        received.append(await request.json())
+        received.append((await request.json(), dict(request.headers)))
         return web.json_response({"ok": True})
 
     app = web.Application()
@@ -131,10 +131,14 @@ async def callback_sink():
     await runner.cleanup()
 
 
-async def test_async_callback_receives_the_record(client, admin, callback_sink):
+async def test_async_callback_receives_the_record_in_the_invocations_trace(
+    client, admin, callback_sink
+):
     url, received = callback_sink
     request = {"target": ECHO, "payload": {"cb": True}, "mode": "async", "callback_url": url}
-    execution_id = (await client.post("/v1/invoke", json=request, headers=admin)).json()[
+    caller_trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    traced = {**admin, "traceparent": caller_trace}
+    execution_id = (await client.post("/v1/invoke", json=request, headers=traced)).json()[
         "execution_id"
     ]
     await wait_for_status(client, admin, execution_id)
@@ -142,8 +146,13 @@ async def test_async_callback_receives_the_record(client, admin, callback_sink):
         if received:
             break
         await asyncio.sleep(0.05)
-    assert received and received[0]["execution_id"] == execution_id
-    assert received[0]["status"] == "succeeded" and received[0]["result"] == {"cb": True}
+    assert received, "no callback"
+    body, headers = received[0]
+    assert body["execution_id"] == execution_id
+    assert body["status"] == "succeeded" and body["result"] == {"cb": True}
+    trace_id, callback_span = headers["traceparent"].split("-")[1:3]
+    assert trace_id == caller_trace.split("-")[1]
+    assert callback_span not in (caller_trace.split("-")[2], body["traceparent"].split("-")[2])
     # The sink answers before the worker stores the callback's outcome: wait for that write.
     for _ in range(100):
         record = (await client.get(f"/v1/invocations/{execution_id}", headers=admin)).json()
