@@ -235,6 +235,24 @@ def test_the_workers_stop_when_their_supervisor_is_killed(tmp_path, stack):
     assert server.log.read_text().count("Application shutdown complete") == WORKERS
 
 
+def refused_serve(tmp_path: Path, *options: str, **settings: str) -> str:
+    """The one line `fnproxy serve OPTIONS` stops with (exit 2) under `settings`, having
+    created nothing."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FNPROXY_")}
+    env |= {"FNPROXY_DATA_DIR": str(tmp_path / "data"), **settings}
+    result = subprocess.run(
+        [FNPROXY, "serve", *options],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    assert not (tmp_path / "data").exists()
+    return result.stderr
+
+
 @pytest.mark.parametrize(
     ("settings", "store"),
     [
@@ -243,42 +261,14 @@ def test_the_workers_stop_when_their_supervisor_is_killed(tmp_path, stack):
     ],
 )
 def test_several_workers_on_sqlite_are_refused_before_anything_starts(tmp_path, settings, store):
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FNPROXY_")}
-    env |= {"FNPROXY_DATA_DIR": str(tmp_path / "data"), **settings}
-
-    result = subprocess.run(
-        [FNPROXY, "serve", "--workers", "2"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-    assert result.returncode == 2
-    assert result.stderr == (
+    assert refused_serve(tmp_path, "--workers", "2", **settings) == (
         f"fnproxy: SERVE_WORKERS=2: worker processes cannot share the SQLite store ({store}); "
         "run one worker, or a store they can share (FNPROXY_PLATFORM=aws or gcp, or "
         "STORE_BACKEND=dynamodb or firestore)\n"
     )
-    assert not (tmp_path / "data").exists()
 
 
 def test_grpc_on_the_rest_port_is_refused_before_anything_starts(tmp_path):
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FNPROXY_")}
-    env |= {"FNPROXY_DATA_DIR": str(tmp_path / "data"), "REST_PORT": "18093"}
-
-    result = subprocess.run(
-        [FNPROXY, "serve", "--grpc-port", "18093"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-    assert result.returncode == 2
-    assert result.stderr == (
+    assert refused_serve(tmp_path, "--grpc-port", "18093", REST_PORT="18093") == (
         "fnproxy: GRPC_PORT=18093 is REST_PORT too: give gRPC a port of its own\n"
     )
-    assert not (tmp_path / "data").exists()
