@@ -35,8 +35,9 @@ class CloudEvent:
     extension), top-level members of the body."""
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {
-            **self.extensions,
+        """The structured-mode body: `specversion` first, as readers expect, then the other
+        context attributes, the extensions (never in place of one of those) and the data."""
+        context = {
             "specversion": SPEC_VERSION,
             "id": self.id,
             "source": self.source,
@@ -44,8 +45,9 @@ class CloudEvent:
             "subject": self.subject,
             "time": iso(self.time),
             "datacontenttype": "application/json",
-            "data": self.data,
         }
+        extensions = {name: value for name, value in self.extensions.items() if name not in context}
+        return {**context, **extensions, "data": self.data}
 
 
 class EventBus(Protocol):

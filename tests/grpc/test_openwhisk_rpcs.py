@@ -84,7 +84,8 @@ async def test_a_non_blocking_action_is_queued_and_read_by_its_execution_id(open
     assert json.loads(activation.result) == {"greeting": "Hello, later!"}
     assert queued.success and queued.activation_id
     shouted = await ended_activation(stub, pb, metadata, queued.activation_id)
-    assert json.loads(shouted.result) == {"word": "UP"}
+    result = json.loads(shouted.result)  # shout upper-cases every parameter, traceparent too
+    assert result.pop("traceparent").startswith("00-") and result == {"word": "UP"}
 
 
 async def test_a_sequence_runs_its_components_in_order(openwhisk):
@@ -114,13 +115,18 @@ async def test_a_web_action_answers_its_own_status(openwhisk):
 async def test_fire_trigger_answers_its_activation(openwhisk, openwhisk_session):
     pb, stub, metadata = openwhisk
 
+    caller_trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    traced = (*metadata, ("traceparent", caller_trace))
+
     answer = await stub.FireTrigger(
-        pb.FireTriggerRequest(trigger_name="signup", payload='{"user": "u1"}'), metadata=metadata
+        pb.FireTriggerRequest(trigger_name="signup", payload='{"user": "u1"}'), metadata=traced
     )
 
     assert answer.success and answer.activation_id
     fired = [r for r in openwhisk_session.server.requests if r.path.endswith("/triggers/signup")]
-    assert json.loads(fired[-1].body) == {"user": "u1"}
+    parameters = json.loads(fired[-1].body)
+    assert parameters.pop("traceparent").split("-")[1] == caller_trace.split("-")[1]
+    assert parameters == {"user": "u1"}
 
 
 async def test_list_actions_pages(openwhisk):

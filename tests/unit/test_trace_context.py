@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import tracing
+from core.events.base import CloudEvent
 from core.invoke.recorder import outcome_event
 from core.tracing import (
     from_lookup,
@@ -167,3 +168,17 @@ def test_the_outcome_event_carries_the_invocations_traceparent_as_an_extension()
 
     assert body["traceparent"] == TRACEPARENT and body["specversion"] == "1.0"
     assert "traceparent" not in outcome_event(make_execution()).to_json_dict()
+
+
+def test_an_extension_never_stands_for_a_context_attribute_and_specversion_leads() -> None:
+    event = CloudEvent(
+        "fnproxy.invocation.succeeded",
+        "local:echo",
+        {"n": 1},
+        extensions={"traceparent": TRACEPARENT, "id": "forged", "specversion": "0.3"},
+    )
+
+    body = event.to_json_dict()
+
+    assert list(body)[0] == "specversion" and body["specversion"] == "1.0"
+    assert body["id"] == event.id and body["traceparent"] == TRACEPARENT
