@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class TraceContext:
 
     def child(self) -> TraceContext:
         """The same trace, with a new span id (a span this one is the parent of)."""
-        return replace(self, span_id=new_span_id())
+        return TraceContext(self.trace_id, new_span_id(), self.flags, self.state)
 
 
 def new_span_id() -> str:

@@ -16,6 +16,7 @@ OTHER, so no caller can grow the registry (and every scrape) without bound.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -49,10 +50,22 @@ class BoundedLabels:
         return value
 
 
+@dataclass(frozen=True)
+class OutcomeSeries:
+    """The series one outcome of a function, provider and status counts in."""
+
+    invocations: Counter
+    errors: Counter
+    duration: Histogram
+
+
 class PrometheusMetrics:
     def __init__(self, max_labelled: int = MAX_LABELLED) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._function = BoundedLabels(max_labelled)
+        self._outcome_series: dict[tuple[str, str, str], OutcomeSeries] = {}
+        """The children of one outcome's labels, found once (`labels()` takes a lock and
+        builds its key on every call): bounded as the function label is."""
         self._target = BoundedLabels(max_labelled)
         known = {"namespace": NAMESPACE, "registry": self.registry}
         self._invocations = Counter(
@@ -84,10 +97,17 @@ class PrometheusMetrics:
         self, function: str, provider: str, status: str, success: bool, duration_ms: float
     ) -> None:
         function = self._function(function)
-        self._invocations.labels(function, provider, status).inc()
+        counted = self._outcome_series.get((function, provider, status))
+        if counted is None:
+            counted = self._outcome_series[function, provider, status] = OutcomeSeries(
+                self._invocations.labels(function, provider, status),
+                self._errors.labels(function, provider),
+                self._duration.labels(function, provider),
+            )
+        counted.invocations.inc()
         if not success:
-            self._errors.labels(function, provider).inc()
-        self._duration.labels(function, provider).observe(duration_ms)
+            counted.errors.inc()
+        counted.duration.observe(duration_ms)
 
     def retry(self, function: str, provider: str) -> None:
         self._retries.labels(self._function(function), provider).inc()

@@ -808,7 +808,8 @@ class _Executions:
             stored = self._stored(conn, execution_id)
             if stored is None or not stored.announcement_pending:
                 return False
-            self._update(conn, replace(stored, announcement_pending=False))
+            stored.announcement_pending = False  # read for this write alone: no copy needed
+            self._update(conn, stored)
             for bucket_start in count.buckets:
                 _add_to_rollup(conn, bucket_start, count.function, tally_of(count))
             return True
