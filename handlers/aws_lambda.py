@@ -40,17 +40,33 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from mangum import Mangum
 
 from core.api.app import create_app
 from core.errors import InvalidRequest
+from core.redaction import redact_urls_in
 from core.wiring import Services, build_services, build_sqs_delivery, load_aws_settings
 
 SERVICE = "fnproxy"
 SQS_SOURCE = "aws:sqs"
 SNS_SOURCE = "aws:sns"
 
-logger = Logger(service=SERVICE)
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """powertools' JSON lines, every URL in an exception's text and trace redacted
+    (`core.redaction`): a library's error can quote a signed URL or a URL's credentials. The
+    trace is the `exception` text alone: powertools' structured `stack_trace` would repeat the
+    error's text unredacted."""
+
+    def __init__(self) -> None:
+        super().__init__(serialize_stacktrace=False)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging.Formatter's name
+        return redact_urls_in(super().formatException(ei))
+
+
+logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", SERVICE), service=SERVICE
 )

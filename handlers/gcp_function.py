@@ -137,15 +137,20 @@ class CloudLoggingFormatter(logging.Formatter):
         self._add_trace(entry)
         return orjson.dumps(entry, default=str).decode()
 
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging.Formatter's name
+        """The trace as `traceback.format_exc()` writes it, every URL in it redacted
+        (`core.redaction`): a library's error can quote a signed URL or a URL's credentials."""
+        return redact_urls_in(super().formatException(ei))
+
     def _reported_error(
         self, record: logging.LogRecord, http_request: dict[str, Any]
     ) -> dict[str, Any]:
-        """Error Reporting's ReportedErrorEvent: the stack trace as the message (as
-        `traceback.format_exc()` writes it, any URL in it redacted), the request, the service."""
+        """Error Reporting's ReportedErrorEvent: the stack trace as the message, the request,
+        the service."""
         assert record.exc_info is not None
         return {
             "@type": REPORTED_ERROR_EVENT,
-            "message": redact_urls_in(self.formatException(record.exc_info)),
+            "message": self.formatException(record.exc_info),
             "context": {"httpRequest": http_request},
             "serviceContext": self._service,
         }

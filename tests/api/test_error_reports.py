@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 
@@ -68,6 +69,21 @@ async def test_an_unexpected_error_is_an_error_reporting_event_without_secrets(
     }
     assert entry["serviceContext"] == {"service": "fnproxy-api", "version": "fnproxy-api-00042-abc"}
     assert SECRET not in line and admin["Authorization"].removeprefix("Bearer ") not in line
+
+
+def test_any_logged_trace_has_its_urls_redacted(formatter):
+    try:
+        raise RuntimeError(f"callback to https://user:pw@hook.test/h?sig={SECRET} failed")
+    except RuntimeError:
+        record = logging.getLogger("fnproxy.invoke").makeRecord(
+            "fnproxy.invoke", logging.ERROR, __file__, 1, "callback failed", (), sys.exc_info()
+        )
+
+    line = formatter.format(record)
+
+    assert "@type" not in json.loads(line)  # no request: an ordinary error line
+    assert "RuntimeError: callback to https://***:***@hook.test/h?sig=*** failed" in line
+    assert SECRET not in line and "pw@" not in line
 
 
 async def test_a_blob_links_token_stays_out_of_the_reported_url(gcp_entry):

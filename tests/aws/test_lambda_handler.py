@@ -615,7 +615,7 @@ def test_an_unexpected_error_is_logged_with_the_lambda_request_id_and_no_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def broken() -> dict[str, str]:
-        raise RuntimeError("the health checks broke")
+        raise RuntimeError("the health checks broke at https://u:pw@db.example/p?sig=s3cr3t")
 
     monkeypatch.setattr(aws_lambda._container.services.health, "results", broken)
     context = LambdaContext()
@@ -637,6 +637,7 @@ def test_an_unexpected_error_is_logged_with_the_lambda_request_id_and_no_secret(
     }
     token = bearer["authorization"].removeprefix("Bearer ")
     assert token not in lambda_logs.getvalue()
+    assert "s3cr3t" not in lambda_logs.getvalue() and "pw@" not in lambda_logs.getvalue()
 
 
 def emf_points(out: str) -> list[dict[str, Any]]:
