@@ -36,7 +36,7 @@ from core.invoke.service import InvocationService, ServiceLimits
 from core.invoke.settle import Settler
 from core.invoke.worker import AsyncWorker
 from core.memory import return_large_buffers
-from core.metrics.base import Metrics
+from core.metrics.base import BoundedMetrics, Metrics
 from core.providers.base import Provider
 from core.providers.registry import ProviderRegistry
 from core.registry.ratelimit import RateLimiter
@@ -240,13 +240,14 @@ def build_metrics(settings: Settings) -> Metrics:
     """The metrics sink (`core.metrics.base`): Prometheus for GET /metrics, EMF on AWS, a
     structured log line on GCP."""
     backend = settings.backend_for("metrics")
-    if backend == "prometheus":
-        return _load("core.metrics.prometheus.PrometheusMetrics")()
-    if backend == "emf":
-        return _load("core.metrics.emf.EmfMetrics")()
-    if backend == "log":
-        return _load("core.metrics.cloud_logging.LogMetrics")()
-    raise ConfigError(f"METRICS_BACKEND: {backend!r} is not available in this build")
+    sinks = {
+        "prometheus": "core.metrics.prometheus.PrometheusMetrics",
+        "emf": "core.metrics.emf.EmfMetrics",
+        "log": "core.metrics.cloud_logging.LogMetrics",
+    }
+    if backend not in sinks:
+        raise ConfigError(f"METRICS_BACKEND: {backend!r} is not available in this build")
+    return BoundedMetrics(_load(sinks[backend])())
 
 
 def archive_limits(settings: Settings) -> ArchiveLimits:

@@ -30,6 +30,10 @@ CIRCUIT_STATE = "circuit_state"
 QUEUE_DEPTH = "queue_depth"
 STORE_ERRORS = "store_errors"
 
+MAX_LABELLED = 1000
+"""Functions (and circuit targets) with series of their own, per process; the rest share OTHER."""
+OTHER = "_other"
+
 CIRCUIT_STATES = ("closed", "half_open", "open")
 """A circuit's states (`core.invoke.breaker`); a sink with numbers only writes the index."""
 
@@ -89,3 +93,51 @@ class NoMetrics:
 
 
 NO_METRICS = NoMetrics()
+
+
+class BoundedLabels:
+    """Label values as given, up to `most` distinct ones; OTHER for any value after those."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._most:
+            return OTHER
+        self._seen.add(value)
+        return value
+
+
+class BoundedMetrics:
+    """A sink whose function and target labels are bounded (`BoundedLabels`): a caller chooses
+    its http targets, each URL a function key of its own, so unbounded labels would let one
+    caller grow a Prometheus registry (and every scrape), or the custom metrics CloudWatch and
+    Cloud Monitoring bill per series, without end. Every sink `core.wiring` builds is one."""
+
+    def __init__(self, sink: Metrics, max_labelled: int = MAX_LABELLED) -> None:
+        self._sink = sink
+        self._function = BoundedLabels(max_labelled)
+        self._target = BoundedLabels(max_labelled)
+
+    def invocation(
+        self, function: str, provider: str, status: str, success: bool, duration_ms: float
+    ) -> None:
+        self._sink.invocation(self._function(function), provider, status, success, duration_ms)
+
+    def retry(self, function: str, provider: str) -> None:
+        self._sink.retry(self._function(function), provider)
+
+    def circuit(self, target: str, state: str) -> None:
+        self._sink.circuit(self._target(target), state)
+
+    def store_error(self, operation: str) -> None:
+        self._sink.store_error(operation)
+
+    def watch_queue(self, depth: Callable[[], int]) -> None:
+        self._sink.watch_queue(depth)
+
+    def exposition(self) -> Exposition | None:
+        return self._sink.exposition()

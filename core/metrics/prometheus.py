@@ -8,9 +8,8 @@ namespace, with the exposition's suffixes: `fnproxy_invocations_total`, `fnproxy
 `fnproxy_store_errors_total`. A registry counts what its own process saw: `fnproxy serve` with
 several worker processes answers a scrape from one of them.
 
-A caller chooses its http targets, each a function key of its own: the first MAX_LABELLED
-functions (and circuit targets) get series of their own, any further one counts under
-OTHER, so no caller can grow the registry (and every scrape) without bound.
+The labels come bounded (`core.metrics.base.BoundedMetrics`, around every sink), so the
+outcome series found once per labels (`_outcome_series`) are bounded too.
 """
 
 from __future__ import annotations
@@ -29,25 +28,6 @@ DURATION_BUCKETS_MS = (
 )  # fmt: skip
 """Upper bounds, up to the 15-minute ceiling of a Lambda target (+Inf is added)."""
 TARGET_LABELS = ("function", "provider")
-MAX_LABELLED = 1000
-"""Functions (and circuit targets) with series of their own; the rest share OTHER."""
-OTHER = "_other"
-
-
-class BoundedLabels:
-    """Label values as given, up to `most` distinct ones; OTHER for any value after those."""
-
-    def __init__(self, most: int) -> None:
-        self._most = most
-        self._seen: set[str] = set()
-
-    def __call__(self, value: str) -> str:
-        if value in self._seen:
-            return value
-        if len(self._seen) >= self._most:
-            return OTHER
-        self._seen.add(value)
-        return value
 
 
 @dataclass(frozen=True)
@@ -60,13 +40,11 @@ class OutcomeSeries:
 
 
 class PrometheusMetrics:
-    def __init__(self, max_labelled: int = MAX_LABELLED) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._function = BoundedLabels(max_labelled)
         self._outcome_series: dict[tuple[str, str, str], OutcomeSeries] = {}
         """The children of one outcome's labels, found once (`labels()` takes a lock and
-        builds its key on every call): bounded as the function label is."""
-        self._target = BoundedLabels(max_labelled)
+        builds its key on every call)."""
         known = {"namespace": NAMESPACE, "registry": self.registry}
         self._invocations = Counter(
             base.INVOCATIONS, "Invocation outcomes", (*TARGET_LABELS, "status"), **known
@@ -96,7 +74,6 @@ class PrometheusMetrics:
     def invocation(
         self, function: str, provider: str, status: str, success: bool, duration_ms: float
     ) -> None:
-        function = self._function(function)
         counted = self._outcome_series.get((function, provider, status))
         if counted is None:
             counted = self._outcome_series[function, provider, status] = OutcomeSeries(
@@ -110,10 +87,10 @@ class PrometheusMetrics:
         counted.duration.observe(duration_ms)
 
     def retry(self, function: str, provider: str) -> None:
-        self._retries.labels(self._function(function), provider).inc()
+        self._retries.labels(function, provider).inc()
 
     def circuit(self, target: str, state: str) -> None:
-        self._circuits.labels(self._target(target)).state(state)
+        self._circuits.labels(target).state(state)
 
     def store_error(self, operation: str) -> None:
         self._store_errors.labels(operation).inc()
