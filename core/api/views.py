@@ -225,6 +225,9 @@ class ClientView(_Answer):
 class ClientCreated(ClientView):
     client_secret: str
     """Shown once, in this answer only."""
+    sigv4_secret: str
+    """The AWS secret access key of the Lambda Invoke API (docs/lambda-api.md), whose access
+    key id is the client_id: shown once, in this answer only."""
 
 
 class ClientList(_Answer):

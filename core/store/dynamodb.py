@@ -711,6 +711,7 @@ def _client_from(item: dict[str, Any]) -> Client:
         revoked_at=float(revoked_at) if revoked_at is not None else None,
         uses=int(values.get("uses", 0)),
         last_used_at=float(last_used_at) if last_used_at is not None else None,
+        sigv4_sealed=values.get("sigv4_sealed"),
     )
 
 

@@ -112,10 +112,10 @@ def _client_view(client: Client) -> dict:
 
 async def create_client(call: Call) -> JSONResponse:
     body: ClientCreate = call.body
-    client, secret = await call.services.clients.create(
+    client, secret, sigv4_secret = await call.services.clients.create(
         body.name, validate_scopes(body.scopes), call.principal.subject
     )
-    view = _client_view(client) | {"client_secret": secret}
+    view = _client_view(client) | {"client_secret": secret, "sigv4_secret": sigv4_secret}
     return JSONResponse(view, status_code=201, headers={"Cache-Control": "no-store"})
 
 
