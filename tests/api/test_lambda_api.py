@@ -8,8 +8,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from subprocess import PIPE
 from typing import Any
 
 import boto3
@@ -299,6 +302,33 @@ async def test_get_function_and_the_listings_page_through_the_registry(fnproxy, 
     assert [v["Version"] for v in versions["Versions"]] == ["2", "1"]  # the registry's order
     missing = await refused(boto.get_function, FunctionName="nobody")
     assert missing["Error"]["Code"] == "ResourceNotFoundException"
+
+
+# --- the AWS CLI ------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+async def test_the_aws_cli_invokes_through_the_endpoint_url(fnproxy, tmp_path):
+    await register(fnproxy, "greet", HELLO)
+    client = await new_client(fnproxy, "invoke")
+    environment = os.environ | {
+        "AWS_ACCESS_KEY_ID": client["client_id"],
+        "AWS_SECRET_ACCESS_KEY": client["sigv4_secret"],
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+    }
+    environment.pop("AWS_SESSION_TOKEN", None)
+    command = ["aws", "lambda", "invoke", "--endpoint-url", f"{fnproxy.url}/lambda-api"]
+    command += ["--function-name", "greet", "--payload", '{"name": "Ada"}']
+    command += ["--log-type", "Tail", str(tmp_path / "out.json")]
+    cli = await asyncio.create_subprocess_exec(*command, env=environment, stdout=PIPE, stderr=PIPE)
+    stdout, stderr = await cli.communicate()
+
+    assert cli.returncode == 0, stderr.decode()
+    answer = json.loads(stdout)
+    assert (answer["StatusCode"], answer["ExecutedVersion"]) == (200, "1")
+    assert "LogResult" in answer
+    assert json.loads((tmp_path / "out.json").read_text()) == {"message": "Hello, Ada!"}
 
 
 # --- cloud-neutral -----------------------------------------------------------------------------
