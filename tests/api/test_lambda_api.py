@@ -217,6 +217,15 @@ async def test_a_function_error_is_lambdas_unhandled_error(fnproxy, boto):
     assert json.loads(answer["Body"]) == {"errorType": "ValueError", "errorMessage": "no luck"}
 
 
+async def test_a_timeout_is_lambdas_sandbox_timeout(fnproxy, boto):
+    await register(fnproxy, "slow", {"provider": "local", "function": "slow"}, timeout_s=0.3)
+
+    answer = await invoked(boto, "slow", {"seconds": 2})
+
+    assert (answer["StatusCode"], answer["FunctionError"]) == (200, "Unhandled")
+    assert json.loads(answer["Body"])["errorType"] == "Sandbox.Timedout"
+
+
 async def test_lambdas_errors_are_botos_modelled_exceptions(fnproxy, boto):
     await register(fnproxy, "greet", HELLO, rate_limit={"requests": 1, "per_s": 60})
     await invoked(boto, "greet")
@@ -230,6 +239,9 @@ async def test_lambdas_errors_are_botos_modelled_exceptions(fnproxy, boto):
         await call(boto.invoke, FunctionName="greet", ClientContext="not base64!")
     with pytest.raises(boto.exceptions.RequestTooLargeException):
         await call(boto.invoke, FunctionName="greet", Payload=b"0" * (64 * 1024 + 1))
+    await api(fnproxy, "POST", "/v1/functions/greet/disable")
+    with pytest.raises(boto.exceptions.ResourceConflictException):
+        await call(boto.invoke, FunctionName="greet")
 
     assert throttled["Error"]["Code"] == "TooManyRequestsException"
     assert throttled["Reason"] == "FunctionInvocationRateLimitExceeded"
