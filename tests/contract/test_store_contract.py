@@ -394,7 +394,7 @@ async def test_delete_of_expired_session_reports_it_missing(store: Store) -> Non
 
 async def test_clients_add_get_and_list_by_creation(store: Store) -> None:
     now = time.time()
-    newer = make_client(name="newer", created_at=now + 1)
+    newer = make_client(name="newer", created_at=now + 1, sigv4_sealed="v1.c2VhbGVk")
     older = make_client(name="older", created_at=now)
     await store.clients.add(newer)
     await store.clients.add(older)
