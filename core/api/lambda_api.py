@@ -40,9 +40,16 @@ from core.api.routes.invoke import unreached
 from core.auth.principal import Principal
 from core.auth.scopes import require
 from core.auth.sigv4 import SignedRequest
-from core.errors import FnproxyError, InvalidRequest, NotFound, UpstreamTimeout
+from core.errors import (
+    FnproxyError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from core.invoke.service import Invocation
-from core.models import FunctionVersion, Mode, RegisteredFunction
+from core.models import Execution, FunctionVersion, Mode, RegisteredFunction
 from core.registry.service import NAME_PATTERN, NamedInvocation
 
 if TYPE_CHECKING:
@@ -160,7 +167,7 @@ def function_and_version(function_name: str, qualifier: str | None) -> tuple[str
 def version_of(name: str, qualifier: str | None) -> int | None:
     if qualifier is None or qualifier == LATEST:
         return None
-    if qualifier.isascii() and qualifier.isdigit() and len(qualifier) <= 19:
+    if qualifier.isascii() and qualifier.isdigit() and len(qualifier) <= 19 and int(qualifier):
         return int(qualifier)
     raise NotFound(f"Function not found: {arn(name, qualifier)} (the registry defines no aliases)")
 
@@ -234,6 +241,8 @@ def invoke_answer(invocation: Invocation, tail: bool, request_id: str) -> Respon
     if problem is not None and not isinstance(problem, UpstreamTimeout):
         raise problem
     if execution.mode == Mode.DRY_RUN:
+        if not execution.success:
+            raise dry_run_refusal(execution)
         return Response(status_code=204, headers=headers)
     headers["X-Amz-Executed-Version"] = str(execution.function_version)
     if tail:
@@ -243,6 +252,14 @@ def invoke_answer(invocation: Invocation, tail: bool, request_id: str) -> Respon
     headers["X-Amz-Function-Error"] = "Unhandled"
     body = orjson.dumps(function_error(execution.error or {}, problem))
     return Response(body, 200, headers, media_type="application/json")
+
+
+def dry_run_refusal(execution: Execution) -> FnproxyError:
+    """Why the platform said the call would fail: not found and forbidden as Lambda says them,
+    anything else as the platform's failure."""
+    message = (execution.error or {}).get("message") or "the dry run failed"
+    refusal = {403: Forbidden, 404: NotFound}.get(execution.status_code, UpstreamUnavailable)
+    return refusal(message, execution_id=execution.execution_id)
 
 
 def function_error(error: dict[str, Any], timeout: FnproxyError | None) -> dict[str, Any]:

@@ -175,7 +175,7 @@ async def test_a_qualifier_pins_a_version_in_the_parameter_or_the_name(fnproxy, 
     assert latest["ExecutedVersion"] == "2"
     mismatch = await refused(boto.invoke, FunctionName="greet:1", Qualifier="2")
     assert mismatch["Error"]["Code"] == "InvalidParameterValueException"
-    for unknown in ("7", "live"):
+    for unknown in ("7", "0", "live"):
         response = await refused(boto.invoke, FunctionName="greet", Qualifier=unknown)
         assert response["Error"]["Code"] == "ResourceNotFoundException"
 
@@ -233,6 +233,9 @@ async def test_lambdas_errors_are_botos_modelled_exceptions(fnproxy, boto):
     throttled = await refused(boto.invoke, FunctionName="greet")
     with pytest.raises(boto.exceptions.ResourceNotFoundException):
         await call(boto.invoke, FunctionName="nobody")
+    await register(fnproxy, "gone", {"provider": "local", "function": "not_a_module"})
+    with pytest.raises(boto.exceptions.ResourceNotFoundException):
+        await call(boto.invoke, FunctionName="gone", InvocationType="DryRun")
     with pytest.raises(boto.exceptions.InvalidRequestContentException):
         await call(boto.invoke, FunctionName="greet", Payload=b"{not json")
     with pytest.raises(boto.exceptions.InvalidRequestContentException):
