@@ -230,6 +230,13 @@ class ClientCreated(ClientView):
     key id is the client_id: shown once, in this answer only."""
 
 
+class ClientSigV4(_Answer):
+    client_id: str
+    sigv4_secret: str
+    """The client's new SigV4 secret, in place of its former one: shown once, in this answer
+    only."""
+
+
 class ClientList(_Answer):
     clients: list[ClientView]
 

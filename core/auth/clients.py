@@ -6,7 +6,8 @@ someone holding the secret itself, so it cannot be stored hashed: it is stored s
 (core.sealing, bound to the client id, so a sealed secret moved to another client does not
 open). It is a secret of its own rather than the client secret sealed: reading the store and
 the module key then reveals what signs Lambda calls, never what buys bearer tokens. It ends with
-the client (revocation)."""
+the client (revocation); an admin can replace it (`renew_sigv4`), e.g. after a leak, for a
+client created before SigV4 secrets existed, or after two rotations of the module key."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from core.auth.scopes import validate_scopes
 from core.auth.usage import UsageCounter
-from core.errors import NotFound, Unauthorized, ValidationFailed
+from core.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized, ValidationFailed
 from core.models import Client
 from core.sealing import SealBroken, Sealer
 from core.store.base import ClientRepository
@@ -78,8 +79,7 @@ class ClientService:
         client_id = CLIENT_ID_PREFIX + secrets.token_urlsafe(12)
         sigv4_secret = sigv4_sealed = None
         if self._sealer is not None:
-            sigv4_secret = SIGV4_SECRET_PREFIX + secrets.token_urlsafe(32)
-            sigv4_sealed = await self._sealer.seal(sigv4_secret, sigv4_context(client_id))
+            sigv4_secret, sigv4_sealed = await self._new_sigv4(self._sealer, client_id)
         client = Client(
             client_id=client_id,
             name=name,
@@ -91,6 +91,27 @@ class ClientService:
         )
         await self._repo.add(client)
         return client, secret, sigv4_secret
+
+    async def renew_sigv4(self, client_id: str) -> str:
+        """A new SigV4 secret for the active client `client_id`, in place of its former one
+        (which stops signing at once), or its first; returned this once."""
+        client = await self._repo.get(client_id)
+        if client is None:
+            raise NotFound(f"client {client_id!r} not found")
+        if not client.active:
+            raise Conflict(f"client {client_id!r} is revoked")
+        if self._sealer is None:
+            raise ServiceUnavailable("SigV4 secrets are not available here")
+        secret, sealed = await self._new_sigv4(self._sealer, client_id)
+        if not await self._repo.set_sigv4(client_id, sealed):
+            raise NotFound(f"client {client_id!r} not found")
+        return secret
+
+    @staticmethod
+    async def _new_sigv4(sealer: Sealer, client_id: str) -> tuple[str, str]:
+        """A new SigV4 secret and its sealed form, bound to `client_id`."""
+        secret = SIGV4_SECRET_PREFIX + secrets.token_urlsafe(32)
+        return secret, await sealer.seal(secret, sigv4_context(client_id))
 
     async def sigv4_signer(self, client_id: str) -> tuple[Client, str]:
         """The active client `client_id` and its SigV4 secret; `UnknownSigner` when there is

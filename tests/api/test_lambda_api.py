@@ -275,6 +275,11 @@ async def test_only_the_clients_own_current_signature_in_this_region_is_taken(fn
                 code,
                 403,
             )
+    renewed = await api(fnproxy, "POST", f"/v1/clients/{owner['client_id']}/sigv4")
+    former = await refused(lambda_client(fnproxy, owner).invoke, FunctionName="greet")
+    assert former["Error"]["Code"] == "InvalidSignatureException"
+    owner |= renewed
+    assert (await invoked(lambda_client(fnproxy, owner), "greet"))["StatusCode"] == 200
     await api(fnproxy, "DELETE", f"/v1/clients/{owner['client_id']}")
     revoked = await refused(lambda_client(fnproxy, owner).invoke, FunctionName="greet")
     assert revoked["Error"]["Code"] == "UnrecognizedClientException"

@@ -418,6 +418,18 @@ async def test_revoke_sets_revoked_at(store: Store) -> None:
     assert await store.clients.get(other.client_id) == other
 
 
+async def test_set_sigv4_replaces_the_sealed_secret_of_that_client_alone(store: Store) -> None:
+    client, other = make_client(sigv4_sealed="v1.b2xk"), make_client(sigv4_sealed="v1.b3RoZXI=")
+    await store.clients.add(client)
+    await store.clients.add(other)
+
+    assert await store.clients.set_sigv4(client.client_id, "v1.bmV3") is True
+    assert await store.clients.set_sigv4(new_id(), "v1.bmV3") is False
+
+    assert (await store.clients.get(client.client_id)).sigv4_sealed == "v1.bmV3"
+    assert await store.clients.get(other.client_id) == other
+
+
 async def test_revoke_of_unknown_client_is_false(store: Store) -> None:
     assert await store.clients.revoke(new_id(), time.time()) is False
 

@@ -15,7 +15,7 @@ from core.auth.service import AuthService, TokenGrant
 from core.auth.throttle import TokenThrottle
 from core.auth.tokens import Tokens
 from core.config import Settings
-from core.errors import NotFound, Unauthorized, ValidationFailed
+from core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from core.models import Client
 from core.sealing import Sealer
 from core.secrets.env import EnvSecretSource
@@ -48,6 +48,13 @@ class InMemoryClients:
         if client is None:
             return False
         client.revoked_at = at
+        return True
+
+    async def set_sigv4(self, client_id: str, sealed: str) -> bool:
+        client = self.rows.get(client_id)
+        if client is None:
+            return False
+        client.sigv4_sealed = sealed
         return True
 
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
@@ -216,6 +223,25 @@ async def test_a_sigv4_secret_is_stored_sealed_to_its_client_and_ends_with_it(
     await clients.revoke(client.client_id)
     with pytest.raises(UnknownSigner):
         await clients.sigv4_signer(client.client_id)
+
+
+async def test_a_renewed_sigv4_secret_replaces_the_former_one(repo: InMemoryClients) -> None:
+    sealer = Sealer(KeyRing(EnvSecretSource({"MODULE_SECRET_KEY": MODULE_KEY})))
+    bare, _, _ = await ClientService(repo).create("old", ["invoke"], created_by="module")
+    clients = ClientService(repo, sealer=sealer)
+    client, _, former = await clients.create("a", ["invoke"], created_by="module")
+
+    renewed = await clients.renew_sigv4(client.client_id)
+    first = await clients.renew_sigv4(bare.client_id)  # a client made without one gets one
+
+    assert renewed != former
+    assert (await clients.sigv4_signer(client.client_id))[1] == renewed
+    assert (await clients.sigv4_signer(bare.client_id))[1] == first
+    with pytest.raises(NotFound):
+        await clients.renew_sigv4("cl_nobody")
+    await clients.revoke(client.client_id)
+    with pytest.raises(Conflict):
+        await clients.renew_sigv4(client.client_id)
 
 
 async def test_a_client_created_without_a_sealer_has_no_sigv4_secret(

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from core.api.endpoints import PUBLIC, Call, Endpoint, read_body, read_json
 from core.api.responses import JSONResponse
 from core.api.schemas import ClientCreate, TokenRequest, TokenResponse
-from core.api.views import ClientCreated, ClientList
+from core.api.views import ClientCreated, ClientList, ClientSigV4
 from core.auth.scopes import validate_scopes
 from core.errors import FnproxyError, InvalidRequest, Unauthorized
 from core.models import Client, iso
@@ -119,6 +119,14 @@ async def create_client(call: Call) -> JSONResponse:
     return JSONResponse(view, status_code=201, headers={"Cache-Control": "no-store"})
 
 
+async def renew_sigv4_secret(call: Call) -> JSONResponse:
+    client_id = call.path("client_id")
+    secret = await call.services.clients.renew_sigv4(client_id)
+    return JSONResponse(
+        {"client_id": client_id, "sigv4_secret": secret}, headers={"Cache-Control": "no-store"}
+    )
+
+
 async def list_clients(call: Call) -> JSONResponse:
     clients = await call.services.clients.list()
     return JSONResponse({"clients": [_client_view(c) for c in clients]})
@@ -166,6 +174,17 @@ ENDPOINTS = [
         "clients",
         scope="admin",
         response=ClientList,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/clients/{client_id}/sigv4",
+        renew_sigv4_secret,
+        "Give a client a new SigV4 secret (the Lambda API front's); the former one stops "
+        "signing at once, the new one is shown once",
+        "clients",
+        scope="admin",
+        response=ClientSigV4,
+        extra_responses={404: "Unknown client", 409: "The client is revoked"},
     ),
     Endpoint(
         "DELETE",
