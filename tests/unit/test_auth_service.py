@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
+from typing import Any
 
 import jwt
 import pytest
@@ -44,25 +45,23 @@ class InMemoryClients:
         return [dataclasses.replace(client) for client in self.rows.values()]
 
     async def revoke(self, client_id: str, at: float) -> bool:
-        client = self.rows.get(client_id)
-        if client is None:
-            return False
-        client.revoked_at = at
-        return True
+        return self._change(client_id, revoked_at=at)
 
     async def set_sigv4(self, client_id: str, sealed: str) -> bool:
-        client = self.rows.get(client_id)
-        if client is None:
-            return False
-        client.sigv4_sealed = sealed
-        return True
+        return self._change(client_id, sigv4_sealed=sealed)
 
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
         client = self.rows.get(client_id)
         if client is None:
             return False
-        client.uses += uses
-        client.last_used_at = max(client.last_used_at or last_used_at, last_used_at)
+        latest = max(client.last_used_at or last_used_at, last_used_at)
+        return self._change(client_id, uses=client.uses + uses, last_used_at=latest)
+
+    def _change(self, client_id: str, **fields: Any) -> bool:
+        client = self.rows.get(client_id)
+        if client is None:
+            return False
+        self.rows[client_id] = dataclasses.replace(client, **fields)
         return True
 
 
