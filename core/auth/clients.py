@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -28,6 +29,10 @@ CLIENT_ID_PREFIX = "cl_"
 SECRET_PREFIX = "fps_"
 SIGV4_SECRET_PREFIX = "fpsv4_"
 INVALID_CREDENTIALS = "invalid client credentials"
+UNKNOWN_SIGNER = "The security token included in the request is invalid."
+"""AWS's words for an access key id it does not know, for every SigV4 signer refused here."""
+
+logger = logging.getLogger("fnproxy.auth")
 
 
 class UnknownSigner(Unauthorized):
@@ -114,20 +119,23 @@ class ClientService:
         return secret, await sealer.seal(secret, sigv4_context(client_id))
 
     async def sigv4_signer(self, client_id: str) -> tuple[Client, str]:
-        """The active client `client_id` and its SigV4 secret; `UnknownSigner` when there is
-        no such client, it is revoked, it has no SigV4 secret, or its seal does not open."""
+        """The active client `client_id` and its SigV4 secret; one `UnknownSigner` when there
+        is no such client, it is revoked, it has no SigV4 secret or its seal does not open (the
+        last logged: an admin renews it)."""
         client = await self._repo.get(client_id)
-        if client is None or not client.active or client.sigv4_sealed is None:
-            raise UnknownSigner("the access key id names no active client with a SigV4 secret")
-        if self._sealer is None:
-            raise UnknownSigner("SigV4 secrets are not available here")
+        if client is None or not client.active or not client.sigv4_sealed or not self._sealer:
+            raise UnknownSigner(UNKNOWN_SIGNER)
         try:
             return client, await self._sealer.open(client.sigv4_sealed, sigv4_context(client_id))
-        except SealBroken:
-            raise UnknownSigner(
-                "the client's SigV4 secret does not open: MODULE_SECRET_KEY rotated twice since "
-                "it was made, or its record was altered; create a new client"
-            ) from None
+        except SealBroken as broken:
+            logger.warning(
+                "client %s: its SigV4 secret does not open (%s); POST /v1/clients/%s/sigv4 "
+                "gives it a new one",
+                client_id,
+                broken,
+                client_id,
+            )
+            raise UnknownSigner(UNKNOWN_SIGNER) from None
 
     async def authenticate(self, client_id: str, secret: str) -> Client:
         """The active client with these credentials; one `Unauthorized` for every failure."""
