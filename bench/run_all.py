@@ -1,5 +1,6 @@
 """Every benchmark in one run, against one set of processes, with one combined table:
 (a) 16 clients / 20 ms function, (a2) 128 clients / instant function, (b) a batch of 1000,
+(r) by registry name, (l) the Lambda API front's SigV4 cost and boto3 against /v1/invoke,
 (g) gRPC against REST, (w) 2 worker processes against 1 on moto, (d) fnproxy's peak RSS after
 that load, (c) cold start and (d) the cold-start children's peaks, (e) sent = answered =
 recorded = published = stats on the local, moto and emulator stacks.
@@ -15,6 +16,7 @@ import bench_accounting
 import bench_batch
 import bench_cold_start
 import bench_grpc
+import bench_lambda_api
 import bench_memory
 import bench_registry
 import bench_saturation
@@ -27,6 +29,7 @@ BENCHMARKS = (
     bench_saturation,
     bench_batch,
     bench_registry,
+    bench_lambda_api,
     bench_grpc,
     bench_workers,
     bench_memory,

@@ -219,6 +219,8 @@ class Client:
     uses: int = 0
     """Requests its tokens authenticated, as flushed so far (`core.auth.usage`)."""
     last_used_at: float | None = None
+    sigv4_sealed: str | None = None
+    """Its SigV4 secret, sealed (`core.auth.clients`); None for a client created without one."""
 
     @property
     def active(self) -> bool:

@@ -478,7 +478,7 @@ def build_services(settings: Settings, *, secrets: SecretSource | None = None) -
         events,
         archive=archive,
     )
-    clients = ClientService(store.clients)
+    clients = ClientService(store.clients, sealer=Sealer(keyring))
     tokens = Tokens(keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     throttle = TokenThrottle(
         store.rate_limits, settings.auth_max_failures, settings.auth_failure_window_s

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from core.api import dashboard, docs
+from core.api import dashboard, docs, lambda_api
 from core.api.compat import compat_endpoints
 from core.api.endpoints import Endpoint, route_for
+from core.api.fronts import mount
 from core.api.middleware import RequestContext
 from core.api.openapi import build_openapi
 from core.api.problems import problem_response
@@ -116,6 +117,7 @@ def create_app(
             await on_shutdown()
 
     routes = [route_for(endpoint, services) for endpoint in endpoints]
+    routes += mount(lambda_api.FRONT, services)
     routes += [
         Route("/openapi.json", openapi, methods=["GET"]),
         *docs.ROUTES,

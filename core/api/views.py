@@ -225,6 +225,16 @@ class ClientView(_Answer):
 class ClientCreated(ClientView):
     client_secret: str
     """Shown once, in this answer only."""
+    sigv4_secret: str
+    """The AWS secret access key of the Lambda Invoke API (docs/lambda-api.md), whose access
+    key id is the client_id: shown once, in this answer only."""
+
+
+class ClientSigV4(_Answer):
+    client_id: str
+    sigv4_secret: str
+    """The client's new SigV4 secret, in place of its former one: shown once, in this answer
+    only."""
 
 
 class ClientList(_Answer):

@@ -1,14 +1,18 @@
 """The auth service: token grants (client credentials, module API key) and request
-authentication from an `Authorization: Bearer <jwt>` header."""
+authentication from an `Authorization: Bearer <jwt>` header, or from a client's SigV4
+signature (core.auth.sigv4)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.auth.clients import ClientService
 from core.auth.keys import KeyRing
 from core.auth.principal import Principal
 from core.auth.scopes import ADMIN, format_scope
+from core.auth.sigv4 import SignedRequest, check_scope, parse_authorization, verify
 from core.auth.throttle import TokenThrottle, address_identity, client_identity
 from core.auth.tokens import Tokens
 from core.config import Settings
@@ -34,12 +38,15 @@ class AuthService:
         clients: ClientService,
         throttle: TokenThrottle,
         settings: Settings,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._tokens = tokens
         self._keyring = keyring
         self._clients = clients
         self._throttle = throttle
         self._ttl_s = settings.token_ttl_s
+        self._region = settings.aws_region
+        self._clock = clock
 
     async def token_for_client(
         self, client_id: str, client_secret: str, *, source: str
@@ -74,11 +81,33 @@ class AuthService:
             await self._clients.used(client_id)
         return principal
 
+    async def authenticate_sigv4(self, request: SignedRequest, service: str) -> Principal:
+        """The client whose SigV4 signature `request` carries, for `service` in this
+        deployment's region (AWS_REGION); counted as a client's request is. The scope and
+        date are checked before the store is read."""
+        authorization = parse_authorization(_one(request.header("authorization")))
+        amz_date = _one(request.header("x-amz-date")) or ""
+        check_scope(authorization, amz_date, self._region, service, self._clock())
+        client, secret = await self._clients.sigv4_signer(authorization.access_key)
+        verify(secret, authorization, request)
+        await self._clients.used(client.client_id)
+        return Principal(
+            subject=CLIENT_SUBJECT_PREFIX + client.client_id,
+            scopes=frozenset(client.scopes),
+            token_id="sigv4",
+            client_id=client.client_id,
+        )
+
     async def _grant(
         self, subject: str, scopes: list[str], client_id: str | None = None
     ) -> TokenGrant:
         token, expires_in = await self._tokens.issue(subject, scopes, self._ttl_s, client_id)
         return TokenGrant(access_token=token, expires_in=expires_in, scope=format_scope(scopes))
+
+
+def _one(values: list[str]) -> str | None:
+    """A header's one value (None when absent; repeated, it is no signature's)."""
+    return values[0] if len(values) == 1 else None
 
 
 def bearer_token(authorization_header: str | None) -> str:

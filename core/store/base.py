@@ -158,6 +158,9 @@ class ClientRepository(Protocol):
     async def revoke(self, client_id: str, at: float) -> bool:
         """Mark the client revoked; False when it does not exist."""
 
+    async def set_sigv4(self, client_id: str, sealed: str) -> bool:
+        """Replace the client's sealed SigV4 secret; False when the client does not exist."""
+
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
         """In one atomic step, add `uses` to the client's count and raise its `last_used_at`
         to `last_used_at` (an earlier time leaves it); False when the client does not exist.

@@ -657,18 +657,11 @@ class _Clients:
 
     async def revoke(self, client_id: str, at: float) -> bool:
         """Sets `revoked_at` (kept when already revoked); False when the client is unknown."""
-        try:
-            await self._table.call(
-                "update_item",
-                TableName=self._table.name,
-                Key=to_attributes(schema.client_key(client_id)),
-                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :at)",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=to_attributes({":at": at}),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        update = "SET revoked_at = if_not_exists(revoked_at, :at)"
+        return await self._update(client_id, update, {":at": at})
+
+    async def set_sigv4(self, client_id: str, sealed: str) -> bool:
+        return await self._update(client_id, "SET sigv4_sealed = :sealed", {":sealed": sealed})
 
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
         """One update when `last_used_at` is the latest (DynamoDB has no max()); else a second
@@ -682,6 +675,13 @@ class _Clients:
         self, client_id: str, uses: int, last_used_at: float | None, condition: str | None
     ) -> bool:
         update = "ADD uses :uses" + (" SET last_used_at = :at" if last_used_at is not None else "")
+        values = {":uses": uses, ":at": last_used_at}
+        return await self._update(client_id, update, values, condition)
+
+    async def _update(
+        self, client_id: str, update: str, values: dict[str, Any], condition: str | None = None
+    ) -> bool:
+        """One UpdateItem of an existing client (and `condition`); False when none holds."""
         exists = "attribute_exists(pk)" + (f" AND ({condition})" if condition else "")
         try:
             await self._table.call(
@@ -690,7 +690,7 @@ class _Clients:
                 Key=to_attributes(schema.client_key(client_id)),
                 UpdateExpression=update,
                 ConditionExpression=exists,
-                ExpressionAttributeValues=to_attributes({":uses": uses, ":at": last_used_at}),
+                ExpressionAttributeValues=to_attributes(values),
             )
         except ConditionFailed:
             return False
@@ -711,6 +711,7 @@ def _client_from(item: dict[str, Any]) -> Client:
         revoked_at=float(revoked_at) if revoked_at is not None else None,
         uses=int(values.get("uses", 0)),
         last_used_at=float(last_used_at) if last_used_at is not None else None,
+        sigv4_sealed=values.get("sigv4_sealed"),
     )
 
 

@@ -486,14 +486,23 @@ class _Clients:
         )
         return stored is not None
 
+    async def set_sigv4(self, client_id: str, sealed: str) -> bool:
+        return await self._update(client_id, {"sigv4_sealed": sealed})
+
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
-        """One update of server-side transforms: `update` fails on a missing document."""
+        """Server-side transforms, so concurrent uses all count."""
+        return await self._update(
+            client_id, {"uses": Increment(uses), "last_used_at": Maximum(last_used_at)}
+        )
+
+    async def _update(self, client_id: str, fields: dict[str, Any]) -> bool:
+        """One update: it fails on a missing document (False)."""
         ref = document(self._collection, client_id)
         if ref is None:
             return False
         with calling("update"):
             try:
-                await ref.update({"uses": Increment(uses), "last_used_at": Maximum(last_used_at)})
+                await ref.update(fields)
             except NotFound:
                 return False
         return True

@@ -978,6 +978,9 @@ class _Clients:
 
         return await self._change(client_id, revoked)
 
+    async def set_sigv4(self, client_id: str, sealed: str) -> bool:
+        return await self._change(client_id, lambda data: {"sigv4_sealed": sealed})
+
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
         def used(data: dict[str, Any]) -> dict[str, Any]:
             latest = max(data.get("last_used_at") or last_used_at, last_used_at)

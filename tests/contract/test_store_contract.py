@@ -394,7 +394,7 @@ async def test_delete_of_expired_session_reports_it_missing(store: Store) -> Non
 
 async def test_clients_add_get_and_list_by_creation(store: Store) -> None:
     now = time.time()
-    newer = make_client(name="newer", created_at=now + 1)
+    newer = make_client(name="newer", created_at=now + 1, sigv4_sealed="v1.c2VhbGVk")
     older = make_client(name="older", created_at=now)
     await store.clients.add(newer)
     await store.clients.add(older)
@@ -415,6 +415,18 @@ async def test_revoke_sets_revoked_at(store: Store) -> None:
 
     revoked = await store.clients.get(client.client_id)
     assert revoked is not None and revoked.revoked_at == at and not revoked.active
+    assert await store.clients.get(other.client_id) == other
+
+
+async def test_set_sigv4_replaces_the_sealed_secret_of_that_client_alone(store: Store) -> None:
+    client, other = make_client(sigv4_sealed="v1.b2xk"), make_client(sigv4_sealed="v1.b3RoZXI=")
+    await store.clients.add(client)
+    await store.clients.add(other)
+
+    assert await store.clients.set_sigv4(client.client_id, "v1.bmV3") is True
+    assert await store.clients.set_sigv4(new_id(), "v1.bmV3") is False
+
+    assert (await store.clients.get(client.client_id)).sigv4_sealed == "v1.bmV3"
     assert await store.clients.get(other.client_id) == other
 
 

@@ -384,14 +384,15 @@ def _callers(script: Script, module_key: str) -> Callers:
 
 
 def _new_client(script: Script, admin: Caller, name: str, scopes: list[str]) -> Caller:
-    secret = f"CLIENT_SECRET_{name.upper()}"
-    # The secret is shown once, in the answer that creates the client: that answer alone.
+    secret, sigv4 = f"CLIENT_SECRET_{name.upper()}", f"SIGV4_SECRET_{name.upper()}"
+    # The secrets are shown once, in the answer that creates the client: that answer alone.
     created = script.call(
-        "POST", "/v1/clients", admin, allowed={secret}, json={"name": name, "scopes": scopes}
+        "POST", "/v1/clients", admin, allowed={secret, sigv4}, json={"name": name, "scopes": scopes}
     )
     if not script.expect(created, 201):
         return Caller(f"{name} (no client: anonymous)")
     script.learn(secret, created.body["client_secret"])
+    script.learn(sigv4, created.body["sigv4_secret"])
     credentials = {k: created.body[k] for k in ("client_id", "client_secret")}
     caller = script.token(name, "/v1/auth/token", credentials, "access_token")
     return Caller(caller.name, caller.token, **credentials)

@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
+from typing import Any
 
 import jwt
 import pytest
 
-from core.auth.clients import ClientService, hash_secret
+from core.auth.clients import ClientService, UnknownSigner, hash_secret
 from core.auth.keys import KeyRing, key_id
 from core.auth.service import AuthService, TokenGrant
 from core.auth.throttle import TokenThrottle
 from core.auth.tokens import Tokens
 from core.config import Settings
-from core.errors import NotFound, Unauthorized, ValidationFailed
+from core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from core.models import Client
+from core.sealing import Sealer
 from core.secrets.env import EnvSecretSource
 from tests.rotation_support import FakeClock
 from tests.unit.test_token_throttle import InMemoryCounters
@@ -43,18 +45,23 @@ class InMemoryClients:
         return [dataclasses.replace(client) for client in self.rows.values()]
 
     async def revoke(self, client_id: str, at: float) -> bool:
-        client = self.rows.get(client_id)
-        if client is None:
-            return False
-        client.revoked_at = at
-        return True
+        return self._change(client_id, revoked_at=at)
+
+    async def set_sigv4(self, client_id: str, sealed: str) -> bool:
+        return self._change(client_id, sigv4_sealed=sealed)
 
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
         client = self.rows.get(client_id)
         if client is None:
             return False
-        client.uses += uses
-        client.last_used_at = max(client.last_used_at or last_used_at, last_used_at)
+        latest = max(client.last_used_at or last_used_at, last_used_at)
+        return self._change(client_id, uses=client.uses + uses, last_used_at=latest)
+
+    def _change(self, client_id: str, **fields: Any) -> bool:
+        client = self.rows.get(client_id)
+        if client is None:
+            return False
+        self.rows[client_id] = dataclasses.replace(client, **fields)
         return True
 
 
@@ -86,7 +93,7 @@ def auth(clients: ClientService) -> AuthService:
 async def test_create_stores_only_a_hash_of_the_secret(
     clients: ClientService, repo: InMemoryClients
 ) -> None:
-    client, secret = await clients.create(
+    client, secret, _ = await clients.create(
         "billing", ["invoke:local:*", "read"], created_by="module"
     )
 
@@ -111,8 +118,8 @@ async def test_create_refuses_unknown_scopes_and_blank_names(clients: ClientServ
 
 
 async def test_list_revoke_and_is_active(clients: ClientService) -> None:
-    first, _ = await clients.create("a", ["read"], created_by="module")
-    second, _ = await clients.create("b", ["read"], created_by="module")
+    first, _, _ = await clients.create("a", ["read"], created_by="module")
+    second, _, _ = await clients.create("b", ["read"], created_by="module")
     assert {client.client_id for client in await clients.list()} == {
         first.client_id,
         second.client_id,
@@ -127,7 +134,7 @@ async def test_list_revoke_and_is_active(clients: ClientService) -> None:
 
 
 async def test_authenticate_gives_one_answer_for_every_failure(clients: ClientService) -> None:
-    client, secret = await clients.create("a", ["read"], created_by="module")
+    client, secret, _ = await clients.create("a", ["read"], created_by="module")
     assert (await clients.authenticate(client.client_id, secret)).client_id == client.client_id
 
     await clients.revoke(client.client_id)
@@ -147,7 +154,7 @@ async def test_authenticate_gives_one_answer_for_every_failure(clients: ClientSe
 
 
 async def test_client_credentials_happy_path(auth: AuthService, clients: ClientService) -> None:
-    client, secret = await clients.create("a", ["read", "invoke:local:*"], created_by="module")
+    client, secret, _ = await clients.create("a", ["read", "invoke:local:*"], created_by="module")
 
     grant = await auth.token_for_client(client.client_id, secret, source=SOURCE)
 
@@ -171,7 +178,7 @@ async def test_client_credentials_happy_path(auth: AuthService, clients: ClientS
 
 
 async def test_client_credentials_wrong_secret(auth: AuthService, clients: ClientService) -> None:
-    client, _ = await clients.create("a", ["read"], created_by="module")
+    client, _, _ = await clients.create("a", ["read"], created_by="module")
     with pytest.raises(Unauthorized, match="^invalid client credentials$"):
         await auth.token_for_client(client.client_id, "fps_wrong", source=SOURCE)
 
@@ -184,7 +191,7 @@ async def test_client_credentials_unknown_client(auth: AuthService) -> None:
 async def test_revoked_client_token_is_rejected_at_once(
     auth: AuthService, clients: ClientService
 ) -> None:
-    client, secret = await clients.create("a", ["invoke"], created_by="module")
+    client, secret, _ = await clients.create("a", ["invoke"], created_by="module")
     grant = await auth.token_for_client(client.client_id, secret, source=SOURCE)
     header = f"Bearer {grant.access_token}"
     await auth.authenticate(header)
@@ -195,6 +202,57 @@ async def test_revoked_client_token_is_rejected_at_once(
         await auth.authenticate(header)
     with pytest.raises(Unauthorized, match="^invalid client credentials$"):
         await auth.token_for_client(client.client_id, secret, source=SOURCE)
+
+
+async def test_a_sigv4_secret_is_stored_sealed_to_its_client_and_ends_with_it(
+    repo: InMemoryClients, caplog: pytest.LogCaptureFixture
+) -> None:
+    sealer = Sealer(KeyRing(EnvSecretSource({"MODULE_SECRET_KEY": MODULE_KEY})))
+    clients = ClientService(repo, sealer=sealer)
+    client, _, sigv4_secret = await clients.create("a", ["invoke"], created_by="module")
+    other, _, _ = await clients.create("b", ["invoke"], created_by="module")
+
+    assert re.fullmatch(r"fpsv4_[A-Za-z0-9_-]{43}", sigv4_secret)
+    assert sigv4_secret not in repr(repo.rows[client.client_id].to_dict())
+    assert (await clients.sigv4_signer(client.client_id))[1] == sigv4_secret
+    # bound to its client: copied to another client's record, it does not open
+    repo.rows[other.client_id].sigv4_sealed = repo.rows[client.client_id].sigv4_sealed
+    with pytest.raises(UnknownSigner):
+        await clients.sigv4_signer(other.client_id)
+    assert f"client {other.client_id}: its SigV4 secret does not open" in caplog.text
+    assert sigv4_secret not in caplog.text
+    await clients.revoke(client.client_id)
+    with pytest.raises(UnknownSigner):
+        await clients.sigv4_signer(client.client_id)
+
+
+async def test_a_renewed_sigv4_secret_replaces_the_former_one(repo: InMemoryClients) -> None:
+    sealer = Sealer(KeyRing(EnvSecretSource({"MODULE_SECRET_KEY": MODULE_KEY})))
+    bare, _, _ = await ClientService(repo).create("old", ["invoke"], created_by="module")
+    clients = ClientService(repo, sealer=sealer)
+    client, _, former = await clients.create("a", ["invoke"], created_by="module")
+
+    renewed = await clients.renew_sigv4(client.client_id)
+    first = await clients.renew_sigv4(bare.client_id)  # a client made without one gets one
+
+    assert renewed != former
+    assert (await clients.sigv4_signer(client.client_id))[1] == renewed
+    assert (await clients.sigv4_signer(bare.client_id))[1] == first
+    with pytest.raises(NotFound):
+        await clients.renew_sigv4("cl_nobody")
+    await clients.revoke(client.client_id)
+    with pytest.raises(Conflict):
+        await clients.renew_sigv4(client.client_id)
+
+
+async def test_a_client_created_without_a_sealer_has_no_sigv4_secret(
+    clients: ClientService,
+) -> None:
+    client, _, sigv4_secret = await clients.create("a", ["invoke"], created_by="module")
+
+    assert sigv4_secret is None
+    with pytest.raises(UnknownSigner):
+        await clients.sigv4_signer(client.client_id)
 
 
 # --- api key grant ------------------------------------------------------------------------------

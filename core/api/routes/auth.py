@@ -10,7 +10,7 @@ from starlette.responses import Response
 from core.api.endpoints import PUBLIC, Call, Endpoint, read_body, read_json
 from core.api.responses import JSONResponse
 from core.api.schemas import ClientCreate, TokenRequest, TokenResponse
-from core.api.views import ClientCreated, ClientList
+from core.api.views import ClientCreated, ClientList, ClientSigV4
 from core.auth.scopes import validate_scopes
 from core.errors import FnproxyError, InvalidRequest, Unauthorized
 from core.models import Client, iso
@@ -112,11 +112,19 @@ def _client_view(client: Client) -> dict:
 
 async def create_client(call: Call) -> JSONResponse:
     body: ClientCreate = call.body
-    client, secret = await call.services.clients.create(
+    client, secret, sigv4_secret = await call.services.clients.create(
         body.name, validate_scopes(body.scopes), call.principal.subject
     )
-    view = _client_view(client) | {"client_secret": secret}
+    view = _client_view(client) | {"client_secret": secret, "sigv4_secret": sigv4_secret}
     return JSONResponse(view, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+async def renew_sigv4_secret(call: Call) -> JSONResponse:
+    client_id = call.path("client_id")
+    secret = await call.services.clients.renew_sigv4(client_id)
+    return JSONResponse(
+        {"client_id": client_id, "sigv4_secret": secret}, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def list_clients(call: Call) -> JSONResponse:
@@ -166,6 +174,17 @@ ENDPOINTS = [
         "clients",
         scope="admin",
         response=ClientList,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/clients/{client_id}/sigv4",
+        renew_sigv4_secret,
+        "Give a client a new SigV4 secret (the Lambda API front's); the former one stops "
+        "signing at once, the new one is shown once",
+        "clients",
+        scope="admin",
+        response=ClientSigV4,
+        extra_responses={404: "Unknown client", 409: "The client is revoked"},
     ),
     Endpoint(
         "DELETE",

@@ -105,7 +105,10 @@ async def create_client_in_store(
 
     store = build_store(settings)
     try:
-        return await ClientService(store.clients).create(name, scopes, BOOTSTRAP_CREATOR)
+        client, secret, _ = await ClientService(store.clients).create(
+            name, scopes, BOOTSTRAP_CREATOR
+        )
+        return client, secret
     finally:
         await store.close()
 

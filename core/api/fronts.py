@@ -1,0 +1,79 @@
+"""Fronts: another platform's API (its paths, authentication and error shapes) over fnproxy's
+services, so its clients keep working unchanged (core.api.lambda_api is one).
+
+A front's routes stay out of the OpenAPI document: their contract is the platform's own (for
+Lambda, botocore's service model), and their errors are that platform's, not problem+json. What
+every front's route needs is done here once: the query checked against what the route reads,
+the body read within MAX_REQUEST_BYTES (a signature may cover it, so it is read before the
+caller is known), the caller authenticated, and every error answered in the front's shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core.api.endpoints import CLIENT_CLOSED_REQUEST, Call, Handler, QueryParam, check_query
+from core.api.endpoints import read_body as read_limited_body
+from core.api.unexpected import HTTP_REQUEST, http_request_context
+from core.auth.principal import Principal
+from core.errors import FnproxyError
+
+if TYPE_CHECKING:
+    from core.wiring import Services
+
+logger = logging.getLogger("fnproxy.api")
+
+Authenticate = Callable[[Request, bytes, "Services"], Awaitable[Principal]]
+"""The caller of a request whose raw body is given."""
+ErrorResponse = Callable[[FnproxyError, Request], Response]
+
+
+@dataclass(frozen=True)
+class FrontRoute:
+    method: str
+    path: str
+    handler: Handler
+    """Gets a `Call` whose `body` is the raw request body (bytes)."""
+    query: tuple[QueryParam, ...] = ()
+
+
+@dataclass(frozen=True)
+class Front:
+    routes: tuple[FrontRoute, ...]
+    authenticate: Authenticate
+    error_response: ErrorResponse
+
+
+def mount(front: Front, services: Services) -> list[Route]:
+    return [_route(front, route, services) for route in front.routes]
+
+
+def _route(front: Front, route: FrontRoute, services: Services) -> Route:
+    limit = services.settings.max_request_bytes
+    action = f"{route.method} {route.path}"
+    declared = {param.name: param for param in route.query}
+
+    async def serve(request: Request) -> Response:
+        request.state.action = action
+        try:
+            check_query(request, declared)
+            body = await read_limited_body(request, limit)
+            principal = await front.authenticate(request, body, services)
+            request.state.principal = principal
+            return await route.handler(Call(request, services, principal, body))
+        except FnproxyError as error:
+            return front.error_response(error, request)
+        except ClientDisconnect:
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
+        except Exception:  # logged for Error Reporting (core.api.unexpected), answered bare
+            context = {HTTP_REQUEST: http_request_context(request)}
+            logger.exception("unhandled error on %s", action, extra=context)
+            return front.error_response(FnproxyError("an internal error occurred"), request)
+
+    return Route(route.path, serve, methods=[route.method], name=route.handler.__name__)

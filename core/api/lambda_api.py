@@ -1,0 +1,375 @@
+"""The Lambda Invoke API (botocore's `lambda` service, 2015-03-31) under `/lambda-api`, in front of
+the function registry: `boto3.client("lambda", endpoint_url=<fnproxy>/lambda-api)` and
+`aws lambda --endpoint-url` work unchanged, whichever provider runs the function behind a name.
+
+A path prefix, not a host name of its own: one deployment (one API Gateway stage, one Cloud
+Run URL, the local server) serves it without a DNS name or certificate per front, and the AWS
+SDKs keep an endpoint URL's path in front of every operation's (and in what they sign).
+
+- Invoke, GetFunction, ListFunctions and ListVersionsByFunction, answered from the registry;
+  every invocation is an ordinary one (`RegistryService.invoke`: policy, history, stats, events,
+  egress, durability).
+- FunctionName: a registry name, `name:qualifier`, or an ARN (full or partial) whose function
+  part is a registry name. Qualifier: a version number, or `$LATEST` for what an unqualified
+  call runs (the active version, or the canary by its weight); the registry defines no aliases,
+  so any other qualifier names no function (ResourceNotFoundException).
+- Authentication: SigV4 (core.auth.sigv4); the access key id is a client id, the secret access
+  key the client's SigV4 secret. The client's scopes and each function's policy apply as on
+  `/v1`; GetFunction and the listings need `read`, as the registry's own reads do.
+- Errors: Lambda's JSON shapes, with `x-amzn-ErrorType`, so boto3 raises its modelled exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import math
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.api.compat.lambda_module import DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS, payload_text
+from core.api.endpoints import MAX_JSON_DEPTH, Call, QueryParam, too_deep
+from core.api.fronts import Front, FrontRoute
+from core.api.routes.invoke import unreached
+from core.auth.principal import Principal
+from core.auth.scopes import require
+from core.auth.sigv4 import SignedRequest
+from core.errors import (
+    FnproxyError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from core.invoke.service import Invocation
+from core.models import Execution, FunctionVersion, Mode, RegisteredFunction
+from core.registry.service import NAME_PATTERN, NamedInvocation
+
+if TYPE_CHECKING:
+    from core.wiring import Services
+
+PREFIX = "/lambda-api"
+FUNCTIONS = f"{PREFIX}/2015-03-31/functions"
+SERVICE = "lambda"
+ACCOUNT_ID = "000000000000"
+"""fnproxy has no AWS account of its own: the ARNs it answers carry twelve zeros."""
+LATEST = "$LATEST"
+LOG_TAIL_BYTES = 4096
+MAX_CLIENT_CONTEXT_LENGTH = 3583
+"""Lambda's bound on X-Amz-Client-Context (base64 text)."""
+MAX_REGISTRY_PAGE = 500
+"""The most functions or versions one registry listing returns: a larger MaxItems is answered
+with this many and a NextMarker, as ListFunctions may."""
+MODES = {"RequestResponse": Mode.SYNC, "Event": Mode.ASYNC, "DryRun": Mode.DRY_RUN}
+QUALIFIER_PATTERN = r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$"
+
+LAMBDA_ERRORS: dict[str, tuple[str, int]] = {
+    "function_not_found": ("ResourceNotFoundException", 404),
+    "not_found": ("ResourceNotFoundException", 404),
+    "rate_limited": ("TooManyRequestsException", 429),
+    "too_many_requests": ("TooManyRequestsException", 429),
+    "payload_too_large": ("RequestTooLargeException", 413),
+    "invalid_request_content": ("InvalidRequestContentException", 400),
+    "invalid_request": ("InvalidParameterValueException", 400),
+    "validation_failed": ("InvalidParameterValueException", 400),
+    "cursor_not_found": ("InvalidParameterValueException", 400),
+    "function_disabled": ("ResourceConflictException", 409),
+    "forbidden": ("AccessDeniedException", 403),
+    "egress_denied": ("AccessDeniedException", 403),
+    "missing_authentication_token": ("MissingAuthenticationTokenException", 403),
+    "incomplete_signature": ("IncompleteSignatureException", 403),
+    "invalid_signature": ("InvalidSignatureException", 403),
+    "unknown_signer": ("UnrecognizedClientException", 403),
+}
+"""fnproxy's problem codes as Lambda's error types and statuses (any other: `other_error`)."""
+CAPITALISED_MESSAGE = frozenset({"ResourceNotFoundException", "ServiceException"})
+"""The shapes whose message member is `Message` (the others' is `message`)."""
+THROTTLE_REASONS = {
+    "rate_limited": "FunctionInvocationRateLimitExceeded",
+    "too_many_requests": "ConcurrentInvocationLimitExceeded",
+}
+
+
+class InvalidRequestContent(InvalidRequest):
+    code = "invalid_request_content"
+
+
+def lambda_error(error: FnproxyError, request: Request) -> Response:
+    """`error` in Lambda's shape: its type in the body and in `x-amzn-ErrorType`."""
+    kind, status = LAMBDA_ERRORS.get(error.code) or other_error(error.status)
+    message_member = "Message" if kind in CAPITALISED_MESSAGE else "message"
+    body: dict[str, Any] = {
+        "Type": "User" if status < 500 else "Service",
+        message_member: error.detail,
+    }
+    headers = {"x-amzn-ErrorType": kind, "x-amzn-RequestId": request_id(request)}
+    if kind == "TooManyRequestsException":
+        body["Reason"] = THROTTLE_REASONS[error.code]
+        retry_after = max(1, math.ceil(error.extra.get("retry_after_s") or 1))
+        headers["Retry-After"] = str(retry_after)
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def other_error(status: int) -> tuple[str, int]:
+    """A problem Lambda has no type of its own for: the service's (5xx, its status kept), or
+    a parameter the caller got wrong."""
+    return (
+        ("ServiceException", status) if status >= 500 else ("InvalidParameterValueException", 400)
+    )
+
+
+def request_id(request: Request) -> str:
+    return request.state.request_id
+
+
+async def authenticate(request: Request, body: bytes, services: Services) -> Principal:
+    signed = SignedRequest(
+        request.method, path_as_sent(request), request.url.query, request.headers.getlist, body
+    )
+    return await services.auth.authenticate_sigv4(signed, SERVICE)
+
+
+def path_as_sent(request: Request) -> str:
+    """The path the client signed: the server's raw path (uvicorn's); under API Gateway
+    (Mangum, which has none and takes API_GATEWAY_BASE_PATH off the path), the event's own
+    path with the stage or base path in front, encoded as the AWS SDKs encode it."""
+    raw = request.scope.get("raw_path")
+    if raw:
+        return raw.decode("latin-1")
+    event = request.scope.get("aws.event") or {}
+    sent = event.get("rawPath") or (event.get("requestContext") or {}).get("path")
+    return quote(unquote(sent or request.url.path), safe="/~")
+
+
+# --- names and qualifiers --------------------------------------------------------------------
+
+
+def function_and_version(function_name: str, qualifier: str | None) -> tuple[str, int | None]:
+    """The registry name and pinned version (None: what an unqualified call runs) that a
+    FunctionName (name, name:qualifier, an ARN) and a Qualifier parameter stand for."""
+    name, _, named = function_name.rpartition(":function:")[2].partition(":")
+    if named and qualifier and named != qualifier:
+        raise InvalidRequest(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidRequest(f"FunctionName {function_name[:140]!r} names no registry function")
+    return name, version_of(name, named or qualifier)
+
+
+def version_of(name: str, qualifier: str | None) -> int | None:
+    if qualifier is None or qualifier == LATEST:
+        return None
+    if qualifier.isascii() and qualifier.isdigit() and len(qualifier) <= 19 and int(qualifier):
+        return int(qualifier)
+    raise NotFound(f"Function not found: {arn(name, qualifier)} (the registry defines no aliases)")
+
+
+def arn(name: str, qualifier: str | int | None = None, region: str = "") -> str:
+    suffix = f":{qualifier}" if qualifier is not None else ""
+    return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}{suffix}"
+
+
+# --- Invoke ----------------------------------------------------------------------------------
+
+
+async def invoke(call: Call) -> Response:
+    name, version = function_and_version(call.path("FunctionName"), call.query("Qualifier"))
+    mode = MODES.get(call.request.headers.get("x-amz-invocation-type", "RequestResponse"))
+    if mode is None:
+        raise InvalidRequest(f"X-Amz-Invocation-Type must be one of {', '.join(MODES)}")
+    tail = log_type(call.request.headers.get("x-amz-log-type"))
+    check_client_context(call.request.headers.get("x-amz-client-context"))
+    request = NamedInvocation(payload=event_of(call.body), mode=mode, version=version)
+    invocation = await call.services.registry.invoke(name, request, call.principal)
+    return invoke_answer(invocation, tail, request_id(call.request))
+
+
+def log_type(value: str | None) -> bool:
+    """Whether the log tail is asked for (`Tail`); `None` or no header: it is not."""
+    if value not in (None, "None", "Tail"):
+        raise InvalidRequest("X-Amz-Log-Type must be None or Tail")
+    return value == "Tail"
+
+
+def check_client_context(value: str | None) -> None:
+    """X-Amz-Client-Context as Lambda takes it: base64 of a JSON object, bounded."""
+    if value is None:
+        return
+    try:
+        if len(value) > MAX_CLIENT_CONTEXT_LENGTH:
+            raise ValueError
+        context = orjson.loads(base64.b64decode(value, validate=True))
+    except (ValueError, binascii.Error, orjson.JSONDecodeError):
+        context = None
+    if not isinstance(context, dict):
+        raise InvalidRequestContent(
+            f"Client context must be a valid Base64-encoded JSON object of at most "
+            f"{MAX_CLIENT_CONTEXT_LENGTH} characters"
+        )
+
+
+def event_of(body: bytes) -> Any:
+    """The payload as the event: JSON (an empty body is `{}`, as Lambda passes it)."""
+    if not body.strip():
+        return {}
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequestContent("Could not parse request body into json") from None
+    if too_deep(event):
+        raise InvalidRequestContent(f"the payload nests more than {MAX_JSON_DEPTH} levels deep")
+    return event
+
+
+def invoke_answer(invocation: Invocation, tail: bool, request_id: str) -> Response:
+    """Lambda's answer: 202 for an Event, 204 for a DryRun, else 200 with the result, or
+    with Lambda's error body and `X-Amz-Function-Error` when the function failed or timed
+    out. Unreached, the call is Lambda's own failure (ServiceException)."""
+    execution = invocation.execution
+    headers = {"x-amzn-RequestId": request_id}
+    if execution.mode == Mode.ASYNC:
+        return Response(status_code=202, headers=headers)
+    problem = unreached(execution)
+    if problem is not None and not isinstance(problem, UpstreamTimeout):
+        raise problem
+    if execution.mode == Mode.DRY_RUN:
+        if not execution.success:
+            raise dry_run_refusal(execution)
+        return Response(status_code=204, headers=headers)
+    headers["X-Amz-Executed-Version"] = str(execution.function_version)
+    if tail:
+        headers["X-Amz-Log-Result"] = log_tail(invocation.logs or "")
+    if execution.success:
+        return Response(payload_text(invocation), 200, headers, media_type="application/json")
+    headers["X-Amz-Function-Error"] = "Unhandled"
+    body = orjson.dumps(function_error(execution.error or {}, problem))
+    return Response(body, 200, headers, media_type="application/json")
+
+
+def dry_run_refusal(execution: Execution) -> FnproxyError:
+    """Why the platform said the call would fail: not found and forbidden as Lambda says them,
+    anything else as the platform's failure."""
+    message = (execution.error or {}).get("message") or "the dry run failed"
+    refusal = {403: Forbidden, 404: NotFound}.get(execution.status_code, UpstreamUnavailable)
+    return refusal(message, execution_id=execution.execution_id)
+
+
+def function_error(error: dict[str, Any], timeout: FnproxyError | None) -> dict[str, Any]:
+    """Lambda's error payload: the function's error type and message (a timeout is Lambda's
+    `Sandbox.Timedout`)."""
+    if timeout is not None:
+        return {"errorType": "Sandbox.Timedout", "errorMessage": timeout.detail}
+    return {
+        "errorType": error.get("type") or "Error",
+        "errorMessage": error.get("message") or "the function failed",
+    }
+
+
+def log_tail(logs: str) -> str:
+    """The last 4 KB of the logs, base64 (cut at a character boundary)."""
+    tail = logs.encode()[-LOG_TAIL_BYTES:].decode(errors="ignore")
+    return base64.b64encode(tail.encode()).decode("ascii")
+
+
+# --- GetFunction and the listings ------------------------------------------------------------
+
+
+def configuration(
+    function: RegisteredFunction, version: FunctionVersion, region: str
+) -> dict[str, Any]:
+    """A version as Lambda's FunctionConfiguration (what the registry knows of it)."""
+    return {
+        "FunctionName": function.name,
+        "FunctionArn": arn(function.name, version.version, region),
+        "Description": function.description,
+        "Version": str(version.version),
+        "LastModified": lambda_time(version.created_at),
+        "RevisionId": str(function.revision),
+        "State": "Active" if function.enabled else "Inactive",
+    }
+
+
+def lambda_time(epoch_s: float) -> str:
+    """Lambda's LastModified: `2024-01-31T12:00:00.000+0000`."""
+    moment = datetime.fromtimestamp(epoch_s, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+async def get_function(call: Call) -> Response:
+    require(call.principal, "read")
+    name, pinned = function_and_version(call.path("FunctionName"), call.query("Qualifier"))
+    registry = call.services.registry
+    function = await registry.get(name)
+    version = await registry.version(name, pinned or function.active_version)
+    region = call.services.settings.aws_region
+    return json_answer({"Configuration": configuration(function, version, region)}, call)
+
+
+async def list_functions(call: Call) -> Response:
+    require(call.principal, "read")
+    registry = call.services.registry
+    page = await registry.list(page_size(call), call.query("Marker"))
+    region = call.services.settings.aws_region
+    actives = await asyncio.gather(
+        *(registry.version(function.name, function.active_version) for function in page.items)
+    )
+    functions = [
+        configuration(function, version, region)
+        for function, version in zip(page.items, actives, strict=True)
+    ]
+    return json_answer(listing("Functions", functions, page.next_cursor), call)
+
+
+async def list_versions(call: Call) -> Response:
+    require(call.principal, "read")
+    name, _ = function_and_version(call.path("FunctionName"), None)
+    registry = call.services.registry
+    function = await registry.get(name)
+    page = await registry.versions(name, page_size(call), call.query("Marker"))
+    region = call.services.settings.aws_region
+    versions = [configuration(function, version, region) for version in page.items]
+    return json_answer(listing("Versions", versions, page.next_cursor), call)
+
+
+def page_size(call: Call) -> int:
+    return min(call.int_query("MaxItems", DEFAULT_LIST_ITEMS, 1, MAX_LIST_ITEMS), MAX_REGISTRY_PAGE)
+
+
+def listing(member: str, items: list[dict[str, Any]], marker: str | None) -> dict[str, Any]:
+    return {member: items} | ({"NextMarker": marker} if marker else {})
+
+
+def json_answer(body: dict[str, Any], call: Call) -> Response:
+    headers = {"x-amzn-RequestId": request_id(call.request)}
+    return Response(orjson.dumps(body), 200, headers, media_type="application/json")
+
+
+QUALIFIER = QueryParam(
+    "Qualifier", "a version number or $LATEST", max_length=128, pattern=QUALIFIER_PATTERN
+)
+PAGING = (
+    QueryParam("Marker", "NextMarker of the previous page", max_length=1024),
+    QueryParam(
+        "MaxItems", f"page size (1-{MAX_LIST_ITEMS})", "integer", minimum=1, maximum=MAX_LIST_ITEMS
+    ),
+)
+
+FRONT = Front(
+    routes=(
+        FrontRoute("POST", f"{FUNCTIONS}/{{FunctionName}}/invocations", invoke, (QUALIFIER,)),
+        FrontRoute("GET", f"{FUNCTIONS}/{{FunctionName}}", get_function, (QUALIFIER,)),
+        FrontRoute("GET", f"{FUNCTIONS}/{{FunctionName}}/versions", list_versions, PAGING),
+        FrontRoute("GET", FUNCTIONS, list_functions, PAGING),
+        FrontRoute("GET", f"{FUNCTIONS}/", list_functions, PAGING),
+    ),
+    authenticate=authenticate,
+    error_response=lambda_error,
+)
