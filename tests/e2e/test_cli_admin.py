@@ -51,6 +51,21 @@ def test_a_client_is_created_listed_used_and_revoked(server):
     assert missing.returncode == 2 and "--scope" in missing.stderr
 
 
+def test_a_clients_sigv4_secret_is_renewed_once_shown(server):
+    client = ok(server, "clients", "create", "--name", "sdk", "--scope", "invoke")
+
+    renewed = cli(server, "clients", "sigv4", client["client_id"])
+
+    assert renewed.returncode == 0, renewed.stderr
+    answer = json.loads(renewed.stdout)
+    assert answer["client_id"] == client["client_id"]
+    assert answer["sigv4_secret"].startswith("fpsv4_")
+    assert answer["sigv4_secret"] != client["sigv4_secret"]
+    assert answer["sigv4_secret"] not in renewed.stderr and "shown this once" in renewed.stderr
+    unknown = cli(server, "clients", "sigv4", "cl_nobody")
+    assert unknown.returncode == 3 and "HTTP 404" in unknown.stderr
+
+
 def test_a_session_is_created_read_updated_with_if_match_and_deleted(server):
     created = ok(server, "sessions", "create", "--id", "cart-1", "-d", '{"items": []}')
     assert (created["session_id"], created["version"]) == ("cart-1", 1)

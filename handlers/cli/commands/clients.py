@@ -21,10 +21,14 @@ from handlers.cli.output import note
 if TYPE_CHECKING:
     from core.models import Client
 
-app = group("API clients: create, list, revoke, bootstrap.")
+app = group("API clients: create, list, revoke, renew a SigV4 secret, bootstrap.")
 
 SCOPE_HELP = "a scope (admin, read, invoke, invoke:GLOB); repeat for more"
 SHOWN_ONCE = "its secret is shown this once: keep it now (fnproxy stores only a hash)"
+SECRETS_SHOWN_ONCE = (
+    "its secrets are shown this once: keep them now (fnproxy stores a hash of client_secret, "
+    "and sigv4_secret sealed)"
+)
 CLIENT_COLUMNS = ("client_id", "name", "scopes", "uses", "last used", "created", "revoked")
 
 
@@ -38,7 +42,7 @@ def create(
     cli = current(ctx)
     created = cli.api.call("POST", "/v1/clients", {"name": name, "scopes": scope})
     cli.output.answer(created)
-    note(f"client {created['client_id']} created; {SHOWN_ONCE}")
+    note(f"client {created['client_id']} created; {SECRETS_SHOWN_ONCE}")
 
 
 @command(app, "list")
@@ -71,6 +75,20 @@ def revoke(
     """Revoke a client: its tokens stop working at once."""
     current(ctx).api.call("DELETE", f"/v1/clients/{quoted(client_id)}")
     note(f"client {client_id} revoked")
+
+
+@command(app)
+def sigv4(
+    ctx: typer.Context,
+    client_id: Annotated[
+        str, typer.Argument(metavar="CLIENT_ID", help="the client's id", show_default=False)
+    ],
+) -> None:
+    """Give a client a new SigV4 secret for the Lambda API front (docs/lambda-api.md), shown
+    this once; its former one stops signing at once."""
+    renewed = current(ctx).api.call("POST", f"/v1/clients/{quoted(client_id)}/sigv4")
+    current(ctx).output.answer(renewed)
+    note(f"client {client_id} has a new SigV4 secret, shown this once: keep it now")
 
 
 BOOTSTRAP_HELP = """Create an API client straight in the deployment's store and print its id
