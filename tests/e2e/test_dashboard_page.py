@@ -248,17 +248,19 @@ def test_a_client_is_created_with_its_secret_shown_once_then_revoked(server, pag
     page.get_by_label("invoke", exact=True).check()
     page.get_by_role("button", name="Create client").click()
     secret = page.get_by_label("Client secret").input_value()
+    sigv4_secret = page.get_by_label("SigV4 secret").input_value()
     client_id = page.get_by_label("Client ID").input_value()
     grant = call_json(
         f"{server['url']}/v1/auth/token", {"client_id": client_id, "client_secret": secret}
     )
     assert set(grant["scope"].split()) == {"read", "invoke"}
+    assert sigv4_secret.startswith("fpsv4_")
 
-    page.get_by_role("button", name="Done, hide the secret").click()
-    assert secret not in page.content()
+    page.get_by_role("button", name="Done, hide the secrets").click()
+    assert secret not in page.content() and sigv4_secret not in page.content()
     page.reload()
     expect(page.get_by_role("cell", name="ci-bot", exact=True)).to_be_visible()
-    assert secret not in page.content()  # never shown again
+    assert secret not in page.content() and sigv4_secret not in page.content()  # never again
 
     page.get_by_role("button", name="Revoke ci-bot").click()
     expect(page.get_by_text("revoked", exact=True)).to_be_visible()

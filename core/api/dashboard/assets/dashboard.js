@@ -683,10 +683,12 @@
         const secretField = h("input", { readonly: true, value: client.client_secret, size: 48 });
         created.replaceChildren(h("div.card.secret", {},
           h("h3", { text: `Client ${client.name} created` }),
-          h("p", { text: "Copy the secret now: it is shown this once and cannot be read again." }),
+          h("p", { text: "Copy the secrets now: they are shown this once and cannot be read again." }),
           field("Client ID", h("input", { readonly: true, value: client.client_id, size: 48 })),
           field("Client secret", secretField),
-          h("button", { type: "button", text: "Done, hide the secret", onclick: () => created.replaceChildren() })));
+          field("SigV4 secret", h("input", { readonly: true, value: client.sigv4_secret, size: 48 }),
+            "the secret access key of the Lambda API front (/lambda-api), with the client ID as the access key id"),
+          h("button", { type: "button", text: "Done, hide the secrets", onclick: () => created.replaceChildren() })));
         secretField.select();
         load();
       },
