@@ -1,7 +1,8 @@
 """`fnproxy serve`: the app under uvicorn, with the in-process async worker, behind the bounds
 uvicorn's httptools protocol lacks (`BoundedHttpProtocol`); with a gRPC port, the seeds' gRPC
 services too (core/grpc), in the same process and on the same event loop. With SERVE_WORKERS
-above 1, several such processes share the ports under a supervisor (handlers/workers.py)."""
+above 1, the CLI's `serve` runs several such processes sharing the ports under a supervisor
+(handlers/workers.py, which builds each on `run_server`)."""
 
 from __future__ import annotations
 
@@ -321,17 +322,6 @@ def refuse_shared_sqlite(settings: Settings) -> None:
         f"store ({chosen}); run one worker, or a store they can share (FNPROXY_PLATFORM=aws "
         "or gcp, or STORE_BACKEND=dynamodb or firestore)"
     )
-
-
-def serve(settings: Settings) -> None:
-    """One server process, or SERVE_WORKERS of them under a supervisor (after
-    `refuse_unservable`)."""
-    if settings.serve_workers == 1:
-        run_server(settings)
-        return
-    from handlers.workers import Supervisor
-
-    Supervisor(settings).run()
 
 
 def run_server(

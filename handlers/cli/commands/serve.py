@@ -37,7 +37,7 @@ def serve(
     """Run fnproxy locally: SQLite, the sample functions, a generated key on first run; with a
     gRPC port, the seeds' gRPC services too; with --workers, several server processes on a
     cloud store."""
-    from handlers.local import configure_logging, refuse_unservable, serve
+    from handlers.local import configure_logging, refuse_unservable, run_server
 
     given = {
         "rest_host": host,
@@ -60,7 +60,12 @@ def serve(
         note(f"gRPC listening on {settings.rest_host}:{settings.grpc_port}")
     if settings.serve_workers > 1:
         note(f"{settings.serve_workers} worker processes, each its own event loop and services")
-    serve(settings)
+    if settings.serve_workers == 1:
+        run_server(settings)
+        return
+    from handlers.workers import Supervisor
+
+    Supervisor(settings).run()
 
 
 def register(app: typer.Typer) -> None:
