@@ -35,6 +35,8 @@ pytestmark = pytest.mark.fuzz
 HERE = Path(__file__).resolve().parent
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 SEED = 20260612
+PROVIDER_CHECKED_PAYLOADS = ("/v1/invoke", "/v1/functions/{name}/invoke")
+"""The routes whose payload the target's provider checks too (see schemathesis_config)."""
 """Pinned, although deterministic generation (Hypothesis derandomized: the same cases in the
 same order on every run) makes schemathesis ignore it; it holds if that setting ever goes."""
 MAX_EXAMPLES = 200
@@ -204,6 +206,18 @@ def schemathesis_config(schema: dict, token: str) -> str:
         "stateful.enabled = true",
         f"stateful.max-steps = {STATEFUL_MAX_STEPS}",
     ]
+    # A function's provider may refuse a payload the document must allow for every function:
+    # OpenWhisk takes only an object (an action's parameters). A registered OpenWhisk function
+    # invoked with another JSON value is a 400 invalid_request, on the invoke routes alone.
+    for path in PROVIDER_CHECKED_PAYLOADS:
+        lines += [
+            "",
+            "[[operations]]",
+            f"include-path = {_toml_string(path)}",
+            'include-method = "POST"',
+            f"checks.positive_data_acceptance.expected-statuses = "
+            f"{json.dumps([*POSITIVE_DEFAULT, '400', '412'])}",
+        ]
     for name in schema.get("components", {}).get("securitySchemes", {}):
         lines += ["", f"[auth.openapi.{_toml_string(name)}]", f"bearer = {_toml_string(token)}"]
     return "\n".join(lines) + "\n"
