@@ -11,25 +11,21 @@ import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from subprocess import PIPE
 from typing import Any
 
 import boto3
-import httpx
 import pytest
-import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from starlette.requests import Request
 
 from core import wiring
-from core.api.app import create_app
 from core.api.lambda_api import path_as_sent
 from core.providers.openwhisk import OpenWhiskProvider
-from tests.api.conftest import MODULE_KEY, api_settings
+from tests.api.conftest import api_settings
+from tests.api.live import Fnproxy, api, new_client, register, serving
 from tests.aws.lambda_support import REGION, create_function, create_role
-from tests.conftest import free_port
 from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
     RunningOpenWhisk,
     openwhisk_server,
@@ -38,13 +34,6 @@ from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
 
 ECHO = {"provider": "local", "function": "echo"}
 HELLO = {"provider": "local", "function": "hello"}
-
-
-@dataclass
-class Fnproxy:
-    url: str
-    services: wiring.Services
-    admin: dict[str, str]
 
 
 @pytest.fixture
@@ -68,41 +57,8 @@ async def fnproxy(
         AWS_ENDPOINT_URL=moto_url,
         AWS_REGION=REGION,
     )
-    services = wiring.build_services(settings)
-    services.queue.start(services.worker.handle)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(services), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    live = uvicorn.Server(config)
-    serving = asyncio.create_task(live.serve())
-    while not live.started:
-        await asyncio.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url) as http:
-        grant = await http.post("/v1/auth/token", json={"api_key": MODULE_KEY})
-        admin = {"Authorization": f"Bearer {grant.json()['access_token']}"}
-    try:
-        yield Fnproxy(url, services, admin)
-    finally:
-        live.should_exit = True
-        await serving
-        await services.close()
-
-
-async def api(fnproxy: Fnproxy, method: str, path: str, **json_body: Any) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=fnproxy.url, headers=fnproxy.admin) as http:
-        answer = await http.request(method, path, json=json_body or None)
-    assert answer.status_code in (200, 201, 204), answer.text
-    return answer.json() if answer.content else {}
-
-
-async def register(fnproxy: Fnproxy, name: str, target: dict, **policy: Any) -> None:
-    await api(fnproxy, "POST", "/v1/functions", name=name, target=target, policy=policy)
-
-
-async def new_client(fnproxy: Fnproxy, *scopes: str) -> dict[str, Any]:
-    return await api(fnproxy, "POST", "/v1/clients", name="boto3", scopes=list(scopes))
+    async with serving(wiring.build_services(settings)) as live:
+        yield live
 
 
 def lambda_client(fnproxy: Fnproxy, client: dict[str, Any], **options: Any) -> Any:
