@@ -1,6 +1,7 @@
 """The auth service: token grants (client credentials, module API key) and request
-authentication from an `Authorization: Bearer <jwt>` header, or from a client's SigV4
-signature (core.auth.sigv4)."""
+authentication from an `Authorization: Bearer <jwt>` header, from a client's SigV4
+signature (core.auth.sigv4), or from a client's own credentials sent with each request (the
+OpenWhisk front's Basic auth)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from core.auth.throttle import TokenThrottle, address_identity, client_identity
 from core.auth.tokens import Tokens
 from core.config import Settings
 from core.errors import Unauthorized
+from core.models import Client
 
 MODULE_SUBJECT = "module"
 CLIENT_SUBJECT_PREFIX = "client:"
@@ -90,11 +92,24 @@ class AuthService:
         check_scope(authorization, amz_date, self._region, service, self._clock())
         client, secret = await self._clients.sigv4_signer(authorization.access_key)
         verify(secret, authorization, request)
+        return await self._client_principal(client, "sigv4")
+
+    async def authenticate_client(
+        self, client_id: str, client_secret: str, *, source: str
+    ) -> Principal:
+        """The client whose id and secret a request carries (HTTP Basic auth), checked and
+        throttled as the token grant checks them; counted as a client's request is."""
+        identities = (client_identity(client_id), address_identity(source))
+        async with self._throttle.attempt(*identities):
+            client = await self._clients.authenticate(client_id, client_secret)
+        return await self._client_principal(client, "basic")
+
+    async def _client_principal(self, client: Client, token_id: str) -> Principal:
         await self._clients.used(client.client_id)
         return Principal(
             subject=CLIENT_SUBJECT_PREFIX + client.client_id,
             scopes=frozenset(client.scopes),
-            token_id="sigv4",
+            token_id=token_id,
             client_id=client.client_id,
         )
 
