@@ -1,0 +1,330 @@
+"""The OpenWhisk REST API (`/api/v1`) under `/openwhisk-api`, in front of the function registry:
+the npm `openwhisk` client given `apihost: "<fnproxy>/openwhisk-api"` (it resolves every
+operation's path relative to `<apihost>/api/v1/`, so a path in apihost is kept) and `wsk` work
+unchanged, whichever provider runs the function behind a name.
+
+- Actions are registry functions. Namespace `_` holds every function the caller may see, under
+  its own name; any other namespace `ns` holds the functions named `ns.<action>` (registry names
+  have no `/`, so `.` separates). Packages (`actions/pkg/name`) are not modelled.
+- Invoke: an ordinary invocation (`RegistryService.invoke`: policy, history, stats, events,
+  egress, durability). `blocking=true` runs it now; otherwise it is queued and answered 202 with
+  its `activationId`. The activation id is the execution's id, so `activations.get` reads the
+  execution from history. A blocking call whose provider left it running (OpenWhisk's own 202)
+  is 202 with its `activationId`; an action that failed is 502 with its activation. `timeout`
+  (ms) bounds the run itself, within the function's policy: fnproxy leaves no blocking run
+  behind its answer (on Lambda or Cloud Run nothing runs after the response), so a run that
+  outlives it ends as OpenWhisk's "developer error", a 502.
+- A trigger fires the function of its name, queued, as OpenWhisk answers it: 202 with an
+  activation id (fnproxy has no rules: the trigger is the function).
+- Authentication: `Authorization: Basic base64(client_id:client_secret)`, checked and throttled
+  as the token grant checks a client; scopes and each function's policy apply as on `/v1`.
+- Errors: OpenWhisk's `{"error": ..., "code": <request id>}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.api.compat.openwhisk_module import activation_status
+from core.api.endpoints import MAX_JSON_DEPTH, Call, QueryParam, too_deep
+from core.api.fronts import Front, FrontRoute
+from core.api.routes.invoke import unreached
+from core.auth.principal import Principal
+from core.auth.scopes import READ, require
+from core.errors import FnproxyError, InvalidRequest, NotFound, Unauthorized, UpstreamTimeout
+from core.models import Execution, Mode, Status
+from core.registry.service import NAME_PATTERN, NamedInvocation
+
+if TYPE_CHECKING:
+    from core.models import RegisteredFunction
+    from core.wiring import Services
+
+PREFIX = "/openwhisk-api"
+NAMESPACE = f"{PREFIX}/api/v1/namespaces/{{namespace}}"
+DEFAULT_NAMESPACE = "_"
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}")
+MAX_CREDENTIALS_LENGTH = 512
+DEFAULT_LIST_LIMIT = 30
+MAX_LIST_LIMIT = 200
+MAX_LIST_SKIP = 10_000
+REGISTRY_PAGE = 500
+MAX_WAIT_MS = 60_000
+"""OpenWhisk's longest blocking wait."""
+
+
+def openwhisk_error(error: FnproxyError, request: Request) -> Response:
+    """`error` in OpenWhisk's shape; `code` is the request's id, as OpenWhisk's transaction id."""
+    body = {"error": error.detail, "code": request.state.request_id}
+    headers = {"WWW-Authenticate": 'Basic realm="fnproxy"'} if error.status == 401 else None
+    return json_answer(body, error.status, headers)
+
+
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+async def authenticate(request: Request, body: bytes, services: Services) -> Principal:
+    client_id, client_secret = basic_credentials(request.headers.get("authorization"))
+    source = request.client.host if request.client is not None else "unknown"
+    return await services.auth.authenticate_client(client_id, client_secret, source=source)
+
+
+def basic_credentials(header: str | None) -> tuple[str, str]:
+    """The client id and secret of an `Authorization: Basic` header."""
+    scheme, _, encoded = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded or len(encoded) > MAX_CREDENTIALS_LENGTH:
+        raise Unauthorized("Basic authentication with client_id:client_secret is required")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("the Basic credentials are not base64 of client_id:secret") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id or not secret:
+        raise Unauthorized("the Basic credentials are not base64 of client_id:secret")
+    return client_id, secret
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def namespace_of(call: Call) -> str:
+    namespace = call.path("namespace")
+    if not NAMESPACE_PATTERN.fullmatch(namespace):
+        raise NotFound(f"The requested resource does not exist: namespace {namespace[:140]!r}")
+    return namespace
+
+
+def registry_name(namespace: str, action: str) -> str:
+    """The registry function an action of `namespace` stands for."""
+    name = action if namespace == DEFAULT_NAMESPACE else f"{namespace}.{action}"
+    if "/" in action or not NAME_PATTERN.fullmatch(name):
+        raise NotFound(f"The requested resource does not exist: {namespace}/{action[:140]}")
+    return name
+
+
+def action_name(namespace: str, function_name: str) -> str:
+    return function_name.removeprefix(f"{namespace}.")
+
+
+def in_namespace(namespace: str, function_name: str) -> bool:
+    return namespace == DEFAULT_NAMESPACE or function_name.startswith(f"{namespace}.")
+
+
+# --- activations -----------------------------------------------------------------------------
+
+
+def activation_record(execution: Execution, namespace: str) -> dict[str, Any]:
+    """An execution as OpenWhisk's activation record."""
+    start = execution.started_at or execution.created_at
+    end = execution.finished_at
+    return {
+        "namespace": namespace,
+        "name": action_name(namespace, execution.function),
+        "version": f"0.0.{execution.function_version or 0}",
+        "subject": execution.caller,
+        "activationId": execution.execution_id,
+        "start": epoch_ms(start),
+        "end": epoch_ms(end) if end is not None else 0,
+        "duration": round(execution.duration_ms or 0),
+        "response": activation_response(execution),
+        "logs": execution.logs.splitlines() if execution.logs else [],
+        "annotations": [
+            {"key": "path", "value": f"{namespace}/{action_name(namespace, execution.function)}"},
+            {"key": "kind", "value": execution.provider},
+            {"key": "timeout", "value": execution.status == Status.TIMED_OUT},
+        ],
+        "publish": False,
+    }
+
+
+def activation_response(execution: Execution) -> dict[str, Any]:
+    """`response`: OpenWhisk's status words, and the result (for a failure, `{"error": ...}`)."""
+    if execution.success:
+        status, result = "success", execution.result
+    elif execution.status in Status.OPEN:
+        status, result = activation_status(execution), None
+    else:
+        message = (execution.error or {}).get("message") or "the action failed"
+        timed_out = execution.status == Status.TIMED_OUT
+        status = "developer error" if timed_out else "application error"
+        result = {"error": message}
+    return {
+        "status": status,
+        "statusCode": 0 if execution.success else 1,
+        "success": bool(execution.success),
+        "result": result if isinstance(result, dict) else {"result": result},
+    }
+
+
+def epoch_ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+async def visible_execution(call: Call) -> Execution:
+    """The activation the path names, as history shows it to the caller, restored."""
+    execution = await call.services.history.get(call.principal, call.path("activation"))
+    return await call.services.archive.restored(execution)
+
+
+async def get_activation(call: Call) -> Response:
+    execution = await visible_execution(call)
+    return json_answer(activation_record(execution, namespace_of(call)))
+
+
+async def get_activation_logs(call: Call) -> Response:
+    execution = await visible_execution(call)
+    return json_answer({"logs": activation_record(execution, namespace_of(call))["logs"]})
+
+
+async def get_activation_result(call: Call) -> Response:
+    execution = await visible_execution(call)
+    return json_answer(activation_response(execution))
+
+
+# --- invoke and fire -------------------------------------------------------------------------
+
+
+async def invoke_action(call: Call) -> Response:
+    namespace = namespace_of(call)
+    name = registry_name(namespace, call.path("action"))
+    blocking = flag(call, "blocking")
+    wait_ms = call.query("timeout")
+    request = NamedInvocation(
+        payload=params_of(call.body),
+        mode=Mode.SYNC if blocking else Mode.ASYNC,
+        timeout_s=int(wait_ms) / 1000 if blocking and wait_ms else None,
+    )
+    invocation = await call.services.registry.invoke(name, request, call.principal)
+    execution = invocation.execution
+    if not blocking or execution.status in Status.OPEN:
+        return json_answer({"activationId": execution.execution_id}, 202)
+    problem = unreached(execution)
+    if problem is not None and not isinstance(problem, UpstreamTimeout):
+        raise problem
+    record = activation_record(execution, namespace)
+    if execution.success:
+        record["response"]["result"] = whole_result(invocation.result)
+        return json_answer(record["response"]["result"] if flag(call, "result") else record)
+    return json_answer(record, 502)
+
+
+def whole_result(result: Any) -> dict[str, Any]:
+    """The function's full result (the record may keep it cut) as OpenWhisk's object."""
+    return result if isinstance(result, dict) else {"result": result}
+
+
+async def fire_trigger(call: Call) -> Response:
+    name = registry_name(namespace_of(call), call.path("trigger"))
+    request = NamedInvocation(payload=params_of(call.body), mode=Mode.ASYNC)
+    invocation = await call.services.registry.invoke(name, request, call.principal)
+    return json_answer({"activationId": invocation.execution.execution_id}, 202)
+
+
+def flag(call: Call, name: str) -> bool:
+    return call.query(name) == "true"
+
+
+def params_of(body: bytes) -> dict[str, Any]:
+    """The action's parameters: a JSON object (an empty body is `{}`)."""
+    if not body.strip():
+        return {}
+    try:
+        params = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request content was malformed: not JSON") from None
+    if not isinstance(params, dict):
+        raise InvalidRequest("The request content was malformed: parameters must be an object")
+    if too_deep(params):
+        raise InvalidRequest(f"the parameters nest more than {MAX_JSON_DEPTH} levels deep")
+    return params
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def action_summary(function: RegisteredFunction, namespace: str) -> dict[str, Any]:
+    return {
+        "namespace": namespace,
+        "name": action_name(namespace, function.name),
+        "version": f"0.0.{function.active_version}",
+        "publish": False,
+        "annotations": [{"key": "description", "value": function.description}],
+        "updated": epoch_ms(function.updated_at),
+    }
+
+
+async def list_actions(call: Call) -> Response:
+    require(call.principal, READ)
+    namespace = namespace_of(call)
+    limit = call.int_query("limit", DEFAULT_LIST_LIMIT, 0, MAX_LIST_LIMIT) or MAX_LIST_LIMIT
+    skip = call.int_query("skip", 0, 0, MAX_LIST_SKIP)
+    functions = await namespace_functions(call.services, namespace, skip + limit)
+    return json_answer([action_summary(f, namespace) for f in functions[skip:]])
+
+
+async def namespace_functions(
+    services: Services, namespace: str, wanted: int
+) -> list[RegisteredFunction]:
+    """The first `wanted` functions of the namespace, in the registry's order."""
+    found: list[RegisteredFunction] = []
+    cursor: str | None = None
+    while len(found) < wanted:
+        page = await services.registry.list(REGISTRY_PAGE, cursor)
+        found += [f for f in page.items if in_namespace(namespace, f.name)]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return found[:wanted]
+
+
+async def get_action(call: Call) -> Response:
+    require(call.principal, READ)
+    namespace = namespace_of(call)
+    function = await call.services.registry.get(registry_name(namespace, call.path("action")))
+    return json_answer(action_summary(function, namespace))
+
+
+def query_flag(name: str, description: str) -> QueryParam:
+    return QueryParam(name, description, enum=("true", "false"))
+
+
+INVOKE_QUERY = (
+    query_flag("blocking", "wait for the activation's outcome"),
+    query_flag("result", "answer only the result (with blocking)"),
+    QueryParam(
+        "timeout",
+        f"the blocking wait in ms (100-{MAX_WAIT_MS})",
+        "integer",
+        minimum=100,
+        maximum=MAX_WAIT_MS,
+    ),
+)
+LIST_QUERY = (
+    QueryParam(
+        "limit", f"page size (0: {MAX_LIST_LIMIT})", "integer", minimum=0, maximum=MAX_LIST_LIMIT
+    ),
+    QueryParam(
+        "skip", f"entries to skip (0-{MAX_LIST_SKIP})", "integer", minimum=0, maximum=MAX_LIST_SKIP
+    ),
+)
+
+FRONT = Front(
+    routes=(
+        FrontRoute("POST", f"{NAMESPACE}/actions/{{action:path}}", invoke_action, INVOKE_QUERY),
+        FrontRoute("GET", f"{NAMESPACE}/actions", list_actions, LIST_QUERY),
+        FrontRoute("GET", f"{NAMESPACE}/actions/{{action:path}}", get_action),
+        FrontRoute("GET", f"{NAMESPACE}/activations/{{activation}}", get_activation),
+        FrontRoute("GET", f"{NAMESPACE}/activations/{{activation}}/logs", get_activation_logs),
+        FrontRoute("GET", f"{NAMESPACE}/activations/{{activation}}/result", get_activation_result),
+        FrontRoute("POST", f"{NAMESPACE}/triggers/{{trigger}}", fire_trigger),
+    ),
+    authenticate=authenticate,
+    error_response=openwhisk_error,
+)
