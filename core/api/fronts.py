@@ -12,13 +12,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.api.endpoints import CLIENT_CLOSED_REQUEST, Call, Handler, QueryParam, check_query
+from core.api.endpoints import (
+    CLIENT_CLOSED_REQUEST,
+    MAX_JSON_DEPTH,
+    Call,
+    Handler,
+    QueryParam,
+    check_query,
+    too_deep,
+)
 from core.api.endpoints import read_body as read_limited_body
 from core.api.unexpected import HTTP_REQUEST, http_request_context
 from core.auth.principal import Principal
@@ -77,3 +86,17 @@ def _route(front: Front, route: FrontRoute, services: Services) -> Route:
             return front.error_response(FnproxyError("an internal error occurred"), request)
 
     return Route(route.path, serve, methods=[route.method], name=route.handler.__name__)
+
+
+def json_body(body: bytes, malformed: Callable[[str], FnproxyError]) -> Any:
+    """A front's request body as JSON (an empty body is `{}`, as Lambda and OpenWhisk take it);
+    one that is no JSON, or nests too deep, is the front's `malformed` error."""
+    if not body.strip():
+        return {}
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise malformed("Could not parse request body into json") from None
+    if too_deep(document):
+        raise malformed(f"the payload nests more than {MAX_JSON_DEPTH} levels deep")
+    return document

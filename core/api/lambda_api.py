@@ -34,8 +34,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.compat.lambda_module import DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS, payload_text
-from core.api.endpoints import MAX_JSON_DEPTH, Call, QueryParam, too_deep
-from core.api.fronts import Front, FrontRoute
+from core.api.endpoints import Call, QueryParam
+from core.api.fronts import Front, FrontRoute, json_body
 from core.api.routes.invoke import unreached
 from core.auth.principal import Principal
 from core.auth.scopes import require
@@ -187,7 +187,8 @@ async def invoke(call: Call) -> Response:
         raise InvalidRequest(f"X-Amz-Invocation-Type must be one of {', '.join(MODES)}")
     tail = log_type(call.request.headers.get("x-amz-log-type"))
     check_client_context(call.request.headers.get("x-amz-client-context"))
-    request = NamedInvocation(payload=event_of(call.body), mode=mode, version=version)
+    event = json_body(call.body, InvalidRequestContent)
+    request = NamedInvocation(payload=event, mode=mode, version=version)
     invocation = await call.services.registry.invoke(name, request, call.principal)
     return invoke_answer(invocation, tail, request_id(call.request))
 
@@ -214,19 +215,6 @@ def check_client_context(value: str | None) -> None:
             f"Client context must be a valid Base64-encoded JSON object of at most "
             f"{MAX_CLIENT_CONTEXT_LENGTH} characters"
         )
-
-
-def event_of(body: bytes) -> Any:
-    """The payload as the event: JSON (an empty body is `{}`, as Lambda passes it)."""
-    if not body.strip():
-        return {}
-    try:
-        event = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequestContent("Could not parse request body into json") from None
-    if too_deep(event):
-        raise InvalidRequestContent(f"the payload nests more than {MAX_JSON_DEPTH} levels deep")
-    return event
 
 
 def invoke_answer(invocation: Invocation, tail: bool, request_id: str) -> Response:

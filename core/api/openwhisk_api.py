@@ -33,8 +33,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.compat.openwhisk_module import activation_status
-from core.api.endpoints import MAX_JSON_DEPTH, Call, QueryParam, too_deep
-from core.api.fronts import Front, FrontRoute
+from core.api.endpoints import Call, QueryParam
+from core.api.fronts import Front, FrontRoute, json_body
 from core.api.routes.invoke import unreached
 from core.auth.principal import Principal
 from core.auth.scopes import READ, require
@@ -233,16 +233,9 @@ def flag(call: Call, name: str) -> bool:
 
 def params_of(body: bytes) -> dict[str, Any]:
     """The action's parameters: a JSON object (an empty body is `{}`)."""
-    if not body.strip():
-        return {}
-    try:
-        params = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request content was malformed: not JSON") from None
+    params = json_body(body, InvalidRequest)
     if not isinstance(params, dict):
         raise InvalidRequest("The request content was malformed: parameters must be an object")
-    if too_deep(params):
-        raise InvalidRequest(f"the parameters nest more than {MAX_JSON_DEPTH} levels deep")
     return params
 
 
