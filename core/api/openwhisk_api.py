@@ -51,6 +51,11 @@ NAMESPACE = f"{PREFIX}/api/v1/namespaces/{{namespace}}"
 DEFAULT_NAMESPACE = "_"
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}")
 MAX_CREDENTIALS_LENGTH = 512
+MAX_CLIENT_ID_LENGTH = 128
+MAX_CLIENT_SECRET_LENGTH = 256
+"""The token route's bounds on client credentials."""
+ACTIVATION_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+"""An execution id (core.models.new_id), which is also the form of OpenWhisk's activation ids."""
 DEFAULT_LIST_LIMIT = 30
 MAX_LIST_LIMIT = 200
 MAX_LIST_SKIP = 10_000
@@ -86,7 +91,8 @@ def basic_credentials(header: str | None) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthorized("the Basic credentials are not base64 of client_id:secret") from None
     client_id, colon, secret = decoded.partition(":")
-    if not colon or not client_id or not secret:
+    well_formed = 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH
+    if not colon or not well_formed or not 0 < len(secret) <= MAX_CLIENT_SECRET_LENGTH:
         raise Unauthorized("the Basic credentials are not base64 of client_id:secret")
     return client_id, secret
 
@@ -169,7 +175,10 @@ def epoch_ms(seconds: float) -> int:
 
 async def visible_execution(call: Call) -> Execution:
     """The activation the path names, as history shows it to the caller, restored."""
-    execution = await call.services.history.get(call.principal, call.path("activation"))
+    activation_id = call.path("activation")
+    if not ACTIVATION_ID_PATTERN.fullmatch(activation_id):
+        raise NotFound(f"The requested resource does not exist: activation {activation_id[:64]!r}")
+    execution = await call.services.history.get(call.principal, activation_id)
     return await call.services.archive.restored(execution)
 
 

@@ -220,12 +220,17 @@ async def test_errors_take_openwhisks_shape_and_bad_credentials_are_refused(fnpr
         f"{reader['client_id']}:{reader['client_secret']}",
     )
     unknown_query = await front(fnproxy, "GET", "/namespaces/_/actions", api_key, upto="1")
+    no_activation = await front(fnproxy, "GET", "/namespaces/_/activations/" + "0" * 32, api_key)
+    malformed_id = await front(fnproxy, "GET", "/namespaces/_/activations/x/logs", api_key)
+    long_id = await front(fnproxy, "GET", "/namespaces/_/actions", f"{'c' * 129}:secret")
 
     assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid client credentials")
     assert set(wrong.json()) == {"error", "code"}
     assert missing.status_code == 404
     assert unscoped.status_code == 403
     assert unknown_query.status_code == 400
+    assert no_activation.status_code == malformed_id.status_code == 404
+    assert long_id.status_code == 401
     assert await executions(fnproxy, "greet") == []
 
 
