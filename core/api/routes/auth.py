@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
@@ -11,16 +10,14 @@ from core.api.endpoints import PUBLIC, Call, Endpoint, read_body, read_json
 from core.api.responses import JSONResponse
 from core.api.schemas import ClientCreate, TokenRequest, TokenResponse
 from core.api.views import ClientCreated, ClientList, ClientSigV4
+from core.auth.basic import basic_credentials
 from core.auth.scopes import validate_scopes
-from core.errors import FnproxyError, InvalidRequest, Unauthorized
+from core.errors import FnproxyError, InvalidRequest
 from core.models import Client, iso
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 THROTTLED = {429: "Too many failed attempts from this client id or address (see Retry-After)"}
 """The answer every token route documents: failed attempts are throttled (core.auth.throttle)."""
-MAX_BASIC_HEADER = 1024
-"""Longest Basic Authorization header read: the longest client_id and secret TokenRequest takes
-(128 + 256 characters) encode to about 520."""
 
 
 async def issue_token(call: Call) -> JSONResponse:
@@ -57,36 +54,19 @@ async def _token_request(call: Call) -> TokenRequest:
             raise InvalidRequest(
                 "grant_type must be client_credentials", error="unsupported_grant_type"
             )
-        basic = _basic_credentials(call.request.headers.get("authorization"))
-        if basic and (
-            {"client_secret", "api_key"} & fields.keys()
-            or fields.get("client_id", basic["client_id"]) != basic["client_id"]
-        ):
-            raise InvalidRequest("give the client credentials once: Basic header or form body")
-        fields.update(basic)
+        basic = basic_credentials(call.request.headers.get("authorization"))
+        if basic is not None:
+            client_id, client_secret = basic
+            if {"client_secret", "api_key"} & fields.keys() or (
+                fields.get("client_id", client_id) != client_id
+            ):
+                raise InvalidRequest("give the client credentials once: Basic header or form body")
+            fields.update(client_id=client_id, client_secret=client_secret)
     else:
         fields = await read_json(call.request, limit)
         if not isinstance(fields, dict):
             raise InvalidRequest("request body must be a JSON object")
     return TokenRequest.model_validate(fields)
-
-
-def _basic_credentials(header: str | None) -> dict[str, str]:
-    """OAuth2 `client_secret_basic` (RFC 6749 §2.3.1): `Basic base64(id:secret)`, each part
-    form-urlencoded first (fnproxy's ids and secrets are URL-safe, so Swagger UI, which does not
-    encode them, is understood too). A malformed header is a failed authentication: 401."""
-    if not header or not header.lower().startswith("basic "):
-        return {}
-    if len(header) > MAX_BASIC_HEADER:
-        raise Unauthorized("Basic authorization header too long")
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except ValueError:  # binascii.Error and UnicodeDecodeError both are
-        raise Unauthorized("malformed Basic authorization header") from None
-    client_id, colon, client_secret = decoded.partition(":")
-    if not (colon and client_id and client_secret):
-        raise Unauthorized("Basic authorization needs client_id:client_secret")
-    return {"client_id": unquote_plus(client_id), "client_secret": unquote_plus(client_secret)}
 
 
 def _oauth_error(error: FnproxyError) -> str:
