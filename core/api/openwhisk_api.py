@@ -9,11 +9,12 @@ unchanged, whichever provider runs the function behind a name.
 - Invoke: an ordinary invocation (`RegistryService.invoke`: policy, history, stats, events,
   egress, durability). `blocking=true` runs it now; otherwise it is queued and answered 202 with
   its `activationId`. The activation id is the execution's id, so `activations.get` reads the
-  execution from history. A blocking call whose provider left it running (OpenWhisk's own 202)
-  is 202 with its `activationId`; an action that failed is 502 with its activation. `timeout`
-  (ms) bounds the run itself, within the function's policy: fnproxy leaves no blocking run
-  behind its answer (on Lambda or Cloud Run nothing runs after the response), so a run that
-  outlives it ends as OpenWhisk's "developer error", a 502.
+  execution from history (404 until it has ended, as OpenWhisk answers). A blocking call whose
+  provider left it running (OpenWhisk's own 202) is 202 with its `activationId`; an action that
+  failed is 502 with its activation. `timeout` (ms) bounds the run itself, within the
+  function's policy: fnproxy leaves no blocking run behind its answer (on Lambda or Cloud Run
+  nothing runs after the response), so a run that outlives it ends as OpenWhisk's "developer
+  error", a 502.
 - A trigger fires the function of its name, queued, as OpenWhisk answers it: 202 with an
   activation id (fnproxy has no rules: the trigger is the function).
 - Authentication: `Authorization: Basic base64(client_id:client_secret)`, checked and throttled
@@ -23,8 +24,6 @@ unchanged, whichever provider runs the function behind a name.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +31,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.api.compat.openwhisk_module import activation_status
 from core.api.endpoints import Call, QueryParam
 from core.api.fronts import Front, FrontRoute, json_body
+from core.api.problems import retry_after
 from core.api.routes.invoke import unreached
+from core.auth.basic import basic_credentials
+from core.auth.clients import INVALID_CREDENTIALS
 from core.auth.principal import Principal
 from core.auth.scopes import READ, require
 from core.errors import FnproxyError, InvalidRequest, NotFound, Unauthorized, UpstreamTimeout
@@ -50,7 +51,6 @@ PREFIX = "/openwhisk-api"
 NAMESPACE = f"{PREFIX}/api/v1/namespaces/{{namespace}}"
 DEFAULT_NAMESPACE = "_"
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}")
-MAX_CREDENTIALS_LENGTH = 512
 MAX_CLIENT_ID_LENGTH = 128
 MAX_CLIENT_SECRET_LENGTH = 256
 """The token route's bounds on client credentials."""
@@ -67,7 +67,10 @@ MAX_WAIT_MS = 60_000
 def openwhisk_error(error: FnproxyError, request: Request) -> Response:
     """`error` in OpenWhisk's shape; `code` is the request's id, as OpenWhisk's transaction id."""
     body = {"error": error.detail, "code": request.state.request_id}
-    headers = {"WWW-Authenticate": 'Basic realm="fnproxy"'} if error.status == 401 else None
+    headers = {"WWW-Authenticate": 'Basic realm="fnproxy"'} if error.status == 401 else {}
+    wait = retry_after(error)
+    if wait is not None:
+        headers["Retry-After"] = wait
     return json_answer(body, error.status, headers)
 
 
@@ -76,24 +79,19 @@ def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = N
 
 
 async def authenticate(request: Request, body: bytes, services: Services) -> Principal:
-    client_id, client_secret = basic_credentials(request.headers.get("authorization"))
+    client_id, client_secret = client_credentials(request.headers.get("authorization"))
     source = request.client.host if request.client is not None else "unknown"
     return await services.auth.authenticate_client(client_id, client_secret, source=source)
 
 
-def basic_credentials(header: str | None) -> tuple[str, str]:
-    """The client id and secret of an `Authorization: Basic` header."""
-    scheme, _, encoded = (header or "").strip().partition(" ")
-    if scheme.lower() != "basic" or not encoded or len(encoded) > MAX_CREDENTIALS_LENGTH:
+def client_credentials(header: str | None) -> tuple[str, str]:
+    """The client id and secret of the Basic header, within the token route's bounds."""
+    credentials = basic_credentials(header)
+    if credentials is None:
         raise Unauthorized("Basic authentication with client_id:client_secret is required")
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("the Basic credentials are not base64 of client_id:secret") from None
-    client_id, colon, secret = decoded.partition(":")
-    well_formed = 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH
-    if not colon or not well_formed or not 0 < len(secret) <= MAX_CLIENT_SECRET_LENGTH:
-        raise Unauthorized("the Basic credentials are not base64 of client_id:secret")
+    client_id, secret = credentials
+    if len(client_id) > MAX_CLIENT_ID_LENGTH or len(secret) > MAX_CLIENT_SECRET_LENGTH:
+        raise Unauthorized(INVALID_CREDENTIALS)
     return client_id, secret
 
 
@@ -154,8 +152,6 @@ def activation_response(execution: Execution) -> dict[str, Any]:
     """`response`: OpenWhisk's status words, and the result (for a failure, `{"error": ...}`)."""
     if execution.success:
         status, result = "success", execution.result
-    elif execution.status in Status.OPEN:
-        status, result = activation_status(execution), None
     else:
         message = (execution.error or {}).get("message") or "the action failed"
         timed_out = execution.status == Status.TIMED_OUT
@@ -179,6 +175,8 @@ async def visible_execution(call: Call) -> Execution:
     if not ACTIVATION_ID_PATTERN.fullmatch(activation_id):
         raise NotFound(f"The requested resource does not exist: activation {activation_id[:64]!r}")
     execution = await call.services.history.get(call.principal, activation_id)
+    if execution.status in Status.OPEN:
+        raise NotFound("The requested resource does not exist: the activation has not ended")
     return await call.services.archive.restored(execution)
 
 

@@ -33,12 +33,19 @@ def problem_response(
     headers = dict(headers or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="fnproxy"'
-    retry_after = error.extra.get("retry_after_s")
-    if retry_after is None and error.status == 503:
-        retry_after = UNAVAILABLE_RETRY_AFTER_S
-    if retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    wait = retry_after(error)
+    if wait is not None:
+        headers["Retry-After"] = wait
     return JSONResponse(body, status_code=error.status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def retry_after(error: FnproxyError) -> str | None:
+    """The Retry-After of an error: the wait it names (1 s at least), or for a 503 that names
+    none, UNAVAILABLE_RETRY_AFTER_S; None when there is nothing to wait for."""
+    wait = error.extra.get("retry_after_s")
+    if wait is None and error.status == 503:
+        wait = UNAVAILABLE_RETRY_AFTER_S
+    return None if wait is None else str(max(1, math.ceil(wait)))
 
 
 def from_validation_error(error: ValidationError) -> FnproxyError:

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from core import wiring
 from core.api.app import create_app
+from core.providers.openwhisk import OpenWhiskProvider
 from tests.api.conftest import MODULE_KEY
 from tests.conftest import free_port
+from tests.fixtures.openwhisk_fixture import RunningOpenWhisk
 
 
 @dataclass
@@ -48,6 +51,16 @@ async def serving(services: wiring.Services) -> AsyncIterator[Fnproxy]:
         live.should_exit = True
         await running
         await services.close()
+
+
+def calling_openwhisk(monkeypatch: pytest.MonkeyPatch, running: RunningOpenWhisk) -> dict:
+    """Services built from now on call the OpenWhisk test server through their openwhisk
+    provider; the settings that name it."""
+    factories = wiring.provider_factories
+    auth_key = running.server.auth_key
+    openwhisk = {"openwhisk": lambda: OpenWhiskProvider(running.url, "guest", auth_key, 4)}
+    monkeypatch.setattr(wiring, "provider_factories", lambda s: {**factories(s), **openwhisk})
+    return {"OPENWHISK_API_HOST": running.url, "OPENWHISK_NAMESPACE": "guest"}
 
 
 async def api(fnproxy: Fnproxy, method: str, path: str, **json_body: Any) -> dict[str, Any]:

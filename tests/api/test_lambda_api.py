@@ -22,9 +22,8 @@ from starlette.requests import Request
 
 from core import wiring
 from core.api.lambda_api import path_as_sent
-from core.providers.openwhisk import OpenWhiskProvider
 from tests.api.conftest import api_settings
-from tests.api.live import Fnproxy, api, new_client, register, serving
+from tests.api.live import Fnproxy, api, calling_openwhisk, new_client, register, serving
 from tests.aws.lambda_support import REGION, create_function, create_role
 from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
     RunningOpenWhisk,
@@ -44,19 +43,8 @@ async def fnproxy(
     monkeypatch,
 ) -> AsyncIterator[Fnproxy]:
     """fnproxy listening on a port, its openwhisk provider calling the test server."""
-    factories = wiring.provider_factories
-    server = openwhisk_server.server
-    openwhisk = {
-        "openwhisk": lambda: OpenWhiskProvider(openwhisk_server.url, "guest", server.auth_key, 4)
-    }
-    monkeypatch.setattr(wiring, "provider_factories", lambda s: {**factories(s), **openwhisk})
-    settings = api_settings(
-        tmp_path,
-        OPENWHISK_API_HOST=openwhisk_server.url,
-        OPENWHISK_NAMESPACE="guest",
-        AWS_ENDPOINT_URL=moto_url,
-        AWS_REGION=REGION,
-    )
+    openwhisk = calling_openwhisk(monkeypatch, openwhisk_server)
+    settings = api_settings(tmp_path, AWS_ENDPOINT_URL=moto_url, AWS_REGION=REGION, **openwhisk)
     async with serving(wiring.build_services(settings)) as live:
         yield live
 

@@ -21,7 +21,19 @@ import pytest
 
 from core import wiring
 from tests.api.conftest import api_settings
-from tests.api.live import Fnproxy, executions, new_client, register, serving
+from tests.api.live import (
+    Fnproxy,
+    calling_openwhisk,
+    executions,
+    new_client,
+    register,
+    serving,
+)
+from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
+    RunningOpenWhisk,
+    openwhisk_server,
+    openwhisk_session,
+)
 
 CLIENT_DIR = Path(__file__).parents[1] / "openwhisk_client"
 HELLO = {"provider": "local", "function": "hello"}
@@ -206,6 +218,40 @@ async def test_a_blocking_run_past_its_timeout_ends_as_a_developer_error(fnproxy
     assert [e["status"] for e in await executions(fnproxy, "sleepy")] == ["timed_out"]
 
 
+async def test_a_blocking_call_its_provider_left_running_is_202_then_read_back(
+    tmp_path,
+    openwhisk_server: RunningOpenWhisk,  # noqa: F811
+    monkeypatch,
+):
+    settings = api_settings(tmp_path, **calling_openwhisk(monkeypatch, openwhisk_server))
+    async with serving(wiring.build_services(settings)) as fnproxy:
+        await register(fnproxy, "nap", {"provider": "openwhisk", "action": "slow"})
+        client = await new_client(fnproxy, "invoke")
+        api_key = f"{client['client_id']}:{client['client_secret']}"
+
+        accepted = await front(
+            fnproxy,
+            "POST",
+            "/namespaces/_/actions/nap",
+            api_key,
+            {"sleep_ms": 1500},
+            blocking="true",
+            timeout="1000",
+        )
+        path = f"/namespaces/_/activations/{accepted.json()['activationId']}"
+        running = later = await front(fnproxy, "GET", path, api_key)
+        for _ in range(100):
+            if later.status_code != 404:
+                break
+            await asyncio.sleep(0.05)
+            later = await front(fnproxy, "GET", path, api_key)
+
+    assert (accepted.status_code, set(accepted.json())) == (202, {"activationId"})
+    assert running.status_code == 404
+    assert later.json()["response"]["result"] == {"slept_ms": 1500}
+    assert later.json()["response"]["success"] is True
+
+
 async def test_errors_take_openwhisks_shape_and_bad_credentials_are_refused(fnproxy, api_key):
     await register(fnproxy, "greet", HELLO)
     client_id = api_key.partition(":")[0]
@@ -246,3 +292,4 @@ async def test_repeated_bad_secrets_are_throttled_as_the_token_route_throttles_t
 
     assert statuses[-1] == 429 and set(statuses[:-1]) == {401}
     assert right.status_code == 429
+    assert int(right.headers["Retry-After"]) >= 1

@@ -1,11 +1,15 @@
-// A non-blocking invocation, then its activation once it has ended.
+// A non-blocking invocation, then its activation, logs and result once it has ended.
 'use strict'
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
+// OpenWhisk answers 404 for an activation until it has ended; callers poll.
 async function ended (ow, activationId) {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const activation = await ow.activations.get({ activationId })
-    if (activation.end) return activation
+    try {
+      return await ow.activations.get({ activationId })
+    } catch (error) {
+      if (error.statusCode !== 404) throw error
+    }
     await sleep(50)
   }
   throw new Error(`activation ${activationId} did not end`)
