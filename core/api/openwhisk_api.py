@@ -25,6 +25,7 @@ unchanged, whichever provider runs the function behind a name.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -125,7 +126,8 @@ def in_namespace(namespace: str, function_name: str) -> bool:
 
 
 def activation_record(execution: Execution, namespace: str) -> dict[str, Any]:
-    """An execution as OpenWhisk's activation record."""
+    """An execution as OpenWhisk's activation record (its result and logs as given: the stored
+    record may keep them cut; callers pass them whole)."""
     start = execution.started_at or execution.created_at
     end = execution.finished_at
     return {
@@ -215,16 +217,11 @@ async def invoke_action(call: Call) -> Response:
     problem = unreached(execution)
     if problem is not None and not isinstance(problem, UpstreamTimeout):
         raise problem
-    record = activation_record(execution, namespace)
+    whole = replace(execution, result=invocation.result, logs=invocation.logs)
+    record = activation_record(whole, namespace)
     if execution.success:
-        record["response"]["result"] = whole_result(invocation.result)
         return json_answer(record["response"]["result"] if flag(call, "result") else record)
     return json_answer(record, 502)
-
-
-def whole_result(result: Any) -> dict[str, Any]:
-    """The function's full result (the record may keep it cut) as OpenWhisk's object."""
-    return result if isinstance(result, dict) else {"result": result}
 
 
 async def fire_trigger(call: Call) -> Response:
