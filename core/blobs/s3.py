@@ -8,17 +8,28 @@ bucket; on AWS, by virtual host as boto3 chooses.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from core.aws_clients import PooledClient
 from core.blobs.base import Blob, checked_content_type, checked_key, reported
-from core.events.sqs import PooledClient
 
-FAILURES = (BotoCoreError, ClientError)
+T = TypeVar("T")
 
 DELETE_BATCH = 1000
 """S3's most keys per DeleteObjects."""
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """botocore's errors, imported with the first call (the AWS SDK is no start-up cost of an
+    entry that never reaches S3)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+async def _reported(work: Awaitable[T], action: str) -> T:
+    return await reported(work, _failures(), action)
 
 
 class S3Blobs:
@@ -45,14 +56,14 @@ class S3Blobs:
             Body=data,
             ContentType=checked_content_type(content_type),
         )
-        await reported(work, FAILURES, "store")
+        await _reported(work, "store")
 
     async def get(self, key: str) -> Blob | None:
-        return await reported(self._s3.run(self._get, self._object(key)), FAILURES, "read")
+        return await _reported(self._s3.run(self._get, self._object(key)), "read")
 
     async def delete_prefix(self, prefix: str) -> int:
         full = self._prefix + checked_key(prefix, prefix=True)
-        return await reported(self._s3.run(self._delete_prefix, full), FAILURES, "delete")
+        return await _reported(self._s3.run(self._delete_prefix, full), "delete")
 
     async def signed_url(self, key: str, expires_in_s: int) -> str:
         work = self._s3.call(
@@ -61,7 +72,7 @@ class S3Blobs:
             Params={"Bucket": self.bucket, "Key": self._object(key)},
             ExpiresIn=expires_in_s,
         )
-        return await reported(work, FAILURES, "sign")
+        return await _reported(work, "sign")
 
     async def ping(self) -> None:
         """Lists one key under the prefix: the role may list only there (HeadBucket would

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import orjson
 
+from core.aws_clients import PooledClient
 from core.events.base import CloudEvent
-from core.events.sqs import PooledClient, string_attributes
+from core.events.sqs import string_attributes
 
 
 class SnsEventBus:
