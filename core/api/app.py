@@ -15,6 +15,7 @@ from starlette.routing import Match, Route
 from core.api import dashboard, docs, lambda_api, openwhisk_api
 from core.api.compat import compat_endpoints
 from core.api.endpoints import Endpoint, route_for
+from core.api.fixed_paths import FixedPathRoutes
 from core.api.fronts import mount
 from core.api.middleware import RequestContext
 from core.api.openapi import build_openapi
@@ -116,7 +117,8 @@ def create_app(
         if on_shutdown is not None:
             await on_shutdown()
 
-    routes = [route_for(endpoint, services) for endpoint in endpoints]
+    endpoint_routes = [route_for(endpoint, services) for endpoint in endpoints]
+    routes = [*endpoint_routes]
     routes += mount(lambda_api.FRONT, services)
     routes += mount(openwhisk_api.FRONT, services)
     routes += [
@@ -129,5 +131,6 @@ def create_app(
         exception_handlers={HTTPException: _http_exception, 500: _internal_error},
         lifespan=lifespan,
     )
+    app.add_middleware(FixedPathRoutes, routes=endpoint_routes)  # inside RequestContext
     app.add_middleware(RequestContext, audit=services.audit)
     return app
