@@ -262,7 +262,7 @@ async def invoke_function(call: Call) -> Response:
         idempotency_key=idempotency_key(call),
     )
     invocation = await call.services.registry.invoke(call.path("name"), request, call.principal)
-    return invocation_response(invocation, call.request.url.path)
+    return invocation_response(invocation, call.request)
 
 
 async def execution_logs(call: Call) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.endpoints import Call, Endpoint, HeaderParam, Reply
@@ -104,7 +105,9 @@ def checked_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def invocation_response(invocation: Invocation, path: str) -> Response:
+def invocation_response(invocation: Invocation, request: Request) -> Response:
+    """The answer to `request`, whose path (costly to build: Starlette makes a whole URL for
+    it) only a problem's `instance` needs."""
     execution = invocation.execution
     headers = {"Idempotent-Replayed": "true"} if invocation.replayed else {}
     if execution.mode == Mode.ASYNC:
@@ -112,14 +115,14 @@ def invocation_response(invocation: Invocation, path: str) -> Response:
         return JSONResponse(accepted(execution), status_code=202, headers=headers)
     problem = unreached(execution)
     if problem is not None:
-        return problem_response(problem, path)
+        return problem_response(problem, request.url.path)
     return JSONResponse(envelope(execution, invocation.result), headers=headers)
 
 
 async def invoke(call: Call) -> Response:
     request = to_request(call.body, idempotency_key(call))
     invocation = await call.services.invocations.invoke(request, call.principal)
-    return invocation_response(invocation, call.request.url.path)
+    return invocation_response(invocation, call.request)
 
 
 def batch_item(item: BatchItemResult) -> dict[str, Any]:
