@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -155,6 +155,24 @@ class Execution:
     """The outbox: set by the save that stores the outcome, cleared (with the stats count, in
     one atomic step) once its event went out (`ExecutionRepository.settle_announcement`)."""
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Execution:
+        """The execution a stored record holds (its decoded JSON): `Execution(**record)` at a
+        quarter of the CPU. CPython matches keyword arguments to parameters by identity, then
+        by comparing strings; a decoded record's keys are never the parameters' own strings, so
+        45 of them took about 10 us. A record with a field missing or unknown takes the
+        constructor, which refuses it as before."""
+        names = record.keys()
+        if not (_EXECUTION_REQUIRED <= names and names <= _EXECUTION_FIELDS):
+            return cls(**record)
+        execution = object.__new__(cls)
+        attributes = execution.__dict__
+        attributes.update(_EXECUTION_DEFAULTS)
+        for name, make in _EXECUTION_FACTORIES.items():
+            attributes[name] = make()
+        attributes.update(record)
+        return execution
+
     @property
     def is_terminal(self) -> bool:
         return self.status in Status.TERMINAL
@@ -187,6 +205,16 @@ class Execution:
         for name in ("created_at", "updated_at", "expires_at", "started_at", "finished_at"):
             record[name] = iso(record[name])
         return record
+
+
+_EXECUTION_FIELDS = frozenset(f.name for f in fields(Execution))
+_EXECUTION_REQUIRED = frozenset(
+    f.name for f in fields(Execution) if f.default is MISSING and f.default_factory is MISSING
+)
+_EXECUTION_DEFAULTS = {f.name: f.default for f in fields(Execution) if f.default is not MISSING}
+_EXECUTION_FACTORIES = {
+    f.name: f.default_factory for f in fields(Execution) if f.default_factory is not MISSING
+}
 
 
 @dataclass

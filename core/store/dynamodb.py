@@ -232,9 +232,7 @@ class _Executions:
         ids = await self._oldest_ids(days, after, limit + 1, _outbox_partition)
         page_ids = ids[:limit]
         items = [
-            e
-            for e in await self._fetch(page_ids)
-            if e.in_outbox and e.updated_at < updated_before
+            e for e in await self._fetch(page_ids) if e.in_outbox and e.updated_at < updated_before
         ]
         return Page(items, encode_cursor(page_ids[-1]) if len(ids) > limit else None)
 
@@ -494,7 +492,7 @@ def _execution_item(execution: Execution) -> dict[str, Any]:
 def _execution_from(item: dict[str, Any]) -> Execution:
     """The record of an item. `renew` moves the `lease_until` attribute alone: it, not the
     body's copy, is the lease's end."""
-    execution = Execution(**decode_body(item["body"]))
+    execution = Execution.from_record(decode_body(item["body"]))
     if "lease_until" in item:
         execution.lease_until = float(item["lease_until"]["N"])
     if "announcement_pending" in item:

@@ -223,7 +223,7 @@ class _Executions:
 
         def decide_data(stored: dict[str, Any]) -> Decision:
             nonlocal decided
-            decided = decide(Execution(**orjson.loads(stored["body"])))
+            decided = decide(Execution.from_record(orjson.loads(stored["body"])))
             return _execution_data(decided) if decided is not None else None
 
         written, _ = await write_if(ref, decide_data)
@@ -243,7 +243,11 @@ class _Executions:
         with calling("query"):
             found = await asyncio.gather(*(query.get() for query in queries))
         scanned = sorted(
-            (Execution(**orjson.loads(s.get("body"))) for snapshots in found for s in snapshots),
+            (
+                Execution.from_record(orjson.loads(s.get("body")))
+                for snapshots in found
+                for s in snapshots
+            ),
             key=lambda execution: execution.execution_id,
         )
         return runnable_page(scanned[: limit + 1], limit, now)
@@ -257,7 +261,7 @@ class _Executions:
         query = oldest_first_query(self._collection, "outbox", True, oldest, after, limit + 1)
         with calling("query"):
             snapshots = await query.get()
-        scanned = [Execution(**orjson.loads(s.get("body"))) for s in snapshots]
+        scanned = [Execution.from_record(orjson.loads(s.get("body"))) for s in snapshots]
         return outbox_page(scanned, limit, updated_before)
 
     async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
@@ -268,7 +272,7 @@ class _Executions:
             return False
         for _ in range(MAX_WRITE_ATTEMPTS):
             snapshot = await read(ref)
-            stored = Execution(**orjson.loads(snapshot.get("body"))) if snapshot else None
+            stored = Execution.from_record(orjson.loads(snapshot.get("body"))) if snapshot else None
             if stored is None or not stored.announcement_pending:
                 return False
             batch = self._client.batch()
@@ -287,7 +291,7 @@ class _Executions:
         snapshot = await read(ref) if ref is not None else None
         if snapshot is None:
             return None
-        execution = Execution(**orjson.loads(snapshot.get("body")))
+        execution = Execution.from_record(orjson.loads(snapshot.get("body")))
         return execution if execution.expires_at > time.time() else None
 
     async def list(
@@ -312,7 +316,7 @@ class _Executions:
         query = listing_query(self._collection, function, status, oldest, before, limit + 1)
         with calling("query"):
             snapshots = await query.get()
-        page = [Execution(**orjson.loads(s.get("body"))) for s in snapshots[:limit]]
+        page = [Execution.from_record(orjson.loads(s.get("body"))) for s in snapshots[:limit]]
         items = [execution for execution in page if execution.expires_at > now]
         more = len(snapshots) > limit
         return Page(items, encode_cursor(page[-1].execution_id) if more else None)

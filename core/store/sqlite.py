@@ -801,7 +801,9 @@ class _Executions:
         check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else ""
         rows = self._db.read(self._OPEN, (after, limit + 1))
-        return runnable_page([Execution(**orjson.loads(body)) for (body,) in rows], limit, now)
+        return runnable_page(
+            [Execution.from_record(orjson.loads(body)) for (body,) in rows], limit, now
+        )
 
     async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
         def settle(conn: sqlite3.Connection) -> bool:
@@ -822,13 +824,13 @@ class _Executions:
         check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else ""
         rows = self._db.read(self._OUTBOX, (after, limit + 1))
-        executions = [Execution(**orjson.loads(body)) for (body,) in rows]
+        executions = [Execution.from_record(orjson.loads(body)) for (body,) in rows]
         return outbox_page(executions, limit, updated_before)
 
     def _stored(self, conn: sqlite3.Connection, execution_id: str) -> Execution | None:
         """The record as the write transaction sees it."""
         rows = conn.execute(self._STORED, (execution_id,)).fetchall()
-        return Execution(**orjson.loads(rows[0][0])) if rows else None
+        return Execution.from_record(orjson.loads(rows[0][0])) if rows else None
 
     def _update(self, conn: sqlite3.Connection, execution: Execution) -> None:
         row = _execution_row(execution)
@@ -836,7 +838,7 @@ class _Executions:
 
     async def get(self, execution_id: str) -> Execution | None:
         rows = self._db.read(self._STORED, (execution_id,))
-        return Execution(**orjson.loads(rows[0][0])) if rows else None
+        return Execution.from_record(orjson.loads(rows[0][0])) if rows else None
 
     async def list(
         self,
@@ -854,7 +856,7 @@ class _Executions:
             before = min(before or "~", id_floor(until))
         at_or_after = id_floor(since) if since is not None else None
         rows = self._db.read(*list_query(function, status, before, limit + 1, at_or_after))
-        executions = [Execution(**orjson.loads(body)) for (body,) in rows]
+        executions = [Execution.from_record(orjson.loads(body)) for (body,) in rows]
         return page_of(executions, limit, lambda execution: execution.execution_id)
 
 
