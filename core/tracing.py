@@ -26,8 +26,7 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -229,11 +228,16 @@ def _attribute_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@contextmanager
-def serving(headers: dict[str, str] | None) -> Iterator[None]:
+class serving:  # lower case, as contextlib.suppress: it is used as a function
     """Within the block, `caller_context` reads `headers`."""
-    token = incoming_headers.set(headers)
-    try:
-        yield
-    finally:
-        incoming_headers.reset(token)
+
+    __slots__ = ("_headers", "_token")
+
+    def __init__(self, headers: dict[str, str] | None) -> None:
+        self._headers = headers
+
+    def __enter__(self) -> None:
+        self._token = incoming_headers.set(self._headers)
+
+    def __exit__(self, *exc_info: object) -> None:
+        incoming_headers.reset(self._token)

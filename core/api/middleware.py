@@ -15,26 +15,38 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.auth.audit import AuditLog
 from core.blobs.links import LINK_PATH
 from core.models import new_id
+from core.tracing import HEADERS as TRACE_HEADERS
 from core.tracing import serving, trace_headers
 
 MAX_REQUEST_ID_LENGTH = 128
+TRACE_HEADER_NAMES = frozenset(name.encode() for name in TRACE_HEADERS)
 DENIED = (401, 403)
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = (b"cache-control", b"no-store")
 Headers = Sequence[tuple[bytes, bytes]]
 
 
-def request_id_from(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if 0 < len(candidate) <= MAX_REQUEST_ID_LENGTH and candidate.isprintable():
-                return candidate
-    return new_id()
+class RequestHeaders:
+    """What the middleware reads from a request's headers, in one pass over them (ASGI header
+    names are lower case): the caller's request id when sane, whether it carries credentials,
+    and its trace headers."""
 
+    __slots__ = ("request_id", "credentials", "trace")
 
-def carries_credentials(scope: Scope) -> bool:
-    return any(name == b"authorization" for name, _ in scope["headers"])
+    def __init__(self, raw: Headers) -> None:
+        self.request_id: str | None = None
+        self.credentials = False
+        trace: list[tuple[str, str]] = []
+        for name, value in raw:
+            if name == b"authorization":
+                self.credentials = True
+            elif name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if 0 < len(candidate) <= MAX_REQUEST_ID_LENGTH and candidate.isprintable():
+                    self.request_id = candidate
+            elif name in TRACE_HEADER_NAMES:
+                trace.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.trace = trace_headers(trace) if trace else None
 
 
 def edge_headers(headers: Headers, private: bool) -> list[tuple[bytes, bytes]]:
@@ -60,8 +72,9 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_from(scope)
-        private = carries_credentials(scope)
+        headers = RequestHeaders(scope["headers"])
+        request_id = headers.request_id or new_id()
+        private = headers.credentials
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
@@ -77,18 +90,22 @@ class RequestContext:
                 ]
             await send(message)
 
-        headers = ((n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"])
         try:
-            with serving(trace_headers(headers)):
+            with serving(headers.trace):
                 await self.app(scope, receive, send_with_id)
         finally:
-            principal = state.get("principal")
-            self.audit.record(
-                request_id=request_id,
-                principal=principal.subject if principal else "anonymous",
-                action=state.get("action") or f"{scope['method']} (no route)",
-                resource=audited_path(scope["path"]),
-                decision="deny" if status in DENIED else "allow",
-                outcome=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
+            if self.audit.enabled:
+                self._audit(scope, request_id, status, time.perf_counter() - started)
+
+    def _audit(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
+        state = scope["state"]
+        principal = state.get("principal")
+        self.audit.record(
+            request_id=request_id,
+            principal=principal.subject if principal else "anonymous",
+            action=state.get("action") or f"{scope['method']} (no route)",
+            resource=audited_path(scope["path"]),
+            decision="deny" if status in DENIED else "allow",
+            outcome=status,
+            duration_ms=seconds * 1000,
+        )

@@ -28,6 +28,11 @@ class AuditLog:
         self._logger = logger or logging.getLogger(AUDIT_LOGGER)
         self._clock = clock
 
+    @property
+    def enabled(self) -> bool:
+        """Whether a `record` would write its line (callers may skip gathering one if not)."""
+        return self._logger.isEnabledFor(logging.INFO)
+
     def record(
         self,
         *,
@@ -41,7 +46,7 @@ class AuditLog:
     ) -> None:
         """Log one request. `principal` is the caller, its subject, or None (anonymous);
         `decision` is "allow" or "deny"; `outcome` the HTTP status or "error"."""
-        if not self._logger.isEnabledFor(logging.INFO):
+        if not self.enabled:
             return
         entry = {
             "ts": iso(self._clock()),
