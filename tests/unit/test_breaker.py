@@ -165,6 +165,7 @@ async def test_a_wait_ends_with_the_callers_deadline():
     async with asyncio.timeout(0.5):  # the cancelled waiter gave its place up
         async with limits.slot(KEY):
             pass
+    assert limits._gates == {}  # and counted itself out of the key's users
 
 
 def test_each_change_of_state_reaches_the_metrics_once(clock):
