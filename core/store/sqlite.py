@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -57,7 +58,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -812,8 +813,7 @@ class _Executions:
                 return False
             stored.announcement_pending = False  # read for this write alone: no copy needed
             self._update(conn, stored)
-            for bucket_start in count.buckets:
-                _add_to_rollup(conn, bucket_start, count.function, tally_of(count))
+            _add_to_rollups(conn, count.buckets, count.function, tally_of(count))
             return True
 
         return await self._db.write(settle)
@@ -1139,32 +1139,50 @@ class _RateLimits:
         return rows[0][0] if rows else 0
 
 
-_ROLLUP = (
-    "INSERT INTO stats_rollups "
-    "(bucket_start, function, count, successes, failures, duration_sum_ms) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket_start, function) DO UPDATE SET "
-    "count = count + excluded.count, successes = successes + excluded.successes, "
-    "failures = failures + excluded.failures, "
-    "duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms"
-)
-_SLOT = (
-    "INSERT INTO stats_histogram (bucket_start, function, slot, n) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (bucket_start, function, slot) DO UPDATE SET n = n + excluded.n"
-)
+@functools.cache
+def _rollup_upsert(buckets: int) -> str:
+    """The upsert adding one tally to `buckets` rollups of a function, in one statement."""
+    return (
+        "INSERT INTO stats_rollups "
+        "(bucket_start, function, count, successes, failures, duration_sum_ms) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * buckets)
+        + " ON CONFLICT (bucket_start, function) DO UPDATE SET "
+        "count = count + excluded.count, successes = successes + excluded.successes, "
+        "failures = failures + excluded.failures, "
+        "duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms"
+    )
 
 
-def _add_to_rollup(
-    conn: sqlite3.Connection, bucket_start: int, function: str, tally: Tally
+@functools.cache
+def _slots_upsert(slots: int) -> str:
+    """The upsert adding `slots` histogram slot counts, in one statement."""
+    return (
+        "INSERT INTO stats_histogram (bucket_start, function, slot, n) VALUES "
+        + ", ".join(["(?, ?, ?, ?)"] * slots)
+        + " ON CONFLICT (bucket_start, function, slot) DO UPDATE SET n = n + excluded.n"
+    )
+
+
+def _add_to_rollups(
+    conn: sqlite3.Connection, buckets: Sequence[int], function: str, tally: Tally
 ) -> None:
-    """Add a tally of outcomes to the rollup of (bucket_start, function) and its histogram."""
+    """Add a tally of outcomes to the rollups of (bucket_start, function) of each of
+    `buckets`, and to their histograms: one statement per table."""
     counters = (tally.count, tally.successes, tally.failures, tally.duration_sum_ms)
-    conn.execute(_ROLLUP, (bucket_start, function, *counters))
-    for slot, n in tally.slots.items():
-        conn.execute(_SLOT, (bucket_start, function, slot, n))
+    rollups = [value for bucket in buckets for value in (bucket, function, *counters)]
+    conn.execute(_rollup_upsert(len(buckets)), rollups)
+    slots = [
+        value
+        for bucket in buckets
+        for slot, n in tally.slots.items()
+        for value in (bucket, function, slot, n)
+    ]
+    if slots:
+        conn.execute(_slots_upsert(len(slots) // 4), slots)
 
 
 class _Stats:
-    """Rollups kept at write time: `settle_announcement` adds each outcome (`_add_to_rollup`)."""
+    """Rollups kept at write time: `settle_announcement` adds each outcome (`_add_to_rollups`)."""
 
     def __init__(self, db: _Database) -> None:
         self._db = db
