@@ -296,6 +296,10 @@ class RegisteredFunction:
     enabled: bool = True
     """False refuses every invocation (409 `function_disabled`). A record stored before the
     field existed reads as enabled."""
+    aliases: dict[str, int] = field(default_factory=dict)
+    """Alias name -> the version it names (`core.registry.aliases`). Kept in the record, so
+    every alias change is a conditional write with its history entry; a record stored before
+    the field existed reads as having none."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -312,6 +316,8 @@ class ChangeAction:
     POLICY_UPDATED = "policy_updated"
     ENABLED = "enabled"
     DISABLED = "disabled"
+    ALIAS_SET = "alias_set"
+    ALIAS_DELETED = "alias_deleted"
 
 
 @dataclass

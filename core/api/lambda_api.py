@@ -10,9 +10,9 @@ SDKs keep an endpoint URL's path in front of every operation's (and in what they
   every invocation is an ordinary one (`RegistryService.invoke`: policy, history, stats, events,
   egress, durability).
 - FunctionName: a registry name, `name:qualifier`, or an ARN (full or partial) whose function
-  part is a registry name. Qualifier: a version number, or `$LATEST` for what an unqualified
-  call runs (the active version, or the canary by its weight); the registry defines no aliases,
-  so any other qualifier names no function (ResourceNotFoundException).
+  part is a registry name. Qualifier: a version number, an alias the registry defines
+  (core.registry.aliases), or `$LATEST` for what an unqualified call runs (the active version,
+  or the canary by its weight); X-Amz-Executed-Version is the number that ran.
 - Authentication: SigV4 (core.auth.sigv4); the access key id is a client id, the secret access
   key the client's SigV4 secret. The client's scopes and each function's policy apply as on
   `/v1`; GetFunction and the listings need `read`, as the registry's own reads do.
@@ -151,9 +151,13 @@ def path_as_sent(request: Request) -> str:
 # --- names and qualifiers --------------------------------------------------------------------
 
 
-def function_and_version(function_name: str, qualifier: str | None) -> tuple[str, int | None]:
-    """The registry name and pinned version (None: what an unqualified call runs) that a
-    FunctionName (name, name:qualifier, an ARN) and a Qualifier parameter stand for."""
+Pin = int | str | None
+"""What a qualifier names: a version number, an alias, or (None) what an unqualified call runs."""
+
+
+def function_and_pin(function_name: str, qualifier: str | None) -> tuple[str, Pin]:
+    """The registry name and the version or alias that a FunctionName (name, name:qualifier,
+    an ARN) and a Qualifier parameter stand for."""
     name, _, named = function_name.rpartition(":function:")[2].partition(":")
     if named and qualifier and named != qualifier:
         raise InvalidRequest(
@@ -161,15 +165,23 @@ def function_and_version(function_name: str, qualifier: str | None) -> tuple[str
         )
     if not NAME_PATTERN.fullmatch(name):
         raise InvalidRequest(f"FunctionName {function_name[:140]!r} names no registry function")
-    return name, version_of(name, named or qualifier)
+    return name, pin_of(name, named or qualifier)
 
 
-def version_of(name: str, qualifier: str | None) -> int | None:
+def pin_of(name: str, qualifier: str | None) -> Pin:
     if qualifier is None or qualifier == LATEST:
         return None
-    if qualifier.isascii() and qualifier.isdigit() and len(qualifier) <= 19 and int(qualifier):
+    if not (qualifier.isascii() and qualifier.isdigit()):
+        return qualifier  # an alias, or none the function has (ResourceNotFoundException)
+    if len(qualifier) <= 19 and int(qualifier):
         return int(qualifier)
-    raise NotFound(f"Function not found: {arn(name, qualifier)} (the registry defines no aliases)")
+    raise NotFound(f"Function not found: {arn(name, qualifier)}")
+
+
+def named_invocation(pin: Pin, **fields: Any) -> NamedInvocation:
+    if isinstance(pin, str):
+        return NamedInvocation(alias=pin, **fields)
+    return NamedInvocation(version=pin, **fields)
 
 
 def arn(name: str, qualifier: str | int | None = None, region: str = "") -> str:
@@ -181,14 +193,14 @@ def arn(name: str, qualifier: str | int | None = None, region: str = "") -> str:
 
 
 async def invoke(call: Call) -> Response:
-    name, version = function_and_version(call.path("FunctionName"), call.query("Qualifier"))
+    name, pin = function_and_pin(call.path("FunctionName"), call.query("Qualifier"))
     mode = MODES.get(call.request.headers.get("x-amz-invocation-type", "RequestResponse"))
     if mode is None:
         raise InvalidRequest(f"X-Amz-Invocation-Type must be one of {', '.join(MODES)}")
     tail = log_type(call.request.headers.get("x-amz-log-type"))
     check_client_context(call.request.headers.get("x-amz-client-context"))
     event = json_body(call.body, InvalidRequestContent)
-    request = NamedInvocation(payload=event, mode=mode, version=version)
+    request = named_invocation(pin, payload=event, mode=mode)
     invocation = await call.services.registry.invoke(name, request, call.principal)
     return invoke_answer(invocation, tail, request_id(call.request))
 
@@ -293,9 +305,10 @@ def lambda_time(epoch_s: float) -> str:
 
 async def get_function(call: Call) -> Response:
     require(call.principal, "read")
-    name, pinned = function_and_version(call.path("FunctionName"), call.query("Qualifier"))
+    name, pin = function_and_pin(call.path("FunctionName"), call.query("Qualifier"))
     registry = call.services.registry
     function = await registry.get(name)
+    pinned = registry.pinned_version(function, named_invocation(pin))
     version = await registry.version(name, pinned or function.active_version)
     region = call.services.settings.aws_region
     return json_answer({"Configuration": configuration(function, version, region)}, call)
@@ -318,7 +331,7 @@ async def list_functions(call: Call) -> Response:
 
 async def list_versions(call: Call) -> Response:
     require(call.principal, "read")
-    name, _ = function_and_version(call.path("FunctionName"), None)
+    name, _ = function_and_pin(call.path("FunctionName"), None)
     registry = call.services.registry
     function = await registry.get(name)
     page = await registry.versions(name, page_size(call), call.query("Marker"))
@@ -341,7 +354,7 @@ def json_answer(body: dict[str, Any], call: Call) -> Response:
 
 
 QUALIFIER = QueryParam(
-    "Qualifier", "a version number or $LATEST", max_length=128, pattern=QUALIFIER_PATTERN
+    "Qualifier", "a version number, an alias or $LATEST", max_length=128, pattern=QUALIFIER_PATTERN
 )
 PAGING = (
     QueryParam("Marker", "NextMarker of the previous page", max_length=1024),

@@ -271,6 +271,8 @@ class FunctionView(_Answer):
     revision: int
     enabled: bool
     """False: every invocation is refused with 409 function_disabled."""
+    aliases: dict[str, int]
+    """Alias name -> the version it names (PUT .../aliases/{alias})."""
 
 
 class FunctionDetail(FunctionView):
@@ -301,6 +303,8 @@ class ChangeView(_Answer):
         "policy_updated",
         "enabled",
         "disabled",
+        "alias_set",
+        "alias_deleted",
     ]
     at: Timestamp
     by: str

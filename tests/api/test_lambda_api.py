@@ -124,6 +124,31 @@ async def test_a_qualifier_pins_a_version_in_the_parameter_or_the_name(fnproxy, 
         assert response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+async def test_a_qualifier_may_be_an_alias_the_registry_defines(fnproxy, boto):
+    await register(fnproxy, "greet", ECHO)
+    await api(fnproxy, "POST", "/v1/functions/greet/versions", target=HELLO, activate=True)
+    await api(fnproxy, "PUT", "/v1/functions/greet/aliases/stable", version=1)
+
+    by_parameter = await invoked(boto, "greet", {"name": "Ada"}, Qualifier="stable")
+    by_name = await invoked(boto, "greet:stable", {"name": "Ada"})
+    got = await call(boto.get_function, FunctionName="greet", Qualifier="stable")
+    await api(fnproxy, "PUT", "/v1/functions/greet/aliases/stable", version=2)
+    moved = await invoked(boto, "greet", {"name": "Ada"}, Qualifier="stable")
+
+    assert (by_parameter["ExecutedVersion"], json.loads(by_parameter["Body"])) == (
+        "1",
+        {"name": "Ada"},
+    )
+    assert by_name["ExecutedVersion"] == "1"
+    assert got["Configuration"]["Version"] == "1"
+    assert (moved["ExecutedVersion"], json.loads(moved["Body"])) == (
+        "2",
+        {"message": "Hello, Ada!"},
+    )
+    missing = await refused(boto.invoke, FunctionName="greet", Qualifier="nightly")
+    assert missing["Error"]["Code"] == "ResourceNotFoundException"
+
+
 async def test_event_is_accepted_and_runs_later_and_dry_run_runs_nothing(fnproxy, boto):
     await register(fnproxy, "greet", HELLO)
 

@@ -88,7 +88,9 @@ async def add_version(store: Store, function: RegisteredFunction) -> RegisteredF
 
 
 async def test_function_roundtrips_every_field(store: Store) -> None:
-    function = make_function(canary={"version": 1, "weight": 10}, revision=3, enabled=False)
+    function = make_function(
+        canary={"version": 1, "weight": 10}, revision=3, enabled=False, aliases={"live": 1}
+    )
     version = make_version(target={"provider": "http", "url": "http://x", "headers": {"a": "b"}})
     change = make_change(detail={"note": "first"})
     await store.functions.create(function, version, change)
