@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.compat.lambda_module import DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS, payload_text
-from core.api.endpoints import Call, QueryParam
+from core.api.endpoints import Call, QueryParam, whole_number
 from core.api.fronts import Front, FrontRoute, json_body
 from core.api.routes.invoke import unreached
 from core.auth.principal import Principal
@@ -50,7 +50,7 @@ from core.errors import (
 )
 from core.invoke.service import Invocation
 from core.models import Execution, FunctionVersion, Mode, RegisteredFunction
-from core.registry.service import NAME_PATTERN, NamedInvocation
+from core.registry.service import MAX_VERSION, NAME_PATTERN, NamedInvocation
 
 if TYPE_CHECKING:
     from core.wiring import Services
@@ -65,8 +65,11 @@ LOG_TAIL_BYTES = 4096
 MAX_CLIENT_CONTEXT_LENGTH = 3583
 """Lambda's bound on X-Amz-Client-Context (base64 text)."""
 MAX_REGISTRY_PAGE = 500
-"""The most functions or versions one registry listing returns: a larger MaxItems is answered
-with this many and a NextMarker, as ListFunctions may."""
+"""The most functions one registry listing returns: a larger MaxItems is answered with this
+many and a NextMarker, as ListFunctions may."""
+MAX_VERSIONS_PAGE = 50
+"""Lambda's own bound on a ListVersionsByFunction page, whatever MaxItems asks."""
+VERSIONS_LOOKED_UP_PER_PAGE = 200
 MODES = {"RequestResponse": Mode.SYNC, "Event": Mode.ASYNC, "DryRun": Mode.DRY_RUN}
 QUALIFIER_PATTERN = r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$"
 
@@ -283,14 +286,16 @@ def log_tail(logs: str) -> str:
 
 
 def configuration(
-    function: RegisteredFunction, version: FunctionVersion, region: str
+    function: RegisteredFunction, version: FunctionVersion, region: str, label: str | None = None
 ) -> dict[str, Any]:
-    """A version as Lambda's FunctionConfiguration (what the registry knows of it)."""
+    """A version as Lambda's FunctionConfiguration (what the registry knows of it), under its
+    number or `label` (`$LATEST`)."""
+    label = label or str(version.version)
     return {
         "FunctionName": function.name,
-        "FunctionArn": arn(function.name, version.version, region),
+        "FunctionArn": arn(function.name, label, region),
         "Description": function.description,
-        "Version": str(version.version),
+        "Version": label,
         "LastModified": lambda_time(version.created_at),
         "RevisionId": str(function.revision),
         "State": "Active" if function.enabled else "Inactive",
@@ -330,14 +335,36 @@ async def list_functions(call: Call) -> Response:
 
 
 async def list_versions(call: Call) -> Response:
+    """Lambda's order: `$LATEST` (the active version) first, then the versions oldest first.
+    Numbers are never reused, so the versions are among 1..latest_version: a page reads them
+    by number from its Marker, at most VERSIONS_LOOKED_UP_PER_PAGE of them (a page that meets
+    many deleted ones ends early, with a NextMarker)."""
     require(call.principal, "read")
     name, _ = function_and_pin(call.path("FunctionName"), None)
     registry = call.services.registry
     function = await registry.get(name)
-    page = await registry.versions(name, page_size(call), call.query("Marker"))
     region = call.services.settings.aws_region
-    versions = [configuration(function, version, region) for version in page.items]
-    return json_answer(listing("Versions", versions, page.next_cursor), call)
+    start = version_marker(call.query("Marker"))
+    limit = min(page_size(call), MAX_VERSIONS_PAGE)
+    listed = []
+    if start == 1:
+        active = await registry.version(name, function.active_version)
+        listed.append(configuration(function, active, region, LATEST))
+    number, end = start, min(function.latest_version + 1, start + VERSIONS_LOOKED_UP_PER_PAGE)
+    while len(listed) < limit and number < end:
+        numbers = range(number, min(end, number + limit - len(listed)))
+        found = await registry.existing_versions(name, numbers)
+        listed += [configuration(function, version, region) for version in found]
+        number = numbers.stop
+    marker = str(number) if number <= function.latest_version else None
+    return json_answer(listing("Versions", listed, marker), call)
+
+
+def version_marker(marker: str | None) -> int:
+    """The version number a ListVersionsByFunction page starts from (its Marker)."""
+    if marker is None:
+        return 1
+    return whole_number(marker, "Marker", 1, MAX_VERSION)
 
 
 def page_size(call: Call) -> int:

@@ -145,6 +145,14 @@ class RegistryService:
             await self.get(name)
         return page
 
+    async def existing_versions(self, name: str, numbers: range) -> list[FunctionVersion]:
+        """Those of versions `numbers` the function has (a deleted one is left out), in the
+        order of `numbers`, read concurrently."""
+        found = await asyncio.gather(
+            *(self._functions.get_version(name, number) for number in numbers)
+        )
+        return [version for version in found if version is not None]
+
     async def history(self, name: str, limit: int, cursor: str | None) -> Page[VersionChange]:
         page = await self._functions.list_changes(name, limit=limit, cursor=cursor)
         if not page.items:  # a function's history starts with its creation: is it there?

@@ -288,9 +288,30 @@ async def test_get_function_and_the_listings_page_through_the_registry(fnproxy, 
     assert [f["FunctionName"] for f in first["Functions"]] == ["alpha", "beta"]
     assert [f["FunctionName"] for f in rest["Functions"]] == ["gamma"]
     assert "NextMarker" not in rest
-    assert [v["Version"] for v in versions["Versions"]] == ["2", "1"]  # the registry's order
+    assert [v["Version"] for v in versions["Versions"]] == ["$LATEST", "1", "2"]  # Lambda's
+    assert versions["Versions"][0]["FunctionArn"].endswith(":function:beta:$LATEST")
     missing = await refused(boto.get_function, FunctionName="nobody")
     assert missing["Error"]["Code"] == "ResourceNotFoundException"
+
+
+async def test_version_pages_run_oldest_first_past_deleted_versions(fnproxy, boto):
+    await register(fnproxy, "beta", ECHO)
+    for _ in range(4):
+        await api(fnproxy, "POST", "/v1/functions/beta/versions", target=HELLO, activate=False)
+    await api(fnproxy, "POST", "/v1/functions/beta/active-version", version=3)
+    for deleted in (1, 2):
+        await api(fnproxy, "DELETE", f"/v1/functions/beta/versions/{deleted}")
+
+    paginator = boto.get_paginator("list_versions_by_function")
+    pages = await call(
+        lambda: list(paginator.paginate(FunctionName="beta", PaginationConfig={"PageSize": 2}))
+    )
+
+    listed = [[v["Version"] for v in page["Versions"]] for page in pages]
+    assert listed == [["$LATEST", "3"], ["4", "5"]]
+    assert pages[0]["Versions"][0]["FunctionArn"] != pages[0]["Versions"][1]["FunctionArn"]
+    bad = await refused(boto.list_versions_by_function, FunctionName="beta", Marker="x")
+    assert bad["Error"]["Code"] == "InvalidParameterValueException"
 
 
 # --- the AWS CLI ------------------------------------------------------------------------------
