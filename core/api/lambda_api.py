@@ -76,6 +76,7 @@ QUALIFIER_PATTERN = r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$"
 LAMBDA_ERRORS: dict[str, tuple[str, int]] = {
     "function_not_found": ("ResourceNotFoundException", 404),
     "not_found": ("ResourceNotFoundException", 404),
+    "unknown_operation": ("UnknownOperationException", 404),
     "rate_limited": ("TooManyRequestsException", 429),
     "too_many_requests": ("TooManyRequestsException", 429),
     "payload_too_large": ("RequestTooLargeException", 413),
@@ -400,4 +401,5 @@ FRONT = Front(
     ),
     authenticate=authenticate,
     error_response=lambda_error,
+    prefix=PREFIX,
 )

@@ -324,4 +324,5 @@ FRONT = Front(
     ),
     authenticate=authenticate,
     error_response=openwhisk_error,
+    prefix=PREFIX,
 )

@@ -15,6 +15,7 @@ from subprocess import PIPE
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -218,6 +219,22 @@ async def test_lambdas_errors_are_botos_modelled_exceptions(fnproxy, boto):
     assert throttled["Error"]["Code"] == "TooManyRequestsException"
     assert throttled["Reason"] == "FunctionInvocationRateLimitExceeded"
     assert 1 <= int(throttled["ResponseMetadata"]["HTTPHeaders"]["retry-after"]) <= 60
+
+
+async def test_an_operation_the_front_lacks_is_lambdas_unknown_operation(fnproxy, boto):
+    await register(fnproxy, "greet", HELLO)
+
+    alias = await refused(boto.get_alias, FunctionName="greet", Name="live")
+    async with httpx.AsyncClient(base_url=f"{fnproxy.url}/lambda-api") as http:
+        bare = await http.get("/2015-03-31/functions/greet/invocations")
+
+    assert (alias["Error"]["Code"], alias["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "UnknownOperationException",
+        404,
+    )
+    assert bare.status_code == 404
+    assert bare.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+    assert bare.json()["Type"] == "User"
 
 
 # --- authentication ----------------------------------------------------------------------------

@@ -280,6 +280,21 @@ async def test_errors_take_openwhisks_shape_and_bad_credentials_are_refused(fnpr
     assert await executions(fnproxy, "greet") == []
 
 
+async def test_unknown_paths_and_methods_are_openwhisks_404(fnproxy, api_key):
+    answers = [
+        await front(fnproxy, "GET", "/namespaces/_/rules", api_key),
+        await front(fnproxy, "DELETE", "/namespaces/_/actions/greet", api_key),
+    ]
+    async with httpx.AsyncClient(base_url=fnproxy.url) as http:  # no credentials
+        answers += [await http.get("/openwhisk-api/api/v2/x"), await http.get("/openwhisk-api")]
+
+    for answer in answers:
+        assert answer.status_code == 404, answer.request.url
+        assert answer.headers["content-type"] == "application/json"
+        assert set(answer.json()) == {"error", "code"}
+        assert answer.json()["code"] == answer.headers["x-request-id"]
+
+
 async def test_repeated_bad_secrets_are_throttled_as_the_token_route_throttles_them(
     fnproxy, api_key
 ):
