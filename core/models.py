@@ -151,6 +151,10 @@ class Execution:
     """The caller's `tracestate`, passed on to the target unchanged."""
     parent_span_id: str | None = None
     """The caller's span id (None for a trace fnproxy started): the invocation span's parent."""
+    client_context: dict[str, Any] | None = None
+    """The caller's client context (Lambda's X-Amz-Client-Context, decoded: `client`,
+    `custom`, `env`), which the function gets (`CallContext.client_context`). The caller's
+    own data, kept and shown like the payload; at most 3583 characters as sent."""
     announcement_pending: bool = False
     """The outbox: set by the save that stores the outcome, cleared (with the stats count, in
     one atomic step) once its event went out (`ExecutionRepository.settle_announcement`)."""

@@ -50,6 +50,7 @@ from core.errors import (
 )
 from core.invoke.service import Invocation
 from core.models import Execution, FunctionVersion, Mode, RegisteredFunction
+from core.providers.base import MAX_CLIENT_CONTEXT_LENGTH
 from core.registry.service import MAX_VERSION, NAME_PATTERN, NamedInvocation
 
 if TYPE_CHECKING:
@@ -62,8 +63,7 @@ ACCOUNT_ID = "000000000000"
 """fnproxy has no AWS account of its own: the ARNs it answers carry twelve zeros."""
 LATEST = "$LATEST"
 LOG_TAIL_BYTES = 4096
-MAX_CLIENT_CONTEXT_LENGTH = 3583
-"""Lambda's bound on X-Amz-Client-Context (base64 text)."""
+CLIENT_CONTEXT_PARTS = ("client", "custom", "env")
 MAX_REGISTRY_PAGE = 500
 """The most functions one registry listing returns: a larger MaxItems is answered with this
 many and a NextMarker, as ListFunctions may."""
@@ -202,9 +202,9 @@ async def invoke(call: Call) -> Response:
     if mode is None:
         raise InvalidRequest(f"X-Amz-Invocation-Type must be one of {', '.join(MODES)}")
     tail = log_type(call.request.headers.get("x-amz-log-type"))
-    check_client_context(call.request.headers.get("x-amz-client-context"))
+    context = client_context(call.request.headers.get("x-amz-client-context"))
     event = json_body(call.body, InvalidRequestContent)
-    request = named_invocation(pin, payload=event, mode=mode)
+    request = named_invocation(pin, payload=event, mode=mode, client_context=context)
     invocation = await call.services.registry.invoke(name, request, call.principal)
     return invoke_answer(invocation, tail, request_id(call.request))
 
@@ -216,21 +216,25 @@ def log_type(value: str | None) -> bool:
     return value == "Tail"
 
 
-def check_client_context(value: str | None) -> None:
-    """X-Amz-Client-Context as Lambda takes it: base64 of a JSON object, bounded."""
+def client_context(value: str | None) -> dict[str, Any] | None:
+    """X-Amz-Client-Context as Lambda takes it, decoded: base64 of a JSON object, bounded,
+    whose `client`, `custom` and `env` (what a Lambda runtime reads) are objects."""
     if value is None:
-        return
+        return None
     try:
         if len(value) > MAX_CLIENT_CONTEXT_LENGTH:
             raise ValueError
         context = orjson.loads(base64.b64decode(value, validate=True))
     except (ValueError, binascii.Error, orjson.JSONDecodeError):
         context = None
-    if not isinstance(context, dict):
+    if not isinstance(context, dict) or not all(
+        isinstance(context.get(part, {}), dict) for part in CLIENT_CONTEXT_PARTS
+    ):
         raise InvalidRequestContent(
             f"Client context must be a valid Base64-encoded JSON object of at most "
-            f"{MAX_CLIENT_CONTEXT_LENGTH} characters"
+            f"{MAX_CLIENT_CONTEXT_LENGTH} characters, its client, custom and env objects"
         )
+    return context
 
 
 def invoke_answer(invocation: Invocation, tail: bool, request_id: str) -> Response:

@@ -126,6 +126,8 @@ class ExecutionRecord(_Answer):
     traceparent: str | None
     """The invocation's W3C trace context: its trace id and its own span id."""
     tracestate: str | None
+    client_context: dict[str, Any] | None = None
+    """The caller's client context (the Lambda front's X-Amz-Client-Context, decoded)."""
 
 
 class InvocationPage(_Answer):

@@ -102,6 +102,7 @@ class NamedInvocation:
     session_id: str | None = None
     callback_url: str | None = None
     idempotency_key: str | None = None
+    client_context: dict[str, Any] | None = None
 
 
 class RegistryService:
@@ -420,6 +421,7 @@ class RegistryService:
                 function_version=version.version,
                 pinned_version=pinned,
                 retry_policy=policy.retry_policy(),
+                client_context=request.client_context,
             ),
             principal,
         )

@@ -24,7 +24,15 @@ from starlette.requests import Request
 from core import wiring
 from core.api.lambda_api import path_as_sent
 from tests.api.conftest import api_settings
-from tests.api.live import Fnproxy, api, calling_openwhisk, new_client, register, serving
+from tests.api.live import (
+    Fnproxy,
+    api,
+    calling_openwhisk,
+    executions,
+    new_client,
+    register,
+    serving,
+)
 from tests.aws.lambda_support import REGION, create_function, create_role
 from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
     RunningOpenWhisk,
@@ -148,6 +156,52 @@ async def test_a_qualifier_may_be_an_alias_the_registry_defines(fnproxy, boto):
     )
     missing = await refused(boto.invoke, FunctionName="greet", Qualifier="nightly")
     assert missing["Error"]["Code"] == "ResourceNotFoundException"
+
+
+CONTEXT_FUNCTION = '''"""Returns what its context's client_context carries."""
+
+
+def handler(event, context):
+    given = context.client_context
+    app = given.client and given.client.app_title
+    return {"app": app, "custom": given.custom, "env": given.env}
+'''
+CLIENT_CONTEXT = {
+    "client": {"app_title": "shop", "installation_id": "i-1"},
+    "custom": {"cart": "42"},
+    "env": {"locale": "en"},
+}
+
+
+async def test_the_client_context_reaches_the_function_and_its_record(tmp_path, ff_url):
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "context.py").write_text(CONTEXT_FUNCTION)
+    settings = api_settings(tmp_path, LOCAL_FUNCTIONS_DIR=str(functions))
+    encoded = base64.b64encode(json.dumps(CLIENT_CONTEXT).encode()).decode()
+    async with serving(wiring.build_services(settings)) as live:
+        await register(live, "local-context", {"provider": "local", "function": "context"})
+        await register(live, "http-context", {"provider": "http", "url": f"{ff_url}/headers"})
+        boto = lambda_client(live, await new_client(live, "invoke", "read"))
+
+        local = await invoked(boto, "local-context", ClientContext=encoded)
+        http = await invoked(boto, "http-context", ClientContext=encoded)
+        record = (await executions(live, "local-context"))[0]
+        full = await api(
+            live, "GET", f"/v1/functions/local-context/executions/{record['execution_id']}"
+        )
+        bad_parts = base64.b64encode(b'{"custom": "not an object"}').decode()
+        refused_parts = await refused(
+            boto.invoke, FunctionName="local-context", ClientContext=bad_parts
+        )
+
+    seen = json.loads(local["Body"])
+    assert (seen["app"], seen["env"]) == ("shop", {"locale": "en"})
+    assert seen["custom"]["cart"] == "42" and "traceparent" in seen["custom"]
+    sent = json.loads(http["Body"])["headers"]["x-fnproxy-client-context"]
+    assert json.loads(base64.b64decode(sent)) == CLIENT_CONTEXT
+    assert full["client_context"] == CLIENT_CONTEXT
+    assert refused_parts["Error"]["Code"] == "InvalidRequestContentException"
 
 
 async def test_event_is_accepted_and_runs_later_and_dry_run_runs_nothing(fnproxy, boto):
