@@ -117,6 +117,11 @@ def _route(front: Front, route: FrontRoute, services: Services) -> Route:
     return Route(route.path, serve, methods=[route.method], name=route.handler.__name__)
 
 
+def source_address(request: Request) -> str:
+    """The caller's address, as `Call.source` gives it (never a header the caller writes)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def json_body(body: bytes, malformed: Callable[[str], FnproxyError]) -> Any:
     """A front's request body as JSON (an empty body is `{}`, as Lambda and OpenWhisk take it);
     one that is no JSON, or nests too deep, is the front's `malformed` error."""

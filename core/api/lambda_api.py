@@ -35,11 +35,12 @@ from starlette.responses import Response
 
 from core.api.compat.lambda_module import DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS, payload_text
 from core.api.endpoints import Call, QueryParam, whole_number
-from core.api.fronts import Front, FrontRoute, json_body
+from core.api.fronts import Front, FrontRoute, json_body, source_address
 from core.api.routes.invoke import unreached
 from core.auth.principal import Principal
 from core.auth.scopes import require
 from core.auth.sigv4 import SignedRequest
+from core.auth.throttle import TooManyFailures
 from core.errors import (
     FnproxyError,
     Forbidden,
@@ -95,6 +96,8 @@ LAMBDA_ERRORS: dict[str, tuple[str, int]] = {
 """fnproxy's problem codes as Lambda's error types and statuses (any other: `other_error`)."""
 CAPITALISED_MESSAGE = frozenset({"ResourceNotFoundException", "ServiceException"})
 """The shapes whose message member is `Message` (the others' is `message`)."""
+CALLER_THROTTLED = "CallerRateLimitExceeded"
+"""The Reason of a caller whose failed signatures are throttled (core.auth.throttle)."""
 THROTTLE_REASONS = {
     "rate_limited": "FunctionInvocationRateLimitExceeded",
     "too_many_requests": "ConcurrentInvocationLimitExceeded",
@@ -115,7 +118,9 @@ def lambda_error(error: FnproxyError, request: Request) -> Response:
     }
     headers = {"x-amzn-ErrorType": kind, "x-amzn-RequestId": request_id(request)}
     if kind == "TooManyRequestsException":
-        body["Reason"] = THROTTLE_REASONS[error.code]
+        body["Reason"] = (
+            CALLER_THROTTLED if isinstance(error, TooManyFailures) else THROTTLE_REASONS[error.code]
+        )
         retry_after = max(1, math.ceil(error.extra.get("retry_after_s") or 1))
         headers["Retry-After"] = str(retry_after)
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
@@ -137,7 +142,8 @@ async def authenticate(request: Request, body: bytes, services: Services) -> Pri
     signed = SignedRequest(
         request.method, path_as_sent(request), request.url.query, request.headers.getlist, body
     )
-    return await services.auth.authenticate_sigv4(signed, SERVICE)
+    source = source_address(request)
+    return await services.auth.authenticate_sigv4(signed, SERVICE, source=source)
 
 
 def path_as_sent(request: Request) -> str:

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.endpoints import Call, QueryParam
-from core.api.fronts import Front, FrontRoute, json_body
+from core.api.fronts import Front, FrontRoute, json_body, source_address
 from core.api.problems import retry_after
 from core.api.routes.invoke import unreached
 from core.auth.basic import basic_credentials
@@ -81,7 +81,7 @@ def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = N
 
 async def authenticate(request: Request, body: bytes, services: Services) -> Principal:
     client_id, client_secret = client_credentials(request.headers.get("authorization"))
-    source = request.client.host if request.client is not None else "unknown"
+    source = source_address(request)
     return await services.auth.authenticate_client(client_id, client_secret, source=source)
 
 

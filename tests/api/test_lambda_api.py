@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from core import wiring
 from core.api.lambda_api import path_as_sent
+from core.auth import sigv4
 from tests.api.conftest import api_settings
 from tests.api.live import (
     Fnproxy,
@@ -323,6 +324,29 @@ async def test_only_the_clients_own_current_signature_in_this_region_is_taken(fn
     await api(fnproxy, "DELETE", f"/v1/clients/{owner['client_id']}")
     revoked = await refused(lambda_client(fnproxy, owner).invoke, FunctionName="greet")
     assert revoked["Error"]["Code"] == "UnrecognizedClientException"
+
+
+async def test_repeated_bad_signatures_are_throttled_before_any_hmac(fnproxy, monkeypatch):
+    await register(fnproxy, "greet", HELLO)
+    owner = await new_client(fnproxy, "invoke")
+    forged = lambda_client(fnproxy, owner | {"sigv4_secret": "guess"})
+    signer = lambda_client(fnproxy, owner)
+    codes = []
+    for _ in range(fnproxy.services.settings.auth_max_failures + 1):
+        codes.append((await refused(forged.invoke, FunctionName="greet"))["Error"]["Code"])
+    hmacs = []
+    monkeypatch.setattr(sigv4, "signing_key", lambda *args: hmacs.append(args))
+
+    throttled = await refused(signer.invoke, FunctionName="greet")
+
+    assert set(codes[:-1]) == {"InvalidSignatureException"}
+    assert codes[-1] == "TooManyRequestsException"
+    assert (throttled["Error"]["Code"], throttled["Reason"]) == (
+        "TooManyRequestsException",
+        "CallerRateLimitExceeded",
+    )
+    assert int(throttled["ResponseMetadata"]["HTTPHeaders"]["retry-after"]) >= 1
+    assert hmacs == []  # refused before the signature was computed
 
 
 async def test_scopes_and_policies_apply_as_on_v1(fnproxy):
