@@ -156,6 +156,20 @@ async def test_disabling_and_enabling_roundtrip_through_updates(store: Store) ->
     assert actions == [ChangeAction.ENABLED, ChangeAction.DISABLED, ChangeAction.CREATED]
 
 
+async def test_aliases_roundtrip_through_updates(store: Store) -> None:
+    function = await add_version(store, await create(store))
+    for aliases, action in (
+        ({"live": 1, "next": 2}, ChangeAction.ALIAS_SET),
+        ({"next": 2}, ChangeAction.ALIAS_DELETED),
+    ):
+        changed = next_revision(function, aliases=aliases)
+        change = make_change(action=action, revision=changed.revision, detail={"alias": "live"})
+        assert await store.functions.update(changed, function.revision, change)
+        assert await store.functions.get("orders") == changed
+        assert (await store.functions.list()).items[0].aliases == aliases
+        function = changed
+
+
 async def test_update_over_a_stale_revision_writes_nothing(store: Store) -> None:
     function = await create(store)
     current = await add_version(store, function)
