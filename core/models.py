@@ -151,6 +151,10 @@ class Execution:
     """The caller's `tracestate`, passed on to the target unchanged."""
     parent_span_id: str | None = None
     """The caller's span id (None for a trace fnproxy started): the invocation span's parent."""
+    client_context: dict[str, Any] | None = None
+    """The caller's client context (Lambda's X-Amz-Client-Context, decoded: `client`,
+    `custom`, `env`), which the function gets (`CallContext.client_context`). The caller's
+    own data, kept and shown like the payload; at most 3583 characters as sent."""
     announcement_pending: bool = False
     """The outbox: set by the save that stores the outcome, cleared (with the stats count, in
     one atomic step) once its event went out (`ExecutionRepository.settle_announcement`)."""
@@ -324,6 +328,10 @@ class RegisteredFunction:
     enabled: bool = True
     """False refuses every invocation (409 `function_disabled`). A record stored before the
     field existed reads as enabled."""
+    aliases: dict[str, int] = field(default_factory=dict)
+    """Alias name -> the version it names (`core.registry.aliases`). Kept in the record, so
+    every alias change is a conditional write with its history entry; a record stored before
+    the field existed reads as having none."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -340,6 +348,8 @@ class ChangeAction:
     POLICY_UPDATED = "policy_updated"
     ENABLED = "enabled"
     DISABLED = "disabled"
+    ALIAS_SET = "alias_set"
+    ALIAS_DELETED = "alias_deleted"
 
 
 @dataclass

@@ -22,6 +22,7 @@ from core.api.openapi import build_openapi
 from core.api.problems import problem_response
 from core.api.responses import JSONResponse
 from core.api.routes import (
+    aliases,
     auth,
     blobs,
     functions,
@@ -45,6 +46,7 @@ def native_endpoints() -> list[Endpoint]:
         *invoke.ENDPOINTS,
         *history.ENDPOINTS,
         *functions.ENDPOINTS,
+        *aliases.ENDPOINTS,
         *sessions.ENDPOINTS,
         *providers.ENDPOINTS,
         *blobs.ENDPOINTS,

@@ -31,7 +31,7 @@ from core.api.endpoints import (
 from core.api.endpoints import read_body as read_limited_body
 from core.api.unexpected import HTTP_REQUEST, http_request_context
 from core.auth.principal import Principal
-from core.errors import FnproxyError
+from core.errors import FnproxyError, NotFound
 
 if TYPE_CHECKING:
     from core.wiring import Services
@@ -57,10 +57,39 @@ class Front:
     routes: tuple[FrontRoute, ...]
     authenticate: Authenticate
     error_response: ErrorResponse
+    prefix: str = ""
+    """The path the front answers under: any other path there (or method) is the front's own
+    `UnknownOperation` error, not the app's problem+json 404."""
+
+
+class UnknownOperation(NotFound):
+    code = "unknown_operation"
+
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def mount(front: Front, services: Services) -> list[Route]:
-    return [_route(front, route, services) for route in front.routes]
+    routes = [_route(front, route, services) for route in front.routes]
+    if front.prefix:
+        routes += _unknown_operations(front)
+    return routes
+
+
+def _unknown_operations(front: Front) -> list[Route]:
+    """Routes, after the front's own, that answer every other path under its prefix (and a
+    method its paths do not take) in the front's shape, before any authentication: nothing
+    is there to guard."""
+
+    async def unknown(request: Request) -> Response:
+        request.state.action = f"unknown {front.prefix}"
+        operation = f"{request.method} {request.url.path[:200]}"
+        return front.error_response(UnknownOperation(f"no such operation: {operation}"), request)
+
+    return [
+        Route(path, unknown, methods=METHODS, name=f"unknown {front.prefix}")
+        for path in (front.prefix, f"{front.prefix}/{{rest:path}}")
+    ]
 
 
 def _route(front: Front, route: FrontRoute, services: Services) -> Route:
@@ -86,6 +115,11 @@ def _route(front: Front, route: FrontRoute, services: Services) -> Route:
             return front.error_response(FnproxyError("an internal error occurred"), request)
 
     return Route(route.path, serve, methods=[route.method], name=route.handler.__name__)
+
+
+def source_address(request: Request) -> str:
+    """The caller's address, as `Call.source` gives it (never a header the caller writes)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def json_body(body: bytes, malformed: Callable[[str], FnproxyError]) -> Any:

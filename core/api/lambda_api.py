@@ -10,9 +10,9 @@ SDKs keep an endpoint URL's path in front of every operation's (and in what they
   every invocation is an ordinary one (`RegistryService.invoke`: policy, history, stats, events,
   egress, durability).
 - FunctionName: a registry name, `name:qualifier`, or an ARN (full or partial) whose function
-  part is a registry name. Qualifier: a version number, or `$LATEST` for what an unqualified
-  call runs (the active version, or the canary by its weight); the registry defines no aliases,
-  so any other qualifier names no function (ResourceNotFoundException).
+  part is a registry name. Qualifier: a version number, an alias the registry defines
+  (core.registry.aliases), or `$LATEST` for what an unqualified call runs (the active version,
+  or the canary by its weight); X-Amz-Executed-Version is the number that ran.
 - Authentication: SigV4 (core.auth.sigv4); the access key id is a client id, the secret access
   key the client's SigV4 secret. The client's scopes and each function's policy apply as on
   `/v1`; GetFunction and the listings need `read`, as the registry's own reads do.
@@ -34,12 +34,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.compat.lambda_module import DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS, payload_text
-from core.api.endpoints import Call, QueryParam
-from core.api.fronts import Front, FrontRoute, json_body
+from core.api.endpoints import Call, QueryParam, whole_number
+from core.api.fronts import Front, FrontRoute, json_body, source_address
 from core.api.routes.invoke import unreached
 from core.auth.principal import Principal
 from core.auth.scopes import require
 from core.auth.sigv4 import SignedRequest
+from core.auth.throttle import TooManyFailures
 from core.errors import (
     FnproxyError,
     Forbidden,
@@ -50,7 +51,8 @@ from core.errors import (
 )
 from core.invoke.service import Invocation
 from core.models import Execution, FunctionVersion, Mode, RegisteredFunction
-from core.registry.service import NAME_PATTERN, NamedInvocation
+from core.providers.base import MAX_CLIENT_CONTEXT_LENGTH
+from core.registry.service import MAX_VERSION, NAME_PATTERN, NamedInvocation
 
 if TYPE_CHECKING:
     from core.wiring import Services
@@ -62,17 +64,20 @@ ACCOUNT_ID = "000000000000"
 """fnproxy has no AWS account of its own: the ARNs it answers carry twelve zeros."""
 LATEST = "$LATEST"
 LOG_TAIL_BYTES = 4096
-MAX_CLIENT_CONTEXT_LENGTH = 3583
-"""Lambda's bound on X-Amz-Client-Context (base64 text)."""
+CLIENT_CONTEXT_PARTS = ("client", "custom", "env")
 MAX_REGISTRY_PAGE = 500
-"""The most functions or versions one registry listing returns: a larger MaxItems is answered
-with this many and a NextMarker, as ListFunctions may."""
+"""The most functions one registry listing returns: a larger MaxItems is answered with this
+many and a NextMarker, as ListFunctions may."""
+MAX_VERSIONS_PAGE = 50
+"""Lambda's own bound on a ListVersionsByFunction page, whatever MaxItems asks."""
+VERSIONS_LOOKED_UP_PER_PAGE = 200
 MODES = {"RequestResponse": Mode.SYNC, "Event": Mode.ASYNC, "DryRun": Mode.DRY_RUN}
 QUALIFIER_PATTERN = r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$"
 
 LAMBDA_ERRORS: dict[str, tuple[str, int]] = {
     "function_not_found": ("ResourceNotFoundException", 404),
     "not_found": ("ResourceNotFoundException", 404),
+    "unknown_operation": ("UnknownOperationException", 404),
     "rate_limited": ("TooManyRequestsException", 429),
     "too_many_requests": ("TooManyRequestsException", 429),
     "payload_too_large": ("RequestTooLargeException", 413),
@@ -91,6 +96,8 @@ LAMBDA_ERRORS: dict[str, tuple[str, int]] = {
 """fnproxy's problem codes as Lambda's error types and statuses (any other: `other_error`)."""
 CAPITALISED_MESSAGE = frozenset({"ResourceNotFoundException", "ServiceException"})
 """The shapes whose message member is `Message` (the others' is `message`)."""
+CALLER_THROTTLED = "CallerRateLimitExceeded"
+"""The Reason of a caller whose failed signatures are throttled (core.auth.throttle)."""
 THROTTLE_REASONS = {
     "rate_limited": "FunctionInvocationRateLimitExceeded",
     "too_many_requests": "ConcurrentInvocationLimitExceeded",
@@ -111,7 +118,9 @@ def lambda_error(error: FnproxyError, request: Request) -> Response:
     }
     headers = {"x-amzn-ErrorType": kind, "x-amzn-RequestId": request_id(request)}
     if kind == "TooManyRequestsException":
-        body["Reason"] = THROTTLE_REASONS[error.code]
+        body["Reason"] = (
+            CALLER_THROTTLED if isinstance(error, TooManyFailures) else THROTTLE_REASONS[error.code]
+        )
         retry_after = max(1, math.ceil(error.extra.get("retry_after_s") or 1))
         headers["Retry-After"] = str(retry_after)
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
@@ -133,7 +142,8 @@ async def authenticate(request: Request, body: bytes, services: Services) -> Pri
     signed = SignedRequest(
         request.method, path_as_sent(request), request.url.query, request.headers.getlist, body
     )
-    return await services.auth.authenticate_sigv4(signed, SERVICE)
+    source = source_address(request)
+    return await services.auth.authenticate_sigv4(signed, SERVICE, source=source)
 
 
 def path_as_sent(request: Request) -> str:
@@ -151,9 +161,13 @@ def path_as_sent(request: Request) -> str:
 # --- names and qualifiers --------------------------------------------------------------------
 
 
-def function_and_version(function_name: str, qualifier: str | None) -> tuple[str, int | None]:
-    """The registry name and pinned version (None: what an unqualified call runs) that a
-    FunctionName (name, name:qualifier, an ARN) and a Qualifier parameter stand for."""
+Pin = int | str | None
+"""What a qualifier names: a version number, an alias, or (None) what an unqualified call runs."""
+
+
+def function_and_pin(function_name: str, qualifier: str | None) -> tuple[str, Pin]:
+    """The registry name and the version or alias that a FunctionName (name, name:qualifier,
+    an ARN) and a Qualifier parameter stand for."""
     name, _, named = function_name.rpartition(":function:")[2].partition(":")
     if named and qualifier and named != qualifier:
         raise InvalidRequest(
@@ -161,15 +175,23 @@ def function_and_version(function_name: str, qualifier: str | None) -> tuple[str
         )
     if not NAME_PATTERN.fullmatch(name):
         raise InvalidRequest(f"FunctionName {function_name[:140]!r} names no registry function")
-    return name, version_of(name, named or qualifier)
+    return name, pin_of(name, named or qualifier)
 
 
-def version_of(name: str, qualifier: str | None) -> int | None:
+def pin_of(name: str, qualifier: str | None) -> Pin:
     if qualifier is None or qualifier == LATEST:
         return None
-    if qualifier.isascii() and qualifier.isdigit() and len(qualifier) <= 19 and int(qualifier):
+    if not (qualifier.isascii() and qualifier.isdigit()):
+        return qualifier  # an alias, or none the function has (ResourceNotFoundException)
+    if len(qualifier) <= 19 and int(qualifier):
         return int(qualifier)
-    raise NotFound(f"Function not found: {arn(name, qualifier)} (the registry defines no aliases)")
+    raise NotFound(f"Function not found: {arn(name, qualifier)}")
+
+
+def named_invocation(pin: Pin, **fields: Any) -> NamedInvocation:
+    if isinstance(pin, str):
+        return NamedInvocation(alias=pin, **fields)
+    return NamedInvocation(version=pin, **fields)
 
 
 def arn(name: str, qualifier: str | int | None = None, region: str = "") -> str:
@@ -181,14 +203,14 @@ def arn(name: str, qualifier: str | int | None = None, region: str = "") -> str:
 
 
 async def invoke(call: Call) -> Response:
-    name, version = function_and_version(call.path("FunctionName"), call.query("Qualifier"))
+    name, pin = function_and_pin(call.path("FunctionName"), call.query("Qualifier"))
     mode = MODES.get(call.request.headers.get("x-amz-invocation-type", "RequestResponse"))
     if mode is None:
         raise InvalidRequest(f"X-Amz-Invocation-Type must be one of {', '.join(MODES)}")
     tail = log_type(call.request.headers.get("x-amz-log-type"))
-    check_client_context(call.request.headers.get("x-amz-client-context"))
+    context = client_context(call.request.headers.get("x-amz-client-context"))
     event = json_body(call.body, InvalidRequestContent)
-    request = NamedInvocation(payload=event, mode=mode, version=version)
+    request = named_invocation(pin, payload=event, mode=mode, client_context=context)
     invocation = await call.services.registry.invoke(name, request, call.principal)
     return invoke_answer(invocation, tail, request_id(call.request))
 
@@ -200,21 +222,25 @@ def log_type(value: str | None) -> bool:
     return value == "Tail"
 
 
-def check_client_context(value: str | None) -> None:
-    """X-Amz-Client-Context as Lambda takes it: base64 of a JSON object, bounded."""
+def client_context(value: str | None) -> dict[str, Any] | None:
+    """X-Amz-Client-Context as Lambda takes it, decoded: base64 of a JSON object, bounded,
+    whose `client`, `custom` and `env` (what a Lambda runtime reads) are objects."""
     if value is None:
-        return
+        return None
     try:
         if len(value) > MAX_CLIENT_CONTEXT_LENGTH:
             raise ValueError
         context = orjson.loads(base64.b64decode(value, validate=True))
     except (ValueError, binascii.Error, orjson.JSONDecodeError):
         context = None
-    if not isinstance(context, dict):
+    if not isinstance(context, dict) or not all(
+        isinstance(context.get(part, {}), dict) for part in CLIENT_CONTEXT_PARTS
+    ):
         raise InvalidRequestContent(
             f"Client context must be a valid Base64-encoded JSON object of at most "
-            f"{MAX_CLIENT_CONTEXT_LENGTH} characters"
+            f"{MAX_CLIENT_CONTEXT_LENGTH} characters, its client, custom and env objects"
         )
+    return context
 
 
 def invoke_answer(invocation: Invocation, tail: bool, request_id: str) -> Response:
@@ -271,14 +297,16 @@ def log_tail(logs: str) -> str:
 
 
 def configuration(
-    function: RegisteredFunction, version: FunctionVersion, region: str
+    function: RegisteredFunction, version: FunctionVersion, region: str, label: str | None = None
 ) -> dict[str, Any]:
-    """A version as Lambda's FunctionConfiguration (what the registry knows of it)."""
+    """A version as Lambda's FunctionConfiguration (what the registry knows of it), under its
+    number or `label` (`$LATEST`)."""
+    label = label or str(version.version)
     return {
         "FunctionName": function.name,
-        "FunctionArn": arn(function.name, version.version, region),
+        "FunctionArn": arn(function.name, label, region),
         "Description": function.description,
-        "Version": str(version.version),
+        "Version": label,
         "LastModified": lambda_time(version.created_at),
         "RevisionId": str(function.revision),
         "State": "Active" if function.enabled else "Inactive",
@@ -293,9 +321,10 @@ def lambda_time(epoch_s: float) -> str:
 
 async def get_function(call: Call) -> Response:
     require(call.principal, "read")
-    name, pinned = function_and_version(call.path("FunctionName"), call.query("Qualifier"))
+    name, pin = function_and_pin(call.path("FunctionName"), call.query("Qualifier"))
     registry = call.services.registry
     function = await registry.get(name)
+    pinned = registry.pinned_version(function, named_invocation(pin))
     version = await registry.version(name, pinned or function.active_version)
     region = call.services.settings.aws_region
     return json_answer({"Configuration": configuration(function, version, region)}, call)
@@ -317,14 +346,36 @@ async def list_functions(call: Call) -> Response:
 
 
 async def list_versions(call: Call) -> Response:
+    """Lambda's order: `$LATEST` (the active version) first, then the versions oldest first.
+    Numbers are never reused, so the versions are among 1..latest_version: a page reads them
+    by number from its Marker, at most VERSIONS_LOOKED_UP_PER_PAGE of them (a page that meets
+    many deleted ones ends early, with a NextMarker)."""
     require(call.principal, "read")
-    name, _ = function_and_version(call.path("FunctionName"), None)
+    name, _ = function_and_pin(call.path("FunctionName"), None)
     registry = call.services.registry
     function = await registry.get(name)
-    page = await registry.versions(name, page_size(call), call.query("Marker"))
     region = call.services.settings.aws_region
-    versions = [configuration(function, version, region) for version in page.items]
-    return json_answer(listing("Versions", versions, page.next_cursor), call)
+    start = version_marker(call.query("Marker"))
+    limit = min(page_size(call), MAX_VERSIONS_PAGE)
+    listed = []
+    if start == 1:
+        active = await registry.version(name, function.active_version)
+        listed.append(configuration(function, active, region, LATEST))
+    number, end = start, min(function.latest_version + 1, start + VERSIONS_LOOKED_UP_PER_PAGE)
+    while len(listed) < limit and number < end:
+        numbers = range(number, min(end, number + limit - len(listed)))
+        found = await registry.existing_versions(name, numbers)
+        listed += [configuration(function, version, region) for version in found]
+        number = numbers.stop
+    marker = str(number) if number <= function.latest_version else None
+    return json_answer(listing("Versions", listed, marker), call)
+
+
+def version_marker(marker: str | None) -> int:
+    """The version number a ListVersionsByFunction page starts from (its Marker)."""
+    if marker is None:
+        return 1
+    return whole_number(marker, "Marker", 1, MAX_VERSION)
 
 
 def page_size(call: Call) -> int:
@@ -341,7 +392,7 @@ def json_answer(body: dict[str, Any], call: Call) -> Response:
 
 
 QUALIFIER = QueryParam(
-    "Qualifier", "a version number or $LATEST", max_length=128, pattern=QUALIFIER_PATTERN
+    "Qualifier", "a version number, an alias or $LATEST", max_length=128, pattern=QUALIFIER_PATTERN
 )
 PAGING = (
     QueryParam("Marker", "NextMarker of the previous page", max_length=1024),
@@ -360,4 +411,5 @@ FRONT = Front(
     ),
     authenticate=authenticate,
     error_response=lambda_error,
+    prefix=PREFIX,
 )

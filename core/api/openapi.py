@@ -15,11 +15,13 @@ from core.api.routes.providers import LISTABLE
 from core.api.views import Problem
 from core.blobs.links import MAX_TOKEN_LENGTH
 from core.history.service import MAX_BUCKETS
+from core.registry.aliases import ALIAS_PATTERN
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "version": {"type": "integer", "minimum": 1, "maximum": 2**53},
+    "alias": {"type": "string", "pattern": ALIAS_PATTERN},
     "provider": {"type": "string", "enum": list(LISTABLE)},
     "token": {"type": "string", "maxLength": MAX_TOKEN_LENGTH},
 }

@@ -7,14 +7,15 @@ unchanged, whichever provider runs the function behind a name.
   its own name; any other namespace `ns` holds the functions named `ns.<action>` (registry names
   have no `/`, so `.` separates). Packages (`actions/pkg/name`) are not modelled.
 - Invoke: an ordinary invocation (`RegistryService.invoke`: policy, history, stats, events,
-  egress, durability). `blocking=true` runs it now; otherwise it is queued and answered 202 with
-  its `activationId`. The activation id is the execution's id, so `activations.get` reads the
-  execution from history (404 until it has ended, as OpenWhisk answers). A blocking call whose
-  provider left it running (OpenWhisk's own 202) is 202 with its `activationId`; an action that
-  failed is 502 with its activation. `timeout` (ms) bounds the run itself, within the
-  function's policy: fnproxy leaves no blocking run behind its answer (on Lambda or Cloud Run
-  nothing runs after the response), so a run that outlives it ends as OpenWhisk's "developer
-  error", a 502.
+  egress, durability). Non-blocking, it is queued and answered 202 with its `activationId`.
+  The activation id is the execution's id, so `activations.get` reads the execution from
+  history (404 until it has ended, as OpenWhisk answers). `blocking=true` waits `timeout` ms
+  (default and most 60 s) for the outcome: a function whose time limit ends it within the
+  wait runs now (a run past its limit is OpenWhisk's "developer error", 502); any other is
+  queued, since on Lambda or Cloud Run nothing runs after a response, and read back until the
+  wait is over. One that outlives the wait (or that its provider left running: OpenWhisk's own
+  202) is 202 with its `activationId` and goes on; an action that failed is 502 with its
+  activation.
 - A trigger fires the function of its name, queued, as OpenWhisk answers it: 202 with an
   activation id (fnproxy has no rules: the trigger is the function).
 - Authentication: `Authorization: Basic base64(client_id:client_secret)`, checked and throttled
@@ -24,7 +25,9 @@ unchanged, whichever provider runs the function behind a name.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.endpoints import Call, QueryParam
-from core.api.fronts import Front, FrontRoute, json_body
+from core.api.fronts import Front, FrontRoute, json_body, source_address
 from core.api.problems import retry_after
 from core.api.routes.invoke import unreached
 from core.auth.basic import basic_credentials
@@ -41,7 +44,9 @@ from core.auth.clients import INVALID_CREDENTIALS
 from core.auth.principal import Principal
 from core.auth.scopes import READ, require
 from core.errors import FnproxyError, InvalidRequest, NotFound, Unauthorized, UpstreamTimeout
+from core.invoke.service import Invocation
 from core.models import Execution, Mode, Status
+from core.registry.policy import FunctionPolicy
 from core.registry.service import NAME_PATTERN, NamedInvocation
 
 if TYPE_CHECKING:
@@ -62,7 +67,10 @@ MAX_LIST_LIMIT = 200
 MAX_LIST_SKIP = 10_000
 REGISTRY_PAGE = 500
 MAX_WAIT_MS = 60_000
-"""OpenWhisk's longest blocking wait."""
+"""OpenWhisk's longest blocking wait, and its default."""
+FIRST_POLL_S = 0.05
+LAST_POLL_S = 1.0
+"""How often a blocking wait reads a queued run back: from the first pause, doubling, to this."""
 
 
 def openwhisk_error(error: FnproxyError, request: Request) -> Response:
@@ -81,7 +89,7 @@ def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = N
 
 async def authenticate(request: Request, body: bytes, services: Services) -> Principal:
     client_id, client_secret = client_credentials(request.headers.get("authorization"))
-    source = request.client.host if request.client is not None else "unknown"
+    source = source_address(request)
     return await services.auth.authenticate_client(client_id, client_secret, source=source)
 
 
@@ -201,24 +209,71 @@ async def get_activation_result(call: Call) -> Response:
 
 
 async def invoke_action(call: Call) -> Response:
+    """Non-blocking: queued, 202. Blocking: run now when the function's time limit ends the
+    run within the wait; else queued (so it runs on whatever its answer leaves behind, even
+    on Lambda or Cloud Run) and its outcome awaited for the wait, then 202 if still open."""
     namespace = namespace_of(call)
     name = registry_name(namespace, call.path("action"))
-    blocking = flag(call, "blocking")
-    wait_ms = call.query("timeout")
-    request = NamedInvocation(
-        payload=params_of(call.body),
-        mode=Mode.SYNC if blocking else Mode.ASYNC,
-        timeout_s=int(wait_ms) / 1000 if blocking and wait_ms else None,
-    )
-    invocation = await call.services.registry.invoke(name, request, call.principal)
-    execution = invocation.execution
-    if not blocking or execution.status in Status.OPEN:
-        return json_answer({"activationId": execution.execution_id}, 202)
+    registry = call.services.registry
+    params = params_of(call.body)
+    if not flag(call, "blocking"):
+        return accepted(await registry.invoke(name, queued(params), call.principal))
+    wait_s = call.int_query("timeout", MAX_WAIT_MS, 100, MAX_WAIT_MS) / 1000
+    if await run_limit_s(call, name) <= wait_s:
+        request = NamedInvocation(payload=params, mode=Mode.SYNC)
+        invocation = await registry.invoke(name, request, call.principal)
+        if invocation.execution.status in Status.OPEN:  # its provider left it running
+            return accepted(invocation)
+        return blocking_answer(call, invocation.execution, invocation, namespace)
+    invocation = await registry.invoke(name, queued(params), call.principal)
+    ended = await ended_within(call, invocation.execution.execution_id, wait_s)
+    if ended is None:
+        return accepted(invocation)
+    return blocking_answer(call, ended, await call.services.archive.restored(ended), namespace)
+
+
+def queued(params: dict[str, Any]) -> NamedInvocation:
+    return NamedInvocation(payload=params, mode=Mode.ASYNC)
+
+
+def accepted(invocation: Invocation) -> Response:
+    return json_answer({"activationId": invocation.execution.execution_id}, 202)
+
+
+async def run_limit_s(call: Call, name: str) -> float:
+    """How long a run of the function may last: its policy's timeout, else the default."""
+    function = await call.services.registry.get(name)
+    limit = FunctionPolicy.model_validate(function.policy).timeout_for(None)
+    return limit if limit is not None else call.services.settings.function_timeout
+
+
+async def ended_within(call: Call, execution_id: str, wait_s: float) -> Execution | None:
+    """The execution once it has ended, read back from history until `wait_s` has passed
+    (None: it has not ended by then)."""
+    deadline = time.monotonic() + wait_s
+    pause_s = FIRST_POLL_S
+    while True:
+        execution = await call.services.history.get(call.principal, execution_id)
+        if execution.status not in Status.OPEN:
+            return execution
+        left_s = deadline - time.monotonic()
+        if left_s <= 0:
+            return None
+        await asyncio.sleep(min(pause_s, left_s))
+        pause_s = min(pause_s * 2, LAST_POLL_S)
+
+
+def blocking_answer(
+    call: Call, execution: Execution, whole: Invocation | Execution, namespace: str
+) -> Response:
+    """The ended activation (its result and logs from `whole`, which has them in full): the
+    result or the record, 502 with the record when the action failed; a run that never
+    reached its function is the platform's error."""
     problem = unreached(execution)
     if problem is not None and not isinstance(problem, UpstreamTimeout):
         raise problem
-    whole = replace(execution, result=invocation.result, logs=invocation.logs)
-    record = activation_record(whole, namespace)
+    complete = replace(execution, result=whole.result, logs=whole.logs)
+    record = activation_record(complete, namespace)
     if execution.success:
         return json_answer(record["response"]["result"] if flag(call, "result") else record)
     return json_answer(record, 502)
@@ -324,4 +379,5 @@ FRONT = Front(
     ),
     authenticate=authenticate,
     error_response=openwhisk_error,
+    prefix=PREFIX,
 )

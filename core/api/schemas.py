@@ -218,6 +218,12 @@ class ActiveVersion(_Body):
     version: whole_number(ge=1, le=MAX_VERSION_NUMBER)
 
 
+class AliasTarget(_Body):
+    version: whole_number(ge=1, le=MAX_VERSION_NUMBER) = Field(
+        description="the version the alias names"
+    )
+
+
 class CanarySplit(_Body):
     version: whole_number(ge=1, le=MAX_VERSION_NUMBER)
     weight: whole_number(ge=1, le=99) = Field(

@@ -126,6 +126,8 @@ class ExecutionRecord(_Answer):
     traceparent: str | None
     """The invocation's W3C trace context: its trace id and its own span id."""
     tracestate: str | None
+    client_context: dict[str, Any] | None = None
+    """The caller's client context (the Lambda front's X-Amz-Client-Context, decoded)."""
 
 
 class InvocationPage(_Answer):
@@ -271,6 +273,8 @@ class FunctionView(_Answer):
     revision: int
     enabled: bool
     """False: every invocation is refused with 409 function_disabled."""
+    aliases: dict[str, int]
+    """Alias name -> the version it names (PUT .../aliases/{alias})."""
 
 
 class FunctionDetail(FunctionView):
@@ -301,6 +305,8 @@ class ChangeView(_Answer):
         "policy_updated",
         "enabled",
         "disabled",
+        "alias_set",
+        "alias_deleted",
     ]
     at: Timestamp
     by: str

@@ -13,7 +13,13 @@ from core.auth.clients import ClientService
 from core.auth.keys import KeyRing
 from core.auth.principal import Principal
 from core.auth.scopes import ADMIN, format_scope
-from core.auth.sigv4 import SignedRequest, check_scope, parse_authorization, verify
+from core.auth.sigv4 import (
+    InvalidSignature,
+    SignedRequest,
+    check_scope,
+    parse_authorization,
+    verify,
+)
 from core.auth.throttle import TokenThrottle, address_identity, client_identity
 from core.auth.tokens import Tokens
 from core.config import Settings
@@ -83,15 +89,21 @@ class AuthService:
             await self._clients.used(client_id)
         return principal
 
-    async def authenticate_sigv4(self, request: SignedRequest, service: str) -> Principal:
+    async def authenticate_sigv4(
+        self, request: SignedRequest, service: str, *, source: str
+    ) -> Principal:
         """The client whose SigV4 signature `request` carries, for `service` in this
-        deployment's region (AWS_REGION); counted as a client's request is. The scope and
-        date are checked before the store is read."""
+        deployment's region (AWS_REGION); counted as a client's request is. Failed signatures
+        (and unknown access keys) are throttled per access key id and per `source` address
+        as failed Basic credentials are, a throttled one refused before any HMAC is computed;
+        the scope and date are checked before the store is read."""
         authorization = parse_authorization(_one(request.header("authorization")))
-        amz_date = _one(request.header("x-amz-date")) or ""
-        check_scope(authorization, amz_date, self._region, service, self._clock())
-        client, secret = await self._clients.sigv4_signer(authorization.access_key)
-        verify(secret, authorization, request)
+        identities = (client_identity(authorization.access_key), address_identity(source))
+        async with self._throttle.attempt(*identities, counted=(InvalidSignature, Unauthorized)):
+            amz_date = _one(request.header("x-amz-date")) or ""
+            check_scope(authorization, amz_date, self._region, service, self._clock())
+            client, secret = await self._clients.sigv4_signer(authorization.access_key)
+            verify(secret, authorization, request)
         return await self._client_principal(client, "sigv4")
 
     async def authenticate_client(

@@ -1,5 +1,5 @@
-"""Throttling of failed token requests, so that client secrets and the module key cannot be
-guessed at speed.
+"""Throttling of failed token requests (and of Basic and SigV4 authentication, which check the
+same secrets), so that client secrets and the module key cannot be guessed at speed.
 
 Each attempt names the identities it is counted under: the client id it claims (api-key
 attempts have none) and its source address. Failures are counted per identity in fixed windows
@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from core.errors import RateLimited, Unauthorized
+from core.errors import FnproxyError, RateLimited, Unauthorized
 from core.store.base import RateLimitRepository
 
 KEY_PREFIX = "token:"
@@ -30,6 +30,10 @@ KEY_PREFIX = "token:"
 colon before their first `|`, so the two never meet."""
 COUNTER_GRACE_S = 60
 """How long a window's counter outlives its window before the store may delete it."""
+
+
+class TooManyFailures(RateLimited):
+    """An identity's failures used up for the window (the code stays `rate_limited`)."""
 
 
 def client_identity(client_id: str) -> str:
@@ -54,21 +58,24 @@ class TokenThrottle:
         self._clock = clock
 
     @asynccontextmanager
-    async def attempt(self, *identities: str) -> AsyncIterator[None]:
-        """Refuse the attempt (`RateLimited`) when any identity has used up its failures in
-        this window; count an `Unauthorized` raised inside against every identity."""
+    async def attempt(
+        self, *identities: str, counted: tuple[type[FnproxyError], ...] = (Unauthorized,)
+    ) -> AsyncIterator[None]:
+        """Refuse the attempt (`TooManyFailures`) when any identity has used up its failures
+        in this window; count an error of the `counted` types raised inside against every
+        identity."""
         window_start, window_end = self._window()
         keys = [KEY_PREFIX + identity for identity in identities]
         failures = await asyncio.gather(*(self._counters.count(key, window_start) for key in keys))
         if max(failures, default=0) >= self._max_failures:
             wait_s = window_end - self._clock()
-            raise RateLimited(
-                f"too many failed token requests; try again in {math.ceil(wait_s)} s",
+            raise TooManyFailures(
+                f"too many failed authentication attempts; try again in {math.ceil(wait_s)} s",
                 retry_after_s=wait_s,
             )
         try:
             yield
-        except Unauthorized:
+        except counted:
             expires_at = window_end + COUNTER_GRACE_S
             await asyncio.gather(
                 *(self._counters.hit(k, window_start, self._max_failures, expires_at) for k in keys)

@@ -173,6 +173,7 @@ class Runner:
                 invoke_scopes=execution.invoke_scopes,
                 traceparent=trace.traceparent,
                 tracestate=trace.state,
+                client_context=execution.client_context,
             )
             try:
                 outcome = await self._invoke(execution, provider, target, event, context, trace)

@@ -67,6 +67,8 @@ class InvocationRequest:
     """The version the caller asked for by number (None: the active one, or the canary)."""
     retry_policy: dict[str, Any] | None = None
     """Replaces the service's retry settings (see `Execution.retry_policy`)."""
+    client_context: dict[str, Any] | None = None
+    """The caller's client context, which the function gets (`Execution.client_context`)."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,7 @@ class InvocationService:
             traceparent=trace.traceparent,
             tracestate=trace.state,
             parent_span_id=parent_span_id,
+            client_context=request.client_context,
         )
 
     async def _claim(

@@ -74,15 +74,31 @@ def serve(channel_fd: int, functions_dir: str, memory_mb: int, private_paths: li
             channel.sendall(runner.run(request))
 
 
+class Client:
+    """Lambda's `context.client_context.client`: the calling app, as its caller described it."""
+
+    FIELDS = (
+        "installation_id",
+        "app_title",
+        "app_version_name",
+        "app_version_code",
+        "app_package_name",
+    )
+
+    def __init__(self, described: dict[str, Any]) -> None:
+        for name in self.FIELDS:
+            setattr(self, name, described.get(name))
+
+
 class ClientContext:
-    """Lambda's `context.client_context`: here `custom` holds the attempt's `traceparent` and
-    `tracestate`, as a Lambda function invoked by fnproxy finds them."""
+    """Lambda's `context.client_context`: the caller's (`client`, `custom`, `env`), with the
+    attempt's `traceparent` and `tracestate` in `custom`, as a Lambda function invoked by
+    fnproxy finds them."""
 
-    client = None
-    env = None
-
-    def __init__(self, custom: dict[str, str]) -> None:
-        self.custom = custom
+    def __init__(self, caller: dict[str, Any], trace: dict[str, str]) -> None:
+        self.client = Client(caller["client"]) if caller.get("client") is not None else None
+        self.custom = {**caller.get("custom", {}), **trace}
+        self.env = caller.get("env")
 
 
 class LambdaContext:
@@ -98,8 +114,9 @@ class LambdaContext:
         memory_mb: int,
         timeout_s: float,
         trace: dict[str, str] | None = None,
+        client_context: dict[str, Any] | None = None,
     ) -> None:
-        self.client_context = ClientContext(trace or {})
+        self.client_context = ClientContext(client_context or {}, trace or {})
         self.function_name = function
         self.invoked_function_arn = f"local:{function}"
         self.aws_request_id = request_id
@@ -186,6 +203,7 @@ class FunctionRunner:
             self._memory_mb,
             request["timeout_s"],
             request.get("trace"),
+            request.get("client_context"),
         )
         try:
             return {"kind": "ok", "result": _called(handler, request["event"], context)}

@@ -63,6 +63,7 @@ from core.errors import (
 )
 from core.models import Page
 from core.providers.base import (
+    MAX_CLIENT_CONTEXT_LENGTH,
     CallContext,
     FunctionInfo,
     InvocationOutcome,
@@ -391,11 +392,19 @@ def _encode(payload: Any, invocation_type: str) -> bytes | None:
 
 
 def _client_context(context: CallContext) -> str:
-    """The base64 JSON ClientContext whose `custom` holds the execution id and the attempt's
-    trace context. Lambda takes at most 3583 bytes; this is under 1.5 KiB: a tracestate is at
-    most 512 characters (`core.tracing`), twice that with every one JSON-escaped."""
-    custom = {EXECUTION_ID_KEY: context.execution_id, **context.trace_fields()}
-    return base64.b64encode(orjson.dumps({"custom": custom})).decode()
+    """The base64 JSON ClientContext: the caller's own (`client`, `custom`, `env`), its
+    `custom` joined by the execution id and the attempt's trace context. Lambda takes at most
+    3583 characters; fnproxy's part is under 1.5 KiB (a tracestate is at most 512 characters,
+    `core.tracing`, twice that JSON-escaped), the caller's was within the bound: when both
+    are too much, the trace context, then the execution id, give way to the caller's data."""
+    ours = {EXECUTION_ID_KEY: context.execution_id, **context.trace_fields()}
+    theirs = context.client_context or {}
+    for added in (ours, {EXECUTION_ID_KEY: context.execution_id}):
+        custom = {**theirs.get("custom", {}), **added}
+        encoded = base64.b64encode(orjson.dumps(theirs | {"custom": custom})).decode()
+        if len(encoded) <= MAX_CLIENT_CONTEXT_LENGTH:
+            return encoded
+    return base64.b64encode(orjson.dumps(theirs)).decode()
 
 
 def _info(ref: FunctionRef, invocation_type: str) -> dict[str, Any]:

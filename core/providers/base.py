@@ -60,6 +60,10 @@ class FunctionInfo:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_CLIENT_CONTEXT_LENGTH = 3583
+"""Lambda's bound on a client context: base64 text of at most this many characters."""
+
+
 @dataclass
 class CallContext:
     """What a provider may use from the invocation around the attempt."""
@@ -76,6 +80,10 @@ class CallContext:
     """The attempt's W3C trace context (`core.tracing`), which the target gets; None for a
     dry run."""
     tracestate: str | None = None
+    client_context: dict[str, Any] | None = None
+    """The caller's client context (`Execution.client_context`): Lambda gets it as its
+    ClientContext, a local function as `context.client_context`, an http (and Cloud Run)
+    target base64 in CLIENT_CONTEXT_HEADER; OpenWhisk actions do not get it."""
 
     def trace_fields(self) -> dict[str, str]:
         """`traceparent` and `tracestate` as the target gets them (headers, parameters or

@@ -25,6 +25,7 @@ What is recorded (`info`, error messages) names the URL without credentials or q
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import time
@@ -59,6 +60,9 @@ from core.targets import HttpTarget, canonical_url
 
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 EXECUTION_ID_HEADER = "X-Fnproxy-Execution-Id"
+CLIENT_CONTEXT_HEADER = "X-Fnproxy-Client-Context"
+"""The caller's client context (`CallContext.client_context`), base64 of its JSON as Lambda's
+X-Amz-Client-Context is; absent when the caller gave none."""
 TRACE_HEADERS = ("traceparent", "tracestate")
 """The attempt's W3C trace context headers; they replace a target's own of the same name."""
 KEEPALIVE_S = 30.0
@@ -104,6 +108,8 @@ class HttpProvider:
         headers = _without(headers, TRACE_HEADERS)
         headers[EXECUTION_ID_HEADER] = context.execution_id
         headers.update(context.trace_fields())
+        if context.client_context is not None:
+            headers[CLIENT_CONTEXT_HEADER] = encoded_client_context(context.client_context)
         try:
             response = await self._send(target.method, target.url, headers, body, context)
         except InvalidRequestError as exc:
@@ -357,3 +363,7 @@ def _seconds_until(http_date: str) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def encoded_client_context(client_context: dict[str, Any]) -> str:
+    return base64.b64encode(orjson.dumps(client_context)).decode("ascii")

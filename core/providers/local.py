@@ -115,6 +115,7 @@ class LocalProvider:
                 "execution_id": context.execution_id,
                 "timeout_s": context.timeout_s,
                 "trace": context.trace_fields(),
+                "client_context": context.client_context,
             }
         )
         worker = await self._acquire()

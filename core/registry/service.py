@@ -45,6 +45,12 @@ from core.models import (
 )
 from core.providers.registry import ProviderRegistry
 from core.redaction import redact_target
+from core.registry.aliases import (
+    aliased_version,
+    check_alias_name,
+    check_room_for,
+    check_unaliased,
+)
 from core.registry.policy import FunctionPolicy
 from core.registry.ratelimit import RateLimiter
 from core.store.base import FunctionRepository
@@ -90,10 +96,13 @@ class NamedInvocation:
     mode: str = "sync"
     version: int | None = None
     """A pinned version; None runs the active one (or the canary, by its weight)."""
+    alias: str | None = None
+    """An alias of the function (not with `version`): runs the version it names."""
     timeout_s: float | None = None
     session_id: str | None = None
     callback_url: str | None = None
     idempotency_key: str | None = None
+    client_context: dict[str, Any] | None = None
 
 
 class RegistryService:
@@ -136,6 +145,14 @@ class RegistryService:
         if not page.items:  # a function always has its active version: is it there at all?
             await self.get(name)
         return page
+
+    async def existing_versions(self, name: str, numbers: range) -> list[FunctionVersion]:
+        """Those of versions `numbers` the function has (a deleted one is left out), in the
+        order of `numbers`, read concurrently."""
+        found = await asyncio.gather(
+            *(self._functions.get_version(name, number) for number in numbers)
+        )
+        return [version for version in found if version is not None]
 
     async def history(self, name: str, limit: int, cursor: str | None) -> Page[VersionChange]:
         page = await self._functions.list_changes(name, limit=limit, cursor=cursor)
@@ -290,9 +307,47 @@ class RegistryService:
                 )
             if function.canary is not None and function.canary["version"] == number:
                 raise Conflict(f"version {number} is the canary; clear the canary first")
+            check_unaliased(function, number)
             return Plan(ChangeAction.VERSION_DELETED, from_version=number, delete_version=number)
 
         await self._commit(name, principal, plan, needs_version=number)
+
+    async def set_alias(
+        self, name: str, alias: str, number: int, principal: Principal
+    ) -> RegisteredFunction:
+        """Point `alias` at version `number` (a new alias, or one moved); the same again
+        changes nothing."""
+        check_alias_name(alias)
+
+        def plan(function: RegisteredFunction) -> Plan | None:
+            former = function.aliases.get(alias)
+            if former == number:
+                return None
+            check_room_for(function, alias)
+            return Plan(
+                ChangeAction.ALIAS_SET,
+                {"aliases": function.aliases | {alias: number}},
+                from_version=former,
+                to_version=number,
+                detail={"alias": alias},
+            )
+
+        return (await self._commit_to_version(name, principal, plan, number)).function
+
+    async def delete_alias(self, name: str, alias: str, principal: Principal) -> RegisteredFunction:
+        check_alias_name(alias)
+
+        def plan(function: RegisteredFunction) -> Plan:
+            former = aliased_version(function, alias)
+            aliases = {kept: n for kept, n in function.aliases.items() if kept != alias}
+            return Plan(
+                ChangeAction.ALIAS_DELETED,
+                {"aliases": aliases},
+                from_version=former,
+                detail={"alias": alias},
+            )
+
+        return (await self._commit(name, principal, plan)).function
 
     async def update(
         self,
@@ -349,7 +404,8 @@ class RegistryService:
         policy.check_caller(principal, name)
         if not function.enabled:
             raise FunctionDisabled(f"function {name!r} is disabled", function=name)
-        version = await self.version(name, request.version or self.pick_version(function))
+        pinned = self.pinned_version(function, request)
+        version = await self.version(name, pinned or self.pick_version(function))
         if policy.rate_limit is not None:
             await self._rate_limiter.admit(name, principal.subject, policy.rate_limit)
         return await self._invocations.invoke(
@@ -363,11 +419,21 @@ class RegistryService:
                 idempotency_key=request.idempotency_key,
                 function_name=name,
                 function_version=version.version,
-                pinned_version=request.version,
+                pinned_version=pinned,
                 retry_policy=policy.retry_policy(),
+                client_context=request.client_context,
             ),
             principal,
         )
+
+    @staticmethod
+    def pinned_version(function: RegisteredFunction, request: NamedInvocation) -> int | None:
+        """The version `request` names by number or by alias (None: it names none)."""
+        if request.alias is None:
+            return request.version
+        if request.version is not None:
+            raise InvalidRequest("name a version or an alias, not both")
+        return aliased_version(function, request.alias)
 
     def pick_version(self, function: RegisteredFunction) -> int:
         """The canary's version for its weight in percent of invocations, else the active."""

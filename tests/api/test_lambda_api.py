@@ -15,6 +15,7 @@ from subprocess import PIPE
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -22,8 +23,17 @@ from starlette.requests import Request
 
 from core import wiring
 from core.api.lambda_api import path_as_sent
+from core.auth import sigv4
 from tests.api.conftest import api_settings
-from tests.api.live import Fnproxy, api, calling_openwhisk, new_client, register, serving
+from tests.api.live import (
+    Fnproxy,
+    api,
+    calling_openwhisk,
+    executions,
+    new_client,
+    register,
+    serving,
+)
 from tests.aws.lambda_support import REGION, create_function, create_role
 from tests.fixtures.openwhisk_fixture import (  # noqa: F401 - fixtures
     RunningOpenWhisk,
@@ -124,6 +134,77 @@ async def test_a_qualifier_pins_a_version_in_the_parameter_or_the_name(fnproxy, 
         assert response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+async def test_a_qualifier_may_be_an_alias_the_registry_defines(fnproxy, boto):
+    await register(fnproxy, "greet", ECHO)
+    await api(fnproxy, "POST", "/v1/functions/greet/versions", target=HELLO, activate=True)
+    await api(fnproxy, "PUT", "/v1/functions/greet/aliases/stable", version=1)
+
+    by_parameter = await invoked(boto, "greet", {"name": "Ada"}, Qualifier="stable")
+    by_name = await invoked(boto, "greet:stable", {"name": "Ada"})
+    got = await call(boto.get_function, FunctionName="greet", Qualifier="stable")
+    await api(fnproxy, "PUT", "/v1/functions/greet/aliases/stable", version=2)
+    moved = await invoked(boto, "greet", {"name": "Ada"}, Qualifier="stable")
+
+    assert (by_parameter["ExecutedVersion"], json.loads(by_parameter["Body"])) == (
+        "1",
+        {"name": "Ada"},
+    )
+    assert by_name["ExecutedVersion"] == "1"
+    assert got["Configuration"]["Version"] == "1"
+    assert (moved["ExecutedVersion"], json.loads(moved["Body"])) == (
+        "2",
+        {"message": "Hello, Ada!"},
+    )
+    missing = await refused(boto.invoke, FunctionName="greet", Qualifier="nightly")
+    assert missing["Error"]["Code"] == "ResourceNotFoundException"
+
+
+CONTEXT_FUNCTION = '''"""Returns what its context's client_context carries."""
+
+
+def handler(event, context):
+    given = context.client_context
+    app = given.client and given.client.app_title
+    return {"app": app, "custom": given.custom, "env": given.env}
+'''
+CLIENT_CONTEXT = {
+    "client": {"app_title": "shop", "installation_id": "i-1"},
+    "custom": {"cart": "42"},
+    "env": {"locale": "en"},
+}
+
+
+async def test_the_client_context_reaches_the_function_and_its_record(tmp_path, ff_url):
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "context.py").write_text(CONTEXT_FUNCTION)
+    settings = api_settings(tmp_path, LOCAL_FUNCTIONS_DIR=str(functions))
+    encoded = base64.b64encode(json.dumps(CLIENT_CONTEXT).encode()).decode()
+    async with serving(wiring.build_services(settings)) as live:
+        await register(live, "local-context", {"provider": "local", "function": "context"})
+        await register(live, "http-context", {"provider": "http", "url": f"{ff_url}/headers"})
+        boto = lambda_client(live, await new_client(live, "invoke", "read"))
+
+        local = await invoked(boto, "local-context", ClientContext=encoded)
+        http = await invoked(boto, "http-context", ClientContext=encoded)
+        record = (await executions(live, "local-context"))[0]
+        full = await api(
+            live, "GET", f"/v1/functions/local-context/executions/{record['execution_id']}"
+        )
+        bad_parts = base64.b64encode(b'{"custom": "not an object"}').decode()
+        refused_parts = await refused(
+            boto.invoke, FunctionName="local-context", ClientContext=bad_parts
+        )
+
+    seen = json.loads(local["Body"])
+    assert (seen["app"], seen["env"]) == ("shop", {"locale": "en"})
+    assert seen["custom"]["cart"] == "42" and "traceparent" in seen["custom"]
+    sent = json.loads(http["Body"])["headers"]["x-fnproxy-client-context"]
+    assert json.loads(base64.b64decode(sent)) == CLIENT_CONTEXT
+    assert full["client_context"] == CLIENT_CONTEXT
+    assert refused_parts["Error"]["Code"] == "InvalidRequestContentException"
+
+
 async def test_event_is_accepted_and_runs_later_and_dry_run_runs_nothing(fnproxy, boto):
     await register(fnproxy, "greet", HELLO)
 
@@ -195,6 +276,22 @@ async def test_lambdas_errors_are_botos_modelled_exceptions(fnproxy, boto):
     assert 1 <= int(throttled["ResponseMetadata"]["HTTPHeaders"]["retry-after"]) <= 60
 
 
+async def test_an_operation_the_front_lacks_is_lambdas_unknown_operation(fnproxy, boto):
+    await register(fnproxy, "greet", HELLO)
+
+    alias = await refused(boto.get_alias, FunctionName="greet", Name="live")
+    async with httpx.AsyncClient(base_url=f"{fnproxy.url}/lambda-api") as http:
+        bare = await http.get("/2015-03-31/functions/greet/invocations")
+
+    assert (alias["Error"]["Code"], alias["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "UnknownOperationException",
+        404,
+    )
+    assert bare.status_code == 404
+    assert bare.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+    assert bare.json()["Type"] == "User"
+
+
 # --- authentication ----------------------------------------------------------------------------
 
 
@@ -227,6 +324,29 @@ async def test_only_the_clients_own_current_signature_in_this_region_is_taken(fn
     await api(fnproxy, "DELETE", f"/v1/clients/{owner['client_id']}")
     revoked = await refused(lambda_client(fnproxy, owner).invoke, FunctionName="greet")
     assert revoked["Error"]["Code"] == "UnrecognizedClientException"
+
+
+async def test_repeated_bad_signatures_are_throttled_before_any_hmac(fnproxy, monkeypatch):
+    await register(fnproxy, "greet", HELLO)
+    owner = await new_client(fnproxy, "invoke")
+    forged = lambda_client(fnproxy, owner | {"sigv4_secret": "guess"})
+    signer = lambda_client(fnproxy, owner)
+    codes = []
+    for _ in range(fnproxy.services.settings.auth_max_failures + 1):
+        codes.append((await refused(forged.invoke, FunctionName="greet"))["Error"]["Code"])
+    hmacs = []
+    monkeypatch.setattr(sigv4, "signing_key", lambda *args: hmacs.append(args))
+
+    throttled = await refused(signer.invoke, FunctionName="greet")
+
+    assert set(codes[:-1]) == {"InvalidSignatureException"}
+    assert codes[-1] == "TooManyRequestsException"
+    assert (throttled["Error"]["Code"], throttled["Reason"]) == (
+        "TooManyRequestsException",
+        "CallerRateLimitExceeded",
+    )
+    assert int(throttled["ResponseMetadata"]["HTTPHeaders"]["retry-after"]) >= 1
+    assert hmacs == []  # refused before the signature was computed
 
 
 async def test_scopes_and_policies_apply_as_on_v1(fnproxy):
@@ -263,9 +383,30 @@ async def test_get_function_and_the_listings_page_through_the_registry(fnproxy, 
     assert [f["FunctionName"] for f in first["Functions"]] == ["alpha", "beta"]
     assert [f["FunctionName"] for f in rest["Functions"]] == ["gamma"]
     assert "NextMarker" not in rest
-    assert [v["Version"] for v in versions["Versions"]] == ["2", "1"]  # the registry's order
+    assert [v["Version"] for v in versions["Versions"]] == ["$LATEST", "1", "2"]  # Lambda's
+    assert versions["Versions"][0]["FunctionArn"].endswith(":function:beta:$LATEST")
     missing = await refused(boto.get_function, FunctionName="nobody")
     assert missing["Error"]["Code"] == "ResourceNotFoundException"
+
+
+async def test_version_pages_run_oldest_first_past_deleted_versions(fnproxy, boto):
+    await register(fnproxy, "beta", ECHO)
+    for _ in range(4):
+        await api(fnproxy, "POST", "/v1/functions/beta/versions", target=HELLO, activate=False)
+    await api(fnproxy, "POST", "/v1/functions/beta/active-version", version=3)
+    for deleted in (1, 2):
+        await api(fnproxy, "DELETE", f"/v1/functions/beta/versions/{deleted}")
+
+    paginator = boto.get_paginator("list_versions_by_function")
+    pages = await call(
+        lambda: list(paginator.paginate(FunctionName="beta", PaginationConfig={"PageSize": 2}))
+    )
+
+    listed = [[v["Version"] for v in page["Versions"]] for page in pages]
+    assert listed == [["$LATEST", "3"], ["4", "5"]]
+    assert pages[0]["Versions"][0]["FunctionArn"] != pages[0]["Versions"][1]["FunctionArn"]
+    bad = await refused(boto.list_versions_by_function, FunctionName="beta", Marker="x")
+    assert bad["Error"]["Code"] == "InvalidParameterValueException"
 
 
 # --- the AWS CLI ------------------------------------------------------------------------------

@@ -199,23 +199,66 @@ async def test_an_application_error_is_a_502_carrying_the_activation(
     assert [e["execution_id"] for e in recorded] == [activation["activationId"]]
 
 
-async def test_a_blocking_run_past_its_timeout_ends_as_a_developer_error(fnproxy, api_key):
-    await register(fnproxy, "sleepy", {"provider": "local", "function": "slow"})
+async def test_a_blocking_run_past_its_time_limit_ends_as_a_developer_error(fnproxy, api_key):
+    await register(fnproxy, "sleepy", {"provider": "local", "function": "slow"}, timeout_s=0.3)
 
     answer = await front(
-        fnproxy,
-        "POST",
-        "/namespaces/_/actions/sleepy",
-        api_key,
-        {"seconds": 3},
-        blocking="true",
-        timeout="300",
+        fnproxy, "POST", "/namespaces/_/actions/sleepy", api_key, {"seconds": 3}, blocking="true"
     )
 
     assert answer.status_code == 502
     assert answer.json()["response"]["status"] == "developer error"
     assert {"key": "timeout", "value": True} in answer.json()["annotations"]
     assert [e["status"] for e in await executions(fnproxy, "sleepy")] == ["timed_out"]
+
+
+async def read_back(fnproxy: Fnproxy, activation_id: str, api_key: str) -> httpx.Response:
+    """The activation once it has ended (404 until then)."""
+    path = f"/namespaces/_/activations/{activation_id}"
+    for _ in range(100):
+        answer = await front(fnproxy, "GET", path, api_key)
+        if answer.status_code != 404:
+            return answer
+        await asyncio.sleep(0.05)
+    return answer
+
+
+@pytest.mark.parametrize("provider", ["local", "http"])
+async def test_a_blocking_call_that_outlives_its_wait_is_202_and_goes_on(
+    fnproxy, api_key, ff_url, provider
+):
+    targets = {
+        "local": ({"provider": "local", "function": "slow"}, {"seconds": 1}),
+        "http": ({"provider": "http", "url": f"{ff_url}/sleep?ms=1000"}, {}),
+    }
+    target, params = targets[provider]
+    await register(fnproxy, "nap", target)
+    await register(fnproxy, "greet", HELLO)
+    path = "/namespaces/_/actions/"
+
+    waited = await front(
+        fnproxy, "POST", path + "nap", api_key, params, blocking="true", timeout="300"
+    )
+    running = await front(
+        fnproxy, "GET", f"/namespaces/_/activations/{waited.json()['activationId']}", api_key
+    )
+    later = await read_back(fnproxy, waited.json()["activationId"], api_key)
+    quick = await front(
+        fnproxy,
+        "POST",
+        path + "greet",
+        api_key,
+        {"name": "Ada"},
+        blocking="true",
+        result="true",
+        timeout="5000",
+    )
+
+    assert (waited.status_code, set(waited.json())) == (202, {"activationId"})
+    assert running.status_code == 404
+    assert later.status_code == 200 and later.json()["response"]["success"] is True
+    assert (quick.status_code, quick.json()) == (200, {"message": "Hello, Ada!"})
+    assert [e["mode"] for e in await executions(fnproxy, "greet")] == ["async"]  # queued
 
 
 async def test_a_blocking_call_its_provider_left_running_is_202_then_read_back(
@@ -225,7 +268,9 @@ async def test_a_blocking_call_its_provider_left_running_is_202_then_read_back(
 ):
     settings = api_settings(tmp_path, **calling_openwhisk(monkeypatch, openwhisk_server))
     async with serving(wiring.build_services(settings)) as fnproxy:
-        await register(fnproxy, "nap", {"provider": "openwhisk", "action": "slow"})
+        # Its time limit (1 s) is within the wait: it runs at once, and OpenWhisk stops
+        # waiting for it after that second.
+        await register(fnproxy, "nap", {"provider": "openwhisk", "action": "slow"}, timeout_s=1)
         client = await new_client(fnproxy, "invoke")
         api_key = f"{client['client_id']}:{client['client_secret']}"
 
@@ -236,20 +281,17 @@ async def test_a_blocking_call_its_provider_left_running_is_202_then_read_back(
             api_key,
             {"sleep_ms": 1500},
             blocking="true",
-            timeout="1000",
         )
         path = f"/namespaces/_/activations/{accepted.json()['activationId']}"
-        running = later = await front(fnproxy, "GET", path, api_key)
-        for _ in range(100):
-            if later.status_code != 404:
-                break
-            await asyncio.sleep(0.05)
-            later = await front(fnproxy, "GET", path, api_key)
+        running = await front(fnproxy, "GET", path, api_key)
+        later = await read_back(fnproxy, accepted.json()["activationId"], api_key)
+        modes = [e["mode"] for e in await executions(fnproxy, "nap")]
 
     assert (accepted.status_code, set(accepted.json())) == (202, {"activationId"})
     assert running.status_code == 404
     assert later.json()["response"]["result"] == {"slept_ms": 1500}
     assert later.json()["response"]["success"] is True
+    assert modes == ["sync"]  # run at once, not queued
 
 
 async def test_errors_take_openwhisks_shape_and_bad_credentials_are_refused(fnproxy, api_key):
@@ -278,6 +320,21 @@ async def test_errors_take_openwhisks_shape_and_bad_credentials_are_refused(fnpr
     assert no_activation.status_code == malformed_id.status_code == 404
     assert long_id.status_code == 401
     assert await executions(fnproxy, "greet") == []
+
+
+async def test_unknown_paths_and_methods_are_openwhisks_404(fnproxy, api_key):
+    answers = [
+        await front(fnproxy, "GET", "/namespaces/_/rules", api_key),
+        await front(fnproxy, "DELETE", "/namespaces/_/actions/greet", api_key),
+    ]
+    async with httpx.AsyncClient(base_url=fnproxy.url) as http:  # no credentials
+        answers += [await http.get("/openwhisk-api/api/v2/x"), await http.get("/openwhisk-api")]
+
+    for answer in answers:
+        assert answer.status_code == 404, answer.request.url
+        assert answer.headers["content-type"] == "application/json"
+        assert set(answer.json()) == {"error", "code"}
+        assert answer.json()["code"] == answer.headers["x-request-id"]
 
 
 async def test_repeated_bad_secrets_are_throttled_as_the_token_route_throttles_them(

@@ -377,6 +377,31 @@ async def test_the_execution_id_reaches_the_function_in_its_client_context(provi
     assert context == {"custom": {EXECUTION_ID_KEY: "exec-42"}}
 
 
+async def test_the_callers_client_context_reaches_lambda_with_fnproxys_part(provider):
+    seen: list[dict[str, Any]] = []
+    provider.client().meta.events.register(
+        "provide-client-params.lambda.Invoke", lambda params, **_: seen.append(params)
+    )
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    caller = {"client": {"app_title": "shop"}, "custom": {"cart": "42"}, "env": {"k": "v"}}
+    crowded = {"custom": {"filler": "x" * 2600}}  # 3583 characters at most, once encoded
+    contexts = [
+        replace(call("exec-1"), traceparent=traceparent, client_context=caller),
+        replace(call("exec-2"), traceparent=traceparent, client_context=crowded),
+    ]
+    with stubbed(provider) as stub:
+        for context in contexts:
+            stub.add_response("invoke", invoke_response(b"{}"))
+            await provider.invoke(target("fn"), {}, context)
+
+    sent = [orjson.loads(base64.b64decode(params["ClientContext"])) for params in seen]
+    assert sent[0] == caller | {
+        "custom": {"cart": "42", EXECUTION_ID_KEY: "exec-1", "traceparent": traceparent}
+    }
+    assert sent[1] == {"custom": {"filler": "x" * 2600, EXECUTION_ID_KEY: "exec-2"}}
+    assert all(len(params["ClientContext"]) <= 3583 for params in seen)
+
+
 async def test_a_full_arn_with_qualifier_is_called_as_name_and_qualifier(provider):
     arn = f"arn:aws:lambda:{OTHER_REGION}:123456789012:function:fn"
     with stubbed(provider, OTHER_REGION) as stub:

@@ -88,7 +88,9 @@ async def add_version(store: Store, function: RegisteredFunction) -> RegisteredF
 
 
 async def test_function_roundtrips_every_field(store: Store) -> None:
-    function = make_function(canary={"version": 1, "weight": 10}, revision=3, enabled=False)
+    function = make_function(
+        canary={"version": 1, "weight": 10}, revision=3, enabled=False, aliases={"live": 1}
+    )
     version = make_version(target={"provider": "http", "url": "http://x", "headers": {"a": "b"}})
     change = make_change(detail={"note": "first"})
     await store.functions.create(function, version, change)
@@ -152,6 +154,20 @@ async def test_disabling_and_enabling_roundtrip_through_updates(store: Store) ->
         function = changed
     actions = [change.action for change in (await store.functions.list_changes("orders")).items]
     assert actions == [ChangeAction.ENABLED, ChangeAction.DISABLED, ChangeAction.CREATED]
+
+
+async def test_aliases_roundtrip_through_updates(store: Store) -> None:
+    function = await add_version(store, await create(store))
+    for aliases, action in (
+        ({"live": 1, "next": 2}, ChangeAction.ALIAS_SET),
+        ({"next": 2}, ChangeAction.ALIAS_DELETED),
+    ):
+        changed = next_revision(function, aliases=aliases)
+        change = make_change(action=action, revision=changed.revision, detail={"alias": "live"})
+        assert await store.functions.update(changed, function.revision, change)
+        assert await store.functions.get("orders") == changed
+        assert (await store.functions.list()).items[0].aliases == aliases
+        function = changed
 
 
 async def test_update_over_a_stale_revision_writes_nothing(store: Store) -> None:

@@ -73,6 +73,17 @@ def test_a_function_from_creation_to_deletion(server):
     assert gone.returncode == 3 and gone.stderr.startswith("fnproxy: HTTP 404 ")
 
 
+def test_an_alias_is_set_moved_and_deleted(server):
+    ok(server, "functions", "create", "aliased", "local:echo")
+    ok(server, "functions", "add-version", "aliased", "local:hello")
+
+    assert ok(server, "functions", "alias", "aliased", "live", "1")["aliases"] == {"live": 1}
+    assert ok(server, "functions", "alias", "aliased", "live", "2")["aliases"] == {"live": 2}
+    assert ok(server, "functions", "alias", "aliased", "live", "--delete")["aliases"] == {}
+    both = cli(server, "functions", "alias", "aliased", "live", "2", "--delete")
+    assert both.returncode == 2 and "give NAME ALIAS VERSION" in both.stderr
+
+
 def test_registry_mistakes_are_one_line_usage_errors(server):
     for args, message in (
         (("functions", "create", "x", "nowhere:y"), "target 'nowhere:y': expected"),

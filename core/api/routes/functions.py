@@ -52,6 +52,7 @@ from core.api.views import (
 from core.auth.principal import Principal
 from core.errors import InvalidRequest, NotFound
 from core.models import Execution, FunctionVersion, RegisteredFunction, VersionChange, iso
+from core.registry.aliases import ALIAS_PATTERN
 from core.registry.service import NamedInvocation, visible_to
 
 VERSIONS_SHOWN = 100
@@ -85,6 +86,7 @@ def function_view(
         "updated_at": iso(function.updated_at),
         "revision": function.revision,
         "enabled": function.enabled,
+        "aliases": function.aliases,
     }
     if versions is not None:
         view["versions"] = versions
@@ -256,6 +258,7 @@ async def invoke_function(call: Call) -> Response:
         payload=body.payload,
         mode=body.mode,
         version=version_number(call.query("version")),
+        alias=call.query("alias"),
         timeout_s=body.timeout_s,
         session_id=body.session_id,
         callback_url=body.callback_url,
@@ -483,18 +486,25 @@ ENDPOINTS = [
         "POST",
         "/v1/functions/{name}/invoke",
         invoke_function,
-        "Invoke the active version (or ?version=N)",
+        "Invoke the active version (or ?version=N, or ?alias=A)",
         NAME,
         body=NamedInvokeRequest,
         response=InvocationEnvelope,
         response_headers=INVOKED,
         replies={202: ACCEPTED},
-        query=(QueryParam("version", "run this version", "integer", minimum=1, maximum=2**53),),
+        query=(
+            QueryParam("version", "run this version", "integer", minimum=1, maximum=2**53),
+            QueryParam(
+                "alias",
+                "run the version this alias names (not with version)",
+                pattern=ALIAS_PATTERN,
+            ),
+        ),
         headers=(IDEMPOTENCY_KEY,),
         extra_responses={
             403: "Not allowed by the policy, or the egress policy refuses the destination "
             "(egress_denied)",
-            404: "No such function or version",
+            404: "No such function, version or alias",
             409: "The function is disabled (function_disabled)",
             429: "The function's rate limit is reached (rate_limited); or: " + TOO_MANY,
             502: UNREACHABLE,

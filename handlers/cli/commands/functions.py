@@ -15,7 +15,7 @@ from handlers.cli.errors import UsageError
 from handlers.cli.inputs import DATA_HELP, provider_target, read_object
 from handlers.cli.output import note
 
-app = group("The function registry: versions, activation, rollback, canary, history.")
+app = group("The function registry: versions, activation, rollback, canary, aliases, history.")
 
 Name = Annotated[
     str, typer.Argument(metavar="NAME", help="the function's registered name", show_default=False)
@@ -204,6 +204,30 @@ def canary(
     else:
         body = {"version": version, "weight": weight}
         answer_function(cli, cli.api.call("PUT", path(name, "canary"), body))
+
+
+@command(app)
+def alias(
+    ctx: typer.Context,
+    name: Name,
+    alias_name: Annotated[
+        str, typer.Argument(metavar="ALIAS", help="the alias's name", show_default=False)
+    ],
+    version: Annotated[
+        int | None,
+        typer.Argument(metavar="[VERSION]", min=1, help="the version it names", show_default=False),
+    ] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="delete the alias")] = False,
+) -> None:
+    """Point ALIAS at VERSION (a new alias, or one moved); `--delete` deletes it."""
+    cli = current(ctx)
+    if delete == (version is not None):
+        raise UsageError("functions alias: give NAME ALIAS VERSION, or NAME ALIAS --delete")
+    if delete:
+        answer_function(cli, cli.api.call("DELETE", path(name, "aliases", alias_name)))
+    else:
+        body = {"version": version}
+        answer_function(cli, cli.api.call("PUT", path(name, "aliases", alias_name), body))
 
 
 @command(app)
