@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from google.api_core.exceptions import AlreadyExists, FailedPrecondition, GoogleAPIError
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, GoogleAPIError, NotFound
 from google.cloud.firestore_v1 import (
     AsyncClient,
     AsyncCollectionReference,
@@ -92,6 +92,16 @@ async def create(ref: AsyncDocumentReference, data: dict[str, Any], what: str) -
     stored = await read(ref)
     if stored is None or stored.to_dict() != data:  # else: our own create, retried
         raise Conflict(f"{what} already exists")
+
+
+async def update_if_exists(ref: AsyncDocumentReference, fields: dict[str, Any]) -> bool:
+    """One update of the document (transforms included); False when there is none."""
+    with calling("update"):
+        try:
+            await ref.update(fields)
+        except NotFound:
+            return False
+    return True
 
 
 class _Delete:
