@@ -21,6 +21,7 @@ from core.api.openapi import build_openapi
 from core.api.problems import problem_response
 from core.api.responses import JSONResponse
 from core.api.routes import (
+    api_keys,
     auth,
     blobs,
     functions,
@@ -44,6 +45,7 @@ def native_endpoints() -> list[Endpoint]:
         *invoke.ENDPOINTS,
         *history.ENDPOINTS,
         *functions.ENDPOINTS,
+        *api_keys.ENDPOINTS,
         *sessions.ENDPOINTS,
         *providers.ENDPOINTS,
         *blobs.ENDPOINTS,
