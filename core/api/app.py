@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from core.api import dashboard, docs, lambda_api, openwhisk_api
+from core.api import dashboard, docs, invoke_platform, lambda_api, openwhisk_api
 from core.api.compat import compat_endpoints
 from core.api.endpoints import Endpoint, route_for
 from core.api.fronts import mount
@@ -121,6 +121,7 @@ def create_app(
     routes = [route_for(endpoint, services) for endpoint in endpoints]
     routes += mount(lambda_api.FRONT, services)
     routes += mount(openwhisk_api.FRONT, services)
+    routes += mount(invoke_platform.FRONT, services)
     routes += [
         Route("/openapi.json", openapi, methods=["GET"]),
         *docs.ROUTES,
