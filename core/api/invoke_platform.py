@@ -44,6 +44,7 @@ from core.errors import FnproxyError, FunctionNotFound, InvalidRequest, Upstream
 from core.models import RegisteredFunction
 from core.registry.policy import FunctionPolicy
 from core.registry.service import NAME_PATTERN, NamedInvocation
+from core.targets import HOP_BY_HOP_HEADERS
 
 if TYPE_CHECKING:
     from core.invoke.service import Invocation
@@ -54,20 +55,8 @@ OPEN = "open"
 API_KEY = "api_key"
 PUBLIC_SUBJECT = "public"
 API_KEY_SUBJECT = "api_key"
-WITHHELD_HEADERS = frozenset(
-    {
-        "x-api-key",
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+WITHHELD_HEADERS = HOP_BY_HOP_HEADERS | CREDENTIAL_HEADERS
 """Request headers the function never sees: credentials, and hop-by-hop ones."""
 RESULT_HEADERS = frozenset(
     {

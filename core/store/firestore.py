@@ -86,6 +86,7 @@ from core.store.firestore_documents import (
     document,
     expire_at,
     read,
+    revoke_document,
     update_if_exists,
     write_if,
 )
@@ -479,14 +480,7 @@ class _Clients:
 
     async def revoke(self, client_id: str, at: float) -> bool:
         """Sets `revoked_at` (kept when already revoked); False when the client is unknown."""
-        ref = document(self._collection, client_id)
-        if ref is None:
-            return False
-        _, stored = await write_if(
-            ref,
-            lambda stored: {**stored, "revoked_at": at} if stored["revoked_at"] is None else None,
-        )
-        return stored is not None
+        return await revoke_document(document(self._collection, client_id), at)
 
     async def set_sigv4(self, client_id: str, sealed: str) -> bool:
         return await self._update(client_id, {"sigv4_sealed": sealed})

@@ -21,8 +21,8 @@ from core.store.firestore_documents import (
     create,
     document,
     read,
+    revoke_document,
     update_if_exists,
-    write_if,
 )
 
 API_KEYS = "api_keys"
@@ -52,14 +52,7 @@ class FirestoreApiKeys:
         return sorted(keys, key=lambda k: (k.created_at, k.key_id))
 
     async def revoke(self, function: str, key_id: str, at: float) -> bool:
-        ref = self._document(function, key_id)
-        if ref is None:
-            return False
-        _, stored = await write_if(
-            ref,
-            lambda stored: {**stored, "revoked_at": at} if stored["revoked_at"] is None else None,
-        )
-        return stored is not None
+        return await revoke_document(self._document(function, key_id), at)
 
     async def record_use(self, function: str, key_id: str, uses: int, last_used_at: float) -> bool:
         ref = self._document(function, key_id)

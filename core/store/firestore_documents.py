@@ -104,6 +104,17 @@ async def update_if_exists(ref: AsyncDocumentReference, fields: dict[str, Any]) 
     return True
 
 
+async def revoke_document(ref: AsyncDocumentReference | None, at: float) -> bool:
+    """Set the document's `revoked_at` to `at` unless it is set already (the first revocation
+    is kept); False when there is no such document."""
+    if ref is None:
+        return False
+    _, stored = await write_if(
+        ref, lambda stored: {**stored, "revoked_at": at} if stored["revoked_at"] is None else None
+    )
+    return stored is not None
+
+
 class _Delete:
     """What `decide` gives back to have `write_if` delete the document."""
 
