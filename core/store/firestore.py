@@ -601,7 +601,7 @@ class FirestoreStore:
         self.idempotency = _Idempotency(collections[schema.IDEMPOTENCY])
         self.sessions = _Sessions(collections[schema.SESSIONS])
         self.clients = _Clients(collections[schema.CLIENTS])
-        self.api_keys = FirestoreApiKeys(self.client, prefix)
+        self.api_keys = FirestoreApiKeys(collections[schema.API_KEYS])
         self.stats = _Stats(collections[schema.STATS])
         self.functions = FirestoreFunctions(self.client, collections[schema.FUNCTIONS], prefix)
         self.rate_limits = FirestoreRateLimits(collections[schema.RATE_LIMITS])

@@ -1,13 +1,13 @@
 """Functions' API keys on Firestore (`core.store.base.ApiKeyRepository`): the collection
-`{prefix}_api_keys`, one document per key (id: `<function>|<key_id>`, encoded by
-`document_id`) with the key's fields one each. A function's keys are one query on `function`
-(its automatic single-field index: no composite index), a use is counted with server-side
-transforms, so concurrent uses all count."""
+`{prefix}_api_keys` (`core.store.firestore_schema`), one document per key (id:
+`<function>|<key_id>`, encoded by `document_id`) with the key's fields one each. A function's
+keys are one query on `function` (its automatic single-field index: no composite index); a use
+is counted with server-side transforms, so concurrent uses all count."""
 
 from __future__ import annotations
 
 from google.cloud.firestore_v1 import (
-    AsyncClient,
+    AsyncCollectionReference,
     AsyncDocumentReference,
     FieldFilter,
     Increment,
@@ -25,12 +25,10 @@ from core.store.firestore_documents import (
     update_if_exists,
 )
 
-API_KEYS = "api_keys"
-
 
 class FirestoreApiKeys:
-    def __init__(self, client: AsyncClient, prefix: str) -> None:
-        self._collection = client.collection(schema.collection(prefix, API_KEYS))
+    def __init__(self, collection: AsyncCollectionReference) -> None:
+        self._collection = collection
 
     def _document(self, function: str, key_id: str) -> AsyncDocumentReference | None:
         return document(self._collection, f"{function}|{key_id}")
