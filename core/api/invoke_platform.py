@@ -104,8 +104,7 @@ def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = N
 async def authenticate(request: Request, body: bytes, services: Services) -> Principal:
     """The caller: the key it sends, for a function that wants one; anyone at its address
     for an open function."""
-    function = await exposed_function(services, request.path_params["name"])
-    exposure = FunctionPolicy.model_validate(function.policy).public_invoke
+    function, exposure = await exposed_function(services, request.path_params["name"])
     source = source_address(request)
     if exposure == API_KEY:
         presented = request.headers.get("x-api-key")
@@ -116,7 +115,9 @@ async def authenticate(request: Request, body: bytes, services: Services) -> Pri
     return Principal(subject, frozenset({INVOKE_PREFIX + function.name}), token_id=exposure)
 
 
-async def exposed_function(services: Services, name: str) -> RegisteredFunction:
+async def exposed_function(services: Services, name: str) -> tuple[RegisteredFunction, str]:
+    """The function of `name` and how its policy exposes it (`OPEN` or `API_KEY`); one
+    `NotExposed` for a name no function has and for a function not exposed."""
     not_exposed = NotExposed(f"no function {name[:140]!r} is exposed on {PREFIX}")
     if not NAME_PATTERN.fullmatch(name):
         raise not_exposed
@@ -124,9 +125,10 @@ async def exposed_function(services: Services, name: str) -> RegisteredFunction:
         function = await services.registry.get(name)
     except FunctionNotFound:
         raise not_exposed from None
-    if FunctionPolicy.model_validate(function.policy).public_invoke not in (OPEN, API_KEY):
+    exposure = FunctionPolicy.model_validate(function.policy).public_invoke
+    if exposure not in (OPEN, API_KEY):
         raise not_exposed
-    return function
+    return function, exposure
 
 
 # --- the event -------------------------------------------------------------------------------
