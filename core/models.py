@@ -263,6 +263,32 @@ class Client:
 
 
 @dataclass
+class ApiKey:
+    """A key that lets its holder invoke one registered function on the Invoke platform's
+    front (`/invoke/{name}`, core.api.invoke_platform); only its hash is stored."""
+
+    function: str
+    key_id: str
+    secret_hash: str
+    created_at: float
+    created_by: str
+    function_created_at: float
+    """When the function it was made for was registered: a function deleted and registered
+    again under the name is another function, whose keys these are not."""
+    revoked_at: float | None = None
+    uses: int = 0
+    """Calls it authenticated, as flushed so far (`core.auth.usage`)."""
+    last_used_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class IdempotencyRecord:
     caller: str
     key: str

@@ -31,21 +31,17 @@ from core.errors import HeaderNotAllowed, InvalidRequest
 MAX_HEADERS = 64
 MAX_HEADER_NAME_CHARS = 256
 MAX_HEADER_VALUE_CHARS = 8192
-REFUSED_HEADERS = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "metadata-flavor",
-        "x-google-metadata-request",
-        "x-serverless-authorization",
-        "forwarded",
-    }
+HOP_BY_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"}
 )
+"""Headers of one connection (RFC 9110, 7.6.1), never passed on."""
+REFUSED_HEADERS = HOP_BY_HOP_HEADERS | {
+    "host",
+    "metadata-flavor",
+    "x-google-metadata-request",
+    "x-serverless-authorization",
+    "forwarded",
+}
 REFUSED_HEADER_PREFIXES = ("proxy-", "x-forwarded-", "x-aws-ec2-metadata-token")
 HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 """An RFC 9110 token (a character class, so Python, Rust and ECMA regexes read it alike)."""

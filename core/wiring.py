@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.auth.api_keys import ApiKeyService
 from core.auth.audit import AuditLog
 from core.auth.clients import ClientService
 from core.auth.keys import KeyRing
@@ -370,6 +371,8 @@ class Services:
     providers: ProviderRegistry
     auth: AuthService
     clients: ClientService
+    api_keys: ApiKeyService
+    """Functions' API keys (the Invoke platform front's `X-API-Key`)."""
     audit: AuditLog
     sessions: SessionService
     history: HistoryService
@@ -495,6 +498,7 @@ def build_services(settings: Settings, *, secrets: SecretSource | None = None) -
         providers=providers,
         auth=AuthService(tokens, keyring, clients, throttle, settings),
         clients=clients,
+        api_keys=ApiKeyService(store.api_keys, throttle),
         audit=AuditLog(),
         sessions=sessions,
         history=HistoryService(

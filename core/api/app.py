@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from core.api import dashboard, docs, lambda_api, openwhisk_api
+from core.api import dashboard, docs, invoke_platform, lambda_api, openwhisk_api
 from core.api.compat import compat_endpoints
 from core.api.endpoints import Endpoint, route_for
 from core.api.fixed_paths import FixedPathRoutes
@@ -23,6 +23,7 @@ from core.api.problems import problem_response
 from core.api.responses import JSONResponse
 from core.api.routes import (
     aliases,
+    api_keys,
     auth,
     blobs,
     functions,
@@ -47,6 +48,7 @@ def native_endpoints() -> list[Endpoint]:
         *history.ENDPOINTS,
         *functions.ENDPOINTS,
         *aliases.ENDPOINTS,
+        *api_keys.ENDPOINTS,
         *sessions.ENDPOINTS,
         *providers.ENDPOINTS,
         *blobs.ENDPOINTS,
@@ -123,6 +125,7 @@ def create_app(
     routes = [*endpoint_routes]
     routes += mount(lambda_api.FRONT, services)
     routes += mount(openwhisk_api.FRONT, services)
+    routes += mount(invoke_platform.FRONT, services)
     routes += [
         Route("/openapi.json", openapi, methods=["GET"]),
         *docs.ROUTES,

@@ -70,10 +70,14 @@ class Call:
 
     @property
     def source(self) -> str:
-        """The caller's address: the ASGI client address (the local server's peer; on AWS,
-        the source address API Gateway reports). Never a header the caller writes."""
-        client = self.request.client
-        return client.host if client is not None else "unknown"
+        return source_address(self.request)
+
+
+def source_address(request: Request) -> str:
+    """The caller's address: the ASGI client address (the local server's peer; on AWS, the
+    source address API Gateway reports). Never a header the caller writes."""
+    client = request.client
+    return client.host if client is not None else "unknown"
 
 
 MAX_NUMBER_LENGTH = 20

@@ -50,6 +50,9 @@ class FrontRoute:
     handler: Handler
     """Gets a `Call` whose `body` is the raw request body (bytes)."""
     query: tuple[QueryParam, ...] = ()
+    any_query: bool = False
+    """Every query parameter is the route's to read (the Invoke platform hands them all to
+    the function), so none is checked against `query`."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ def _route(front: Front, route: FrontRoute, services: Services) -> Route:
     async def serve(request: Request) -> Response:
         request.state.action = action
         try:
-            check_query(request, declared)
+            if not route.any_query:
+                check_query(request, declared)
             body = await read_limited_body(request, limit)
             principal = await front.authenticate(request, body, services)
             request.state.principal = principal

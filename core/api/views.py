@@ -243,6 +243,32 @@ class ClientList(_Answer):
     clients: list[ClientView]
 
 
+class ApiKeyView(_Answer):
+    """A function's API key for `/invoke/{name}` (docs/invoke-platform.md), without its
+    secret."""
+
+    key_id: str
+    function: str
+    created_at: Timestamp
+    created_by: str
+    revoked: bool
+    revoked_at: Timestamp | None
+    uses: int
+    """Calls it authenticated, written by each instance at most once a minute."""
+    last_used_at: Timestamp | None
+    """Its latest use as last written (up to a minute behind); null: never used."""
+
+
+class ApiKeyCreated(ApiKeyView):
+    api_key: str
+    """The key to send as X-API-Key (`fk_<key_id>_<secret>`): shown once, in this answer only;
+    fnproxy keeps only its hash."""
+
+
+class ApiKeyList(_Answer):
+    api_keys: list[ApiKeyView]
+
+
 class Canary(_Answer):
     version: int
     weight: int

@@ -71,7 +71,7 @@ class ClientService:
         self._repo = repo
         self._clock = clock
         self._sealer = sealer
-        self._usage = UsageCounter(repo, clock)
+        self._usage = UsageCounter(repo.record_use, clock)
 
     async def create(
         self, name: str, scopes: list[str], created_by: str

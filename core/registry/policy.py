@@ -3,7 +3,7 @@ per caller. Stored with the function as JSON; validated here, on the way in."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,10 @@ class FunctionPolicy(_Strict):
     """The longest an invocation may run; a caller's `timeout_s` can only shorten it."""
     retry: RetryOverride | None = None
     rate_limit: RateLimit | None = None
+    public_invoke: Literal["open", "api_key"] | None = None
+    """Whether `/invoke/{name}` (the Invoke platform's front) answers: to anyone (`open`), to
+    holders of one of the function's API keys (`api_key`), or not at all (None: the route
+    answers 404, as for no function, until the owner opts in)."""
 
     def check_caller(self, principal: Principal, name: str) -> None:
         """Forbidden unless the policy lets `principal` invoke `name` (admins always may)."""

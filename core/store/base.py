@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.models import (
+    ApiKey,
     Client,
     Execution,
     FunctionVersion,
@@ -167,6 +168,25 @@ class ClientRepository(Protocol):
         Concurrent calls from any instances all count."""
 
 
+class ApiKeyRepository(Protocol):
+    """The API keys of registered functions (`core.auth.api_keys`), each under its function."""
+
+    async def add(self, key: ApiKey) -> None:
+        """Insert a new key; raises `core.errors.Conflict` if (function, key_id) exists."""
+
+    async def get(self, function: str, key_id: str) -> ApiKey | None: ...
+
+    async def list(self, function: str, limit: int) -> list[ApiKey]:
+        """Up to `limit` of the function's keys, revoked ones included, oldest first (then by
+        id): one bounded query."""
+
+    async def revoke(self, function: str, key_id: str, at: float) -> bool:
+        """Mark the key revoked (its first `revoked_at` kept); False when it does not exist."""
+
+    async def record_use(self, function: str, key_id: str, uses: int, last_used_at: float) -> bool:
+        """As `ClientRepository.record_use`, for one key; False when it does not exist."""
+
+
 class StatsRepository(Protocol):
     """Stats rollups, read only: an outcome is counted by `ExecutionRepository.
     settle_announcement`, in the step that clears its announcement flag."""
@@ -239,6 +259,7 @@ class Store(Protocol):
     idempotency: IdempotencyRepository
     sessions: SessionRepository
     clients: ClientRepository
+    api_keys: ApiKeyRepository
     stats: StatsRepository
     functions: FunctionRepository
     rate_limits: RateLimitRepository

@@ -77,6 +77,7 @@ from core.models import (
 from core.store import dynamodb_schema as schema
 from core.store.base import StatsCount
 from core.store.cursors import NO_SUCH_PAGE, check_limit, decode_cursor, encode_cursor
+from core.store.dynamodb_api_keys import ApiKeys, record_use, update_existing
 from core.store.dynamodb_registry import Functions, RateLimits
 from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
 from core.store.dynamodb_table import (
@@ -662,37 +663,11 @@ class _Clients:
         return await self._update(client_id, "SET sigv4_sealed = :sealed", {":sealed": sealed})
 
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
-        """One update when `last_used_at` is the latest (DynamoDB has no max()); else a second
-        that only counts."""
-        later = "attribute_not_exists(last_used_at) OR last_used_at < :at"
-        if await self._update_use(client_id, uses, last_used_at, later):
-            return True
-        return await self._update_use(client_id, uses, None, None)
+        return await record_use(self._table, schema.client_key(client_id), uses, last_used_at)
 
-    async def _update_use(
-        self, client_id: str, uses: int, last_used_at: float | None, condition: str | None
-    ) -> bool:
-        update = "ADD uses :uses" + (" SET last_used_at = :at" if last_used_at is not None else "")
-        values = {":uses": uses, ":at": last_used_at}
-        return await self._update(client_id, update, values, condition)
-
-    async def _update(
-        self, client_id: str, update: str, values: dict[str, Any], condition: str | None = None
-    ) -> bool:
-        """One UpdateItem of an existing client (and `condition`); False when none holds."""
-        exists = "attribute_exists(pk)" + (f" AND ({condition})" if condition else "")
-        try:
-            await self._table.call(
-                "update_item",
-                TableName=self._table.name,
-                Key=to_attributes(schema.client_key(client_id)),
-                UpdateExpression=update,
-                ConditionExpression=exists,
-                ExpressionAttributeValues=to_attributes(values),
-            )
-        except ConditionFailed:
-            return False
-        return True
+    async def _update(self, client_id: str, update: str, values: dict[str, Any]) -> bool:
+        """One UpdateItem of an existing client; False when there is none."""
+        return await update_existing(self._table, schema.client_key(client_id), update, values)
 
 
 def _client_from(item: dict[str, Any]) -> Client:
@@ -806,6 +781,7 @@ class DynamoDBStore:
         self.idempotency = _Idempotency(self._table)
         self.sessions = _Sessions(self._table)
         self.clients = _Clients(self._table)
+        self.api_keys = ApiKeys(self._table)
         self.stats = _Stats(self._table)
         self.functions = Functions(self._table)
         self.rate_limits = RateLimits(self._table)

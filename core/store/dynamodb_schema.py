@@ -11,6 +11,7 @@ One table (single-table design), keys `pk` (hash) and `sk` (range), both strings
     idempotency   IDEM#<caller>          KEY#<key>      fingerprint, execution_id, expires_at, ttl
     session       SESS#<session_id>      SESS           version, expires_at, ttl, body
     client        CLIENTS                CLIENT#<id>    the client's fields, one attribute each
+    API key       APIKEYS#<function>     KEY#<key_id>   the key's fields, one attribute each
     stats rollup  STATS#<bucket_start>   FN#<function>  count, successes, failures,
                                                         duration_sum_ms, h<slot> for each slot
                                                         (STATS#-1: all time, base.ALL_TIME)

@@ -49,7 +49,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition
 from google.cloud.firestore_v1 import (
     AsyncClient,
     AsyncCollectionReference,
@@ -75,6 +75,7 @@ from core.models import (
 from core.store import firestore_schema as schema
 from core.store.base import StatsCount
 from core.store.cursors import check_limit, decode_cursor, encode_cursor
+from core.store.firestore_api_keys import FirestoreApiKeys
 from core.store.firestore_documents import (
     DELETE,
     MAX_WRITE_ATTEMPTS,
@@ -85,6 +86,8 @@ from core.store.firestore_documents import (
     document,
     expire_at,
     read,
+    revoke_document,
+    update_if_exists,
     write_if,
 )
 from core.store.firestore_registry import FirestoreFunctions, FirestoreRateLimits
@@ -481,14 +484,7 @@ class _Clients:
 
     async def revoke(self, client_id: str, at: float) -> bool:
         """Sets `revoked_at` (kept when already revoked); False when the client is unknown."""
-        ref = document(self._collection, client_id)
-        if ref is None:
-            return False
-        _, stored = await write_if(
-            ref,
-            lambda stored: {**stored, "revoked_at": at} if stored["revoked_at"] is None else None,
-        )
-        return stored is not None
+        return await revoke_document(document(self._collection, client_id), at)
 
     async def set_sigv4(self, client_id: str, sealed: str) -> bool:
         return await self._update(client_id, {"sigv4_sealed": sealed})
@@ -500,16 +496,8 @@ class _Clients:
         )
 
     async def _update(self, client_id: str, fields: dict[str, Any]) -> bool:
-        """One update: it fails on a missing document (False)."""
         ref = document(self._collection, client_id)
-        if ref is None:
-            return False
-        with calling("update"):
-            try:
-                await ref.update(fields)
-            except NotFound:
-                return False
-        return True
+        return ref is not None and await update_if_exists(ref, fields)
 
 
 def rollups_query(
@@ -617,6 +605,7 @@ class FirestoreStore:
         self.idempotency = _Idempotency(collections[schema.IDEMPOTENCY])
         self.sessions = _Sessions(collections[schema.SESSIONS])
         self.clients = _Clients(collections[schema.CLIENTS])
+        self.api_keys = FirestoreApiKeys(collections[schema.API_KEYS])
         self.stats = _Stats(collections[schema.STATS])
         self.functions = FirestoreFunctions(self.client, collections[schema.FUNCTIONS], prefix)
         self.rate_limits = FirestoreRateLimits(collections[schema.RATE_LIMITS])

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from google.api_core.exceptions import AlreadyExists, FailedPrecondition, GoogleAPIError
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, GoogleAPIError, NotFound
 from google.cloud.firestore_v1 import (
     AsyncClient,
     AsyncCollectionReference,
@@ -92,6 +92,27 @@ async def create(ref: AsyncDocumentReference, data: dict[str, Any], what: str) -
     stored = await read(ref)
     if stored is None or stored.to_dict() != data:  # else: our own create, retried
         raise Conflict(f"{what} already exists")
+
+
+async def update_if_exists(ref: AsyncDocumentReference, fields: dict[str, Any]) -> bool:
+    """One update of the document (transforms included); False when there is none."""
+    with calling("update"):
+        try:
+            await ref.update(fields)
+        except NotFound:
+            return False
+    return True
+
+
+async def revoke_document(ref: AsyncDocumentReference | None, at: float) -> bool:
+    """Set the document's `revoked_at` to `at` unless it is set already (the first revocation
+    is kept); False when there is no such document."""
+    if ref is None:
+        return False
+    _, stored = await write_if(
+        ref, lambda stored: {**stored, "revoked_at": at} if stored["revoked_at"] is None else None
+    )
+    return stored is not None
 
 
 class _Delete:

@@ -11,6 +11,7 @@ Collections are `{prefix}_{kind}`:
                                                           execution_id, expires_at, expire_at
     sessions      the session id                          version, expires_at, expire_at, body
     clients       the client id                           the client's fields, one each
+    api_keys      `<function>|<key_id>` (see `document_id`) the key's fields, one each
     stats         <bucket>-<sha256(function)>-<shard>     bucket_start, function, shard, count,
                                                           successes, failures, duration_sum_ms,
                                                           histogram {h<slot>: n}
@@ -30,7 +31,8 @@ deployments sharing a database apart):
 The registry's queries need no composite index: functions are listed by `name` (ascending),
 versions by `version` and changes by `revision` (descending) within one function's
 subcollection: each one field, served by its automatic single-field index (so those fields are
-never exempted). A rate-limit counter is only ever read by its id: every field is exempted.
+never exempted). A rate-limit counter is only ever read by its id: every field is exempted. A
+function's API keys are queried by `function` alone (equality: its single-field index).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ CLIENTS = "clients"
 STATS = "stats"
 FUNCTIONS = "functions"
 RATE_LIMITS = "rate_limits"
-KINDS = (EXECUTIONS, IDEMPOTENCY, SESSIONS, CLIENTS, STATS, FUNCTIONS, RATE_LIMITS)
+API_KEYS = "api_keys"
+KINDS = (EXECUTIONS, IDEMPOTENCY, SESSIONS, CLIENTS, STATS, FUNCTIONS, RATE_LIMITS, API_KEYS)
 """The top-level collections."""
 
 FUNCTION_VERSIONS = "function_versions"
@@ -99,6 +102,15 @@ UNINDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     FUNCTION_VERSIONS: ("body",),
     FUNCTION_CHANGES: ("body",),
     RATE_LIMITS: ("n", "expires_at", TTL_FIELD),
+    API_KEYS: (
+        "secret_hash",
+        "created_at",
+        "created_by",
+        "function_created_at",
+        "revoked_at",
+        "uses",
+        "last_used_at",
+    ),
 }
 
 # Document ids kept as they are; any other key is encoded (see `document_id`).

@@ -68,6 +68,7 @@ import orjson
 from core import histogram
 from core.errors import Conflict, ServiceUnavailable, StoreUnavailable
 from core.models import (
+    ApiKey,
     Client,
     Execution,
     FunctionVersion,
@@ -148,6 +149,15 @@ CREATE TABLE IF NOT EXISTS clients (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS clients_by_creation ON clients (created_at, client_id);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    function TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (function, key_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS api_keys_by_creation ON api_keys (function, created_at, key_id);
 
 CREATE TABLE IF NOT EXISTS stats_rollups (
     bucket_start INTEGER NOT NULL,
@@ -975,39 +985,94 @@ class _Clients:
     async def revoke(self, client_id: str, at: float) -> bool:
         """Sets `revoked_at` (kept when already revoked); False when the client is unknown."""
 
-        def revoked(data: dict[str, Any]) -> dict[str, Any]:
-            return {"revoked_at": at if data["revoked_at"] is None else data["revoked_at"]}
-
-        return await self._change(client_id, revoked)
+        return await self._change(client_id, revoked_fields(at))
 
     async def set_sigv4(self, client_id: str, sealed: str) -> bool:
         return await self._change(client_id, lambda data: {"sigv4_sealed": sealed})
 
     async def record_use(self, client_id: str, uses: int, last_used_at: float) -> bool:
-        def used(data: dict[str, Any]) -> dict[str, Any]:
-            latest = max(data.get("last_used_at") or last_used_at, last_used_at)
-            return {"uses": data.get("uses", 0) + uses, "last_used_at": latest}
-
-        return await self._change(client_id, used)
+        return await self._change(client_id, used_fields(uses, last_used_at))
 
     async def _change(
         self, client_id: str, fields_of: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> bool:
-        """Update the client's record with `fields_of(stored)` in one write transaction;
-        False when the client is unknown."""
+        """Update the client's record with `fields_of(stored)`; False when it is unknown."""
+        return await _change_body(self._db, "clients", {"client_id": client_id}, fields_of)
 
-        def change(conn: sqlite3.Connection) -> bool:
-            rows = conn.execute(
-                "SELECT body FROM clients WHERE client_id = ?", (client_id,)
-            ).fetchall()
-            if not rows:
-                return False
-            data = orjson.loads(rows[0][0])
-            body = orjson.dumps({**data, **fields_of(data)})
-            conn.execute("UPDATE clients SET body = ? WHERE client_id = ?", (body, client_id))
-            return True
 
-        return await self._db.write(change)
+async def _change_body(
+    db: _Database,
+    table: str,
+    key: dict[str, str],
+    fields_of: Callable[[dict[str, Any]], dict[str, Any]],
+) -> bool:
+    """Update the `body` of the `table` row of `key` (column: value) with `fields_of(stored)`
+    in one write transaction; False when there is no such row."""
+    where = " AND ".join(f"{column} = ?" for column in key)
+    params = tuple(key.values())
+
+    def change(conn: sqlite3.Connection) -> bool:
+        rows = conn.execute(f"SELECT body FROM {table} WHERE {where}", params).fetchall()
+        if not rows:
+            return False
+        data = orjson.loads(rows[0][0])
+        body = orjson.dumps({**data, **fields_of(data)})
+        conn.execute(f"UPDATE {table} SET body = ? WHERE {where}", (body, *params))
+        return True
+
+    return await db.write(change)
+
+
+class _ApiKeys:
+    _ROW = "SELECT body FROM api_keys WHERE function = ? AND key_id = ?"
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    async def add(self, key: ApiKey) -> None:
+        sql = "INSERT INTO api_keys (function, key_id, created_at, body) VALUES (?, ?, ?, ?)"
+        row = (key.function, key.key_id, key.created_at, orjson.dumps(key))
+        await self._db.write(lambda conn: _insert(conn, sql, row, "API key"))
+
+    async def get(self, function: str, key_id: str) -> ApiKey | None:
+        rows = self._db.read(self._ROW, (function, key_id))
+        return ApiKey(**orjson.loads(rows[0][0])) if rows else None
+
+    async def list(self, function: str, limit: int) -> list[ApiKey]:
+        sql = "SELECT body FROM api_keys WHERE function = ? ORDER BY created_at, key_id LIMIT ?"
+        return [ApiKey(**orjson.loads(body)) for (body,) in self._db.read(sql, (function, limit))]
+
+    async def revoke(self, function: str, key_id: str, at: float) -> bool:
+        return await self._change(function, key_id, revoked_fields(at))
+
+    async def record_use(self, function: str, key_id: str, uses: int, last_used_at: float) -> bool:
+        return await self._change(function, key_id, used_fields(uses, last_used_at))
+
+    async def _change(
+        self, function: str, key_id: str, fields_of: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> bool:
+        key = {"function": function, "key_id": key_id}
+        return await _change_body(self._db, "api_keys", key, fields_of)
+
+
+def revoked_fields(at: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A stored record's `revoked_at` once revoked at `at` (a former revocation's kept)."""
+
+    def revoked(data: dict[str, Any]) -> dict[str, Any]:
+        return {"revoked_at": at if data["revoked_at"] is None else data["revoked_at"]}
+
+    return revoked
+
+
+def used_fields(uses: int, last_used_at: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A stored record's `uses` and `last_used_at` after `uses` more, the latest at
+    `last_used_at` (an earlier time leaves the stored one)."""
+
+    def used(data: dict[str, Any]) -> dict[str, Any]:
+        latest = max(data.get("last_used_at") or last_used_at, last_used_at)
+        return {"uses": data.get("uses", 0) + uses, "last_used_at": latest}
+
+    return used
 
 
 class _Functions:
@@ -1223,6 +1288,7 @@ class SqliteStore:
         self.idempotency = _Idempotency(self._db)
         self.sessions = _Sessions(self._db)
         self.clients = _Clients(self._db)
+        self.api_keys = _ApiKeys(self._db)
         self.stats = _Stats(self._db)
         self.functions = _Functions(self._db)
         self.rate_limits = _RateLimits(self._db)

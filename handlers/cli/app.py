@@ -13,6 +13,7 @@ from core.config import ConfigError
 from core.errors import FnproxyError
 from handlers.cli.api import DEFAULT_TIMEOUT_S
 from handlers.cli.commands import (
+    api_keys,
     batch,
     clients,
     functions,
@@ -119,6 +120,7 @@ health.register(app)
 invoke.register(app)
 batch.register(app)
 history.register(app)
+functions.app.add_typer(api_keys.app, name="api-keys")
 app.add_typer(functions.app, name="functions")
 app.add_typer(clients.app, name="clients")
 app.add_typer(sessions.app, name="sessions")

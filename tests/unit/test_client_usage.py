@@ -30,7 +30,7 @@ async def test_the_first_use_is_written_and_later_ones_a_minute_after(store):
     client = make_client()
     await store.clients.add(client)
     now = [START]
-    usage = UsageCounter(store.clients, lambda: now[0])
+    usage = UsageCounter(store.clients.record_use, lambda: now[0])
 
     await usage.used(client.client_id)
     assert await stored_use(store, client.client_id) == (1, START)
@@ -48,7 +48,7 @@ async def test_concurrent_uses_write_once_and_each_client_has_its_own_minute(sto
     first, second = make_client(), make_client()
     await store.clients.add(first)
     await store.clients.add(second)
-    usage = UsageCounter(store.clients, lambda: START)
+    usage = UsageCounter(store.clients.record_use, lambda: START)
 
     await asyncio.gather(*(usage.used(first.client_id) for _ in range(5)))
     await usage.used(second.client_id)
@@ -57,6 +57,6 @@ async def test_concurrent_uses_write_once_and_each_client_has_its_own_minute(sto
 
 
 async def test_an_unknown_client_is_not_created(store):
-    usage = UsageCounter(store.clients, lambda: START)
+    usage = UsageCounter(store.clients.record_use, lambda: START)
     await usage.used("cl_gone")
     assert await store.clients.get("cl_gone") is None
