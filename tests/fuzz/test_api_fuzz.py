@@ -86,6 +86,10 @@ def server_env(tmp: Path, port: int, key: str) -> dict[str, str]:
         "LOCAL_WORKERS": "1",
         "FUNCTION_TIMEOUT": "5",
         "MAX_RETRIES": "0",
+        # A registered function's own policy may ask for up to 10 retries with delays of a
+        # minute: capped here, so that its calls (each refused at the offline socket) still
+        # answer within the fuzzer's request timeout.
+        "RETRY_MAX_DELAY": "0.01",
         "CIRCUIT_FAILURE_THRESHOLD": "1000000",
         # Every token request reaches the credential checks (the throttle has its own tests;
         # here it would answer 429 to all of them after the fuzzer's first ten failures).
