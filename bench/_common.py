@@ -49,7 +49,7 @@ class Options:
     cold_runs: int = 10
     batches: int = 5
     reads_n: int = 100_000
-    reads_cloud_n: int = 2_000
+    reads_cloud_n: int = 10_000
     reads_stores: tuple[str, ...] = READS_STORES
 
 
