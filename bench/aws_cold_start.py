@@ -164,7 +164,6 @@ if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
 
 # --- the parent (its imports come after the child's exit above) ---------------------------
 
-import argparse  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -197,6 +196,7 @@ from bench_cold_start import (  # noqa: E402
     NO_NETWORK_AWS,
     alternate_runs,
     metric_median,
+    parse_cloud_options,
     read_marker,
     reap,
     rss_row,
@@ -356,17 +356,13 @@ def run(stack: Stack, options: Options) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="cold starts per side (default 7)")
-    parser.add_argument(
-        "--key-from",
-        choices=sorted(KEY_FROM),
-        default="both",
-        help="where fnproxy takes its module key: Secrets Manager (as deployed), the "
-        "environment (as the baseline), or both, one row each (default both)",
+    options = parse_cloud_options(
+        __doc__.split("\n\n")[0],
+        KEY_FROM,
+        "where fnproxy takes its module key: Secrets Manager (as deployed), the environment "
+        "(as the baseline)",
     )
-    options = parser.parse_args()
-    rows = measure(max(options.runs, 1), options.key_from)
+    rows = measure(options.runs, options.key_from)
     print(machine_line())
     print(format_table(rows))
 

@@ -13,6 +13,7 @@ The token is minted here, so neither child makes a token round trip."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -159,6 +160,19 @@ def best_note(results: dict[str, list[ColdRun]]) -> str:
     fnproxy, baseline = (min(run.first_answer_ms for run in results[side]) for side in SIDES)
     return (f"(c): fastest first answer: fnproxy {fnproxy:.0f} ms, baseline {baseline:.0f} ms "
             f"({ratio(fnproxy, baseline):.2f}x)")
+
+
+def parse_cloud_options(description: str, key_from: Sequence[str],
+                        key_help: str) -> argparse.Namespace:
+    """The options of aws_cold_start.py and gcp_cold_start.py run alone: `--runs` (at least 1)
+    and `--key-from` (one of `key_from`, default both)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=7, help="cold starts per side (default 7)")
+    parser.add_argument("--key-from", choices=sorted(key_from), default="both",
+                        help=f"{key_help}, or both, one row each (default both)")
+    options = parser.parse_args()
+    options.runs = max(options.runs, 1)
+    return options
 
 
 def rss_row(label: str, rss_mib: float, baseline_mib: float) -> Row:

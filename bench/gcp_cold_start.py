@@ -91,7 +91,6 @@ if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
 
 # --- the parent (its imports come after the child's exit above) ---------------------------
 
-import argparse  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -126,6 +125,7 @@ from bench_cold_start import (  # noqa: E402
     ColdRun,
     alternate_runs,
     metric_median,
+    parse_cloud_options,
     read_marker,
     reap,
     rss_row,
@@ -398,26 +398,26 @@ def run(stack: Stack, options: Options) -> list[Row]:
     progress("(c-gcp) cold start of the GCP HTTP entry, on the emulators")
     sdk = google_sdk()
     if sdk is None:
-        return [Row("(c-gcp) skipped: the Google Cloud SDK's emulators (gcloud + java) are not "
-                    "installed", None)]
+        return [
+            Row(
+                "(c-gcp) skipped: the Google Cloud SDK's emulators (gcloud + java) are not "
+                "installed",
+                None,
+            )
+        ]
     return measure(sdk, options.cold_runs)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="cold starts per side (default 7)")
-    parser.add_argument(
-        "--key-from",
-        choices=sorted(KEY_FROM),
-        default="both",
-        help="where both sides take the module key: the environment, Secret Manager (as "
-        "deployed), or both, one row each (default both)",
+    options = parse_cloud_options(
+        __doc__.split("\n\n")[0],
+        KEY_FROM,
+        "where both sides take the module key: the environment, Secret Manager (as deployed)",
     )
-    options = parser.parse_args()
     sdk = google_sdk()
     if sdk is None:
         raise SystemExit("this benchmark needs the Google Cloud SDK's emulators (gcloud + java)")
-    rows = measure(sdk, max(options.runs, 1), options.key_from)
+    rows = measure(sdk, options.runs, options.key_from)
     print(machine_line())
     print(format_table(rows))
 
