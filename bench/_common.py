@@ -134,14 +134,6 @@ def children(pid: int) -> list[int]:
             for child in (task / "children").read_text().split()]
 
 
-def peak_rss_mib(pid: int) -> float:
-    """VmHWM (peak resident set size) of a running process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
-
-
 @dataclass
 class Server:
     """A server process this benchmark started (and alone stops), answering on `port`."""

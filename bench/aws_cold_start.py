@@ -144,12 +144,19 @@ def run_child(side: str) -> None:
     handler, imported_ms = CHILDREN[side]()
     response = handler(json.loads(os.environ["BENCH_EVENT"]), LambdaContext())
     answered_ms = elapsed_ms()
+    from _peak import peak_rss_mib
+
     body = json.loads(response.get("body") or "null")
     success = response["statusCode"] == 200 and isinstance(body, dict) and body.get("success")
     print(
         MARKER
         + json.dumps(
-            {"success": bool(success), "imported_ms": imported_ms, "answered_ms": answered_ms}
+            {
+                "success": bool(success),
+                "imported_ms": imported_ms,
+                "answered_ms": answered_ms,
+                "peak_rss_mib": peak_rss_mib(),
+            }
         ),
         flush=True,
     )
@@ -195,6 +202,7 @@ from bench_cold_start import (  # noqa: E402
     CHILD_TIMEOUT_S,
     NO_NETWORK_AWS,
     alternate_runs,
+    marker_rss,
     metric_median,
     parse_cloud_options,
     read_marker,
@@ -243,7 +251,7 @@ def cold_start(side: str, env: dict[str, str], repo: Path = REPO_DIR) -> ColdRun
         try:
             marker = read_marker(process, deadline)
             answered = time.perf_counter()
-            usage = reap(process, deadline)
+            reap(process, deadline)
         finally:
             process.stdout.close()
             if process.returncode is None:
@@ -252,7 +260,7 @@ def cold_start(side: str, env: dict[str, str], repo: Path = REPO_DIR) -> ColdRun
         if not marker["success"] or process.returncode != 0:
             stderr.seek(0)
             raise RuntimeError(f"{side} cold start failed ({marker}):\n{stderr.read()[-3000:]}")
-    return ColdRun((answered - started) * 1000, usage.ru_maxrss / 1024, marker["imported_ms"])
+    return ColdRun((answered - started) * 1000, marker_rss(marker), marker["imported_ms"])
 
 
 @contextmanager

@@ -35,6 +35,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 from _asgi import Lifespan, post  # noqa: E402
+from _peak import peak_rss_mib  # noqa: E402
 
 MARKER = "COLD "
 ENTRY_TARGET = "http"
@@ -65,7 +66,12 @@ async def first_invoke(app, milestones: dict) -> None:
         status, answer = await post(app, "/v1/invoke", body, headers)
         milestones["answered_ms"] = elapsed_ms()
         success = status == 200 and json.loads(answer).get("success") is True
-        marker = {"status": status, "success": success, **milestones}
+        marker = {
+            "status": status,
+            "success": success,
+            "peak_rss_mib": peak_rss_mib(),
+            **milestones,
+        }
         print(MARKER + json.dumps(marker), flush=True)
         if not success:
             print(answer.decode(errors="replace")[:2000], file=sys.stderr)
@@ -172,7 +178,7 @@ def child_cold_start(side: str, env: dict[str, str]) -> ColdRun:
         try:
             marker = read_marker(process, deadline)
             answered = time.perf_counter()
-            usage = reap(process, deadline)
+            reap(process, deadline)
             exited = time.perf_counter()
         finally:
             process.stdout.close()
@@ -185,7 +191,7 @@ def child_cold_start(side: str, env: dict[str, str]) -> ColdRun:
     return ColdRun(
         (answered - started) * 1000,
         (exited - started) * 1000,
-        usage.ru_maxrss / 1024,
+        marker["peak_rss_mib"],
         {name: marker[name] for name in (*MILESTONES, "runtime_ms")},
     )
 
