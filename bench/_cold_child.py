@@ -4,8 +4,9 @@ POST /v1/invoke through the in-process ASGI client, print a marker line, shut do
     python bench/_cold_child.py fnproxy|baseline FUNCTION_URL
 
 Environment: MODULE_SECRET_KEY, BENCH_TOKEN, FNPROXY_DATA_DIR (a fresh folder per run). The
-marker is `COLD {json}` with the status, whether it succeeded and the child's
-milestones in ms since its first line: imported, built, started (lifespan), answered.
+marker is `COLD {json}` with the status, whether it succeeded, the child's peak RSS (MiB) when
+it answered and its milestones in ms since its first line: imported, built, started
+(lifespan), answered.
 """
 
 import time
@@ -19,6 +20,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from _asgi import Lifespan, post  # noqa: E402
+from _peak import peak_rss_mib  # noqa: E402
 
 MARKER = "COLD "
 
@@ -66,7 +68,9 @@ async def first_invoke(app, function_url: str, milestones: dict) -> None:
         status, answer = await post(app, "/v1/invoke", body, headers)
         milestones["answered_ms"] = elapsed_ms(STARTED)
         success = status == 200 and json.loads(answer).get("success") is True
-        print(MARKER + json.dumps({"status": status, "success": success, **milestones}), flush=True)
+        marker = {"status": status, "success": success, "peak_rss_mib": peak_rss_mib(),
+                  **milestones}
+        print(MARKER + json.dumps(marker), flush=True)
         if not success:
             print(answer.decode(errors="replace")[:500], file=sys.stderr)
 

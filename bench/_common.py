@@ -37,12 +37,20 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # --- options ------------------------------------------------------------------------------
 
 
+READS_STORES = ("local", "aws", "gcp")
+READS_FIRST_N = 1000
+"""(reads) compares each store's reads at this many executions with its reads at N."""
+
+
 @dataclass(frozen=True)
 class Options:
     duration_s: float = 5.0
     warmup_s: float = 1.0
     cold_runs: int = 10
     batches: int = 5
+    reads_n: int = 100_000
+    reads_cloud_n: int = 10_000
+    reads_stores: tuple[str, ...] = READS_STORES
 
 
 def parse_options(description: str, argv: Sequence[str] | None = None) -> Options:
@@ -55,8 +63,22 @@ def parse_options(description: str, argv: Sequence[str] | None = None) -> Option
                         help="cold starts per side (default %(default)s)")
     parser.add_argument("--batches", type=int, default=Options.batches,
                         help="measured batches (default %(default)s)")
+    parser.add_argument("--reads-n", type=int, default=Options.reads_n,
+                        help="executions in the local store for (reads); issue 16's is 1000000 "
+                        "(default %(default)s)")
+    parser.add_argument("--reads-cloud-n", type=int, default=Options.reads_cloud_n,
+                        help="executions in the DynamoDB and Firestore stores for (reads); issue "
+                        "16's is 100000 (default %(default)s)")
+    parser.add_argument("--reads-stores", default=",".join(READS_STORES),
+                        help="the stores (reads) fills, of %(default)s")
     args = parser.parse_args(argv)
-    return Options(args.duration, args.warmup, max(args.cold_runs, 1), max(args.batches, 1))
+    stores = tuple(args.reads_stores.split(","))
+    if not set(stores) <= set(READS_STORES):
+        parser.error(f"--reads-stores: each of {', '.join(READS_STORES)}")
+    reads_n = max(args.reads_n, READS_FIRST_N)
+    reads_cloud_n = max(args.reads_cloud_n, READS_FIRST_N)
+    return Options(args.duration, args.warmup, max(args.cold_runs, 1), max(args.batches, 1),
+                   reads_n, reads_cloud_n, stores)
 
 
 # --- statistics ---------------------------------------------------------------------------
@@ -110,14 +132,6 @@ def children(pid: int) -> list[int]:
     tasks = Path(f"/proc/{pid}/task")
     return [int(child) for task in tasks.iterdir()
             for child in (task / "children").read_text().split()]
-
-
-def peak_rss_mib(pid: int) -> float:
-    """VmHWM (peak resident set size) of a running process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
 @dataclass

@@ -8,7 +8,8 @@ from __future__ import annotations
 import bench_batch
 import bench_saturation
 import bench_throughput
-from _common import Options, Row, Stack, peak_rss_mib, progress, run_standalone
+from _common import Options, Row, Stack, progress, run_standalone
+from _peak import peak_rss_mib
 
 
 def run(stack: Stack, options: Options) -> list[Row]:

@@ -5,11 +5,13 @@ module - then runs the ASGI app's lifespan startup and answers ONE `POST /v1/inv
 invokes an HTTP function as a `gcp_functions` target by URL (fnproxy: settings, services on
 Firestore and Pub/Sub built on that first request, JWT check, the call, execution record and
 stats rollup in the Firestore emulator, outcome CloudEvent published to the Pub/Sub emulator) -
-against the foundation issue's baseline (bench/_cold_child.py baseline: FastAPI + Mangum +
-powertools Logger/Metrics/Tracer + five boto3 clients; JWT with pyjwt, the call with aiohttp,
-one SQLite row). fnproxy is measured with its module key in the environment, as the baseline
-has it, and (`--key-from both|secret-manager`) read from Secret Manager, as deployed (the
-test server of tests/gcp, over gRPC). Goal: fnproxy <= 0.5x the baseline.
+against the GCP-native baseline of issue 16 (bench/_gcp_baseline_app.py, loaded the same way by
+functions-framework: FastAPI; Firestore, Pub/Sub and Secret Manager clients made eagerly; JWT
+with pyjwt, the call with httpx, the record and a stats counter in Firestore, the outcome event
+to Pub/Sub). Each side runs with its module key in the environment and (`--key-from
+both|secret-manager`) read from Secret Manager, as deployed (the test server of tests/gcp, over
+gRPC); each fnproxy row is compared with the baseline that takes its key the same way.
+Goals (issue 16): fnproxy <= 0.5x the baseline; peak RSS <= 64 MiB.
 
     .venv/bin/python bench/gcp_cold_start.py [--runs 7] [--key-from environment]
 
@@ -19,7 +21,7 @@ just before the child is spawned to its marker line (the answer), in the parent;
 runs, sides alternating, after one unmeasured run each. The token is minted here, so neither
 child makes a token round trip.
 
-This file is also the fnproxy child (`gcp_cold_start.py child`): the child's clock starts on its
+This file is also the child (`gcp_cold_start.py child SOURCE`): the child's clock starts on its
 first line, and it runs and exits before any of the parent's imports.
 """
 
@@ -33,17 +35,19 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 from _asgi import Lifespan, post  # noqa: E402
+from _peak import peak_rss_mib  # noqa: E402
 
 MARKER = "COLD "
 ENTRY_TARGET = "http"
 ENTRY_SOURCE = "handlers/gcp_function.py"
+BASELINE_SOURCE = "bench/_gcp_baseline_app.py"
 
 
 def elapsed_ms() -> float:
     return round((time.perf_counter() - STARTED) * 1000, 2)
 
 
-# --- the fnproxy child --------------------------------------------------------------------
+# --- the child ----------------------------------------------------------------------------
 
 
 async def first_invoke(app, milestones: dict) -> None:
@@ -62,33 +66,37 @@ async def first_invoke(app, milestones: dict) -> None:
         status, answer = await post(app, "/v1/invoke", body, headers)
         milestones["answered_ms"] = elapsed_ms()
         success = status == 200 and json.loads(answer).get("success") is True
-        marker = {"status": status, "success": success, **milestones}
+        marker = {
+            "status": status,
+            "success": success,
+            "peak_rss_mib": peak_rss_mib(),
+            **milestones,
+        }
         print(MARKER + json.dumps(marker), flush=True)
         if not success:
             print(answer.decode(errors="replace")[:2000], file=sys.stderr)
 
 
-def run_child() -> None:
+def run_child(source: str) -> None:
     """What the runtime does at start (functions-framework's create_app, which loads the
-    entry module), then one invoke. Milestones: `runtime` functions-framework imported,
-    `imported` = `built` the entry module loaded (the services are built on the first request),
-    `started` the lifespan's startup done, `answered`."""
+    module `source`), then one invoke. Milestones: `runtime` functions-framework imported,
+    `imported` = `built` the module loaded (fnproxy builds its services on the first request,
+    the baseline its clients at import), `started` the lifespan's startup done, `answered`."""
     from functions_framework import create_app
 
     milestones = {"runtime_ms": elapsed_ms()}
-    app = create_app(ENTRY_TARGET, ENTRY_SOURCE)
+    app = create_app(ENTRY_TARGET, source)
     milestones["imported_ms"] = milestones["built_ms"] = elapsed_ms()
     asyncio.run(first_invoke(app, milestones))
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
-    run_child()
+    run_child(sys.argv[2])
     sys.exit(0)
 
 
 # --- the parent (its imports come after the child's exit above) ---------------------------
 
-import argparse  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -100,8 +108,10 @@ from _common import (  # noqa: E402
     PYTHON,
     REPO_DIR,
     Goal,
+    Options,
     Row,
     Server,
+    Stack,
     child_env,
     format_table,
     free_port,
@@ -114,17 +124,18 @@ from _common import (  # noqa: E402
     spawn_function_server,
     spawn_server,
 )
+from bench_accounting import environment  # noqa: E402
 from bench_cold_start import (  # noqa: E402
     CHILD_TIMEOUT_S,
     MILESTONES,
-    NO_NETWORK_AWS,
     ColdRun,
     alternate_runs,
     metric_median,
+    parse_cloud_options,
     read_marker,
     reap,
+    rss_row,
 )
-from bench_cold_start import cold_start as baseline_cold_start  # noqa: E402
 
 sys.path.insert(0, str(REPO_DIR))
 from google.cloud import pubsub_v1  # noqa: E402
@@ -133,17 +144,25 @@ from tests.gcp.gcp_stack import create_secret, unique  # noqa: E402
 from tests.gcp.secret_manager_server import SecretManagerServer  # noqa: E402
 
 PROJECT = "demo-fnproxy"
-BASELINE = "baseline"
 FNPROXY_SIDES = {
-    "fnproxy-gcp": "module key from the environment, as the baseline",
+    "fnproxy-gcp": "module key from the environment",
     "fnproxy-gcp-sm": "module key from Secret Manager (the test server), as deployed",
 }
-KEY_FROM = {"environment": ("fnproxy-gcp",), "secret-manager": ("fnproxy-gcp-sm",)}
+BASELINE_OF = {"fnproxy-gcp": "baseline-gcp", "fnproxy-gcp-sm": "baseline-gcp-sm"}
+"""The baseline each fnproxy side is compared with: the one that takes its key the same way."""
+SOURCES = {
+    **dict.fromkeys(FNPROXY_SIDES, ENTRY_SOURCE),
+    **dict.fromkeys(BASELINE_OF.values(), BASELINE_SOURCE),
+}
+KEY_FROM = {
+    "environment": ("fnproxy-gcp", "baseline-gcp"),
+    "secret-manager": ("fnproxy-gcp-sm", "baseline-gcp-sm"),
+}
 KEY_FROM["both"] = KEY_FROM["environment"] + KEY_FROM["secret-manager"]
 
 
-def fnproxy_cold_start(env: dict[str, str]) -> ColdRun:
-    command = [PYTHON, str(Path(__file__).resolve()), "child"]
+def child_cold_start(side: str, env: dict[str, str]) -> ColdRun:
+    command = [PYTHON, str(Path(__file__).resolve()), "child", SOURCES[side]]
     deadline = time.monotonic() + CHILD_TIMEOUT_S
     with tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
@@ -159,7 +178,7 @@ def fnproxy_cold_start(env: dict[str, str]) -> ColdRun:
         try:
             marker = read_marker(process, deadline)
             answered = time.perf_counter()
-            usage = reap(process, deadline)
+            reap(process, deadline)
             exited = time.perf_counter()
         finally:
             process.stdout.close()
@@ -168,11 +187,11 @@ def fnproxy_cold_start(env: dict[str, str]) -> ColdRun:
                 process.wait()
         if not marker["success"] or process.returncode != 0:
             stderr.seek(0)
-            raise RuntimeError(f"fnproxy cold start failed ({marker}):\n{stderr.read()[-3000:]}")
+            raise RuntimeError(f"{side} cold start failed ({marker}):\n{stderr.read()[-3000:]}")
     return ColdRun(
         (answered - started) * 1000,
         (exited - started) * 1000,
-        usage.ru_maxrss / 1024,
+        marker["peak_rss_mib"],
         {name: marker[name] for name in (*MILESTONES, "runtime_ms")},
     )
 
@@ -180,10 +199,11 @@ def fnproxy_cold_start(env: dict[str, str]) -> ColdRun:
 # --- emulators and resources --------------------------------------------------------------
 
 
-def google_sdk() -> Path:
+def google_sdk() -> Path | None:
+    """The Google Cloud SDK's folder when gcloud and java are installed."""
     gcloud = shutil.which("gcloud")
     if gcloud is None or shutil.which("java") is None:
-        raise SystemExit("this benchmark needs the Google Cloud SDK's emulators (gcloud + java)")
+        return None
     root = subprocess.run(
         [gcloud, "info", "--format=value(installation.sdk_root)"],
         capture_output=True,
@@ -242,10 +262,13 @@ def secret_manager() -> Iterator[SecretManagerServer]:
         server.stop()
 
 
-def fnproxy_envs(
+def children_envs(
     emulators: dict[str, str], key: str, secret: str, secret_host: str
 ) -> dict[str, dict[str, str]]:
-    """The environment of each fnproxy side: the Cloud Function's configuration."""
+    """The environment of each side: the Cloud Function's configuration, the key in
+    MODULE_SECRET_KEY or a reference to its secret in MODULE_SECRET_KEY_SECRET. The baselines
+    create their Secret Manager client whatever the key's source, so they always have the test
+    server's address."""
     events_topic, async_topic = create_topics()
     common = child_env(
         FNPROXY_PLATFORM="gcp",
@@ -257,29 +280,30 @@ def fnproxy_envs(
         EVENTS_TOPIC=events_topic,
         ASYNC_TOPIC=async_topic,
         GCP_ID_TOKENS="false",
+        EGRESS_ALLOW="127.0.0.1",
         LOG_LEVEL="WARNING",
     )
     common = {name: value for name, value in common.items() if not name.startswith("MODULE_")}
+    from_secret = {
+        **common,
+        "MODULE_SECRET_KEY_SECRET": secret,
+        "SECRETMANAGER_EMULATOR_HOST": secret_host,
+    }
+    from_env = {**common, "MODULE_SECRET_KEY": key}
     return {
-        "fnproxy-gcp": {**common, "MODULE_SECRET_KEY": key},
-        "fnproxy-gcp-sm": {
-            **common,
-            "MODULE_SECRET_KEY_SECRET": secret,
-            "SECRETMANAGER_EMULATOR_HOST": secret_host,
-        },
+        "fnproxy-gcp": from_env,
+        "fnproxy-gcp-sm": from_secret,
+        "baseline-gcp": {**from_env, "SECRETMANAGER_EMULATOR_HOST": secret_host},
+        "baseline-gcp-sm": from_secret,
     }
 
 
 # --- runs and the table -------------------------------------------------------------------
 
 
-def once_for(
-    envs: dict[str, dict[str, str]], function_url: str, work_dir: Path
-) -> Callable[[str], ColdRun]:
+def once_for(envs: dict[str, dict[str, str]]) -> Callable[[str], ColdRun]:
     def once(side: str) -> ColdRun:
-        if side == BASELINE:
-            return baseline_cold_start(BASELINE, function_url, envs[BASELINE], work_dir)
-        return fnproxy_cold_start(envs[side])
+        return child_cold_start(side, envs[side])
 
     return once
 
@@ -291,32 +315,30 @@ def metric_median_of(runs: list[ColdRun], milestone: str) -> float:
 def milestones_note(results: dict[str, list[ColdRun]], side: str) -> str:
     marks = ", ".join(
         f"{name.removesuffix('_ms')} {metric_median_of(results[side], name):.0f}"
-        for name in MILESTONES
+        for name in ("runtime_ms", *MILESTONES)
     )
     return f"(c-gcp) {side} child, median ms since its first line: {marks}"
 
 
 def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
     sides = [side for side in FNPROXY_SIDES if side in results]
-    base = {m: metric_median(results[BASELINE], m) for m in ("first_answer_ms", "imported_ms")}
     notes = [
-        f"(c-gcp): median of {len(results[BASELINE])} runs per side, alternating; a fresh "
-        "process: functions-framework's create_app of the http entry, then one POST /v1/invoke "
-        "(gcp_functions target by URL; Firestore + Pub/Sub emulators); ratio = fnproxy / baseline",
-        "(c-gcp): baseline = bench/_cold_child.py baseline: FastAPI + Mangum + powertools "
-        "Logger/Metrics/Tracer + 5 boto3 clients; JWT with pyjwt, the call with aiohttp, one "
-        "SQLite row; its key comes from the environment",
-        *(f"(c-gcp) [{side}]: fnproxy with its {FNPROXY_SIDES[side]}" for side in sides),
-        *(milestones_note(results, side) for side in (*sides, BASELINE)),
+        f"(c-gcp): median of {len(results[sides[0]])} runs per side, alternating; a fresh "
+        "process: functions-framework's create_app of the http target, then one POST /v1/invoke "
+        "(a function by URL; Firestore + Pub/Sub emulators); ratio = fnproxy / baseline",
+        "(c-gcp): baseline = bench/_gcp_baseline_app.py: FastAPI + eager Firestore, Pub/Sub and "
+        "Secret Manager clients; JWT with pyjwt, the call with httpx, the record and a stats "
+        "counter in Firestore, the outcome event to Pub/Sub",
         *(
-            f"(c-gcp) {side}: importing functions-framework itself (flask, starlette, "
-            f"cloudevents) took {metric_median_of(results[side], 'runtime_ms'):.0f} ms of that"
+            f"(c-gcp) [{side}]: {FNPROXY_SIDES[side]}, against {BASELINE_OF[side]}, the same"
             for side in sides
         ),
+        *(milestones_note(results, side) for side in results),
+        "(c-gcp): runtime = functions-framework itself imported (flask, starlette, cloudevents)",
         "(c-gcp): fastest first answer: "
         + ", ".join(
-            f"{side} {min(r.first_answer_ms for r in results[side]):.0f} ms"
-            for side in (*sides, BASELINE)
+            f"{side} {min(r.first_answer_ms for r in runs):.0f} ms"
+            for side, runs in results.items()
         ),
     ]
     rows: list[Row] = []
@@ -326,66 +348,84 @@ def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
     ):
         for side in sides:
             value = metric_median(results[side], metric)
+            base = metric_median(results[BASELINE_OF[side]], metric)
             rows.append(
                 Row(
                     f"(c-gcp) [{side}] {label}",
                     value,
-                    base[metric],
-                    ratio(value, base[metric]),
+                    base,
+                    ratio(value, base),
                     goal,
                     [] if rows else notes,
                 )
             )
-    rss_base = metric_median(results[BASELINE], "peak_rss_mib")
-    for side in sides:
-        rss = metric_median(results[side], "peak_rss_mib")
-        rows.append(
-            Row(f"(d-gcp) [{side}] child peak RSS (MiB)", rss, rss_base, ratio(rss, rss_base))
+    rows += [
+        rss_row(
+            f"(d-gcp) [{side}]",
+            metric_median(results[side], "peak_rss_mib"),
+            metric_median(results[BASELINE_OF[side]], "peak_rss_mib"),
         )
+        for side in sides
+    ]
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="cold starts per side (default 7)")
-    parser.add_argument(
-        "--key-from",
-        choices=sorted(KEY_FROM),
-        default="both",
-        help="where fnproxy takes its module key: the environment (as the baseline), Secret "
-        "Manager (as deployed), or both, one row each (default both)",
-    )
-    options = parser.parse_args()
-    sides = (*KEY_FROM[options.key_from], BASELINE)
+def measure(sdk: Path, runs: int, key_from: str = "both") -> list[Row]:
+    """`runs` cold starts of each side, on emulators of its own, and their rows."""
+    sides = KEY_FROM[key_from]
     work_dir = Path(tempfile.mkdtemp(prefix="gcp-cold-"))
     key = new_secret_key()
     try:
         with ExitStack() as running:
             progress("(c-gcp) starting the Firestore and Pub/Sub emulators and the function")
-            sdk = google_sdk()
             emulators = {
                 "firestore": running.enter_context(firestore_emulator(sdk, work_dir)),
                 "pubsub": running.enter_context(pubsub_emulator(sdk, work_dir)),
             }
-            os.environ["PUBSUB_EMULATOR_HOST"] = emulators["pubsub"]
+            running.enter_context(environment({"PUBSUB_EMULATOR_HOST": emulators["pubsub"]}))
             function = spawn_function_server(0.0, work_dir)
             running.callback(function.stop)
             function.wait_ready("/")
             server = running.enter_context(secret_manager())
             secret = create_secret(server, key, PROJECT)
-            envs = fnproxy_envs(emulators, key, secret, server.host)
+            envs = children_envs(emulators, key, secret, server.host)
             token = mint_token(key)
             for env in envs.values():
                 env.update(BENCH_TOKEN=token, BENCH_FUNCTION_URL=function.url + "/fn")
-            envs[BASELINE] = child_env(
-                MODULE_SECRET_KEY=key, BENCH_TOKEN=token, LOG_LEVEL="WARNING", **NO_NETWORK_AWS
-            )
-            once = once_for(envs, function.url + "/fn", work_dir)
-            results = alternate_runs(sides, once, max(options.runs, 1))
+            results = alternate_runs(sides, once_for(envs), runs)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+    return rows_for(results)
+
+
+def run(stack: Stack, options: Options) -> list[Row]:
+    """In bench/run_all.py: both key sources, `--cold-runs` runs each; without the Google
+    Cloud SDK's emulators, one row that says so."""
+    progress("(c-gcp) cold start of the GCP HTTP entry, on the emulators")
+    sdk = google_sdk()
+    if sdk is None:
+        return [
+            Row(
+                "(c-gcp) skipped: the Google Cloud SDK's emulators (gcloud + java) are not "
+                "installed",
+                None,
+            )
+        ]
+    return measure(sdk, options.cold_runs)
+
+
+def main() -> None:
+    options = parse_cloud_options(
+        __doc__.split("\n\n")[0],
+        KEY_FROM,
+        "where both sides take the module key: the environment, Secret Manager (as deployed)",
+    )
+    sdk = google_sdk()
+    if sdk is None:
+        raise SystemExit("this benchmark needs the Google Cloud SDK's emulators (gcloud + java)")
+    rows = measure(sdk, options.runs, options.key_from)
     print(machine_line())
-    print(format_table(rows_for(results)))
+    print(format_table(rows))
 
 
 if __name__ == "__main__":

@@ -1,27 +1,34 @@
-"""Every benchmark in one run, against one set of processes, with one combined table:
-(a) 16 clients / 20 ms function, (a2) 128 clients / instant function, (b) a batch of 1000,
-(r) by registry name, (l) the Lambda API front's SigV4 cost and boto3 against /v1/invoke,
-(g) gRPC against REST, (w) 2 worker processes against 1 on moto, (d) fnproxy's peak RSS after
-that load, (c) cold start and (d) the cold-start children's peaks, (e) sent = answered =
-recorded = published = stats on the local, moto and emulator stacks.
+"""Every benchmark in one run, with one combined table (issue 16's rows with their goals):
+(a) 16 clients / 20 ms function, (a2) 128 clients / instant function and fnproxy's CPU per
+proxied request in that run, (b) a batch of 1000, (r) by registry name, (l) the Lambda API
+front's SigV4 cost and boto3 against /v1/invoke, (g) gRPC against REST, (w) 2 worker processes
+against 1 on moto, (d) fnproxy's peak RSS after that load, (c) cold start of the local server,
+(c-aws) of the Lambda entry on moto, (c-gcp) of the Cloud Functions entry on the emulators
+against the GCP-native baseline, each with its children's peak RSS (d), (reads) stats and a
+history page at 1k executions vs N on SQLite, DynamoDB (moto) and Firestore (emulator), (e)
+sent = answered = recorded = published = stats on the local, moto and emulator stacks.
 
     .venv/bin/python bench/run_all.py [--duration S] [--warmup S] [--cold-runs N] [--batches N]
+        [--reads-n N] [--reads-cloud-n N] [--reads-stores local,aws,gcp]
 """
 
 from __future__ import annotations
 
 import time
 
+import aws_cold_start
 import bench_accounting
 import bench_batch
 import bench_cold_start
 import bench_grpc
 import bench_lambda_api
 import bench_memory
+import bench_reads
 import bench_registry
 import bench_saturation
 import bench_throughput
 import bench_workers
+import gcp_cold_start
 from _common import format_table, machine_line, parse_options, progress, start_stack
 
 BENCHMARKS = (
@@ -34,6 +41,9 @@ BENCHMARKS = (
     bench_workers,
     bench_memory,
     bench_cold_start,
+    aws_cold_start,
+    gcp_cold_start,
+    bench_reads,
     bench_accounting,
 )
 
