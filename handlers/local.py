@@ -7,6 +7,7 @@ above 1, the CLI's `serve` runs several such processes sharing the ports under a
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import resource
@@ -59,7 +60,13 @@ def local_app(services: Services, grpc_server: GrpcServer | None = None):
 
     On a cloud's queue (FNPROXY_PLATFORM aws or gcp: the container on Cloud Run, ECS or
     Kubernetes) the app only enqueues: SQS or Pub/Sub delivers the work to that cloud's worker
-    (the Lambda's SQS trigger, the worker function), which also sweeps the outbox."""
+    (the Lambda's SQS trigger, the worker function), which also sweeps the outbox.
+
+    Once started, everything made so far (modules, services, the app: about 60,000 objects that
+    live as long as the process) is moved out of the cyclic garbage collector's generations
+    (`gc.freeze`): a full collection, which Python runs now and then under load, walked all of
+    them and held the event loop for about 15 ms each time, which every request then in flight
+    waited for; it now walks only what requests made."""
 
     async def stop() -> None:
         if grpc_server is not None:
@@ -74,6 +81,7 @@ def local_app(services: Services, grpc_server: GrpcServer | None = None):
             services.queue.start(services.worker.handle, services.worker.outbox.sweep)
         if grpc_server is not None:
             await grpc_server.start()
+        gc.freeze()
 
     return create_app(services, on_startup=start, on_shutdown=stop)
 
