@@ -47,7 +47,7 @@ INVALID_KEY = {"error": "a valid X-API-Key is required"}
 async def fnproxy(tmp_path) -> AsyncIterator[Fnproxy]:
     functions = tmp_path / "functions"
     functions.mkdir()
-    for name in ("echo.py", "fail.py"):
+    for name in ("echo.py", "fail.py", "invoke_hello.py"):
         shutil.copy(REPO_FUNCTIONS / name, functions)
     (functions / "respond.py").write_text(RESPOND)
     settings = api_settings(
@@ -102,9 +102,7 @@ async def test_the_seeds_three_curl_examples_answer_the_functions_result(fnproxy
     key = (await new_key(fnproxy, "hello-keyed"))["api_key"]
     names = ["hello-open", "hello-keyed", "hello-keyed"]
     commands = [
-        example.replace("localhost:3001", fnproxy.url.removeprefix("http://"))
-        .replace("YOUR_FUNCTION_ID", name)
-        .replace("your_api_key", key)
+        seed_command(example, fnproxy, name, key)
         for example, name in zip(SEED_EXAMPLES, names, strict=True)
     ]
 
@@ -125,6 +123,24 @@ async def test_the_seeds_three_curl_examples_answer_the_functions_result(fnproxy
     assert sent["headers"]["content-type"] == "application/json"
     recorded = await executions(fnproxy, "hello-keyed")
     assert [(e["status"], e["mode"]) for e in recorded] == [("succeeded", "sync")] * 2
+
+
+async def test_the_sample_function_greets_the_name_each_example_sends(fnproxy):
+    await register(fnproxy, "greet", local("invoke_hello"), public_invoke="api_key")
+    key = (await new_key(fnproxy, "greet"))["api_key"]
+
+    for example in SEED_EXAMPLES[1:]:  # the keyed two: by query, then by JSON body
+        status, answer = await curl(seed_command(example, fnproxy, "greet", key))
+        assert (status, answer) == (200, {"message": "Hello, John!"})
+
+
+def seed_command(example: str, fnproxy: Fnproxy, name: str, key: str) -> str:
+    """A seed example with fnproxy's host, the function's name and its key put in."""
+    return (
+        example.replace("localhost:3001", fnproxy.url.removeprefix("http://"))
+        .replace("YOUR_FUNCTION_ID", name)
+        .replace("your_api_key", key)
+    )
 
 
 # --- exposure and keys -------------------------------------------------------------------------
