@@ -167,8 +167,11 @@ class Settings:
     """Consecutive transient failures of one target that open its circuit."""
     circuit_cooldown_s: float = _setting("CIRCUIT_COOLDOWN_S", _positive_float, 30.0)
     """How long an open circuit fails fast before one half-open probe is let through."""
-    target_max_concurrency: int = _setting("TARGET_MAX_CONCURRENCY", _positive_int, 64)
-    """Calls in flight to one target (function key) at most; more wait their turn."""
+    target_max_concurrency: int = _setting("TARGET_MAX_CONCURRENCY", _positive_int, 128)
+    """Calls in flight to one target (function key) at most; more wait their turn. Above the
+    default MAX_BATCH_SIZE, so that a batch to one function runs at the concurrency it asks
+    for (at 64, a batch at concurrency 100 ran 64 at a time: 365 ms instead of 267 for 1000
+    items of 20 ms); a hanging target still holds at most 128 of MAX_CONCURRENT_REQUESTS."""
     max_concurrent_requests: int = _setting("MAX_CONCURRENT_REQUESTS", _positive_int, 1000)
     """Seed name: invocations in flight on one instance at most (every HTTP entry: sync, async
     acceptance, batch items, the compat routes); past it, 429 too_many_requests at once."""

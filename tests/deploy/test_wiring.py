@@ -107,7 +107,7 @@ DEFAULTED = {
     "EXECUTION_LEASE_S": "default 30 s claim on a running execution, renewed while it runs",
     "CIRCUIT_FAILURE_THRESHOLD": "default 5 consecutive transient failures open a circuit",
     "CIRCUIT_COOLDOWN_S": "default 30 s before an open circuit lets a probe through",
-    "TARGET_MAX_CONCURRENCY": "default 64 calls in flight per target",
+    "TARGET_MAX_CONCURRENCY": "default 128 calls in flight per target",
     "OPENWHISK_API_HOST": "OpenWhisk targets are optional (extra_environment)",
     "OPENWHISK_NAMESPACE": "OpenWhisk targets are optional (extra_environment)",
     "OPENWHISK_AUTH_KEY": "OpenWhisk targets are optional: OPENWHISK_AUTH_KEY_SECRET(_ARN) "
