@@ -391,24 +391,44 @@ class _Worker(threading.Thread):
     It commits the batches handed over by the loop, checkpoints the WAL and purges expired
     rows: everything that may wait for another connection or fsync stays off the loop.
 
-    Its queue holds `(writes, pending)` batches, `(writes, None)` checkpoint requests and _STOP
-    in the order they were handed over; each item is settled back on its loop with one
-    wake-up."""
+    Its queue holds `(writes, pending)` batches, `(writes, None)` checkpoint requests,
+    `(loop, _COPY)` requests to copy the WAL ahead of a checkpoint, and _STOP, in the order they
+    were handed over; each batch and checkpoint request is settled back on its loop with one
+    wake-up.
+
+    A checkpoint is in two steps, so that the loop's writes are held only for the second: the
+    loop asks for a copy (PASSIVE: what the WAL holds goes into the database file while the
+    loop goes on writing), and once it is done the worker asks the loop (`hold`) for the
+    checkpoint proper (RESTART), during which the loop holds its writes: it copies only what
+    was written meanwhile, then rewinds the WAL. Held for the whole copy, writes waited about
+    7 ms each time, a few times a second under load: the p99 of every request then in flight."""
 
     _STOP = object()
+    _COPY = object()
 
     def __init__(
-        self, conn: sqlite3.Connection, settle: Settle, next_purge: float, lock_wait: _LockWait
+        self,
+        conn: sqlite3.Connection,
+        settle: Settle,
+        hold: Callable[[asyncio.AbstractEventLoop], None],
+        next_purge: float,
+        lock_wait: _LockWait,
     ) -> None:
         super().__init__(name="fnproxy-sqlite-worker", daemon=True)
         self._conn = conn
         self._settle = settle
+        self._hold = hold
         self._lock_wait = lock_wait
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._next_purge = next_purge
 
     def hand_over(self, writes: Any, pending: Pending | None) -> None:
         self._queue.put((writes, pending))
+
+    def copy_wal(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Copy the WAL into the database file without holding `loop`'s writes, then ask it
+        for the checkpoint proper."""
+        self._queue.put((loop, self._COPY))
 
     def stop(self) -> None:
         """Let everything handed over so far run, then end the thread."""
@@ -417,12 +437,17 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         running = True
         while running:
-            batches, checkpoint, running = self._next_items()
+            batches, control, running = self._next_items()
             if batches:
                 self._commit(batches)
-            if checkpoint is not None:
+            if control is None:
+                pass
+            elif control[1] is self._COPY:
+                self._copy_wal()
+                self._hold(control[0])
+            else:
                 self._checkpoint()
-                self._settle(checkpoint, [], [])
+                self._settle(control[0], [], [])
             if time.monotonic() >= self._next_purge:
                 _wait_for_lock(self._conn, HOUSEKEEPING_BUSY_TIMEOUT_MS)
                 self._next_purge = time.monotonic() + _purge(self._conn)
@@ -430,8 +455,8 @@ class _Worker(threading.Thread):
         self._conn.close()
 
     def _next_items(self) -> tuple[list[Any], Any, bool]:
-        """The batches queued before the next checkpoint request (up to about MAX_GROUP ops),
-        the item that asked for that checkpoint (or None) and whether to keep running."""
+        """The batches queued before the next checkpoint or copy request (up to about
+        MAX_GROUP ops), that request (or None) and whether to keep running."""
         try:
             item = self._queue.get(timeout=max(0.0, self._next_purge - time.monotonic()))
         except queue.Empty:
@@ -439,8 +464,8 @@ class _Worker(threading.Thread):
         batches: list[Any] = []
         ops = 0
         while item is not self._STOP:
-            if item[1] is None:
-                return batches, item[0], True
+            if item[1] is None or item[1] is self._COPY:
+                return batches, item, True
             batches.append(item)
             ops += len(item[1])
             if ops >= MAX_GROUP:
@@ -466,6 +491,14 @@ class _Worker(threading.Thread):
         for writes, pending in batches:
             self._settle(writes, pending, outcomes[at : at + len(pending)])
             at += len(pending)
+
+    def _copy_wal(self) -> None:
+        """Copy what the WAL holds into the database file (and fsync it), waiting for nobody:
+        what another connection is writing meanwhile is left for the checkpoint."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            logger.exception("copying the WAL failed; the checkpoint will copy it all")
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database file and have it start over; both fsync. The loop
@@ -496,7 +529,7 @@ class _Worker(threading.Thread):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not self._STOP:
+            if item is not self._STOP and item[1] is not self._COPY:  # a copy has no caller
                 writes, pending = item
                 pending = pending or []
                 self._settle(writes, pending, _failed(pending, closed))
@@ -513,6 +546,10 @@ def _purge(conn: sqlite3.Connection) -> float:
         _rollback(conn)
         logger.exception("purge of expired rows failed; retrying later")
     return PURGE_BACKLOG_INTERVAL_S if more else PURGE_INTERVAL_S
+
+
+_IDLE, _COPYING, _HELD = "idle", "copying", "held"
+"""A checkpoint's steps (`_Database._checkpoint_step`)."""
 
 
 class _LoopWrites:
@@ -547,9 +584,12 @@ class _Database:
         self._lock = threading.Lock()  # the loops' connection (loops of several threads)
         self._writes: dict[asyncio.AbstractEventLoop, _LoopWrites] = {}
         self._written = 0  # loop writing since the last checkpoint; guarded by _lock
+        self._checkpoint_state = _IDLE  # _IDLE, _COPYING or _HELD; guarded by _lock
         self._closed = False
         self._stopped = False  # the worker takes no more items; guarded by _lock
-        self._worker = _Worker(worker_conn, self._settle_handed_over, next_purge, self._lock_wait)
+        self._worker = _Worker(
+            worker_conn, self._settle_handed_over, self._hold_soon, next_purge, self._lock_wait
+        )
         self._worker.start()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -600,8 +640,7 @@ class _Database:
                     self._lock_wait.ended()
                     self._written += CHECKPOINT_COMMIT_WEIGHT + len(pending)
                     if self._written >= CHECKPOINT_AFTER:
-                        self._written = 0
-                        self._hand_over(writes, None)  # later writes wait for the checkpoint
+                        self._checkpoint_step(writes)
         _resolve(pending, outcomes)
         self._forget_if_idle(writes)
 
@@ -609,6 +648,41 @@ class _Database:
         """Queue a batch (or, with None, a checkpoint) for the worker; called with _lock."""
         writes.handed_over += 1
         self._worker.hand_over(writes, pending)
+
+    def _hold_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Runs on the worker, once it has copied the WAL: `loop` holds its writes for the
+        checkpoint proper."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to hold
+            loop.call_soon_threadsafe(self._hold_for_checkpoint, loop)
+
+    def _hold_for_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the worker a checkpoint request: this loop's later writes wait for it."""
+        with self._lock:
+            if self._stopped:
+                self._checkpoint_state = _IDLE
+            elif self._checkpoint_state == _COPYING:
+                writes = self._writes.get(loop)
+                if writes is None:
+                    writes = self._writes[loop] = _LoopWrites(loop)
+                self._hold_writes(writes)
+
+    def _checkpoint_step(self, writes: _LoopWrites) -> None:
+        """A checkpoint's worth of writing since the last step (called with _lock): ask for a
+        copy of the WAL; if one is still running, a whole interval was written meanwhile, so
+        hold the writes now (the checkpoint queues behind the copy): the WAL stays within
+        about two intervals however slow the disk."""
+        self._written = 0
+        if self._checkpoint_state == _IDLE:
+            self._checkpoint_state = _COPYING
+            self._worker.copy_wal(writes.loop)  # then `_hold_for_checkpoint`
+        elif self._checkpoint_state == _COPYING:
+            self._hold_writes(writes)
+
+    def _hold_writes(self, writes: _LoopWrites) -> None:
+        """Hand the worker the checkpoint request: `writes`' loop holds its later writes until
+        it is done (called with _lock)."""
+        self._checkpoint_state = _HELD
+        self._hand_over(writes, None)
 
     def _settle_handed_over(
         self, writes: _LoopWrites, pending: Pending, outcomes: list[Outcome]
@@ -621,6 +695,9 @@ class _Database:
 
     def _settled(self, writes: _LoopWrites, pending: Pending, outcomes: list[Outcome]) -> None:
         writes.handed_over -= 1
+        if not pending:  # a checkpoint request (a batch is never empty): the next may come
+            with self._lock:
+                self._checkpoint_state = _IDLE
         _resolve(pending, outcomes)
         if not (writes.handed_over or writes.scheduled):
             self._flush(writes)  # what was queued meanwhile, in one group

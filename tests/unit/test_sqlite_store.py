@@ -298,6 +298,35 @@ async def test_checkpoints_keep_the_wal_short(
         await store.close()
 
 
+async def test_writes_go_on_while_the_wal_is_copied_and_wait_only_a_whole_interval_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_AFTER", 200)  # every dozen commits
+    copying = asyncio.Event()
+    copy_wal = sqlite_store._Worker._copy_wal
+    loop = asyncio.get_running_loop()
+
+    def slow_copy(worker) -> None:  # a disk slow to sync
+        loop.call_soon_threadsafe(copying.set)
+        time.sleep(0.5)
+        copy_wal(worker)
+
+    monkeypatch.setattr(sqlite_store._Worker, "_copy_wal", slow_copy)
+    store = SqliteStore(tmp_path / "copy.db")
+    try:
+        while not copying.is_set():
+            await store.executions.add(execution(time.time() + 3600))
+        started = time.monotonic()
+        for _ in range(5):  # within the interval: not held by the copy
+            await store.executions.add(execution(time.time() + 3600))
+        assert time.monotonic() - started < 0.3
+        for _ in range(20):  # a whole interval more while it copies: held for the checkpoint
+            await store.executions.add(execution(time.time() + 3600))
+        assert time.monotonic() - started >= 0.4
+    finally:
+        await store.close()
+
+
 async def test_close_commits_every_write_issued_before_it(tmp_path: Path) -> None:
     path = tmp_path / "close.db"
     store = SqliteStore(path)
