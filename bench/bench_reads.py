@@ -34,6 +34,7 @@ import asyncio
 import json
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -262,8 +263,21 @@ def run(stack: Stack, options: Options) -> list[Row]:
         work_dir.mkdir()
         with start(work_dir) as deployment:
             n = options.reads_cloud_n if cloud else options.reads_n
-            rows += measure(deployment, stack.instant.url + "/fn", n)
+            try:
+                rows += measure(deployment, stack.instant.url + "/fn", n)
+            except OSError as error:  # urllib's HTTPError and URLError included
+                rows.append(failed_row(deployment, n, error))
     return rows
+
+
+def failed_row(deployment: Deployment, n: int, error: OSError) -> Row:
+    """A store that could not be filled to, or read at, `n` executions: the row says so, with
+    the problem fnproxy answered, and the other stores' rows are kept."""
+    detail = str(error)
+    if isinstance(error, urllib.error.HTTPError):
+        detail = f"{detail}: {error.read()[:300].decode(errors='replace')}"
+    progress(f"(reads) [{deployment.store}] failed at {n:,}: {detail}")
+    return Row(f"(reads) [{deployment.store}] at {n:,}: failed ({detail[:120]})", None)
 
 
 if __name__ == "__main__":

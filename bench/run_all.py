@@ -15,6 +15,7 @@ sent = answered = recorded = published = stats on the local, moto and emulator s
 from __future__ import annotations
 
 import time
+from types import ModuleType
 
 import aws_cold_start
 import bench_accounting
@@ -29,7 +30,16 @@ import bench_saturation
 import bench_throughput
 import bench_workers
 import gcp_cold_start
-from _common import format_table, machine_line, parse_options, progress, start_stack
+from _common import (
+    Options,
+    Row,
+    Stack,
+    format_table,
+    machine_line,
+    parse_options,
+    progress,
+    start_stack,
+)
 
 BENCHMARKS = (
     bench_throughput,
@@ -48,13 +58,23 @@ BENCHMARKS = (
 )
 
 
+def run_one(bench: ModuleType, stack: Stack, options: Options) -> list[Row]:
+    """The benchmark's rows; one row saying how it failed, if it did, so that a failure late
+    in the run does not lose the table of the others."""
+    try:
+        return bench.run(stack, options)
+    except Exception as error:  # noqa: BLE001 - any failure: reported as a row, run goes on
+        progress(f"{bench.__name__} failed: {error!r}")
+        return [Row(f"{bench.__name__} failed: {str(error)[:120]}", None)]
+
+
 def main() -> None:
     options = parse_options(__doc__.split("\n\n")[0])
     started = time.monotonic()
     rows = []
     with start_stack(with_grpc=True) as stack:
         for bench in BENCHMARKS:
-            rows += bench.run(stack, options)
+            rows += run_one(bench, stack, options)
     progress(f"all benchmarks ran in {time.monotonic() - started:.0f} s")
     print(machine_line())
     print(f"load: {options.warmup_s:g} s warm-up + {options.duration_s:g} s measured per run; "
