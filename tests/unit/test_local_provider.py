@@ -392,7 +392,11 @@ async def test_list_functions_pages_through_the_samples_with_their_descriptions(
             break
         cursor = page.next_cursor
 
-    assert pages == [["counter", "echo", "fail"], ["fanout", "hello", "hog"], ["noisy", "slow"]]
+    assert pages == [
+        ["counter", "echo", "fail"],
+        ["fanout", "hello", "hog"],
+        ["invoke_hello", "noisy", "slow"],
+    ]
     echo = (await samples.list_functions(limit=2, cursor="counter")).items[0]
     assert echo.provider == "local"
     assert echo.details == {
