@@ -121,9 +121,9 @@ def _route(front: Front, route: FrontRoute, services: Services) -> Route:
     return Route(route.path, serve, methods=[route.method], name=route.handler.__name__)
 
 
-def source_address(request: Request) -> str:
-    """The caller's address, as `Call.source` gives it (never a header the caller writes)."""
-    return request.client.host if request.client is not None else "unknown"
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A front's JSON answer (not problem+json: the platform's own shape)."""
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 def json_body(body: bytes, malformed: Callable[[str], FnproxyError]) -> Any:

@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.endpoints import Call, source_address
-from core.api.fronts import Front, FrontRoute, json_body
-from core.api.problems import retry_after
+from core.api.fronts import Front, FrontRoute, json_answer, json_body
+from core.api.problems import retry_after_header
 from core.api.routes.invoke import unreached
 from core.auth.principal import Principal
 from core.auth.scopes import INVOKE_PREFIX
@@ -92,13 +92,7 @@ class BadFunctionAnswer(UpstreamUnavailable):
 
 def invoke_error(error: FnproxyError, request: Request) -> Response:
     """`{"error": ...}` with the error's status (and Retry-After when there is a wait)."""
-    wait = retry_after(error)
-    headers = {"Retry-After": wait} if wait is not None else None
-    return json_answer({"error": error.detail}, error.status, headers)
-
-
-def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    return json_answer({"error": error.detail}, error.status, retry_after_header(error))
 
 
 async def authenticate(request: Request, body: bytes, services: Services) -> Principal:
@@ -183,10 +177,8 @@ def function_answer(invocation: Invocation) -> Response:
     execution = invocation.execution
     problem = unreached(execution)
     if problem is not None:  # its title only: the detail may name the function's target
-        wait = retry_after(problem)
-        headers = {"Retry-After": wait} if wait is not None else None
         body = {"error": problem.title, "execution_id": execution.execution_id}
-        return json_answer(body, problem.status, headers)
+        return json_answer(body, problem.status, retry_after_header(problem))
     if not execution.success:
         message = (execution.error or {}).get("message") or "the function failed"
         return json_answer({"error": message, "execution_id": execution.execution_id}, 502)

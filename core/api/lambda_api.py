@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -34,8 +33,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api.compat.lambda_module import DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS, payload_text
-from core.api.endpoints import Call, QueryParam, whole_number
-from core.api.fronts import Front, FrontRoute, json_body, source_address
+from core.api.endpoints import Call, QueryParam, source_address, whole_number
+from core.api.fronts import Front, FrontRoute, json_body
+from core.api.problems import retry_after
 from core.api.routes.invoke import unreached
 from core.auth.principal import Principal
 from core.auth.scopes import require
@@ -121,8 +121,7 @@ def lambda_error(error: FnproxyError, request: Request) -> Response:
         body["Reason"] = (
             CALLER_THROTTLED if isinstance(error, TooManyFailures) else THROTTLE_REASONS[error.code]
         )
-        retry_after = max(1, math.ceil(error.extra.get("retry_after_s") or 1))
-        headers["Retry-After"] = str(retry_after)
+        headers["Retry-After"] = retry_after(error) or "1"  # Lambda always names a wait
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 

@@ -31,13 +31,12 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.api.endpoints import Call, QueryParam
-from core.api.fronts import Front, FrontRoute, json_body, source_address
-from core.api.problems import retry_after
+from core.api.endpoints import Call, QueryParam, source_address
+from core.api.fronts import Front, FrontRoute, json_answer, json_body
+from core.api.problems import retry_after_header
 from core.api.routes.invoke import unreached
 from core.auth.basic import basic_credentials
 from core.auth.clients import INVALID_CREDENTIALS
@@ -76,15 +75,10 @@ LAST_POLL_S = 1.0
 def openwhisk_error(error: FnproxyError, request: Request) -> Response:
     """`error` in OpenWhisk's shape; `code` is the request's id, as OpenWhisk's transaction id."""
     body = {"error": error.detail, "code": request.state.request_id}
-    headers = {"WWW-Authenticate": 'Basic realm="fnproxy"'} if error.status == 401 else {}
-    wait = retry_after(error)
-    if wait is not None:
-        headers["Retry-After"] = wait
+    headers = retry_after_header(error)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="fnproxy"'
     return json_answer(body, error.status, headers)
-
-
-def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 async def authenticate(request: Request, body: bytes, services: Services) -> Principal:

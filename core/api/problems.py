@@ -30,12 +30,9 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(error.extra)
-    headers = dict(headers or {})
+    headers = {**(headers or {}), **retry_after_header(error)}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="fnproxy"'
-    wait = retry_after(error)
-    if wait is not None:
-        headers["Retry-After"] = wait
     return JSONResponse(body, status_code=error.status, headers=headers, media_type=MEDIA_TYPE)
 
 
@@ -46,6 +43,12 @@ def retry_after(error: FnproxyError) -> str | None:
     if wait is None and error.status == 503:
         wait = UNAVAILABLE_RETRY_AFTER_S
     return None if wait is None else str(max(1, math.ceil(wait)))
+
+
+def retry_after_header(error: FnproxyError) -> dict[str, str]:
+    """`Retry-After` for an error that names a wait (`retry_after`), else no header."""
+    wait = retry_after(error)
+    return {"Retry-After": wait} if wait is not None else {}
 
 
 def from_validation_error(error: ValidationError) -> FnproxyError:
