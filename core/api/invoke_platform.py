@@ -97,8 +97,9 @@ def invoke_error(error: FnproxyError, request: Request) -> Response:
 
 async def authenticate(request: Request, body: bytes, services: Services) -> Principal:
     """The caller: the key it sends, for a function that wants one; anyone at its address
-    for an open function."""
+    for an open function. The function read is kept on the request for its invocation."""
     function, exposure = await exposed_function(services, request.path_params["name"])
+    request.state.function = function
     source = source_address(request)
     if exposure == API_KEY:
         presented = request.headers.get("x-api-key")
@@ -169,7 +170,8 @@ def forwarded_headers(request: Request) -> dict[str, str]:
 
 async def invoke_function(call: Call) -> Response:
     request = NamedInvocation(payload=request_event(call))
-    invocation = await call.services.registry.invoke(call.path("name"), request, call.principal)
+    function = call.request.state.function  # read by `authenticate`
+    invocation = await call.services.registry.invoke_function(function, request, call.principal)
     return function_answer(invocation)
 
 

@@ -213,13 +213,14 @@ async def invoke_action(call: Call) -> Response:
     if not flag(call, "blocking"):
         return accepted(await registry.invoke(name, queued(params), call.principal))
     wait_s = call.int_query("timeout", MAX_WAIT_MS, 100, MAX_WAIT_MS) / 1000
-    if await run_limit_s(call, name) <= wait_s:
+    function = await registry.get(name)
+    if run_limit_s(call, function) <= wait_s:
         request = NamedInvocation(payload=params, mode=Mode.SYNC)
-        invocation = await registry.invoke(name, request, call.principal)
+        invocation = await registry.invoke_function(function, request, call.principal)
         if invocation.execution.status in Status.OPEN:  # its provider left it running
             return accepted(invocation)
         return blocking_answer(call, invocation.execution, invocation, namespace)
-    invocation = await registry.invoke(name, queued(params), call.principal)
+    invocation = await registry.invoke_function(function, queued(params), call.principal)
     ended = await ended_within(call, invocation.execution.execution_id, wait_s)
     if ended is None:
         return accepted(invocation)
@@ -234,9 +235,8 @@ def accepted(invocation: Invocation) -> Response:
     return json_answer({"activationId": invocation.execution.execution_id}, 202)
 
 
-async def run_limit_s(call: Call, name: str) -> float:
+def run_limit_s(call: Call, function: RegisteredFunction) -> float:
     """How long a run of the function may last: its policy's timeout, else the default."""
-    function = await call.services.registry.get(name)
     limit = FunctionPolicy.model_validate(function.policy).timeout_for(None)
     return limit if limit is not None else call.services.settings.function_timeout
 

@@ -398,8 +398,16 @@ class RegistryService:
         """Run the active version (or the canary by its weight, or the pinned version) under
         the function's policy: callers, rate limit, timeout and retries. A disabled function
         is refused like the policy's refusals, before anything is recorded or counted."""
+        require_invoke(principal, name)  # before the store is read
+        return await self.invoke_function(await self.get(name), request, principal)
+
+    async def invoke_function(
+        self, function: RegisteredFunction, request: NamedInvocation, principal: Principal
+    ) -> Invocation:
+        """`invoke` of a function already read (by a front that needed it first: its policy
+        says how it is exposed, or how long it may run), without reading it again."""
+        name = function.name
         require_invoke(principal, name)
-        function = await self.get(name)
         policy = FunctionPolicy.model_validate(function.policy)
         policy.check_caller(principal, name)
         if not function.enabled:
