@@ -275,9 +275,10 @@ def blocking_answer(
 
 async def fire_trigger(call: Call) -> Response:
     name = registry_name(namespace_of(call), call.path("trigger"))
-    request = NamedInvocation(payload=params_of(call.body), mode=Mode.ASYNC)
-    invocation = await call.services.registry.invoke(name, request, call.principal)
-    return json_answer({"activationId": invocation.execution.execution_id}, 202)
+    invocation = await call.services.registry.invoke(
+        name, queued(params_of(call.body)), call.principal
+    )
+    return accepted(invocation)
 
 
 def flag(call: Call, name: str) -> bool:
