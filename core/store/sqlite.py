@@ -438,17 +438,11 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         running = True
         while running:
-            batches, control, running = self._next_items()
+            batches, request, running = self._next_items()
             if batches:
                 self._commit(batches)
-            if control is None:
-                pass
-            elif control[1] is self._COPY:
-                self._copy_wal()
-                self._hold(control[0])
-            else:
-                self._checkpoint()
-                self._settle(control[0], [], [])
+            if request is not None:
+                self._serve(request)
             if time.monotonic() >= self._next_purge:
                 _wait_for_lock(self._conn, HOUSEKEEPING_BUSY_TIMEOUT_MS)
                 self._next_purge = time.monotonic() + _purge(self._conn)
@@ -492,6 +486,16 @@ class _Worker(threading.Thread):
         for writes, pending in batches:
             self._settle(writes, pending, outcomes[at : at + len(pending)])
             at += len(pending)
+
+    def _serve(self, request: tuple[Any, Any]) -> None:
+        """A copy request (`(loop, _COPY)`), then the loop is asked to hold its writes; or a
+        checkpoint request (`(writes, None)`), settled on its loop once done."""
+        if request[1] is self._COPY:
+            self._copy_wal()
+            self._hold(request[0])
+        else:
+            self._checkpoint()
+            self._settle(request[0], [], [])
 
     def _copy_wal(self) -> None:
         """Copy what the WAL holds into the database file (and fsync it), waiting for nobody:
@@ -603,9 +607,7 @@ class _Database:
             raise ServiceUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        writes = self._writes.get(loop)
-        if writes is None:
-            writes = self._writes[loop] = _LoopWrites(loop)
+        writes = self._writes_of(loop)
         writes.pending.append((op, future))
         if not (writes.scheduled or writes.handed_over):
             writes.scheduled = True
@@ -662,10 +664,14 @@ class _Database:
             if self._stopped:
                 self._checkpoint_state = _IDLE
             elif self._checkpoint_state == _COPYING:
-                writes = self._writes.get(loop)
-                if writes is None:
-                    writes = self._writes[loop] = _LoopWrites(loop)
-                self._hold_writes(writes)
+                self._hold_writes(self._writes_of(loop))
+
+    def _writes_of(self, loop: asyncio.AbstractEventLoop) -> _LoopWrites:
+        """`loop`'s writes, made on its first write (and forgotten when idle)."""
+        writes = self._writes.get(loop)
+        if writes is None:
+            writes = self._writes[loop] = _LoopWrites(loop)
+        return writes
 
     def _checkpoint_step(self, writes: _LoopWrites) -> None:
         """A checkpoint's worth of writing since the last step (called with _lock): ask for a
