@@ -18,12 +18,11 @@ from typing import Any
 
 import aiohttp
 import boto3
-import jwt
+from _baseline_parts import InvokeBody, verify
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI, Header
 from mangum import Mangum
-from pydantic import BaseModel
 
 AWS_SERVICES = ("lambda", "dynamodb", "sns", "sqs", "secretsmanager")
 REGION = "us-east-1"
@@ -32,32 +31,11 @@ SCHEMA = ("CREATE TABLE IF NOT EXISTS executions (execution_id TEXT PRIMARY KEY,
 INSERT = "INSERT INTO executions VALUES (?, ?, ?, ?, ?)"
 
 
-class Target(BaseModel):
-    provider: str
-    url: str
-
-
-class InvokeBody(BaseModel):
-    target: Target
-    payload: Any = None
-
-
 def open_database(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(SCHEMA)
     return conn
-
-
-def verify(authorization: str, key: str) -> dict[str, Any]:
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        raise HTTPException(401, "bearer token required")
-    try:
-        return jwt.decode(token, key, algorithms=["HS256"], audience="fnproxy", issuer="fnproxy",
-                          options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", "scope"]})
-    except jwt.InvalidTokenError as error:
-        raise HTTPException(401, str(error)) from None
 
 
 def make_tracer() -> Tracer | None:

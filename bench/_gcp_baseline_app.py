@@ -29,24 +29,13 @@ from typing import Any
 import functions_framework.aio
 import grpc
 import httpx
-import jwt
-from fastapi import FastAPI, Header, HTTPException
+from _baseline_parts import InvokeBody, verify
+from fastapi import FastAPI, Header
 from google.cloud import firestore, pubsub_v1, secretmanager
 from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
     SecretManagerServiceGrpcTransport,
 )
-from pydantic import BaseModel
 from starlette.requests import Request
-
-
-class Target(BaseModel):
-    provider: str
-    url: str
-
-
-class InvokeBody(BaseModel):
-    target: Target
-    payload: Any = None
 
 
 def secret_manager_client() -> secretmanager.SecretManagerServiceClient:
@@ -78,22 +67,9 @@ stats = db.collection("baseline-stats")
 app = FastAPI()
 
 
-def verify(authorization: str) -> dict[str, Any]:
-    try:
-        return jwt.decode(
-            authorization.removeprefix("Bearer "),
-            KEY,
-            algorithms=["HS256"],
-            audience="fnproxy",
-            issuer="fnproxy",
-        )
-    except jwt.InvalidTokenError as error:
-        raise HTTPException(401, str(error)) from None
-
-
 @app.post("/v1/invoke")
 async def invoke(body: InvokeBody, authorization: str = Header()) -> dict[str, Any]:
-    claims = verify(authorization)
+    claims = verify(authorization, KEY)
     started = time.time()
     response = await http_client.post(body.target.url, json=body.payload)
     result, success = response.json(), response.status_code < 400
