@@ -17,7 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -26,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.deferred_model import DeferredModel
 from core.errors import HeaderNotAllowed, InvalidRequest
 
 MAX_HEADERS = 64
@@ -271,7 +271,7 @@ WebMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 """The methods an OpenWhisk web action is invoked with here."""
 
 
-class _Target(BaseModel):
+class _Target(DeferredModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 

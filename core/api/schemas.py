@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from core.auth.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN, WHITESPACE_CLASS
+from core.deferred_model import DeferredModel
 from core.json_types import whole_number
 from core.models import FUNCTION_NAME_PATTERN
 from core.registry.policy import FunctionPolicy
@@ -46,7 +47,7 @@ def _session_with_object(value: str | None, info: ValidationInfo) -> str | None:
     return value
 
 
-class _Body(BaseModel):
+class _Body(DeferredModel):
     """Strict: a JSON value of another type is refused, never coerced (`0`/`false` for a
     number or a boolean, `"1"` for a number); an integer is still a number."""
 
@@ -70,7 +71,7 @@ class TokenRequest(_Body):
     )
 
 
-class TokenResponse(BaseModel):
+class TokenResponse(DeferredModel):
     access_token: str
     token_type: Literal["Bearer"]
     expires_in: int

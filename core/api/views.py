@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from core.deferred_model import DeferredModel
 from core.registry.policy import FunctionPolicy
 
 ExecutionStatus = Literal["queued", "running", "succeeded", "failed", "timed_out"]
@@ -16,19 +17,15 @@ Timestamp = str
 """ISO 8601 with milliseconds and a UTC offset, e.g. 2026-12-06T09:47:49.123+00:00."""
 
 
-class _Answer(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-
-class ProviderFacts(_Answer):
+class ProviderFacts(DeferredModel):
     """Which provider ran the function, and what it reported (request ids, ARNs, versions)."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True)
+    model_config = ConfigDict(extra="allow")
     name: str
     function: str
 
 
-class InvocationEnvelope(_Answer):
+class InvocationEnvelope(DeferredModel):
     """The answer to a sync or dry-run invocation (also a batch item of kind `invocation`)."""
 
     execution_id: str
@@ -44,7 +41,6 @@ class InvocationEnvelope(_Answer):
     provider: ProviderFacts
 
     model_config = ConfigDict(
-        defer_build=True,
         json_schema_extra={
             "examples": [
                 {
@@ -64,7 +60,7 @@ class InvocationEnvelope(_Answer):
     )
 
 
-class Accepted(_Answer):
+class Accepted(DeferredModel):
     """An async invocation was queued; poll `Location` (GET /v1/invocations/{id})."""
 
     execution_id: str
@@ -72,7 +68,7 @@ class Accepted(_Answer):
     """`queued` when new; an idempotent replay answers the execution's status now."""
 
 
-class BlobReference(_Answer):
+class BlobReference(DeferredModel):
     """Where a payload, result or log too large for the record is kept: its size, SHA-256
     (hex) and media type, and, when it is not given inline, a signed URL that reads it with a
     plain GET until `url_expires_at` (on the local backend, a route of fnproxy's own)."""
@@ -84,7 +80,7 @@ class BlobReference(_Answer):
     url_expires_at: Timestamp | None = None
 
 
-class ExecutionRecord(_Answer):
+class ExecutionRecord(DeferredModel):
     """One execution in full, as recorded: target and callback URL redacted."""
 
     execution_id: str
@@ -130,7 +126,7 @@ class ExecutionRecord(_Answer):
     """The caller's client context (the Lambda front's X-Amz-Client-Context, decoded)."""
 
 
-class InvocationPage(_Answer):
+class InvocationPage(DeferredModel):
     invocations: list[ExecutionRecord]
     next_cursor: str | None
 
@@ -143,16 +139,16 @@ class BatchAccepted(Accepted):
     kind: Literal["accepted"]
 
 
-class BatchRejection(_Answer):
+class BatchRejection(DeferredModel):
     """Why an item was refused before it ran (the problem's code, status and detail)."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True)
+    model_config = ConfigDict(extra="allow")
     code: str
     status: int
     detail: str
 
 
-class BatchRejected(_Answer):
+class BatchRejected(DeferredModel):
     kind: Literal["rejected"]
     success: Literal[False]
     status: Literal["rejected"]
@@ -162,7 +158,7 @@ class BatchRejected(_Answer):
 BatchItem = Annotated[BatchInvocation | BatchAccepted | BatchRejected, Field(discriminator="kind")]
 
 
-class BatchAnswer(_Answer):
+class BatchAnswer(DeferredModel):
     responses: list[BatchItem]
     """One item per invocation, in the order sent: `kind` tells which shape it has."""
     total_count: int
@@ -170,7 +166,7 @@ class BatchAnswer(_Answer):
     failure_count: int
 
 
-class StatsFigures(_Answer):
+class StatsFigures(DeferredModel):
     count: int
     successes: int
     failures: int
@@ -188,7 +184,7 @@ class StatsSummary(StatsFigures):
     bucket_s: int
 
 
-class StatsPoint(_Answer):
+class StatsPoint(DeferredModel):
     start: int
     """The step's start, epoch seconds."""
     invocations: int
@@ -199,7 +195,7 @@ class StatsPoint(_Answer):
     """Latency percentiles; null for a step without invocations."""
 
 
-class StatsSeries(_Answer):
+class StatsSeries(DeferredModel):
     function: str | None
     """The function key asked for; null: every function's counts summed."""
     since: int
@@ -211,7 +207,7 @@ class StatsSeries(_Answer):
     """Every step from since up to until, oldest first, empty ones included."""
 
 
-class ClientView(_Answer):
+class ClientView(DeferredModel):
     client_id: str
     name: str
     scopes: list[str]
@@ -232,18 +228,18 @@ class ClientCreated(ClientView):
     key id is the client_id: shown once, in this answer only."""
 
 
-class ClientSigV4(_Answer):
+class ClientSigV4(DeferredModel):
     client_id: str
     sigv4_secret: str
     """The client's new SigV4 secret, in place of its former one: shown once, in this answer
     only."""
 
 
-class ClientList(_Answer):
+class ClientList(DeferredModel):
     clients: list[ClientView]
 
 
-class ApiKeyView(_Answer):
+class ApiKeyView(DeferredModel):
     """A function's API key for `/invoke/{name}` (docs/invoke-platform.md), without its
     secret."""
 
@@ -265,16 +261,16 @@ class ApiKeyCreated(ApiKeyView):
     fnproxy keeps only its hash."""
 
 
-class ApiKeyList(_Answer):
+class ApiKeyList(DeferredModel):
     api_keys: list[ApiKeyView]
 
 
-class Canary(_Answer):
+class Canary(DeferredModel):
     version: int
     weight: int
 
 
-class VersionView(_Answer):
+class VersionView(DeferredModel):
     version: int
     target: dict[str, Any]
     """The clear target for admins; others see it redacted."""
@@ -286,7 +282,7 @@ class VersionCreated(VersionView):
     active: bool
 
 
-class FunctionView(_Answer):
+class FunctionView(DeferredModel):
     name: str
     description: str
     active_version: int
@@ -308,17 +304,17 @@ class FunctionDetail(FunctionView):
     """The newest versions (up to 100); GET .../versions pages through all."""
 
 
-class FunctionPage(_Answer):
+class FunctionPage(DeferredModel):
     functions: list[FunctionView]
     next_cursor: str | None
 
 
-class VersionPage(_Answer):
+class VersionPage(DeferredModel):
     versions: list[VersionView]
     next_cursor: str | None
 
 
-class ChangeView(_Answer):
+class ChangeView(DeferredModel):
     revision: int
     action: Literal[
         "created",
@@ -341,12 +337,12 @@ class ChangeView(_Answer):
     detail: dict[str, Any]
 
 
-class ChangePage(_Answer):
+class ChangePage(DeferredModel):
     changes: list[ChangeView]
     next_cursor: str | None
 
 
-class LogEntry(_Answer):
+class LogEntry(DeferredModel):
     """An execution as a line of a log or feed: everything but payload, result and logs."""
 
     execution_id: str
@@ -363,17 +359,17 @@ class LogEntry(_Answer):
     finished_at: Timestamp | None
 
 
-class LogPage(_Answer):
+class LogPage(DeferredModel):
     executions: list[LogEntry]
     next_cursor: str | None
 
 
-class ActivityPage(_Answer):
+class ActivityPage(DeferredModel):
     activity: list[LogEntry]
     next_cursor: str | None
 
 
-class SessionView(_Answer):
+class SessionView(DeferredModel):
     session_id: str
     data: dict[str, Any]
     version: int
@@ -383,26 +379,26 @@ class SessionView(_Answer):
     expires_at: Timestamp
 
 
-class ProviderFunction(_Answer):
+class ProviderFunction(DeferredModel):
     """A function as its provider describes it: the provider's own details beside these."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True)
+    model_config = ConfigDict(extra="allow")
     name: str
     provider: str
 
 
-class ProviderFunctionPage(_Answer):
+class ProviderFunctionPage(DeferredModel):
     functions: list[ProviderFunction]
     next_cursor: str | None
 
 
-class CircuitState(_Answer):
+class CircuitState(DeferredModel):
     state: Literal["closed", "open", "half_open"]
     consecutive_failures: int
     retry_after_s: float
 
 
-class Health(_Answer):
+class Health(DeferredModel):
     """Status and version for anyone; the rest for a `read` token only."""
 
     status: Literal["ok", "degraded"]
@@ -414,18 +410,18 @@ class Health(_Answer):
     circuits: dict[str, CircuitState] | None = None
 
 
-class FieldProblem(_Answer):
+class FieldProblem(DeferredModel):
     loc: str
     """Where in the body, dotted (e.g. `target.url`); empty for the body itself."""
     msg: str
     type: str
 
 
-class Problem(_Answer):
+class Problem(DeferredModel):
     """RFC 9457 problem details, with fnproxy's extension members (each only where it
     applies) and any member a seed route's old clients read."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True)
+    model_config = ConfigDict(extra="allow")
     type: str
     title: str
     status: int

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.deferred_model import DeferredModel
 from core.errors import InvalidRequest
 from core.events.base import EVENT_TYPE_PREFIX, InvocationMessage
 from core.models import id_time
@@ -53,10 +54,10 @@ class FnproxyEventMessage(MalformedMessage):
     topic. Recording it would publish another event that comes back: a loop."""
 
 
-class RequestedInvocation(BaseModel):
+class RequestedInvocation(DeferredModel):
     """An invocation another system asks for through the queue; it runs in the worker."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     target: Target
     payload: Any = None
@@ -74,8 +75,8 @@ class RequestedInvocation(BaseModel):
         return key
 
 
-class _ExecutionReference(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class _ExecutionReference(DeferredModel):
+    model_config = ConfigDict(extra="forbid")
 
     execution_id: str
     payload: Any = None

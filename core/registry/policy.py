@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from core.auth.principal import Principal
+from core.deferred_model import DeferredModel
 from core.errors import Forbidden
 from core.json_types import whole_number
 
@@ -15,7 +16,7 @@ MAX_TIMEOUT_S = 900.0
 MAX_WINDOW_S = 86400
 
 
-class _Strict(BaseModel):
+class _Strict(DeferredModel):
     """Unknown fields refused, and no value coerced (`false` is no number, `0` no boolean)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)

@@ -10,6 +10,7 @@ import orjson
 from pydantic import BaseModel
 
 from core.api.endpoints import MAX_JSON_DEPTH, Call, parse_body, too_deep
+from core.deferred_model import DeferredModel
 from core.errors import FnproxyError, InvalidRequest, ValidationFailed
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ async def read_body(call: Call, model: type[BaseModel]) -> Any:
     return await parse_body(call.request, model, call.services.settings.max_request_bytes)
 
 
-class SeedHealth(BaseModel):
+class SeedHealth(DeferredModel):
     """A seed module's health: status and version for anyone; the rest (each module's own
     members) for a `read` token only."""
 

@@ -43,6 +43,7 @@ from core.api.routes.health import health_answer, sees_checks, unhealthy_reply
 from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.config import Settings
+from core.deferred_model import DeferredModel
 from core.errors import FnproxyError, InvalidRequest
 from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
@@ -78,7 +79,7 @@ HTTP_METHOD_PATTERN = (
 """The http target's methods, in any (ASCII) case."""
 
 
-class _SeedBody(BaseModel):
+class _SeedBody(DeferredModel):
     """Unknown fields ignored, as the seed ignored them; no value coerced (strict)."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
@@ -92,7 +93,7 @@ class GcpTokenRequest(_SeedBody):
     permissions: list[str] | None = None
 
 
-class GcpTokenResponse(BaseModel):
+class GcpTokenResponse(DeferredModel):
     token: str
     expires_in: int
 
@@ -154,7 +155,7 @@ class GcpBatchRequest(_SeedBody):
     """Each a `GcpInvokeRequest` or a `GcpHttpInvokeRequest`, parsed on its own."""
 
 
-class GcpInvocationResponse(BaseModel):
+class GcpInvocationResponse(DeferredModel):
     success: bool
     status_code: int | None
     response: str
@@ -166,7 +167,7 @@ class GcpInvocationResponse(BaseModel):
     """invoke-http only."""
 
 
-class GcpBatchRefusal(BaseModel):
+class GcpBatchRefusal(DeferredModel):
     """A batch item refused, or whose function was not reached: the problem's members."""
 
     model_config = ConfigDict(extra="allow")
@@ -175,7 +176,7 @@ class GcpBatchRefusal(BaseModel):
     code: str
 
 
-class GcpBatchResponse(BaseModel):
+class GcpBatchResponse(DeferredModel):
     responses: list[GcpInvocationResponse | GcpBatchRefusal]
     """One per invocation, in request order."""
     total_count: int
@@ -183,7 +184,7 @@ class GcpBatchResponse(BaseModel):
     failure_count: int
 
 
-class GcpFunction(BaseModel):
+class GcpFunction(DeferredModel):
     name: str
     full_name: str | None
     state: str | None
@@ -203,19 +204,19 @@ class GcpFunctionDetail(GcpFunction):
     """Names only, never values."""
 
 
-class GcpFunctionList(BaseModel):
+class GcpFunctionList(DeferredModel):
     project: str | None
     region: str
     functions: list[GcpFunction]
     count: int
 
 
-class GcpFunctionDetails(BaseModel):
+class GcpFunctionDetails(DeferredModel):
     success: bool
     function: GcpFunctionDetail
 
 
-class GcpStatsCounters(BaseModel):
+class GcpStatsCounters(DeferredModel):
     total_invocations: int
     successful_invocations: int
     failed_invocations: int
@@ -225,7 +226,7 @@ class GcpStatsCounters(BaseModel):
     rest_port: int
 
 
-class GcpStatsResponse(BaseModel):
+class GcpStatsResponse(DeferredModel):
     module: str
     version: str
     stats: GcpStatsCounters

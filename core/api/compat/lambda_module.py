@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from core import __version__
@@ -34,6 +34,7 @@ from core.api.routes.auth import THROTTLED
 from core.api.routes.health import health_answer, sees_checks, unhealthy_reply
 from core.api.routes.invoke import unreached
 from core.config import Settings
+from core.deferred_model import DeferredModel
 from core.errors import FnproxyError, FunctionFailed, InvalidRequest
 from core.invoke.batch import BatchItemResult
 from core.invoke.service import Invocation, InvocationRequest
@@ -61,7 +62,7 @@ NO_PAYLOAD_STATUSES = frozenset({202, 204})
 """Lambda answers an Event (202) or a DryRun (204) with no payload."""
 
 
-class _SeedBody(BaseModel):
+class _SeedBody(DeferredModel):
     """A seed client's body: unknown fields are ignored, as the old module ignored them; no
     value is coerced (strict: `0` is no boolean, `"1"` no number)."""
 
@@ -73,7 +74,7 @@ class LambdaTokenRequest(_SeedBody):
     client_secret: str = Field(min_length=1, max_length=256)
 
 
-class LambdaTokenResponse(BaseModel):
+class LambdaTokenResponse(DeferredModel):
     token: str
     expires_in: int
 
@@ -137,7 +138,7 @@ class LambdaBatchRequest(_SeedBody):
     invocations: list[LambdaInvokeRequest] = Field(min_length=1)
 
 
-class LambdaInvokeResponse(BaseModel):
+class LambdaInvokeResponse(DeferredModel):
     """The answer to an invocation (also each item of a batch's `results`)."""
 
     success: bool
@@ -150,7 +151,7 @@ class LambdaInvokeResponse(BaseModel):
     """The log tail as text (the old module decoded Lambda's base64)."""
 
 
-class LambdaStatsFigures(BaseModel):
+class LambdaStatsFigures(DeferredModel):
     total_invocations: int
     successful_invocations: int
     failed_invocations: int
@@ -164,26 +165,26 @@ class LambdaStats(LambdaStatsFigures):
     """By function key: `aws_lambda:name[:qualifier]`, `aws_lambda:/REGION/ACCOUNT/name`."""
 
 
-class LambdaStatsResponse(BaseModel):
+class LambdaStatsResponse(DeferredModel):
     module: str
     version: str
     stats: LambdaStats
     timestamp: str
 
 
-class LambdaAsyncResponse(BaseModel):
+class LambdaAsyncResponse(DeferredModel):
     success: bool
     status_code: int | None
     """202: Lambda accepted the event."""
     request_id: str
 
 
-class LambdaBatchResponse(BaseModel):
+class LambdaBatchResponse(DeferredModel):
     results: list[LambdaInvokeResponse]
     """One per invocation, in request order; a refused one carries its status and error."""
 
 
-class LambdaFunctionList(BaseModel):
+class LambdaFunctionList(DeferredModel):
     success: bool
     functions: list[dict[str, Any]]
     """Each function's configuration as Lambda's ListFunctions gives it."""
@@ -191,13 +192,13 @@ class LambdaFunctionList(BaseModel):
     """Empty on the last page."""
 
 
-class LambdaFunctionConfig(BaseModel):
+class LambdaFunctionConfig(DeferredModel):
     success: bool
     config: dict[str, Any]
     """The configuration as Lambda's GetFunctionConfiguration gives it."""
 
 
-class LambdaHealthConfig(BaseModel):
+class LambdaHealthConfig(DeferredModel):
     module_name: str
     module_version: str
     rest_port: int

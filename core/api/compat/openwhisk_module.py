@@ -41,6 +41,7 @@ from core.api.routes.invoke import unreached
 from core.api.schemas import MAX_TIMEOUT_S
 from core.api.views import StatsFigures
 from core.auth.scopes import READ, require
+from core.deferred_model import DeferredModel
 from core.errors import FunctionFailed, NotFound
 from core.invoke.service import Invocation, InvocationRequest
 from core.json_types import whole_number
@@ -88,7 +89,7 @@ def _namespace_once(name: str) -> tuple[ConfigDict, Any]:
     return ConfigDict(json_schema_extra={"allOf": [rule]}), field_validator("namespace")(check)
 
 
-class _SeedBody(BaseModel):
+class _SeedBody(DeferredModel):
     """A seed client's body: fields the seed did not read are ignored, as it ignored them; no
     value is coerced (strict: `0` is no boolean, `"1"` no number)."""
 
@@ -101,7 +102,7 @@ class OpenWhiskTokenRequest(_SeedBody):
     """Accepted as the seed did; the token is the module key holder's (scope admin)."""
 
 
-class OpenWhiskTokenResponse(BaseModel):
+class OpenWhiskTokenResponse(DeferredModel):
     token: str
     expires_in: int
 
@@ -117,7 +118,7 @@ class OpenWhiskActionInvokeRequest(_SeedBody):
     """Milliseconds: fnproxy's deadline, and OpenWhisk's blocking wait (a little shorter)."""
 
 
-class OpenWhiskActionInvokeResponse(BaseModel):
+class OpenWhiskActionInvokeResponse(DeferredModel):
     execution_id: str
     success: bool | None
     """True or false once the activation ended; null while running; true when queued."""
@@ -133,7 +134,7 @@ class OpenWhiskActionInvokeResponse(BaseModel):
     fnproxy's ("queued", "running")."""
 
 
-class OpenWhiskQueued(BaseModel):
+class OpenWhiskQueued(DeferredModel):
     execution_id: str
     success: bool | None
     """True: accepted (the seed's meaning)."""
@@ -142,7 +143,7 @@ class OpenWhiskQueued(BaseModel):
     status: str
 
 
-class OpenWhiskWebActionResponse(BaseModel):
+class OpenWhiskWebActionResponse(DeferredModel):
     execution_id: str
     success: bool | None
     status_code: int | None
@@ -151,13 +152,13 @@ class OpenWhiskWebActionResponse(BaseModel):
     response_headers: dict[str, Any]
 
 
-class OpenWhiskTriggerResponse(BaseModel):
+class OpenWhiskTriggerResponse(DeferredModel):
     execution_id: str
     success: bool | None
     activation_id: str | None
 
 
-class OpenWhiskActivation(BaseModel):
+class OpenWhiskActivation(DeferredModel):
     success: bool
     activation_id: str | None
     result: Any = None
@@ -168,19 +169,19 @@ class OpenWhiskActivation(BaseModel):
     """When the id was an execution's."""
 
 
-class OpenWhiskActionSummary(BaseModel):
+class OpenWhiskActionSummary(DeferredModel):
     name: str
     namespace: str | None
     version: str | None
     published: bool
 
 
-class OpenWhiskActionList(BaseModel):
+class OpenWhiskActionList(DeferredModel):
     success: bool
     actions: list[OpenWhiskActionSummary]
 
 
-class OpenWhiskStats(BaseModel):
+class OpenWhiskStats(DeferredModel):
     total_executions: int
     successful_executions: int
     failed_executions: int
@@ -188,7 +189,7 @@ class OpenWhiskStats(BaseModel):
     by_function: dict[str, StatsFigures]
 
 
-class OpenWhiskStatsResponse(BaseModel):
+class OpenWhiskStatsResponse(DeferredModel):
     module: str
     version: str
     stats: OpenWhiskStats
