@@ -8,6 +8,8 @@ import base64
 import json
 import logging
 import secrets
+import subprocess
+import sys
 import uuid
 
 import grpc
@@ -371,3 +373,32 @@ async def test_no_secret_value_is_logged(admin, make_source, google_debug_log):
         for form in (value, base64.b64encode(value.encode()).decode()):
             assert form not in logged
             assert form not in repr(source)
+
+
+SECRETS_IN_ENVIRONMENT = """
+import asyncio, json, sys
+from core.secrets.gcp_secret_manager import GcpSecretManagerSource
+
+source = GcpSecretManagerSource("p", "127.0.0.1:1", environ={{"MODULE_SECRET_KEY": "k"}})
+value = asyncio.run(source.get("MODULE_SECRET_KEY"))
+{then}
+print(json.dumps([value, "google.cloud.secretmanager_v1" in sys.modules, "grpc" in sys.modules]))
+"""
+
+
+def imports_of_a_read(then: str = "") -> list:
+    script = SECRETS_IN_ENVIRONMENT.format(then=then)
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(run.stdout)
+
+
+def test_secrets_in_the_environment_never_load_the_secret_manager_library():
+    assert imports_of_a_read() == ["k", False, False]
+
+
+def test_a_referenced_secret_loads_it():
+    first_read = "source._secrets_api()"
+
+    assert imports_of_a_read(then=first_read) == ["k", True, True]
