@@ -57,6 +57,7 @@ from core.events.messages import (
     decode_message,
     encode_message,
 )
+from core.gcp_credentials import library_credentials
 from core.tracing import message_trace_headers, serving
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fnproxy.pubsub")
 
+EMULATOR_VARIABLE = "PUBSUB_EMULATOR_HOST"
+"""Set, the client talks to that emulator, anonymously."""
 MAX_PUBLISH_REQUEST_BYTES = 10 * 1000 * 1000
 """Pub/Sub's limit on a publish request: the message's data and attributes, and the topic."""
 MAX_ATTRIBUTE_VALUE_BYTES = 1024
@@ -113,7 +116,8 @@ def topic_path(topic: str, project: str) -> str:
 
 
 class TopicPublisher:
-    """Publishes to one topic through a `PublisherClient` built on first use."""
+    """Publishes to one topic through a `PublisherClient` built on first use, with the
+    process's default credentials (`core.gcp_credentials`) unless PUBSUB_EMULATOR_HOST is set."""
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
@@ -152,7 +156,9 @@ class TopicPublisher:
         with self._lock:
             if self._client is None:
                 self._client = pubsub_v1.PublisherClient(
-                    batch_settings=BATCH_SETTINGS, publisher_options=PUBLISHER_OPTIONS
+                    batch_settings=BATCH_SETTINGS,
+                    publisher_options=PUBLISHER_OPTIONS,
+                    credentials=library_credentials(EMULATOR_VARIABLE),
                 )
             return self._client
 

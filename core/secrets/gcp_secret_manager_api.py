@@ -26,6 +26,7 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports im
 )
 
 from core.errors import ServiceUnavailable
+from core.gcp_credentials import default_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +99,10 @@ class SecretManagerApi:
 
 
 def _new_client(emulator_host: str) -> SecretManagerServiceClient:
-    """The real service with the ambient credentials, or a test server without any."""
+    """The real service with the process's default credentials (`core.gcp_credentials`), or a
+    test server without any."""
     if not emulator_host:
-        return SecretManagerServiceClient()
+        return SecretManagerServiceClient(credentials=default_credentials())
     channel = grpc.insecure_channel(emulator_host)
     return SecretManagerServiceClient(transport=SecretManagerServiceGrpcTransport(channel=channel))
 

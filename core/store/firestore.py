@@ -62,6 +62,7 @@ from google.cloud.firestore_v1 import (
 
 from core import histogram
 from core.errors import InvalidRequest, ServiceUnavailable
+from core.gcp_credentials import library_credentials
 from core.models import (
     Client,
     Execution,
@@ -104,6 +105,8 @@ from core.store.rollups import Tally, tally_of
 
 logger = logging.getLogger("fnproxy.store.firestore")
 
+EMULATOR_VARIABLE = "FIRESTORE_EMULATOR_HOST"
+"""Set, the client talks to that emulator, anonymously."""
 ROLLUP_SHARDS = 4
 MAX_ROLLUP_DOCUMENTS = 20_000  # per stats read (a month of hourly buckets is 744 x shards)
 MAX_CLIENTS = 1000
@@ -580,7 +583,8 @@ def _rollup_from(key: tuple[int, str], shards: list[dict[str, Any]]) -> StatsRol
 class FirestoreStore:
     """The `core.store.base.Store` port on Firestore collections `{prefix}_<kind>` of
     `database` in `project`. `retention_days` is how far back a listing looks (the history
-    retention window). With FIRESTORE_EMULATOR_HOST set, the client talks to that emulator."""
+    retention window). With FIRESTORE_EMULATOR_HOST set, the client talks to that emulator;
+    else it has the process's default credentials (`core.gcp_credentials`)."""
 
     def __init__(
         self,
@@ -591,7 +595,11 @@ class FirestoreStore:
     ) -> None:
         if retention_days < 1:
             raise ValueError("retention_days must be at least 1")
-        self.client = AsyncClient(project=project, database=database)
+        self.client = AsyncClient(
+            project=project,
+            database=database,
+            credentials=library_credentials(EMULATOR_VARIABLE),
+        )
         self.prefix = prefix
         collections = {
             kind: self.client.collection(schema.collection(prefix, kind)) for kind in schema.KINDS
