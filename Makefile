@@ -11,6 +11,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint clean build deploy-check screenshots
 
+# Lambda's python3.12 compiles the Lambda zip's bytecode (deploy/build.py) and runs the zip in
+# bench/aws_cold_start.py: pyenv's, when there is one, else python3.12 on PATH; without either
+# the zip ships without bytecode (the build says so).
+LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12))
+export LAMBDA_PYTHON
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

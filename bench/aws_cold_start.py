@@ -11,9 +11,16 @@ in the environment as the baseline has it (`MODULE_SECRET_KEY`, no `_SECRET_ARN`
 Manager client at all), so that the second row compares the same work.
 Goals (issue 16): fnproxy <= 0.4x the baseline; peak RSS <= 64 MiB.
 
-    .venv/bin/python bench/aws_cold_start.py [--runs 7] [--key-from KEY_FROM]
+    .venv/bin/python bench/aws_cold_start.py [--runs 7] [--key-from KEY_FROM] [--artifact]
 
 `--key-from both|secrets-manager|environment` picks the fnproxy rows (default both).
+
+`--artifact` measures the deployed artifact instead (in bench/run_all.py: as well, when it is
+built): build/aws/fnproxy-lambda.zip (`make build`) unpacked, run by Lambda's python3.12 (the
+build's, `deploy.build.lambda_python`) with nothing but the zip on its path and no bytecode
+written, as /var/task is read-only - as built, with its bytecode, against the same zip without
+it (what the build shipped before it compiled the bytecode). Same event, same moto, module key
+from Secrets Manager.
 
 The bench starts its own moto server and creates the resources (tests/aws/aws_stack.py) before
 any timing. Time runs from just before the child is spawned to its marker line (the answer), in
@@ -174,6 +181,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
+import zipfile  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -211,6 +219,7 @@ from bench_cold_start import (  # noqa: E402
 )
 
 sys.path.insert(0, str(REPO_DIR))
+from deploy.build import lambda_python, strip_bytecode  # noqa: E402
 from tests.aws.aws_stack import create_stack, http_api_event  # noqa: E402
 
 BASELINE = "baseline"
@@ -231,11 +240,14 @@ class ColdRun:
     """The child's own clock: its imports, before the first event."""
 
 
-def cold_start(side: str, env: dict[str, str], repo: Path = REPO_DIR) -> ColdRun:
-    """One cold start of `side`'s child, run from the tree `repo` (by default this one)."""
+def cold_start(
+    side: str, env: dict[str, str], repo: Path = REPO_DIR, interpreter: tuple[str, ...] = (PYTHON,)
+) -> ColdRun:
+    """One cold start of `side`'s child, run from the tree `repo` (by default this one) by
+    `interpreter` (by default the venv's python)."""
     child = BASELINE if side == BASELINE else "fnproxy"
     script = repo / Path(__file__).resolve().relative_to(REPO_DIR)
-    command = [PYTHON, str(script), "child", child]
+    command = [*interpreter, str(script), "child", child]
     deadline = time.monotonic() + CHILD_TIMEOUT_S
     with tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
@@ -357,10 +369,76 @@ def measure(runs: int, key_from: str = "both") -> list[Row]:
     return rows_for(results)
 
 
+# --- the deployed artifact ----------------------------------------------------------------
+
+ARTIFACT = REPO_DIR / "build" / "aws" / "fnproxy-lambda.zip"
+ZIP_SIDES = {
+    "zip": "as built, with its bytecode",
+    "zip-no-bytecode": "the same zip without its bytecode",
+}
+
+
+def unpacked(archive: Path, work_dir: Path) -> dict[str, Path]:
+    """The zip unpacked once per side: as built, and with its bytecode removed."""
+    trees = {side: work_dir / side for side in ZIP_SIDES}
+    for tree in trees.values():
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(tree)
+    strip_bytecode(trees["zip-no-bytecode"])
+    return trees
+
+
+def artifact_cold_start(side: str, env: dict[str, str], tree: Path, python: str) -> ColdRun:
+    """A cold start of the zip unpacked in `tree`, as Lambda runs it: `python` without
+    site-packages, the zip alone on its path, no bytecode written."""
+    zip_env = {**env, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    return cold_start(side, zip_env, interpreter=(python, "-S"))
+
+
+def artifact_rows(results: dict[str, list[ColdRun]], python: str) -> list[Row]:
+    notes = [
+        f"(c-aws) [zip]: {ARTIFACT.relative_to(REPO_DIR)} unpacked, run by {python} -S with only "
+        "the zip on its path and no bytecode written (/var/task is read-only); ratio = with "
+        f"its bytecode / without; median of {len(results['zip'])} runs per side, alternating",
+    ]
+    rows = []
+    for metric, label in (("first_answer_ms", "cold start to first answer (ms)"),
+                          ("imported_ms", "child import-only time (ms)"),
+                          ("peak_rss_mib", "child peak RSS (MiB)")):
+        built, without = (metric_median(results[side], metric) for side in ZIP_SIDES)
+        rows.append(Row(f"(c-aws) [zip] {label}, bytecode vs none", built, without,
+                        ratio(built, without), notes=[] if rows else notes))
+    return rows
+
+
+def measure_artifact(runs: int) -> list[Row]:
+    """`runs` cold starts of the built zip with and without its bytecode, on a moto server of
+    its own; a row saying why when there is no zip or no Lambda python to run it."""
+    python = lambda_python()
+    if not ARTIFACT.is_file() or python is None:
+        missing = "make build" if python is not None else "a python3.12 (LAMBDA_PYTHON)"
+        return [Row(f"(c-aws) [zip] skipped: needs {missing}", None)]
+    work_dir = Path(tempfile.mkdtemp(prefix="aws-zip-"))
+    try:
+        trees = unpacked(ARTIFACT, work_dir)
+        with environment(NO_NETWORK_AWS), moto_server(work_dir) as moto_url:
+            env = children_env(moto_url, ("fnproxy",))["fnproxy"]
+            results = alternate_runs(
+                tuple(ZIP_SIDES),
+                lambda side: artifact_cold_start(side, env, trees[side], python),
+                runs,
+            )
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return artifact_rows(results, python)
+
+
 def run(stack: Stack, options: Options) -> list[Row]:
-    """In bench/run_all.py: both fnproxy sides, `--cold-runs` runs each."""
+    """In bench/run_all.py: both fnproxy sides, then the built zip, `--cold-runs` runs each."""
     progress("(c-aws) cold start of the AWS Lambda entry, on moto")
-    return measure(options.cold_runs)
+    rows = measure(options.cold_runs)
+    progress("(c-aws) cold start of the built Lambda zip, with and without its bytecode")
+    return rows + measure_artifact(options.cold_runs)
 
 
 def main() -> None:
@@ -369,8 +447,12 @@ def main() -> None:
         KEY_FROM,
         "where fnproxy takes its module key: Secrets Manager (as deployed), the environment "
         "(as the baseline)",
+        "measure the built Lambda zip (make build) with and without its bytecode instead",
     )
-    rows = measure(options.runs, options.key_from)
+    if options.artifact:
+        rows = measure_artifact(options.runs)
+    else:
+        rows = measure(options.runs, options.key_from)
     print(machine_line())
     print(format_table(rows))
 

@@ -168,14 +168,16 @@ def best_note(results: dict[str, list[ColdRun]]) -> str:
             f"({ratio(fnproxy, baseline):.2f}x)")
 
 
-def parse_cloud_options(description: str, key_from: Sequence[str],
-                        key_help: str) -> argparse.Namespace:
-    """The options of aws_cold_start.py and gcp_cold_start.py run alone: `--runs` (at least 1)
-    and `--key-from` (one of `key_from`, default both)."""
+def parse_cloud_options(description: str, key_from: Sequence[str], key_help: str,
+                        artifact_help: str | None = None) -> argparse.Namespace:
+    """The options of aws_cold_start.py and gcp_cold_start.py run alone: `--runs` (at least 1),
+    `--key-from` (one of `key_from`, default both) and, given its help, `--artifact`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--runs", type=int, default=7, help="cold starts per side (default 7)")
     parser.add_argument("--key-from", choices=sorted(key_from), default="both",
                         help=f"{key_help}, or both, one row each (default both)")
+    if artifact_help is not None:
+        parser.add_argument("--artifact", action="store_true", help=artifact_help)
     options = parser.parse_args()
     options.runs = max(options.runs, 1)
     return options

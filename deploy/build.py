@@ -24,6 +24,14 @@ build` runs in the project's venv): every installed distribution is written to
 build/constraints.txt and the installs are constrained by it. A package the environment lacks
 resolves to its newest release with a wheel for the target.
 
+The Lambda zip carries the bytecode of every module, compiled by a python3.12 (Lambda's; this
+interpreter when it is one, else LAMBDA_PYTHON, else `python3.12` on PATH): /var/task is
+read-only, so without it every cold start compiles each module it imports from source, and the
+first answer took 2-2.5x as long (bench/aws_cold_start.py's `--artifact` rows). The .pyc files are
+hash-based and unchecked (the zip's fixed timestamps would fail a timestamp check) and name
+/var/task/... as their source (the same bytes whatever the build folder), so the zip stays
+reproducible. Without a python3.12 the build says so and ships the zip without bytecode.
+
 boto3/botocore are bundled in the Lambda zip although the python3.12 runtime has a copy: the
 runtime's copy is older than the one the code is tested with and changes when AWS updates the
 runtime, while bundling pins the version with the rest. The cost: about 22 MB unzipped and 16 MB
@@ -32,7 +40,8 @@ of the zip (botocore's data files are compressed already), within Lambda's 50 MB
 Every build checks what it made and fails otherwise:
 - no Google distribution (`google*`, grpcio, functions-framework, ...) in the Lambda zip, and no
   AWS-only one (boto3, botocore, mangum, aws-lambda-powertools, ...) in the GCP requirements;
-- no tests and no `__pycache__` / `.pyc` in either artifact;
+- no tests in either artifact, and no bytecode but the Lambda zip's own (cpython-312, beside
+  every module);
 - every file of the package-data folders (the /docs page's Swagger UI, core/api/docs_assets) in
   both: they are not Python, and the page is blank without them;
 - the entry modules and every backend the platform loads import from the artifact alone, in a
@@ -103,6 +112,8 @@ LAMBDA = Runtime("3.12", manylinux(34))
 CLOUD_FUNCTIONS = Runtime("3.11", manylinux(35))
 """Cloud Functions' python311 runs on Ubuntu 22.04 (glibc 2.35)."""
 BUILD_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+LAMBDA_TASK_ROOT = "/var/task"
+"""Where Lambda unpacks the zip: the source path the bytecode names, for tracebacks."""
 
 AWS_ZIP = Path("aws/fnproxy-lambda.zip")
 GCP_SOURCE = Path("gcp/source")
@@ -315,16 +326,64 @@ def strip_bytecode(tree: Path) -> None:
         compiled.unlink()
 
 
-def forbidden_files(tree: Path) -> list[str]:
-    """Bytecode, caches and the project's tests: none may ship."""
+def forbidden_files(tree: Path, bytecode_tag: str | None = None) -> list[str]:
+    """The project's tests, and bytecode but the `bytecode_tag` (e.g. cpython-312) .pyc files
+    of the modules beside them: none may ship."""
     bad = []
     for path in tree.rglob("*"):
         relative = path.relative_to(tree).as_posix()
         if path.name == "__pycache__" or path.suffix in (".pyc", ".pyo"):
-            bad.append(relative)
+            if not is_module_bytecode(path, bytecode_tag):
+                bad.append(relative)
         elif relative == "tests" or relative.startswith(("tests/", "core/tests", "handlers/tests")):
             bad.append(relative)
     return sorted(bad)
+
+
+def is_module_bytecode(path: Path, tag: str | None) -> bool:
+    """`path` is a __pycache__ folder, or the `tag` bytecode of a module beside its folder."""
+    if tag is None:
+        return False
+    if path.is_dir():
+        return True
+    module, _, rest = path.name.partition(".")
+    return (
+        path.parent.name == "__pycache__"
+        and rest in (f"{tag}.pyc", f"{tag}.opt-1.pyc", f"{tag}.opt-2.pyc")
+        and (path.parent.parent / f"{module}.py").is_file()
+    )
+
+
+def lambda_python() -> str | None:
+    """A python of Lambda's version: this one when it is, else LAMBDA_PYTHON (which must be),
+    else `python3.12` on PATH when it runs; None without one."""
+    if BUILD_PYTHON == LAMBDA.python_version:
+        return sys.executable
+    named = os.environ.get("LAMBDA_PYTHON")
+    candidate = named or shutil.which(f"python{LAMBDA.python_version}")
+    if candidate and python_version(candidate) == LAMBDA.python_version:
+        return candidate
+    if named:
+        raise BuildError(f"LAMBDA_PYTHON={named} is not a python{LAMBDA.python_version}")
+    return None
+
+
+def python_version(python: str) -> str | None:
+    """`major.minor` of the interpreter `python`, None when it does not run."""
+    version = "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"
+    result = subprocess.run([python, "-c", version], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def compile_bytecode(tree: Path, python: str) -> None:
+    """Every module of `tree` compiled by `python`, hash-based and unchecked, naming
+    LAMBDA_TASK_ROOT/... as its source (see the module docstring)."""
+    folder = str(tree.resolve())
+    command = [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode"]
+    command += ["unchecked-hash", "-s", folder, "-p", LAMBDA_TASK_ROOT, folder]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"compiling the package's bytecode failed:\n{result.stdout[-3000:]}")
 
 
 def write_zip(tree: Path, archive: Path) -> None:
@@ -390,11 +449,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def seal(folder: Path, archive: Path, what: str) -> tuple[int, int, int]:
+def seal(
+    folder: Path, archive: Path, what: str, bytecode_python: str | None = None
+) -> tuple[int, int, int]:
     """Zip `folder` into `archive` once nothing it must not ship is left in it (bytecode the
-    import check wrote is removed first); its zipped and unzipped sizes and its file count."""
+    import check wrote is removed first, then compiled anew by `bytecode_python` when given);
+    its zipped and unzipped sizes and its file count."""
     strip_bytecode(folder)
-    bad = forbidden_files(folder)
+    tag = None
+    if bytecode_python is not None:
+        compile_bytecode(folder, bytecode_python)
+        tag = f"cpython-{LAMBDA.python_version.replace('.', '')}"
+    bad = forbidden_files(folder, tag)
     if bad:
         raise BuildError(f"{what} holds files it must not ship: {bad[:10]}")
     write_zip(folder, archive)
@@ -431,7 +497,14 @@ def build_aws(out: Path, constraints: Path, root: Path = ROOT) -> list[Artifact]
     paths = lambda_import_paths(stage, requirements, out, constraints)
     import_check(paths, AWS_MODULES, GOOGLE_SDK_MODULES)
     archive = out / AWS_ZIP
-    zipped, unzipped, files = seal(stage, archive, "the Lambda package")
+    python = lambda_python()
+    if python is None:
+        print(
+            f"warning: no python{LAMBDA.python_version} (LAMBDA_PYTHON or on PATH): the Lambda "
+            "zip ships without bytecode, and each cold start compiles every module it imports",
+            file=sys.stderr,
+        )
+    zipped, unzipped, files = seal(stage, archive, "the Lambda package", python)
     return [Artifact("aws lambda zip", archive, zipped, unzipped, files, digest(archive))]
 
 
