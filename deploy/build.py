@@ -32,6 +32,11 @@ hash-based and unchecked (the zip's fixed timestamps would fail a timestamp chec
 /var/task/... as their source (the same bytes whatever the build folder), so the zip stays
 reproducible. Without a python3.12 the build says so and ships the zip without bytecode.
 
+Of botocore's data, the zip keeps the models of the AWS services fnproxy makes clients of
+(AWS_SERVICES) and drops the ~450 others: 27 MB of the 69 MB unzipped, and botocore lists every
+service folder of its data when a process makes its first client. The build then makes a client
+of each kept service from the package alone.
+
 boto3/botocore are bundled in the Lambda zip although the python3.12 runtime has a copy: the
 runtime's copy is older than the one the code is tested with and changes when AWS updates the
 runtime, while bundling pins the version with the rest. The cost: about 22 MB unzipped and 16 MB
@@ -164,6 +169,9 @@ AWS_ONLY = (
     "aws-lambda-powertools",
     "aws-xray-sdk",
 )
+AWS_SERVICES = ("dynamodb", "lambda", "s3", "secretsmanager", "sns", "sqs")
+"""The services fnproxy's AWS backends make clients of (`core.aws_clients`): the only ones whose
+botocore models the Lambda zip keeps."""
 # Top-level modules that must stay out of a platform's imports.
 AWS_SDK_MODULES = ("boto3", "botocore", "mangum", "aws_lambda_powertools", "aws_xray_sdk")
 GOOGLE_SDK_MODULES = ("google", "grpc", "functions_framework")
@@ -425,6 +433,34 @@ def import_check(paths: Iterable[Path], modules: Iterable[str], banned: Iterable
         raise BuildError(f"importing the entry loaded the other cloud's SDK: {leaked}")
 
 
+def prune_botocore_data(site: Path, services: Iterable[str] = AWS_SERVICES) -> None:
+    """The botocore models of every service but `services` removed from `site` (its data files
+    that are not a service's, endpoints and partitions, stay)."""
+    kept = set(services)
+    for folder in (site / "botocore" / "data").iterdir():
+        if folder.is_dir() and folder.name not in kept:
+            shutil.rmtree(folder)
+
+
+def client_check(paths: Iterable[Path], services: Iterable[str] = AWS_SERVICES) -> None:
+    """Make a client of each of `services` in a fresh interpreter that sees the standard
+    library and `paths` only (no call is made: clients resolve credentials on their first)."""
+    script = (
+        "import sys\n"
+        f"sys.path[:0] = {[str(p) for p in paths]!r}\n"
+        "import boto3.session\n"
+        "session = boto3.session.Session(region_name='us-east-1')\n"
+        f"for name in {list(services)!r}:\n"
+        "    session.client(name)\n"
+    )
+    env = {"PATH": os.environ.get("PATH", "")}
+    result = subprocess.run(
+        [sys.executable, "-B", "-S", "-I", "-c", script], capture_output=True, text=True, env=env
+    )
+    if result.returncode != 0:
+        raise BuildError(f"the package cannot make its AWS clients:\n{result.stderr[-3000:]}")
+
+
 def tree_size(tree: Path) -> int:
     return sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
 
@@ -478,6 +514,7 @@ def lambda_import_paths(
         return [stage]
     twin = out / "aws" / "check-site"
     install_for(Runtime(BUILD_PYTHON, platforms=()), requirements, twin, constraints)
+    prune_botocore_data(twin)
     packaged, checked = installed_distributions(stage), installed_distributions(twin)
     if packaged != checked:
         differ = sorted(set(packaged.items()) ^ set(checked.items()))
@@ -492,10 +529,12 @@ def build_aws(out: Path, constraints: Path, root: Path = ROOT) -> list[Artifact]
     google = sorted(n for n in installed_distributions(stage) if is_google_only(n))
     if google or (stage / "google").exists():
         raise BuildError(f"Google libraries ended up in the Lambda package: {google or 'google/'}")
+    prune_botocore_data(stage)
     copy_sources(stage, AWS_HANDLERS, root)
     check_package_data(stage, "the Lambda package", root)
     paths = lambda_import_paths(stage, requirements, out, constraints)
     import_check(paths, AWS_MODULES, GOOGLE_SDK_MODULES)
+    client_check(paths)
     archive = out / AWS_ZIP
     python = lambda_python()
     if python is None:
