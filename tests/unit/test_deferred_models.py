@@ -37,7 +37,10 @@ def built_models(*modules: str, then: str = "") -> list[str]:
     return json.loads(run.stdout)
 
 
-@pytest.mark.parametrize("entry", ["handlers.aws_lambda", "handlers.gcp_function", "handlers.local"])
+ENTRY_POINTS = ["handlers.aws_lambda", "handlers.gcp_function", "handlers.local"]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_importing_an_entry_point_builds_no_model(entry):
     assert built_models(entry, "core.api.app") == []
 
