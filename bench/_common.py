@@ -146,8 +146,12 @@ class Server:
     """Its CPU time counts its children's (`fnproxy serve --workers`: theirs is the work)."""
 
     @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}"
 
     @property
     def pid(self) -> int:
