@@ -32,6 +32,8 @@ STOP_TIMEOUT_S = 15.0
 SLOW_FUNCTION_DELAY_S = 0.020
 PAYLOAD = {"n": 1}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REQUEST_TIMEOUT_S = 10.0
+"""How long the load generator waits for an answer before it counts the request an error."""
 
 
 # --- options ------------------------------------------------------------------------------
@@ -365,16 +367,18 @@ class LoadResult:
 
 
 def run_load(url: str, body: Any, *, clients: int, duration_s: float, warmup_s: float,
-             expect: str, token: str | None = None, loadgen: str = "_loadgen.py") -> LoadResult:
+             expect: str, token: str | None = None, loadgen: str = "_loadgen.py",
+             request_timeout_s: float = REQUEST_TIMEOUT_S) -> LoadResult:
     """`clients` closed-loop workers POSTing `body` to `url` for `duration_s` after
-    `warmup_s`; a request counts as good when it answers 200 with `expect` in its body.
-    `loadgen` _grpc_loadgen.py calls a gRPC method instead (its docstring says how)."""
+    `warmup_s`; a request counts as good when it answers 200 with `expect` in its body, within
+    `request_timeout_s`. `loadgen` _grpc_loadgen.py calls a gRPC method instead (its docstring
+    says how)."""
     spec = {"url": url, "body": body, "clients": clients, "duration_s": duration_s,
-            "warmup_s": warmup_s, "expect": expect,
+            "warmup_s": warmup_s, "expect": expect, "request_timeout_s": request_timeout_s,
             "headers": {"Authorization": f"Bearer {token}"} if token else {}}
     completed = subprocess.run([PYTHON, str(BENCH_DIR / loadgen)], input=json.dumps(spec),
                                capture_output=True, text=True, cwd=REPO_DIR,
-                               timeout=warmup_s + duration_s + 60)
+                               timeout=warmup_s + duration_s + request_timeout_s + 60)
     if completed.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{completed.stderr[-2000:]}")
     return LoadResult(**json.loads(completed.stdout))
@@ -463,11 +467,12 @@ class Measured:
 
 
 def measure_load(url: str, body: Any, expect: str, servers: Sequence[Server], clients: int,
-                 options: Options, token: str | None = None,
-                 loadgen: str = "_loadgen.py") -> Measured:
+                 options: Options, token: str | None = None, loadgen: str = "_loadgen.py",
+                 request_timeout_s: float = REQUEST_TIMEOUT_S) -> Measured:
     before = {server.name: server.cpu_seconds() for server in servers}
     result = run_load(url, body, clients=clients, duration_s=options.duration_s,
-                      warmup_s=options.warmup_s, expect=expect, token=token, loadgen=loadgen)
+                      warmup_s=options.warmup_s, expect=expect, token=token, loadgen=loadgen,
+                      request_timeout_s=request_timeout_s)
     per_request = 1e6 / max(result.all_requests, 1)
     cpu_us = {"loadgen": result.cpu_s * per_request}
     cpu_us.update({server.name: (server.cpu_seconds() - before[server.name]) * per_request
