@@ -39,6 +39,7 @@ REQUEST_TIMEOUT_S = 10.0
 # --- options ------------------------------------------------------------------------------
 
 
+WORKERS_STACKS = ("aws", "gcp")
 READS_STORES = ("local", "aws", "gcp")
 READS_FIRST_N = 1000
 """(reads) compares each store's reads at this many executions with its reads at N."""
@@ -53,6 +54,7 @@ class Options:
     reads_n: int = 100_000
     reads_cloud_n: int = 10_000
     reads_stores: tuple[str, ...] = READS_STORES
+    workers_stacks: tuple[str, ...] = WORKERS_STACKS
 
 
 def parse_options(description: str, argv: Sequence[str] | None = None) -> Options:
@@ -73,14 +75,25 @@ def parse_options(description: str, argv: Sequence[str] | None = None) -> Option
                         "16's is 100000 (default %(default)s)")
     parser.add_argument("--reads-stores", default=",".join(READS_STORES),
                         help="the stores (reads) fills, of %(default)s")
+    parser.add_argument("--workers-stacks", default=",".join(WORKERS_STACKS),
+                        help="the stacks (w) runs fnproxy's worker processes on, of %(default)s "
+                        "(aws: moto, gcp: the Google Cloud SDK's emulators)")
     args = parser.parse_args(argv)
-    stores = tuple(args.reads_stores.split(","))
-    if not set(stores) <= set(READS_STORES):
-        parser.error(f"--reads-stores: each of {', '.join(READS_STORES)}")
     reads_n = max(args.reads_n, READS_FIRST_N)
     reads_cloud_n = max(args.reads_cloud_n, READS_FIRST_N)
     return Options(args.duration, args.warmup, max(args.cold_runs, 1), max(args.batches, 1),
-                   reads_n, reads_cloud_n, stores)
+                   reads_n, reads_cloud_n,
+                   _subset(parser, "--reads-stores", args.reads_stores, READS_STORES),
+                   _subset(parser, "--workers-stacks", args.workers_stacks, WORKERS_STACKS))
+
+
+def _subset(parser: argparse.ArgumentParser, option: str, text: str,
+            allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The comma-separated names of `text`, each one of `allowed` (else a usage error)."""
+    chosen = tuple(text.split(","))
+    if not set(chosen) <= set(allowed):
+        parser.error(f"{option}: each of {', '.join(allowed)}")
+    return chosen
 
 
 # --- statistics ---------------------------------------------------------------------------
