@@ -32,11 +32,14 @@ STOP_TIMEOUT_S = 15.0
 SLOW_FUNCTION_DELAY_S = 0.020
 PAYLOAD = {"n": 1}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REQUEST_TIMEOUT_S = 10.0
+"""How long the load generator waits for an answer before it counts the request an error."""
 
 
 # --- options ------------------------------------------------------------------------------
 
 
+WORKERS_STACKS = ("aws", "gcp")
 READS_STORES = ("local", "aws", "gcp")
 READS_FIRST_N = 1000
 """(reads) compares each store's reads at this many executions with its reads at N."""
@@ -51,6 +54,7 @@ class Options:
     reads_n: int = 100_000
     reads_cloud_n: int = 10_000
     reads_stores: tuple[str, ...] = READS_STORES
+    workers_stacks: tuple[str, ...] = WORKERS_STACKS
 
 
 def parse_options(description: str, argv: Sequence[str] | None = None) -> Options:
@@ -71,14 +75,25 @@ def parse_options(description: str, argv: Sequence[str] | None = None) -> Option
                         "16's is 100000 (default %(default)s)")
     parser.add_argument("--reads-stores", default=",".join(READS_STORES),
                         help="the stores (reads) fills, of %(default)s")
+    parser.add_argument("--workers-stacks", default=",".join(WORKERS_STACKS),
+                        help="the stacks (w) runs fnproxy's worker processes on, of %(default)s "
+                        "(aws: moto, gcp: the Google Cloud SDK's emulators)")
     args = parser.parse_args(argv)
-    stores = tuple(args.reads_stores.split(","))
-    if not set(stores) <= set(READS_STORES):
-        parser.error(f"--reads-stores: each of {', '.join(READS_STORES)}")
     reads_n = max(args.reads_n, READS_FIRST_N)
     reads_cloud_n = max(args.reads_cloud_n, READS_FIRST_N)
     return Options(args.duration, args.warmup, max(args.cold_runs, 1), max(args.batches, 1),
-                   reads_n, reads_cloud_n, stores)
+                   reads_n, reads_cloud_n,
+                   _subset(parser, "--reads-stores", args.reads_stores, READS_STORES),
+                   _subset(parser, "--workers-stacks", args.workers_stacks, WORKERS_STACKS))
+
+
+def _subset(parser: argparse.ArgumentParser, option: str, text: str,
+            allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The comma-separated names of `text`, each one of `allowed` (else a usage error)."""
+    chosen = tuple(text.split(","))
+    if not set(chosen) <= set(allowed):
+        parser.error(f"{option}: each of {', '.join(allowed)}")
+    return chosen
 
 
 # --- statistics ---------------------------------------------------------------------------
@@ -146,8 +161,12 @@ class Server:
     """Its CPU time counts its children's (`fnproxy serve --workers`: theirs is the work)."""
 
     @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}"
 
     @property
     def pid(self) -> int:
@@ -361,16 +380,18 @@ class LoadResult:
 
 
 def run_load(url: str, body: Any, *, clients: int, duration_s: float, warmup_s: float,
-             expect: str, token: str | None = None, loadgen: str = "_loadgen.py") -> LoadResult:
+             expect: str, token: str | None = None, loadgen: str = "_loadgen.py",
+             request_timeout_s: float = REQUEST_TIMEOUT_S) -> LoadResult:
     """`clients` closed-loop workers POSTing `body` to `url` for `duration_s` after
-    `warmup_s`; a request counts as good when it answers 200 with `expect` in its body.
-    `loadgen` _grpc_loadgen.py calls a gRPC method instead (its docstring says how)."""
+    `warmup_s`; a request counts as good when it answers 200 with `expect` in its body, within
+    `request_timeout_s`. `loadgen` _grpc_loadgen.py calls a gRPC method instead (its docstring
+    says how)."""
     spec = {"url": url, "body": body, "clients": clients, "duration_s": duration_s,
-            "warmup_s": warmup_s, "expect": expect,
+            "warmup_s": warmup_s, "expect": expect, "request_timeout_s": request_timeout_s,
             "headers": {"Authorization": f"Bearer {token}"} if token else {}}
     completed = subprocess.run([PYTHON, str(BENCH_DIR / loadgen)], input=json.dumps(spec),
                                capture_output=True, text=True, cwd=REPO_DIR,
-                               timeout=warmup_s + duration_s + 60)
+                               timeout=warmup_s + duration_s + request_timeout_s + 60)
     if completed.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{completed.stderr[-2000:]}")
     return LoadResult(**json.loads(completed.stdout))
@@ -459,11 +480,12 @@ class Measured:
 
 
 def measure_load(url: str, body: Any, expect: str, servers: Sequence[Server], clients: int,
-                 options: Options, token: str | None = None,
-                 loadgen: str = "_loadgen.py") -> Measured:
+                 options: Options, token: str | None = None, loadgen: str = "_loadgen.py",
+                 request_timeout_s: float = REQUEST_TIMEOUT_S) -> Measured:
     before = {server.name: server.cpu_seconds() for server in servers}
     result = run_load(url, body, clients=clients, duration_s=options.duration_s,
-                      warmup_s=options.warmup_s, expect=expect, token=token, loadgen=loadgen)
+                      warmup_s=options.warmup_s, expect=expect, token=token, loadgen=loadgen,
+                      request_timeout_s=request_timeout_s)
     per_request = 1e6 / max(result.all_requests, 1)
     cpu_us = {"loadgen": result.cpu_s * per_request}
     cpu_us.update({server.name: (server.cpu_seconds() - before[server.name]) * per_request

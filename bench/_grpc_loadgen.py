@@ -18,7 +18,7 @@ from functools import partial
 
 import grpc
 import uvloop
-from _loadgen import REQUEST_TIMEOUT_S, Tally, Window, summary, worker
+from _loadgen import Tally, Window, summary, worker
 from google.protobuf import descriptor_pool, json_format
 from google.protobuf.message_factory import GetMessageClass
 
@@ -27,10 +27,12 @@ import core.grpc.protos.lambda_action_pb2  # noqa: F401
 import core.grpc.protos.openwhisk_action_pb2  # noqa: F401
 
 
-async def one_call(call: grpc.aio.UnaryUnaryMultiCallable, request, metadata, expect: str) -> str:
+async def one_call(
+    call: grpc.aio.UnaryUnaryMultiCallable, request, metadata, expect: str, timeout_s: float
+) -> str:
     """'' when the answer is good, else what was wrong with it."""
     try:
-        answer = await call(request, metadata=metadata, timeout=REQUEST_TIMEOUT_S)
+        answer = await call(request, metadata=metadata, timeout=timeout_s)
     except grpc.aio.AioRpcError as error:
         return f"{error.code().name}: {error.details()}"
     return "" if getattr(answer, expect) is True else f"{expect} is not true: {answer}"
@@ -52,7 +54,9 @@ async def generate(raw: dict) -> dict:
         )
         start = time.perf_counter() + raw["warmup_s"]
         window, tally = Window(start, start + duration_s), Tally()
-        request_once = partial(one_call, call, request, metadata, raw["expect"])
+        request_once = partial(
+            one_call, call, request, metadata, raw["expect"], raw["request_timeout_s"]
+        )
         await asyncio.gather(*(worker(request_once, window, tally) for _ in range(raw["clients"])))
     return summary(tally, duration_s)
 

@@ -1,7 +1,8 @@
 """The load generator, in a process of its own: N closed-loop aiohttp workers POST one body to
 one URL for a warm-up then a measured window, and the summary goes to stdout as JSON.
 
-Input (stdin, JSON): url, body, headers, clients, duration_s, warmup_s, expect.
+Input (stdin, JSON): url, body, headers, clients, duration_s, warmup_s, expect,
+request_timeout_s.
 Output (stdout, JSON): requests, errors, rps, p50_ms, p99_ms, first_error, and for CPU
 accounting all_requests (warm-up and stragglers included) and cpu_s (this process's CPU time).
 
@@ -24,7 +25,6 @@ import uvloop
 from _common import percentile
 
 MAX_REQUESTS_PER_WORKER = 1_000_000
-REQUEST_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -90,7 +90,7 @@ async def generate(raw: dict) -> dict:
                 {"Content-Type": "application/json", **raw["headers"]}, raw["expect"].encode())
     clients, duration_s = raw["clients"], raw["duration_s"]
     connector = aiohttp.TCPConnector(limit=clients, limit_per_host=clients)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    timeout = aiohttp.ClientTimeout(total=raw["request_timeout_s"])
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
         start = time.perf_counter() + raw["warmup_s"]

@@ -38,6 +38,7 @@ from _common import (
     Goal,
     Options,
     Row,
+    Server,
     Stack,
     child_env,
     fetch_token,
@@ -508,26 +509,39 @@ def google_sdk() -> Path | None:
     return Path(root) if completed.returncode == 0 and root else None
 
 
-def start_emulators(sdk: Path, work_dir: Path, exits: ExitStack) -> dict[str, str]:
+def spawn_emulators(sdk: Path, work_dir: Path, exits: ExitStack) -> dict[str, Server]:
+    """The Firestore and Pub/Sub emulators, listening, stopped with `exits`. Each is java
+    called directly, so that its process is the server and its CPU time the emulator's."""
     firestore_jar = sdk / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
     pubsub_jar = sorted((sdk / "platform/pubsub-emulator/lib").glob("*-all.jar"))[-1]
     firestore_port, pubsub_port = free_port(), free_port()
     main = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
     commands = {
-        "firestore": ["java", "-cp", str(firestore_jar), main, "start", "--host=127.0.0.1",
-                      f"--port={firestore_port}"],
-        "pubsub": ["java", "-jar", str(pubsub_jar), "--host=127.0.0.1", f"--port={pubsub_port}"],
+        "firestore": (firestore_port, ["java", "-cp", str(firestore_jar), main, "start",
+                                       "--host=127.0.0.1", f"--port={firestore_port}"]),
+        "pubsub": (pubsub_port, ["java", "-jar", str(pubsub_jar), "--host=127.0.0.1",
+                                 f"--port={pubsub_port}"]),
     }
-    for name, command in commands.items():
-        emulator = spawn_server(name, command, child_env(), 0, work_dir)
-        exits.callback(emulator.stop)
-    for port in (firestore_port, pubsub_port):
-        _wait_for_port(port)
+    emulators = {}
+    for name, (port, command) in commands.items():
+        emulators[name] = spawn_server(name, command, child_env(), port, work_dir)
+        exits.callback(emulators[name].stop)
+    for emulator in emulators.values():
+        _wait_for_port(emulator.port)
+    return emulators
+
+
+def emulator_environment(emulators: dict[str, Server]) -> dict[str, str]:
+    """What points the Google clients at `spawn_emulators`' emulators."""
     return {
-        "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{firestore_port}",
-        "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{pubsub_port}",
+        "FIRESTORE_EMULATOR_HOST": emulators["firestore"].address,
+        "PUBSUB_EMULATOR_HOST": emulators["pubsub"].address,
         "GOOGLE_CLOUD_PROJECT": "demo-fnproxy",
     }
+
+
+def start_emulators(sdk: Path, work_dir: Path, exits: ExitStack) -> dict[str, str]:
+    return emulator_environment(spawn_emulators(sdk, work_dir, exits))
 
 
 def _wait_for_port(port: int, timeout_s: float = 60) -> None:

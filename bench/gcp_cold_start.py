@@ -252,6 +252,27 @@ def create_topics() -> tuple[str, str]:
     return topics
 
 
+def function_settings(
+    emulators: dict[str, str], collection_prefix: str = "bench"
+) -> dict[str, str]:
+    """The Cloud Function's configuration on the emulators (`firestore`, `pubsub`: host:port),
+    with topics of its own (created here: PUBSUB_EMULATOR_HOST is set); no module key."""
+    events_topic, async_topic = create_topics()
+    return {
+        "FNPROXY_PLATFORM": "gcp",
+        "GCP_PROJECT_ID": PROJECT,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "FIRESTORE_EMULATOR_HOST": emulators["firestore"],
+        "PUBSUB_EMULATOR_HOST": emulators["pubsub"],
+        "FIRESTORE_COLLECTION_PREFIX": collection_prefix,
+        "EVENTS_TOPIC": events_topic,
+        "ASYNC_TOPIC": async_topic,
+        "GCP_ID_TOKENS": "false",
+        "EGRESS_ALLOW": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 @contextmanager
 def secret_manager() -> Iterator[SecretManagerServer]:
     server = SecretManagerServer()
@@ -269,20 +290,7 @@ def children_envs(
     MODULE_SECRET_KEY or a reference to its secret in MODULE_SECRET_KEY_SECRET. The baselines
     create their Secret Manager client whatever the key's source, so they always have the test
     server's address."""
-    events_topic, async_topic = create_topics()
-    common = child_env(
-        FNPROXY_PLATFORM="gcp",
-        GCP_PROJECT_ID=PROJECT,
-        GOOGLE_CLOUD_PROJECT=PROJECT,
-        FIRESTORE_EMULATOR_HOST=emulators["firestore"],
-        PUBSUB_EMULATOR_HOST=emulators["pubsub"],
-        FIRESTORE_COLLECTION_PREFIX="bench",
-        EVENTS_TOPIC=events_topic,
-        ASYNC_TOPIC=async_topic,
-        GCP_ID_TOKENS="false",
-        EGRESS_ALLOW="127.0.0.1",
-        LOG_LEVEL="WARNING",
-    )
+    common = child_env(**function_settings(emulators))
     common = {name: value for name, value in common.items() if not name.startswith("MODULE_")}
     from_secret = {
         **common,

@@ -2,14 +2,16 @@
 (a) 16 clients / 20 ms function, (a2) 128 clients / instant function and fnproxy's CPU per
 proxied request in that run, (b) a batch of 1000, (r) by registry name, (l) the Lambda API
 front's SigV4 cost and boto3 against /v1/invoke, (g) gRPC against REST, (w) 2 worker processes
-against 1 on moto, (d) fnproxy's peak RSS after that load, (c) cold start of the local server,
-(c-aws) of the Lambda entry on moto, (c-gcp) of the Cloud Functions entry on the emulators
-against the GCP-native baseline, each with its children's peak RSS (d), (reads) stats and a
-history page at 1k executions vs N on SQLite, DynamoDB (moto) and Firestore (emulator), (e)
-sent = answered = recorded = published = stats on the local, moto and emulator stacks.
+against 1 under (a2)'s load on the moto and emulator stacks, (d) fnproxy's peak RSS after the
+load, (c) cold start of the local server, (c-aws) of the Lambda entry on moto, (c-gcp) of the
+Cloud Functions entry on the emulators against the GCP-native baseline, each with its
+children's peak RSS (d), (reads) stats and a history page at 1k executions vs N on SQLite,
+DynamoDB (moto) and Firestore (emulator), (e) sent = answered = recorded = published = stats
+on the local, moto and emulator stacks.
 
     .venv/bin/python bench/run_all.py [--duration S] [--warmup S] [--cold-runs N] [--batches N]
         [--reads-n N] [--reads-cloud-n N] [--reads-stores local,aws,gcp]
+        [--workers-stacks aws,gcp]
 """
 
 from __future__ import annotations
