@@ -27,10 +27,11 @@ resolves to its newest release with a wheel for the target.
 The Lambda zip carries the bytecode of every module, compiled by a python3.12 (Lambda's; this
 interpreter when it is one, else LAMBDA_PYTHON, else `python3.12` on PATH): /var/task is
 read-only, so without it every cold start compiles each module it imports from source, and the
-first answer took 2-2.5x as long (bench/aws_cold_start.py's `--artifact` rows). The .pyc files are
-hash-based and unchecked (the zip's fixed timestamps would fail a timestamp check) and name
-/var/task/... as their source (the same bytes whatever the build folder), so the zip stays
-reproducible. Without a python3.12 the build says so and ships the zip without bytecode.
+first answer took about twice as long (2,047 ms against 1,061, bench/aws_cold_start.py
+--artifact). The .pyc files are hash-based and unchecked (the zip's fixed timestamps would fail
+a timestamp check) and name /var/task/... as their source (the same bytes whatever the build
+folder), so the zip stays reproducible. Without a python3.12 the build says so and ships the
+zip without bytecode.
 
 Of botocore's data, the zip keeps the models of the AWS services fnproxy makes clients of
 (AWS_SERVICES) and drops the ~450 others: 27 MB of the 69 MB unzipped, and botocore lists every
