@@ -122,8 +122,6 @@ class RollupIndex:
         if complete:
             actions.append("SET complete = :true")
             values[":true"] = True
-        if not actions:
-            return
         room = MAX_INDEXED_FUNCTIONS - len(names)
         try:
             await self._table.call(
