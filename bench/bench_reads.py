@@ -25,12 +25,13 @@ settled and counted in stats as in production:
 A read's time is the median of READS sequential requests (after WARM unmeasured ones) from
 this process over loopback, the whole HTTP round trip.
 
-The emulators' own cost. Under a cloud store's history-page row, a note times the page's own
-store request (the newest ids of today's by_day index on DynamoDB, the listing query on
-Firestore) sent straight to the emulator through the official client (boto3,
-google-cloud-firestore), at 1,000 and at N, the same way. DynamoDB and Firestore answer it from
-an index in O(page); where the emulator's time grows by itself, the growth of the row is the
-emulator's, not fnproxy's.
+The emulators' own cost. Under a cloud store's history-page row (and Firestore's stats row),
+a note times the read's own store request (the newest ids of today's by_day index on DynamoDB;
+the listing query, and the rollups query, on Firestore) sent straight to the emulator through
+the official client (boto3, google-cloud-firestore), at 1,000 and at N, the same way. DynamoDB
+and Firestore answer it from an index in O(page); where the emulator's time grows by itself,
+the growth of the row is the emulator's, not fnproxy's. (DynamoDB's stats read is BatchGetItems
+only, which moto answers by key.)
 
     .venv/bin/python bench/bench_reads.py [--reads-n N] [--reads-cloud-n N] [--reads-stores S]
 """
@@ -45,7 +46,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,8 @@ ROUTED_FIRST = 100
 @dataclass(frozen=True)
 class Deployment:
     """A fresh fnproxy over one store, how hard the batch fill may push it, and (cloud stores)
-    the settings its store is built from for the bulk fill, with their loader, and the history
-    page's request straight to the emulator."""
+    the settings its store is built from for the bulk fill, with their loader, and reads'
+    store requests straight to the emulator (by READ_PATHS name)."""
 
     store: str
     url: str
@@ -98,7 +99,7 @@ class Deployment:
     concurrency: int
     settings: Mapping[str, str] | None = None
     load_settings: Callable[[Mapping[str, str]], tuple[Any, Any]] | None = None
-    emulator_read: EmulatorRead | None = None
+    emulator_reads: Mapping[str, EmulatorRead] = field(default_factory=dict)
 
 
 def get_json(url: str, token: str) -> object:
@@ -204,6 +205,25 @@ def moto_history_query_ms(settings: Any) -> float:
         client.close()
 
 
+def firestore_stats_query_ms(settings: Any) -> float:
+    """fnproxy's stats query (`core.store.firestore.rollups_query`: every function's rollup
+    shards of the last 24 hourly buckets) on the stats collection, through
+    google-cloud-firestore's synchronous client."""
+    from google.cloud.firestore_v1 import Client
+
+    from core.store import firestore_schema as schema
+    from core.store.firestore import rollups_query
+
+    client = Client(project=settings.gcp_project_id, database=settings.firestore_database)
+    stats = client.collection(schema.collection(settings.firestore_prefix, schema.STATS))
+    now = int(time.time()) // settings.stats_bucket_s * settings.stats_bucket_s
+    query = rollups_query(stats, now - 24 * settings.stats_bucket_s, now, None)
+    try:
+        return timed_ms(query.get)
+    finally:
+        client.close()
+
+
 def firestore_history_query_ms(settings: Any) -> float:
     """fnproxy's history-page query (`core.store.firestore.listing_query`: the retention
     window's ids, newest first, a page and one more), through google-cloud-firestore's
@@ -251,22 +271,22 @@ def measure(deployment: Deployment, function_url: str, n: int) -> list[Row]:
              f"({routed_s * 1e6 / routed:.0f} us each), {n - routed:,} through {how} in "
              f"{grown_s:.0f} s ({grown_s * 1e6 / max(n - routed, 1):.0f} us each); stats count "
              f"{count:,}; read = median of {READS} GETs, ms at {n:,} vs {FIRST_N:,}"]
-    row_notes = {"GET /v1/stats": notes, "history page": []}
-    if deployment.emulator_read is not None:
-        row_notes["history page"] = [emulator_note(label, deployment.emulator_read, n,
-                                                   emulator_at_n, emulator_at_first)]
+    row_notes = {name: [] for name in READ_PATHS} | {"GET /v1/stats": notes}
+    for name, read in deployment.emulator_reads.items():
+        row_notes[name].append(emulator_note(label, read, n, emulator_at_n[name],
+                                             emulator_at_first[name]))
     return [Row(f"{label} {name} at {n:,} vs {FIRST_N:,} (ms)", at_n[name], at_first[name],
                 ratio(at_n[name], at_first[name]), GOAL, row_notes[name])
             for name in READ_PATHS]
 
 
-def emulator_ms(deployment: Deployment) -> float:
-    """The deployment's `EmulatorRead` timed now (NaN for a store without one)."""
-    if deployment.emulator_read is None:
-        return float("nan")
+def emulator_ms(deployment: Deployment) -> dict[str, float]:
+    """The deployment's `EmulatorRead`s timed now, by read."""
+    if not deployment.emulator_reads:
+        return {}
     assert deployment.settings is not None and deployment.load_settings is not None
     settings, _secrets = deployment.load_settings(deployment.settings)
-    return deployment.emulator_read.time_ms(settings)
+    return {name: read.time_ms(settings) for name, read in deployment.emulator_reads.items()}
 
 
 def emulator_note(label: str, read: EmulatorRead, n: int, at_n: float, at_first: float) -> str:
@@ -280,6 +300,14 @@ MOTO_HISTORY_QUERY = EmulatorRead(
     "(moto/dynamodb/models/table.py, Table.query -> all_items()); DynamoDB reads the 51 keys "
     "from the index partition",
     moto_history_query_ms,
+)
+FIRESTORE_STATS_QUERY = EmulatorRead(
+    "the stats read's query of the rollup shards (24 h of buckets, a few documents) through "
+    "google-cloud-firestore",
+    "the rollups do not grow with the executions, so what grows here is the (closed-source) "
+    "emulator's own cost as its database grows; Firestore answers it from the bucket_start "
+    "index",
+    firestore_stats_query_ms,
 )
 FIRESTORE_HISTORY_QUERY = EmulatorRead(
     "the history page's query (execution_id >= window start, newest 51) through "
@@ -319,7 +347,7 @@ def aws_deployment(work_dir: Path) -> Iterator[Deployment]:
         server.wait_ready("/health")
         token = fetch_token(server.url, aws.module_key)
         yield Deployment("DynamoDB (moto)", server.url, token, 16, settings, load_aws_settings,
-                         MOTO_HISTORY_QUERY)
+                         {"history page": MOTO_HISTORY_QUERY})
 
 
 @contextmanager
@@ -345,7 +373,8 @@ def gcp_deployment(work_dir: Path) -> Iterator[Deployment]:
         server.wait_ready("/health")
         token = fetch_token(server.url, gcp.module_key)
         yield Deployment("Firestore (emulator)", server.url, token, 32, settings,
-                         load_gcp_settings, FIRESTORE_HISTORY_QUERY)
+                         load_gcp_settings, {"GET /v1/stats": FIRESTORE_STATS_QUERY,
+                                             "history page": FIRESTORE_HISTORY_QUERY})
 
 
 STORES: dict[str, tuple[Callable[[Path], AbstractContextManager[Deployment]], bool]] = {
