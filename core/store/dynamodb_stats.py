@@ -40,8 +40,8 @@ MAX_INDEXED_FUNCTIONS = 1000
 MAX_INDEXED_NAME = 256
 """Characters; with MAX_INDEXED_FUNCTIONS an index item stays well under 400 KB."""
 MAX_REMEMBERED = 10_000
-"""(bucket, function) pairs a process remembers having named; forgotten all at once beyond
-(naming again is harmless)."""
+"""(bucket, function) pairs a process remembers naming; forgotten all at once beyond (naming
+again is harmless)."""
 
 
 def stats_update(tally: Tally) -> dict[str, Any]:
@@ -68,16 +68,28 @@ class RollupIndex:
 
     def __init__(self, table: Table) -> None:
         self._table = table
-        self._named: set[tuple[int, str]] = set()
+        self._naming: dict[tuple[int, str], asyncio.Future[None]] = {}
 
     async def note(self, buckets: Collection[int], function: str) -> None:
-        """Name `function` in the index of each bucket this process has not named it in yet;
-        before its rollups are added to."""
-        new = [bucket for bucket in buckets if (bucket, function) not in self._named]
-        await asyncio.gather(*(self._add(bucket, {function}) for bucket in new))
-        if len(self._named) + len(new) > MAX_REMEMBERED:
-            self._named.clear()
-        self._named.update((bucket, function) for bucket in new)
+        """Name `function` in the index of each bucket (before its rollups are added to)."""
+        await asyncio.gather(*(self._name(bucket, function) for bucket in buckets))
+
+    async def _name(self, bucket: int, function: str) -> None:
+        """One write per (bucket, function) and process: concurrent first counts (a batch of a
+        new function, a new hour) wait for the same write; a failed one is tried again by the
+        next count."""
+        key = (bucket, function)
+        naming = self._naming.get(key)
+        if naming is None:
+            if len(self._naming) >= MAX_REMEMBERED:
+                self._naming.clear()
+            naming = self._naming[key] = asyncio.ensure_future(self._add(bucket, {function}))
+        try:
+            await asyncio.shield(naming)
+        except Exception:
+            if self._naming.get(key) is naming:
+                del self._naming[key]
+            raise
 
     async def rollup_items(self, buckets: list[int]) -> list[dict[str, Any]]:
         """Every rollup item of these buckets: by key where the bucket's index is complete,

@@ -4,6 +4,7 @@ floats, large records. The port's behaviour itself is covered by tests/contract/
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import math
 import os
@@ -21,13 +22,16 @@ from botocore.awsrequest import AWSResponse
 from core.errors import CursorNotFound, InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from core.models import Execution, Status
 from core.store import dynamodb_stats
+from core.store.base import ALL_TIME
 from core.store.dynamodb import TABLE_DEFINITION, TTL_ATTRIBUTE, DynamoDBStore, create_table
 from core.store.dynamodb_schema import (
     LISTING_INDEXES,
     OUTBOX_INDEX,
+    STATS_INDEX_SK,
     execution_key,
     session_key,
     stats_key,
+    stats_pk,
 )
 from core.store.dynamodb_stats import stats_update
 from core.store.rollups import tally_of
@@ -250,6 +254,23 @@ async def test_a_function_counted_by_another_process_after_the_index_was_complet
     rollups = await store.stats.read([BUCKET])
 
     assert [(r.function, r.count, r.failures) for r in rollups] == [("alpha", 2, 1), ("beta", 1, 0)]
+
+
+async def test_concurrent_first_counts_of_a_function_name_it_once_per_bucket(
+    store: DynamoDBStore,
+) -> None:
+    log = OperationLog(store.client)
+
+    await asyncio.gather(*(count_outcome(store, "alpha", BUCKET, True, 5.0) for _ in range(20)))
+
+    index_writes = [
+        params["Key"]["pk"]["S"]
+        for name, params in log.calls
+        if name == "UpdateItem" and params["Key"]["sk"]["S"] == STATS_INDEX_SK
+    ]
+    assert sorted(index_writes) == sorted([stats_pk(BUCKET), stats_pk(ALL_TIME)])
+    [rollup] = await store.stats.read([BUCKET])
+    assert rollup.count == 20
 
 
 async def test_a_bucket_with_more_functions_than_its_index_holds_is_read_by_a_query(
