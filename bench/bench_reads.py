@@ -25,6 +25,14 @@ settled and counted in stats as in production:
 A read's time is the median of READS sequential requests (after WARM unmeasured ones) from
 this process over loopback, the whole HTTP round trip.
 
+The emulators' own cost. Under a cloud store's history-page row (and Firestore's stats row),
+a note times the read's own store request (the newest ids of today's by_day index on DynamoDB;
+the listing query, and the rollups query, on Firestore) sent straight to the emulator through
+the official client (boto3, google-cloud-firestore), at 1,000 and at N, the same way. DynamoDB
+and Firestore answer it from an index in O(page); where the emulator's time grows by itself,
+the growth of the row is the emulator's, not fnproxy's. (DynamoDB's stats read is BatchGetItems
+only, which moto answers by key.)
+
     .venv/bin/python bench/bench_reads.py [--reads-n N] [--reads-cloud-n N] [--reads-stores S]
 """
 
@@ -38,7 +46,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +76,9 @@ FIRST_N = READS_FIRST_N
 BATCH_SIZE = 1000
 READS = 30
 WARM = 3
-READ_PATHS = {"GET /v1/stats": "/v1/stats", "history page": "/v1/invocations?limit=50"}
+HISTORY_LIMIT = 50
+READ_PATHS = {"GET /v1/stats": "/v1/stats",
+              "history page": f"/v1/invocations?limit={HISTORY_LIMIT}"}
 GOAL = Goal(1.5, at_least=False)
 FILL_TIMEOUT_S = 600.0
 """One batch request at the most (a slow emulator answers 1,000 items in minutes)."""
@@ -80,7 +90,8 @@ ROUTED_FIRST = 100
 @dataclass(frozen=True)
 class Deployment:
     """A fresh fnproxy over one store, how hard the batch fill may push it, and (cloud stores)
-    the settings its store is built from for the bulk fill, with their loader."""
+    the settings its store is built from for the bulk fill, with their loader, and reads'
+    store requests straight to the emulator (by READ_PATHS name)."""
 
     store: str
     url: str
@@ -88,6 +99,7 @@ class Deployment:
     concurrency: int
     settings: Mapping[str, str] | None = None
     load_settings: Callable[[Mapping[str, str]], tuple[Any, Any]] | None = None
+    emulator_reads: Mapping[str, EmulatorRead] = field(default_factory=dict)
 
 
 def get_json(url: str, token: str) -> object:
@@ -145,15 +157,91 @@ def bulk_fill(deployment: Deployment, count: int) -> float:
     return time.monotonic() - started
 
 
-def read_ms(deployment: Deployment, path: str) -> float:
-    """Median ms of READS sequential GETs of `path`, after WARM unmeasured ones."""
+def timed_ms(request: Callable[[], object]) -> float:
+    """Median ms of READS sequential calls of `request`, after WARM unmeasured ones."""
     times = []
     for n in range(WARM + READS):
         started = time.perf_counter()
-        get_json(deployment.url + path, deployment.token)
+        request()
         if n >= WARM:
             times.append((time.perf_counter() - started) * 1000)
     return median(times)
+
+
+def read_ms(deployment: Deployment, path: str) -> float:
+    """Median ms of GETs of `path` (`timed_ms`)."""
+    return timed_ms(lambda: get_json(deployment.url + path, deployment.token))
+
+
+@dataclass(frozen=True)
+class EmulatorRead:
+    """The history page's store request, sent straight to a cloud store's emulator through
+    the official client (`time_ms` on the store's settings): the emulator's own cost at a size,
+    apart from fnproxy's; `cause` says why it may grow where the cloud service does not."""
+
+    request: str
+    cause: str
+    time_ms: Callable[[Any], float]
+
+
+def moto_history_query_ms(settings: Any) -> float:
+    """fnproxy's history-page Query (newest first, a page and one more) of today's by_day
+    index partition, through boto3."""
+    import boto3
+
+    from core.store import dynamodb_schema as schema
+
+    client = boto3.client("dynamodb", region_name=settings.aws_region,
+                          endpoint_url=settings.aws_endpoint_url)
+    index, partition = schema.listing_partition(schema.utc_day(time.time()), None, None)
+    query = {"TableName": settings.dynamodb_table, "IndexName": index,
+             "KeyConditionExpression": "#partition = :partition",
+             "ExpressionAttributeNames": {"#partition": index},
+             "ExpressionAttributeValues": {":partition": {"S": partition}},
+             "ScanIndexForward": False, "Limit": HISTORY_LIMIT + 1}
+    try:
+        return timed_ms(lambda: client.query(**query))
+    finally:
+        client.close()
+
+
+def firestore_stats_query_ms(settings: Any) -> float:
+    """fnproxy's stats query (`core.store.firestore.rollups_query`: every function's rollup
+    shards of the last 24 hourly buckets) on the stats collection, through
+    google-cloud-firestore's synchronous client."""
+    from google.cloud.firestore_v1 import Client
+
+    from core.store import firestore_schema as schema
+    from core.store.firestore import rollups_query
+
+    client = Client(project=settings.gcp_project_id, database=settings.firestore_database)
+    stats = client.collection(schema.collection(settings.firestore_prefix, schema.STATS))
+    now = int(time.time()) // settings.stats_bucket_s * settings.stats_bucket_s
+    query = rollups_query(stats, now - 24 * settings.stats_bucket_s, now, None)
+    try:
+        return timed_ms(query.get)
+    finally:
+        client.close()
+
+
+def firestore_history_query_ms(settings: Any) -> float:
+    """fnproxy's history-page query (`core.store.firestore.listing_query`: the retention
+    window's ids, newest first, a page and one more), through google-cloud-firestore's
+    synchronous client (the query is built the same way on either)."""
+    from google.cloud.firestore_v1 import Client
+
+    from core.models import id_floor
+    from core.store import firestore_schema as schema
+    from core.store.firestore import listing_query
+
+    client = Client(project=settings.gcp_project_id, database=settings.firestore_database)
+    executions = client.collection(schema.collection(settings.firestore_prefix, schema.EXECUTIONS))
+    oldest = id_floor(time.time() - settings.history_retention_days * 86400)
+    query = listing_query(executions, None, None, oldest, None, HISTORY_LIMIT + 1)
+    try:
+        return timed_ms(query.get)
+    finally:
+        client.close()
 
 
 def grow(deployment: Deployment, function_url: str, count: int) -> float:
@@ -173,17 +261,61 @@ def measure(deployment: Deployment, function_url: str, n: int) -> list[Row]:
     routed_s = fill(deployment, function_url, routed)
     grown_s = grow(deployment, function_url, FIRST_N - routed)
     at_first = {name: read_ms(deployment, path) for name, path in READ_PATHS.items()}
+    emulator_at_first = emulator_ms(deployment)
     grown_s += grow(deployment, function_url, n - FIRST_N)
     at_n = {name: read_ms(deployment, path) for name, path in READ_PATHS.items()}
+    emulator_at_n = emulator_ms(deployment)
     count = get_json(deployment.url + "/v1/stats", deployment.token)["count"]
     how = "the store port in bulk" if bulk else "the batch route"
     notes = [f"{label}: {routed:,} executions through the batch route in {routed_s:.0f} s "
              f"({routed_s * 1e6 / routed:.0f} us each), {n - routed:,} through {how} in "
              f"{grown_s:.0f} s ({grown_s * 1e6 / max(n - routed, 1):.0f} us each); stats count "
              f"{count:,}; read = median of {READS} GETs, ms at {n:,} vs {FIRST_N:,}"]
+    row_notes = {name: [] for name in READ_PATHS} | {"GET /v1/stats": notes}
+    for name, read in deployment.emulator_reads.items():
+        row_notes[name].append(emulator_note(label, read, n, emulator_at_n[name],
+                                             emulator_at_first[name]))
     return [Row(f"{label} {name} at {n:,} vs {FIRST_N:,} (ms)", at_n[name], at_first[name],
-                ratio(at_n[name], at_first[name]), GOAL, notes if name == "GET /v1/stats" else [])
+                ratio(at_n[name], at_first[name]), GOAL, row_notes[name])
             for name in READ_PATHS]
+
+
+def emulator_ms(deployment: Deployment) -> dict[str, float]:
+    """The deployment's `EmulatorRead`s timed now, by read."""
+    if not deployment.emulator_reads:
+        return {}
+    assert deployment.settings is not None and deployment.load_settings is not None
+    settings, _secrets = deployment.load_settings(deployment.settings)
+    return {name: read.time_ms(settings) for name, read in deployment.emulator_reads.items()}
+
+
+def emulator_note(label: str, read: EmulatorRead, n: int, at_n: float, at_first: float) -> str:
+    return (f"{label} the emulator alone: {read.request}: {at_n:.1f} ms at {n:,} vs "
+            f"{at_first:.1f} at {FIRST_N:,} ({ratio(at_n, at_first):.2f}x); {read.cause}")
+
+
+MOTO_HISTORY_QUERY = EmulatorRead(
+    "the history page's Query of the by_day index (newest 51 keys) through boto3",
+    "moto answers every Query by sorting the whole table's items "
+    "(moto/dynamodb/models/table.py, Table.query -> all_items()); DynamoDB reads the 51 keys "
+    "from the index partition",
+    moto_history_query_ms,
+)
+FIRESTORE_STATS_QUERY = EmulatorRead(
+    "the stats read's query of the rollup shards (24 h of buckets, a few documents) through "
+    "google-cloud-firestore",
+    "the rollups do not grow with the executions, so what grows here is the (closed-source) "
+    "emulator's own cost as its database grows; Firestore answers it from the bucket_start "
+    "index",
+    firestore_stats_query_ms,
+)
+FIRESTORE_HISTORY_QUERY = EmulatorRead(
+    "the history page's query (execution_id >= window start, newest 51) through "
+    "google-cloud-firestore",
+    "the emulator's (closed-source) query time grows with the collection; Firestore answers "
+    "it from the execution_id index, reading the 51 documents",
+    firestore_history_query_ms,
+)
 
 
 @contextmanager
@@ -214,7 +346,8 @@ def aws_deployment(work_dir: Path) -> Iterator[Deployment]:
         exits.callback(server.stop)
         server.wait_ready("/health")
         token = fetch_token(server.url, aws.module_key)
-        yield Deployment("DynamoDB (moto)", server.url, token, 16, settings, load_aws_settings)
+        yield Deployment("DynamoDB (moto)", server.url, token, 16, settings, load_aws_settings,
+                         {"history page": MOTO_HISTORY_QUERY})
 
 
 @contextmanager
@@ -240,7 +373,8 @@ def gcp_deployment(work_dir: Path) -> Iterator[Deployment]:
         server.wait_ready("/health")
         token = fetch_token(server.url, gcp.module_key)
         yield Deployment("Firestore (emulator)", server.url, token, 32, settings,
-                         load_gcp_settings)
+                         load_gcp_settings, {"GET /v1/stats": FIRESTORE_STATS_QUERY,
+                                             "history page": FIRESTORE_HISTORY_QUERY})
 
 
 STORES: dict[str, tuple[Callable[[Path], AbstractContextManager[Deployment]], bool]] = {

@@ -27,7 +27,9 @@ and the rate-limit counters are in `core.store.dynamodb_registry`.
   return an expired item.
 - Stats: one item per (bucket, function), added to with atomic `ADD`s. Outcomes of a rollup
   that arrive while its previous ADD is in flight go into the next one together, so a busy
-  rollup costs one write per round trip and process, not one per outcome.
+  rollup costs one write per round trip and process, not one per outcome. Each bucket's index
+  item names its functions, so every function's rollups are read by key, never by a Query per
+  bucket (`core.store.dynamodb_stats`).
 - Listing executions (no Scan anywhere): a keys-only GSI per filter combination, partitioned by
   the UTC day of the execution id, gives the ids newest first; the records themselves come from
   the table with one consistent BatchGetItem. Day partitions keep each partition bounded and let
@@ -56,12 +58,10 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 from botocore.config import Config
 
-from core import histogram
 from core.aws_clients import aws_client
 from core.errors import Conflict, CursorNotFound, InvalidRequest, ServiceUnavailable
 from core.models import (
@@ -70,7 +70,6 @@ from core.models import (
     IdempotencyRecord,
     Page,
     Session,
-    StatsRollup,
     Status,
     id_floor,
 )
@@ -80,6 +79,7 @@ from core.store.cursors import NO_SUCH_PAGE, check_limit, decode_cursor, encode_
 from core.store.dynamodb_api_keys import ApiKeys, record_use, update_existing
 from core.store.dynamodb_registry import Functions, RateLimits
 from core.store.dynamodb_schema import TABLE_DEFINITION, TTL_ATTRIBUTE, create_table
+from core.store.dynamodb_stats import RollupIndex, Stats, stats_update
 from core.store.dynamodb_table import (
     ConditionFailed,
     Table,
@@ -91,7 +91,7 @@ from core.store.dynamodb_table import (
     ttl_seconds,
 )
 from core.store.leases import claimed, runnable
-from core.store.rollups import Tally, tally_of
+from core.store.rollups import tally_of
 
 __all__ = ["TABLE_DEFINITION", "TTL_ATTRIBUTE", "DynamoDBStore", "create_table"]
 
@@ -112,8 +112,9 @@ def _decode_cursor(cursor: str) -> tuple[str, date]:
 
 
 class _Executions:
-    def __init__(self, table: Table, retention_days: int) -> None:
+    def __init__(self, table: Table, rollup_index: RollupIndex, retention_days: int) -> None:
         self._table = table
+        self._rollup_index = rollup_index
         self._retention_days = retention_days
 
     async def add(self, execution: Execution) -> None:
@@ -238,7 +239,8 @@ class _Executions:
         return Page(items, encode_cursor(page_ids[-1]) if len(ids) > limit else None)
 
     async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
-        """A read (is a callback still owed?), then one transaction conditional on the flag."""
+        """A read (is a callback still owed?), then one transaction conditional on the flag;
+        the rollups' buckets name the function in their index first (`RollupIndex.note`)."""
         key = to_attributes(schema.execution_key(execution_id))
         item = await self._table.get(schema.execution_key(execution_id))
         stored = _execution_from(item) if item is not None else None
@@ -251,11 +253,12 @@ class _Executions:
             "ConditionExpression": "announcement_pending = :true",
             "ExpressionAttributeValues": to_attributes({":true": True, ":false": False}),
         }
-        update = _stats_update(tally_of(count))
+        update = stats_update(tally_of(count))
         counted = [
             {"Update": {"Key": to_attributes(schema.stats_key(bucket, count.function)), **update}}
             for bucket in count.buckets
         ]
+        await self._rollup_index.note(count.buckets, count.function)
         try:
             await self._table.transact([{"Update": cleared}, *counted])
         except TransactionCanceled:  # the flag was cleared meanwhile: counted already
@@ -688,66 +691,6 @@ def _client_from(item: dict[str, Any]) -> Client:
     )
 
 
-def _stats_update(tally: Tally) -> dict[str, Any]:
-    """UpdateItem parameters: one atomic ADD to every counter, histogram slots included."""
-    slots = [f"h{slot}" for slot in sorted(tally.slots)]
-    adds = ["#count :count", "successes :successes", "failures :failures"]
-    adds += ["duration_sum_ms :duration", *(f"#{slot} :{slot}" for slot in slots)]
-    values = {
-        ":count": tally.count,
-        ":successes": tally.successes,
-        ":failures": tally.failures,
-        ":duration": Decimal(str(tally.duration_sum_ms)),
-    }
-    values.update({f":h{slot}": n for slot, n in tally.slots.items()})
-    return {
-        "UpdateExpression": "ADD " + ", ".join(adds),
-        "ExpressionAttributeNames": {"#count": "count", **{f"#{s}": s for s in slots}},
-        "ExpressionAttributeValues": to_attributes(values),
-    }
-
-
-class _Stats:
-    """Rollup items, each counted by `settle_announcement` with one atomic ADD
-    (`_stats_update`)."""
-
-    def __init__(self, table: Table) -> None:
-        self._table = table
-
-    async def read(
-        self, bucket_starts: Collection[int], function: str | None = None
-    ) -> list[StatsRollup]:
-        """One function's rollups in one BatchGetItem, or one Query per bucket for all."""
-        buckets = sorted(set(bucket_starts))
-        if function is not None:
-            items = await self._table.batch_get([schema.stats_key(b, function) for b in buckets])
-        else:
-            per_bucket = await asyncio.gather(*(self._bucket(b) for b in buckets))
-            items = [item for bucket_items in per_bucket for item in bucket_items]
-        rollups = [_rollup_from(item) for item in items]
-        return sorted(rollups, key=lambda r: (r.bucket_start, r.function))
-
-    async def _bucket(self, bucket_start: int) -> list[dict[str, Any]]:
-        return await self._table.query_all(
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=to_attributes({":pk": schema.stats_pk(bucket_start)}),
-        )
-
-
-def _rollup_from(item: dict[str, Any]) -> StatsRollup:
-    values = from_attributes(item)
-    bucket_start, function = schema.parse_stats_key(values["pk"], values["sk"])
-    return StatsRollup(
-        function=function,
-        bucket_start=bucket_start,
-        count=int(values["count"]),
-        successes=int(values["successes"]),
-        failures=int(values["failures"]),
-        duration_sum_ms=float(values["duration_sum_ms"]),
-        histogram=[int(values.get(f"h{slot}", 0)) for slot in range(histogram.SLOT_COUNT)],
-    )
-
-
 class DynamoDBStore:
     """The `core.store.base.Store` port on one DynamoDB table (see `create_table`).
 
@@ -777,12 +720,13 @@ class DynamoDBStore:
         # The process's one boto3 session: its data and credentials serve every AWS client.
         self.client = aws_client("dynamodb", region, endpoint_url, config)
         self._table = Table(table_name, self.client, pool_size)
-        self.executions = _Executions(self._table, retention_days)
+        rollup_index = RollupIndex(self._table)
+        self.executions = _Executions(self._table, rollup_index, retention_days)
         self.idempotency = _Idempotency(self._table)
         self.sessions = _Sessions(self._table)
         self.clients = _Clients(self._table)
         self.api_keys = ApiKeys(self._table)
-        self.stats = _Stats(self._table)
+        self.stats = Stats(self._table, rollup_index)
         self.functions = Functions(self._table)
         self.rate_limits = RateLimits(self._table)
 

@@ -15,6 +15,9 @@ One table (single-table design), keys `pk` (hash) and `sk` (range), both strings
     stats rollup  STATS#<bucket_start>   FN#<function>  count, successes, failures,
                                                         duration_sum_ms, h<slot> for each slot
                                                         (STATS#-1: all time, base.ALL_TIME)
+    stats index   STATS#<bucket_start>   INDEX          function_names (string set: those with
+                                                        a rollup in the bucket), complete,
+                                                        overflowed (core.store.dynamodb_stats)
     function      FN#<name>              FN             revision, body
     directory     FUNCTIONS              FN#<name>      body (a copy of the function's)
     version       FN#<name>              V#<version>    body
@@ -87,6 +90,8 @@ NUMBER_DIGITS = 10
 MAX_NUMBER = 10**NUMBER_DIGITS - 1
 """The highest version or revision number the sort keys hold."""
 SESSION_SK = "SESS"
+ROLLUP_SK_PREFIX = "FN#"
+STATS_INDEX_SK = "INDEX"
 CLIENTS_PK = "CLIENTS"
 DAY_S = 86400
 _EPOCH_DAY = date(1970, 1, 1)
@@ -127,12 +132,17 @@ def stats_pk(bucket_start: int) -> str:
 
 
 def stats_key(bucket_start: int, function: str) -> dict[str, str]:
-    return {"pk": stats_pk(bucket_start), "sk": f"FN#{function}"}
+    return {"pk": stats_pk(bucket_start), "sk": f"{ROLLUP_SK_PREFIX}{function}"}
+
+
+def stats_index_key(bucket_start: int) -> dict[str, str]:
+    """The bucket's directory of the functions with a rollup in it, beside those rollups."""
+    return {"pk": stats_pk(bucket_start), "sk": STATS_INDEX_SK}
 
 
 def parse_stats_key(pk: str, sk: str) -> tuple[int, str]:
     """(bucket_start, function) of a rollup item's keys."""
-    return int(pk.removeprefix("STATS#")), sk.removeprefix("FN#")
+    return int(pk.removeprefix("STATS#")), sk.removeprefix(ROLLUP_SK_PREFIX)
 
 
 def function_pk(name: str) -> str:

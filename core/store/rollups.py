@@ -1,7 +1,7 @@
 """The counters one stats count adds to a rollup: `settle_announcement` turns an outcome's
 `StatsCount` into a `Tally` (`tally_of`) and each backend writes it as one atomic add, in the
 same step that clears the execution's announcement flag (SQLite `_add_to_rollup`, DynamoDB
-`_stats_update`, Firestore `_increments`)."""
+`dynamodb_stats.stats_update`, Firestore `_increments`)."""
 
 from __future__ import annotations
 

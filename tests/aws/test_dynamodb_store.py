@@ -4,6 +4,7 @@ floats, large records. The port's behaviour itself is covered by tests/contract/
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import math
 import os
@@ -20,15 +21,22 @@ from botocore.awsrequest import AWSResponse
 
 from core.errors import CursorNotFound, InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from core.models import Execution, Status
+from core.store import dynamodb_stats
+from core.store.base import ALL_TIME
 from core.store.dynamodb import TABLE_DEFINITION, TTL_ATTRIBUTE, DynamoDBStore, create_table
 from core.store.dynamodb_schema import (
     LISTING_INDEXES,
     OUTBOX_INDEX,
+    STATS_INDEX_SK,
     execution_key,
     session_key,
+    stats_key,
+    stats_pk,
 )
+from core.store.dynamodb_stats import stats_update
+from core.store.rollups import tally_of
 from tests.contract.test_store_contract import make_claim, make_client, make_execution, make_session
-from tests.store_support import count_outcome
+from tests.store_support import count_outcome, outcome_count
 
 REGION = "us-east-1"
 RETENTION_DAYS = 5
@@ -181,6 +189,7 @@ async def test_every_read_is_a_key_lookup_or_an_indexed_query(store: DynamoDBSto
         assert queried == {index}
         log.calls.clear()
     await count_outcome(store, "alpha", BUCKET, True, 5.0)  # its execution is in no listing above
+    await store.stats.read([BUCKET, BUCKET + 3600])  # the first read completes their index
     log.calls.clear()
     await store.clients.list()
     await store.stats.read([BUCKET, BUCKET + 3600])
@@ -189,6 +198,101 @@ async def test_every_read_is_a_key_lookup_or_an_indexed_query(store: DynamoDBSto
     assert set(log.names()) == {"Query", "BatchGetItem"}
     table_queries = [params for name, params in log.calls if name == "Query"]
     assert all("IndexName" not in params for params in table_queries)
+    assert len(table_queries) == 1  # the clients'; stats are read by key
+
+
+async def test_every_functions_rollups_are_read_by_key_whatever_the_table_holds(
+    store: DynamoDBStore,
+) -> None:
+    """Two BatchGetItems (the buckets' index items, then the rollups they name), no Query:
+    an emulator that sorts the whole table for a Query would make the read grow with it."""
+    await count_outcome(store, "alpha", BUCKET, True, 5.0)
+    await count_outcome(store, "beta", BUCKET + 3600, False, 7.0)
+    await store.stats.read([BUCKET, BUCKET + 3600, BUCKET + 7200])
+    log = OperationLog(store.client)
+
+    rollups = await store.stats.read([BUCKET, BUCKET + 3600, BUCKET + 7200])
+
+    assert [(r.function, r.bucket_start, r.count) for r in rollups] == [
+        ("alpha", BUCKET, 1),
+        ("beta", BUCKET + 3600, 1),
+    ]
+    assert log.names() == Counter({"BatchGetItem": 2})
+
+
+async def test_rollups_counted_before_their_bucket_had_an_index_are_read_and_indexed(
+    store: DynamoDBStore, admin: Any, table: str
+) -> None:
+    """A rollup written as earlier versions did (its ADD alone) is found by the first read,
+    which Queries the bucket and completes its index; later reads find it by key."""
+    update = stats_update(tally_of(outcome_count("old", BUCKET, True, 3.0)))
+    key = {name: {"S": value} for name, value in stats_key(BUCKET, "old").items()}
+    admin.update_item(TableName=table, Key=key, **update)
+    await count_outcome(store, "new", BUCKET, True, 4.0)
+
+    first = await store.stats.read([BUCKET])
+    log = OperationLog(store.client)
+    second = await store.stats.read([BUCKET])
+
+    assert [(r.function, r.count) for r in first] == [("new", 1), ("old", 1)]
+    assert second == first
+    assert set(log.names()) == {"BatchGetItem"}
+
+
+async def test_a_function_counted_by_another_process_after_the_index_was_completed_is_read(
+    store: DynamoDBStore, moto_url: str, table: str
+) -> None:
+    await count_outcome(store, "alpha", BUCKET, True, 5.0)
+    await store.stats.read([BUCKET])
+    other = DynamoDBStore(table, REGION, moto_url, retention_days=RETENTION_DAYS)
+    try:
+        await count_outcome(other, "beta", BUCKET, True, 6.0)
+        await count_outcome(other, "alpha", BUCKET, False, 7.0)
+    finally:
+        await other.close()
+
+    rollups = await store.stats.read([BUCKET])
+
+    assert [(r.function, r.count, r.failures) for r in rollups] == [("alpha", 2, 1), ("beta", 1, 0)]
+
+
+async def test_concurrent_first_counts_of_a_function_name_it_once_per_bucket(
+    store: DynamoDBStore,
+) -> None:
+    log = OperationLog(store.client)
+
+    await asyncio.gather(*(count_outcome(store, "alpha", BUCKET, True, 5.0) for _ in range(20)))
+
+    index_writes = [
+        params["Key"]["pk"]["S"]
+        for name, params in log.calls
+        if name == "UpdateItem" and params["Key"]["sk"]["S"] == STATS_INDEX_SK
+    ]
+    assert sorted(index_writes) == sorted([stats_pk(BUCKET), stats_pk(ALL_TIME)])
+    [rollup] = await store.stats.read([BUCKET])
+    assert rollup.count == 20
+
+
+async def test_a_bucket_with_more_functions_than_its_index_holds_is_read_by_a_query(
+    store: DynamoDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dynamodb_stats, "MAX_INDEXED_FUNCTIONS", 2)
+    long_name = "http:example.com/" + "p" * dynamodb_stats.MAX_INDEXED_NAME
+    for function in ("alpha", "beta", "gamma"):
+        await count_outcome(store, function, BUCKET, True, 5.0)
+    await count_outcome(store, long_name, BUCKET + 3600, True, 5.0)
+    await store.stats.read([BUCKET, BUCKET + 3600])
+    log = OperationLog(store.client)
+
+    rollups = await store.stats.read([BUCKET, BUCKET + 3600])
+
+    assert [(r.function, r.bucket_start) for r in rollups] == [
+        ("alpha", BUCKET),
+        ("beta", BUCKET),
+        ("gamma", BUCKET),
+        (long_name, BUCKET + 3600),
+    ]
+    assert log.names()["Query"] == 2
 
 
 async def test_listing_walks_day_partitions_back_to_the_retention_window(
