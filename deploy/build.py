@@ -411,25 +411,32 @@ def write_zip(tree: Path, archive: Path) -> None:
     partial.replace(archive)
 
 
-def import_check(paths: Iterable[Path], modules: Iterable[str], banned: Iterable[str]) -> None:
-    """Import `modules` in a fresh interpreter that sees the standard library and `paths` only;
-    fail when one is missing or when a `banned` top-level module got imported."""
-    script = (
-        "import importlib, json, sys\n"
-        f"sys.path[:0] = {[str(p) for p in paths]!r}\n"
-        f"for name in {list(modules)!r}:\n"
-        "    importlib.import_module(name)\n"
-        f"banned = {list(banned)!r}\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(banned))))\n"
-    )
+def isolated_run(paths: Iterable[Path], body: str, failure: str) -> str:
+    """`body` run in a fresh interpreter that sees the standard library and `paths` only; its
+    standard output, or a BuildError saying `failure` with the end of its errors."""
+    script = f"import sys\nsys.path[:0] = {[str(p) for p in paths]!r}\n{body}"
     env = {"PATH": os.environ.get("PATH", "")}
     # -I ignores PYTHON* variables: -B (no bytecode) must be a flag.
     result = subprocess.run(
         [sys.executable, "-B", "-S", "-I", "-c", script], capture_output=True, text=True, env=env
     )
     if result.returncode != 0:
-        raise BuildError(f"the artifact does not import on its own:\n{result.stderr[-3000:]}")
-    leaked = json.loads(result.stdout.strip().splitlines()[-1])
+        raise BuildError(f"{failure}:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def import_check(paths: Iterable[Path], modules: Iterable[str], banned: Iterable[str]) -> None:
+    """Import `modules` with only `paths` to import from; fail when one is missing or when a
+    `banned` top-level module got imported."""
+    body = (
+        "import importlib, json\n"
+        f"for name in {list(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"banned = {list(banned)!r}\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(banned))))\n"
+    )
+    output = isolated_run(paths, body, "the artifact does not import on its own")
+    leaked = json.loads(output.strip().splitlines()[-1])
     if leaked:
         raise BuildError(f"importing the entry loaded the other cloud's SDK: {leaked}")
 
@@ -444,22 +451,15 @@ def prune_botocore_data(site: Path, services: Iterable[str] = AWS_SERVICES) -> N
 
 
 def client_check(paths: Iterable[Path], services: Iterable[str] = AWS_SERVICES) -> None:
-    """Make a client of each of `services` in a fresh interpreter that sees the standard
-    library and `paths` only (no call is made: clients resolve credentials on their first)."""
-    script = (
-        "import sys\n"
-        f"sys.path[:0] = {[str(p) for p in paths]!r}\n"
+    """Make a client of each of `services` with only `paths` to import from (no call is made:
+    clients resolve credentials on their first)."""
+    body = (
         "import boto3.session\n"
         "session = boto3.session.Session(region_name='us-east-1')\n"
         f"for name in {list(services)!r}:\n"
         "    session.client(name)\n"
     )
-    env = {"PATH": os.environ.get("PATH", "")}
-    result = subprocess.run(
-        [sys.executable, "-B", "-S", "-I", "-c", script], capture_output=True, text=True, env=env
-    )
-    if result.returncode != 0:
-        raise BuildError(f"the package cannot make its AWS clients:\n{result.stderr[-3000:]}")
+    isolated_run(paths, body, "the package cannot make its AWS clients")
 
 
 def tree_size(tree: Path) -> int:
