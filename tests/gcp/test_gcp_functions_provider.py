@@ -8,13 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import sys
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -41,7 +38,7 @@ from core.providers.gcp_functions import (
 from core.targets import GcpFunctionsTarget
 from tests.conftest import GCP_PROJECT, free_port
 from tests.gcp.fixtures.functions_api import RecordedFunctionsApi, recorded
-from tests.gcp.fixtures.google_identity import SIGNING_KEY
+from tests.gcp.fixtures.google_identity import SIGNING_KEY, python_on_metadata
 
 auth_exceptions = pytest.importorskip("google.auth.exceptions")
 
@@ -49,7 +46,6 @@ REGION = "us-central1"
 ECHO = f"projects/{GCP_PROJECT}/locations/{REGION}/functions/echo"
 ENV_VALUES = ("sk-live-9f8e7d6c5b4a", "hunter2-do-not-leak")
 """Environment variable values in the recorded functions: never in fnproxy's output."""
-REPO = Path(__file__).resolve().parents[2]
 LOOPBACK_AUDIENCES = ("127.0.0.1", "localhost")
 """GCP_ID_TOKEN_AUDIENCES of the signing tests: the https front of functions-framework."""
 METADATA_INVOKER = """
@@ -455,23 +451,12 @@ async def test_a_bad_service_account_key_is_reported_without_its_content(tls_url
 
 
 async def test_without_a_key_the_metadata_server_gives_the_token(google_identity, tls_url):
-    """In a fresh process: google-auth reads GCE_METADATA_HOST when it is imported."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GOOGLE_")}
-    env.update(GCE_METADATA_HOST=google_identity.host, GCE_METADATA_IP=google_identity.host)
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        METADATA_INVOKER,
-        f"{tls_url}/headers",
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, stdout, stderr = await python_on_metadata(
+        google_identity, METADATA_INVOKER, f"{tls_url}/headers"
     )
-    stdout, stderr = await asyncio.wait_for(child.communicate(), 60)
 
-    assert child.returncode == 0, stderr.decode()
-    assert audience_of(stdout.decode().strip()) == tls_url
+    assert code == 0, stderr
+    assert audience_of(stdout) == tls_url
     assert google_identity.audiences == [tls_url]
 
 

@@ -11,18 +11,14 @@ emulator checks no signature):
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.fixtures.signed_urls import gcs_signature_holds
-from tests.gcp.fixtures.google_identity import SERVICE_ACCOUNT_EMAIL
+from tests.gcp.fixtures.google_identity import SERVICE_ACCOUNT_EMAIL, python_on_metadata
 from tests.gcp.fixtures.iam_credentials import (
     IAM_HOST,
     ConnectProxy,
@@ -32,7 +28,6 @@ from tests.gcp.fixtures.iam_credentials import (
 
 pytest.importorskip("google.cloud.storage")
 
-REPO = Path(__file__).resolve().parents[2]
 BUCKET = "fnproxy-archive"
 KEY = "executions/e1/result"
 
@@ -94,36 +89,19 @@ print(asyncio.run(blobs.signed_url(sys.argv[2], 600)))
 """
 
 
-async def sign_in_a_metadata_process(
-    google_identity, iam, proxy, *extra: str
-) -> tuple[int, str, str]:
+async def sign_in_a_metadata_process(google_identity, iam, proxy) -> tuple[int, str, str]:
     """Run SIGN_WITHOUT_A_KEY where the metadata server is `google_identity` and IAM is
     reached through `proxy`: (exit code, stdout, stderr)."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("GOOGLE_", "STORAGE_EMULATOR"))
-    }
-    env.update(
-        GCE_METADATA_HOST=google_identity.host,
-        GCE_METADATA_IP=google_identity.host,
+    return await python_on_metadata(
+        google_identity,
+        SIGN_WITHOUT_A_KEY,
+        BUCKET,
+        KEY,
+        unset=("STORAGE_EMULATOR",),
         HTTPS_PROXY=proxy.url,
         NO_PROXY="127.0.0.1,localhost",
         REQUESTS_CA_BUNDLE=str(iam.certificate),
     )
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        SIGN_WITHOUT_A_KEY,
-        BUCKET,
-        KEY,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(child.communicate(), 60)
-    return child.returncode, stdout.decode().strip(), stderr.decode()
 
 
 async def test_without_a_key_iam_signs_as_the_metadata_servers_account(google_identity, iam, proxy):

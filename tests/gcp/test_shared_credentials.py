@@ -1,17 +1,14 @@
 """Every Google client fnproxy makes holds the process's one default-credentials object
 (core/gcp_credentials.py): Firestore, both Pub/Sub publishers and Secret Manager, found once
-on the metadata server (`google_identity`) instead of once per client. In a fresh process:
-google-auth reads GCE_METADATA_HOST when it is imported, and the emulators must be unset."""
+on the metadata server (`google_identity`) instead of once per client; the emulators are
+unset."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.gcp.fixtures.google_identity import python_on_metadata
+
 EMULATORS = ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "SECRETMANAGER_EMULATOR_HOST")
 
 CLIENTS_OF_AN_INSTANCE = """
@@ -39,24 +36,10 @@ print(json.dumps({
 
 
 async def clients_in_a_metadata_process(google_identity, **emulators: str) -> dict:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GOOGLE_") and name not in EMULATORS
-    }
-    env.update(emulators)
-    env.update(GCE_METADATA_HOST=google_identity.host, GCE_METADATA_IP=google_identity.host)
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        CLIENTS_OF_AN_INSTANCE,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, stdout, stderr = await python_on_metadata(
+        google_identity, CLIENTS_OF_AN_INSTANCE, unset=EMULATORS, **emulators
     )
-    stdout, stderr = await asyncio.wait_for(child.communicate(), 60)
-    assert child.returncode == 0, stderr.decode()
+    assert code == 0, stderr
     return json.loads(stdout)
 
 
