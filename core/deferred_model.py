@@ -3,9 +3,9 @@ use, not when its class is defined.
 
 A process imports all ~75 models of the API (native routes, the seeds' compat routes, views,
 events, policies) and its first request uses a handful. Building each model's pydantic-core
-schema at import was a third of a cold start's import time (about 80 ms of 230 on the 2-core
-bench machine, bench/aws_cold_start.py); deferred, a model pays it once, on its first
-validation, serialization or JSON schema.
+schema at import was about a fifth of the AWS entry's own import time (225-270 ms, then
+180-200 ms deferred, on the 2-core bench machine after the dependencies' imports); deferred, a
+model pays it once, on its first validation, serialization or JSON schema.
 
 pydantic also looks for plugins among every installed distribution's entry points when it builds
 its first validator (about 25 ms); fnproxy uses none, so the scan is off unless the operator sets
