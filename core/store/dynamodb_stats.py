@@ -71,8 +71,12 @@ class RollupIndex:
         self._naming: dict[tuple[int, str], asyncio.Future[None]] = {}
 
     async def note(self, buckets: Collection[int], function: str) -> None:
-        """Name `function` in the index of each bucket (before its rollups are added to)."""
-        await asyncio.gather(*(self._name(bucket, function) for bucket in buckets))
+        """Name `function` in the index of each bucket (before its rollups are added to). Every
+        settled execution calls this: a bucket this process has named the function in already
+        costs a dict lookup, no task."""
+        unnamed = [b for b in buckets if not _succeeded(self._naming.get((b, function)))]
+        if unnamed:
+            await asyncio.gather(*(self._name(bucket, function) for bucket in unnamed))
 
     async def _name(self, bucket: int, function: str) -> None:
         """One write per (bucket, function) and process: concurrent first counts (a batch of a
@@ -178,6 +182,16 @@ class Stats:
             items = await self._index.rollup_items(buckets)
         rollups = [_rollup_from(item) for item in items]
         return sorted(rollups, key=lambda r: (r.bucket_start, r.function))
+
+
+def _succeeded(naming: asyncio.Future[None] | None) -> bool:
+    """The write naming a function in an index is done and did not fail."""
+    return (
+        naming is not None
+        and naming.done()
+        and not naming.cancelled()
+        and naming.exception() is None
+    )
 
 
 def _bucket_of(item: dict[str, Any]) -> int:
