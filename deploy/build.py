@@ -358,7 +358,7 @@ def is_module_bytecode(path: Path, tag: str | None) -> bool:
     module, _, rest = path.name.partition(".")
     return (
         path.parent.name == "__pycache__"
-        and rest in (f"{tag}.pyc", f"{tag}.opt-1.pyc", f"{tag}.opt-2.pyc")
+        and rest == f"{tag}.pyc"
         and (path.parent.parent / f"{module}.py").is_file()
     )
 
