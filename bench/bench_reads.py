@@ -205,43 +205,47 @@ def moto_history_query_ms(settings: Any) -> float:
         client.close()
 
 
-def firestore_stats_query_ms(settings: Any) -> float:
-    """fnproxy's stats query (`core.store.firestore.rollups_query`: every function's rollup
-    shards of the last 24 hourly buckets) on the stats collection, through
-    google-cloud-firestore's synchronous client."""
+def firestore_query_ms(settings: Any, kind: str, query_of: Callable[[Any], Any]) -> float:
+    """The query `query_of` builds on the store's `kind` collection, timed through
+    google-cloud-firestore's synchronous client (a query is built the same way on either)."""
     from google.cloud.firestore_v1 import Client
 
     from core.store import firestore_schema as schema
-    from core.store.firestore import rollups_query
 
     client = Client(project=settings.gcp_project_id, database=settings.firestore_database)
-    stats = client.collection(schema.collection(settings.firestore_prefix, schema.STATS))
-    now = int(time.time()) // settings.stats_bucket_s * settings.stats_bucket_s
-    query = rollups_query(stats, now - 24 * settings.stats_bucket_s, now, None)
+    collection = client.collection(schema.collection(settings.firestore_prefix, kind))
     try:
-        return timed_ms(query.get)
+        return timed_ms(query_of(collection).get)
     finally:
         client.close()
+
+
+def firestore_stats_query_ms(settings: Any) -> float:
+    """fnproxy's stats query (`core.store.firestore.rollups_query`: every function's rollup
+    shards of the last 24 hourly buckets) on the stats collection."""
+    from core.store import firestore_schema as schema
+    from core.store.firestore import rollups_query
+
+    now = int(time.time()) // settings.stats_bucket_s * settings.stats_bucket_s
+    since = now - 24 * settings.stats_bucket_s
+    return firestore_query_ms(
+        settings, schema.STATS, lambda stats: rollups_query(stats, since, now, None)
+    )
 
 
 def firestore_history_query_ms(settings: Any) -> float:
     """fnproxy's history-page query (`core.store.firestore.listing_query`: the retention
-    window's ids, newest first, a page and one more), through google-cloud-firestore's
-    synchronous client (the query is built the same way on either)."""
-    from google.cloud.firestore_v1 import Client
-
+    window's ids, newest first, a page and one more)."""
     from core.models import id_floor
     from core.store import firestore_schema as schema
     from core.store.firestore import listing_query
 
-    client = Client(project=settings.gcp_project_id, database=settings.firestore_database)
-    executions = client.collection(schema.collection(settings.firestore_prefix, schema.EXECUTIONS))
     oldest = id_floor(time.time() - settings.history_retention_days * 86400)
-    query = listing_query(executions, None, None, oldest, None, HISTORY_LIMIT + 1)
-    try:
-        return timed_ms(query.get)
-    finally:
-        client.close()
+    return firestore_query_ms(
+        settings,
+        schema.EXECUTIONS,
+        lambda executions: listing_query(executions, None, None, oldest, None, HISTORY_LIMIT + 1),
+    )
 
 
 def grow(deployment: Deployment, function_url: str, count: int) -> float:
