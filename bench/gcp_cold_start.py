@@ -110,11 +110,9 @@ from _common import (  # noqa: E402
     Goal,
     Options,
     Row,
-    Server,
     Stack,
     child_env,
     format_table,
-    free_port,
     machine_line,
     median,
     mint_token,
@@ -122,9 +120,13 @@ from _common import (  # noqa: E402
     progress,
     ratio,
     spawn_function_server,
-    spawn_server,
 )
-from bench_accounting import environment  # noqa: E402
+from bench_accounting import (  # noqa: E402
+    emulator_environment,
+    environment,
+    google_sdk,
+    spawn_emulators,
+)
 from bench_cold_start import (  # noqa: E402
     CHILD_TIMEOUT_S,
     MILESTONES,
@@ -197,49 +199,6 @@ def child_cold_start(side: str, env: dict[str, str]) -> ColdRun:
 
 
 # --- emulators and resources --------------------------------------------------------------
-
-
-def google_sdk() -> Path | None:
-    """The Google Cloud SDK's folder when gcloud and java are installed."""
-    gcloud = shutil.which("gcloud")
-    if gcloud is None or shutil.which("java") is None:
-        return None
-    root = subprocess.run(
-        [gcloud, "info", "--format=value(installation.sdk_root)"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.strip()
-    return Path(root)
-
-
-@contextmanager
-def emulator(name: str, command: list[str], port: int, work_dir: Path) -> Iterator[str]:
-    """A Google emulator of this benchmark's own (java, called directly so that the process
-    stopped is the server); its `host:port`."""
-    server: Server = spawn_server(name, command, child_env(), port, work_dir)
-    try:
-        server.wait_ready("/")
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-def firestore_emulator(sdk: Path, work_dir: Path) -> Iterator[str]:
-    jar = sdk / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
-    main = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
-    port = free_port()
-    command = ["java", "-cp", str(jar), main, "start", "--host=127.0.0.1", f"--port={port}"]
-    return emulator("firestore", command, port, work_dir)
-
-
-def pubsub_emulator(sdk: Path, work_dir: Path) -> Iterator[str]:
-    jars = sorted((sdk / "platform/pubsub-emulator/lib").glob("cloud-pubsub-emulator-*-all.jar"))
-    port = free_port()
-    command = ["java", "-jar", str(jars[-1]), "--host=127.0.0.1", f"--port={port}"]
-    return emulator("pubsub", command, port, work_dir)
-
 
 def create_topics() -> tuple[str, str]:
     """The events and async topics (PUBSUB_EMULATOR_HOST is set)."""
@@ -386,17 +345,15 @@ def measure(sdk: Path, runs: int, key_from: str = "both") -> list[Row]:
     try:
         with ExitStack() as running:
             progress("(c-gcp) starting the Firestore and Pub/Sub emulators and the function")
-            emulators = {
-                "firestore": running.enter_context(firestore_emulator(sdk, work_dir)),
-                "pubsub": running.enter_context(pubsub_emulator(sdk, work_dir)),
-            }
-            running.enter_context(environment({"PUBSUB_EMULATOR_HOST": emulators["pubsub"]}))
+            emulators = spawn_emulators(sdk, work_dir, running)
+            running.enter_context(environment(emulator_environment(emulators)))
+            hosts = {name: emulator.address for name, emulator in emulators.items()}
             function = spawn_function_server(0.0, work_dir)
             running.callback(function.stop)
             function.wait_ready("/")
             server = running.enter_context(secret_manager())
             secret = create_secret(server, key, PROJECT)
-            envs = children_envs(emulators, key, secret, server.host)
+            envs = children_envs(hosts, key, secret, server.host)
             token = mint_token(key)
             for env in envs.values():
                 env.update(BENCH_TOKEN=token, BENCH_FUNCTION_URL=function.url + "/fn")
