@@ -225,6 +225,14 @@ def spawn_function_server(delay_s: float, log_dir: Path) -> Server:
     return spawn_server(name, command, child_env(), port, log_dir)
 
 
+def spawn_bare_proxy(target_url: str, log_dir: Path) -> Server:
+    """`_bare_proxy.py` in front of `target_url`: the floor of a proxy on fnproxy's stack."""
+    port = free_port()
+    command = [PYTHON, str(BENCH_DIR / "_bare_proxy.py"), "--port", str(port),
+               "--target", target_url]
+    return spawn_server("bare-proxy", command, child_env(), port, log_dir)
+
+
 def fnproxy_command() -> list[str]:
     script = Path(PYTHON).parent / "fnproxy"
     return [str(script), "serve"] if script.exists() else [PYTHON, "-m", "handlers.cli", "serve"]
