@@ -116,7 +116,9 @@ CREATE TABLE IF NOT EXISTS executions (
     created_at REAL NOT NULL,
     expires_at REAL NOT NULL,
     body BLOB NOT NULL,
-    outbox INTEGER NOT NULL DEFAULT 0
+    outbox INTEGER NOT NULL DEFAULT 0,
+    announcing INTEGER NOT NULL DEFAULT 0,
+    callback_owed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS executions_by_function ON executions (function, execution_id DESC);
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, execution_id DESC);
@@ -208,11 +210,17 @@ CREATE TABLE IF NOT EXISTS stats_histogram (
 ) WITHOUT ROWID;
 """
 
-ADD_OUTBOX_COLUMN = "ALTER TABLE executions ADD COLUMN outbox INTEGER NOT NULL DEFAULT 0"
+OUTBOX_COLUMNS = ("outbox", "announcing", "callback_owed")
+"""The outbox, kept beside the record's body:
+- `outbox`: the ended execution owes its announcement or its callback (`in_outbox`);
+- `announcing`: its `announcement_pending`. This column is the flag: `settle_announcement`
+  clears it here alone, without rewriting the body, whose copy of the flag is what the last
+  full save wrote; every read takes the column's (`_execution_from`);
+- `callback_owed`: its `callback_pending`, what `outbox` becomes once the announcement is
+  settled."""
 OUTBOX_INDEX = (
     "CREATE INDEX IF NOT EXISTS executions_outbox ON executions (execution_id) WHERE outbox = 1"
 )
-"""The outbox: ended executions that owe their announcement or callback (`in_outbox`)."""
 
 # Tables whose rows the store deletes once `expires_at` has passed, with their keys.
 EXPIRING_TABLES = {
@@ -248,18 +256,40 @@ def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
 
 
 def _add_outbox(conn: sqlite3.Connection) -> None:
-    """The outbox column and its index, in one transaction (a database made before them gets
-    the column added; every record in it counts as announced)."""
+    """The outbox columns and index, in one transaction. A database made before them gets the
+    missing columns added: without `outbox` every record in it counts as announced; without
+    `announcing`, the records in the outbox or still open take theirs from their body."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(executions)")}
-        if "outbox" not in columns:
-            conn.execute(ADD_OUTBOX_COLUMN)
+        for column in OUTBOX_COLUMNS:
+            if column not in columns:
+                conn.execute(f"ALTER TABLE executions ADD COLUMN {column} INTEGER NOT NULL "
+                             "DEFAULT 0")
         conn.execute(OUTBOX_INDEX)
+        if "outbox" in columns and "announcing" not in columns:
+            _fill_announcing(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _fill_announcing(conn: sqlite3.Connection) -> None:
+    """`announcing` and `callback_owed` from the bodies of the records that may have them set:
+    those in the outbox and those not ended yet."""
+    rows = conn.execute(
+        "SELECT body FROM executions INDEXED BY executions_outbox WHERE outbox = 1 UNION ALL "
+        "SELECT body FROM executions INDEXED BY executions_open "
+        "WHERE status IN ('queued', 'running')"
+    ).fetchall()
+    for (body,) in rows:
+        execution = Execution.from_record(orjson.loads(body))
+        conn.execute(
+            "UPDATE executions SET announcing = ?, callback_owed = ? WHERE execution_id = ?",
+            (int(execution.announcement_pending), int(execution.callback_pending),
+             execution.execution_id),
+        )
 
 
 def purge_expired(conn: sqlite3.Connection, now: float, limit: int = PURGE_LIMIT) -> bool:
@@ -792,35 +822,39 @@ def list_query(
         conditions.append("execution_id >= ?")
         params.append(at_or_after)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-    sql = f"SELECT body FROM executions {where}ORDER BY execution_id DESC LIMIT ?"
+    sql = f"SELECT body, announcing FROM executions {where}ORDER BY execution_id DESC LIMIT ?"
     return sql, (*params, limit)
 
 
 class _Executions:
     _INSERT = (
-        "INSERT INTO executions "
-        "(execution_id, function, status, created_at, expires_at, body, outbox) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO executions (execution_id, function, status, created_at, expires_at, body, "
+        "outbox, announcing, callback_owed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     _UPSERT = (
         f"{_INSERT} ON CONFLICT (execution_id) DO UPDATE SET "
         "function = excluded.function, status = excluded.status, "
         "created_at = excluded.created_at, expires_at = excluded.expires_at, "
-        "body = excluded.body, outbox = excluded.outbox"
+        "body = excluded.body, outbox = excluded.outbox, announcing = excluded.announcing, "
+        "callback_owed = excluded.callback_owed"
     )
-    _UPDATE = (
+    _SET_ALL = (
         "UPDATE executions SET function = ?, status = ?, created_at = ?, expires_at = ?, "
-        "body = ?, outbox = ? WHERE execution_id = ?"
+        "body = ?, outbox = ?, announcing = ?, callback_owed = ? WHERE execution_id = ?"
     )
-    _STORED = "SELECT body FROM executions WHERE execution_id = ?"
+    _SETTLE = (
+        "UPDATE executions SET announcing = 0, outbox = callback_owed "
+        "WHERE execution_id = ? AND announcing = 1"
+    )
+    _STORED = "SELECT body, announcing FROM executions WHERE execution_id = ?"
     _OUTBOX = (
-        "SELECT body FROM executions INDEXED BY executions_outbox "
+        "SELECT body, announcing FROM executions INDEXED BY executions_outbox "
         "WHERE outbox = 1 AND execution_id > ? ORDER BY execution_id LIMIT ?"
     )
     # The partial index of open records, in id order (the planner would rather sort the
     # matches of executions_by_status, every open record of both statuses).
     _OPEN = (
-        "SELECT body FROM executions INDEXED BY executions_open "
+        "SELECT body, announcing FROM executions INDEXED BY executions_open "
         "WHERE status IN ('queued', 'running') AND execution_id > ? "
         "ORDER BY execution_id LIMIT ?"
     )
@@ -845,11 +879,7 @@ class _Executions:
         if only_if_status is None:
             return await self._db.write(lambda conn: conn.execute(self._UPSERT, row).rowcount == 1)
         statuses = tuple(only_if_status)
-        sql = (
-            "UPDATE executions SET function = ?, status = ?, created_at = ?, expires_at = ?, "
-            f"body = ?, outbox = ? WHERE execution_id = ? "
-            f"AND status IN ({', '.join('?' * len(statuses))})"
-        )
+        sql = f"{self._SET_ALL} AND status IN ({', '.join('?' * len(statuses))})"
         params = (*row[1:], row[0], *statuses)
         return await self._db.write(lambda conn: conn.execute(sql, params).rowcount == 1)
 
@@ -896,17 +926,12 @@ class _Executions:
         check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else ""
         rows = self._db.read(self._OPEN, (after, limit + 1))
-        return runnable_page(
-            [Execution.from_record(orjson.loads(body)) for (body,) in rows], limit, now
-        )
+        return runnable_page([_execution_from(*row) for row in rows], limit, now)
 
     async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
         def settle(conn: sqlite3.Connection) -> bool:
-            stored = self._stored(conn, execution_id)
-            if stored is None or not stored.announcement_pending:
+            if conn.execute(self._SETTLE, (execution_id,)).rowcount != 1:
                 return False
-            stored.announcement_pending = False  # read for this write alone: no copy needed
-            self._update(conn, stored)
             _add_to_rollups(conn, count.buckets, count.function, tally_of(count))
             return True
 
@@ -918,21 +943,21 @@ class _Executions:
         check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else ""
         rows = self._db.read(self._OUTBOX, (after, limit + 1))
-        executions = [Execution.from_record(orjson.loads(body)) for (body,) in rows]
+        executions = [_execution_from(*row) for row in rows]
         return outbox_page(executions, limit, updated_before)
 
     def _stored(self, conn: sqlite3.Connection, execution_id: str) -> Execution | None:
         """The record as the write transaction sees it."""
         rows = conn.execute(self._STORED, (execution_id,)).fetchall()
-        return Execution.from_record(orjson.loads(rows[0][0])) if rows else None
+        return _execution_from(*rows[0]) if rows else None
 
     def _update(self, conn: sqlite3.Connection, execution: Execution) -> None:
         row = _execution_row(execution)
-        conn.execute(self._UPDATE, (*row[1:], row[0]))
+        conn.execute(self._SET_ALL, (*row[1:], row[0]))
 
     async def get(self, execution_id: str) -> Execution | None:
         rows = self._db.read(self._STORED, (execution_id,))
-        return Execution.from_record(orjson.loads(rows[0][0])) if rows else None
+        return _execution_from(*rows[0]) if rows else None
 
     async def list(
         self,
@@ -950,7 +975,7 @@ class _Executions:
             before = min(before or "~", id_floor(until))
         at_or_after = id_floor(since) if since is not None else None
         rows = self._db.read(*list_query(function, status, before, limit + 1, at_or_after))
-        executions = [Execution.from_record(orjson.loads(body)) for (body,) in rows]
+        executions = [_execution_from(*row) for row in rows]
         return page_of(executions, limit, lambda execution: execution.execution_id)
 
 
@@ -963,7 +988,16 @@ def _execution_row(execution: Execution) -> tuple[Any, ...]:
         execution.expires_at,
         orjson.dumps(execution),
         int(execution.in_outbox),
+        int(execution.announcement_pending),
+        int(execution.callback_pending),
     )
+
+
+def _execution_from(body: bytes, announcing: int) -> Execution:
+    """A stored execution: its body, with the flag its `announcing` column holds."""
+    execution = Execution.from_record(orjson.loads(body))
+    execution.announcement_pending = bool(announcing)
+    return execution
 
 
 class _Idempotency:

@@ -12,8 +12,10 @@ import sys
 import textwrap
 import time
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 
 from core.errors import Conflict, ServiceUnavailable, StoreUnavailable
@@ -430,3 +432,61 @@ async def test_runnable_listing_reads_only_open_records_in_order(
     # The partial index of open records, in id order (no temp b-tree for ORDER BY): a page
     # reads at most its own rows, however many ended executions the history holds.
     assert plan == ["SEARCH executions USING INDEX executions_open (execution_id>?)"], plan
+
+
+OUTBOX_BEFORE_ANNOUNCING = """
+CREATE TABLE executions (
+    execution_id TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    body BLOB NOT NULL,
+    outbox INTEGER NOT NULL DEFAULT 0
+);
+"""
+"""The executions table as stores made it before the `announcing` and `callback_owed` columns,
+when the body held the announcement flag alone."""
+
+
+def insert_as_before_announcing(conn: sqlite3.Connection, record: Execution) -> None:
+    conn.execute(
+        "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (record.execution_id, record.function, record.status, record.created_at,
+         record.expires_at, orjson.dumps(record), int(record.in_outbox)),
+    )
+
+
+async def test_a_database_made_before_the_announcing_column_keeps_its_outbox(
+    tmp_path: Path,
+) -> None:
+    """Opening it adds the columns and takes the flags of the records in the outbox or still
+    open from their bodies: what was pending is listed and settles once; what was announced
+    stays so."""
+    path = tmp_path / "fnproxy.db"
+    pending = pending_outcome("echo", True, 5.0)
+    owing = replace(pending_outcome("echo", True, 5.0), callback_url="https://hooks.example/c")
+    announced = execution(time.time() + 3600)
+    with raw(path) as conn:
+        conn.executescript(OUTBOX_BEFORE_ANNOUNCING)
+        for record in (pending, owing, announced):
+            insert_as_before_announcing(conn, record)
+
+    store = SqliteStore(path)
+    try:
+        listed = (await store.executions.list_outbox(time.time() + 1, 10)).items
+        assert {e.execution_id for e in listed} == {pending.execution_id, owing.execution_id}
+        assert all(e.announcement_pending for e in listed)
+        for record in (pending, owing):
+            count = outcome_count("echo", BUCKET, True, 5.0)
+            assert await store.executions.settle_announcement(record.execution_id, count)
+            assert not await store.executions.settle_announcement(record.execution_id, count)
+        assert not await store.executions.settle_announcement(
+            announced.execution_id, outcome_count("echo", BUCKET, True, 5.0)
+        )
+        [still_owed] = (await store.executions.list_outbox(time.time() + 1, 10)).items
+        assert still_owed.execution_id == owing.execution_id and still_owed.callback_pending
+        [rollup] = await store.stats.read([BUCKET], function="echo")
+        assert rollup.count == 2
+    finally:
+        await store.close()
