@@ -176,6 +176,19 @@ class Server:
         pids = [self.pid, *(children(self.pid) if self.with_children else [])]
         return sum(cpu_seconds(pid) for pid in pids)
 
+    def wait_quiet(self, window_s: float = 0.5, busy_share: float = 0.02,
+                   timeout_s: float = 60.0) -> float:
+        """Wait until a `window_s` passes with the process busy less than `busy_share` of it
+        (its own background work after a load: checkpoints, purges, flushes), at most
+        `timeout_s`; the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            before = self.cpu_seconds()
+            time.sleep(window_s)
+            if self.cpu_seconds() - before < window_s * busy_share:
+                break
+        return time.monotonic() - started
+
     def wait_ready(self, path: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -23,7 +23,8 @@ settled and counted in stats as in production:
   history page reads the executions' own indexes.
 
 A read's time is the median of READS sequential requests (after WARM unmeasured ones) from
-this process over loopback, the whole HTTP round trip.
+this process over loopback, the whole HTTP round trip, timed once the fnproxy server is quiet
+(`Server.wait_quiet`): the work a fill leaves behind (checkpoints, purges) is not the read's.
 
 The emulators' own cost. Under a cloud store's history-page row (and Firestore's stats row),
 a note times the read's own store request (the newest ids of today's by_day index on DynamoDB;
@@ -56,6 +57,7 @@ from _common import (
     Goal,
     Options,
     Row,
+    Server,
     Stack,
     fetch_token,
     invoke_body,
@@ -94,12 +96,16 @@ class Deployment:
     store requests straight to the emulator (by READ_PATHS name)."""
 
     store: str
-    url: str
+    server: Server
     token: str
     concurrency: int
     settings: Mapping[str, str] | None = None
     load_settings: Callable[[Mapping[str, str]], tuple[Any, Any]] | None = None
     emulator_reads: Mapping[str, EmulatorRead] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
 
 
 def get_json(url: str, token: str) -> object:
@@ -264,9 +270,11 @@ def measure(deployment: Deployment, function_url: str, n: int) -> list[Row]:
     routed = ROUTED_FIRST if bulk else FIRST_N
     routed_s = fill(deployment, function_url, routed)
     grown_s = grow(deployment, function_url, FIRST_N - routed)
+    quiet_s = deployment.server.wait_quiet()
     at_first = {name: read_ms(deployment, path) for name, path in READ_PATHS.items()}
     emulator_at_first = emulator_ms(deployment)
     grown_s += grow(deployment, function_url, n - FIRST_N)
+    quiet_s += deployment.server.wait_quiet()
     at_n = {name: read_ms(deployment, path) for name, path in READ_PATHS.items()}
     emulator_at_n = emulator_ms(deployment)
     count = get_json(deployment.url + "/v1/stats", deployment.token)["count"]
@@ -274,7 +282,8 @@ def measure(deployment: Deployment, function_url: str, n: int) -> list[Row]:
     notes = [f"{label}: {routed:,} executions through the batch route in {routed_s:.0f} s "
              f"({routed_s * 1e6 / routed:.0f} us each), {n - routed:,} through {how} in "
              f"{grown_s:.0f} s ({grown_s * 1e6 / max(n - routed, 1):.0f} us each); stats count "
-             f"{count:,}; read = median of {READS} GETs, ms at {n:,} vs {FIRST_N:,}"]
+             f"{count:,}; read = median of {READS} GETs, ms at {n:,} vs {FIRST_N:,}, each set once "
+             f"fnproxy's own work after the fill had ended (waited {quiet_s:.1f} s)"]
     row_notes = {name: [] for name in READ_PATHS} | {"GET /v1/stats": notes}
     for name, read in deployment.emulator_reads.items():
         row_notes[name].append(emulator_note(label, read, n, emulator_at_n[name],
@@ -328,7 +337,7 @@ def local_deployment(work_dir: Path) -> Iterator[Deployment]:
     server = spawn_fnproxy(key, work_dir / "data", work_dir)
     try:
         server.wait_ready("/health")
-        yield Deployment("local SQLite", server.url, fetch_token(server.url, key), 100)
+        yield Deployment("local SQLite", server, fetch_token(server.url, key), 100)
     finally:
         server.stop()
 
@@ -350,7 +359,7 @@ def aws_deployment(work_dir: Path) -> Iterator[Deployment]:
         exits.callback(server.stop)
         server.wait_ready("/health")
         token = fetch_token(server.url, aws.module_key)
-        yield Deployment("DynamoDB (moto)", server.url, token, 16, settings, load_aws_settings,
+        yield Deployment("DynamoDB (moto)", server, token, 16, settings, load_aws_settings,
                          {"history page": MOTO_HISTORY_QUERY})
 
 
@@ -376,7 +385,7 @@ def gcp_deployment(work_dir: Path) -> Iterator[Deployment]:
         exits.callback(server.stop)
         server.wait_ready("/health")
         token = fetch_token(server.url, gcp.module_key)
-        yield Deployment("Firestore (emulator)", server.url, token, 32, settings,
+        yield Deployment("Firestore (emulator)", server, token, 32, settings,
                          load_gcp_settings, {"GET /v1/stats": FIRESTORE_STATS_QUERY,
                                              "history page": FIRESTORE_HISTORY_QUERY})
 
