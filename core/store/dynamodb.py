@@ -25,9 +25,10 @@ and the rate-limit counters are in `core.store.dynamodb_registry`.
 - Expiry: executions, sessions and idempotency records carry `ttl` (epoch seconds). DynamoDB
   deletes expired items lazily (often within days), so reads also check `expires_at` and never
   return an expired item.
-- Stats: one item per (bucket, function), added to with atomic `ADD`s. Outcomes of a rollup
-  that arrive while its previous ADD is in flight go into the next one together, so a busy
-  rollup costs one write per round trip and process, not one per outcome. Each bucket's index
+- Stats: one item per (bucket, function), added to with an atomic `ADD` per outcome, in the
+  transaction of the outcome's `settle_announcement`: one write per outcome, nothing
+  coalesced, so one rollup item takes at most what one partition writes (1,000 write units a
+  second, two per transactional write). Each bucket's index
   item names its functions, so every function's rollups are read by key, never by a Query per
   bucket (`core.store.dynamodb_stats`).
 - Listing executions (no Scan anywhere): a keys-only GSI per filter combination, partitioned by
