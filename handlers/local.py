@@ -26,6 +26,7 @@ from core.api.app import create_app
 from core.api.problems import MEDIA_TYPE, PROBLEM_BASE
 from core.config import ConfigError, Settings
 from core.wiring import Services, build_services
+from handlers.log_batching import LoopBatchedStreamHandler
 
 if TYPE_CHECKING:
     from core.grpc.server import GrpcServer
@@ -46,8 +47,11 @@ idle_order = itertools.count()
 
 def configure_logging(level: str) -> None:
     """fnproxy's own loggers at `level`; every other library's at WARNING, whatever `level` is:
-    botocore's DEBUG lines print signed requests (session tokens) and whole API answers."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    botocore's DEBUG lines print signed requests (session tokens) and whole API answers. Lines
+    go to stderr, those of one event-loop iteration in one write (`LoopBatchedStreamHandler`)."""
+    handler = LoopBatchedStreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     logger.setLevel(level)
 
 
