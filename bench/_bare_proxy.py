@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import uvicorn
+from _fn_server import serve_raw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,9 +49,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--target", required=True, help="the function's URL")
     args = parser.parse_args()
-    uvicorn.run(bare_proxy_app(args.target), host="127.0.0.1", port=args.port, loop="uvloop",
-                http="httptools", lifespan="off", access_log=False, log_level="warning",
-                workers=1)
+    serve_raw(bare_proxy_app(args.target), args.port)
 
 
 if __name__ == "__main__":

@@ -31,14 +31,19 @@ def function_app(delay_s: float):
     return app
 
 
+def serve_raw(app, port: int) -> None:
+    """`app` on 127.0.0.1:`port` under uvicorn as the benchmark's servers run: uvloop,
+    httptools, one worker, no lifespan, no access log."""
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                lifespan="off", access_log=False, log_level="warning", workers=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering")
     args = parser.parse_args()
-    uvicorn.run(function_app(args.delay), host="127.0.0.1", port=args.port, loop="uvloop",
-                http="httptools", lifespan="off", access_log=False, log_level="warning",
-                workers=1)
+    serve_raw(function_app(args.delay), args.port)
 
 
 if __name__ == "__main__":
