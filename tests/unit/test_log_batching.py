@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -91,7 +92,9 @@ async def test_a_line_from_a_thread_without_a_loop_keeps_the_order(
     log: logging.Logger, stream: RecordingStream
 ) -> None:
     log.info("on the loop")
-    await asyncio.to_thread(log.warning, "on a worker thread")
+    worker = threading.Thread(target=log.warning, args=("on a worker thread",))
+    worker.start()
+    worker.join()  # the loop is held meanwhile: its scheduled write has not run yet
 
     assert stream.writes == ["on the loop\non a worker thread\n"]
 
