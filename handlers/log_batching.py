@@ -42,13 +42,10 @@ class LoopBatchedStreamHandler(logging.StreamHandler):
             self._write_queued()
         elif self._write_on is None or self._write_on.is_closed():
             self._write_on = loop
-            loop.call_soon(self._write_soon)
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        with self.lock:
-            self._write_queued()
-
-    def _write_soon(self) -> None:
+        """Write what is queued: the loop's scheduled write, and logging's shutdown."""
         with self.lock:
             self._write_queued()
 
