@@ -3,33 +3,27 @@ does not change, and never changing the record it reads."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import fields
 
 from core.models import INTERNAL_FIELDS, Execution, Status, iso
+from tests.contract.test_store_contract import make_execution
 
 BLOB = {"key": "payloads/abc", "size": 12, "sha256": "0" * 64, "content_type": "text/plain"}
 
 
 def archived_execution() -> Execution:
-    now = time.time()
-    return Execution(
-        execution_id="e-1",
+    execution = make_execution(
         target={"provider": "http", "url": "https://fn.example/run?token=secret"},
         provider="http",
         function="run",
-        mode="sync",
         status=Status.SUCCEEDED,
-        caller="client-1",
-        created_at=now,
-        updated_at=now,
-        expires_at=now + 60,
-        finished_at=now,
         result={"items": [1, 2, 3]},
         payload_blob=dict(BLOB),
         lease_owner="runner-a",
         announcement_pending=True,
     )
+    execution.finished_at = execution.created_at
+    return execution
 
 
 def test_the_public_record_has_the_public_fields_in_declaration_order() -> None:
