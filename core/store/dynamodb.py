@@ -19,9 +19,11 @@ and the rate-limit counters are in `core.store.dynamodb_registry`.
   small queries per day of the window, which suits recovery; the AWS queue is SQS, not this.
 - The outbox: an ended execution that owes its announcement or callback has the sparse
   `by_outbox` index's key (its id's day), and `announcement_pending` as an attribute (it, not
-  the body's copy, counts). `settle_announcement` is one TransactWriteItems: the execution's
-  update conditional on that attribute (leaving the index when no callback is owed) and the
-  rollup's ADD. `list_outbox` walks `by_outbox` day by day as `list_runnable` walks by_status.
+  the body's copy, counts), beside `callback_owed`. `settle_announcement` is one
+  TransactWriteItems: the execution's update conditional on the flag and on no callback owed
+  (it leaves the index) and the rollup's ADD; when the item owes a callback, or predates
+  `callback_owed`, that fails, and a read decides a second one. `list_outbox` walks
+  `by_outbox` day by day as `list_runnable` walks by_status.
 - Expiry: executions, sessions and idempotency records carry `ttl` (epoch seconds). DynamoDB
   deletes expired items lazily (often within days), so reads also check `expires_at` and never
   return an expired item.
@@ -100,6 +102,9 @@ MAX_DAYS_PER_ROUND = 8
 LEASE_ATTRIBUTES = ("lease_owner", "lease_until")
 HELD_BY = "#status = :running AND lease_owner = :owner"
 """The condition of a write under a lease: the execution runs under `:owner`'s lease."""
+ANNOUNCING = "announcement_pending = :true"
+NO_CALLBACK_OWED = ANNOUNCING + " AND callback_owed = :false"
+"""The conditions of a settle: the flag is set; and also, the item owes no callback."""
 CLOCK_SKEW_S = 300.0  # another instance's clock may be this far ahead (ids of "tomorrow")
 
 
@@ -240,29 +245,38 @@ class _Executions:
         return Page(items, encode_cursor(page_ids[-1]) if len(ids) > limit else None)
 
     async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
-        """A read (is a callback still owed?), then one transaction conditional on the flag;
-        the rollups' buckets name the function in their index first (`RollupIndex.note`)."""
-        key = to_attributes(schema.execution_key(execution_id))
+        """One transaction conditional on the flag and on no callback being owed (the item's
+        `callback_owed`), which also takes the execution out of the outbox index: a sync
+        outcome's settle is one round trip. When that condition fails (a callback is owed, the
+        flag was cleared already, or the item was saved before `callback_owed` existed), a read
+        tells which, and the transaction for what it found follows. The rollups' buckets name
+        the function in their index first (`RollupIndex.note`)."""
+        counted = _rollup_updates(count)
+        await self._rollup_index.note(count.buckets, count.function)
+        if await self._clear_announcement(execution_id, counted, NO_CALLBACK_OWED, True):
+            return True
         item = await self._table.get(schema.execution_key(execution_id))
         stored = _execution_from(item) if item is not None else None
         if stored is None or not stored.announcement_pending:
             return False
-        leave = "" if stored.callback_pending else f" REMOVE {schema.OUTBOX_INDEX}"
+        leave_outbox = not stored.callback_pending
+        return await self._clear_announcement(execution_id, counted, ANNOUNCING, leave_outbox)
+
+    async def _clear_announcement(
+        self, execution_id: str, counted: list[dict[str, Any]], condition: str, leave_outbox: bool
+    ) -> bool:
+        """Clear the flag (and the outbox index's key if `leave_outbox`) and add the counts in
+        one transaction, if `condition` holds; whether it did."""
         cleared = {
-            "Key": key,
-            "UpdateExpression": "SET announcement_pending = :false" + leave,
-            "ConditionExpression": "announcement_pending = :true",
+            "Key": to_attributes(schema.execution_key(execution_id)),
+            "UpdateExpression": "SET announcement_pending = :false"
+            + (f" REMOVE {schema.OUTBOX_INDEX}" if leave_outbox else ""),
+            "ConditionExpression": condition,
             "ExpressionAttributeValues": to_attributes({":true": True, ":false": False}),
         }
-        update = stats_update(tally_of(count))
-        counted = [
-            {"Update": {"Key": to_attributes(schema.stats_key(bucket, count.function)), **update}}
-            for bucket in count.buckets
-        ]
-        await self._rollup_index.note(count.buckets, count.function)
         try:
             await self._table.transact([{"Update": cleared}, *counted])
-        except TransactionCanceled:  # the flag was cleared meanwhile: counted already
+        except TransactionCanceled:  # the condition failed: nothing was written
             return False
         return True
 
@@ -470,6 +484,15 @@ def _open_partitions(day: date) -> list[tuple[str, str]]:
     return [schema.listing_partition(day, None, status) for status in Status.OPEN]
 
 
+def _rollup_updates(count: StatsCount) -> list[dict[str, Any]]:
+    """The transaction's ADD of `count` to each of its buckets' rollups."""
+    update = stats_update(tally_of(count))
+    return [
+        {"Update": {"Key": to_attributes(schema.stats_key(bucket, count.function)), **update}}
+        for bucket in count.buckets
+    ]
+
+
 def _outbox_partition(day: date) -> list[tuple[str, str]]:
     return [(schema.OUTBOX_INDEX, day.isoformat())]
 
@@ -485,6 +508,7 @@ def _execution_item(execution: Execution) -> dict[str, Any]:
                 "lease_owner": execution.lease_owner,
                 "lease_until": execution.lease_until,
                 "announcement_pending": execution.announcement_pending,
+                "callback_owed": execution.callback_pending,
                 schema.OUTBOX_INDEX: day.isoformat() if execution.in_outbox else None,
                 TTL_ATTRIBUTE: ttl_seconds(execution.expires_at),
                 **schema.listing_keys(day, execution.function, execution.status),

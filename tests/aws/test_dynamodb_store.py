@@ -36,7 +36,7 @@ from core.store.dynamodb_schema import (
 from core.store.dynamodb_stats import stats_update
 from core.store.rollups import tally_of
 from tests.contract.test_store_contract import make_claim, make_client, make_execution, make_session
-from tests.store_support import count_outcome, outcome_count
+from tests.store_support import count_outcome, outcome_count, pending_outcome
 
 REGION = "us-east-1"
 RETENTION_DAYS = 5
@@ -293,6 +293,48 @@ async def test_a_bucket_with_more_functions_than_its_index_holds_is_read_by_a_qu
         (long_name, BUCKET + 3600),
     ]
     assert log.names()["Query"] == 2
+
+
+async def test_a_sync_outcome_settles_in_one_transaction_and_leaves_the_outbox(
+    store: DynamoDBStore, admin: Any, table: str
+) -> None:
+    """No callback owed: no read before the transaction (a round trip per sync invocation)."""
+    await count_outcome(store, "alpha", BUCKET, True, 5.0)  # the bucket's index names alpha
+    execution = pending_outcome("alpha", True, 6.0)
+    await store.executions.save(execution)
+    log = OperationLog(store.client)
+
+    settled = await store.executions.settle_announcement(
+        execution.execution_id, outcome_count("alpha", BUCKET, True, 6.0)
+    )
+
+    assert settled
+    assert log.names() == Counter({"TransactWriteItems": 1})
+    item = raw_item(admin, table, execution_key(execution.execution_id))
+    assert item["announcement_pending"] == {"BOOL": False} and OUTBOX_INDEX not in item
+    assert [r.count for r in await store.stats.read([BUCKET], function="alpha")] == [2]
+
+
+async def test_an_outcome_saved_before_callback_owed_existed_settles_once(
+    store: DynamoDBStore, admin: Any, table: str
+) -> None:
+    """An item an earlier version wrote has no `callback_owed`: a read decides its settle."""
+    owing = pending_outcome("beta", True, 5.0)
+    owing.callback_url = "https://hooks.example/cb"
+    owed_nothing = pending_outcome("beta", False, 7.0)
+    for execution in (owing, owed_nothing):
+        await store.executions.save(execution)
+        key = {name: {"S": value} for name, value in execution_key(execution.execution_id).items()}
+        admin.update_item(TableName=table, Key=key, UpdateExpression="REMOVE callback_owed")
+
+    for execution in (owing, owed_nothing):
+        count = outcome_count("beta", BUCKET, bool(execution.success), execution.duration_ms)
+        assert await store.executions.settle_announcement(execution.execution_id, count)
+        assert not await store.executions.settle_announcement(execution.execution_id, count)
+
+    outbox = await store.executions.list_outbox(time.time() + 1, 10)
+    assert [e.execution_id for e in outbox.items] == [owing.execution_id]
+    assert [(r.count, r.successes) for r in await store.stats.read([BUCKET], "beta")] == [(2, 1)]
 
 
 async def test_listing_walks_day_partitions_back_to_the_retention_window(
