@@ -11,9 +11,16 @@ in the environment as the baseline has it (`MODULE_SECRET_KEY`, no `_SECRET_ARN`
 Manager client at all), so that the second row compares the same work.
 Goals (issue 16): fnproxy <= 0.4x the baseline; peak RSS <= 64 MiB.
 
+The floor side (`floor`, always measured, with the `fnproxy-env` side's environment) is the least
+any Lambda entry built on boto3 can do for that event: boto3 alone, its lambda, dynamodb and sns
+clients made on the event (lazily, the best case), then the Lambda Invoke, one PutItem and the
+outcome's SNS Publish that fnproxy's first invoke makes; no JWT, FastAPI or powertools. Its rows
+have no goal: a ratio goal below the floor's cannot be met with boto3.
+
     .venv/bin/python bench/aws_cold_start.py [--runs 7] [--key-from KEY_FROM] [--artifact]
 
-`--key-from both|secrets-manager|environment` picks the fnproxy rows (default both).
+`--key-from both|secrets-manager|environment` picks the fnproxy rows (default both); the
+baseline and the floor are always measured.
 
 `--artifact` measures the deployed artifact instead (in bench/run_all.py: as well, when it is
 built): build/aws/fnproxy-lambda.zip (`make build`) unpacked, run by Lambda's python3.12 (the
@@ -24,11 +31,11 @@ from Secrets Manager.
 
 The bench starts its own moto server and creates the resources (tests/aws/aws_stack.py) before
 any timing. Time runs from just before the child is spawned to its marker line (the answer), in
-the parent; median of the runs, fnproxy and baseline alternating, after one unmeasured run each.
+the parent; median of the runs, the sides alternating, after one unmeasured run each.
 The token is minted here, so neither child makes a token round trip.
 
-This file is also the child (`aws_cold_start.py child fnproxy|baseline`): the child's clock starts
-on its first line, and it runs and exits before any of the parent's imports.
+This file is also the child (`aws_cold_start.py child fnproxy|baseline|floor`): the child's clock
+starts on its first line, and it runs and exits before any of the parent's imports.
 """
 
 import time
@@ -43,6 +50,7 @@ from typing import Any  # noqa: E402
 
 MARKER = "COLD "
 AWS_SERVICES = ("lambda", "dynamodb", "sns", "sqs", "secretsmanager")
+FLOOR_SERVICES = ("lambda", "dynamodb", "sns")
 LAMBDA_MEMORY_MB = 128
 
 
@@ -143,7 +151,39 @@ def baseline_child() -> tuple[Any, float]:
     return handler, imported
 
 
-CHILDREN = {"fnproxy": fnproxy_child, "baseline": baseline_child}
+def floor_child() -> tuple[Any, float]:
+    """The floor: boto3 alone; on the event, the clients and the calls fnproxy's first sync
+    invoke must make (Lambda Invoke, the record's PutItem, the outcome's SNS Publish)."""
+    import boto3
+
+    imported = elapsed_ms()
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        endpoint_url = os.environ["AWS_ENDPOINT_URL"]
+        aws = {name: boto3.client(name, endpoint_url=endpoint_url) for name in FLOOR_SERVICES}
+        body = json.loads(event["body"])
+        answer = aws["lambda"].invoke(
+            FunctionName=body["target"]["function"], Payload=json.dumps(body["payload"]).encode()
+        )
+        result = json.loads(answer["Payload"].read() or b"null")
+        execution_id = uuid.uuid4().hex
+        record = json.dumps({"execution_id": execution_id, "result": result})
+        aws["dynamodb"].put_item(
+            TableName=os.environ["FNPROXY_TABLE"],
+            Item={
+                "pk": {"S": f"FLOOR#{execution_id}"},
+                "sk": {"S": "EXEC"},
+                "body": {"S": record},
+            },
+        )
+        aws["sns"].publish(TopicArn=os.environ["EVENTS_TOPIC_ARN"], Message=record)
+        answer_body = {"execution_id": execution_id, "success": True, "result": result}
+        return {"statusCode": 200, "body": json.dumps(answer_body)}
+
+    return handler, imported
+
+
+CHILDREN = {"fnproxy": fnproxy_child, "baseline": baseline_child, "floor": floor_child}
 
 
 def run_child(side: str) -> None:
@@ -223,6 +263,8 @@ from deploy.build import lambda_python, strip_bytecode  # noqa: E402
 from tests.aws.aws_stack import create_stack, http_api_event  # noqa: E402
 
 BASELINE = "baseline"
+FLOOR = "floor"
+FLOOR_LABEL = "floor: boto3 alone"
 FNPROXY_SIDES = {
     "fnproxy": "module key from Secrets Manager",
     "fnproxy-env": "module key from the environment, as the baseline",
@@ -245,7 +287,7 @@ def cold_start(
 ) -> ColdRun:
     """One cold start of `side`'s child, run from the tree `repo` (by default this one) by
     `interpreter` (by default the venv's python)."""
-    child = BASELINE if side == BASELINE else "fnproxy"
+    child = side if side in CHILDREN else "fnproxy"
     script = repo / Path(__file__).resolve().relative_to(REPO_DIR)
     command = [*interpreter, str(script), "child", child]
     deadline = time.monotonic() + CHILD_TIMEOUT_S
@@ -292,8 +334,8 @@ def moto_server(work_dir: Path) -> Iterator[str]:
 def children_env(moto_url: str, sides: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """Create the resources, then the environment of each side: the fnproxy Lambda's
     configuration, the baseline's key and table, and the API Gateway event to answer. The
-    `fnproxy-env` side has the module key itself in MODULE_SECRET_KEY instead of a reference to
-    its secret."""
+    `fnproxy-env` side (and the floor, which reads no key) has the module key itself in
+    MODULE_SECRET_KEY instead of a reference to its secret."""
     progress("(c-aws) creating the table, topic, queues, secret and function in moto")
     stack = create_stack(moto_url)
     body = {
@@ -309,7 +351,7 @@ def children_env(moto_url: str, sides: tuple[str, ...]) -> dict[str, dict[str, s
     )
     env_key = {name: value for name, value in env.items() if not name.startswith("MODULE_")}
     env_key["MODULE_SECRET_KEY"] = stack.module_key
-    envs = {"fnproxy": env, "fnproxy-env": env_key, BASELINE: env}
+    envs = {"fnproxy": env, "fnproxy-env": env_key, BASELINE: env, FLOOR: env_key}
     return {side: envs[side] for side in sides}
 
 
@@ -318,46 +360,57 @@ def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
     imported_base = metric_median(results[BASELINE], "imported_ms")
     rss_base = metric_median(results[BASELINE], "peak_rss_mib")
     sides = [side for side in FNPROXY_SIDES if side in results]
+    labels = {**{side: side for side in sides}, FLOOR: FLOOR_LABEL}
+    floor_ratio = ratio(metric_median(results[FLOOR], "first_answer_ms"), answer_base)
     notes = [
         f"(c-aws): median of {len(results[BASELINE])} runs per side, alternating; one POST "
-        "/v1/invoke API Gateway v2 event answered by a fresh process; ratio = fnproxy / baseline",
+        "/v1/invoke API Gateway v2 event answered by a fresh process; ratio = side / baseline",
         "(c-aws): baseline = FastAPI + Mangum + powertools Logger/Metrics/Tracer + 5 eager boto3 "
         "clients; JWT with pyjwt, Lambda invoke, one PutItem; its key comes from the environment",
         *(f"(c-aws) [{side}]: fnproxy with its {FNPROXY_SIDES[side]}" for side in sides),
+        f"(c-aws) [{FLOOR_LABEL}]: only boto3 imported; on the event its lambda, dynamodb and "
+        "sns clients, Lambda invoke, one PutItem, one SNS Publish; no JWT, FastAPI, powertools",
+        f"(c-aws) [{FLOOR_LABEL}]: no goal, the least any entry on boto3 costs: at "
+        f"{floor_ratio:.2f}x, a ratio goal below that cannot be met with boto3",
     ]
     rows: list[Row] = []
-    for side in sides:
+    for side, label in labels.items():
         answer = metric_median(results[side], "first_answer_ms")
         rows.append(
             Row(
-                f"(c-aws) [{side}] cold start to first answer (ms)",
+                f"(c-aws) [{label}] cold start to first answer (ms)",
                 answer,
                 answer_base,
                 ratio(answer, answer_base),
-                Goal(0.4, at_least=False),
+                None if side == FLOOR else Goal(0.4, at_least=False),
                 [] if rows else notes,
             )
         )
-    for side in sides:
+    for side, label in labels.items():
         imported = metric_median(results[side], "imported_ms")
         rows.append(
             Row(
-                f"(c-aws) [{side}] child import-only time (ms)",
+                f"(c-aws) [{label}] child import-only time (ms)",
                 imported,
                 imported_base,
                 ratio(imported, imported_base),
             )
         )
     rows += [
-        rss_row(f"(d-aws) [{side}]", metric_median(results[side], "peak_rss_mib"), rss_base)
-        for side in sides
+        rss_row(
+            f"(d-aws) [{label}]",
+            metric_median(results[side], "peak_rss_mib"),
+            rss_base,
+            goal=side != FLOOR,
+        )
+        for side, label in labels.items()
     ]
     return rows
 
 
 def measure(runs: int, key_from: str = "both") -> list[Row]:
     """`runs` cold starts of each side on a moto server of its own, and their rows."""
-    sides = (*KEY_FROM[key_from], BASELINE)
+    sides = (*KEY_FROM[key_from], BASELINE, FLOOR)
     work_dir = Path(tempfile.mkdtemp(prefix="aws-cold-"))
     try:
         # dummy credentials for the resources' creation
@@ -434,7 +487,8 @@ def measure_artifact(runs: int) -> list[Row]:
 
 
 def run(stack: Stack, options: Options) -> list[Row]:
-    """In bench/run_all.py: both fnproxy sides, then the built zip, `--cold-runs` runs each."""
+    """In bench/run_all.py: both fnproxy sides and the floor, then the built zip, `--cold-runs`
+    runs each."""
     progress("(c-aws) cold start of the AWS Lambda entry, on moto")
     rows = measure(options.cold_runs)
     progress("(c-aws) cold start of the built Lambda zip, with and without its bytecode")

@@ -13,6 +13,13 @@ both|secret-manager`) read from Secret Manager, as deployed (the test server of 
 gRPC); each fnproxy row is compared with the baseline that takes its key the same way.
 Goals (issue 16): fnproxy <= 0.5x the baseline; peak RSS <= 64 MiB.
 
+The floor side (`floor-gcp`, measured with the environment's key source, against
+`baseline-gcp`, in the `fnproxy-gcp` side's environment) is bench/_gcp_floor_app.py loaded the
+same way: functions-framework with the Firestore and Pub/Sub clients alone, made on the first
+request, writing the record, adding to the counter and publishing the event, with no JWT and no
+call of the function - the least any entry on those clients can cost. Its rows have no goal: a
+ratio goal below the floor's cannot be met with the Google clients.
+
     .venv/bin/python bench/gcp_cold_start.py [--runs 7] [--key-from environment]
 
 The bench starts its own Firestore and Pub/Sub emulators (the Google Cloud SDK's, with java)
@@ -41,6 +48,7 @@ MARKER = "COLD "
 ENTRY_TARGET = "http"
 ENTRY_SOURCE = "handlers/gcp_function.py"
 BASELINE_SOURCE = "bench/_gcp_baseline_app.py"
+FLOOR_SOURCE = "bench/_gcp_floor_app.py"
 
 
 def elapsed_ms() -> float:
@@ -150,14 +158,22 @@ FNPROXY_SIDES = {
     "fnproxy-gcp": "module key from the environment",
     "fnproxy-gcp-sm": "module key from Secret Manager (the test server), as deployed",
 }
-BASELINE_OF = {"fnproxy-gcp": "baseline-gcp", "fnproxy-gcp-sm": "baseline-gcp-sm"}
-"""The baseline each fnproxy side is compared with: the one that takes its key the same way."""
+FLOOR = "floor-gcp"
+FLOOR_LABEL = "floor: Google clients alone"
+BASELINE_OF = {
+    "fnproxy-gcp": "baseline-gcp",
+    "fnproxy-gcp-sm": "baseline-gcp-sm",
+    FLOOR: "baseline-gcp",
+}
+"""The baseline each fnproxy side is compared with: the one that takes its key the same way
+(the floor reads no key: the baseline with its key in the environment)."""
 SOURCES = {
     **dict.fromkeys(FNPROXY_SIDES, ENTRY_SOURCE),
     **dict.fromkeys(BASELINE_OF.values(), BASELINE_SOURCE),
+    FLOOR: FLOOR_SOURCE,
 }
 KEY_FROM = {
-    "environment": ("fnproxy-gcp", "baseline-gcp"),
+    "environment": ("fnproxy-gcp", "baseline-gcp", FLOOR),
     "secret-manager": ("fnproxy-gcp-sm", "baseline-gcp-sm"),
 }
 KEY_FROM["both"] = KEY_FROM["environment"] + KEY_FROM["secret-manager"]
@@ -248,7 +264,7 @@ def children_envs(
     """The environment of each side: the Cloud Function's configuration, the key in
     MODULE_SECRET_KEY or a reference to its secret in MODULE_SECRET_KEY_SECRET. The baselines
     create their Secret Manager client whatever the key's source, so they always have the test
-    server's address."""
+    server's address; the floor has the `fnproxy-gcp` side's."""
     common = child_env(**function_settings(emulators))
     common = {name: value for name, value in common.items() if not name.startswith("MODULE_")}
     from_secret = {
@@ -262,6 +278,7 @@ def children_envs(
         "fnproxy-gcp-sm": from_secret,
         "baseline-gcp": {**from_env, "SECRETMANAGER_EMULATOR_HOST": secret_host},
         "baseline-gcp-sm": from_secret,
+        FLOOR: from_env,
     }
 
 
@@ -287,12 +304,30 @@ def milestones_note(results: dict[str, list[ColdRun]], side: str) -> str:
     return f"(c-gcp) {side} child, median ms since its first line: {marks}"
 
 
+def floor_notes(results: dict[str, list[ColdRun]]) -> list[str]:
+    """What the floor is and what its ratio says; none when it was not measured."""
+    if FLOOR not in results:
+        return []
+    floor, base = (
+        metric_median(results[side], "first_answer_ms") for side in (FLOOR, BASELINE_OF[FLOOR])
+    )
+    return [
+        f"(c-gcp) [{FLOOR_LABEL}]: {FLOOR_SOURCE}: functions-framework + Firestore and Pub/Sub "
+        "clients made on the first request; the record, the counter, the event; no JWT, no call",
+        f"(c-gcp) [{FLOOR_LABEL}]: no goal, the least any entry on these clients costs: at "
+        f"{ratio(floor, base):.2f}x, a ratio goal below that cannot be met with them",
+    ]
+
+
 def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
     sides = [side for side in FNPROXY_SIDES if side in results]
+    labels = {side: side for side in sides}
+    if FLOOR in results:
+        labels[FLOOR] = FLOOR_LABEL
     notes = [
         f"(c-gcp): median of {len(results[sides[0]])} runs per side, alternating; a fresh "
         "process: functions-framework's create_app of the http target, then one POST /v1/invoke "
-        "(a function by URL; Firestore + Pub/Sub emulators); ratio = fnproxy / baseline",
+        "(a function by URL; Firestore + Pub/Sub emulators); ratio = side / its baseline",
         "(c-gcp): baseline = bench/_gcp_baseline_app.py: FastAPI + eager Firestore, Pub/Sub and "
         "Secret Manager clients; JWT with pyjwt, the call with httpx, the record and a stats "
         "counter in Firestore, the outcome event to Pub/Sub",
@@ -300,6 +335,7 @@ def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
             f"(c-gcp) [{side}]: {FNPROXY_SIDES[side]}, against {BASELINE_OF[side]}, the same"
             for side in sides
         ),
+        *floor_notes(results),
         *(milestones_note(results, side) for side in results),
         "(c-gcp): runtime = functions-framework itself imported (flask, starlette, cloudevents)",
         "(c-gcp): fastest first answer: "
@@ -309,30 +345,31 @@ def rows_for(results: dict[str, list[ColdRun]]) -> list[Row]:
         ),
     ]
     rows: list[Row] = []
-    for label, metric, goal in (
+    for what, metric, goal in (
         ("cold start to first answer (ms)", "first_answer_ms", Goal(0.5, at_least=False)),
         ("child import-only time (ms)", "imported_ms", None),
     ):
-        for side in sides:
+        for side, label in labels.items():
             value = metric_median(results[side], metric)
             base = metric_median(results[BASELINE_OF[side]], metric)
             rows.append(
                 Row(
-                    f"(c-gcp) [{side}] {label}",
+                    f"(c-gcp) [{label}] {what}",
                     value,
                     base,
                     ratio(value, base),
-                    goal,
+                    None if side == FLOOR else goal,
                     [] if rows else notes,
                 )
             )
     rows += [
         rss_row(
-            f"(d-gcp) [{side}]",
+            f"(d-gcp) [{label}]",
             metric_median(results[side], "peak_rss_mib"),
             metric_median(results[BASELINE_OF[side]], "peak_rss_mib"),
+            goal=side != FLOOR,
         )
-        for side in sides
+        for side, label in labels.items()
     ]
     return rows
 
@@ -364,8 +401,8 @@ def measure(sdk: Path, runs: int, key_from: str = "both") -> list[Row]:
 
 
 def run(stack: Stack, options: Options) -> list[Row]:
-    """In bench/run_all.py: both key sources, `--cold-runs` runs each; without the Google
-    Cloud SDK's emulators, one row that says so."""
+    """In bench/run_all.py: both key sources and the floor, `--cold-runs` runs each; without
+    the Google Cloud SDK's emulators, one row that says so."""
     progress("(c-gcp) cold start of the GCP HTTP entry, on the emulators")
     sdk = google_sdk()
     if sdk is None:
