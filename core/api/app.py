@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 
 from core.api import dashboard, docs, invoke_platform, lambda_api, openwhisk_api
 from core.api.compat import compat_endpoints
@@ -21,6 +21,7 @@ from core.api.middleware import RequestContext
 from core.api.openapi import build_openapi
 from core.api.problems import problem_response
 from core.api.responses import JSONResponse
+from core.api.route_index import RouteIndex
 from core.api.routes import (
     aliases,
     api_keys,
@@ -64,14 +65,9 @@ class MethodNotAllowed(FnproxyError):
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method some route of the request's path answers (the Allow of a 405): routes of
-    one path but different methods are separate routes, each knowing only its own."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE and isinstance(route, Route) and route.methods:
-            methods |= route.methods
-    return ", ".join(sorted(methods))
+    """Every method some route of the request's path answers (the Allow of a 405)."""
+    index: RouteIndex = request.app.state.routes
+    return ", ".join(sorted(index.allowed_methods(request.scope)))
 
 
 async def _http_exception(request: Request, error: Exception) -> Response:
@@ -131,11 +127,13 @@ def create_app(
         *docs.ROUTES,
         *dashboard.ROUTES,
     ]
+    index = RouteIndex(routes)
     app = Starlette(
-        routes=routes,
+        routes=[index],
         exception_handlers={HTTPException: _http_exception, 500: _internal_error},
         lifespan=lifespan,
     )
+    app.state.routes = index
     app.add_middleware(FixedPathRoutes, routes=endpoint_routes)  # inside RequestContext
     app.add_middleware(RequestContext, audit=services.audit)
     return app

@@ -2,13 +2,14 @@
 `/v1/auth/token`, ...): found by one dict lookup and served at once, in front of Starlette's
 exception middleware and router.
 
-Starlette's router tries each of its 80-odd route patterns in turn, and every route runs inside
-two exception-handling wrappers; an endpoint route (`core.api.endpoints.route_for`) answers every
-error itself as problem+json, so for it those layers only cost time (about a tenth of the CPU of
-an instant invocation). The request is served by the same `serve` function the router would
-call: the validation, authentication and policy are the same code on both paths. Everything the
-index does not hold (a path with parameters, a method the path does not answer, an unknown
-path) goes on to Starlette's router, whose answers (404, 405 with Allow) stay as they are."""
+Below it, Starlette's router finds a route through `core.api.route_index`, and every route
+runs inside two exception-handling wrappers; an endpoint route (`core.api.endpoints.route_for`)
+answers every error itself as problem+json, so for it those layers only cost time (about a
+tenth of the CPU of an instant invocation). The request is served by the same `serve`
+function the router would call: the validation, authentication and policy are the same code
+on both paths. Everything the index does not hold (a path with parameters, a method the path
+does not answer, an unknown path) goes on to the router, whose answers (404, 405 with Allow)
+stay as they are."""
 
 from __future__ import annotations
 
