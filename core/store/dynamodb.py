@@ -75,6 +75,7 @@ from core.models import (
     Session,
     Status,
     id_floor,
+    new_id,
 )
 from core.store import dynamodb_schema as schema
 from core.store.base import StatsCount
@@ -105,6 +106,7 @@ HELD_BY = "#status = :running AND lease_owner = :owner"
 ANNOUNCING = "announcement_pending = :true"
 NO_CALLBACK_OWED = ANNOUNCING + " AND callback_owed = :false"
 """The conditions of a settle: the flag is set; and also, the item owes no callback."""
+SETTLE_ATTEMPTS = 3  # transactions of one settle: the guess, then what reads found
 CLOCK_SKEW_S = 300.0  # another instance's clock may be this far ahead (ids of "tomorrow")
 
 
@@ -249,36 +251,27 @@ class _Executions:
         `callback_owed`), which also takes the execution out of the outbox index: a sync
         outcome's settle is one round trip. When that condition fails (a callback is owed, the
         flag was cleared already, or the item was saved before `callback_owed` existed), a read
-        tells which, and the transaction for what it found follows. The rollups' buckets name
-        the function in their index first (`RollupIndex.note`)."""
+        tells which, and the transaction for what it found follows. Each transaction marks the
+        item with this settle's own token: a transaction botocore sent again after its answer
+        was lost fails its condition, and the token read back says it was this settle's. The
+        rollups' buckets name the function in their index first (`RollupIndex.note`)."""
         counted = _rollup_updates(count)
         await self._rollup_index.note(count.buckets, count.function)
-        if await self._clear_announcement(execution_id, counted, NO_CALLBACK_OWED, True):
-            return True
-        item = await self._table.get(schema.execution_key(execution_id))
-        stored = _execution_from(item) if item is not None else None
-        if stored is None or not stored.announcement_pending:
-            return False
-        leave_outbox = not stored.callback_pending
-        return await self._clear_announcement(execution_id, counted, ANNOUNCING, leave_outbox)
-
-    async def _clear_announcement(
-        self, execution_id: str, counted: list[dict[str, Any]], condition: str, leave_outbox: bool
-    ) -> bool:
-        """Clear the flag (and the outbox index's key if `leave_outbox`) and add the counts in
-        one transaction, if `condition` holds; whether it did."""
-        cleared = {
-            "Key": to_attributes(schema.execution_key(execution_id)),
-            "UpdateExpression": "SET announcement_pending = :false"
-            + (f" REMOVE {schema.OUTBOX_INDEX}" if leave_outbox else ""),
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": to_attributes({":true": True, ":false": False}),
-        }
-        try:
-            await self._table.transact([{"Update": cleared}, *counted])
-        except TransactionCanceled:  # the condition failed: nothing was written
-            return False
-        return True
+        token = new_id()
+        condition, leave_outbox = NO_CALLBACK_OWED, True
+        for _ in range(SETTLE_ATTEMPTS):
+            cleared = _cleared(execution_id, condition, leave_outbox, token)
+            try:
+                await self._table.transact([{"Update": cleared}, *counted])
+            except TransactionCanceled:  # a condition failed: nothing of it was written
+                item = await self._table.get(schema.execution_key(execution_id))
+                stored = _execution_from(item) if item is not None else None
+                if stored is None or not stored.announcement_pending:
+                    return stored is not None and item.get("settled_by") == {"S": token}
+                condition, leave_outbox = ANNOUNCING, not stored.callback_pending
+            else:
+                return True
+        raise ServiceUnavailable(f"DynamoDB: execution {execution_id} kept changing under a count")
 
     def _days_after(self, now: float, after: str | None) -> list[date]:
         """The days that may hold open ids above `after`, oldest first: from the retention
@@ -483,6 +476,21 @@ DayPartitions = Callable[[date], list[tuple[str, str]]]
 def _open_partitions(day: date) -> list[tuple[str, str]]:
     return [schema.listing_partition(day, None, status) for status in Status.OPEN]
 
+
+def _cleared(
+    execution_id: str, condition: str, leave_outbox: bool, token: str
+) -> dict[str, Any]:
+    """The update clearing the flag (and the outbox index's key if `leave_outbox`) if
+    `condition` holds, marking the item with the settle's `token`."""
+    return {
+        "Key": to_attributes(schema.execution_key(execution_id)),
+        "UpdateExpression": "SET announcement_pending = :false, settled_by = :token"
+        + (f" REMOVE {schema.OUTBOX_INDEX}" if leave_outbox else ""),
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": to_attributes(
+            {":true": True, ":false": False, ":token": token}
+        ),
+    }
 
 def _rollup_updates(count: StatsCount) -> list[dict[str, Any]]:
     """The transaction's ADD of `count` to each of its buckets' rollups."""

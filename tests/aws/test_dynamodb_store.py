@@ -315,6 +315,23 @@ async def test_a_sync_outcome_settles_in_one_transaction_and_leaves_the_outbox(
     assert [r.count for r in await store.stats.read([BUCKET], function="alpha")] == [2]
 
 
+async def test_a_settle_whose_answer_was_lost_counts_once_and_says_so(
+    store: DynamoDBStore,
+) -> None:
+    """botocore sends the transaction again; its condition fails, the item is this settle's."""
+    execution = pending_outcome("delta", True, 5.0)
+    await store.executions.save(execution)
+    lose = LoseFirstAnswer(store.client, "TransactWriteItems")
+    count = outcome_count("delta", BUCKET, True, 5.0)
+
+    lose.armed = True
+    assert await store.executions.settle_announcement(execution.execution_id, count)
+
+    assert not lose.armed
+    assert not await store.executions.settle_announcement(execution.execution_id, count)
+    assert [r.count for r in await store.stats.read([BUCKET], function="delta")] == [1]
+
+
 async def test_an_outcome_saved_before_callback_owed_existed_settles_once(
     store: DynamoDBStore, admin: Any, table: str
 ) -> None:
