@@ -13,9 +13,12 @@ Layout, indexes and TTL field: `core.store.firestore_schema`.
   within a day), so reads also check `expires_at` and never return an expired record.
 - The outbox: an execution document's `outbox` field is true while the ended execution owes
   its announcement or callback; `list_outbox` queries it (composite index outbox, execution_id).
-  `settle_announcement` is one batch: the execution's update, preconditioned on the update
-  time of the read that found the flag set, and the rollup's Increments (read again and
-  retried when the document changed meanwhile).
+  Its `announcement_pending` field is the flag (it, not the body's copy, counts).
+  `settle_announcement` is one batch: the update of those two fields, preconditioned on the
+  document's update time, and the rollup's Increments. That update time is the one of this
+  process's own save that set the flag, when it made it (one round trip, a sync invocation's
+  case); else, or when the document changed since, a read's (read again and retried when the
+  document changed meanwhile).
 - Stats: rollups are added to with `Increment` transforms (atomic on the server), spread over
   ROLLUP_SHARDS documents per (bucket, function) because Firestore sustains only a modest
   write rate per document; a read sums the shards. Outcomes of a rollup that arrive while its
@@ -43,13 +46,14 @@ import logging
 import math
 import random
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import orjson
-from google.api_core.exceptions import AlreadyExists, FailedPrecondition
+from google.api_core.exceptions import Aborted, AlreadyExists, FailedPrecondition
 from google.cloud.firestore_v1 import (
     AsyncClient,
     AsyncCollectionReference,
@@ -72,6 +76,7 @@ from core.models import (
     StatsRollup,
     Status,
     id_floor,
+    new_id,
 )
 from core.store import firestore_schema as schema
 from core.store.base import StatsCount
@@ -112,6 +117,9 @@ MAX_ROLLUP_DOCUMENTS = 20_000  # per stats read (a month of hourly buckets is 74
 MAX_CLIENTS = 1000
 CLOCK_SKEW_S = 300.0  # another instance's clock may be this far behind
 DAY_S = 86400
+REMEMBERED_SAVES = 10_000
+"""At most this many executions saved with their announcement pending are remembered (their
+write's update time) for their settle; the oldest are forgotten (then a read finds it)."""
 
 
 def listing_query(
@@ -165,6 +173,9 @@ class _Executions:
         self._collection = collection
         self._stats = stats
         self._retention_s = retention_days * DAY_S
+        self._saved_pending: OrderedDict[str, tuple[datetime, bool]] = OrderedDict()
+        """By execution id: the update time of this process's save that set its announcement
+        pending, and whether a callback is owed."""
 
     def _ref(self, execution_id: str) -> AsyncDocumentReference:
         return self._collection.document(schema.document_id(execution_id))
@@ -185,13 +196,23 @@ class _Executions:
         ref = self._ref(execution.execution_id)
         if only_if_status is None:
             with calling("set"):
-                await ref.set(data)
+                written = await ref.set(data)
+            self._remember(execution, written.update_time)
             return True
         statuses = frozenset(only_if_status)
         written, _ = await write_if(
             ref, lambda stored: data if stored["status"] in statuses else None
         )
         return written
+
+    def _remember(self, execution: Execution, update_time: datetime) -> None:
+        """Keep the update time of a save that set the announcement pending, for its settle."""
+        saved = self._saved_pending
+        saved.pop(execution.execution_id, None)
+        if execution.announcement_pending:
+            saved[execution.execution_id] = update_time, execution.callback_pending
+            if len(saved) > REMEMBERED_SAVES:
+                saved.popitem(last=False)
 
     async def _save_leased(
         self, execution: Execution, owner: str, statuses: Collection[str] | None
@@ -229,7 +250,7 @@ class _Executions:
 
         def decide_data(stored: dict[str, Any]) -> Decision:
             nonlocal decided
-            decided = decide(Execution.from_record(orjson.loads(stored["body"])))
+            decided = decide(_execution_from(stored))
             return _execution_data(decided) if decided is not None else None
 
         written, _ = await write_if(ref, decide_data)
@@ -249,11 +270,7 @@ class _Executions:
         with calling("query"):
             found = await asyncio.gather(*(query.get() for query in queries))
         scanned = sorted(
-            (
-                Execution.from_record(orjson.loads(s.get("body")))
-                for snapshots in found
-                for s in snapshots
-            ),
+            (_execution_from(s.to_dict()) for snapshots in found for s in snapshots),
             key=lambda execution: execution.execution_id,
         )
         return runnable_page(scanned[: limit + 1], limit, now)
@@ -267,37 +284,59 @@ class _Executions:
         query = oldest_first_query(self._collection, "outbox", True, oldest, after, limit + 1)
         with calling("query"):
             snapshots = await query.get()
-        scanned = [Execution.from_record(orjson.loads(s.get("body"))) for s in snapshots]
+        scanned = [_execution_from(s.to_dict()) for s in snapshots]
         return outbox_page(scanned, limit, updated_before)
 
     async def settle_announcement(self, execution_id: str, count: StatsCount) -> bool:
-        """A batch of the flag's clearing (preconditioned on the document read) and the
-        rollup's Increments; read again when the document changed in between."""
+        """A batch clearing the flag (preconditioned on the document's update time) with the
+        rollup's Increments: with the update time of this process's own save when it set the
+        flag, else (or when the document changed since) with a read's, read again when the
+        document changed in between. The batch marks the document with this settle's own
+        token: a commit the client sent again after its answer was lost fails its
+        precondition, and the token read back says it was this settle's."""
         ref = document(self._collection, execution_id)
         if ref is None:
             return False
+        token = new_id()
+        saved = self._saved_pending.pop(execution_id, None)
+        if saved is not None and await self._clear_announcement(ref, count, token, *saved):
+            return True
         for _ in range(MAX_WRITE_ATTEMPTS):
             snapshot = await read(ref)
-            stored = Execution.from_record(orjson.loads(snapshot.get("body"))) if snapshot else None
+            data = snapshot.to_dict() if snapshot else None
+            stored = _execution_from(data) if data is not None else None
             if stored is None or not stored.announcement_pending:
-                return False
-            batch = self._client.batch()
-            cleared = _execution_data(replace(stored, announcement_pending=False))
-            option = AsyncClient.write_option(last_update_time=snapshot.update_time)
-            batch.update(ref, cleared, option=option)
-            for bucket_start in count.buckets:
-                stats_ref, fields = _rollup_write(self._stats, bucket_start, count.function)
-                batch.set(stats_ref, {**fields, **_increments(tally_of(count))}, merge=True)
-            if await _committed(batch):
+                return data is not None and data.get("settled_by") == token
+            owed = stored.callback_pending
+            if await self._clear_announcement(ref, count, token, snapshot.update_time, owed):
                 return True
         raise ServiceUnavailable(f"Firestore: {ref.path} kept changing under the stats count")
+
+    async def _clear_announcement(
+        self,
+        ref: AsyncDocumentReference,
+        count: StatsCount,
+        token: str,
+        update_time: datetime,
+        callback_owed: bool,
+    ) -> bool:
+        """Clear the flag (the document stays in the outbox while a callback is owed), mark the
+        document with `token` and add the counts, in one batch, if the document is still as of
+        `update_time`."""
+        batch = self._client.batch()
+        cleared = {"announcement_pending": False, "outbox": callback_owed, "settled_by": token}
+        batch.update(ref, cleared, option=AsyncClient.write_option(last_update_time=update_time))
+        for bucket_start in count.buckets:
+            stats_ref, fields = _rollup_write(self._stats, bucket_start, count.function)
+            batch.set(stats_ref, {**fields, **_increments(tally_of(count))}, merge=True)
+        return await _committed(batch)
 
     async def get(self, execution_id: str) -> Execution | None:
         ref = document(self._collection, execution_id)
         snapshot = await read(ref) if ref is not None else None
         if snapshot is None:
             return None
-        execution = Execution.from_record(orjson.loads(snapshot.get("body")))
+        execution = _execution_from(snapshot.to_dict())
         return execution if execution.expires_at > time.time() else None
 
     async def list(
@@ -322,18 +361,19 @@ class _Executions:
         query = listing_query(self._collection, function, status, oldest, before, limit + 1)
         with calling("query"):
             snapshots = await query.get()
-        page = [Execution.from_record(orjson.loads(s.get("body"))) for s in snapshots[:limit]]
+        page = [_execution_from(s.to_dict()) for s in snapshots[:limit]]
         items = [execution for execution in page if execution.expires_at > now]
         more = len(snapshots) > limit
         return Page(items, encode_cursor(page[-1].execution_id) if more else None)
 
 
 async def _committed(batch: Any) -> bool:
-    """Commit the batch; False when a precondition failed (a document changed meanwhile)."""
+    """Commit the batch; False when nothing of it was written: a precondition failed (a
+    document changed meanwhile), or Firestore aborted it (contention on its documents)."""
     with calling("commit"):
         try:
             await batch.commit()
-        except FailedPrecondition:
+        except (FailedPrecondition, Aborted):
             return False
     return True
 
@@ -346,8 +386,18 @@ def _execution_data(execution: Execution) -> dict[str, Any]:
         "expires_at": execution.expires_at,
         TTL_FIELD: expire_at(execution.expires_at),
         "outbox": execution.in_outbox,
+        "announcement_pending": execution.announcement_pending,
         "body": body(execution, "execution"),
     }
+
+
+def _execution_from(data: dict[str, Any]) -> Execution:
+    """The record of a document: its body, with the `announcement_pending` field's flag (a
+    settle clears the field alone); a document written before the field has its body's."""
+    execution = Execution.from_record(orjson.loads(data["body"]))
+    if "announcement_pending" in data:
+        execution.announcement_pending = data["announcement_pending"]
+    return execution
 
 
 class _Idempotency:

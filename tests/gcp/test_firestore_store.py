@@ -21,7 +21,12 @@ import pytest
 pytest.importorskip("google.cloud.firestore_v1")
 
 from google.api_core.exceptions import FailedPrecondition  # noqa: E402
-from google.cloud.firestore_v1 import AsyncDocumentReference, AsyncQuery  # noqa: E402
+from google.cloud.firestore_v1 import (  # noqa: E402
+    DELETE_FIELD,
+    AsyncDocumentReference,
+    AsyncQuery,
+    AsyncWriteBatch,
+)
 
 from core import histogram  # noqa: E402
 from core.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable  # noqa: E402
@@ -36,7 +41,7 @@ from tests.contract.test_store_contract import (  # noqa: E402
     make_execution,
     make_session,
 )
-from tests.store_support import count_outcome  # noqa: E402
+from tests.store_support import count_outcome, outcome_count, pending_outcome  # noqa: E402
 
 BUCKET = 1_700_000_000
 
@@ -182,6 +187,85 @@ async def test_a_stats_read_past_its_document_bound_is_refused(
     with pytest.raises(InvalidRequest, match="one function"):
         await store.stats.read([BUCKET])
     assert len(await store.stats.read([BUCKET], function="fn-1")) == 1
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the documents the executions store reads, one entry per read."""
+    paths: list[str] = []
+    real_read = firestore_store.read
+
+    async def counted(ref: AsyncDocumentReference) -> Any:
+        paths.append(ref.path)
+        return await real_read(ref)
+
+    monkeypatch.setattr(firestore_store, "read", counted)
+    return paths
+
+
+async def test_a_settle_after_this_process_saved_the_outcome_reads_nothing(
+    store: FirestoreStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync invocation's case: one commit, preconditioned on its own save's update time."""
+    execution = pending_outcome("alpha", True, 5.0)
+    await store.executions.save(execution)
+    reads = count_reads(monkeypatch)
+
+    count = outcome_count("alpha", BUCKET, True, 5.0)
+    assert await store.executions.settle_announcement(execution.execution_id, count)
+    assert reads == []
+    assert not await store.executions.settle_announcement(execution.execution_id, count)
+
+    document = await stored(store, schema.EXECUTIONS, execution.execution_id)
+    assert document["announcement_pending"] is False and document["outbox"] is False
+    assert not (await store.executions.get(execution.execution_id)).announcement_pending
+    assert [r.count for r in await store.stats.read([BUCKET], function="alpha")] == [1]
+
+
+async def test_an_outcome_settled_by_another_instance_is_not_counted_again(
+    store: FirestoreStore, firestore_host: str
+) -> None:
+    """The saving instance's remembered update time no longer holds: a read decides."""
+    other = FirestoreStore(GCP_PROJECT, prefix=store.prefix, retention_days=5)
+    execution = pending_outcome("beta", True, 5.0)
+    await store.executions.save(execution)
+    count = outcome_count("beta", BUCKET, True, 5.0)
+    try:
+        assert await other.executions.settle_announcement(execution.execution_id, count)
+    finally:
+        await other.close()
+
+    assert not await store.executions.settle_announcement(execution.execution_id, count)
+    assert [r.count for r in await store.stats.read([BUCKET], function="beta")] == [1]
+
+
+async def test_an_outcome_saved_before_the_flag_field_existed_settles_once(
+    store: FirestoreStore,
+) -> None:
+    """Its body's flag counts; the settle that clears it keeps a callback owed outboxed."""
+    owing = pending_outcome("gamma", True, 5.0)
+    owing.callback_url = "https://hooks.example/cb"
+    owed_nothing = pending_outcome("gamma", False, 7.0)
+    later = FirestoreStore(GCP_PROJECT, prefix=store.prefix, retention_days=5)
+    try:
+        for execution in (owing, owed_nothing):
+            await store.executions.save(execution)
+            ref = store.client.collection(schema.collection(store.prefix, schema.EXECUTIONS))
+            await ref.document(execution.execution_id).update(
+                {"announcement_pending": DELETE_FIELD}
+            )
+        for execution in (owing, owed_nothing):
+            count = outcome_count("gamma", BUCKET, bool(execution.success), 5.0)
+            assert await later.executions.settle_announcement(execution.execution_id, count)
+            assert not await later.executions.settle_announcement(execution.execution_id, count)
+        outbox = await later.executions.list_outbox(time.time() + 1, 10)
+    finally:
+        await later.close()
+
+    assert [e.execution_id for e in outbox.items] == [owing.execution_id]
+    assert [(r.count, r.successes) for r in await store.stats.read([BUCKET], "gamma")] == [(2, 1)]
 
 
 # --- indexes -------------------------------------------------------------------------------
@@ -353,6 +437,32 @@ async def test_a_conditional_write_whose_answer_was_lost_counts_as_written(
 
     assert await store.executions.save(running, only_if_status={Status.QUEUED}) is True
     assert await store.executions.get(queued.execution_id) == running
+
+
+async def test_a_settle_whose_commit_answer_was_lost_counts_once_and_says_so(
+    store: FirestoreStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit is applied, its answer lost, the retry's precondition fails: the token the
+    document holds is this settle's own."""
+    execution = pending_outcome("delta", True, 5.0)
+    await store.executions.save(execution)
+    real_commit = AsyncWriteBatch.commit
+    lost: list[bool] = []
+
+    async def applied_then_lost(self: AsyncWriteBatch, *args: Any, **kwargs: Any) -> Any:
+        result = await real_commit(self, *args, **kwargs)
+        if not lost:
+            lost.append(True)
+            raise FailedPrecondition("update time mismatch (the retry of a lost answer)")
+        return result
+
+    monkeypatch.setattr(AsyncWriteBatch, "commit", applied_then_lost)
+    count = outcome_count("delta", BUCKET, True, 5.0)
+
+    assert await store.executions.settle_announcement(execution.execution_id, count)
+    assert lost == [True]
+    assert not await store.executions.settle_announcement(execution.execution_id, count)
+    assert [r.count for r in await store.stats.read([BUCKET], function="delta")] == [1]
 
 
 async def test_a_repeated_create_of_the_same_record_is_not_a_conflict(
