@@ -21,9 +21,9 @@ Layout, indexes and TTL field: `core.store.firestore_schema`.
   document changed meanwhile).
 - Stats: rollups are added to with `Increment` transforms (atomic on the server), spread over
   ROLLUP_SHARDS documents per (bucket, function) because Firestore sustains only a modest
-  write rate per document; a read sums the shards. Outcomes of a rollup that arrive while its
-  previous write is in flight go into the next write together: a busy rollup costs one write
-  per round trip and process, not one per outcome.
+  write rate per document; a read sums the shards. Each outcome's Increments are in its own
+  settle's batch (nothing is combined): a rollup takes one write per outcome, spread over its
+  shards.
 - Listing executions: newest first by `execution_id` (ids sort by creation time), with
   `limit(n + 1)` and a cursor that is the page's last id (urlsafe base64). A time range
   (`since`/`until`) is a range of ids (`core.models.id_floor`) on that same field, so the same
