@@ -82,6 +82,17 @@ def answered(server, action: str) -> int:
     lines."""
     return server["log"].read_text().count(f'"action":"{action}"')
 
+WITH_DEFAULT_SIGINT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+"""Runs a command with SIGINT's default, as from a terminal: a suite run in the background
+(nohup, `&`) ignores SIGINT, and a child inherits that. Not a `preexec_fn`: that makes
+subprocess fork() this process, and the gRPC threads the cloud tests leave in it then write
+their errors into the child's stderr before its exec."""
+
 
 def spawn(server, *args: str, running_once: str) -> subprocess.Popen:
     """`cli` left running, for a test that interrupts it (`interrupt`), once the server has
@@ -89,15 +100,12 @@ def spawn(server, *args: str, running_once: str) -> subprocess.Popen:
     load, so a Ctrl-C meets the CLI's own handling."""
     before = answered(server, running_once)
     process = subprocess.Popen(
-        [FNPROXY, *args, "--url", server["url"]],
+        [*WITH_DEFAULT_SIGINT, FNPROXY, *args, "--url", server["url"]],
         env=server["env"],
         cwd=server["data_dir"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # as from a terminal: a test run in the background (nohup, `&`) ignores SIGINT, and a
-        # child inherits that
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     until_answered(server, running_once, before + 1, process)
     return process
