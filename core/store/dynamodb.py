@@ -477,9 +477,7 @@ def _open_partitions(day: date) -> list[tuple[str, str]]:
     return [schema.listing_partition(day, None, status) for status in Status.OPEN]
 
 
-def _cleared(
-    execution_id: str, condition: str, leave_outbox: bool, token: str
-) -> dict[str, Any]:
+def _cleared(execution_id: str, condition: str, leave_outbox: bool, token: str) -> dict[str, Any]:
     """The update clearing the flag (and the outbox index's key if `leave_outbox`) if
     `condition` holds, marking the item with the settle's `token`."""
     return {
@@ -491,6 +489,7 @@ def _cleared(
             {":true": True, ":false": False, ":token": token}
         ),
     }
+
 
 def _rollup_updates(count: StatsCount) -> list[dict[str, Any]]:
     """The transaction's ADD of `count` to each of its buckets' rollups."""

@@ -326,9 +326,10 @@ class _Executions:
         batch = self._client.batch()
         cleared = {"announcement_pending": False, "outbox": callback_owed, "settled_by": token}
         batch.update(ref, cleared, option=AsyncClient.write_option(last_update_time=update_time))
+        increments = _increments(tally_of(count))
         for bucket_start in count.buckets:
             stats_ref, fields = _rollup_write(self._stats, bucket_start, count.function)
-            batch.set(stats_ref, {**fields, **_increments(tally_of(count))}, merge=True)
+            batch.set(stats_ref, {**fields, **increments}, merge=True)
         return await _committed(batch)
 
     async def get(self, execution_id: str) -> Execution | None:

@@ -82,6 +82,7 @@ def answered(server, action: str) -> int:
     lines."""
     return server["log"].read_text().count(f'"action":"{action}"')
 
+
 WITH_DEFAULT_SIGINT = [
     sys.executable,
     "-c",
